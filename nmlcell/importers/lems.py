@@ -1,0 +1,316 @@
+"""Import a LEMS simulation file or a NeuroML2 file into the IR.
+
+pylems reads the files and resolves ComponentTypes (core NeuroML2 types
+from pyNeuroML's jar, and the user's own); :mod:`.lems_flatten` turns each
+cell and input component into a :class:`~nmlcell.ir.Mechanism`; this module
+builds the network (populations, explicit inputs, input lists) and the
+simulation spec (duration, dt, output files, displays).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+from ..errors import ModelImportError, UnitError
+from ..ir.model import (Display, EventOutputFile, EventSelection, Group, Line, Link, ModelIR,
+                        Network, OutputColumn, OutputFile, SimulationSpec)
+from .coretypes import core_types_dir
+from .lems_flatten import Flattener
+from .xmlcheck import SourceIndex, check_tree
+
+_POP_INDEX = re.compile(r"^(?P<pop>[\w]+)\[(?P<i>\d+)\]$")
+_INPUT_TARGET = re.compile(r"^\.\./(?P<pop>[\w]+)/(?P<i>\d+)/[\w]+$")
+
+
+class _Reader:
+    def __init__(self, path: Path):
+        self.path = path
+        self.core = core_types_dir()
+        self.index = SourceIndex()
+
+    def err(self, msg, cid=None, element=None, exc=ModelImportError):
+        f, line = self.index.locate(cid) if cid else (str(self.path), None)
+        tag = element or (self.index.where.get(cid, (None, None, None))[2] if cid else None)
+        return exc(msg, file=f or str(self.path), line=line, element=tag)
+
+    def load(self):
+        import lems.api as lems
+
+        check_tree(self.path, [self.path.parent], self.index, self.core)
+        m = lems.Model(include_includes=True, fail_on_missing_includes=True)
+        m.add_include_directory(str(self.path.parent))
+        m.add_include_directory(str(self.core))
+        buf = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(buf):
+                if self.path.suffix.lower() == ".nml" or self._root_tag() == "neuroml":
+                    m.import_from_file(str(self.core / "NeuroML2CoreTypes.xml"))
+                    m.import_from_file(str(self.core / "Simulation.xml"))
+                m.import_from_file(str(self.path))
+        except Exception as e:  # pylems raises plain exceptions
+            raise ModelImportError(f"cannot read model: {_clean(e)}", file=str(self.path)) from None
+        try:
+            with contextlib.redirect_stdout(buf):
+                self.model = m.resolve()
+        except Exception as e:
+            msg = _clean(e)
+            cid = _quoted_id(msg, self.index)
+            if "Unable to resolve type" in msg or "unknown type" in msg.lower():
+                raise self.err(f"unknown ComponentType: {msg}", cid) from None
+            raise self.err(f"cannot resolve model: {msg}", cid) from None
+        return self.model
+
+    def _root_tag(self):
+        for _ev, el in __import__("xml.etree.ElementTree", fromlist=["iterparse"]).iterparse(
+                str(self.path), events=("start",)):
+            return el.tag.split("}")[-1]
+
+    def quantity(self, text, dim, cid, attr):
+        try:
+            return float(self.model.get_numeric_value(str(text), dim))
+        except Exception as e:
+            raise self.err(f"attribute {attr}='{text}' is not a valid {dim}: {_clean(e)}", cid,
+                           exc=UnitError) from None
+
+
+def _clean(e) -> str:
+    return " ".join(str(e).split())
+
+
+def _quoted_id(msg, index):
+    for q in re.findall(r"'([^']+)'", msg):
+        if q in index.where:
+            return q
+    return None
+
+
+def import_lems(path, *, duration: float | None = None, dt: float | None = None) -> ModelIR:
+    path = Path(path)
+    rd = _Reader(path)
+    model = rd.load()
+    flat = Flattener(model, rd.index.locate)
+
+    sim = _simulation(rd, model)
+    if sim is not None:
+        net_id = model.components[sim.id].parameters.get("target")
+    else:
+        net_id = None
+    net_comp = _network(rd, model, net_id)
+    network, unsupported = _build_network(rd, model, flat, net_comp)
+    if sim is None:
+        if duration is None or dt is None:
+            raise ModelImportError("no <Simulation> in this file: give --duration and --dt "
+                                   "(Python: model.run(duration=..., dt=...))", file=str(path))
+        sim = SimulationSpec(id="sim", duration=float(duration), dt=float(dt))
+    name = network.id
+    return ModelIR(name=name, file=str(path), network=network, simulation=sim,
+                   unsupported=tuple(unsupported))
+
+
+def _simulation(rd: _Reader, model):
+    sim_id = None
+    if model.targets:
+        sim_id = model.targets[0]
+    else:
+        for c in model.components:
+            if c.type == "Simulation":
+                sim_id = c.id
+                break
+    if sim_id is None:
+        return None
+    if sim_id not in model.components:
+        raise rd.err(f"<Target component='{sim_id}'> names no component", element="Target")
+    c = model.components[sim_id]
+    P = c.parameters
+    length = rd.quantity(P.get("length"), "time", sim_id, "length") * 1e3
+    step = rd.quantity(P.get("step"), "time", sim_id, "step") * 1e3
+    outputs, events, displays = [], [], []
+    for ch in c.children:
+        if ch.type == "OutputFile":
+            cols = tuple(OutputColumn(cc.id, cc.parameters["quantity"]) for cc in ch.children
+                         if cc.type == "OutputColumn")
+            outputs.append(OutputFile(ch.id, ch.parameters["fileName"], cols))
+        elif ch.type == "EventOutputFile":
+            sels = tuple(EventSelection(cc.id, cc.parameters["select"], cc.parameters.get("eventPort", "spike"))
+                         for cc in ch.children if cc.type == "EventSelection")
+            events.append(EventOutputFile(ch.id, ch.parameters["fileName"],
+                                          ch.parameters.get("format", "TIME_ID"), sels))
+        elif ch.type == "Display":
+            ts = _scale(rd, ch.parameters.get("timeScale", "1ms"), ch.id)
+            lines = []
+            for ln in ch.children:
+                if ln.type != "Line":
+                    continue
+                sc_text = ln.parameters.get("scale", "1")
+                lines.append(Line(ln.id, ln.parameters["quantity"], _scale(rd, sc_text, ln.id), sc_text,
+                                  ln.parameters.get("color"), _scale(rd, ln.parameters.get("timeScale", "1ms"), ln.id)))
+            displays.append(Display(ch.id, ch.parameters.get("title", ch.id), tuple(lines),
+                                    _f(ch.parameters.get("xmin")), _f(ch.parameters.get("xmax")),
+                                    _f(ch.parameters.get("ymin")), _f(ch.parameters.get("ymax")), ts))
+    seed = P.get("seed")
+    return SimulationSpec(sim_id, length, step, tuple(outputs), tuple(events), tuple(displays),
+                          int(seed) if seed is not None else None)
+
+
+def _f(x):
+    try:
+        return float(x) if x is not None else None
+    except ValueError:
+        return None
+
+
+def _scale(rd, text, cid):
+    """SI value of a LEMS scale like '1mV' or '0.1V' or '1'."""
+    m = re.match(r"^\s*([-+0-9.eE]+)\s*([A-Za-z_]\w*)?\s*$", str(text))
+    if not m:
+        raise rd.err(f"bad scale '{text}'", cid)
+    num = float(m.group(1))
+    unit = m.group(2)
+    if not unit:
+        return num
+    try:
+        u = rd.model.units[unit]
+    except Exception:
+        raise rd.err(f"unknown unit '{unit}' in '{text}'", cid, exc=UnitError) from None
+    return num * (u.scale if u.scale else 1.0) * 10.0 ** (u.power or 0) + 0.0 * (u.offset or 0)
+
+
+def _network(rd, model, net_id):
+    if net_id:
+        if net_id not in model.components:
+            raise rd.err(f"the Simulation's target '{net_id}' names no component", element="Simulation")
+        return model.components[net_id]
+    nets = [c for c in model.components if c.type in ("network", "networkWithTemperature")]
+    if nets:
+        return nets[0]
+    return None
+
+
+def _cell_types(model):
+    out = []
+    for c in model.components:
+        if _extends(model, c.type, "baseCell"):
+            out.append(c)
+    return out
+
+
+def _extends(model, tname, base):
+    if tname == base:
+        return True
+    try:
+        ct = model.component_types[tname]
+    except Exception:
+        return False
+    return base in (getattr(ct, "types", None) or ()) or ct.extends == base
+
+
+def _build_network(rd, model, flat, net):
+    groups, links, unsupported = [], [], []
+    temperature = 279.45
+    mech_cache = {}
+
+    def mech(cid, kind):
+        if cid not in mech_cache:
+            if cid not in model.components:
+                raise rd.err(f"component '{cid}' is not defined")
+            fc = model.fatten_component(model.components[cid])
+            try:
+                mech_cache[cid] = flat.flatten(fc, name=cid, kind=kind)
+            except ModelImportError:
+                raise
+            unsupported.extend(mech_cache[cid].unsupported)
+        return mech_cache[cid]
+
+    if net is None:
+        cells = _cell_types(model)
+        if len(cells) != 1:
+            raise ModelImportError(f"no <network> and {len(cells)} cells in this file: nmlcell needs "
+                                   f"a network or exactly one cell", file=str(rd.path))
+        c = cells[0]
+        m = mech(c.id, "cell")
+        groups.append(Group(c.id, m, 1, c.id, emits_spikes=_emits(m)))
+        return Network(c.id, tuple(groups), (), temperature), unsupported
+
+    if "temperature" in net.parameters:
+        temperature = rd.quantity(net.parameters["temperature"], "temperature", net.id, "temperature")
+    pops = {}
+    inputs: dict[str, list[tuple[int, str, int]]] = {}  # input comp -> [(k, pop, idx)]
+    for ch in net.children:
+        t = ch.type
+        if t in ("population", "populationList"):
+            comp = ch.parameters.get("component")
+            if comp not in model.components:
+                raise rd.err(f"population '{ch.id}' uses component '{comp}', which is not defined", ch.id,
+                             element="population")
+            if t == "populationList" or "size" not in ch.parameters:
+                size = sum(1 for cc in ch.children if cc.type == "instance")
+            else:
+                size = int(float(ch.parameters["size"]))
+            m = mech(comp, "cell")
+            pops[ch.id] = (comp, size)
+            groups.append(Group(ch.id, m, size, comp, emits_spikes=_emits(m)))
+        elif t == "explicitInput":
+            tgt = ch.parameters.get("target", "")
+            mm = _POP_INDEX.match(tgt.strip())
+            if not mm:
+                mm2 = re.match(r"^(?P<pop>\w+)/(?P<i>\d+)(/\w+)?$", tgt.strip())
+                mm = mm2
+            if not mm:
+                raise rd.err(f"explicitInput target '{tgt}' is not 'population[index]'", element="explicitInput")
+            inputs.setdefault(ch.parameters["input"], []).append((mm.group("pop"), int(mm.group("i"))))
+        elif t == "inputList":
+            comp = ch.parameters.get("component")
+            pop = ch.parameters.get("population")
+            for inp in ch.children:
+                if inp.type not in ("input", "inputW"):
+                    continue
+                tg = inp.parameters.get("target", "")
+                mm = _INPUT_TARGET.match(tg.strip()) or _POP_INDEX.match(tg.strip())
+                if not mm:
+                    raise rd.err(f"input target '{tg}' is not '../population/index/cell'", element="input")
+                seg = inp.parameters.get("segmentId", "0")
+                if str(seg) not in ("0",):
+                    unsupported.append(f"input on segment {seg} of a multi-compartment cell "
+                                       f"(inputList '{ch.id}')")
+                w = float(inp.parameters.get("weight", 1.0)) if inp.type == "inputW" else 1.0
+                inputs.setdefault(comp, []).append((mm.group("pop"), int(mm.group("i")), w))
+        elif t in ("projection", "electricalProjection", "continuousProjection", "synapticConnection"):
+            unsupported.append(f"{t} '{ch.id}' (networks with connections come with issue 6)")
+    for comp, targets in inputs.items():
+        m = mech(comp, "input")
+        over = {}
+        if any(len(x) > 2 and x[2] != 1.0 for x in targets):
+            wname = next((p.name for p in m.parameters if p.name == "weight"), None)
+            if wname:
+                over[wname] = tuple(x[2] if len(x) > 2 else 1.0 for x in targets)
+        gid = f"{comp}"
+        groups.append(Group(gid, m, len(targets), comp, overrides=over))
+        by_pop: dict[str, list] = {}
+        for k, x in enumerate(targets):
+            pop, idx = x[0], x[1]
+            if pop not in pops:
+                raise rd.err(f"input '{comp}' targets population '{pop}', which does not exist", comp)
+            if idx >= pops[pop][1]:
+                raise rd.err(f"input '{comp}' targets {pop}[{idx}] but '{pop}' has {pops[pop][1]} cells", comp)
+            by_pop.setdefault(pop, []).append((k, idx))
+        for pop, pairs in by_pop.items():
+            cell_m = next(g.mechanism for g in groups if g.id == pop)
+            att = [i for i in cell_m.inputs if i.kind == "attachment"]
+            if not att:
+                raise rd.err(f"cell '{pops[pop][0]}' of population '{pop}' accepts no inputs", comp)
+            a = att[0]
+            links.append(Link("sum", gid, a.exposure, pop, a.name, tuple(pairs)))
+            for inp in m.inputs:
+                if inp.kind == "requirement":
+                    if inp.name not in cell_m.exposures and inp.name not in {s.name for s in cell_m.states}:
+                        raise rd.err(f"input '{comp}' needs '{inp.name}', which cell '{pops[pop][0]}' "
+                                     f"does not expose", comp)
+                    links.append(Link("gather", pop, cell_m.exposures[inp.name][0], gid, inp.name,
+                                      tuple((idx, k) for k, idx in pairs)))
+    return Network(net.id, tuple(groups), tuple(links), temperature), unsupported
+
+
+def _emits(m) -> bool:
+    return any("spike" in c.events for c in m.conditions)

@@ -1,0 +1,407 @@
+"""Flatten a resolved LEMS component tree into one IR :class:`Mechanism`.
+
+This is the one generic path of DESIGN.md: any ComponentType with Dynamics
+(core NeuroML or the user's own) becomes parameters, states, derived
+variables, time derivatives and event handlers, named by their LEMS path
+below the root. Requirements are satisfied by the nearest ancestor that
+defines the name, as in LEMS; those left at the root become the
+mechanism's inputs (time, temperature, a membrane potential...).
+Attachments (``synapses[*]/i``) become summed inputs fed by links.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..errors import ModelImportError
+from ..ir.expr import parse, sym
+from ..ir.mechanism import (Assignment, Condition, Derived, Input, Mechanism, Parameter, Source,
+                            State)
+from ..ir.units import NONE, Dim, display_unit
+
+_SEL = re.compile(r"^(?P<name>[A-Za-z_][\w]*)(\[(?P<pred>[^\]]*)\])?$")
+
+# Requirements that are global to a simulation rather than per instance.
+GLOBAL_INPUTS = {"temperature"}
+
+
+@dataclass
+class _Node:
+    fc: object
+    prefix: str                      # "" at root, else "a/b/"
+    parent: "_Node | None"
+    names: dict = field(default_factory=dict)     # local name -> sympy expr
+    exposures: dict = field(default_factory=dict)  # exposure name -> sympy expr
+    kids: list = field(default_factory=list)       # (slot, id, _Node)
+    texts: dict = field(default_factory=dict)
+
+    def lookup(self, name):
+        n = self
+        while n is not None:
+            if name in n.names:
+                return n.names[name]
+            n = n.parent
+        return None
+
+
+class _Env(dict):
+    """Expression environment: local names, then ancestors', then time."""
+
+    def __init__(self, node: _Node, flat: "Flattener"):
+        super().__init__()
+        self.node, self.flat = node, flat
+
+    def __contains__(self, k):
+        return k == "t" or self.node.lookup(k) is not None or self.flat._requirement(self.node, k) is not None
+
+    def __getitem__(self, k):
+        if k == "t":
+            return self.flat.t
+        v = self.node.lookup(k)
+        if v is None:
+            v = self.flat._requirement(self.node, k)
+        if v is None:
+            raise KeyError(k)
+        return v
+
+
+class Flattener:
+    """Flatten one FatComponent tree. ``model`` is the resolved pylems model
+    (for component-type inheritance and dimensions); ``locate(id)`` maps a
+    component id to (file, line) for messages."""
+
+    def __init__(self, model, locate=None):
+        self.model = model
+        self.locate = locate or (lambda cid: (None, None))
+        self.t = sym("t")
+
+    # -- type helpers -------------------------------------------------
+    def _extends(self, tname: str, base: str) -> bool:
+        if tname == base:
+            return True
+        try:
+            ct = self.model.component_types[tname]
+        except Exception:
+            return False
+        return base in (getattr(ct, "types", None) or ()) or ct.extends == base
+
+    def _dim(self, dname) -> Dim:
+        if not dname or dname == "none":
+            return NONE
+        try:
+            d = self.model.dimensions[dname]
+        except Exception:
+            raise ModelImportError(f"unknown dimension '{dname}'") from None
+        return Dim(m=d.m, l=d.l, t=d.t, i=d.i, k=d.k, n=d.n, j=d.j)
+
+    # -- entry point --------------------------------------------------
+    def flatten(self, fc, *, name: str, kind: str) -> Mechanism:
+        file, line = self.locate(fc.id)
+        self._file = file
+        self.params: list[Parameter] = []
+        self.states: list[State] = []
+        self.derived: dict[str, Derived] = {}
+        self.derivs: dict[str, sp.Expr] = {}
+        self.inputs: dict[str, Input] = {}
+        self.on_start: list[Assignment] = []
+        self.conditions: list[Condition] = []
+        self.unsupported: list[str] = []
+        self.dims: dict[str, Dim] = {}
+        self.exposures: dict[str, tuple[str, Dim]] = {}
+        self._pending: list = []
+        root = self._build(fc, "", None)
+        self._root = root
+        for job in self._pending:
+            job()
+        derived = self._order_derived()
+        return Mechanism(
+            name=name, kind=kind, component_type=fc.type, parameters=tuple(self.params),
+            states=tuple(self.states), derived=tuple(derived), derivatives=dict(self.derivs),
+            inputs=tuple(self.inputs.values()), on_start=tuple(self.on_start),
+            conditions=tuple(self.conditions), exposures=dict(self.exposures),
+            unsupported=tuple(self.unsupported), source=Source(file, line, fc.type))
+
+    # -- tree construction ---------------------------------------------
+    def _slots(self, fc):
+        out = []
+        for ch in fc.children:
+            out.append((ch.name, ch.type, bool(getattr(ch, "multiple", False))))
+        return out
+
+    def _build(self, fc, prefix: str, parent):
+        node = _Node(fc=fc, prefix=prefix, parent=parent)
+        src = Source(*self.locate(fc.id), fc.type)
+        for t in fc.texts:
+            node.texts[t.name] = t.value
+        for p in fc.parameters:
+            self._param(node, p.name, p.numeric_value, p.dimension, src, p.description if hasattr(p, "description") else "")
+        for p in getattr(fc, "properties", []):
+            val = p.default_value if getattr(p, "default_value", None) is not None else 0.0
+            self._param(node, p.name, float(val), p.dimension, src, "property")
+        for c in fc.constants:
+            self._param(node, c.name, c.numeric_value, c.dimension, src, getattr(c, "description", "") or "", constant=True)
+        dyn = fc.dynamics
+        for sv in dyn.state_variables:
+            full = prefix + sv.name
+            s = sym(full)
+            node.names[sv.name] = s
+            d = self._dim(sv.dimension)
+            self.dims[full] = d
+            self.states.append(State(full, d, getattr(sv, "description", "") or "", src))
+            self._expose(node, sv.exposure or sv.name, full, d)
+            if sv.exposure and sv.exposure != sv.name:
+                self._expose(node, sv.name, full, d)
+        for dp in fc.derived_parameters:
+            full = prefix + dp.name
+            node.names[dp.name] = sym(full)
+            self.dims[full] = self._dim(dp.dimension)
+            self._expose(node, dp.name, full, self.dims[full])
+            self._pending.append(lambda n=node, dp=dp, full=full, src=src:
+                                 self._derived_value(n, full, dp.value, src, "DerivedParameter"))
+        for dv in dyn.derived_variables:
+            full = prefix + dv.name
+            node.names[dv.name] = sym(full)
+            self.dims[full] = self._dim(dv.dimension)
+            self._expose(node, dv.exposure or dv.name, full, self.dims[full])
+            if dv.exposure and dv.exposure != dv.name:
+                self._expose(node, dv.name, full, self.dims[full])
+            if dv.value is not None and dv.value != "":
+                self._pending.append(lambda n=node, dv=dv, full=full, src=src:
+                                     self._derived_value(n, full, dv.value, src, "DerivedVariable"))
+            else:
+                self._pending.append(lambda n=node, dv=dv, full=full, src=src:
+                                     self._derived_select(n, full, dv, src))
+        for cdv in dyn.conditional_derived_variables:
+            full = prefix + cdv.name
+            node.names[cdv.name] = sym(full)
+            self.dims[full] = self._dim(cdv.dimension)
+            self._expose(node, cdv.exposure or cdv.name, full, self.dims[full])
+            self._pending.append(lambda n=node, c=cdv, full=full, src=src: self._derived_cond(n, full, c, src))
+        for td in dyn.time_derivatives:
+            self._pending.append(lambda n=node, td=td, src=src: self._time_derivative(n, td, src))
+        for eh in dyn.event_handlers:
+            self._pending.append(lambda n=node, eh=eh, src=src: self._event_handler(n, eh, src))
+        if len(getattr(dyn, "regimes", [])):
+            self.unsupported.append(f"Regime in {fc.type} '{fc.id}' ({src})")
+        if len(getattr(dyn, "kinetic_schemes", [])):
+            self.unsupported.append(f"KineticScheme in {fc.type} '{fc.id}' ({src})")
+        # children: by slot
+        slots = self._slots(fc)
+        for ch in fc.child_components:
+            slot = self._slot_of(ch, slots)
+            kid = self._build(ch, prefix + ch.id + "/", node)
+            node.kids.append((slot, ch.id, kid))
+        for cref in fc.component_references:
+            rc = cref.referenced_component
+            if rc is None:
+                continue
+            kid = self._build(rc, prefix + rc.id + "/", node)
+            node.kids.append((cref.name, rc.id, kid))
+        for att in getattr(fc, "attachments", []):
+            node.kids.append((att.name, None, ("attachment", att.name)))
+        return node
+
+    def _slot_of(self, ch, slots):
+        for name, typ, multiple in slots:
+            if not multiple and name == ch.id:
+                return name
+        best = None
+        for name, typ, multiple in slots:
+            if self._extends(ch.type, typ):
+                if best is None or (multiple and not best[1]):
+                    best = (name, multiple)
+        return best[0] if best else ch.id
+
+    def _param(self, node, name, value, dimension, src, desc, constant=False):
+        full = node.prefix + name
+        d = self._dim(dimension)
+        node.names[name] = sym(full)
+        self.dims[full] = d
+        self.params.append(Parameter(full, float(value) / d.scale, d, display_unit(d)[0] if d != NONE else "",
+                                     desc or "", constant, src))
+        self._expose(node, name, full, d)
+
+    def _expose(self, node, ename, full, d):
+        node.exposures[ename] = sym(full)
+        self.exposures[full] = (full, d)
+        if ename != full.rsplit("/", 1)[-1]:
+            self.exposures[node.prefix + ename] = (full, d)
+
+    # -- requirements --------------------------------------------------
+    def _requirement(self, node, name):
+        declared = any(r.name == name for r in node.fc.requirements)
+        if not declared:
+            return None
+        n = node.parent
+        while n is not None:
+            if name in n.exposures:
+                return n.exposures[name]
+            if name in n.names:
+                return n.names[name]
+            n = n.parent
+        # unresolved inside the tree: an input of the mechanism
+        if name not in self.inputs:
+            req = next(r for r in node.fc.requirements if r.name == name)
+            kind = "global" if name in GLOBAL_INPUTS else "requirement"
+            self.inputs[name] = Input(name, self._dim(req.dimension), kind)
+        return sym(name)
+
+    def _env(self, node):
+        return _Env(node, self)
+
+    def _parse(self, node, text, what, src):
+        return parse(str(text), self._env(node), where=f" ({what} in {node.fc.type} '{node.fc.id}')",
+                     file=src.file, line=src.line, element=node.fc.type)
+
+    # -- dynamics --------------------------------------------------------
+    def _derived_value(self, node, full, text, src, what):
+        self.derived[full] = Derived(full, self._parse(node, text, f"{what} {full.rsplit('/',1)[-1]}", src),
+                                     self.dims.get(full), src)
+
+    def _derived_cond(self, node, full, cdv, src):
+        pieces = []
+        for case in cdv.cases:
+            val = self._parse(node, case.value, f"Case of {cdv.name}", src)
+            if case.condition:
+                cond = self._parse(node, case.condition, f"Case of {cdv.name}", src)
+                pieces.append((val, cond))
+            else:
+                pieces.append((val, True))
+        if not any(c is True for _, c in pieces):
+            # LEMS: the last case applies when none matches (jLEMS evaluates in order)
+            pieces[-1] = (pieces[-1][0], True)
+        self.derived[full] = Derived(full, sp.Piecewise(*pieces), self.dims.get(full), src)
+
+    def _derived_select(self, node, full, dv, src):
+        targets = self._select(node, dv.select, src)
+        reduce = (dv.reduce or "").lower()
+        if reduce in ("add", "sum"):
+            expr = sp.Add(*targets) if targets else sp.Integer(0)
+        elif reduce in ("multiply", "product"):
+            expr = sp.Mul(*targets) if targets else sp.Integer(1)
+        else:
+            if len(targets) > 1:
+                raise ModelImportError(f"select '{dv.select}' of {dv.name} matches {len(targets)} values "
+                                       f"but has no reduce", file=src.file, line=src.line, element=node.fc.type)
+            expr = targets[0] if targets else sp.Integer(0)
+        self.derived[full] = Derived(full, expr, self.dims.get(full), src)
+
+    def _select(self, node, path, src):
+        parts = [p for p in str(path).split("/") if p]
+        current = [node]
+        for k, part in enumerate(parts):
+            last = k == len(parts) - 1
+            m = _SEL.match(part)
+            if not m:
+                raise ModelImportError(f"cannot read select path '{path}'", file=src.file, line=src.line,
+                                       element=node.fc.type)
+            name, pred = m.group("name"), m.group("pred")
+            nxt = []
+            for n in current:
+                if last and pred is None and (name in n.exposures or name in n.names):
+                    nxt.append(n.exposures.get(name, n.names.get(name)))
+                    continue
+                for slot, cid, kid in n.kids:
+                    if slot == name or (cid == name and pred is None):
+                        if isinstance(kid, tuple):  # attachment
+                            if not last and k == len(parts) - 2:
+                                exp = parts[-1]
+                                key = f"{n.prefix}{name}[*]/{exp}"
+                                if key not in self.inputs:
+                                    self.inputs[key] = Input(key, None, "attachment", attachment=n.prefix + name,
+                                                             exposure=exp)
+                                nxt.append(("ATT", sym(key)))
+                            continue
+                        if pred and pred != "*" and not self._pred(kid, pred):
+                            continue
+                        nxt.append(kid)
+            current = nxt
+            if any(isinstance(c, tuple) and c and c[0] == "ATT" for c in current):
+                return [c[1] for c in current if isinstance(c, tuple)]
+        out = []
+        for c in current:
+            if isinstance(c, _Node):
+                raise ModelImportError(f"select '{path}' names a component, not a variable",
+                                       file=src.file, line=src.line, element=node.fc.type)
+            out.append(c)
+        return out
+
+    def _pred(self, kid, pred):
+        m = re.match(r"^\s*(\w+)\s*=\s*['\"]?([^'\"]*)['\"]?\s*$", pred)
+        if not m:
+            return True
+        key, val = m.group(1), m.group(2)
+        if key in kid.texts:
+            return kid.texts[key] == val
+        for p in kid.fc.parameters:
+            if p.name == key:
+                return str(p.value) == val
+        return False
+
+    def _time_derivative(self, node, td, src):
+        target = node.names.get(td.variable)
+        if target is None or target.name not in {s.name for s in self.states}:
+            raise ModelImportError(f"TimeDerivative of '{td.variable}', which is not a StateVariable",
+                                   file=src.file, line=src.line, element=node.fc.type)
+        self.derivs[target.name] = self._parse(node, td.value, f"TimeDerivative {td.variable}", src)
+
+    def _assignments(self, node, actions, src, what):
+        out, events = [], []
+        for a in actions:
+            tname = type(a).__name__
+            if tname == "StateAssignment":
+                target = node.lookup(a.variable)
+                if target is None:
+                    raise ModelImportError(f"StateAssignment to undefined variable '{a.variable}'",
+                                           file=src.file, line=src.line, element=node.fc.type)
+                out.append(Assignment(target.name, self._parse(node, a.value, what, src)))
+            elif tname == "EventOut":
+                events.append(a.port)
+            else:
+                self.unsupported.append(f"{tname} in {node.fc.type} '{node.fc.id}' ({src})")
+        return tuple(out), tuple(events)
+
+    def _event_handler(self, node, eh, src):
+        tname = type(eh).__name__
+        if tname == "OnStart":
+            a, _ = self._assignments(node, eh.actions, src, "OnStart")
+            self.on_start.extend(a)
+        elif tname == "OnCondition":
+            test = self._parse(node, eh.test, "OnCondition test", src)
+            a, ev = self._assignments(node, eh.actions, src, "OnCondition")
+            # events from non-root components are not routed yet
+            if ev and node.parent is not None:
+                self.unsupported.append(f"EventOut from nested {node.fc.type} '{node.fc.id}' ({src})")
+            self.conditions.append(Condition(test, a, ev if node.parent is None else (), src))
+        elif tname == "OnEvent":
+            if eh.actions:
+                self.unsupported.append(f"OnEvent port '{eh.port}' in {node.fc.type} '{node.fc.id}' ({src})")
+        else:
+            self.unsupported.append(f"{tname} in {node.fc.type} '{node.fc.id}' ({src})")
+
+    # -- ordering ---------------------------------------------------------
+    def _order_derived(self):
+        names = set(self.derived)
+        deps = {k: {s.name for s in d.expr.free_symbols if s.name in names} for k, d in self.derived.items()}
+        order, state = [], {}
+
+        def visit(k, stack):
+            st = state.get(k)
+            if st == 2:
+                return
+            if st == 1:
+                cyc = stack[stack.index(k):] + [k]
+                d = self.derived[k]
+                raise ModelImportError("cycle in derived variables: " + " -> ".join(cyc),
+                                       file=d.source.file, line=d.source.line, element=d.source.origin)
+            state[k] = 1
+            for dep in sorted(deps[k]):
+                visit(dep, stack + [k])
+            state[k] = 2
+            order.append(self.derived[k])
+
+        for k in self.derived:
+            visit(k, [])
+        return order

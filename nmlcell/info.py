@@ -1,0 +1,50 @@
+"""``nmlcell info``: what was imported, in words."""
+from __future__ import annotations
+
+from .ir.units import display_unit
+
+
+def describe(model) -> str:
+    ir = model.ir
+    out = [f"model {ir.name} ({ir.file})"]
+    sim = ir.simulation
+    if sim is not None:
+        out.append(f"simulation {sim.id}: {sim.duration:g} ms at dt {sim.dt:g} ms; "
+                   f"{len(sim.outputs)} output file(s), {len(sim.event_outputs)} event file(s), "
+                   f"{len(sim.displays)} display(s)")
+    out.append(f"temperature {ir.network.temperature - 273.15:g} degC")
+    seen = set()
+    for gid, g in model.lowered.groups.items():
+        m = g.mech
+        out.append("")
+        out.append(f"{'population' if m.kind == 'cell' else 'inputs'} {gid}: {g.size} x {m.component_type} "
+                   f"'{m.name}' ({m.source})")
+        if m.name in seen:
+            out.append("  (same mechanism as above)")
+            continue
+        seen.add(m.name)
+        out.append(f"  states ({len(m.states)}):")
+        for s in m.states:
+            out.append(f"    {s.name} [{display_unit(s.dim)[0]}]")
+        out.append(f"  parameters ({len(m.parameters)}):")
+        for p in m.parameters:
+            unit, fac = display_unit(p.dim)
+            kind = " (constant)" if p.constant else ""
+            out.append(f"    {p.name} = {p.value * fac:g} {unit}{kind}   [{p.source.origin}]")
+        ions = sorted({p.name.rsplit('/', 1)[0] for p in m.parameters if p.name.endswith("/erev")})
+        if ions:
+            out.append(f"  channels with a reversal potential: {', '.join(ions)}")
+        if m.inputs:
+            out.append("  inputs: " + ", ".join(f"{i.name} ({i.kind})" for i in m.inputs))
+    if ir.network.links:
+        out.append("")
+        out.append("links:")
+        for l in ir.network.links:
+            out.append(f"  {l.src}/{l.src_var} -> {l.dst}/{l.dst_input} ({l.kind}, {len(l.pairs)} pair(s))")
+    out.append("")
+    if ir.unsupported:
+        out.append(f"not supported yet ({len(ir.unsupported)}):")
+        out += [f"  {u}" for u in ir.unsupported]
+    else:
+        out.append("not supported yet: nothing (every construct of this model is lowered)")
+    return "\n".join(out)

@@ -1,0 +1,1 @@
+"""Outputs: LEMS-style .dat files, spike files, matplotlib figures."""

@@ -1,0 +1,187 @@
+"""Generate vectorised JAX source for one mechanism from its sympy equations.
+
+The generated function works element-wise, so the same code runs on one
+instance (scalars, for per-instance Jacobians) or on all N instances
+(arrays of shape (N,)). Source text is generated from sympy by a printer,
+never by pasting user text.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+
+import sympy as sp
+from sympy.printing.numpy import JaxPrinter
+
+from ..ir.mechanism import Mechanism
+
+
+class _Printer(JaxPrinter):
+    def __init__(self, names: dict[str, str]):
+        super().__init__({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False})
+        self._names = names
+
+    def _print_Symbol(self, s):
+        try:
+            return self._names[s.name]
+        except KeyError:
+            raise KeyError(f"no value for '{s.name}'") from None
+
+    def _print_Piecewise(self, e):
+        *pieces, last = e.args
+        out = self._print(last.expr)
+        if last.cond is not True and last.cond != sp.true:
+            out = f"jnp.where({self._print(last.cond)}, {out}, jnp.nan)"
+        for piece in reversed(pieces):
+            out = f"jnp.where({self._print(piece.cond)}, {self._print(piece.expr)}, {out})"
+        return out
+
+    def _print_And(self, e):
+        args = [self._print(a) for a in e.args]
+        out = args[0]
+        for a in args[1:]:
+            out = f"jnp.logical_and({out}, {a})"
+        return out
+
+    def _print_Or(self, e):
+        args = [self._print(a) for a in e.args]
+        out = args[0]
+        for a in args[1:]:
+            out = f"jnp.logical_or({out}, {a})"
+        return out
+
+    def _print_Not(self, e):
+        return f"jnp.logical_not({self._print(e.args[0])})"
+
+    def _print_BooleanTrue(self, e):
+        return "True"
+
+    def _print_BooleanFalse(self, e):
+        return "False"
+
+    def _print_Pow(self, e, rational=False):
+        b, x = e.args
+        if x.is_Integer and 1 <= int(x) <= 4:
+            base = self._print(b)
+            return "(" + "*".join([f"({base})"] * int(x)) + ")"
+        if x == -1:
+            return f"(1.0/({self._print(b)}))"
+        if x == sp.Rational(1, 2):
+            return f"jnp.sqrt({self._print(b)})"
+        return f"jnp.power({self._print(b)}, {self._print(x)})"
+
+    def _module_format(self, fqn, register=True):
+        return fqn.replace("jax.numpy.", "jnp.").replace("numpy.", "jnp.")
+
+
+def _ident(prefix: str, k: int, name: str) -> str:
+    tail = re.sub(r"\W+", "_", name.rsplit("/", 1)[-1])[:24]
+    s = f"{prefix}{k}_{tail}"
+    return s + "_" if keyword.iskeyword(s) else s
+
+
+class Kernel:
+    """Source and compiled functions of one mechanism.
+
+    ``derived(t, y, p, u)`` -> dict of every derived variable;
+    ``rhs(t, y, p, u)`` -> (..., k) derivatives;
+    ``y``: (..., k) states; ``p``: dict name -> (...,) parameter values;
+    ``u``: dict input name -> (...,) input values.
+    """
+
+    def __init__(self, mech: Mechanism, static: dict[str, float] | None = None):
+        self.mech = mech
+        self.static = dict(static or {})
+        self.state_names = [s.name for s in mech.states]
+        self.param_names = [p.name for p in mech.parameters if p.name not in self.static]
+        self.input_names = [i.name for i in mech.inputs]
+        names: dict[str, str] = {"t": "t"}
+        for k, s in enumerate(self.state_names):
+            names[s] = _ident("s", k, s)
+        for k, p in enumerate(self.param_names):
+            names[p] = _ident("p", k, p)
+        for k, i in enumerate(self.input_names):
+            names[i] = _ident("u", k, i)
+        for k, d in enumerate(mech.derived):
+            names[d.name] = _ident("d", k, d.name)
+        self.names = names
+        self.printer = _Printer(names)
+        subs = {sp.Symbol(k, real=True): sp.Float(v) for k, v in self.static.items()}
+        self._subs = subs
+        self.source = self._generate()
+        ns: dict = {}
+        import jax.numpy as jnp
+
+        exec(compile(self.source, f"<nmlcell kernel {mech.name}>", "exec"), {"jnp": jnp}, ns)
+        self._derived = ns["derived"]
+        self._rhs = ns["rhs"]
+        self._all = ns["all_values"]
+
+    def _pr(self, e):
+        if self._subs:
+            e = e.xreplace(self._subs)
+        return self.printer.doprint(e)
+
+    def _prelude(self, lines):
+        n = self.names
+        for k, s in enumerate(self.state_names):
+            lines.append(f"    {n[s]} = y[..., {k}]")
+        for p in self.param_names:
+            lines.append(f"    {n[p]} = p[{p!r}]")
+        for i in self.input_names:
+            lines.append(f"    {n[i]} = u[{i!r}]")
+        for d in self.mech.derived:
+            lines.append(f"    {n[d.name]} = {self._pr(d.expr)}")
+
+    def _generate(self) -> str:
+        n = self.names
+        lines = ["def derived(t, y, p, u):"]
+        self._prelude(lines)
+        items = ", ".join(f"{d.name!r}: {n[d.name]}" for d in self.mech.derived)
+        lines.append(f"    return {{{items}}}")
+        lines.append("")
+        lines.append("def rhs(t, y, p, u):")
+        self._prelude(lines)
+        outs = []
+        for s in self.state_names:
+            e = self.mech.derivatives.get(s)
+            outs.append(f"jnp.zeros_like({n[s]})" if e is None else
+                        f"({self._pr(e)}) + jnp.zeros_like({n[s]})")
+        lines.append(f"    return jnp.stack([{', '.join(outs)}], axis=-1)")
+        lines.append("")
+        lines.append("def all_values(t, y, p, u):")
+        self._prelude(lines)
+        lines.append(f"    return {{{items}}}")
+        return "\n".join(lines) + "\n"
+
+    def derived(self, t, y, p, u):
+        return self._derived(t, y, p, u)
+
+    def rhs(self, t, y, p, u):
+        return self._rhs(t, y, p, u)
+
+    def expr_fn(self, exprs: list[sp.Expr], name: str):
+        """Compile a function (t, y, p, u, dv) -> tuple of values of ``exprs``,
+        where ``dv`` is the dict of derived values."""
+        n = self.names
+        lines = [f"def {name}(t, y, p, u, dv):"]
+        for k, s in enumerate(self.state_names):
+            lines.append(f"    {n[s]} = y[..., {k}]")
+        for p in self.param_names:
+            lines.append(f"    {n[p]} = p[{p!r}]")
+        for i in self.input_names:
+            lines.append(f"    {n[i]} = u[{i!r}]")
+        used = set()
+        for e in exprs:
+            used |= {s.name for s in e.free_symbols}
+        for d in self.mech.derived:
+            if d.name in used:
+                lines.append(f"    {n[d.name]} = dv[{d.name!r}]")
+        outs = ", ".join(f"({self._pr(e)})" for e in exprs)
+        lines.append(f"    return ({outs}{',' if len(exprs) == 1 else ''})")
+        src = "\n".join(lines) + "\n"
+        ns: dict = {}
+        import jax.numpy as jnp
+
+        exec(compile(src, f"<nmlcell {name} {self.mech.name}>", "exec"), {"jnp": jnp}, ns)
+        return ns[name], src

@@ -1,0 +1,298 @@
+"""Lower an IR model onto JAX: state layout, parameters, one kernel per
+mechanism type, links between groups, events. The result implements the
+solver step protocol (:mod:`nmlcell.quad._system`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from ..errors import ModelImportError, OptionError
+from ..ir.model import ModelIR
+from ..ir.units import NONE, Dim
+from .codegen import Kernel
+
+GLOBAL = "__global__"
+
+
+def _static_params(mech, overrides) -> dict[str, float]:
+    """Parameters used as exponents (gate ``instances``): inlined, so that
+    q**3 becomes q*q*q and gradients never meet log(0)."""
+    names = {p.name: p for p in mech.parameters}
+    found = {}
+    exprs = [d.expr for d in mech.derived] + list(mech.derivatives.values())
+    for e in exprs:
+        for pw in e.atoms(sp.Pow):
+            ex = pw.args[1]
+            if ex.is_Symbol and ex.name in names and ex.name not in overrides:
+                found[ex.name] = names[ex.name].value
+    # constants are fixed by definition
+    for p in mech.parameters:
+        if p.constant and p.name not in overrides:
+            found[p.name] = p.value
+    return found
+
+
+@dataclass
+class LoweredGroup:
+    gid: str
+    size: int
+    mech: object
+    kernel: Kernel
+    params0: dict          # name -> np.ndarray (N,)
+    state_index: dict      # name -> column
+    init_plan: list        # [(column, fn)]
+    cond_plan: list        # [(test_fn, [(column, fn)], events)]
+    emits_spikes: bool
+
+    @property
+    def k(self) -> int:
+        return len(self.kernel.state_names)
+
+
+class LoweredModel:
+    """The lowered system. State ``y``: dict gid -> (N, k) array.
+    Parameters ``p``: dict gid -> {name: (N,)} plus ``p['__global__']``
+    (temperature in K)."""
+
+    stiffness_dt = None
+    linear_in_own_state = False
+
+    def __init__(self, ir: ModelIR):
+        self.ir = ir
+        net = ir.network
+        self.groups: dict[str, LoweredGroup] = {}
+        kernels: dict[tuple, Kernel] = {}
+        for g in net.groups:
+            static = _static_params(g.mechanism, g.overrides)
+            key = (id(g.mechanism), tuple(sorted(static.items())))
+            if key not in kernels:
+                kernels[key] = Kernel(g.mechanism, static)
+            kern = kernels[key]
+            params0 = {}
+            for p in g.mechanism.parameters:
+                if p.name in kern.static:
+                    continue
+                if p.name in g.overrides:
+                    arr = np.asarray(g.overrides[p.name], dtype=np.float64)
+                else:
+                    arr = np.full(g.size, p.value, dtype=np.float64)
+                params0[p.name] = arr
+            sidx = {s: k for k, s in enumerate(kern.state_names)}
+            init_plan = []
+            for a in g.mechanism.on_start:
+                fn, _src = kern.expr_fn([a.expr], "onstart")
+                init_plan.append((sidx[a.variable], fn))
+            cond_plan = []
+            for c in g.mechanism.conditions:
+                tfn, _ = kern.expr_fn([c.test], "test")
+                assigns = []
+                for a in c.assignments:
+                    if a.variable not in sidx:
+                        raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
+                                               file=c.source.file, line=c.source.line, element=c.source.origin)
+                    fn, _ = kern.expr_fn([a.expr], "assign")
+                    assigns.append((sidx[a.variable], fn))
+                cond_plan.append((tfn, assigns, c.events))
+            self.groups[g.id] = LoweredGroup(g.id, g.size, g.mechanism, kern, params0, sidx, init_plan,
+                                             cond_plan, g.emits_spikes)
+        self.links = net.links
+        self.temperature = net.temperature
+        self._check_links()
+
+    # -- parameters ---------------------------------------------------------
+    def parameters(self):
+        import jax.numpy as jnp
+
+        p = {gid: {k: jnp.asarray(v) for k, v in g.params0.items()} for gid, g in self.groups.items()}
+        p[GLOBAL] = {"temperature": jnp.asarray(self.temperature, dtype=jnp.float64)}
+        return p
+
+    def _check_links(self):
+        for l in self.links:
+            if l.src not in self.groups or l.dst not in self.groups:
+                raise ModelImportError(f"link between unknown groups {l.src} -> {l.dst}")
+
+    # -- evaluation -----------------------------------------------------------
+    def _inputs(self, t, y, p, gid, memo):
+        import jax.numpy as jnp
+
+        g = self.groups[gid]
+        u = {}
+        for inp in g.mech.inputs:
+            if inp.kind == "global":
+                u[inp.name] = jnp.broadcast_to(p[GLOBAL][inp.name], (g.size,))
+            elif inp.kind == "time":
+                u[inp.name] = jnp.broadcast_to(t, (g.size,))
+            else:
+                u[inp.name] = jnp.zeros((g.size,), dtype=y[gid].dtype)
+        for l in self.links:
+            if l.dst != gid:
+                continue
+            src_vals = self._value(t, y, p, l.src, l.src_var, memo)
+            si = np.array([a for a, _ in l.pairs], dtype=np.int32)
+            di = np.array([b for _, b in l.pairs], dtype=np.int32)
+            if l.kind == "sum":
+                u[l.dst_input] = u[l.dst_input].at[di].add(src_vals[si])
+            else:
+                u[l.dst_input] = u[l.dst_input].at[di].set(src_vals[si])
+        return u
+
+    def _derived(self, t, y, p, gid, memo):
+        key = ("dv", gid)
+        if key not in memo:
+            if ("busy", gid) in memo:
+                raise ModelImportError(f"algebraic loop between groups through '{gid}'")
+            memo[("busy", gid)] = True
+            u = self._inputs(t, y, p, gid, memo)
+            memo[("u", gid)] = u
+            memo[key] = self.groups[gid].kernel.derived(t, y[gid], p[gid], u)
+        return memo[key]
+
+    def _value(self, t, y, p, gid, name, memo):
+        g = self.groups[gid]
+        if name in g.state_index:
+            return y[gid][:, g.state_index[name]]
+        if name in g.params0:
+            return p[gid][name]
+        if name in g.kernel.static:
+            import jax.numpy as jnp
+            return jnp.full((g.size,), g.kernel.static[name])
+        return self._derived(t, y, p, gid, memo)[name]
+
+    def _group_inputs(self, t, y, p, gid, memo):
+        if ("u", gid) not in memo:
+            self._derived(t, y, p, gid, memo)
+        return memo[("u", gid)]
+
+    def f(self, t, y, p):
+        memo = {}
+        out = {}
+        for gid, g in self.groups.items():
+            u = self._group_inputs(t, y, p, gid, memo)
+            out[gid] = g.kernel.rhs(t, y[gid], p[gid], u)
+        return out
+
+    def jac(self, t, y, p):
+        import jax
+
+        memo = {}
+        dy, J = {}, {}
+        for gid, g in self.groups.items():
+            u = self._group_inputs(t, y, p, gid, memo)
+            rhs = g.kernel.rhs
+
+            def single(yi, pi, ui, t=t, rhs=rhs):
+                return rhs(t, yi, pi, ui)
+
+            dy[gid] = rhs(t, y[gid], p[gid], u)
+            J[gid] = jax.vmap(jax.jacfwd(single))(y[gid], p[gid], u)
+        return dy, J
+
+    def diag(self, t, y, p):
+        import jax.numpy as jnp
+
+        dy, J = self.jac(t, y, p)
+        return dy, {k: jnp.diagonal(v, axis1=-2, axis2=-1) for k, v in J.items()}
+
+    # -- initial state and events --------------------------------------------
+    def init(self, p, t0=0.0, dtype=None):
+        import jax.numpy as jnp
+
+        dtype = dtype or jnp.float64
+        y = {gid: jnp.zeros((g.size, g.k), dtype=dtype) for gid, g in self.groups.items()}
+        t = jnp.asarray(t0, dtype=dtype)
+        for gid, g in self.groups.items():
+            for col, fn in g.init_plan:
+                memo = {}
+                dv = self._derived(t, y, p, gid, memo)
+                u = memo[("u", gid)]
+                (val,) = fn(t, y[gid], p[gid], u, dv)
+                y[gid] = y[gid].at[:, col].set(jnp.broadcast_to(val, (g.size,)).astype(dtype))
+        return y
+
+    def events(self, t, y, p):
+        """Apply OnCondition handlers at time ``t``; returns (y, spikes)
+        with spikes: gid -> (N,) bool for groups that emit spikes."""
+        import jax.numpy as jnp
+
+        memo = {}
+        spikes = {}
+        y = dict(y)
+        for gid, g in self.groups.items():
+            if not g.cond_plan:
+                continue
+            dv = self._derived(t, y, p, gid, memo)
+            u = memo[("u", gid)]
+            yg = y[gid]
+            spk = jnp.zeros((g.size,), dtype=bool)
+            for tfn, assigns, events in g.cond_plan:
+                (test,) = tfn(t, yg, p[gid], u, dv)
+                test = jnp.broadcast_to(test, (g.size,))
+                new_cols = []
+                for col, fn in assigns:
+                    (val,) = fn(t, yg, p[gid], u, dv)
+                    new_cols.append((col, jnp.where(test, val, yg[:, col])))
+                for col, val in new_cols:
+                    yg = yg.at[:, col].set(val.astype(yg.dtype))
+                if "spike" in events:
+                    spk = spk | test
+            y[gid] = yg
+            if g.emits_spikes:
+                spikes[gid] = spk
+        return y, spikes
+
+    # -- addressing -------------------------------------------------------------
+    def resolve(self, quantity: str):
+        """LEMS path ('pop[0]/a/b' or 'pop/0/cell/a/b') -> (gid, index, name, Dim)."""
+        import re
+
+        q = quantity.strip()
+        m = re.match(r"^(\w+)\[(\d+)\]/(.+)$", q) or re.match(r"^(\w+)/(\d+)/\w+/(.+)$", q)
+        if m:
+            gid, idx, rest = m.group(1), int(m.group(2)), m.group(3)
+        else:
+            parts = q.split("/", 1)
+            if len(parts) == 2 and parts[0] in self.groups:
+                gid, idx, rest = parts[0], 0, parts[1]
+            elif len(self.groups) >= 1 and len(parts) == 1:
+                gid, idx, rest = next(iter(self.groups)), 0, q
+            else:
+                raise OptionError(f"quantity '{quantity}' is not 'population[index]/path'")
+        if gid not in self.groups:
+            raise OptionError(f"quantity '{quantity}': no population '{gid}' "
+                              f"(have {', '.join(self.groups)})")
+        g = self.groups[gid]
+        if idx >= g.size:
+            raise OptionError(f"quantity '{quantity}': '{gid}' has {g.size} instance(s)")
+        ex = g.mech.exposures
+        if rest in ex:
+            name, dim = ex[rest]
+        else:
+            raise OptionError(f"quantity '{quantity}': '{rest}' is not a variable of "
+                              f"{g.mech.component_type} '{g.mech.name}'")
+        return gid, idx, name, dim
+
+    def observer(self, quantities):
+        """A function (t, y, p) -> (n,) array of the quantities' values
+        (internal units), plus the list of their Dims."""
+        import jax.numpy as jnp
+
+        plan = [self.resolve(q) for q in quantities]
+        dims = [d for *_x, d in plan]
+
+        def observe(t, y, p):
+            memo = {}
+            vals = []
+            for gid, idx, name, _d in plan:
+                vals.append(jnp.asarray(self._value(t, y, p, gid, name, memo))[idx])
+            if not vals:
+                return jnp.zeros((0,))
+            return jnp.stack(vals)
+
+        return observe, dims
+
+    def spike_layout(self):
+        """[(gid, N)] of spike-emitting groups, in record order."""
+        return [(gid, g.size) for gid, g in self.groups.items() if g.emits_spikes]

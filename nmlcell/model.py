@@ -1,0 +1,154 @@
+"""The user-facing model: ``nmlcell.load(path)`` → :class:`Model`."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._config import setup_jax
+from .errors import ModelImportError, OptionError, UnsupportedError
+
+DEFAULT_SOLVER = "euler"
+
+
+def load(path, *, duration=None, dt=None, strict=True) -> "Model":
+    """Import a LEMS simulation file or a NeuroML2 ``.nml`` file.
+
+    ``duration``/``dt`` (ms) are needed only for a file without a
+    ``<Simulation>``. With ``strict`` (default) a model using constructs
+    nmlcell cannot lower yet raises :class:`UnsupportedError` listing all
+    of them at once."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelImportError("file not found", file=str(path))
+    suffix = p.suffix.lower()
+    if suffix not in (".xml", ".nml", ".lems"):
+        raise ModelImportError(f"unknown model file type '{p.suffix}' (expected a LEMS .xml or a "
+                               f"NeuroML .nml file)", file=str(path))
+    from .importers.lems import import_lems
+
+    ir = import_lems(p, duration=duration, dt=dt)
+    if strict and ir.unsupported:
+        raise UnsupportedError(list(ir.unsupported), file=str(path))
+    return Model(ir)
+
+
+class Model:
+    """An imported model, ready to run with any registered solver."""
+
+    def __init__(self, ir):
+        setup_jax()
+        from .lower.system import LoweredModel
+
+        self.ir = ir
+        self.lowered = LoweredModel(ir)
+        self._solver = DEFAULT_SOLVER
+        self._params = None
+
+    # -- solver -------------------------------------------------------------------
+    @property
+    def solver(self) -> str:
+        return self._solver
+
+    @solver.setter
+    def solver(self, name):
+        from .quad.registry import get_integrator
+
+        integ = get_integrator(name)
+        integ.check(self.lowered)
+        self._solver = integ.name
+
+    # -- parameters ------------------------------------------------------------------
+    def parameters(self):
+        """Pytree of every numeric parameter: {population: {LEMS path: (N,)
+        array}, '__global__': {'temperature': K}}, in internal units
+        (mV, ms, nA, µS, nF, µm, mM)."""
+        if self._params is None:
+            self._params = self.lowered.parameters()
+        return self._params
+
+    # -- recording --------------------------------------------------------------------
+    def default_record(self) -> list[str]:
+        sim = self.ir.simulation
+        qs = []
+        if sim is not None:
+            for o in sim.outputs:
+                qs += [c.quantity for c in o.columns]
+            for d in sim.displays:
+                qs += [l.quantity for l in d.lines]
+        ncells = sum(g.size for g in self.lowered.groups.values() if g.mech.kind == "cell")
+        if ncells <= 100:
+            for gid, g in self.lowered.groups.items():
+                if g.mech.kind == "cell" and "v" in g.mech.exposures:
+                    qs += [f"{gid}[{i}]/v" for i in range(g.size)]
+        seen, out = set(), []
+        for q in qs:
+            if q not in seen:
+                seen.add(q)
+                out.append(q)
+        return out
+
+    # -- running ------------------------------------------------------------------------
+    def run(self, duration=None, dt=None, *, record=None, solver=None, params=None, progress=None,
+            precision="float64"):
+        """Simulate. ``duration``, ``dt`` in ms (defaults from <Simulation>).
+        Returns :class:`~nmlcell.results.Results`."""
+        from .quad.registry import get_integrator
+        from .results import Results
+        from .run import simulate
+
+        sim = self.ir.simulation
+        duration = float(duration if duration is not None else sim.duration)
+        dt = float(dt if dt is not None else sim.dt)
+        if precision not in ("float32", "float64"):
+            raise OptionError(f"precision must be float32 or float64 (got {precision})", element="precision")
+        integ = get_integrator(solver or self._solver)
+        integ.check(self.lowered)
+        record = list(record) if record is not None else self.default_record()
+        params = params if params is not None else self.parameters()
+        out = simulate(self.lowered, integ, duration=duration, dt=dt, record=record, params=params,
+                       dtype=precision, progress=progress)
+        spikes = {}
+        off = 0
+        for gid, n in out["layout"]:
+            mat = out["spikes"][:, off:off + n]
+            for i in range(n):
+                idx = np.nonzero(mat[:, i])[0]
+                spikes[f"{gid}[{i}]"] = out["t"][idx + 1]
+            off += n
+        return Results(t=out["t"], quantities=record, records=out["records"], dims=out["dims"], spikes=spikes,
+                       model_ir=self.ir, solver=integ.name, dt=dt, precision=precision, wall=out["wall"],
+                       source_dir=str(Path(self.ir.file).parent))
+
+    def simulator(self, duration=None, dt=None, record=None, solver=None):
+        """A pure function ``params -> {quantity: trace}`` (internal units),
+        for ``jax.jit``, ``jax.grad`` and ``jax.vmap``."""
+        from .quad.registry import get_integrator
+        from .run import make_simulator
+
+        sim = self.ir.simulation
+        duration = float(duration if duration is not None else sim.duration)
+        dt = float(dt if dt is not None else sim.dt)
+        integ = get_integrator(solver or self._solver)
+        integ.check(self.lowered)
+        record = list(record) if record is not None else self.default_record()
+        return make_simulator(self.lowered, integ, duration=duration, dt=dt, record=record)
+
+    # -- description -----------------------------------------------------------------------
+    @property
+    def n_cells(self) -> int:
+        return sum(g.size for g in self.lowered.groups.values() if g.mech.kind == "cell")
+
+    @property
+    def n_states(self) -> int:
+        return sum(g.size * g.k for g in self.lowered.groups.values())
+
+    @property
+    def n_compartments(self) -> int:
+        return self.n_cells
+
+    def info(self) -> str:
+        from .info import describe
+
+        return describe(self)

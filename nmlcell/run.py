@@ -1,0 +1,166 @@
+"""The time loop: ``lax.scan`` in chunks, events after each step,
+recording, spike detection, a progress bar for long runs, and NaN checks.
+
+Step order (the same for every solver; it is jNeuroML's for LEMS models):
+1. the solver advances the continuous states from t to t+dt, with inputs
+   (stimuli, attachments) held at their values at t;
+2. OnCondition handlers are applied at t+dt (resets, spike detection,
+   stimulus on/off), in document order;
+3. the recorded quantities are sampled at t+dt.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .errors import OptionError, SimulationError
+
+
+def _check_dt(duration, dt):
+    if dt is None or not (float(dt) > 0) or not math.isfinite(float(dt)):
+        raise OptionError(f"dt must be a positive number of ms (got {dt})", element="dt")
+    if duration is None or not (float(duration) > 0) or not math.isfinite(float(duration)):
+        raise OptionError(f"duration must be a positive number of ms (got {duration})", element="duration")
+    n = int(round(float(duration) / float(dt)))
+    if n < 1:
+        raise OptionError(f"duration {duration} ms is shorter than one step of {dt} ms", element="duration")
+    return n
+
+
+def make_step(lowered, integrator, dt, observe):
+    """One model step (t, y, p) -> (y, record, spikes)."""
+    import jax.numpy as jnp
+
+    layout = lowered.spike_layout()
+
+    def step(t, y, p):
+        t1 = t + dt
+        y, spikes = lowered.events(t1, y, p)
+        y = integrator(lowered, t, y, dt, p)
+        rec = observe(t1, y, p)
+        if layout:
+            spk = jnp.concatenate([spikes[gid] for gid, _ in layout])
+        else:
+            spk = jnp.zeros((0,), dtype=bool)
+        return y, rec, spk
+
+    return step
+
+
+def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float64", progress=None,
+             chunk_steps=None):
+    """Run the model; returns dict with t (ms), records (steps+1, n),
+    spike matrix info and the final state. Checks for divergence."""
+    import jax
+    import jax.numpy as jnp
+
+    n = _check_dt(duration, dt)
+    jdt = jnp.float32 if dtype == "float32" else jnp.float64
+    observe, dims = lowered.observer(record)
+    params = jax.tree.map(lambda a: jnp.asarray(a, dtype=jdt), params)
+    dtv = jnp.asarray(dt, dtype=jdt)
+    step = make_step(lowered, integrator, dtv, observe)
+    y0 = lowered.init(params, 0.0, jdt)
+    rec0 = observe(jnp.asarray(0.0, jdt), y0, params)
+    layout = lowered.spike_layout()
+
+    if chunk_steps is None:
+        chunk_steps = min(n, 5000)
+    nchunks = max(1, math.ceil(n / chunk_steps))
+    clen = math.ceil(n / nchunks)
+
+    def body(carry, _):
+        y, i, bad = carry
+        t = i.astype(jdt) * dtv
+        y2, rec, spk = step(t, y, params)
+        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(y2)]))
+        bad = jnp.where((bad < 0) & ~finite, i + 1, bad)
+        return (y2, i + 1, bad), (rec, spk)
+
+    @jax.jit
+    def run_chunk(y, i0, bad):
+        (y, i, bad), (recs, spks) = jax.lax.scan(body, (y, i0, bad), None, length=clen)
+        return y, i, bad, recs, spks
+
+    recs, spikes = [np.asarray(rec0)[None, :]], []
+    y, i, bad = y0, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32)
+    t_start = time.perf_counter()
+    bar = None
+    done = 0
+    for c in range(nchunks):
+        y, i, bad, r, s = run_chunk(y, i, bad)
+        r = np.asarray(r)
+        s = np.asarray(s)
+        take = min(clen, n - done)
+        recs.append(r[:take])
+        spikes.append(s[:take])
+        done += take
+        b = int(bad)
+        if b >= 0:
+            _diverged(lowered, y, b * float(dt), integrator)
+        if progress is not False and bar is None and c == 0 and nchunks > 1:
+            el = time.perf_counter() - t_start
+            if progress is True or el * nchunks > 2.0:
+                bar = _bar(n, done)
+        elif bar is not None:
+            bar.update(take)
+    if bar is not None:
+        bar.close()
+    wall = time.perf_counter() - t_start
+    records = np.concatenate(recs, axis=0)
+    spk = np.concatenate(spikes, axis=0) if spikes else np.zeros((0, 0), bool)
+    t = np.arange(n + 1) * float(dt)
+    return {"t": t, "records": records, "dims": dims, "spikes": spk, "layout": layout,
+            "final": y, "wall": wall, "steps": n}
+
+
+def _bar(total, done):
+    from tqdm.auto import tqdm
+
+    b = tqdm(total=total, unit="step", unit_scale=True, leave=False, desc="simulating")
+    b.update(done)
+    return b
+
+
+def _diverged(lowered, y, t_ms, integrator):
+    where = "a state"
+    for gid, arr in y.items():
+        a = np.asarray(arr)
+        bad = ~np.isfinite(a)
+        if bad.any():
+            inst, col = np.argwhere(bad)[0]
+            where = f"{gid}[{inst}]/{lowered.groups[gid].kernel.state_names[col]}"
+            break
+    alt = "backward_euler" if integrator.category != "implicit" else "a smaller dt"
+    raise SimulationError(f"the simulation diverged (NaN or inf) at t = {t_ms:g} ms in {where} "
+                          f"with solver '{integrator.name}'; try a smaller dt or a more stable "
+                          f"solver such as {alt}")
+
+
+def make_simulator(lowered, integrator, *, duration, dt, record):
+    """A pure function params -> {quantity: trace (steps+1,)} for jit/grad/vmap."""
+    import jax
+    import jax.numpy as jnp
+
+    n = _check_dt(duration, dt)
+    observe, _dims = lowered.observer(record)
+
+    def sim(params):
+        dtv = jnp.asarray(dt, dtype=jnp.float64)
+        step = make_step(lowered, integrator, dtv, observe)
+        y0 = lowered.init(params, 0.0, jnp.float64)
+        rec0 = observe(jnp.asarray(0.0), y0, params)
+
+        def body(carry, i):
+            y = carry
+            t = i.astype(jnp.float64) * dtv
+            y2, rec, _spk = step(t, y, params)
+            return y2, rec
+
+        _, recs = jax.lax.scan(body, y0, jnp.arange(n))
+        allr = jnp.concatenate([rec0[None, :], recs], axis=0)
+        return {q: allr[:, k] for k, q in enumerate(record)}
+
+    return sim
