@@ -89,6 +89,7 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     t_start = time.perf_counter()
     bar = None
     done = 0
+    t_prev = t_start
     for c in range(nchunks):
         y, i, bad, r, s = run_chunk(y, i, bad)
         r = np.asarray(r)
@@ -99,13 +100,15 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
         done += take
         b = int(bad)
         if b >= 0:
+            if bar is not None:
+                bar.close()
             _diverged(lowered, y, b * float(dt), integrator)
-        if progress is not False and bar is None and c == 0 and nchunks > 1:
-            el = time.perf_counter() - t_start
-            if progress is True or el * nchunks > 2.0:
-                bar = _bar(n, done)
-        elif bar is not None:
+        now = time.perf_counter()
+        if bar is not None:
             bar.update(take)
+        elif progress is True or (progress is None and c >= 1 and (now - t_prev) * (nchunks - c - 1) > 2.0):
+            bar = _bar(n, done)
+        t_prev = now
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t_start

@@ -267,8 +267,21 @@ class LoweredModel:
         if idx >= g.size:
             raise OptionError(f"quantity '{quantity}': '{gid}' has {g.size} instance(s)")
         ex = g.mech.exposures
+        head, _, tail = rest.partition("/")
         if rest in ex:
             name, dim = ex[rest]
+        elif tail and head in self.groups and head != gid:
+            # an input attached to this cell, addressed below it (pop[0]/pulseGen1/i)
+            for l in self.links:
+                if l.src == head and l.dst == gid and l.kind == "sum":
+                    for si, di in l.pairs:
+                        if di == idx:
+                            sub = self.groups[head].mech.exposures
+                            if tail in sub:
+                                name, dim = sub[tail]
+                                return head, si, name, dim
+            raise OptionError(f"quantity '{quantity}': input '{head}' is not attached to {gid}[{idx}] "
+                              f"or has no variable '{tail}'")
         else:
             raise OptionError(f"quantity '{quantity}': '{rest}' is not a variable of "
                               f"{g.mech.component_type} '{g.mech.name}'")
