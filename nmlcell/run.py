@@ -157,13 +157,16 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
         rec0 = observe(jnp.asarray(0.0), y0, params)
 
         def body(carry, i):
-            y = carry
+            y, count = carry
             t = i.astype(jnp.float64) * dtv
-            y2, rec, _spk = step(t, y, params)
-            return y2, rec
+            y2, rec, spk = step(t, y, params)
+            return (y2, count + spk.astype(jnp.int32)), rec
 
-        _, recs = jax.lax.scan(body, y0, jnp.arange(n))
+        n_emit = sum(sz for _g, sz in lowered.spike_layout())
+        (_, count), recs = jax.lax.scan(body, (y0, jnp.zeros((n_emit,), jnp.int32)), jnp.arange(n))
         allr = jnp.concatenate([rec0[None, :], recs], axis=0)
-        return {q: allr[:, k] for k, q in enumerate(record)}
+        out = {q: allr[:, k] for k, q in enumerate(record)}
+        out["spike_count"] = count
+        return out
 
     return sim
