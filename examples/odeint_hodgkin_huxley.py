@@ -116,7 +116,8 @@ def main(argv=None):
     ref = spike_times(*runs["solve_ivp"][:2]) if "solve_ivp" in runs else None
 
     print(f"Hodgkin–Huxley 1952, I = {args.current} µA/cm², {args.t_end} ms, dt = {args.dt} ms")
-    print(f"{'method':<16}{'spikes':>7}{'first (ms)':>12}{'max |Δt_spike| (ms)':>22}{'time (s)':>10}")
+    print(f"{'method':<16}{'spikes':>7}{'first (ms)':>12}"
+          f"{'max |Δt_spike| (ms)':>22}{'time (s)':>10}")
     summary = {}
     for name, run in runs.items():
         sp = spike_times(run[0], run[1])

@@ -62,8 +62,12 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype=jdt), params)
     dtv = jnp.asarray(dt, dtype=jdt)
     step = make_step(lowered, integrator, dtv, observe)
-    y0 = lowered.init(params, 0.0, jdt)
-    rec0 = observe(jnp.asarray(0.0, jdt), y0, params)
+    @jax.jit
+    def _start(params):
+        y0 = lowered.init(params, 0.0, jdt)
+        return y0, observe(jnp.asarray(0.0, jdt), y0, params)
+
+    y0, rec0 = _start(params)
     layout = lowered.spike_layout()
 
     if chunk_steps is None:

@@ -38,7 +38,6 @@ class _Reader:
     def load(self):
         import lems.api as lems
 
-        check_tree(self.path, [self.path.parent], self.index, self.core)
         m = lems.Model(include_includes=True, fail_on_missing_includes=True)
         m.add_include_directory(str(self.path.parent))
         m.add_include_directory(str(self.core))
@@ -86,9 +85,56 @@ def _quoted_id(msg, index):
     return None
 
 
+def _cache_key(rd: _Reader, duration, dt) -> str | None:
+    import hashlib
+
+    from .. import __version__
+
+    h = hashlib.sha256(f"{__version__}|{duration}|{dt}|{rd.core}".encode())
+    pkg = Path(__file__).resolve().parents[1]
+    for sub in ("importers", "ir"):
+        for f in sorted((pkg / sub).glob("*.py")):
+            h.update(f.read_bytes())
+    for f in rd.index.files:
+        h.update(str(f).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:32]
+
+
 def import_lems(path, *, duration: float | None = None, dt: float | None = None) -> ModelIR:
+    """Import with a cache: the IR of an unchanged file set is read back
+    from ``~/.cache/nmlcell/ir`` (pylems and sympy are skipped then)."""
+    import pickle
+
+    from .._config import cache_dir
+
     path = Path(path)
     rd = _Reader(path)
+    check_tree(path, [path.parent], rd.index, rd.core)
+    cd = cache_dir()
+    cfile = None
+    if cd is not None:
+        cfile = cd / "ir" / f"{_cache_key(rd, duration, dt)}.pkl"
+        if cfile.exists():
+            try:
+                with open(cfile, "rb") as fh:
+                    return pickle.load(fh)
+            except Exception:
+                pass
+    ir = _import_lems(rd, path, duration, dt)
+    if cfile is not None:
+        try:
+            cfile.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cfile.with_suffix(".tmp%d" % __import__("os").getpid())
+            with open(tmp, "wb") as fh:
+                pickle.dump(ir, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(cfile)
+        except Exception:
+            pass
+    return ir
+
+
+def _import_lems(rd, path, duration, dt) -> ModelIR:
     model = rd.load()
     flat = Flattener(model, rd.index.locate)
 

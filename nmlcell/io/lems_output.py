@@ -4,6 +4,7 @@ per time step, tab-separated, time first, SI units. Files are written to a
 temporary name and renamed, so a failed run never leaves half a file."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -70,8 +71,9 @@ def write_outputs(res, out_dir=None) -> list[Path]:
     for o in sim.outputs:
         cols = [t_si] + [res.si(c.quantity) for c in o.columns]
         mat = np.column_stack(cols)
-        body = "\n".join("\t".join(row) + "\t" for row in _fmt(mat))
-        texts.append((_target(base, o.file_name), body + "\n"))
+        buf = io.StringIO()
+        np.savetxt(buf, mat, fmt="%.9g", delimiter="\t", newline="\t\n")
+        texts.append((_target(base, o.file_name), buf.getvalue()))
     for e in sim.event_outputs:
         rows = []
         for k, sel in enumerate(e.selections):

@@ -104,6 +104,10 @@ def _erk_step(tab: ButcherTableau, system, t, y, dt, p):
     return tree_lincomb(y, [(dt * bi if bi != 0.0 else 0, k) for bi, k in zip(tab.b, ks)])
 
 
+erk_step = _erk_step
+"""Public name of the generic explicit RK step, for users' own tableaus."""
+
+
 # ----------------------------------------------------------------------------- refusal
 
 _EULER_LIMIT = 2.0  # forward Euler's real stability interval, the unit of stiffness_dt
