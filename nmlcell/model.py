@@ -9,7 +9,7 @@ import numpy as np
 from ._config import setup_jax
 from .errors import ModelImportError, OptionError, UnsupportedError
 
-DEFAULT_SOLVER = "euler"
+DEFAULT_SOLVER = "lems_euler"  # jNeuroML's scheme: same answers as the reference on LEMS files
 
 
 def load(path, *, duration=None, dt=None, strict=True) -> "Model":
@@ -45,6 +45,18 @@ class Model:
         self.lowered = LoweredModel(ir)
         self._solver = DEFAULT_SOLVER
         self._params = None
+        self._lowered_lems = None
+
+    def _lowered_for(self, integ):
+        """The lowered system a solver needs (jNeuroML emulation keeps
+        step-delayed copies of some states as extra columns)."""
+        if getattr(integ.step, "lems_exact", False):
+            if self._lowered_lems is None:
+                from .lower.system import LoweredModel
+
+                self._lowered_lems = LoweredModel(self.ir, lems_exact=True)
+            return self._lowered_lems
+        return self.lowered
 
     # -- solver -------------------------------------------------------------------
     @property
@@ -56,7 +68,7 @@ class Model:
         from .quad.registry import get_integrator
 
         integ = get_integrator(name)
-        integ.check(self.lowered)
+        integ.check(self._lowered_for(integ))
         self._solver = integ.name
 
     # -- parameters ------------------------------------------------------------------
@@ -104,10 +116,11 @@ class Model:
         if precision not in ("float32", "float64"):
             raise OptionError(f"precision must be float32 or float64 (got {precision})", element="precision")
         integ = get_integrator(solver or self._solver)
-        integ.check(self.lowered)
+        lowered = self._lowered_for(integ)
+        integ.check(lowered)
         record = list(record) if record is not None else self.default_record()
         params = params if params is not None else self.parameters()
-        out = simulate(self.lowered, integ, duration=duration, dt=dt, record=record, params=params,
+        out = simulate(lowered, integ, duration=duration, dt=dt, record=record, params=params,
                        dtype=precision, progress=progress)
         spikes = {}
         off = 0
@@ -131,9 +144,10 @@ class Model:
         duration = float(duration if duration is not None else sim.duration)
         dt = float(dt if dt is not None else sim.dt)
         integ = get_integrator(solver or self._solver)
-        integ.check(self.lowered)
+        lowered = self._lowered_for(integ)
+        integ.check(lowered)
         record = list(record) if record is not None else self.default_record()
-        return make_simulator(self.lowered, integ, duration=duration, dt=dt, record=record)
+        return make_simulator(lowered, integ, duration=duration, dt=dt, record=record)
 
     # -- description -----------------------------------------------------------------------
     @property

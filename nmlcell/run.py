@@ -1,12 +1,14 @@
 """The time loop: ``lax.scan`` in chunks, events after each step,
 recording, spike detection, a progress bar for long runs, and NaN checks.
 
-Step order (the same for every solver; it is jNeuroML's for LEMS models):
-1. the solver advances the continuous states from t to t+dt, with inputs
-   (stimuli, attachments) held at their values at t;
-2. OnCondition handlers are applied at t+dt (resets, spike detection,
-   stimulus on/off), in document order;
-3. the recorded quantities are sampled at t+dt.
+Step order (the same for every solver; it is jNeuroML's for LEMS models,
+which advances a cell's inputs before the cell):
+1. the OnCondition handlers of stimuli are applied at t+dt (a pulse that
+   starts at t+dt drives this step);
+2. the solver advances the continuous states from t to t+dt;
+3. the OnCondition handlers of cells are applied at t+dt on the new state
+   (spike detection, resets), in document order;
+4. the recorded quantities are sampled at t+dt.
 """
 from __future__ import annotations
 
@@ -35,10 +37,11 @@ def make_step(lowered, integrator, dt, observe):
 
     layout = lowered.spike_layout()
 
-    def step(t, y, p):
-        t1 = t + dt
-        y, spikes = lowered.events(t1, y, p)
+    def step(t, y, p, t1=None):
+        t1 = t + dt if t1 is None else t1
+        y, _ = lowered.events(t1, y, p, phase="pre")
         y = integrator(lowered, t, y, dt, p)
+        y, spikes = lowered.events(t1, y, p, phase="post")
         rec = observe(t1, y, p)
         if layout:
             spk = jnp.concatenate([spikes[gid] for gid, _ in layout])
@@ -47,6 +50,17 @@ def make_step(lowered, integrator, dt, observe):
         return y, rec, spk
 
     return step
+
+
+def event_times(lowered, n, dt):
+    """Times (ms) at which events are tested after each step, or None for
+    i*dt. jNeuroML accumulates t += dt in seconds; its emulation does too,
+    so a pulse edge falls on the same step as in jNeuroML."""
+    if not getattr(lowered, "lems_exact", False):
+        return None
+    t_si = np.cumsum(np.full(n + 1, float(dt) * 1e-3))  # sequential float64 sums, as jLEMS
+    t_si = np.concatenate([[0.0], t_si[:n]])
+    return t_si / 1e-3
 
 
 def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float64", progress=None,
@@ -75,10 +89,13 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     nchunks = max(1, math.ceil(n / chunk_steps))
     clen = math.ceil(n / nchunks)
 
+    tev = event_times(lowered, n + clen * nchunks, dt)
+    tev = None if tev is None else jnp.asarray(tev, dtype=jdt)
+
     def body(carry, _):
         y, i, bad = carry
         t = i.astype(jdt) * dtv
-        y2, rec, spk = step(t, y, params)
+        y2, rec, spk = step(t, y, params, None if tev is None else tev[i + 1])
         finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(y2)]))
         bad = jnp.where((bad < 0) & ~finite, i + 1, bad)
         return (y2, i + 1, bad), (rec, spk)
@@ -160,10 +177,12 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
         y0 = lowered.init(params, 0.0, jnp.float64)
         rec0 = observe(jnp.asarray(0.0), y0, params)
 
+        tev = event_times(lowered, n, dt)
+
         def body(carry, i):
             y, count = carry
             t = i.astype(jnp.float64) * dtv
-            y2, rec, spk = step(t, y, params)
+            y2, rec, spk = step(t, y, params, None if tev is None else jnp.asarray(tev)[i + 1])
             return (y2, count + spk.astype(jnp.int32)), rec
 
         n_emit = sum(sz for _g, sz in lowered.spike_layout())

@@ -107,16 +107,33 @@ def test_against_jneuroml_counts_and_subthreshold(models, case):
     assert np.max(np.abs(vi - vr[k])) < 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="jNeuroML's tree-ordered Euler lags values across component "
-                   "boundaries by one step (docs/differences-from-neuron.md); nmlcell does not emulate "
-                   "it yet, so later spikes drift by up to ~1 ms at dt = 0.01 ms")
-@pytest.mark.parametrize("case", ["ex1", "ex5"])
+@pytest.mark.parametrize("case", list(CASES))
 def test_against_jneuroml_spike_times(models, case):
+    """The default solver for LEMS files (lems_euler, jNeuroML's order of
+    evaluation) reproduces jNeuroML: identical spike times and the voltage
+    trace to jNeuroML's printed precision."""
     path, refname = CASES[case]
     ref = np.load(HERE / "data" / refname)
-    res = models[case].run(progress=False)
+    m = models[case]
+    assert m.solver == "lems_euler"
+    res = m.run(progress=False)
+    v = res["hhpop[0]/v"]
+    ours = crossings(res.t, v, float(ref["threshold"]))
+    assert len(ours) == len(ref["spikes"])
+    assert np.max(np.abs(ours - ref["spikes"])) < 0.005  # same sample
+    np.testing.assert_allclose(res.spikes["hhpop[0]"], ref["spikes_jnml"], atol=1e-6)
+    vi = np.interp(ref["t"], res.t, v)
+    assert np.max(np.abs(vi - ref["v"])) < 1e-3  # mV
+
+
+def test_plain_euler_differs_from_jneuroml_by_the_documented_lag(models):
+    """Plain forward Euler (all values from the same step) is closer to the
+    converged solution than jNeuroML is: the 7th spike of Ex5 is ~0.9 ms
+    earlier than jNeuroML's (docs/differences-from-neuron.md)."""
+    ref = np.load(HERE / "data" / "jnml_ex5_detcell.npz")
+    res = models["ex5"].run(solver="euler", progress=False)
     ours = crossings(res.t, res["hhpop[0]/v"], float(ref["threshold"]))
-    assert np.max(np.abs(ours - ref["spikes"])) < 0.05
+    assert 0.5 < ref["spikes"][-1] - ours[-1] < 1.5
 
 
 def test_outputs_written_like_jneuroml(models, tmp_path):

@@ -47,21 +47,29 @@ class _Node:
 
 
 class _Env(dict):
-    """Expression environment: local names, then ancestors', then time."""
+    """Expression environment: local names, then declared Requirements
+    (resolved up the tree as LEMS does), then time, then (leniently) any
+    ancestor's name."""
 
     def __init__(self, node: _Node, flat: "Flattener"):
         super().__init__()
         self.node, self.flat = node, flat
 
-    def __contains__(self, k):
-        return k == "t" or self.node.lookup(k) is not None or self.flat._requirement(self.node, k) is not None
-
-    def __getitem__(self, k):
+    def _get(self, k):
+        if k in self.node.names:
+            return self.node.names[k]
+        v = self.flat._requirement(self.node, k)
+        if v is not None:
+            return v
         if k == "t":
             return self.flat.t
-        v = self.node.lookup(k)
-        if v is None:
-            v = self.flat._requirement(self.node, k)
+        return self.node.lookup(k)
+
+    def __contains__(self, k):
+        return self._get(k) is not None
+
+    def __getitem__(self, k):
+        v = self._get(k)
         if v is None:
             raise KeyError(k)
         return v
@@ -111,6 +119,7 @@ class Flattener:
         self.dims: dict[str, Dim] = {}
         self.exposures: dict[str, tuple[str, Dim]] = {}
         self._pending: list = []
+        self.lags: list = []
         root = self._build(fc, "", None)
         self._root = root
         for job in self._pending:
@@ -121,7 +130,8 @@ class Flattener:
             states=tuple(self.states), derived=tuple(derived), derivatives=dict(self.derivs),
             inputs=tuple(self.inputs.values()), on_start=tuple(self.on_start),
             conditions=tuple(self.conditions), exposures=dict(self.exposures),
-            unsupported=tuple(self.unsupported), source=Source(file, line, fc.type))
+            unsupported=tuple(self.unsupported), source=Source(file, line, fc.type),
+            lags=tuple(self.lags))
 
     # -- tree construction ---------------------------------------------
     def _slots(self, fc):
@@ -229,17 +239,27 @@ class Flattener:
         if ename != full.rsplit("/", 1)[-1]:
             self.exposures[node.prefix + ename] = (full, d)
 
+    def _state_names(self):
+        return {st.name for st in self.states}
+
     # -- requirements --------------------------------------------------
     def _requirement(self, node, name):
         declared = any(r.name == name for r in node.fc.requirements)
         if not declared:
             return None
         n = node.parent
+        lag = 0  # ancestors in between that hold their own copy (jLEMS copies once a step)
         while n is not None:
-            if name in n.exposures:
-                return n.exposures[name]
-            if name in n.names:
-                return n.names[name]
+            target = n.exposures.get(name, n.names.get(name))
+            if target is not None:
+                if lag and target.name in self._state_names():
+                    key = (target.name, lag)
+                    if key not in self.lags:
+                        self.lags.append(key)
+                    return sym(f"{target.name}@{lag}")
+                return target
+            if any(r.name == name for r in n.fc.requirements):
+                lag += 1
             n = n.parent
         # unresolved inside the tree: an input of the mechanism
         if name not in self.inputs:

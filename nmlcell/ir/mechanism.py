@@ -101,6 +101,11 @@ class Mechanism:
     exposures: dict                            # exposure path -> (variable name, Dim)
     unsupported: tuple[str, ...] = ()
     source: Source = field(default_factory=Source)
+    lags: tuple = ()
+    """(state, k): this state is read somewhere through a chain of k
+    intermediate requirement holders, written ``state@k`` in expressions.
+    jNeuroML's interpreter sees such values k steps late; every other
+    lowering reads ``state@k`` as ``state``."""
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:

@@ -89,10 +89,24 @@ class Kernel:
     ``u``: dict input name -> (...,) input values.
     """
 
-    def __init__(self, mech: Mechanism, static: dict[str, float] | None = None):
+    def __init__(self, mech: Mechanism, static: dict[str, float] | None = None, lems_exact: bool = False):
         self.mech = mech
         self.static = dict(static or {})
+        self.lems_exact = lems_exact
         self.state_names = [s.name for s in mech.states]
+        self.lag_columns = []  # (column of state@k, column it copies from each step)
+        if lems_exact:
+            for base, k in sorted(mech.lags, key=lambda x: x[1]):
+                self.state_names.append(f"{base}@{k}")
+            for base, k in mech.lags:
+                src = base if k == 1 else f"{base}@{k - 1}"
+                if src not in self.state_names:  # a gap in the chain: add it
+                    self.state_names.append(src)
+            for name in list(self.state_names):
+                if "@" in name:
+                    base, k = name.rsplit("@", 1)
+                    src = base if int(k) == 1 else f"{base}@{int(k) - 1}"
+                    self.lag_columns.append((self.state_names.index(name), self.state_names.index(src)))
         self.param_names = [p.name for p in mech.parameters if p.name not in self.static]
         self.input_names = [i.name for i in mech.inputs]
         names: dict[str, str] = {"t": "t"}
@@ -107,6 +121,9 @@ class Kernel:
         self.names = names
         self.printer = _Printer(names)
         subs = {sp.Symbol(k, real=True): sp.Float(v) for k, v in self.static.items()}
+        if not lems_exact:
+            for base, k in mech.lags:
+                subs[sp.Symbol(f"{base}@{k}", real=True)] = sp.Symbol(base, real=True)
         self._subs = subs
         self.source = self._generate()
         ns: dict = {}

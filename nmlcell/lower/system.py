@@ -59,8 +59,9 @@ class LoweredModel:
     stiffness_dt = None
     linear_in_own_state = False
 
-    def __init__(self, ir: ModelIR):
+    def __init__(self, ir: ModelIR, lems_exact: bool = False):
         self.ir = ir
+        self.lems_exact = lems_exact
         net = ir.network
         self.groups: dict[str, LoweredGroup] = {}
         kernels: dict[tuple, Kernel] = {}
@@ -68,7 +69,7 @@ class LoweredModel:
             static = _static_params(g.mechanism, g.overrides)
             key = (id(g.mechanism), tuple(sorted(static.items())))
             if key not in kernels:
-                kernels[key] = Kernel(g.mechanism, static)
+                kernels[key] = Kernel(g.mechanism, static, lems_exact)
             kern = kernels[key]
             params0 = {}
             for p in g.mechanism.parameters:
@@ -80,6 +81,9 @@ class LoweredModel:
                     arr = np.full(g.size, p.value, dtype=np.float64)
                 params0[p.name] = arr
             sidx = {s: k for k, s in enumerate(kern.state_names)}
+            if lems_exact:
+                for a in g.mechanism.on_start:
+                    pass
             init_plan = []
             for a in g.mechanism.on_start:
                 fn, _src = kern.expr_fn([a.expr], "onstart")
@@ -210,11 +214,34 @@ class LoweredModel:
                 u = memo[("u", gid)]
                 (val,) = fn(t, y[gid], p[gid], u, dv)
                 y[gid] = y[gid].at[:, col].set(jnp.broadcast_to(val, (g.size,)).astype(dtype))
+                y[gid] = self._fill_history(g, y[gid])
         return y
 
-    def events(self, t, y, p):
+    @staticmethod
+    def _fill_history(g, yg):
+        """Delayed copies start equal to the value they copy."""
+        for _ in range(len(g.kernel.lag_columns)):
+            for dst, src in g.kernel.lag_columns:
+                yg = yg.at[:, dst].set(yg[:, src])
+        return yg
+
+    def shift_history(self, y_old, y_new):
+        """jNeuroML emulation: each delayed copy ``x@k`` takes the value
+        ``x@(k-1)`` had before this step (``x@1`` takes ``x``)."""
+        out = dict(y_new)
+        for gid, g in self.groups.items():
+            if g.kernel.lag_columns:
+                yn = out[gid]
+                for dst, src in g.kernel.lag_columns:
+                    yn = yn.at[:, dst].set(y_old[gid][:, src])
+                out[gid] = yn
+        return out
+
+    def events(self, t, y, p, phase=None):
         """Apply OnCondition handlers at time ``t``; returns (y, spikes)
-        with spikes: gid -> (N,) bool for groups that emit spikes."""
+        with spikes: gid -> (N,) bool for groups that emit spikes.
+        ``phase`` "pre" handles stimulus groups only, "post" the others
+        (jNeuroML advances a cell's inputs before the cell)."""
         import jax.numpy as jnp
 
         memo = {}
@@ -222,6 +249,8 @@ class LoweredModel:
         y = dict(y)
         for gid, g in self.groups.items():
             if not g.cond_plan:
+                continue
+            if phase is not None and (phase == "pre") != (g.mech.kind == "input"):
                 continue
             dv = self._derived(t, y, p, gid, memo)
             u = memo[("u", gid)]

@@ -279,3 +279,21 @@ TABLEAUS = {
     "rk4": RK4, "ralston4": RALSTON4,
 }
 """The tableau of each tableau-driven method, by registered name."""
+
+
+def _needs_history(system):
+    if not hasattr(system, "shift_history"):
+        return "it needs a model lowered with jNeuroML's step-delayed requirement copies (LEMS models)"
+    return None
+
+
+@register_integrator("lems_euler", aliases=("jlems", "jneuroml"), category="explicit", order=1,
+                     description="Forward Euler in jNeuroML's order: a value reached through k "
+                                 "intermediate requirement holders is k steps old. Matches jNeuroML.",
+                     applies=_needs_history, suggest="euler")
+def lems_euler(system, t, y, dt, p):
+    y1 = _axpy(y, dt, system.f(t, y, p))
+    return system.shift_history(y, y1)
+
+
+lems_euler.lems_exact = True  # the model is lowered with its history columns for this solver
