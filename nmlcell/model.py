@@ -39,24 +39,30 @@ class Model:
 
     def __init__(self, ir):
         setup_jax()
-        from .lower.system import LoweredModel
-
         self.ir = ir
-        self.lowered = LoweredModel(ir)
         self._solver = DEFAULT_SOLVER
         self._params = None
-        self._lowered_lems = None
+        self._variants = {}
+        self.lowered  # lower now: errors in the model surface at load time
+
+    def _variant(self, lems_exact: bool):
+        if lems_exact not in self._variants:
+            from .lower.system import LoweredModel
+
+            self._variants[lems_exact] = LoweredModel(self.ir, lems_exact=lems_exact)
+        return self._variants[lems_exact]
 
     def _lowered_for(self, integ):
         """The lowered system a solver needs (jNeuroML emulation keeps
         step-delayed copies of some states as extra columns)."""
-        if getattr(integ.step, "lems_exact", False):
-            if self._lowered_lems is None:
-                from .lower.system import LoweredModel
+        return self._variant(bool(getattr(integ.step, "lems_exact", False)))
 
-                self._lowered_lems = LoweredModel(self.ir, lems_exact=True)
-            return self._lowered_lems
-        return self.lowered
+    @property
+    def lowered(self):
+        """The lowered system for the current solver."""
+        from .quad.registry import get_integrator
+
+        return self._lowered_for(get_integrator(self._solver))
 
     # -- solver -------------------------------------------------------------------
     @property

@@ -114,9 +114,31 @@ class LoweredModel:
         return p
 
     def _check_links(self):
+        """Turn each link into a gather table (N_dst, K) into the source
+        group (scatters are slow under vmap; gathers are not)."""
+        self._link_tables = {}
         for l in self.links:
             if l.src not in self.groups or l.dst not in self.groups:
                 raise ModelImportError(f"link between unknown groups {l.src} -> {l.dst}")
+            nd, ns = self.groups[l.dst].size, self.groups[l.src].size
+            if l.kind == "gather":
+                seen = {}
+                for a, b in l.pairs:
+                    seen[b] = a
+            per = [[] for _ in range(nd)]
+            for a, b in l.pairs:
+                per[b].append(a)
+            if nd == ns and all(len(x) == 1 and x[0] == i for i, x in enumerate(per)):
+                entry = (l, None, None)
+            else:
+                k = max(1, max(len(x) for x in per))
+                table = np.zeros((nd, k), dtype=np.int32)
+                valid = np.zeros((nd, k), dtype=bool)
+                for i, x in enumerate(per):
+                    table[i, :len(x)] = x
+                    valid[i, :len(x)] = True
+                entry = (l, table, valid)
+            self._link_tables.setdefault(l.dst, []).append(entry)
 
     # -- evaluation -----------------------------------------------------------
     def _inputs(self, t, y, p, gid, memo):
@@ -131,16 +153,16 @@ class LoweredModel:
                 u[inp.name] = jnp.broadcast_to(t, (g.size,))
             else:
                 u[inp.name] = jnp.zeros((g.size,), dtype=y[gid].dtype)
-        for l in self.links:
-            if l.dst != gid:
-                continue
+        for l, table, valid in self._link_tables.get(gid, ()):
             src_vals = self._value(t, y, p, l.src, l.src_var, memo)
-            si = np.array([a for a, _ in l.pairs], dtype=np.int32)
-            di = np.array([b for _, b in l.pairs], dtype=np.int32)
-            if l.kind == "sum":
-                u[l.dst_input] = u[l.dst_input].at[di].add(src_vals[si])
+            if table is None:  # one source per cell, in order
+                vals = src_vals
             else:
-                u[l.dst_input] = u[l.dst_input].at[di].set(src_vals[si])
+                vals = jnp.sum(jnp.where(valid, src_vals[table], 0.0), axis=1)
+            if l.kind == "sum":
+                u[l.dst_input] = u[l.dst_input] + vals
+            else:
+                u[l.dst_input] = vals
         return u
 
     def _derived(self, t, y, p, gid, memo):
