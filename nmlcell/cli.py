@@ -39,6 +39,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("nmlcell: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nmlcell info X | head`
+        try:
+            sys.stdout = open(__import__("os").devnull, "w")
+        except OSError:
+            pass
+        return 0
     except Exception as e:  # noqa: BLE001
         from .errors import NmlcellError
 
