@@ -162,7 +162,7 @@ class Model:
 
     @property
     def n_states(self) -> int:
-        return sum(g.size * g.k for g in self.lowered.groups.values())
+        return sum(g.size * len(g.mech.states) for g in self.lowered.groups.values())
 
     @property
     def n_compartments(self) -> int:

@@ -63,6 +63,44 @@ def event_times(lowered, n, dt):
     return t_si / 1e-3
 
 
+def _compiled(lowered, integrator, dt, record, dtype, clen, use_tev):
+    """Jitted start and chunk functions, cached per (model, solver, dt,
+    record, precision, chunk length): repeated runs and parameter sweeps
+    through ``model.run(params=...)`` compile once."""
+    import jax
+    import jax.numpy as jnp
+
+    cache = lowered.__dict__.setdefault("_run_cache", {})
+    key = (integrator.name, id(integrator.step), dt, record, dtype, clen, use_tev)
+    if key in cache:
+        return cache[key]
+    jdt = jnp.float32 if dtype == "float32" else jnp.float64
+    observe, dims = lowered.observer(list(record))
+    dtv = jnp.asarray(dt, dtype=jdt)
+    step = make_step(lowered, integrator, dtv, observe)
+
+    @jax.jit
+    def _start(params):
+        y0 = lowered.init(params, 0.0, jdt)
+        return y0, observe(jnp.asarray(0.0, jdt), y0, params)
+
+    @jax.jit
+    def run_chunk(y, i0, bad, params, tev):
+        def body(carry, _):
+            y, i, bad = carry
+            t = i.astype(jdt) * dtv
+            y2, rec, spk = step(t, y, params, tev[i + 1] if use_tev else None)
+            finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(y2)]))
+            bad = jnp.where((bad < 0) & ~finite, i + 1, bad)
+            return (y2, i + 1, bad), (rec, spk)
+
+        (y, i, bad), (recs, spks) = jax.lax.scan(body, (y, i0, bad), None, length=clen)
+        return y, i, bad, recs, spks
+
+    cache[key] = (_start, run_chunk, dims)
+    return cache[key]
+
+
 def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float64", progress=None,
              chunk_steps=None):
     """Run the model; returns dict with t (ms), records (steps+1, n),
@@ -72,38 +110,21 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
 
     n = _check_dt(duration, dt)
     jdt = jnp.float32 if dtype == "float32" else jnp.float64
-    observe, dims = lowered.observer(record)
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype=jdt), params)
-    dtv = jnp.asarray(dt, dtype=jdt)
-    step = make_step(lowered, integrator, dtv, observe)
-    @jax.jit
-    def _start(params):
-        y0 = lowered.init(params, 0.0, jdt)
-        return y0, observe(jnp.asarray(0.0, jdt), y0, params)
-
-    y0, rec0 = _start(params)
-    layout = lowered.spike_layout()
-
     if chunk_steps is None:
         chunk_steps = min(n, 5000)
     nchunks = max(1, math.ceil(n / chunk_steps))
     clen = math.ceil(n / nchunks)
-
     tev = event_times(lowered, n + clen * nchunks, dt)
-    tev = None if tev is None else jnp.asarray(tev, dtype=jdt)
+    tev = jnp.zeros((1,), jdt) if tev is None else jnp.asarray(tev, dtype=jdt)
+    _start, run_chunk, dims = _compiled(lowered, integrator, float(dt), tuple(record), dtype, clen,
+                                        tev.shape[0] > 1)
+    y0, rec0 = _start(params)
+    layout = lowered.spike_layout()
+    _run = run_chunk
 
-    def body(carry, _):
-        y, i, bad = carry
-        t = i.astype(jdt) * dtv
-        y2, rec, spk = step(t, y, params, None if tev is None else tev[i + 1])
-        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(y2)]))
-        bad = jnp.where((bad < 0) & ~finite, i + 1, bad)
-        return (y2, i + 1, bad), (rec, spk)
-
-    @jax.jit
-    def run_chunk(y, i0, bad):
-        (y, i, bad), (recs, spks) = jax.lax.scan(body, (y, i0, bad), None, length=clen)
-        return y, i, bad, recs, spks
+    def run_chunk(y, i, bad):
+        return _run(y, i, bad, params, tev)
 
     recs, spikes = [np.asarray(rec0)[None, :]], []
     y, i, bad = y0, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32)

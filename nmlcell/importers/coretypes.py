@@ -48,4 +48,7 @@ def core_types_dir() -> Path:
         os.replace(tmp / _FOLDER, dest / _FOLDER)
     except OSError:
         pass  # another process won the race
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
     return dest / _FOLDER

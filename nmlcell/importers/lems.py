@@ -40,6 +40,9 @@ class _Reader:
 
         m = lems.Model(include_includes=True, fail_on_missing_includes=True)
         m.add_include_directory(str(self.path.parent))
+        for f in self.index.files:  # nested includes resolve next to the including file
+            if str(f.parent) != str(self.path.parent):
+                m.add_include_directory(str(f.parent))
         m.add_include_directory(str(self.core))
         buf = io.StringIO()
         try:
@@ -148,7 +151,7 @@ def _import_lems(rd, path, duration, dt) -> ModelIR:
     if sim is None:
         if duration is None or dt is None:
             raise ModelImportError("no <Simulation> in this file: give --duration and --dt "
-                                   "(Python: model.run(duration=..., dt=...))", file=str(path))
+                                   "(Python: nmlcell.load(path, duration=..., dt=...))", file=str(path))
         sim = SimulationSpec(id="sim", duration=float(duration), dt=float(dt))
     name = network.id
     return ModelIR(name=name, file=str(path), network=network, simulation=sim,
@@ -227,8 +230,19 @@ def _network(rd, model, net_id):
     if net_id:
         if net_id not in model.components:
             raise rd.err(f"the Simulation's target '{net_id}' names no component", element="Simulation")
-        return model.components[net_id]
+        c = model.components[net_id]
+        if not _extends(model, c.type, "network") and c.type not in ("network", "networkWithTemperature"):
+            from ..errors import UnsupportedError
+
+            f, line = rd.index.locate(net_id)
+            raise UnsupportedError([f"the Simulation's target '{net_id}' is a {c.type}, not a <network> "
+                                    f"({f}:{line}); only networks can be simulated yet"], file=str(rd.path))
+        return c
     nets = [c for c in model.components if c.type in ("network", "networkWithTemperature")]
+    # prefer a network defined in the file itself over one from an included file
+    own = [c for c in nets if rd.index.where.get(c.id, ("",))[0] == str(rd.path.resolve())]
+    if own:
+        return own[0]
     if nets:
         return nets[0]
     return None
@@ -262,10 +276,12 @@ def _build_network(rd, model, flat, net):
             if cid not in model.components:
                 raise rd.err(f"component '{cid}' is not defined")
             fc = model.fatten_component(model.components[cid])
-            try:
-                mech_cache[cid] = flat.flatten(fc, name=cid, kind=kind)
-            except ModelImportError:
-                raise
+            nseg = _count_segments(fc)
+            if nseg > 1:
+                f, line = rd.index.locate(cid)
+                unsupported.append(f"multi-compartment cell '{cid}' with {nseg} segments ({f}:{line}); "
+                                   f"cables come with the morphology issue")
+            mech_cache[cid] = flat.flatten(fc, name=cid, kind=kind)
             unsupported.extend(mech_cache[cid].unsupported)
         return mech_cache[cid]
 
@@ -356,6 +372,13 @@ def _build_network(rd, model, flat, net):
                     links.append(Link("gather", pop, cell_m.exposures[inp.name][0], gid, inp.name,
                                       tuple((idx, k) for k, idx in pairs)))
     return Network(net.id, tuple(groups), tuple(links), temperature), unsupported
+
+
+def _count_segments(fc) -> int:
+    n = 1 if fc.type == "segment" else 0
+    for ch in fc.child_components:
+        n += _count_segments(ch)
+    return n
 
 
 def _emits(m) -> bool:
