@@ -272,8 +272,15 @@ class Flattener:
         return _Env(node, self)
 
     def _parse(self, node, text, what, src):
-        return parse(str(text), self._env(node), where=f" ({what} in {node.fc.type} '{node.fc.id}')",
-                     file=src.file, line=src.line, element=node.fc.type)
+        try:
+            return parse(str(text), self._env(node), where=f" ({what} in {node.fc.type} '{node.fc.id}')",
+                         file=src.file, line=src.line, element=node.fc.type)
+        except ModelImportError as e:
+            if "random() is not supported" not in e.message:
+                raise
+            # listed with every other unsupported construct; the value is never simulated
+            self.unsupported.append(f"random() in {what} of {node.fc.type} '{node.fc.id}' ({src})")
+            return sp.Integer(0)
 
     # -- dynamics --------------------------------------------------------
     def _derived_value(self, node, full, text, src, what):
