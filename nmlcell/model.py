@@ -1,7 +1,6 @@
 """The user-facing model: ``nmlcell.load(path)`` → :class:`Model`."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np

@@ -199,11 +199,12 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
         rec0 = observe(jnp.asarray(0.0), y0, params)
 
         tev = event_times(lowered, n, dt)
+        tev = None if tev is None else jnp.asarray(tev)
 
         def body(carry, i):
             y, count = carry
             t = i.astype(jnp.float64) * dtv
-            y2, rec, spk = step(t, y, params, None if tev is None else jnp.asarray(tev)[i + 1])
+            y2, rec, spk = step(t, y, params, None if tev is None else tev[i + 1])
             return (y2, count + spk.astype(jnp.int32)), rec
 
         n_emit = sum(sz for _g, sz in lowered.spike_layout())

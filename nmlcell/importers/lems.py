@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ..errors import ModelImportError, UnitError
 from ..ir.model import (Display, EventOutputFile, EventSelection, Group, Line, Link, ModelIR,
                         Network, OutputColumn, OutputFile, SimulationSpec)
 from .coretypes import core_types_dir
-from .lems_flatten import Flattener
+from .lems_flatten import Flattener, extends
 from .xmlcheck import SourceIndex, check_tree
 
 _POP_INDEX = re.compile(r"^(?P<pop>[\w]+)\[(?P<i>\d+)\]$")
@@ -65,8 +66,9 @@ class _Reader:
         return self.model
 
     def _root_tag(self):
-        for _ev, el in __import__("xml.etree.ElementTree", fromlist=["iterparse"]).iterparse(
-                str(self.path), events=("start",)):
+        import xml.etree.ElementTree as ET
+
+        for _ev, el in ET.iterparse(str(self.path), events=("start",)):
             return el.tag.split("}")[-1]
 
     def quantity(self, text, dim, cid, attr):
@@ -128,7 +130,7 @@ def import_lems(path, *, duration: float | None = None, dt: float | None = None)
     if cfile is not None:
         try:
             cfile.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cfile.with_suffix(".tmp%d" % __import__("os").getpid())
+            tmp = cfile.with_suffix(f".tmp{os.getpid()}")
             with open(tmp, "wb") as fh:
                 pickle.dump(ir, fh, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(cfile)
@@ -223,7 +225,7 @@ def _scale(rd, text, cid):
         u = rd.model.units[unit]
     except Exception:
         raise rd.err(f"unknown unit '{unit}' in '{text}'", cid, exc=UnitError) from None
-    return num * (u.scale if u.scale else 1.0) * 10.0 ** (u.power or 0) + 0.0 * (u.offset or 0)
+    return num * (u.scale if u.scale else 1.0) * 10.0 ** (u.power or 0)
 
 
 def _network(rd, model, net_id):
@@ -231,7 +233,7 @@ def _network(rd, model, net_id):
         if net_id not in model.components:
             raise rd.err(f"the Simulation's target '{net_id}' names no component", element="Simulation")
         c = model.components[net_id]
-        if not _extends(model, c.type, "network") and c.type not in ("network", "networkWithTemperature"):
+        if not extends(model, c.type, "network") and c.type not in ("network", "networkWithTemperature"):
             from ..errors import UnsupportedError
 
             f, line = rd.index.locate(net_id)
@@ -251,19 +253,9 @@ def _network(rd, model, net_id):
 def _cell_types(model):
     out = []
     for c in model.components:
-        if _extends(model, c.type, "baseCell"):
+        if extends(model, c.type, "baseCell"):
             out.append(c)
     return out
-
-
-def _extends(model, tname, base):
-    if tname == base:
-        return True
-    try:
-        ct = model.component_types[tname]
-    except Exception:
-        return False
-    return base in (getattr(ct, "types", None) or ()) or ct.extends == base
 
 
 def _build_network(rd, model, flat, net):

@@ -75,6 +75,17 @@ class _Env(dict):
         return v
 
 
+def extends(model, tname: str, base: str) -> bool:
+    """Is ComponentType ``tname`` ``base`` or derived from it (resolved pylems model)?"""
+    if tname == base:
+        return True
+    try:
+        ct = model.component_types[tname]
+    except Exception:
+        return False
+    return base in (getattr(ct, "types", None) or ()) or ct.extends == base
+
+
 class Flattener:
     """Flatten one FatComponent tree. ``model`` is the resolved pylems model
     (for component-type inheritance and dimensions); ``locate(id)`` maps a
@@ -87,13 +98,7 @@ class Flattener:
 
     # -- type helpers -------------------------------------------------
     def _extends(self, tname: str, base: str) -> bool:
-        if tname == base:
-            return True
-        try:
-            ct = self.model.component_types[tname]
-        except Exception:
-            return False
-        return base in (getattr(ct, "types", None) or ()) or ct.extends == base
+        return extends(self.model, tname, base)
 
     def _dim(self, dname) -> Dim:
         if not dname or dname == "none":

@@ -42,10 +42,6 @@ def check_writable(sim, out_dir, source_dir):
             raise OptionError(f"cannot write output file '{p}' (folder not writable)", element="OutputFile")
 
 
-def _fmt(a: np.ndarray) -> np.ndarray:
-    return np.char.mod("%.9g", a)
-
-
 def _atomic_write(path: Path, text: str):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".nmlcell-", suffix=".tmp")

@@ -28,17 +28,13 @@ _LOGIC = [
 ]
 
 
-class _Eq(sp.Function):
-    pass
-
-
 def sym(name: str) -> sp.Symbol:
     """The sympy symbol for a flattened (slash-separated) variable name."""
     return sp.Symbol(name, real=True)
 
 
 @lru_cache(maxsize=4096)
-def _parse_cached(text: str, names: tuple[str, ...]):
+def _parse_cached(text: str):
     import ast
 
     src = text
@@ -58,7 +54,7 @@ def parse(text: str, env: dict[str, sp.Expr], *, where: str = "", file: str | No
     import ast
 
     try:
-        tree = _parse_cached(text, ())
+        tree = _parse_cached(text)
     except SyntaxError as e:
         raise ModelImportError(f"cannot parse expression '{text}'{where}: {e.msg}",
                                file=file, line=line, element=element) from None

@@ -132,7 +132,6 @@ class Kernel:
         exec(compile(self.source, f"<nmlcell kernel {mech.name}>", "exec"), {"jnp": jnp}, ns)
         self._derived = ns["derived"]
         self._rhs = ns["rhs"]
-        self._all = ns["all_values"]
 
     def _pr(self, e):
         if self._subs:
@@ -165,10 +164,6 @@ class Kernel:
             outs.append(f"jnp.zeros_like({n[s]})" if e is None else
                         f"({self._pr(e)}) + jnp.zeros_like({n[s]})")
         lines.append(f"    return jnp.stack([{', '.join(outs)}], axis=-1)")
-        lines.append("")
-        lines.append("def all_values(t, y, p, u):")
-        self._prelude(lines)
-        lines.append(f"    return {{{items}}}")
         return "\n".join(lines) + "\n"
 
     def derived(self, t, y, p, u):

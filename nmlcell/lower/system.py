@@ -10,7 +10,6 @@ import sympy as sp
 
 from ..errors import ModelImportError, OptionError
 from ..ir.model import ModelIR
-from ..ir.units import NONE, Dim
 from .codegen import Kernel
 
 GLOBAL = "__global__"
@@ -81,9 +80,6 @@ class LoweredModel:
                     arr = np.full(g.size, p.value, dtype=np.float64)
                 params0[p.name] = arr
             sidx = {s: k for k, s in enumerate(kern.state_names)}
-            if lems_exact:
-                for a in g.mechanism.on_start:
-                    pass
             init_plan = []
             for a in g.mechanism.on_start:
                 fn, _src = kern.expr_fn([a.expr], "onstart")
@@ -121,10 +117,6 @@ class LoweredModel:
             if l.src not in self.groups or l.dst not in self.groups:
                 raise ModelImportError(f"link between unknown groups {l.src} -> {l.dst}")
             nd, ns = self.groups[l.dst].size, self.groups[l.src].size
-            if l.kind == "gather":
-                seen = {}
-                for a, b in l.pairs:
-                    seen[b] = a
             per = [[] for _ in range(nd)]
             for a, b in l.pairs:
                 per[b].append(a)
