@@ -81,11 +81,14 @@ def _compiled(lowered, integrator, dt, record, dtype, clen, use_tev):
 
     @jax.jit
     def _start(params):
+        params = lowered.prepare(params)
         y0 = lowered.init(params, 0.0, jdt)
         return y0, observe(jnp.asarray(0.0, jdt), y0, params)
 
     @jax.jit
     def run_chunk(y, i0, bad, params, tev):
+        params = lowered.prepare(params)
+
         def body(carry, _):
             y, i, bad = carry
             t = i.astype(jdt) * dtv
@@ -171,8 +174,10 @@ def _bar(total, done):
 
 def _diverged(lowered, y, t_ms, integrator):
     where = "a state"
-    for gid, arr in y.items():
-        a = np.asarray(arr)
+    for gid, cols in y.items():
+        if not cols:
+            continue
+        a = np.stack([np.asarray(c) for c in cols], axis=-1)
         bad = ~np.isfinite(a)
         if bad.any():
             inst, col = np.argwhere(bad)[0]
@@ -193,6 +198,7 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
     observe, _dims = lowered.observer(record)
 
     def sim(params):
+        params = lowered.prepare(params)
         dtv = jnp.asarray(dt, dtype=jnp.float64)
         step = make_step(lowered, integrator, dtv, observe)
         y0 = lowered.init(params, 0.0, jnp.float64)

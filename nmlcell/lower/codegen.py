@@ -61,7 +61,11 @@ class _Printer(JaxPrinter):
 
     def _print_Pow(self, e, rational=False):
         b, x = e.args
-        if x.is_Integer and 1 <= int(x) <= 4:
+        if x.is_Float and float(x) == int(float(x)) and 0 <= int(float(x)) <= 8:
+            x = sp.Integer(int(float(x)))  # gate instances inlined as 3.0: multiply, never pow
+            if int(x) == 0:
+                return f"jnp.ones_like({self._print(b)})"
+        if x.is_Integer and 1 <= int(x) <= 8:
             base = self._print(b)
             return "(" + "*".join([f"({base})"] * int(x)) + ")"
         if x == -1:
@@ -84,8 +88,8 @@ class Kernel:
     """Source and compiled functions of one mechanism.
 
     ``derived(t, y, p, u)`` -> dict of every derived variable;
-    ``rhs(t, y, p, u)`` -> (..., k) derivatives;
-    ``y``: (..., k) states; ``p``: dict name -> (...,) parameter values;
+    ``rhs(t, y, p, u)`` -> tuple of k derivative columns;
+    ``y``: tuple of k state columns (each (...,)); ``p``: dict name -> (...,) parameter values;
     ``u``: dict input name -> (...,) input values.
     """
 
@@ -125,6 +129,8 @@ class Kernel:
             for base, k in mech.lags:
                 subs[sp.Symbol(f"{base}@{k}", real=True)] = sp.Symbol(base, real=True)
         self._subs = subs
+        self.global_inputs = [i.name for i in mech.inputs if i.kind == "global"]
+        self.hoisted = self._find_hoisted()
         self.source = self._generate()
         ns: dict = {}
         import jax.numpy as jnp
@@ -132,6 +138,86 @@ class Kernel:
         exec(compile(self.source, f"<nmlcell kernel {mech.name}>", "exec"), {"jnp": jnp}, ns)
         self._derived = ns["derived"]
         self._rhs = ns["rhs"]
+        self._pderived = ns["pderived"]
+
+    def _find_hoisted(self) -> list[tuple[str, sp.Expr]]:
+        """Loop-invariant code motion. Derived variables that depend on
+        parameters (and global inputs such as the temperature) only, and the
+        costly parameter-only parts of the others (``1/scale``, ``exp(p)``),
+        are computed once per run by :meth:`prepare`, not in every step.
+        Returns [(name, expression)] in evaluation order; fills
+        ``self._exprs`` (derived) and ``self._dexprs`` (derivatives) with the
+        rewritten per-step expressions."""
+        fixed = set(self.param_names) | set(self.static) | set(self.global_inputs)
+        out: list[tuple[str, sp.Expr]] = []
+        self._exprs, self._dexprs = {}, {}
+        lifted: dict[sp.Expr, sp.Symbol] = {}
+
+        def invariant(e):
+            free = e.free_symbols
+            return bool(free) and {x.name for x in free} <= fixed
+
+        def costly(e):
+            return any((a.is_Pow and not (a.exp.is_Integer and a.exp > 0)) or isinstance(a, sp.Function)
+                       for a in sp.preorder_traversal(e))
+
+        def lift(e):
+            if e.is_Atom:
+                return e
+            if invariant(e):
+                if not costly(e):
+                    return e
+                if e not in lifted:
+                    name = f"lift{len(lifted)}"
+                    self.names[name] = f"l{len(lifted)}"
+                    lifted[e] = sp.Symbol(name, real=True)
+                    out.append((name, e))
+                return lifted[e]
+            if isinstance(e, (sp.Add, sp.Mul)):
+                inv = [a for a in e.args if invariant(a)]
+                rest = [lift(a) for a in e.args if not invariant(a)]
+                if len(inv) > 1:
+                    return e.func(lift(e.func(*inv, evaluate=False)), *rest, evaluate=False)
+                return e.func(*[lift(a) for a in inv], *rest, evaluate=False)
+            if isinstance(e, sp.Piecewise):
+                return sp.Piecewise(*[(lift(x), c) for x, c in e.args], evaluate=False)
+            if isinstance(e, (sp.Pow, sp.Function)):
+                return e.func(*[lift(a) for a in e.args], evaluate=False)
+            return e
+
+        # x / tau with tau = 1/X (a gate's time constant) is x * X: one
+        # division fewer per use (divisions dominate a step's cost on CPUs)
+        recip: dict[sp.Expr, sp.Expr] = {}
+
+        def fold(e):
+            return e.xreplace(recip) if recip else e
+
+        for d in self.mech.derived:
+            e = d.expr.xreplace(self._subs) if self._subs else d.expr
+            if invariant(e):
+                out.append((d.name, e))
+                fixed.add(d.name)
+            else:
+                e = lift(fold(e))
+                self._exprs[d.name] = e
+                num, den = sp.fraction(e)
+                if num.is_Number and num != 0 and den != 1:
+                    recip[sp.Pow(sp.Symbol(d.name, real=True), -1)] = den / num
+        for sname, e in self.mech.derivatives.items():
+            e = e.xreplace(self._subs) if self._subs else e
+            self._dexprs[sname] = lift(fold(e))
+        return out
+
+    @staticmethod
+    def hoisted_key(name: str) -> str:
+        return "@" + name
+
+    def prepare(self, p: dict, g: dict) -> dict:
+        """Parameters with the hoisted derived values added (``g``: values
+        of the global inputs, broadcast to the instances)."""
+        if not self.hoisted:
+            return p
+        return {**p, **self._pderived(p, g)}
 
     def _pr(self, e):
         if self._subs:
@@ -141,17 +227,33 @@ class Kernel:
     def _prelude(self, lines):
         n = self.names
         for k, s in enumerate(self.state_names):
-            lines.append(f"    {n[s]} = y[..., {k}]")
+            lines.append(f"    {n[s]} = y[{k}]")
         for p in self.param_names:
             lines.append(f"    {n[p]} = p[{p!r}]")
         for i in self.input_names:
             lines.append(f"    {n[i]} = u[{i!r}]")
+        hoisted = {h for h, _e in self.hoisted}
+        for h in hoisted - {d.name for d in self.mech.derived}:  # lifted subexpressions
+            lines.append(f"    {n[h]} = p[{self.hoisted_key(h)!r}]")
         for d in self.mech.derived:
-            lines.append(f"    {n[d.name]} = {self._pr(d.expr)}")
+            if d.name in hoisted:
+                lines.append(f"    {n[d.name]} = p[{self.hoisted_key(d.name)!r}]")
+            else:
+                lines.append(f"    {n[d.name]} = {self._pr(self._exprs[d.name])}")
 
     def _generate(self) -> str:
         n = self.names
-        lines = ["def derived(t, y, p, u):"]
+        lines = ["def pderived(p, u):"]
+        for pn in self.param_names:
+            lines.append(f"    {n[pn]} = p[{pn!r}]")
+        for i in self.global_inputs:
+            lines.append(f"    {n[i]} = u[{i!r}]")
+        for h, e in self.hoisted:
+            lines.append(f"    {n[h]} = {self._pr(e)}")
+        items = ", ".join(f"{self.hoisted_key(h)!r}: {n[h]}" for h, _e in self.hoisted)
+        lines.append(f"    return {{{items}}}")
+        lines.append("")
+        lines.append("def derived(t, y, p, u):")
         self._prelude(lines)
         items = ", ".join(f"{d.name!r}: {n[d.name]}" for d in self.mech.derived)
         lines.append(f"    return {{{items}}}")
@@ -160,10 +262,10 @@ class Kernel:
         self._prelude(lines)
         outs = []
         for s in self.state_names:
-            e = self.mech.derivatives.get(s)
+            e = self._dexprs.get(s)
             outs.append(f"jnp.zeros_like({n[s]})" if e is None else
                         f"({self._pr(e)}) + jnp.zeros_like({n[s]})")
-        lines.append(f"    return jnp.stack([{', '.join(outs)}], axis=-1)")
+        lines.append(f"    return ({', '.join(outs)},)" if outs else "    return ()")
         return "\n".join(lines) + "\n"
 
     def derived(self, t, y, p, u):
@@ -178,7 +280,7 @@ class Kernel:
         n = self.names
         lines = [f"def {name}(t, y, p, u, dv):"]
         for k, s in enumerate(self.state_names):
-            lines.append(f"    {n[s]} = y[..., {k}]")
+            lines.append(f"    {n[s]} = y[{k}]")
         for p in self.param_names:
             lines.append(f"    {n[p]} = p[{p!r}]")
         for i in self.input_names:

@@ -15,6 +15,11 @@ from .codegen import Kernel
 GLOBAL = "__global__"
 
 
+def _set(cols: tuple, j: int, value) -> tuple:
+    """The tuple of state columns with column ``j`` replaced."""
+    return cols[:j] + (value,) + cols[j + 1:]
+
+
 def _static_params(mech, overrides) -> dict[str, float]:
     """Parameters used as exponents (gate ``instances``): inlined, so that
     q**3 becomes q*q*q and gradients never meet log(0)."""
@@ -51,7 +56,8 @@ class LoweredGroup:
 
 
 class LoweredModel:
-    """The lowered system. State ``y``: dict gid -> (N, k) array.
+    """The lowered system. State ``y``: dict gid -> tuple of k state columns,
+    each of shape (N,) (a column block of the solver protocol).
     Parameters ``p``: dict gid -> {name: (N,)} plus ``p['__global__']``
     (temperature in K)."""
 
@@ -109,6 +115,21 @@ class LoweredModel:
         p[GLOBAL] = {"temperature": jnp.asarray(self.temperature, dtype=jnp.float64)}
         return p
 
+    def prepare(self, p):
+        """The parameters as the step functions read them: each group's with
+        its parameter-only derived values added (computed once per run, not
+        per step). ``f``, ``jac``, ``diag``, ``init``, ``events`` and the
+        observer take prepared parameters; the run loop prepares them."""
+        import jax.numpy as jnp
+
+        out = dict(p)
+        for gid, g in self.groups.items():
+            kern = g.kernel
+            if kern.hoisted:
+                glob = {i: jnp.broadcast_to(p[GLOBAL][i], (g.size,)) for i in kern.global_inputs}
+                out[gid] = kern.prepare(p[gid], glob)
+        return out
+
     def _check_links(self):
         """Turn each link into a gather table (N_dst, K) into the source
         group (scatters are slow under vmap; gathers are not)."""
@@ -144,7 +165,7 @@ class LoweredModel:
             elif inp.kind == "time":
                 u[inp.name] = jnp.broadcast_to(t, (g.size,))
             else:
-                u[inp.name] = jnp.zeros((g.size,), dtype=y[gid].dtype)
+                u[inp.name] = jnp.zeros((g.size,), dtype=y[gid][0].dtype if y[gid] else jnp.float64)
         for l, table, valid in self._link_tables.get(gid, ()):
             src_vals = self._value(t, y, p, l.src, l.src_var, memo)
             if table is None:  # one source per cell, in order
@@ -171,7 +192,7 @@ class LoweredModel:
     def _value(self, t, y, p, gid, name, memo):
         g = self.groups[gid]
         if name in g.state_index:
-            return y[gid][:, g.state_index[name]]
+            return y[gid][g.state_index[name]]
         if name in g.params0:
             return p[gid][name]
         if name in g.kernel.static:
@@ -196,30 +217,50 @@ class LoweredModel:
         import jax
 
         memo = {}
+        import jax.numpy as jnp
+
+        memo = {}
         dy, J = {}, {}
         for gid, g in self.groups.items():
             u = self._group_inputs(t, y, p, gid, memo)
             rhs = g.kernel.rhs
 
             def single(yi, pi, ui, t=t, rhs=rhs):
-                return rhs(t, yi, pi, ui)
+                return jnp.stack(rhs(t, tuple(yi[j] for j in range(yi.shape[0])), pi, ui))
 
             dy[gid] = rhs(t, y[gid], p[gid], u)
-            J[gid] = jax.vmap(jax.jacfwd(single))(y[gid], p[gid], u)
+            if not y[gid]:
+                J[gid] = jnp.zeros((g.size, 0, 0))
+                continue
+            J[gid] = jax.vmap(jax.jacfwd(single))(jnp.stack(y[gid], axis=-1), p[gid], u)
         return dy, J
 
     def diag(self, t, y, p):
-        import jax.numpy as jnp
+        """Each state's derivative with respect to itself, by one forward
+        derivative per state column (the other states held fixed)."""
+        import jax
 
-        dy, J = self.jac(t, y, p)
-        return dy, {k: jnp.diagonal(v, axis1=-2, axis2=-1) for k, v in J.items()}
+        memo = {}
+        dy, d = {}, {}
+        for gid, g in self.groups.items():
+            u = self._group_inputs(t, y, p, gid, memo)
+            rhs, yg = g.kernel.rhs, y[gid]
+            dy[gid] = rhs(t, yg, p[gid], u)
+            cols = []
+            for j in range(len(yg)):
+                def fj(x, j=j):
+                    return rhs(t, yg[:j] + (x,) + yg[j + 1:], p[gid], u)[j]
+                cols.append(jax.jvp(fj, (yg[j],), (jax.numpy.ones_like(yg[j]),))[1])
+            d[gid] = tuple(cols)
+        return dy, d
 
     # -- initial state and events --------------------------------------------
     def init(self, p, t0=0.0, dtype=None):
         import jax.numpy as jnp
 
         dtype = dtype or jnp.float64
-        y = {gid: jnp.zeros((g.size, g.k), dtype=dtype) for gid, g in self.groups.items()}
+        y = {gid: tuple(jnp.zeros((g.size,), dtype=dtype) for _ in range(g.k))
+             for gid, g in self.groups.items()}
         t = jnp.asarray(t0, dtype=dtype)
         for gid, g in self.groups.items():
             for col, fn in g.init_plan:
@@ -227,7 +268,7 @@ class LoweredModel:
                 dv = self._derived(t, y, p, gid, memo)
                 u = memo[("u", gid)]
                 (val,) = fn(t, y[gid], p[gid], u, dv)
-                y[gid] = y[gid].at[:, col].set(jnp.broadcast_to(val, (g.size,)).astype(dtype))
+                y[gid] = _set(y[gid], col, jnp.broadcast_to(val, (g.size,)).astype(dtype))
                 y[gid] = self._fill_history(g, y[gid])
         return y
 
@@ -236,7 +277,7 @@ class LoweredModel:
         """Delayed copies start equal to the value they copy."""
         for _ in range(len(g.kernel.lag_columns)):
             for dst, src in g.kernel.lag_columns:
-                yg = yg.at[:, dst].set(yg[:, src])
+                yg = _set(yg, dst, yg[src])
         return yg
 
     def shift_history(self, y_old, y_new):
@@ -247,7 +288,7 @@ class LoweredModel:
             if g.kernel.lag_columns:
                 yn = out[gid]
                 for dst, src in g.kernel.lag_columns:
-                    yn = yn.at[:, dst].set(y_old[gid][:, src])
+                    yn = _set(yn, dst, y_old[gid][src])
                 out[gid] = yn
         return out
 
@@ -276,9 +317,9 @@ class LoweredModel:
                 new_cols = []
                 for col, fn in assigns:
                     (val,) = fn(t, yg, p[gid], u, dv)
-                    new_cols.append((col, jnp.where(test, val, yg[:, col])))
+                    new_cols.append((col, jnp.where(test, val, yg[col])))
                 for col, val in new_cols:
-                    yg = yg.at[:, col].set(val.astype(yg.dtype))
+                    yg = _set(yg, col, val.astype(yg[col].dtype))
                 if "spike" in events:
                     spk = spk | test
             y[gid] = yg
