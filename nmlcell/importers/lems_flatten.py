@@ -36,6 +36,8 @@ class _Node:
     exposures: dict = field(default_factory=dict)  # exposure name -> sympy expr
     kids: list = field(default_factory=list)       # (slot, id, _Node)
     texts: dict = field(default_factory=dict)
+    regimes: dict = field(default_factory=dict)    # Regime name -> index
+    on_entry: dict = field(default_factory=dict)   # Regime name -> OnEntry actions
 
     def lookup(self, name):
         n = self
@@ -125,10 +127,14 @@ class Flattener:
         self.exposures: dict[str, tuple[str, Dim]] = {}
         self._pending: list = []
         self.lags: list = []
+        self._regime_derivs: dict = {}
+        self.regime_states: dict = {}
+        self.sequential: list = []
         root = self._build(fc, "", None)
         self._root = root
         for job in self._pending:
             job()
+        self._merge_regime_derivatives()
         derived = self._order_derived()
         return Mechanism(
             name=name, kind=kind, component_type=fc.type, parameters=tuple(self.params),
@@ -136,7 +142,8 @@ class Flattener:
             inputs=tuple(self.inputs.values()), on_start=tuple(self.on_start),
             conditions=tuple(self.conditions), exposures=dict(self.exposures),
             unsupported=tuple(self.unsupported), source=Source(file, line, fc.type),
-            lags=tuple(self.lags))
+            lags=tuple(self.lags), regimes=dict(self.regime_states),
+            sequential=tuple(self.sequential))
 
     # -- tree construction ---------------------------------------------
     def _slots(self, fc):
@@ -199,7 +206,7 @@ class Flattener:
         for eh in dyn.event_handlers:
             self._pending.append(lambda n=node, eh=eh, src=src: self._event_handler(n, eh, src))
         if len(getattr(dyn, "regimes", [])):
-            self.unsupported.append(f"Regime in {fc.type} '{fc.id}' ({src})")
+            self._regimes(node, dyn, src)
         if len(getattr(dyn, "kinetic_schemes", [])):
             self.unsupported.append(f"KineticScheme in {fc.type} '{fc.id}' ({src})")
         # children: by slot
@@ -372,18 +379,85 @@ class Flattener:
                 return str(p.value) == val
         return False
 
-    def _time_derivative(self, node, td, src):
+    def _time_derivative(self, node, td, src, regime=None, pos=0):
         target = node.names.get(td.variable)
         if target is None or target.name not in {s.name for s in self.states}:
             raise ModelImportError(f"TimeDerivative of '{td.variable}', which is not a StateVariable",
                                    file=src.file, line=src.line, element=node.fc.type)
-        self.derivs[target.name] = self._parse(node, td.value, f"TimeDerivative {td.variable}", src)
+        e = self._parse(node, td.value, f"TimeDerivative {td.variable}", src)
+        if regime is None:
+            self.derivs[target.name] = e
+        else:  # d/dt in that regime only; elsewhere the main Dynamics' (or 0)
+            self._regime_derivs.setdefault(target.name, []).append((regime, e, pos))
+
+    # -- regimes ------------------------------------------------------------
+    def _regimes(self, node, dyn, src):
+        """Regimes become one discrete state ``<prefix>regime`` holding the
+        active regime's index (document order). Each regime's
+        TimeDerivatives apply while it is active; its OnConditions are
+        guarded by it; a Transition sets the index and runs the target's
+        OnEntry. The initial regime is set at OnStart (its OnEntry is not
+        run, as in jLEMS)."""
+        regimes = list(dyn.regimes.values()) if hasattr(dyn.regimes, "values") else list(dyn.regimes)
+        full = node.prefix + "regime"
+        names = [r.name for r in regimes]
+        node.names["regime"] = sym(full)
+        node.regimes = {n: k for k, n in enumerate(names)}
+        self.dims[full] = NONE
+        self.states.append(State(full, NONE, "active Regime: " + ", ".join(
+            f"{k} = {n}" for k, n in enumerate(names)), src))
+        self.exposures[full] = (full, NONE)
+        init = [r for r in regimes if str(getattr(r, "initial", "")).lower() in ("true", "1")]
+        first = names.index(init[0].name) if init else 0
+        self.on_start.insert(0, Assignment(full, sp.Integer(first)))
+        self.regime_states[full] = first
+        node.on_entry = {}
+        for k, r in enumerate(regimes):
+            for what in ("state_variables", "derived_variables", "conditional_derived_variables",
+                         "kinetic_schemes"):
+                if len(getattr(r, what, ()) or ()):
+                    self.unsupported.append(f"{what.replace('_', ' ')} inside Regime '{r.name}' of "
+                                            f"{node.fc.type} '{node.fc.id}' ({src})")
+            for pos, td in enumerate(r.time_derivatives):
+                self._pending.append(lambda n=node, td=td, k=k, pos=pos:
+                                     self._time_derivative(n, td, src, (full, k), pos))
+            for eh in r.event_handlers:
+                if type(eh).__name__ == "OnEntry":
+                    node.on_entry[r.name] = eh.actions
+                else:
+                    self._pending.append(lambda n=node, eh=eh, k=k: self._event_handler(n, eh, src, (full, k)))
+
+    def _merge_regime_derivatives(self):
+        # order (jNeuroML updates a component's states one after the other,
+        # in TimeDerivative order): the initial Regime's order first
+        def rank(name):
+            cases = self._regime_derivs[name]
+            return min((k != self.regime_states.get(reg), pos) for (reg, k), _e, pos in cases)
+
+        for name in sorted(self._regime_derivs, key=rank):
+            self.sequential.append(name)
+            cases = self._regime_derivs[name]
+            rest = self.derivs.get(name, sp.Integer(0))
+            self.derivs[name] = sp.Piecewise(*[(e, sp.Eq(sym(reg), k)) for (reg, k), e, _p in cases],
+                                             (rest, True))
 
     def _assignments(self, node, actions, src, what):
-        out, events = [], []
+        """(assignments, events, (target regime index, its OnEntry) or None)."""
+        out, events, transition = [], [], None
         for a in actions:
             tname = type(a).__name__
-            if tname == "StateAssignment":
+            if tname == "Transition":
+                regimes = getattr(node, "regimes", None) or {}
+                if a.regime not in regimes:
+                    raise ModelImportError(f"Transition to unknown regime '{a.regime}' (have "
+                                           f"{', '.join(regimes) or 'none'})", file=src.file, line=src.line,
+                                           element=node.fc.type)
+                out.append(Assignment(node.prefix + "regime", sp.Integer(regimes[a.regime])))
+                entry, ev, _ = self._assignments(node, node.on_entry.get(a.regime, ()), src,
+                                                 f"OnEntry of {a.regime}")
+                events.extend(ev)
+                transition = (regimes[a.regime], entry)
+            elif tname == "StateAssignment":
                 target = node.lookup(a.variable)
                 if target is None:
                     raise ModelImportError(f"StateAssignment to undefined variable '{a.variable}'",
@@ -393,20 +467,21 @@ class Flattener:
                 events.append(a.port)
             else:
                 self.unsupported.append(f"{tname} in {node.fc.type} '{node.fc.id}' ({src})")
-        return tuple(out), tuple(events)
+        return tuple(out), tuple(events), transition
 
-    def _event_handler(self, node, eh, src):
+    def _event_handler(self, node, eh, src, regime=None):
         tname = type(eh).__name__
         if tname == "OnStart":
-            a, _ = self._assignments(node, eh.actions, src, "OnStart")
+            a, _, _ = self._assignments(node, eh.actions, src, "OnStart")
             self.on_start.extend(a)
         elif tname == "OnCondition":
             test = self._parse(node, eh.test, "OnCondition test", src)
-            a, ev = self._assignments(node, eh.actions, src, "OnCondition")
+            a, ev, tr = self._assignments(node, eh.actions, src, "OnCondition")
             # events from non-root components are not routed yet
             if ev and node.parent is not None:
                 self.unsupported.append(f"EventOut from nested {node.fc.type} '{node.fc.id}' ({src})")
-            self.conditions.append(Condition(test, a, ev if node.parent is None else (), src))
+            self.conditions.append(Condition(test, a, ev if node.parent is None else (), src, regime,
+                                             tr[0] if tr else None, tr[1] if tr else ()))
         elif tname == "OnEvent":
             if eh.actions:
                 self.unsupported.append(f"OnEvent port '{eh.port}' in {node.fc.type} '{node.fc.id}' ({src})")

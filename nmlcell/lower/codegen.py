@@ -139,6 +139,7 @@ class Kernel:
         self._derived = ns["derived"]
         self._rhs = ns["rhs"]
         self._pderived = ns["pderived"]
+        self.seq_euler = ns["seq_euler"]
 
     def _find_hoisted(self) -> list[tuple[str, sp.Expr]]:
         """Loop-invariant code motion. Derived variables that depend on
@@ -266,7 +267,47 @@ class Kernel:
             outs.append(f"jnp.zeros_like({n[s]})" if e is None else
                         f"({self._pr(e)}) + jnp.zeros_like({n[s]})")
         lines.append(f"    return ({', '.join(outs)},)" if outs else "    return ()")
+        if self.lems_exact:
+            lines.append("")
+            lines += self._seq_euler()
+        else:
+            lines += ["", "seq_euler = None"]
         return "\n".join(lines) + "\n"
+
+    def _seq_euler(self) -> list[str]:
+        """jNeuroML's forward Euler. States whose TimeDerivatives sit in a
+        Regime are advanced one after the other, in TimeDerivative order: a
+        later one that reads an earlier one of its own component sees the
+        new value (derived variables keep the start-of-step values). All
+        other states advance together. Measured on jNeuroML 0.14: adExIaFCell
+        (Regimes) matches only sequentially, fitzHughNagumoCell (main
+        Dynamics) only simultaneously. Only ``lems_euler`` uses this."""
+        n = self.names
+        lines = ["def seq_euler(t, y, p, u, dt):"]
+        self._prelude(lines)
+        done: dict[str, list[str]] = {}
+        new = {}
+        for k, st in enumerate(self.state_names):
+            nm = f"{st}#new"
+            n[nm] = f"n{k}"
+            new[st] = sp.Symbol(nm, real=True)
+        outs = {}
+        seq = set(self.mech.sequential)
+        order = [st for st in self.mech.sequential if st in self._dexprs]
+        order += [st for st in self._dexprs if st not in seq]
+        for st in order:
+            e = self._dexprs[st]
+            comp = (st.rsplit("/", 1)[0] if "/" in st else "") if st in seq else None
+            earlier = done.setdefault(comp, []) if comp is not None else []
+            if earlier:
+                e = e.xreplace({sp.Symbol(x, real=True): new[x] for x in earlier})
+            lines.append(f"    {n[st + '#new']} = {n[st]} + dt*({self._pr(e)})")
+            outs[st] = n[st + "#new"]
+            if comp is not None:
+                earlier.append(st)
+        res = [outs.get(st, n[st]) for st in self.state_names]
+        lines.append(f"    return ({', '.join(res)},)" if res else "    return ()")
+        return lines
 
     def derived(self, t, y, p, u):
         return self._derived(t, y, p, u)

@@ -47,8 +47,9 @@ class LoweredGroup:
     params0: dict          # name -> np.ndarray (N,)
     state_index: dict      # name -> column
     init_plan: list        # [(column, fn)]
-    cond_plan: list        # [(test_fn, [(column, fn)], events)]
+    cond_plan: list        # [(test_fn, [(column, fn)], events, regime guard (column, index) or None)]
     emits_spikes: bool
+    pending_regimes: dict = None  # jNeuroML emulation: regime column -> initial Regime, entered after step 1
 
     @property
     def k(self) -> int:
@@ -91,21 +92,31 @@ class LoweredModel:
                 fn, _src = kern.expr_fn([a.expr], "onstart")
                 init_plan.append((sidx[a.variable], fn))
             cond_plan = []
+            # jNeuroML enters the initial Regime only at the end of the first
+            # step: during it no Regime's equations or conditions apply
+            regimes = {sidx[r]: float(k) for r, k in g.mechanism.regimes.items()} if lems_exact else {}
             for c in g.mechanism.conditions:
                 tfn, _ = kern.expr_fn([c.test], "test")
-                assigns = []
-                for a in c.assignments:
-                    if a.variable not in sidx:
-                        raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
-                                               file=c.source.file, line=c.source.line, element=c.source.origin)
-                    fn, _ = kern.expr_fn([a.expr], "assign")
-                    assigns.append((sidx[a.variable], fn))
-                cond_plan.append((tfn, assigns, c.events))
+                assigns = self._assign_plan(kern, sidx, c, c.assignments)
+                guard = None if c.regime is None else (sidx[c.regime[0]], float(c.regime[1]))
+                assigns.extend(self._assign_plan(kern, sidx, c, c.entry))
+                cond_plan.append((tfn, assigns, c.events, guard))
             self.groups[g.id] = LoweredGroup(g.id, g.size, g.mechanism, kern, params0, sidx, init_plan,
-                                             cond_plan, g.emits_spikes)
+                                             cond_plan, g.emits_spikes, regimes)
         self.links = net.links
         self.temperature = net.temperature
         self._check_links()
+
+    @staticmethod
+    def _assign_plan(kern, sidx, c, assignments):
+        out = []
+        for a in assignments:
+            if a.variable not in sidx:
+                raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
+                                       file=c.source.file, line=c.source.line, element=c.source.origin)
+            fn, _ = kern.expr_fn([a.expr], "assign")
+            out.append((sidx[a.variable], fn))
+        return out
 
     # -- parameters ---------------------------------------------------------
     def parameters(self):
@@ -213,6 +224,17 @@ class LoweredModel:
             out[gid] = g.kernel.rhs(t, y[gid], p[gid], u)
         return out
 
+    def lems_step(self, t, y, dt, p):
+        """One step of jNeuroML's own scheme (lowered with ``lems_exact``):
+        forward Euler, sequential within a component, then the delayed
+        copies shift."""
+        memo = {}
+        out = {}
+        for gid, g in self.groups.items():
+            u = self._group_inputs(t, y, p, gid, memo)
+            out[gid] = g.kernel.seq_euler(t, y[gid], p[gid], u, dt)
+        return self.shift_history(y, out)
+
     def jac(self, t, y, p):
         import jax
 
@@ -268,6 +290,8 @@ class LoweredModel:
                 dv = self._derived(t, y, p, gid, memo)
                 u = memo[("u", gid)]
                 (val,) = fn(t, y[gid], p[gid], u, dv)
+                if col in (g.pending_regimes or {}):
+                    val = -1.0  # no Regime active until the end of the first step
                 y[gid] = _set(y[gid], col, jnp.broadcast_to(val, (g.size,)).astype(dtype))
                 y[gid] = self._fill_history(g, y[gid])
         return y
@@ -303,17 +327,20 @@ class LoweredModel:
         spikes = {}
         y = dict(y)
         for gid, g in self.groups.items():
-            if not g.cond_plan:
+            if not g.cond_plan and not g.pending_regimes:
                 continue
             if phase is not None and (phase == "pre") != (g.mech.kind == "input"):
                 continue
             dv = self._derived(t, y, p, gid, memo)
             u = memo[("u", gid)]
             yg = y[gid]
+            start = yg  # regime guards read the regime at the start of the phase
             spk = jnp.zeros((g.size,), dtype=bool)
-            for tfn, assigns, events in g.cond_plan:
+            for tfn, assigns, events, guard in g.cond_plan:
                 (test,) = tfn(t, yg, p[gid], u, dv)
                 test = jnp.broadcast_to(test, (g.size,))
+                if guard is not None:
+                    test = test & (start[guard[0]] == guard[1])
                 new_cols = []
                 for col, fn in assigns:
                     (val,) = fn(t, yg, p[gid], u, dv)
@@ -322,6 +349,9 @@ class LoweredModel:
                     yg = _set(yg, col, val.astype(yg[col].dtype))
                 if "spike" in events:
                     spk = spk | test
+            if g.pending_regimes and phase != "pre":
+                for col, initial in g.pending_regimes.items():
+                    yg = _set(yg, col, jnp.where(yg[col] < 0, initial, yg[col]).astype(yg[col].dtype))
             y[gid] = yg
             if g.emits_spikes:
                 spikes[gid] = spk

@@ -288,10 +288,13 @@ def _needs_history(system):
 
 
 @register_integrator("lems_euler", aliases=("jlems", "jneuroml"), category="explicit", order=1,
-                     description="Forward Euler in jNeuroML's order: a value reached through k "
+                     description="Forward Euler in jNeuroML's order: a component's states advance one after "
+                                 "the other; a value reached through k "
                                  "intermediate requirement holders is k steps old. Matches jNeuroML.",
                      applies=_needs_history, suggest="euler")
 def lems_euler(system, t, y, dt, p):
+    if getattr(system, "lems_exact", False) and hasattr(system, "lems_step"):
+        return system.lems_step(t, y, dt, p)
     y1 = _axpy(y, dt, system.f(t, y, p))
     return system.shift_history(y, y1)
 
