@@ -38,6 +38,11 @@ class _Reader:
 
     def load(self):
         import lems.api as lems
+        from lems.parser.expr import ExprParser
+
+        # jLEMS reads `.leq.`; pylems 0.6 only checks expressions' syntax
+        # (nmlcell parses them itself) but lacks that operator
+        ExprParser.op_priority.setdefault(".leq.", ExprParser.op_priority[".le."])
 
         m = lems.Model(include_includes=True, fail_on_missing_includes=True)
         m.add_include_directory(str(self.path.parent))

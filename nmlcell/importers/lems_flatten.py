@@ -38,6 +38,7 @@ class _Node:
     texts: dict = field(default_factory=dict)
     regimes: dict = field(default_factory=dict)    # Regime name -> index
     on_entry: dict = field(default_factory=dict)   # Regime name -> OnEntry actions
+    alias: str = ""    # the prefix with single Child slots named by slot, not id ("biophysicalProperties/")
 
     def lookup(self, name):
         n = self
@@ -152,8 +153,8 @@ class Flattener:
             out.append((ch.name, ch.type, bool(getattr(ch, "multiple", False))))
         return out
 
-    def _build(self, fc, prefix: str, parent):
-        node = _Node(fc=fc, prefix=prefix, parent=parent)
+    def _build(self, fc, prefix: str, parent, alias: str | None = None):
+        node = _Node(fc=fc, prefix=prefix, parent=parent, alias=prefix if alias is None else alias)
         src = Source(*self.locate(fc.id), fc.type)
         for t in fc.texts:
             node.texts[t.name] = t.value
@@ -207,19 +208,20 @@ class Flattener:
             self._pending.append(lambda n=node, eh=eh, src=src: self._event_handler(n, eh, src))
         if len(getattr(dyn, "regimes", [])):
             self._regimes(node, dyn, src)
-        if len(getattr(dyn, "kinetic_schemes", [])):
-            self.unsupported.append(f"KineticScheme in {fc.type} '{fc.id}' ({src})")
+        for ks in getattr(dyn, "kinetic_schemes", []):
+            self._pending.append(lambda n=node, ks=ks, src=src: self._kinetic_scheme(n, ks, src))
         # children: by slot
         slots = self._slots(fc)
         for ch in fc.child_components:
             slot = self._slot_of(ch, slots)
-            kid = self._build(ch, prefix + ch.id + "/", node)
+            single = any(n == slot and not mult for n, _t, mult in slots)
+            kid = self._build(ch, prefix + ch.id + "/", node, node.alias + (slot if single else ch.id) + "/")
             node.kids.append((slot, ch.id, kid))
         for cref in fc.component_references:
             rc = cref.referenced_component
             if rc is None:
                 continue
-            kid = self._build(rc, prefix + rc.id + "/", node)
+            kid = self._build(rc, prefix + rc.id + "/", node, node.alias + rc.id + "/")
             node.kids.append((cref.name, rc.id, kid))
         for att in getattr(fc, "attachments", []):
             node.kids.append((att.name, None, ("attachment", att.name)))
@@ -250,6 +252,9 @@ class Flattener:
         self.exposures[full] = (full, d)
         if ename != full.rsplit("/", 1)[-1]:
             self.exposures[node.prefix + ename] = (full, d)
+        if node.alias != node.prefix:  # LEMS paths may name a single Child by its slot
+            for key in (full, node.prefix + ename):
+                self.exposures.setdefault(node.alias + key[len(node.prefix):], (full, d))
 
     def _state_names(self):
         return {st.name for st in self.states}
@@ -389,6 +394,48 @@ class Flattener:
             self.derivs[target.name] = e
         else:  # d/dt in that regime only; elsewhere the main Dynamics' (or 0)
             self._regime_derivs.setdefault(target.name, []).append((regime, e, pos))
+
+    # -- kinetic schemes -------------------------------------------------------
+    def _kinetic_scheme(self, node, ks, src):
+        """A KineticScheme: each node child's ``stateVariable`` is an
+        occupancy; each edge child moves ``forwardRate * occ(source) -
+        reverseRate * occ(target)`` per unit time from its source node to
+        its target node (both named by the edge's Links). The occupancies
+        start all in the first node, as in jNeuroML."""
+        nodes = [(cid, kid) for slot, cid, kid in node.kids if slot == ks.nodes and isinstance(kid, _Node)]
+        edges = [kid for slot, cid, kid in node.kids if slot == ks.edges and isinstance(kid, _Node)]
+
+        def fail(msg):
+            raise ModelImportError(f"KineticScheme '{ks.name}': {msg}", file=src.file, line=src.line,
+                                   element=node.fc.type)
+
+        if not nodes:
+            fail(f"no '{ks.nodes}' children")
+        occ = {}
+        for cid, kid in nodes:
+            s = kid.names.get(ks.state_variable)
+            if s is None or s.name not in self._state_names():
+                fail(f"'{cid}' has no state variable '{ks.state_variable}'")
+            occ[cid] = s
+        flux = {cid: sp.Integer(0) for cid in occ}
+        for e in edges:
+            links = {l.name: getattr(l, "value", None) for l in getattr(e.fc, "links", [])}
+            a, b = links.get(ks.edge_source), links.get(ks.edge_target)
+            if a not in occ or b not in occ:
+                fail(f"transition '{e.fc.id}' links {ks.edge_source}='{a}', {ks.edge_target}='{b}', "
+                     f"not both among {', '.join(occ)}")
+            rf = e.exposures.get(ks.forward_rate, e.names.get(ks.forward_rate))
+            rr = e.exposures.get(ks.reverse_rate, e.names.get(ks.reverse_rate))
+            if rf is None or rr is None:
+                fail(f"transition '{e.fc.id}' exposes no '{ks.forward_rate}'/'{ks.reverse_rate}'")
+            j = rf * occ[a] - rr * occ[b]
+            flux[a] -= j
+            flux[b] += j
+        for cid, s in occ.items():
+            self.derivs[s.name] = flux[cid]
+        first = nodes[0][0]
+        for cid, s in occ.items():
+            self.on_start.append(Assignment(s.name, sp.Integer(1 if cid == first else 0)))
 
     # -- regimes ------------------------------------------------------------
     def _regimes(self, node, dyn, src):

@@ -209,7 +209,10 @@ class LoweredModel:
         if name in g.kernel.static:
             import jax.numpy as jnp
             return jnp.full((g.size,), g.kernel.static[name])
-        return self._derived(t, y, p, gid, memo)[name]
+        import jax.numpy as jnp
+
+        v = self._derived(t, y, p, gid, memo)[name]
+        return jnp.broadcast_to(jnp.asarray(v, dtype=jnp.result_type(float)), (g.size,))
 
     def _group_inputs(self, t, y, p, gid, memo):
         if ("u", gid) not in memo:
