@@ -90,7 +90,9 @@ class LoweredModel:
             init_plan = []
             for a in g.mechanism.on_start:
                 fn, _src = kern.expr_fn([a.expr], "onstart")
-                init_plan.append((sidx[a.variable], fn))
+                # re-run in a second pass unless it reads its own target
+                again = a.variable not in {x.name for x in a.expr.free_symbols}
+                init_plan.append((sidx[a.variable], fn, again))
             cond_plan = []
             # jNeuroML enters the initial Regime only at the end of the first
             # step: during it no Regime's equations or conditions apply
@@ -287,8 +289,13 @@ class LoweredModel:
         y = {gid: tuple(jnp.zeros((g.size,), dtype=dtype) for _ in range(g.k))
              for gid, g in self.groups.items()}
         t = jnp.asarray(t0, dtype=dtype)
-        for gid, g in self.groups.items():
-            for col, fn in g.init_plan:
+        # Two passes: an OnStart that reads a value set by a later OnStart
+        # (a Ca-dependent gate's steady state, before the Ca pool's initial
+        # concentration is set) sees it the second time, as in jNeuroML.
+        plans = [(gid, g, [(c, f) for c, f, _a in g.init_plan] +
+                  [(c, f) for c, f, again in g.init_plan if again]) for gid, g in self.groups.items()]
+        for gid, g, plan in plans:
+            for col, fn in plan:
                 memo = {}
                 dv = self._derived(t, y, p, gid, memo)
                 u = memo[("u", gid)]
