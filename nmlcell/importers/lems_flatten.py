@@ -453,12 +453,11 @@ class Flattener:
         self.dims[full] = NONE
         self.states.append(State(full, NONE, "active Regime: " + ", ".join(
             f"{k} = {n}" for k, n in enumerate(names)), src))
-        self.exposures[full] = (full, NONE)
+        self._expose(node, "regime", full, NONE)
         init = [r for r in regimes if str(getattr(r, "initial", "")).lower() in ("true", "1")]
         first = names.index(init[0].name) if init else 0
         self.on_start.insert(0, Assignment(full, sp.Integer(first)))
         self.regime_states[full] = first
-        node.on_entry = {}
         for k, r in enumerate(regimes):
             for what in ("state_variables", "derived_variables", "conditional_derived_variables",
                          "kinetic_schemes"):
@@ -489,21 +488,23 @@ class Flattener:
                                              (rest, True))
 
     def _assignments(self, node, actions, src, what):
-        """(assignments, events, (target regime index, its OnEntry) or None)."""
-        out, events, transition = [], [], None
+        """(assignments, events); a Transition adds the regime index and the
+        target's OnEntry assignments."""
+        out, events = [], []
         for a in actions:
             tname = type(a).__name__
             if tname == "Transition":
-                regimes = getattr(node, "regimes", None) or {}
+                regimes = node.regimes
                 if a.regime not in regimes:
                     raise ModelImportError(f"Transition to unknown regime '{a.regime}' (have "
                                            f"{', '.join(regimes) or 'none'})", file=src.file, line=src.line,
                                            element=node.fc.type)
+                # the target's OnEntry runs at once, from the same pre-transition values
                 out.append(Assignment(node.prefix + "regime", sp.Integer(regimes[a.regime])))
-                entry, ev, _ = self._assignments(node, node.on_entry.get(a.regime, ()), src,
-                                                 f"OnEntry of {a.regime}")
+                entry, ev = self._assignments(node, node.on_entry.get(a.regime, ()), src,
+                                              f"OnEntry of {a.regime}")
+                out.extend(entry)
                 events.extend(ev)
-                transition = (regimes[a.regime], entry)
             elif tname == "StateAssignment":
                 target = node.lookup(a.variable)
                 if target is None:
@@ -514,21 +515,20 @@ class Flattener:
                 events.append(a.port)
             else:
                 self.unsupported.append(f"{tname} in {node.fc.type} '{node.fc.id}' ({src})")
-        return tuple(out), tuple(events), transition
+        return tuple(out), tuple(events)
 
     def _event_handler(self, node, eh, src, regime=None):
         tname = type(eh).__name__
         if tname == "OnStart":
-            a, _, _ = self._assignments(node, eh.actions, src, "OnStart")
+            a, _ = self._assignments(node, eh.actions, src, "OnStart")
             self.on_start.extend(a)
         elif tname == "OnCondition":
             test = self._parse(node, eh.test, "OnCondition test", src)
-            a, ev, tr = self._assignments(node, eh.actions, src, "OnCondition")
+            a, ev = self._assignments(node, eh.actions, src, "OnCondition")
             # events from non-root components are not routed yet
             if ev and node.parent is not None:
                 self.unsupported.append(f"EventOut from nested {node.fc.type} '{node.fc.id}' ({src})")
-            self.conditions.append(Condition(test, a, ev if node.parent is None else (), src, regime,
-                                             tr[0] if tr else None, tr[1] if tr else ()))
+            self.conditions.append(Condition(test, a, ev if node.parent is None else (), src, regime))
         elif tname == "OnEvent":
             if eh.actions:
                 self.unsupported.append(f"OnEvent port '{eh.port}' in {node.fc.type} '{node.fc.id}' ({src})")

@@ -74,8 +74,6 @@ class Condition:
     events: tuple[str, ...] = ()
     source: Source = field(default_factory=Source)
     regime: tuple[str, int] | None = None
-    transition: int | None = None           # index of the Regime it enters
-    entry: tuple[Assignment, ...] = ()      # that Regime's OnEntry
     """(regime state, index): the handler belongs to that Regime and is
     active only when the component was in it at the start of the event
     phase (so a component makes at most one transition per step)."""
@@ -108,17 +106,17 @@ class Mechanism:
     unsupported: tuple[str, ...] = ()
     source: Source = field(default_factory=Source)
     lags: tuple = ()
-    regimes: dict = field(default_factory=dict)
-    sequential: tuple = ()
-    """States whose TimeDerivatives sit in Regimes, in update order:
-    jNeuroML advances these one after the other (a later one reads the
-    earlier ones' new values); main-Dynamics states advance together."""
-    """Regime state -> index of the initial Regime (``<prefix>regime``
-    states, one per component with Regimes)."""
     """(state, k): this state is read somewhere through a chain of k
     intermediate requirement holders, written ``state@k`` in expressions.
     jNeuroML's interpreter sees such values k steps late; every other
     lowering reads ``state@k`` as ``state``."""
+    regimes: dict = field(default_factory=dict)
+    """Regime state -> index of the initial Regime (``<prefix>regime``
+    states, one per component with Regimes)."""
+    sequential: tuple = ()
+    """States whose TimeDerivatives sit in Regimes, in update order:
+    jNeuroML advances these one after the other (a later one reads the
+    earlier ones' new values); main-Dynamics states advance together."""
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:

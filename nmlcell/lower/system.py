@@ -46,7 +46,7 @@ class LoweredGroup:
     kernel: Kernel
     params0: dict          # name -> np.ndarray (N,)
     state_index: dict      # name -> column
-    init_plan: list        # [(column, fn)]
+    init_plan: list        # [(column, fn, run again in the second pass)]
     cond_plan: list        # [(test_fn, [(column, fn)], events, regime guard (column, index) or None)]
     emits_spikes: bool
     pending_regimes: dict = None  # jNeuroML emulation: regime column -> initial Regime, entered after step 1
@@ -99,26 +99,20 @@ class LoweredModel:
             regimes = {sidx[r]: float(k) for r, k in g.mechanism.regimes.items()} if lems_exact else {}
             for c in g.mechanism.conditions:
                 tfn, _ = kern.expr_fn([c.test], "test")
-                assigns = self._assign_plan(kern, sidx, c, c.assignments)
+                assigns = []
+                for a in c.assignments:
+                    if a.variable not in sidx:
+                        raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
+                                               file=c.source.file, line=c.source.line, element=c.source.origin)
+                    fn, _ = kern.expr_fn([a.expr], "assign")
+                    assigns.append((sidx[a.variable], fn))
                 guard = None if c.regime is None else (sidx[c.regime[0]], float(c.regime[1]))
-                assigns.extend(self._assign_plan(kern, sidx, c, c.entry))
                 cond_plan.append((tfn, assigns, c.events, guard))
             self.groups[g.id] = LoweredGroup(g.id, g.size, g.mechanism, kern, params0, sidx, init_plan,
                                              cond_plan, g.emits_spikes, regimes)
         self.links = net.links
         self.temperature = net.temperature
         self._check_links()
-
-    @staticmethod
-    def _assign_plan(kern, sidx, c, assignments):
-        out = []
-        for a in assignments:
-            if a.variable not in sidx:
-                raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
-                                       file=c.source.file, line=c.source.line, element=c.source.origin)
-            fn, _ = kern.expr_fn([a.expr], "assign")
-            out.append((sidx[a.variable], fn))
-        return out
 
     # -- parameters ---------------------------------------------------------
     def parameters(self):
@@ -204,15 +198,14 @@ class LoweredModel:
 
     def _value(self, t, y, p, gid, name, memo):
         g = self.groups[gid]
+        import jax.numpy as jnp
+
         if name in g.state_index:
             return y[gid][g.state_index[name]]
         if name in g.params0:
             return p[gid][name]
         if name in g.kernel.static:
-            import jax.numpy as jnp
             return jnp.full((g.size,), g.kernel.static[name])
-        import jax.numpy as jnp
-
         v = self._derived(t, y, p, gid, memo)[name]
         return jnp.broadcast_to(jnp.asarray(v, dtype=jnp.result_type(float)), (g.size,))
 
@@ -242,8 +235,6 @@ class LoweredModel:
 
     def jac(self, t, y, p):
         import jax
-
-        memo = {}
         import jax.numpy as jnp
 
         memo = {}

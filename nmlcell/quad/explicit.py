@@ -288,9 +288,9 @@ def _needs_history(system):
 
 
 @register_integrator("lems_euler", aliases=("jlems", "jneuroml"), category="explicit", order=1,
-                     description="Forward Euler in jNeuroML's order: a component's states advance one after "
-                                 "the other; a value reached through k "
-                                 "intermediate requirement holders is k steps old. Matches jNeuroML.",
+                     description="Forward Euler in jNeuroML's order: a value reached through k "
+                                 "intermediate requirement holders is k steps old; Regime states advance "
+                                 "one after the other. Matches jNeuroML.",
                      applies=_needs_history, suggest="euler")
 def lems_euler(system, t, y, dt, p):
     if getattr(system, "lems_exact", False) and hasattr(system, "lems_step"):
