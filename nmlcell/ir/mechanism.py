@@ -91,6 +91,31 @@ class Input:
 
 
 @dataclass(frozen=True)
+class IonUse:
+    """An NMODL ``USEION``: the ion's variables this mechanism reads
+    (``ena``, ``cai``, ``ica``...) and writes (its current ``ina``, or a
+    concentration ``cai``), and the VALENCE it declares (None: the ion's own)."""
+    ion: str
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    valence: float | None = None
+
+
+@dataclass(frozen=True)
+class Current:
+    """A membrane current a mechanism contributes: the variable holding it,
+    the ion it belongs to (None for NONSPECIFIC_CURRENT/ELECTRODE_CURRENT),
+    ``kind`` "ion" | "nonspecific" | "electrode" and its unit ("mA/cm2" for
+    a density mechanism, "nA" for a point process). NEURON's sign
+    convention: ion and nonspecific currents are positive outward, an
+    electrode current is positive inward (depolarising)."""
+    variable: str
+    ion: str | None
+    kind: str
+    unit: str
+
+
+@dataclass(frozen=True)
 class Mechanism:
     name: str
     kind: str                                  # "cell", "input", "channel", ...
@@ -117,6 +142,31 @@ class Mechanism:
     """States whose TimeDerivatives sit in Regimes, in update order:
     jNeuroML advances these one after the other (a later one reads the
     earlier ones' new values); main-Dynamics states advance together."""
+
+    # -- NMODL (filled by nmlcell.importers.nmodl; defaults elsewhere) ----
+    ions: tuple[IonUse, ...] = ()
+    """USEION statements: ion variables read (inputs) and written."""
+    currents: tuple[Current, ...] = ()
+    """Membrane currents contributed, each a derived variable (or input)."""
+    solves: tuple = ()
+    """(block, method) per SOLVE in BREAKPOINT, in order: method one of
+    "cnexp", "derivimplicit", "euler", "sparse", "runge", ... or "none"
+    (a SOLVE with no METHOD). The derivatives of the SOLVEd blocks are in
+    ``derivatives``; the method is what NEURON would integrate them with."""
+    steady_state: tuple = ()
+    """(states, method) when INITIAL does ``SOLVE block STEADYSTATE method``:
+    after ``on_start`` these states are set to the steady state of their
+    derivatives (with ``conserve`` replacing equations as NEURON does)."""
+    conserve: tuple = ()
+    """(state, expr) from KINETIC ``CONSERVE``: NEURON's sparse solver
+    replaces the equation of ``state`` with ``state = expr``."""
+    units: str = "internal"
+    """"internal" (nmlcell.ir.units' coherent system) or "neuron": values
+    and expressions in NEURON's customary units (ms, mV, mA/cm2 or nA, S/cm2,
+    uS, um, mM, degC); each Parameter's ``unit`` names its own."""
+    globals: tuple[str, ...] = ()
+    """Parameters NMODL declares GLOBAL (one value shared by all instances)."""
+    threadsafe: bool = False
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
