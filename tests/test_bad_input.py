@@ -105,3 +105,116 @@ def test_cli_subprocess_exit_code(tmp_path):
     r = subprocess.run([sys.executable, "-m", "nmlcell.cli", "run", str(tmp_path / "none.xml")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+# -- ComponentTypes that refer to nothing, loop, mix dimensions or strand a Regime --------------
+
+_CELL = """<Lems>
+    <Target component="sim1"/>
+    <Include file="Cells.xml"/>
+    <Include file="Networks.xml"/>
+    <Include file="Simulation.xml"/>
+
+    <ComponentType name="leakyCell" extends="baseCellMembPot">
+        <Parameter name="tau" dimension="time"/>
+        <Parameter name="v0" dimension="voltage"/>
+        <Parameter name="gl" dimension="conductance"/>
+        <Exposure name="w" dimension="voltage"/>
+        <Dynamics>
+            <StateVariable name="v" dimension="voltage" exposure="v"/>
+            <DerivedVariable name="w" dimension="voltage" exposure="w" value="v - v0"/>
+            <TimeDerivative variable="v" value="-w / tau"/>
+            <OnStart>
+                <StateAssignment variable="v" value="v0"/>
+            </OnStart>
+        </Dynamics>
+    </ComponentType>
+
+    <leakyCell id="c1" tau="10ms" v0="-60mV" gl="1nS"/>
+    <network id="net1">
+        <population id="pop" component="c1" size="1"/>
+    </network>
+    <Simulation id="sim1" length="10ms" step="0.1ms" target="net1">
+        <OutputFile id="of" fileName="out.dat">
+            <OutputColumn id="v" quantity="pop[0]/v"/>
+        </OutputFile>
+    </Simulation>
+</Lems>
+"""
+
+_REGIMES = """
+            <Regime name="rest" initial="true">
+                <TimeDerivative variable="v" value="-w / tau"/>
+            </Regime>
+            <Regime name="refractory">
+                <TimeDerivative variable="v" value="0 * w / tau"/>
+            </Regime>
+            <Regime name="active">
+                <OnCondition test="v .gt. v0">
+                    <Transition regime="rest"/>
+                </OnCondition>
+            </Regime>"""
+
+# (name, replaced text, replacement, marker of the offending line, element, error class, words)
+_BROKEN_TYPES = [
+    ("exposure_of_nothing", '<Exposure name="w" dimension="voltage"/>',
+     '<Exposure name="w" dimension="voltage"/>\n        <Exposure name="ghost" dimension="voltage"/>',
+     'name="ghost"', '<Exposure name="ghost">', "ModelImportError", "exposes 'ghost'"),
+    ("undefined_symbol", 'value="v - v0"', 'value="v - vrest"',
+     'value="v - vrest"', '<DerivedVariable name="w">', "ModelImportError", "'vrest'"),
+    ("select_of_no_child", '<TimeDerivative variable="v"',
+     '<DerivedVariable name="isyn" dimension="current" select="synapses[*]/i" reduce="add"/>\n'
+     '            <TimeDerivative variable="v"',
+     'select="synapses', '<DerivedVariable name="isyn">', "ModelImportError", "'synapses'"),
+    ("derived_cycle", '<TimeDerivative variable="v"',
+     '<DerivedVariable name="a" dimension="voltage" value="b + w"/>\n'
+     '            <DerivedVariable name="b" dimension="voltage" value="a"/>\n'
+     '            <TimeDerivative variable="v"',
+     'name="a"', '<DerivedVariable name="a">', "ModelImportError", "cycle"),
+    ("derivative_of_a_current", 'value="-w / tau"', 'value="gl * w"',
+     'value="gl * w"', '<TimeDerivative variable="v">', "UnitError", "current"),
+    ("voltage_plus_time", 'value="v - v0"', 'value="v + tau"',
+     'value="v + tau"', '<DerivedVariable name="w">', "UnitError", "voltage and time"),
+    ("declared_dimension_differs", '<TimeDerivative variable="v"',
+     '<DerivedVariable name="iw" dimension="voltage" value="gl * w"/>\n'
+     '            <TimeDerivative variable="v"',
+     'name="iw"', '<DerivedVariable name="iw">', "UnitError", "is declared voltage but its value is current"),
+    ("regime_without_way_in", '<TimeDerivative variable="v" value="-w / tau"/>', _REGIMES,
+     'name="refractory"', '<Regime name="refractory">', "ModelImportError", "no way in"),
+]
+
+
+@pytest.mark.parametrize("case", _BROKEN_TYPES, ids=[c[0] for c in _BROKEN_TYPES])
+def test_broken_component_type(tmp_path, capsys, case):
+    name, old, new, marker, element, exc, words = case
+    assert old in _CELL
+    text = _CELL.replace(old, new, 1)
+    f = tmp_path / f"{name}.xml"
+    f.write_text(text)
+    line = next(k for k, ln in enumerate(text.splitlines(), 1) if marker in ln)
+    with pytest.raises(getattr(nmlcell, exc)) as e:
+        nmlcell.load(f)
+    msg = str(e.value)
+    assert f"{name}.xml:{line}: {element}" in msg and words in msg and "leakyCell" in msg, msg
+    for cmd in ("run", "info"):
+        rc, out, err = _cli([cmd, str(f)], capsys)
+        assert rc == 2 and out == "", (cmd, rc, out)
+        assert err.startswith("nmlcell: error: ") and err.count("\n") == 1 and "Traceback" not in err
+        assert f"{name}.xml:{line}: {element}" in err
+    assert [p.name for p in tmp_path.iterdir()] == [f.name]  # nothing written
+
+
+def test_sound_component_type_loads(tmp_path, capsys):
+    """Literals, functions, H(), powers, boolean tests and Regimes that all
+    have a way in pass the check."""
+    regimes = _REGIMES.replace(
+        '<Regime name="rest" initial="true">\n                <TimeDerivative variable="v" value="-w / tau"/>',
+        '<Regime name="rest" initial="true">\n                <TimeDerivative variable="v" value="-w / tau"/>\n'
+        '                <OnCondition test="v .lt. v0 - 5"><Transition regime="refractory"/></OnCondition>\n'
+        '                <OnCondition test="v .gt. 0 .and. t .gt. tau"><Transition regime="active"/></OnCondition>')
+    extra = ('<DerivedVariable name="f" dimension="none" value="H(v - v0) * exp(-(w/v0)^2) + (t/tau)^2 '
+             '+ abs(log(2))"/>\n            ')
+    f = tmp_path / "ok.xml"
+    f.write_text(_CELL.replace('<TimeDerivative variable="v" value="-w / tau"/>', extra + regimes))
+    rc, out, err = _cli(["info", str(f)], capsys)
+    assert rc == 0, err

@@ -18,7 +18,9 @@ from ..errors import ModelImportError, UnitError
 from ..ir.model import (Display, EventOutputFile, EventSelection, Group, Line, Link, ModelIR,
                         Network, OutputColumn, OutputFile, SimulationSpec)
 from .coretypes import core_types_dir
+from .lems_check import TypeChecker
 from .lems_flatten import Flattener, extends
+from .lems_source import TypeIndex
 from .xmlcheck import SourceIndex, check_tree
 
 _POP_INDEX = re.compile(r"^(?P<pop>[\w]+)\[(?P<i>\d+)\]$")
@@ -147,6 +149,7 @@ def import_lems(path, *, duration: float | None = None, dt: float | None = None)
 def _import_lems(rd, path, duration, dt) -> ModelIR:
     model = rd.load()
     flat = Flattener(model, rd.index.locate)
+    rd.checker = TypeChecker(model, TypeIndex(rd.index.files, rd.core))
 
     sim = _simulation(rd, model)
     if sim is not None:
@@ -273,6 +276,7 @@ def _build_network(rd, model, flat, net):
             if cid not in model.components:
                 raise rd.err(f"component '{cid}' is not defined")
             fc = model.fatten_component(model.components[cid])
+            rd.checker.check_component(fc)  # the ComponentTypes it uses, before flattening
             nseg = _count_segments(fc)
             if nseg > 1:
                 f, line = rd.index.locate(cid)
