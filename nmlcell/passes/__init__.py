@@ -1,0 +1,1 @@
+"""Passes over the IR: checks and rewrites between import and lowering."""

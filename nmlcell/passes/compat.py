@@ -1,0 +1,27 @@
+"""The compatibility pass: every construct nmlcell cannot lower, at once.
+
+Importers record what they could not translate in
+``Mechanism.unsupported`` (one "what (file:line)" item each) instead of
+stopping at the first; :func:`check` raises one
+:class:`~nmlcell.errors.UnsupportedError` listing them all, and lets a
+mechanism with none through unchanged.
+"""
+from __future__ import annotations
+
+from ..errors import UnsupportedError
+from ..ir.mechanism import Mechanism
+
+
+def problems(mech: Mechanism) -> list[str]:
+    """The unsupported constructs of ``mech``, each with file:line."""
+    return list(mech.unsupported)
+
+
+def check(mech: Mechanism) -> Mechanism:
+    """Return ``mech`` if it can be lowered; otherwise raise
+    UnsupportedError naming the mechanism and listing every construct."""
+    items = problems(mech)
+    if items:
+        raise UnsupportedError([f"{mech.name}: {it}" if len(items) == 1 else it for it in items],
+                               file=mech.source.file)
+    return mech

@@ -1,0 +1,7 @@
+NEURON {
+    SUFFIX bad
+}
+PARAMETER {
+    a = 1 (mV)
+    b = = 2
+}
