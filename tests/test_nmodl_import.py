@@ -312,10 +312,10 @@ def _compare(mechs, groups, lib=None, set_params=None):
 
     def note(kind, a, b, what):
         d = _rel(a, b)
-        worst[kind] = max(worst[kind], d)
-        count[kind] += 1
         if abs(a - b) <= ATOL:
             d = min(d, abs(a - b))
+        worst[kind] = max(worst[kind], d)
+        count[kind] += 1
         assert d <= RTOL, f"{what}: nmlcell {a!r} NEURON {b!r} (rel {d:.2e})"
 
     for v in VS:

@@ -414,15 +414,11 @@ class _Importer:
         declared = set(self.params) | set(self.state_decl) | set(self.assigned_decl)
         self.inputs: dict[str, Input] = {}
         self.input_units: dict[str, str] = {}
-        for name, (dim, kind, unit) in _SPECIAL.items():
-            if name in declared or name == "t" or name == "dt":
-                pass
         for name in self.ion_reads:
             if name in self.state_decl:
                 continue
             self.inputs[name] = Input(name, _ION_DIMS.get(name[0], None) if name[0] in "ei" else
                                       _ION_DIMS["c"], "requirement")
-        self.special_used: set[str] = set()
 
         # assignments per phase (following calls)
         self.step_blocks = []   # (label, statement_block)
@@ -492,8 +488,6 @@ class _Importer:
                 n = be.lhs.name.get_node_name()
                 if n not in local_names:
                     out.add(n)
-        for dq in lv.lookup(node, ast.AstNodeType.DIFF_EQ_EXPRESSION):
-            pass
         for fc in lv.lookup(node, ast.AstNodeType.FUNCTION_CALL):
             fn = _name(fc)
             if fn in seen:
@@ -791,7 +785,6 @@ class _Importer:
         if n in env:
             return env[n]
         if n in _SPECIAL:
-            self.special_used.add(n)
             return sym(n)
         if n.split("[")[0] in self.assigned_step or n.split("[")[0] in self.assigned_init:
             raise _Unsupported(f"'{n}' read before it is assigned (its value from the previous step or "
@@ -855,22 +848,11 @@ class _Importer:
         derived, rename = self._emit_versions()
         derivatives = {k: v.xreplace(rename) for k, v in self.derivatives.items()}
         conserve = tuple((s, e.xreplace(rename)) for s, e in self.conserve)
-        for st in self.state_decl:
-            if st not in derivatives and st not in self.ion_writes:
-                pass
 
         # INITIAL
         on_start = self._initial(env0)
 
         return self._mechanism(derived, derivatives, on_start, conserve)
-
-    def _merge_step(self, env, scoped):
-        """After a top-level block: keep its assignments to mechanism
-        variables, drop its rebinding of inputs (v...)."""
-        for n, v in scoped.items():
-            if n in _SPECIAL or n in self.inputs:
-                continue
-            env[n] = v
 
     def _emit_versions(self):
         last = {}
@@ -980,8 +962,6 @@ class _Importer:
                                 self._src(rf"\b{re.escape(n)}\b", "STATE")))
             if n not in derivatives:
                 derivatives[n] = sp.Integer(0)
-                if n in self.assigned_step or n not in self.assigned_init:
-                    pass
         for n in self.frozen:
             unit = self.assigned_decl.get(n) or (self.params.get(n, (0, None, 0))[1])
             got = parse_unit(unit)

@@ -22,6 +22,5 @@ def check(mech: Mechanism) -> Mechanism:
     UnsupportedError naming the mechanism and listing every construct."""
     items = problems(mech)
     if items:
-        raise UnsupportedError([f"{mech.name}: {it}" if len(items) == 1 else it for it in items],
-                               file=mech.source.file)
+        raise UnsupportedError(items, file=mech.source.file)
     return mech
