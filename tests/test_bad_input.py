@@ -166,6 +166,10 @@ _BROKEN_TYPES = [
      '<DerivedVariable name="isyn" dimension="current" select="synapses[*]/i" reduce="add"/>\n'
      '            <TimeDerivative variable="v"',
      'select="synapses', '<DerivedVariable name="isyn">', "ModelImportError", "'synapses'"),
+    ("select_step_of_no_child", '<TimeDerivative variable="v"',
+     '<DerivedVariable name="x" dimension="none" select="annotation/nothing/x"/>\n'
+     '            <TimeDerivative variable="v"',
+     'select="annotation', '<DerivedVariable name="x">', "ModelImportError", "'nothing'"),
     ("derived_cycle", '<TimeDerivative variable="v"',
      '<DerivedVariable name="a" dimension="voltage" value="b + w"/>\n'
      '            <DerivedVariable name="b" dimension="voltage" value="a"/>\n'

@@ -87,6 +87,7 @@ class TypeChecker:
         self.model = model
         self.types = types
         self.done: set[str] = set()
+        self._sub: dict | None = None
 
     def check_component(self, fc):
         for t in used_types(fc):
@@ -98,6 +99,15 @@ class TypeChecker:
                     continue
                 _TypeCheck(self, ct).run()
 
+    def subtypes(self, ct) -> list:
+        """``ct`` and every ComponentType extending it."""
+        if self._sub is None:
+            self._sub = {}
+            for t in self.model.component_types:
+                for base in getattr(t, "types", ()) or ():
+                    self._sub.setdefault(base, []).append(t)
+        return [ct] + [t for t in self._sub.get(ct.name, ()) if t is not ct]
+
     def dim(self, name) -> Dim | None:
         if name is None or name == "":
             return None
@@ -108,6 +118,15 @@ class TypeChecker:
         except Exception:
             return None
         return Dim(m=d.m, l=d.l, t=d.t, i=d.i, k=d.k, n=d.n, j=d.j)
+
+
+def _slots(ct) -> dict:
+    """Slot name -> ComponentType name, for the slots a select path can step through."""
+    out = {}
+    for group in ("children", "attachments", "component_references", "instance_requirements"):
+        for c in getattr(ct, group, ()):
+            out.setdefault(c.name, c.type)
+    return out
 
 
 def _dim_text(d: Dim | None) -> str:
@@ -253,21 +272,37 @@ class _TypeCheck:
         return self.p.types.find(self.name, tag, name)[2] or 0
 
     def _select(self, dv):
+        """Each step of the path but the last (the variable) must name a
+        Child, Children, Attachments, ComponentReference or
+        InstanceRequirement of the type reached so far (or of a type
+        extending it: the component there may be any of those)."""
         path = [p for p in str(dv.select).split("/") if p]
         if not path or path[0] in ("*", "..", "."):
             return
-        m = _SEL.match(path[0])
-        if not m:
-            return
-        first = m.group("name")
-        slots = {c.name for c in self.ct.children} | {a.name for a in getattr(self.ct, "attachments", ())} | \
-            {r.name for r in self.ct.component_references} | \
-            {r.name for r in getattr(self.ct, "instance_requirements", ())}
-        if first in slots or (len(path) == 1 and first in self.symbols):
-            return
-        self.fail(f"select '{dv.select}' names '{first}', which is no Child, Children, Attachments or "
-                  f"ComponentReference of the type (have: {', '.join(sorted(slots)) or 'none'})",
-                  "DerivedVariable", dv.name)
+        current = [self.ct]
+        for k, step in enumerate(path[:-1] if len(path) > 1 else path):
+            m = _SEL.match(step)
+            if not m:
+                return
+            name = m.group("name")
+            if len(path) == 1 and name in self.symbols:
+                return
+            found, slots = [], set()
+            for ct in current:
+                for sub in self.p.subtypes(ct):
+                    have = _slots(sub)
+                    slots |= set(have)
+                    if name in have:
+                        found.append(have[name])
+            if not found:
+                where = "the type" if k == 0 else f"'{'/'.join(path[:k])}'"
+                self.fail(f"select '{dv.select}' names '{name}', which is no Child, Children, Attachments or "
+                          f"ComponentReference of {where} (have: {', '.join(sorted(slots)) or 'none'})",
+                          "DerivedVariable", dv.name)
+            current = [self.p.model.component_types[t] for t in dict.fromkeys(found)
+                       if t in self.p.model.component_types]
+            if not current:
+                return
 
     def _cycles(self):
         deps: dict[str, set[str]] = {}
