@@ -136,10 +136,16 @@ class Kernel:
         import jax.numpy as jnp
 
         exec(compile(self.source, f"<nmlcell kernel {mech.name}>", "exec"), {"jnp": jnp}, ns)
-        self._derived = ns["derived"]
-        self._rhs = ns["rhs"]
-        self._pderived = ns["pderived"]
-        self.seq_euler = ns["seq_euler"]
+        import jax
+
+        # jitted, so that each is traced once per argument signature and not
+        # at every call: init evaluates the derived values once per OnStart
+        # (twice 36 times for a 36-state cell), and a step, its events and
+        # the observer each once
+        self._derived = jax.jit(ns["derived"])
+        self._rhs = jax.jit(ns["rhs"])
+        self._pderived = jax.jit(ns["pderived"])
+        self.seq_euler = None if ns["seq_euler"] is None else jax.jit(ns["seq_euler"])
 
     def _find_hoisted(self) -> list[tuple[str, sp.Expr]]:
         """Loop-invariant code motion. Derived variables that depend on
