@@ -1,6 +1,9 @@
 """``nmlcell info``: what was imported, in words."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from .info_equations import equation_lines
 from .ir.units import display_unit
 
 
@@ -31,6 +34,10 @@ def describe(model) -> str:
             unit, fac = display_unit(p.dim)
             kind = " (constant)" if p.constant else ""
             out.append(f"    {p.name} = {p.value * fac:g} {unit}{kind}   [{p.source.origin}]")
+        eqs = equation_lines(m, ir.origins.get(m.name, {}), Path(ir.file).parent)
+        if eqs:
+            out.append(f"  equations ({len(eqs)}), each with the ComponentType and file:line defining it:")
+            out += eqs
         ions = sorted({p.name.rsplit('/', 1)[0] for p in m.parameters if p.name.endswith("/erev")})
         if ions:
             out.append(f"  channels with a reversal potential: {', '.join(ions)}")

@@ -20,6 +20,7 @@ from ..ir.model import (Display, EventOutputFile, EventSelection, Group, Line, L
 from .coretypes import core_types_dir
 from .lems_check import TypeChecker
 from .lems_flatten import Flattener, extends
+from .lems_origins import equation_origins
 from .lems_source import TypeIndex
 from .xmlcheck import SourceIndex, check_tree
 
@@ -150,6 +151,7 @@ def _import_lems(rd, path, duration, dt) -> ModelIR:
     model = rd.load()
     flat = Flattener(model, rd.index.locate)
     rd.checker = TypeChecker(model, TypeIndex(rd.index.files, rd.core))
+    rd.origins = {}
 
     sim = _simulation(rd, model)
     if sim is not None:
@@ -165,7 +167,7 @@ def _import_lems(rd, path, duration, dt) -> ModelIR:
         sim = SimulationSpec(id="sim", duration=float(duration), dt=float(dt))
     name = network.id
     return ModelIR(name=name, file=str(path), network=network, simulation=sim,
-                   unsupported=tuple(unsupported))
+                   unsupported=tuple(unsupported), origins=rd.origins)
 
 
 def _simulation(rd: _Reader, model):
@@ -283,6 +285,7 @@ def _build_network(rd, model, flat, net):
                 unsupported.append(f"multi-compartment cell '{cid}' with {nseg} segments ({f}:{line}); "
                                    f"cables come with the morphology issue")
             mech_cache[cid] = flat.flatten(fc, name=cid, kind=kind)
+            rd.origins[cid] = equation_origins(mech_cache[cid], fc, rd.checker.types)
             unsupported.extend(mech_cache[cid].unsupported)
         return mech_cache[cid]
 

@@ -260,8 +260,8 @@ class _TypeCheck:
                 if case.condition:
                     self.expr(case.condition, "Case", None, index=k, **tag_args)
                 v = self.expr(case.value, "Case", None, index=k, **tag_args)
-                self.expect(v, self.derived.get(cdv.name), f"a Case of '{cdv.name}' is declared", "Case", None,
-                            index=k, **tag_args)
+                self.expect(v, self.derived.get(cdv.name), f"a Case of '{cdv.name}' is declared", "Case",
+                            None, index=k, **tag_args)
         for dp in self.ct.derived_parameters:
             if dp.value:
                 v = self.expr(dp.value, "DerivedParameter", dp.name)

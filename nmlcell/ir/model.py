@@ -117,3 +117,8 @@ class ModelIR:
     network: Network
     simulation: SimulationSpec | None = None
     unsupported: tuple[str, ...] = ()
+    origins: dict = field(default_factory=dict)
+    """Mechanism name -> where its equations are written: ``("d/dt",
+    state)``, ``("derived", name)``, ``("on_start", state)``,
+    ``("condition", k)`` -> :class:`~nmlcell.ir.mechanism.Source` (see
+    :mod:`nmlcell.importers.lems_origins`); for ``nmlcell info``."""
