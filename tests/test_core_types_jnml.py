@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import nmlcell
@@ -112,3 +113,36 @@ def test_channel_factors_take_effect():
     got = [float(res[q][0]) for q in qs]
     want = [1.5 ** ((12 - 30) / 10), 3 ** ((12 - 6.3) / 10), 2 ** ((12 - 20) / 10), (-65 - 5 + 40) / 10]
     assert got == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.requires_java
+def test_jneuroml_order_of_concentration_updates():
+    """What docs/neuroml-support.md ("Ions and concentrations") says of
+    jNeuroML's step, checked on its own output (LEMS_ca_order.xml, the
+    Nernst/fixed-factor cell with more columns), row k being time k*dt:
+
+    - the cell's ``caConc`` is written on the same row as the species'
+      ``concentration`` (a select, read after the pool advanced);
+    - the ``erev`` written at row k is the Nernst potential of the
+      concentration at row k-1 (the concentration at the start of the step);
+    - the pool's step into row k is the Euler step driven by the ``iCa``
+      written at row k-1 (which jNeuroML computed from the state of row k-2),
+      not by the current of the step itself.
+    """
+    ref = jnml_reference(DATA / "LEMS_ca_order.xml")
+    col = {k: np.asarray(a) for k, (_q, a) in ref["outputs"]["of0"]["columns"].items()}
+    conc, erev, ica = col["conc"], col["erev"], col["iCa"]
+    np.testing.assert_array_equal(col["caConc"], conc)
+
+    R, F, T = 8.3144621, 96485.3, 273.15 + 16.3          # the core types' constants; 16.3 degC
+    nernst = R * T / (2 * F) * np.log(2.0 / conc)         # caConcExt 2 mM = 2 mol/m3
+    same_row = np.max(np.abs(erev[1:] - nernst[1:]))
+    prev_row = np.max(np.abs(erev[1:] - nernst[:-1]))
+    assert prev_row < 1e-7 and same_row > 100 * prev_row, (prev_row, same_row)
+
+    dt, area = 1e-5, np.pi * 20e-6 * 20e-6                # s; the segment's lateral area (m2)
+    rho, tau, rest = 1.0, 0.02, 1e-4                      # fixedFactorConcentrationModel, SI
+    i_used = ((conc[2:] - conc[1:-1]) / dt + (conc[1:-1] - rest) / tau) * area / rho
+    step_itself = np.max(np.abs(i_used - ica[2:]))
+    one_before = np.max(np.abs(i_used - ica[1:-1]))
+    assert one_before < 0.01 * step_itself, (one_before, step_itself)
