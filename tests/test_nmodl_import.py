@@ -144,10 +144,13 @@ def test_include_resolved_from_own_folder(tmp_path, monkeypatch):
 def test_kinetic_conserve_steadystate():
     m = load_mod_file(REGRESS / "kinetic_conserve_steadystate.mod")
     assert m.solves == (("kin", "sparse"),)
-    assert m.steady_state == (("C", "O"), "sparse")
+    assert m.steady_state == ()          # linear: solved in closed form into on_start
+    vals = initial_values(m, {"v": -10.0, "ek": -80.0})
+    a, b = 0.1 * math.exp(-10 / 20), 0.05 * math.exp(10 / 30)
+    assert math.isclose(vals["O"], a / (a + b), rel_tol=1e-14)
+    assert math.isclose(vals["C"] + vals["O"], 1.0, rel_tol=1e-14)
     (st, expr), = m.conserve
     assert st in ("C", "O")
-    a, b = 0.1 * math.exp(-10 / 20), 0.05 * math.exp(10 / 30)
     vals, der = step_values(m, {"v": -10.0, "ek": -80.0}, {"C": 0.3, "O": 0.7})
     assert math.isclose(der["O"], a * 0.3 - b * 0.7, rel_tol=1e-12)
     assert math.isclose(der["C"], -(a * 0.3 - b * 0.7), rel_tol=1e-12)
@@ -278,7 +281,7 @@ def _neuron(cfg):
     return json.loads(r.stdout.split("JSON", 1)[1])
 
 
-def _compare(mechs, groups, lib=None, set_params=None):
+def _compare(mechs, groups, lib=None, set_params=None, rtol=RTOL, atol=ATOL):
     """Run NEURON on ``groups`` (mechanisms sharing a section) and compare
     with ``mechs`` (name -> Mechanism). Returns the largest relative
     difference per quantity kind."""
@@ -295,6 +298,7 @@ def _compare(mechs, groups, lib=None, set_params=None):
     ref = _neuron(cfg)
     worst = {"state": 0.0, "current": 0.0, "derived": 0.0, "derivative": 0.0}
     count = {k: 0 for k in worst}
+    worst_abs = dict.fromkeys(worst, 0.0)   # where only the absolute tolerance held
 
     def inputs_of(m, rec, v):
         inp = {"v": v, "celsius": CELSIUS, "cai0_ca_ion": ref["cai0"]}
@@ -312,11 +316,12 @@ def _compare(mechs, groups, lib=None, set_params=None):
 
     def note(kind, a, b, what):
         d = _rel(a, b)
-        if abs(a - b) <= ATOL:
-            d = min(d, abs(a - b))
-        worst[kind] = max(worst[kind], d)
         count[kind] += 1
-        assert d <= RTOL, f"{what}: nmlcell {a!r} NEURON {b!r} (rel {d:.2e})"
+        if abs(a - b) <= atol and d > rtol:
+            worst_abs[kind] = max(worst_abs[kind], abs(a - b))
+            return
+        worst[kind] = max(worst[kind], d)
+        assert d <= rtol, f"{what}: nmlcell {a!r} NEURON {b!r} (rel {d:.2e})"
 
     for v in VS:
         for g in groups:
@@ -361,7 +366,8 @@ def _compare(mechs, groups, lib=None, set_params=None):
                     if b is not None:
                         note("current", vals[c.variable], b, f"{mname}.{c.variable} at v {v0}->{v1}")
     assert count["state"] > 0 and count["derivative"] > 0, count
-    print(f"\nmax relative differences vs NEURON: {worst} (counts {count})")
+    print(f"\nmax relative differences vs NEURON: {worst}; absolute where below atol={atol}: "
+          f"{worst_abs} (counts {count})")
     return worst
 
 
@@ -379,16 +385,16 @@ def test_hh_and_pas_against_neuron():
     _compare(mechs, [["hh"], ["pas"]])
 
 
-def _nrnivmodl(folder: Path, tmp_path_factory) -> str:
-    """Compile a folder's .mod files with NEURON's nrnivmodl into a temporary
-    folder; the path of the mechanism library."""
+def _nrnivmodl(folder: Path, tmp_path_factory, files=None) -> str:
+    """Compile a folder's .mod files (or ``files`` of it) with NEURON's
+    nrnivmodl into a temporary folder; the path of the mechanism library."""
     pytest.importorskip("neuron")
     nrnivmodl = shutil.which("nrnivmodl") or str(Path(sys.executable).parent / "nrnivmodl")
     if not os.path.exists(nrnivmodl):
         pytest.skip("nrnivmodl not found")
     d = tmp_path_factory.mktemp(folder.name)
-    for f in folder.glob("*.mod"):
-        shutil.copy(f, d)
+    for f in files or folder.glob("*.mod"):
+        shutil.copy(folder / f, d)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     r = subprocess.run([nrnivmodl, "."], cwd=d, capture_output=True, text=True, env=env, timeout=600)
     lib = next(d.rglob("libnrnmech.so"), None)
@@ -441,3 +447,15 @@ def test_other_corpus_density_mechanisms_against_neuron(corpus, tmp_path_factory
     assert mechs
     lib = _nrnivmodl(src, tmp_path_factory)
     _compare(mechs, [[n] for n in mechs], lib=lib)
+
+
+@pytest.mark.slow
+def test_kinetic_steadystate_against_neuron(tmp_path_factory):
+    """SOLVE ... STEADYSTATE sparse with CONSERVE, solved in closed form into
+    on_start, equals NEURON's initial state. NEURON reaches it by iterating
+    implicit steps to a tolerance: its states differ from the exact solution
+    by ~1.4e-9 (absolute; 5e-7 relative for the small O), hence 1e-8
+    absolute here."""
+    lib = _nrnivmodl(REGRESS, tmp_path_factory, files=["kinetic_conserve_steadystate.mod"])
+    m = load_mod_file(REGRESS / "kinetic_conserve_steadystate.mod")
+    _compare({"kcs": m}, [["kcs"]], lib=lib, atol=1e-8)

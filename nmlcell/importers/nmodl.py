@@ -851,8 +851,45 @@ class _Importer:
 
         # INITIAL
         on_start = self._initial(env0)
+        if self.steady_state:
+            solved = self._steady(derived, derivatives, dict(conserve))
+            if solved is not None:
+                on_start = on_start + tuple(solved)
+                self.steady_state = ()
 
         return self._mechanism(derived, derivatives, on_start, conserve)
+
+    def _steady(self, derived, derivatives, conserve):
+        """``SOLVE b STEADYSTATE``: when the states' equations (CONSERVE
+        replacing the equation of its state, as NEURON's sparse solver does)
+        are linear in the states, their closed-form solution as on_start
+        assignments; None otherwise (the lowering solves it numerically)."""
+        states, _method = self.steady_state
+        if not states or len(states) > 8:
+            return None
+        sub = {}
+        for d in derived:
+            sub[sym(d.name)] = d.expr.xreplace(sub)
+        xs = [sym(s) for s in states]
+        eqs = []
+        for st in states:
+            if st in conserve:
+                eqs.append(sym(st) - conserve[st].xreplace(sub))
+            else:
+                eqs.append(derivatives[st].xreplace(sub))
+        try:
+            A, b = sp.linear_eq_to_matrix([sp.expand(e) for e in eqs], xs)
+        except (sp.polys.polyerrors.PolynomialError, ValueError, TypeError):
+            return None
+        if any(x in A.free_symbols or x in b.free_symbols for x in xs):
+            return None
+        try:
+            sol = A.LUsolve(b)
+        except (ValueError, ZeroDivisionError, sp.matrices.common.NonInvertibleMatrixError):
+            return None
+        if any(v.has(sp.zoo, sp.nan, sp.oo) for v in sol):
+            return None
+        return [Assignment(st, v) for st, v in zip(states, sol)]
 
     def _emit_versions(self):
         last = {}

@@ -135,6 +135,15 @@ class Mechanism:
     intermediate requirement holders, written ``state@k`` in expressions.
     jNeuroML's interpreter sees such values k steps late; every other
     lowering reads ``state@k`` as ``state``."""
+    leads: tuple = ()
+    """States read by an ancestor component (a ``select`` path), written
+    ``state@new``. jNeuroML's interpreter advances children before their
+    parent, so the parent sees the value after this step's update; every
+    other lowering reads ``state@new`` as ``state``."""
+    kinetic: tuple = ()
+    """The occupancy states of each KineticScheme (a tuple of names per
+    scheme): linear in themselves, so jNeuroML's order advances them with
+    the exact exponential of the rate matrix."""
     regimes: dict = field(default_factory=dict)
     """Regime state -> index of the initial Regime (``<prefix>regime``
     states, one per component with Regimes)."""
@@ -154,9 +163,11 @@ class Mechanism:
     (a SOLVE with no METHOD). The derivatives of the SOLVEd blocks are in
     ``derivatives``; the method is what NEURON would integrate them with."""
     steady_state: tuple = ()
-    """(states, method) when INITIAL does ``SOLVE block STEADYSTATE method``:
-    after ``on_start`` these states are set to the steady state of their
-    derivatives (with ``conserve`` replacing equations as NEURON does)."""
+    """(states, method) when INITIAL does ``SOLVE block STEADYSTATE method``
+    and the importer could not solve it in closed form (a linear scheme is
+    solved into ``on_start``): after ``on_start`` these states are to be set
+    to the steady state of their derivatives (with ``conserve`` replacing
+    equations as NEURON does)."""
     conserve: tuple = ()
     """(state, expr) from KINETIC ``CONSERVE``: NEURON's sparse solver
     replaces the equation of ``state`` with ``state = expr``."""
