@@ -88,6 +88,7 @@ class TypeChecker:
         self.types = types
         self.done: set[str] = set()
         self._sub: dict | None = None
+        self._ids: set[str] | None = None
 
     def check_component(self, fc):
         for t in used_types(fc):
@@ -98,6 +99,16 @@ class TypeChecker:
                 except Exception:
                     continue
                 _TypeCheck(self, ct).run()
+
+    def component_ids(self) -> set[str]:
+        """The ids of every component of the model, nested ones too."""
+        if self._ids is None:
+            self._ids, stack = set(), list(self.model.components)
+            while stack:
+                c = stack.pop()
+                self._ids.add(c.id)
+                stack.extend(getattr(c, "children", ()))
+        return self._ids
 
     def subtypes(self, ct) -> list:
         """``ct`` and every ComponentType extending it."""
@@ -275,7 +286,9 @@ class _TypeCheck:
         """Each step of the path but the last (the variable) must name a
         Child, Children, Attachments, ComponentReference or
         InstanceRequirement of the type reached so far (or of a type
-        extending it: the component there may be any of those)."""
+        extending it: the component there may be any of those), or, with
+        no ``[...]``, the id of a component (a child named by its id, as in
+        ``channelDensitiesDendrite/AmpaChannels/iDensity``)."""
         path = [p for p in str(dv.select).split("/") if p]
         if not path or path[0] in ("*", "..", "."):
             return
@@ -294,6 +307,8 @@ class _TypeCheck:
                     slots |= set(have)
                     if name in have:
                         found.append(have[name])
+            if not found and m.group(0) == name and name in self.p.component_ids():
+                return  # a child named by its id (LEMS allows it), below which the type is unknown
             if not found:
                 where = "the type" if k == 0 else f"'{'/'.join(path[:k])}'"
                 self.fail(f"select '{dv.select}' names '{name}', which is no Child, Children, Attachments or "
