@@ -177,6 +177,17 @@ def test_compat_lists_every_construct_at_once():
     assert check(load_mod_file(DATA / "neuron" / "hh.mod")) is not None
 
 
+def test_iclamp_electrode_current(corpus):
+    m = load_mod_file(corpus / "neuron-builtin-mods" / "modfile" / "stim.mod")
+    assert m.kind == "point_process" and m.name == "IClamp"
+    assert [(c.variable, c.kind, c.unit) for c in m.currents] == [("i", "electrode", "nA")]
+    assert {i.name: i.kind for i in m.inputs} == {"t": "time"}
+    p = {"del": 1.0, "dur": 2.0, "amp": 0.3}
+    for t, want in ((0.5, 0.0), (1.0, 0.3), (2.9, 0.3), (3.0, 0.0)):
+        vals, _ = step_values(m, {"t": t, **p}, {})
+        assert vals["i"] == want, t
+
+
 def test_folder_variant():
     mechs = load_mod_folder(DATA / "neuron")
     assert set(mechs) == {"hh", "pas"}
@@ -203,7 +214,7 @@ def test_corpus_every_mod_imports_or_is_listed(corpus):
     for f, items in rejected:
         print(f"  {f.relative_to(corpus)}: {'; '.join(items)}")
     names = {f.stem for f in imported}
-    assert set(HAY) <= names and {"hh", "passive", "stim", "epsp"} <= names
+    assert set(HAY) <= names and {"hh", "passive", "stim", "epsp", "capump", "nacaex"} <= names
     assert len(imported) + len(rejected) == len(_corpus_mods(corpus))
 
 

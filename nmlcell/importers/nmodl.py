@@ -659,7 +659,38 @@ class _Importer:
         self.versions.append((n, s, val))
         return s
 
+    def _memo_guard(self, s) -> bool:
+        """``if (s_x != x) { s_x = x  ... }`` with ``s_x`` a file LOCAL:
+        NEURON's idiom for recomputing values only when ``x`` changed
+        (capump.mod, nacaex.mod). The values it guards equal what the
+        body computes from the current ``x``, so the body runs as if
+        unconditional."""
+        from neuron.nmodl import ast, visitor
+
+        if s.elseifs or s.elses is not None:
+            return False
+        c = s.condition
+        while c.get_node_type_name() in ("WrappedExpression", "ParenExpression"):
+            c = c.expression
+        if c.get_node_type_name() != "BinaryExpression" or c.op.eval() != "!=":
+            return False
+        lv = visitor.AstLookupVisitor()
+        cond_names = {v.name.get_node_name() for v in lv.lookup(c, ast.AstNodeType.VAR_NAME)}
+        cache = cond_names & self.file_locals
+        if len(cache) != 1:
+            return False
+        (cname,) = cache
+        for st in s.statement_block.statements:
+            if st.is_expression_statement() and st.expression.is_binary_expression() \
+                    and st.expression.op.eval() == "=" and st.expression.lhs.is_var_name() \
+                    and st.expression.lhs.name.get_node_name() == cname:
+                return True
+        return False
+
     def _if(self, s, env, frame, depth):
+        if self._memo_guard(s):
+            self._stmts(s.statement_block.statements, env, frame, depth)
+            return
         branches = [(s.condition, s.statement_block)]
         branches += [(ei.condition, ei.statement_block) for ei in s.elseifs]
         els = s.elses.statement_block if s.elses is not None else None
