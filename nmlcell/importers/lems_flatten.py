@@ -128,6 +128,9 @@ class Flattener:
         self.exposures: dict[str, tuple[str, Dim]] = {}
         self._pending: list = []
         self.lags: list = []
+        self.leads: list = []
+        self.kinetic: list = []
+        self._dynamic_derived: set = set()  # DerivedVariables (not DerivedParameters)
         self._regime_derivs: dict = {}
         self.regime_states: dict = {}
         self.sequential: list = []
@@ -143,7 +146,8 @@ class Flattener:
             inputs=tuple(self.inputs.values()), on_start=tuple(self.on_start),
             conditions=tuple(self.conditions), exposures=dict(self.exposures),
             unsupported=tuple(self.unsupported), source=Source(file, line, fc.type),
-            lags=tuple(self.lags), regimes=dict(self.regime_states),
+            lags=tuple(self.lags), leads=tuple(self.leads), kinetic=tuple(self.kinetic),
+            regimes=dict(self.regime_states),
             sequential=tuple(self.sequential))
 
     # -- tree construction ---------------------------------------------
@@ -186,6 +190,7 @@ class Flattener:
         for dv in dyn.derived_variables:
             full = prefix + dv.name
             node.names[dv.name] = sym(full)
+            self._dynamic_derived.add(full)
             self.dims[full] = self._dim(dv.dimension)
             self._expose(node, dv.exposure or dv.name, full, self.dims[full])
             if dv.exposure and dv.exposure != dv.name:
@@ -199,6 +204,7 @@ class Flattener:
         for cdv in dyn.conditional_derived_variables:
             full = prefix + cdv.name
             node.names[cdv.name] = sym(full)
+            self._dynamic_derived.add(full)
             self.dims[full] = self._dim(cdv.dimension)
             self._expose(node, cdv.exposure or cdv.name, full, self.dims[full])
             self._pending.append(lambda n=node, c=cdv, full=full, src=src: self._derived_cond(n, full, c, src))
@@ -269,11 +275,15 @@ class Flattener:
         while n is not None:
             target = n.exposures.get(name, n.names.get(name))
             if target is not None:
-                if lag and target.name in self._state_names():
-                    key = (target.name, lag)
+                # jLEMS advances children before their parent: a requirement
+                # reads the parent's DerivedVariables as computed in the
+                # previous step (one step more than a state)
+                k = lag + (1 if getattr(target, "name", None) in self._dynamic_derived else 0)
+                if k and (target.name in self._state_names() or target.name in self._dynamic_derived):
+                    key = (target.name, k)
                     if key not in self.lags:
                         self.lags.append(key)
-                    return sym(f"{target.name}@{lag}")
+                    return sym(f"{target.name}@{k}")
                 return target
             if any(r.name == name for r in n.fc.requirements):
                 lag += 1
@@ -345,7 +355,14 @@ class Flattener:
             nxt = []
             for n in current:
                 if last and pred is None and (name in n.exposures or name in n.names):
-                    nxt.append(n.exposures.get(name, n.names.get(name)))
+                    target = n.exposures.get(name, n.names.get(name))
+                    if n is not node and getattr(target, "name", None) in self._state_names():
+                        # jLEMS advances children before their parent: the
+                        # parent reads a child's state after this step's update
+                        if target.name not in self.leads:
+                            self.leads.append(target.name)
+                        target = sym(f"{target.name}@new")
+                    nxt.append(target)
                     continue
                 for slot, cid, kid in n.kids:
                     if slot == name or (cid == name and pred is None):
@@ -433,6 +450,7 @@ class Flattener:
             flux[b] += j
         for cid, s in occ.items():
             self.derivs[s.name] = flux[cid]
+        self.kinetic.append(tuple(s.name for s in occ.values()))
         first = nodes[0][0]
         for cid, s in occ.items():
             self.on_start.append(Assignment(s.name, sp.Integer(1 if cid == first else 0)))

@@ -13,6 +13,7 @@ import re
 import sympy as sp
 from sympy.printing.numpy import JaxPrinter
 
+from ..errors import ModelImportError
 from ..ir.mechanism import Mechanism
 
 
@@ -84,6 +85,22 @@ def _ident(prefix: str, k: int, name: str) -> str:
     return s + "_" if keyword.iskeyword(s) else s
 
 
+def _ks_expm(rows, occ, dt):
+    """exp(A dt) occ for a KineticScheme, per instance: ``rows`` the rate
+    matrix's entries (scalars or (N,) columns), ``occ`` the occupancy
+    columns. Returns the new occupancy columns."""
+    import jax
+    import jax.numpy as jnp
+
+    n = len(occ)
+    x = jnp.stack(jnp.broadcast_arrays(*occ), -1)
+    shape = x.shape[:-1]
+    a = jnp.stack([jnp.stack([jnp.broadcast_to(v, shape) for v in row], -1) for row in rows], -2)
+    e = jax.vmap(jax.scipy.linalg.expm)(a.reshape(-1, n, n) * dt).reshape(a.shape)
+    out = jnp.einsum("...ij,...j->...i", e, x)
+    return tuple(out[..., i] for i in range(n))
+
+
 class Kernel:
     """Source and compiled functions of one mechanism.
 
@@ -98,19 +115,24 @@ class Kernel:
         self.static = dict(static or {})
         self.lems_exact = lems_exact
         self.state_names = [s.name for s in mech.states]
-        self.lag_columns = []  # (column of state@k, column it copies from each step)
+        self.lag_columns = []  # (column of x@k, column it copies from each step)
+        self.derived_lag_columns = []  # (column of d@1, DerivedVariable d it copies each step)
         if lems_exact:
+            derived_names = {d.name for d in mech.derived}
             for base, k in sorted(mech.lags, key=lambda x: x[1]):
                 self.state_names.append(f"{base}@{k}")
             for base, k in mech.lags:
                 src = base if k == 1 else f"{base}@{k - 1}"
-                if src not in self.state_names:  # a gap in the chain: add it
+                if src not in self.state_names and src not in derived_names:  # a gap in the chain: add it
                     self.state_names.append(src)
             for name in list(self.state_names):
                 if "@" in name:
                     base, k = name.rsplit("@", 1)
                     src = base if int(k) == 1 else f"{base}@{int(k) - 1}"
-                    self.lag_columns.append((self.state_names.index(name), self.state_names.index(src)))
+                    if src in derived_names:
+                        self.derived_lag_columns.append((self.state_names.index(name), src))
+                    else:
+                        self.lag_columns.append((self.state_names.index(name), self.state_names.index(src)))
         self.param_names = [p.name for p in mech.parameters if p.name not in self.static]
         self.input_names = [i.name for i in mech.inputs]
         names: dict[str, str] = {"t": "t"}
@@ -125,17 +147,24 @@ class Kernel:
         self.names = names
         self.printer = _Printer(names)
         subs = {sp.Symbol(k, real=True): sp.Float(v) for k, v in self.static.items()}
+        self.leads = list(mech.leads) if lems_exact else []
         if not lems_exact:
             for base, k in mech.lags:
                 subs[sp.Symbol(f"{base}@{k}", real=True)] = sp.Symbol(base, real=True)
+            for x in mech.leads:
+                subs[sp.Symbol(f"{x}@new", real=True)] = sp.Symbol(x, real=True)
+        for k, x in enumerate(self.leads):
+            names[f"{x}@new"] = _ident("w", k, x)
+        names["dt"] = "dt"
         self._subs = subs
         self.global_inputs = [i.name for i in mech.inputs if i.kind == "global"]
         self.hoisted = self._find_hoisted()
+        self._order = self._prelude_order()
         self.source = self._generate()
         ns: dict = {}
         import jax.numpy as jnp
 
-        exec(compile(self.source, f"<nmlcell kernel {mech.name}>", "exec"), {"jnp": jnp}, ns)
+        exec(compile(self.source, f"<nmlcell kernel {mech.name}>", "exec"), {"jnp": jnp, "_ks_expm": _ks_expm}, ns)
         import jax
 
         # jitted, so that each is traced once per argument signature and not
@@ -231,6 +260,61 @@ class Kernel:
             e = e.xreplace(self._subs)
         return self.printer.doprint(e)
 
+    def _prelude_order(self) -> list[tuple[str, object]]:
+        """Per-step derived values in evaluation order: the DerivedVariables
+        and, for jNeuroML's order (``lems_exact``), each KineticScheme's
+        exact update ``exp(A dt) occ`` (``#ks<k>``) and each state read by
+        an ancestor as it is after this step's update (``x@new``: forward
+        Euler, or the scheme's update), placed after what they read and
+        before what reads them."""
+        hoisted = {h for h, _e in self.hoisted}
+        items = [(d.name, self._exprs[d.name]) for d in self.mech.derived if d.name not in hoisted]
+        if not self.lems_exact or not (self.leads or self.mech.kinetic):
+            return items
+        dt = sp.Symbol("dt", real=True)
+        in_ks = {}
+        for k, occ in enumerate(self.mech.kinetic):
+            xs = [sp.Symbol(x, real=True) for x in occ]
+            rows = [[sp.diff(self._dexprs[x], xj) for xj in xs] for x in occ]
+            items.append((f"#ks{k}", (rows, list(occ))))
+            self.names[f"#ks{k}"] = f"K{k}"
+            for i, x in enumerate(occ):
+                in_ks[x] = (k, i)
+        for x in self.leads:
+            if x in in_ks:
+                items.append((f"{x}@new", in_ks[x]))
+            else:
+                items.append((f"{x}@new", sp.Symbol(x, real=True) + dt * self._dexprs.get(x, sp.Integer(0))))
+        self._ks_of = in_ks
+        names = {k for k, _e in items}
+
+        def deps_of(k, e):
+            if isinstance(e, sp.Basic):
+                free = e.free_symbols
+            elif k.startswith("#ks"):
+                free = set().union(*(a.free_symbols for row in e[0] for a in row))
+            else:
+                return {f"#ks{e[0]}"}
+            return {a.name for a in free if a.name in names}
+
+        exprs = dict(items)
+        deps = {k: deps_of(k, e) for k, e in items}
+        order, done = [], set()
+
+        def visit(k, stack=()):
+            if k in done:
+                return
+            if k in stack:
+                raise ModelImportError("cycle through a child's updated state: " + " -> ".join(stack + (k,)))
+            for d in sorted(deps[k]):
+                visit(d, stack + (k,))
+            done.add(k)
+            order.append((k, exprs[k]))
+
+        for k, _e in items:
+            visit(k)
+        return order
+
     def _prelude(self, lines):
         n = self.names
         for k, s in enumerate(self.state_names):
@@ -245,8 +329,15 @@ class Kernel:
         for d in self.mech.derived:
             if d.name in hoisted:
                 lines.append(f"    {n[d.name]} = p[{self.hoisted_key(d.name)!r}]")
+        for name, e in self._order:
+            if isinstance(e, sp.Basic):
+                lines.append(f"    {n[name]} = {self._pr(e)}")
+            elif name.startswith("#ks"):
+                rows = ", ".join("(" + ", ".join(self._pr(a) for a in row) + ",)" for row in e[0])
+                occ = ", ".join(n[x] for x in e[1])
+                lines.append(f"    {n[name]} = _ks_expm(({rows},), ({occ},), dt)")
             else:
-                lines.append(f"    {n[d.name]} = {self._pr(self._exprs[d.name])}")
+                lines.append(f"    {n[name]} = K{e[0]}[{e[1]}]")
 
     def _generate(self) -> str:
         n = self.names
@@ -260,12 +351,12 @@ class Kernel:
         items = ", ".join(f"{self.hoisted_key(h)!r}: {n[h]}" for h, _e in self.hoisted)
         lines.append(f"    return {{{items}}}")
         lines.append("")
-        lines.append("def derived(t, y, p, u):")
+        lines.append("def derived(t, y, p, u, dt=0.0):")
         self._prelude(lines)
         items = ", ".join(f"{d.name!r}: {n[d.name]}" for d in self.mech.derived)
         lines.append(f"    return {{{items}}}")
         lines.append("")
-        lines.append("def rhs(t, y, p, u):")
+        lines.append("def rhs(t, y, p, u, dt=0.0):")
         self._prelude(lines)
         outs = []
         for s in self.state_names:
@@ -307,7 +398,11 @@ class Kernel:
             earlier = done.setdefault(comp, []) if comp is not None else []
             if earlier:
                 e = e.xreplace({sp.Symbol(x, real=True): new[x] for x in earlier})
-            lines.append(f"    {n[st + '#new']} = {n[st]} + dt*({self._pr(e)})")
+            if st in getattr(self, "_ks_of", {}):  # a KineticScheme occupancy: exact update
+                k, i = self._ks_of[st]
+                lines.append(f"    {n[st + '#new']} = K{k}[{i}]")
+            else:
+                lines.append(f"    {n[st + '#new']} = {n[st]} + dt*({self._pr(e)})")
             outs[st] = n[st + "#new"]
             if comp is not None:
                 earlier.append(st)
@@ -315,8 +410,10 @@ class Kernel:
         lines.append(f"    return ({', '.join(res)},)" if res else "    return ()")
         return lines
 
-    def derived(self, t, y, p, u):
-        return self._derived(t, y, p, u)
+    def derived(self, t, y, p, u, dt=0.0):
+        """Derived values; ``dt`` matters only for jNeuroML's order, where
+        a parent reads its children's states after the step (``x@new``)."""
+        return self._derived(t, y, p, u, dt)
 
     def rhs(self, t, y, p, u):
         return self._rhs(t, y, p, u)

@@ -193,7 +193,7 @@ class LoweredModel:
             memo[("busy", gid)] = True
             u = self._inputs(t, y, p, gid, memo)
             memo[("u", gid)] = u
-            memo[key] = self.groups[gid].kernel.derived(t, y[gid], p[gid], u)
+            memo[key] = self.groups[gid].kernel.derived(t, y[gid], p[gid], u, memo.get("dt", 0.0))
         return memo[key]
 
     def _value(self, t, y, p, gid, name, memo):
@@ -226,12 +226,12 @@ class LoweredModel:
         """One step of jNeuroML's own scheme (lowered with ``lems_exact``):
         forward Euler, sequential within a component, then the delayed
         copies shift."""
-        memo = {}
+        memo = {"dt": dt}
         out = {}
         for gid, g in self.groups.items():
             u = self._group_inputs(t, y, p, gid, memo)
             out[gid] = g.kernel.seq_euler(t, y[gid], p[gid], u, dt)
-        return self.shift_history(y, out)
+        return self.shift_history(y, out, t, p, memo)
 
     def jac(self, t, y, p):
         import jax
@@ -287,6 +287,8 @@ class LoweredModel:
                   [(c, f) for c, f, again in g.init_plan if again]) for gid, g in self.groups.items()]
         for gid, g, plan in plans:
             for col, fn in plan:
+                if g.kernel.derived_lag_columns:
+                    y[gid] = self._refresh_derived_history(t, y, p, gid)
                 memo = {}
                 dv = self._derived(t, y, p, gid, memo)
                 u = memo[("u", gid)]
@@ -295,6 +297,8 @@ class LoweredModel:
                     val = -1.0  # no Regime active until the end of the first step
                 y[gid] = _set(y[gid], col, jnp.broadcast_to(val, (g.size,)).astype(dtype))
                 y[gid] = self._fill_history(g, y[gid])
+            if g.kernel.derived_lag_columns:
+                y[gid] = self._refresh_derived_history(t, y, p, gid)
         return y
 
     @staticmethod
@@ -305,17 +309,41 @@ class LoweredModel:
                 yg = _set(yg, dst, yg[src])
         return yg
 
-    def shift_history(self, y_old, y_new):
+    def shift_history(self, y_old, y_new, t=None, p=None, memo=None):
         """jNeuroML emulation: each delayed copy ``x@k`` takes the value
-        ``x@(k-1)`` had before this step (``x@1`` takes ``x``)."""
+        ``x@(k-1)`` had before this step (``x@1`` takes ``x``); a delayed
+        DerivedVariable ``d@1`` takes ``d`` as computed from the state at
+        the start of this step."""
         out = dict(y_new)
+        memo = {} if memo is None else memo
         for gid, g in self.groups.items():
-            if g.kernel.lag_columns:
+            if g.kernel.lag_columns or g.kernel.derived_lag_columns:
                 yn = out[gid]
                 for dst, src in g.kernel.lag_columns:
                     yn = _set(yn, dst, y_old[gid][src])
+                if g.kernel.derived_lag_columns:
+                    dv = self._derived(t, y_old, p, gid, memo)
+                    for dst, name in g.kernel.derived_lag_columns:
+                        yn = _set(yn, dst, self._column(dv[name], g.size, yn[dst].dtype))
                 out[gid] = yn
         return out
+
+    @staticmethod
+    def _column(v, n, dtype):
+        import jax.numpy as jnp
+
+        return jnp.broadcast_to(jnp.asarray(v), (n,)).astype(dtype)
+
+    def _refresh_derived_history(self, t, y, p, gid):
+        """At the start: every delayed DerivedVariable equals its value on
+        the initial state (jNeuroML computes DerivedVariables while
+        initialising)."""
+        g = self.groups[gid]
+        yg = y[gid]
+        dv = self._derived(t, y, p, gid, {})
+        for dst, name in g.kernel.derived_lag_columns:
+            yg = _set(yg, dst, self._column(dv[name], g.size, yg[dst].dtype))
+        return self._fill_history(g, yg)
 
     def events(self, t, y, p, phase=None):
         """Apply OnCondition handlers at time ``t``; returns (y, spikes)

@@ -296,7 +296,7 @@ def lems_euler(system, t, y, dt, p):
     if getattr(system, "lems_exact", False) and hasattr(system, "lems_step"):
         return system.lems_step(t, y, dt, p)
     y1 = _axpy(y, dt, system.f(t, y, p))
-    return system.shift_history(y, y1)
+    return system.shift_history(y, y1, t, p)
 
 
 lems_euler.lems_exact = True  # the model is lowered with its history columns for this solver
