@@ -32,13 +32,16 @@ def test_spikes_and_open_fraction_match_jneuroml(run):
     i = np.nonzero((v[1:] > 0) & (v[:-1] <= 0))[0] + 1
     ours = res.t[i]
     assert len(ours) == len(REF["spikes"]) == 6
-    np.testing.assert_allclose(ours, REF["spikes"], atol=0.1)
+    # lems_euler advances the scheme as jNeuroML does (exp(A dt), read by
+    # the gate after the update): every spike on jNeuroML's step
+    np.testing.assert_allclose(ours, REF["spikes"], atol=1e-9)
     o1 = res[OPEN][::10]
-    # away from spikes the open fraction follows jNeuroML's within 0.01
+    # jNeuroML records a node's occupancy before that step's update (one
+    # step behind the value the gate uses): 0.0017 at most away from spikes
     quiet = np.ones_like(REF["t"], bool)
     for s in REF["spikes"]:
         quiet &= np.abs(REF["t"] - s) > 3.0
-    assert np.max(np.abs(o1[quiet] - REF["o1"][quiet])) < 0.01
+    assert np.max(np.abs(o1[quiet] - REF["o1"][quiet])) < 0.003
 
 
 def test_occupancy_is_conserved(run):
