@@ -165,6 +165,34 @@ def test_syntax_error_one_line_with_position():
     assert re.search(r"syntax_error\.mod:6:9: NMODL syntax error at '='", msg), msg
 
 
+def test_missing_include(tmp_path):
+    f = tmp_path / "noinc.mod"
+    f.write_text('NEURON { SUFFIX noinc }\nINCLUDE "nothere.inc"\n')
+    with pytest.raises(ModelImportError, match=r"noinc\.mod:2: INCLUDE \"nothere\.inc\" not found"):
+        load_mod_file(f)
+
+
+def test_loops(tmp_path):
+    f = tmp_path / "loops.mod"
+    f.write_text("""NEURON { SUFFIX loops NONSPECIFIC_CURRENT i }
+ASSIGNED { v (mV) i (mA/cm2) }
+STATE { x }
+BREAKPOINT { LOCAL k, s
+    s = 0
+    FROM k = 1 TO 3 { s = s + k*v }
+    k = 0
+    WHILE (k < 2) { s = s + 1  k = k + 1 }
+    i = 1e-3*s*x
+    WHILE (x > 0) { x = x }
+}
+""")
+    m = load_mod_file(f, check=False)
+    assert len(m.unsupported) == 1 and "WHILE loop whose condition depends on run-time values (loops.mod:10)" \
+        in m.unsupported[0]
+    vals, _ = step_values(m, {"v": 2.0}, {"x": 0.5})
+    assert math.isclose(vals["i"], 1e-3 * (12 + 2) * 0.5)
+
+
 def test_compat_lists_every_construct_at_once():
     with pytest.raises(UnsupportedError) as ei:
         load_mod_file(REGRESS / "unsupported_all_listed.mod")

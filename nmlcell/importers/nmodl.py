@@ -227,6 +227,16 @@ class _Frame:
     fname: str | None = None     # FUNCTION being evaluated (its name holds the result)
 
 
+def _text_pattern(node) -> str:
+    """A regex matching the source text of an expression node (its tokens,
+    any spacing between them), to find its line."""
+    from neuron import nmodl
+
+    text = nmodl.to_nmodl(node)
+    toks = re.findall(r"\w+(?:\.\w*)?|[^\w\s]", text)
+    return r"[\s()]*".join(re.escape(t) for t in toks if t not in "()") if toks else ""
+
+
 def _name(node) -> str:
     return node.get_node_name()
 
@@ -589,7 +599,7 @@ class _Importer:
         elif t == "FromStatement":
             self._from(s, env, frame, depth)
         elif t == "WhileStatement":
-            raise _Unsupported("WHILE loop", r"\bwhile\b")
+            self._while(s, env, frame, depth)
         elif t in ("TableStatement", "UnitState", "LineComment", "BlockComment", "Conserve",
                    "MutexLock", "MutexUnlock"):
             if t == "Conserve":
@@ -739,6 +749,19 @@ class _Importer:
                     env[n] = self._version(n, new)
                 else:
                     env[n] = new
+
+    def _while(self, s, env, frame, depth):
+        """A WHILE whose condition is decided at import (constant bounds) is
+        unrolled; one that depends on states, voltage or parameters cannot be."""
+        for _ in range(10001):
+            c = _bool(self._expr(s.condition, env, frame))
+            if c is sp.false:
+                return
+            if c is not sp.true:
+                raise _Unsupported("WHILE loop whose condition depends on run-time values",
+                                   r"(?i)\bwhile\s*\(\s*" + _text_pattern(s.condition))
+            self._stmts(s.statement_block.statements, env, frame, depth + 1)
+        raise _Unsupported("WHILE loop too long to unroll", r"(?i)\bwhile\b")
 
     def _from(self, s, env, frame, depth):
         i = _name(s)

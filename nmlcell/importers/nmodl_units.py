@@ -153,6 +153,8 @@ def to_customary(unit: str | None) -> tuple[float, str, Dim]:
     if got is None:
         return 1.0, unit or "", NONE
     si, dim = got
+    if dim == _TEMP and unit and unit.strip("() ") not in ("degC", "celsius"):
+        return 1.0, unit, dim      # kelvin: an offset, not a factor, from degC
     if dim in CUSTOMARY:
         name, ref = CUSTOMARY[dim]
         f = si / ref
