@@ -294,6 +294,7 @@ class _Importer:
         self.derivative_blocks: dict[str, object] = {}
         self.defines: dict[str, sp.Expr] = {}
         self.file_locals: set[str] = set()
+        self.arrays: set[str] = set()      # STATE/ASSIGNED arrays (not lowered)
         self.initial = None
         self.breakpoint = None
         for b in self.prog.blocks:
@@ -324,6 +325,7 @@ class _Importer:
                         continue
                     n = _name(d)
                     if d.length is not None:
+                        self.arrays.add(n)
                         self._unsup(f"array variable '{n}'", rf"\b{n}\s*\[")
                     decl[n] = d.unit.name.eval() if d.unit is not None else None
             elif t == "FunctionBlock":
@@ -647,11 +649,11 @@ class _Importer:
         b = n.split("[")[0]
         known = (n in env or b in self.assigned_step or b in self.assigned_init or n in _SPECIAL)
         if not known:
-            raise _Unsupported(f"assignment to undeclared variable '{n}'", rf"\b{n}\s*=")
+            raise _Unsupported(f"assignment to undeclared variable '{n}'", rf"\b{re.escape(b)}\b")
         if self.phase == "step":
             if n in self.state_decl:
                 raise _Unsupported(f"assignment to STATE '{n}' outside INITIAL (a discrete jump)",
-                                   rf"\b{n}\s*=")
+                                   rf"\b{re.escape(b)}\b")
             if n in _SPECIAL or n in self.inputs:
                 env[n] = val   # NEURON: a copy local to this mechanism's evaluation
                 return
@@ -840,16 +842,20 @@ class _Importer:
             return env[n]
         if n in _SPECIAL:
             return sym(n)
-        if n.split("[")[0] in self.assigned_step or n.split("[")[0] in self.assigned_init:
-            raise _Unsupported(f"'{n}' read before it is assigned (its value from the previous step or "
-                               "run)", rf"\b{n}\b")
+        b = n.split("[")[0]
+        if b in self.arrays:
+            raise _Unsupported(f"array variable '{b}'", rf"\b{b}\s*\[")
+        if b in self.assigned_step or b in self.assigned_init:
+            shown = f"{b}[]" if "[" in n else n
+            raise _Unsupported(f"'{shown}' read before it is assigned (its value from the previous step or "
+                               "run)", rf"\b{re.escape(b)}\b")
         if n == "PI":
             return sp.pi
         if n == "FARADAY":
             return sp.Float(factor_value("faraday", "coulomb"))
         if n == "R":
             return sp.Float(factor_value("k-mole", "joule/degC"))
-        raise _Unsupported(f"undefined variable '{n}'", rf"\b{n}\b")
+        raise _Unsupported(f"undefined variable '{n}'", rf"\b{re.escape(b)}\b")
 
     def _call(self, c, env, frame, statement: bool):
         fn = _name(c)
