@@ -256,9 +256,14 @@ class Kernel:
         return {**p, **self._pderived(p, g)}
 
     def _pr(self, e):
-        if self._subs:
-            e = e.xreplace(self._subs)
-        return self.printer.doprint(e)
+        # memoised: the per-step derived values are printed into derived,
+        # rhs and seq_euler alike (printing is most of a kernel's generation)
+        printed = self.__dict__.setdefault("_printed", {})
+        text = printed.get(e)
+        if text is None:
+            text = self.printer.doprint(e.xreplace(self._subs) if self._subs else e)
+            printed[e] = text
+        return text
 
     def _prelude_order(self) -> list[tuple[str, object]]:
         """Per-step derived values in evaluation order: the DerivedVariables
