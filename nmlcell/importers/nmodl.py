@@ -425,7 +425,6 @@ class _Importer:
     def classify(self):
         declared = set(self.params) | set(self.state_decl) | set(self.assigned_decl)
         self.inputs: dict[str, Input] = {}
-        self.input_units: dict[str, str] = {}
         for name in self.ion_reads:
             if name in self.state_decl:
                 continue
@@ -435,7 +434,6 @@ class _Importer:
         # assignments per phase (following calls)
         self.step_blocks = []   # (label, statement_block)
         self.solves = []
-        self.steady = None
         if self.breakpoint is not None:
             for s in self.breakpoint.statement_block.statements:
                 if s.is_expression_statement() and s.expression.is_solve_block():
@@ -1014,7 +1012,11 @@ class _Importer:
                 self._unsup(f"SOLVE {bname} STEADYSTATE of a block that is not DERIVATIVE or KINETIC",
                             rf"\bSOLVE\s+{bname}\b")
                 continue
-            states = tuple(s for s in self.state_decl if s in self.derivatives)
+            from neuron.nmodl import ast, visitor
+
+            in_block = {d.expression.lhs.name.get_node_name()
+                        for d in visitor.AstLookupVisitor().lookup(blk, ast.AstNodeType.DIFF_EQ_EXPRESSION)}
+            states = tuple(s for s in self.state_decl if s in in_block and s in self.derivatives)
             self.steady_state = (states, method)
         # values the INITIAL block reads are evaluated from the parameters,
         # inputs and earlier assignments: substitute state symbols assigned
