@@ -101,6 +101,26 @@ def _piecewise(*pieces):
 _LOGICAL = (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction, sp.logic.boolalg.BooleanAtom)
 
 
+def _plain(e):
+    """Rewrite sympy's ITE (which Piecewise folding creates from an IF on a
+    value that is itself conditional) as And/Or/Not, so that code printers
+    need only the usual logic."""
+    from sympy.logic.boolalg import ITE
+
+    if not isinstance(e, sp.Basic) or not e.has(ITE):
+        return e
+
+    def rw(x):
+        c, a, b = x.args
+        return sp.Or(sp.And(c, a), sp.And(sp.Not(c), b))
+
+    try:
+        return e.replace(lambda x: isinstance(x, ITE), rw)
+    except TypeError:
+        with sp.evaluate(False):
+            return e.replace(lambda x: isinstance(x, ITE), rw)
+
+
 def _bool(x):
     if isinstance(x, _LOGICAL):
         return x
@@ -1031,6 +1051,10 @@ class _Importer:
 
     def _mechanism(self, derived, derivatives, on_start, conserve) -> Mechanism:
         base = os.path.basename(self.path)
+        derived = tuple(Derived(d.name, _plain(d.expr), d.dim, d.source) for d in derived)
+        derivatives = {k: _plain(v) for k, v in derivatives.items()}
+        on_start = tuple(Assignment(a.variable, _plain(a.expr)) for a in on_start)
+        conserve = tuple((st, _plain(e)) for st, e in conserve)
         params = []
         for n in self.param_names:
             val, unit, const = self.params[n]
