@@ -274,23 +274,24 @@ class Kernel:
         before what reads them."""
         hoisted = {h for h, _e in self.hoisted}
         items = [(d.name, self._exprs[d.name]) for d in self.mech.derived if d.name not in hoisted]
-        if not self.lems_exact or not (self.leads or self.mech.kinetic):
-            return items
-        dt = sp.Symbol("dt", real=True)
-        in_ks = {}
-        for k, occ in enumerate(self.mech.kinetic):
-            xs = [sp.Symbol(x, real=True) for x in occ]
-            rows = [[sp.diff(self._dexprs[x], xj) for xj in xs] for x in occ]
-            items.append((f"#ks{k}", (rows, list(occ))))
-            self.names[f"#ks{k}"] = f"K{k}"
-            for i, x in enumerate(occ):
-                in_ks[x] = (k, i)
-        for x in self.leads:
-            if x in in_ks:
-                items.append((f"{x}@new", in_ks[x]))
-            else:
-                items.append((f"{x}@new", sp.Symbol(x, real=True) + dt * self._dexprs.get(x, sp.Integer(0))))
-        self._ks_of = in_ks
+        # sorted in every variant: without jNeuroML's order, a delayed copy
+        # (x@1) reads x itself, which may come later in document order
+        if self.lems_exact and (self.leads or self.mech.kinetic):
+            dt = sp.Symbol("dt", real=True)
+            in_ks = {}
+            for k, occ in enumerate(self.mech.kinetic):
+                xs = [sp.Symbol(x, real=True) for x in occ]
+                rows = [[sp.diff(self._dexprs[x], xj) for xj in xs] for x in occ]
+                items.append((f"#ks{k}", (rows, list(occ))))
+                self.names[f"#ks{k}"] = f"K{k}"
+                for i, x in enumerate(occ):
+                    in_ks[x] = (k, i)
+            for x in self.leads:
+                if x in in_ks:
+                    items.append((f"{x}@new", in_ks[x]))
+                else:
+                    items.append((f"{x}@new", sp.Symbol(x, real=True) + dt * self._dexprs.get(x, sp.Integer(0))))
+            self._ks_of = in_ks
         names = {k for k, _e in items}
 
         def deps_of(k, e):
@@ -418,6 +419,10 @@ class Kernel:
     def derived(self, t, y, p, u, dt=0.0):
         """Derived values; ``dt`` matters only for jNeuroML's order, where
         a parent reads its children's states after the step (``x@new``)."""
+        import jax.numpy as jnp
+
+        # one argument signature whether dt is given or not: one trace
+        dt = jnp.asarray(dt, dtype=y[0].dtype if y else jnp.result_type(float))
         return self._derived(t, y, p, u, dt)
 
     def rhs(self, t, y, p, u):
