@@ -11,13 +11,11 @@ column with the criteria of issue 3: the same spikes, each within 0.1 ms;
 voltages within 0.5 mV outside 2 ms around spikes; any other trace
 (concentrations, gate variables, input currents) within 1 % of its range.
 
-Not yet matching: ``channelDensityGHK2`` (xfail, see ``KNOWN``). Its
-``pOpen`` is declared with dimension voltage, but its value is a
-dimensionless number; jLEMS evaluates every expression in SI and so reads
-that number as volts, while nmlcell evaluates in its internal units (mV),
-which is only equivalent for dimensionally consistent expressions. The fix
-belongs in the flattener: scale such a value by scale(value's dimension) /
-scale(declared dimension) (x1000 here), as jLEMS effectively does.
+``channelDensityGHK2`` declares its ``pOpen`` a voltage but computes a
+dimensionless number; jLEMS evaluates in SI and reads that number as volts.
+nmlcell reads such values as jLEMS does (``nmlcell/importers/lems_si.py``);
+without that its Ca current was 1000 times smaller (21 spikes instead of 20,
+``v`` up to 8.2 mV and ``caConc`` 99.8 % of its range off).
 
 Skipped when ``java`` or ``pynml`` is missing. Timings and the largest
 differences are printed (``-rA`` or ``-s``).
@@ -56,17 +54,9 @@ CASES = {
                          "gateHHInstantaneous, gateFractional/subGate, gateHHratesTauInf, gateHHtauInf",
 }
 
-# Measured differences (reason with the figure). strict=False: they pass once fixed.
-KNOWN = {
-    # NeuroML's channelDensityGHK2 declares pOpen a voltage but computes a
-    # dimensionless number; jLEMS reads that number in SI (volts), nmlcell in
-    # its internal unit (mV), so the Ca current is 1000x smaller in nmlcell.
-    # The same file with pOpen multiplied by 1 V (dimensionally consistent)
-    # matches jNeuroML to 7e-6 mV and 1e-10 mM. See the module docstring.
-    "LEMS_ca_ghk2_fixedfactor.xml": "channelDensityGHK2's pOpen is declared a voltage but is dimensionless: "
-                                    "jNeuroML reads it in V, nmlcell in mV (Ca current 1000x smaller; "
-                                    "measured: 21 vs 20 spikes, v up to 8.2 mV, caConc 99.8 % of its range)",
-}
+# Measured differences that are jNeuroML's own (reason with the figure);
+# strict=False: they pass once emulated.
+KNOWN: dict[str, str] = {}
 
 
 def _params():

@@ -21,6 +21,7 @@ from .coretypes import core_types_dir
 from .lems_check import TypeChecker
 from .lems_flatten import Flattener, extends
 from .lems_origins import equation_origins
+from .lems_si import apply_si_semantics
 from .lems_source import TypeIndex
 from .xmlcheck import SourceIndex, check_tree
 
@@ -284,7 +285,9 @@ def _build_network(rd, model, flat, net):
                 f, line = rd.index.locate(cid)
                 unsupported.append(f"multi-compartment cell '{cid}' with {nseg} segments ({f}:{line}); "
                                    f"cables come with the morphology issue")
-            mech_cache[cid] = flat.flatten(fc, name=cid, kind=kind)
+            # jLEMS evaluates in SI: a value whose dimension is not the declared one
+            # (NeuroML's channelDensityGHK2 pOpen) is read as SI of the declared one
+            mech_cache[cid], _notes = apply_si_semantics(flat.flatten(fc, name=cid, kind=kind))
             rd.origins[cid] = equation_origins(mech_cache[cid], fc, rd.checker.types)
             unsupported.extend(mech_cache[cid].unsupported)
         return mech_cache[cid]

@@ -1,0 +1,47 @@
+"""jLEMS's SI reading of dimensionally inconsistent expressions
+(nmlcell/importers/lems_si.py): the inference, and the rescaling on the
+core types that need it."""
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+import nmlcell
+from nmlcell.importers.lems_si import LOOSE, infer
+from nmlcell.ir.units import NONE, Dim
+
+VOLT, TIME, CURRENT = Dim(m=1, l=2, t=-3, i=-1), Dim(t=1), Dim(i=1)
+DIMS = {"v": VOLT, "t": TIME, "tau": TIME, "i": CURRENT, "x": NONE, "u": None}
+v, t, tau, i, x, u = sp.symbols("v t tau i x u")
+
+
+@pytest.mark.parametrize("expr,want", [
+    (v / tau, VOLT / TIME),
+    (v - 2 * v, VOLT),
+    (sp.exp(x) * 3, NONE),
+    (sp.exp(v / (tau * i) * (tau * i)) * 3, None),  # exp of a voltage
+    (sp.Integer(3) * sp.Rational(1, 2), LOOSE),
+    (x ** 3 + 1, NONE),                            # a number in a dimensionless sum is fine
+    (v ** 2 / v, VOLT),
+    (sp.sqrt(v ** 2), VOLT),
+    (sp.Piecewise((v, x > 0), (0, True)), VOLT),   # a bare 0 fits any dimension
+    (sp.Piecewise((v, x > 0), (5, True)), None),   # 5 V or 5 mV?
+    (-x / 150, NONE),                              # pinskyRinzelCA3Cell's d Si/dt
+    (v + 5, None),                                 # 5 V or 5 mV? not guessed
+    (v + i, None),                                 # inconsistent sum
+    (sp.exp(v), None),                             # exp of a voltage
+    (u * v, None),                                 # unknown symbol
+    (sp.Symbol("v@2") / tau, VOLT / TIME),         # jNeuroML's delayed copies
+])
+def test_infer(expr, want):
+    assert infer(expr, DIMS) == want
+
+
+def test_ghk2_pOpen_is_read_in_volts():
+    """channelDensityGHK2's pOpen (declared voltage, a pure number) is scaled
+    by 1000; nothing else in the file is touched."""
+    path = Path(__file__).parent / "data" / "coverage" / "LEMS_ca_ghk2_fixedfactor.xml"
+    mech = next(g.mechanism for g in nmlcell.load(path).ir.network.groups if g.id == "pop")
+    popen = next(d for d in mech.derived if d.name.endswith("ca_all/pOpen"))
+    factors = [float(a) for a in sp.Mul.make_args(popen.expr) if a.is_Number]
+    assert factors == [pytest.approx(1000.0)]
