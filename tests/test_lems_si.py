@@ -45,3 +45,18 @@ def test_ghk2_pOpen_is_read_in_volts():
     popen = next(d for d in mech.derived if d.name.endswith("ca_all/pOpen"))
     factors = [float(a) for a in sp.Mul.make_args(popen.expr) if a.is_Number]
     assert factors == [pytest.approx(1000.0)]
+
+
+@pytest.mark.requires_java
+def test_literals_read_in_si_match_jneuroml(tmp_path):
+    """A pure-number rate (d x/dt = -x/150.0) and a pure number declared a
+    voltage, in nmlcell and in jNeuroML: jNeuroML decays x per second (x
+    loses 1.3e-4 in 20 ms, not 12 %) and reads 2e-3 as 2 mV; nmlcell agrees."""
+    from jnml_ref import compare, jnml_reference
+
+    path = Path(__file__).parent / "data" / "lems_si" / "LEMS_literal_rate.xml"
+    ref = jnml_reference(path)
+    x = ref["outputs"]["of0"]["columns"]["x"][1]
+    assert 1.0 - x[-1] == pytest.approx(1.0 - (1.0 - 1e-5 / 150.0) ** 2000, rel=1e-3)
+    res = nmlcell.load(path).run(progress=False)
+    assert compare(ref, res, tmp_path) == []
