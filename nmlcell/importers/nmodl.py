@@ -315,6 +315,7 @@ class _Importer:
         self.defines: dict[str, sp.Expr] = {}
         self.file_locals: set[str] = set()
         self.arrays: set[str] = set()      # STATE/ASSIGNED arrays (not lowered)
+        self.function_tables: set[str] = set()
         self.initial = None
         self.breakpoint = None
         for b in self.prog.blocks:
@@ -369,6 +370,7 @@ class _Importer:
                 kw = "LINEAR" if t == "LinearBlock" else "NONLINEAR"
                 self._unsup(f"{kw} block '{_name(b)}'", rf"\b{kw}\s+{_name(b)}\b")
             elif t == "FunctionTableBlock":
+                self.function_tables.add(_name(b))
                 self._unsup(f"FUNCTION_TABLE '{_name(b)}'", rf"\bFUNCTION_TABLE\s+{_name(b)}\b")
             elif t == "Verbatim":
                 pass   # all VERBATIM blocks are listed below, wherever they are
@@ -887,6 +889,8 @@ class _Importer:
         if fn in _MATH and fn not in self.functions:
             return _MATH[fn](*args)
         body = self.functions.get(fn) or self.procedures.get(fn)
+        if fn in self.function_tables:
+            raise _Unsupported(f"FUNCTION_TABLE '{fn}'", rf"\bFUNCTION_TABLE\s+{fn}\b")
         if body is None:
             raise _Unsupported(f"call of undefined function '{fn}'", rf"\b{fn}\s*\(")
         params = [_name(p) for p in body.parameters]
