@@ -36,10 +36,10 @@ def load(path, *, duration=None, dt=None, strict=True) -> "Model":
 class Model:
     """An imported model, ready to run with any registered solver."""
 
-    def __init__(self, ir):
+    def __init__(self, ir, default_solver: str = DEFAULT_SOLVER):
         setup_jax()
         self.ir = ir
-        self._solver = DEFAULT_SOLVER
+        self._solver = default_solver
         self._params = None
         self._variants = {}
         self.lowered  # lower now: errors in the model surface at load time

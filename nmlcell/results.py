@@ -43,7 +43,15 @@ class Results:
         return self._raw[:, k] * fac
 
     def unit(self, q: str) -> str:
-        return display_unit(self._dims[self._col(q)])[0]
+        k = self._col(q)
+        if getattr(self, "_units", None) and q in self._units:
+            return self._units[q]
+        return display_unit(self._dims[k])[0]
+
+    def set_units(self, units: dict) -> None:
+        """Unit names of quantities recorded in NEURON's units already (a
+        NEURON-style cell's variables)."""
+        self._units = dict(units)
 
     def si(self, q: str) -> np.ndarray:
         """The trace in SI units (as LEMS output files hold it)."""

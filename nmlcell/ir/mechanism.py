@@ -179,6 +179,18 @@ class Mechanism:
     """Parameters NMODL declares GLOBAL (one value shared by all instances)."""
     threadsafe: bool = False
 
+    # -- a NEURON-style compartment (nmlcell.passes.compartment) --------------
+    methods: dict = field(default_factory=dict)
+    """State -> (NEURON integration method, owning mechanism): the method
+    ("cnexp", "derivimplicit", "euler", "sparse"; "v" for the membrane
+    potential) the ``staggered`` solver applies after the voltage, in
+    NEURON's order of mechanisms (a later one reads the states an earlier
+    one has just updated)."""
+    frozen: tuple = ()
+    """Derived values (the ion currents ``ina``, ``ica``...) that NEURON
+    computes with the currents, before the voltage update, and that the
+    mechanisms reading them see unchanged while their states advance."""
+
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
             if p.name == name:

@@ -50,6 +50,7 @@ class LoweredGroup:
     cond_plan: list        # [(test_fn, [(column, fn)], events, regime guard (column, index) or None)]
     emits_spikes: bool
     pending_regimes: dict = None  # jNeuroML emulation: regime column -> initial Regime, entered after step 1
+    staggered: object = None      # NEURON's fixed step for a NEURON-style compartment, built on first use
 
     @property
     def k(self) -> int:
@@ -232,6 +233,19 @@ class LoweredModel:
             u = self._group_inputs(t, y, p, gid, memo)
             out[gid] = g.kernel.seq_euler(t, y[gid], p[gid], u, dt)
         return self.shift_history(y, out, t, p, memo)
+
+    def staggered_step(self, t, y, dt, p):
+        """NEURON's fixed step (see :mod:`nmlcell.lower.staggered`) for
+        every NEURON-style compartment group."""
+        from .staggered import StaggeredKernel
+
+        out = {}
+        for gid, g in self.groups.items():
+            if g.staggered is None:
+                g.staggered = StaggeredKernel(g.mech, g.kernel.static)
+            u = self._inputs(t, y, p, gid, {})
+            out[gid] = g.staggered.step(t, y[gid], p[gid], u, dt)
+        return out
 
     def jac(self, t, y, p):
         import jax

@@ -2,3 +2,4 @@
 from . import explicit  # noqa: F401
 from . import exponential  # noqa: F401
 from . import implicit  # noqa: F401
+from . import staggered  # noqa: F401

@@ -1,0 +1,308 @@
+"""Compose the NMODL mechanisms inserted in one compartment into one IR cell.
+
+The result is an ordinary :class:`~nmlcell.ir.mechanism.Mechanism` (kind
+"cell", NEURON's units), so every solver, ``vmap`` and gradients apply. Names
+follow NEURON's: a density mechanism's variable ``x`` is ``x_<suffix>``
+(``m_hh``, ``gnabar_hh``), a point process's is ``<Name>[k].x``
+(``IClamp[0].amp``); ion variables are shared (``ena``, ``ina``, ``cai``);
+``v``, ``celsius``, ``area``, ``diam``, ``cm`` are the compartment's.
+
+What NEURON does, and this pass writes as equations:
+
+- membrane: ``dv/dt = -1000 * i_membrane / cm`` (mV/ms; cm in uF/cm2),
+  ``i_membrane`` (mA/cm2) = the density currents (ion and nonspecific,
+  positive outward) + ``100/area`` x (point-process currents - electrode
+  currents) (nA over um2; an ELECTRODE_CURRENT is positive inward);
+- ions: ``i<ion>`` is the sum of what the mechanisms writing it contribute;
+  a concentration a mechanism writes (``cai`` of CaDynamics) is that
+  mechanism's state, shared by every reader; otherwise it is a parameter
+  with NEURON's default. The reversal potential is a parameter with NEURON's
+  default unless some mechanism writes a concentration of that ion: then it
+  follows the Nernst equation at every step (NEURON's ``nrn_wrote_conc``);
+- ``celsius`` comes from the model's temperature.
+
+NEURON's order within a step (currents at ``v(t)``, ``t + dt/2``; the
+voltage implicitly; then each mechanism's states with the new ``v``, the
+concentrations with the currents of the first phase) is the solver's
+business (``staggered``), not this pass's.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..errors import ModelImportError, UnsupportedError
+from ..ir.expr import sym
+from ..ir.mechanism import Assignment, Derived, Input, Mechanism, Parameter, Source, State
+from ..ir.units import NONE, Dim
+
+# NEURON 9's physical constants (nrnunits, not the legacy ones)
+FARADAY = 96485.33212      # C/mol
+GAS_R = 8.314462618        # J/(mol K)
+
+# NEURON's ion defaults: erev (mV), inside and outside concentration (mM), valence
+ION_DEFAULTS = {
+    "na": (50.0, 10.0, 140.0, 1.0),
+    "k": (-77.0, 54.4, 2.5, 1.0),
+    "ca": (132.4579341637009, 5e-5, 2.0, 2.0),
+}
+OTHER_ION = (0.0, 1.0, 1.0, 1.0)
+
+V = Dim(m=1, l=2, t=-3, i=-1)
+CONC = Dim(l=-3, n=1)
+
+
+@dataclass
+class Inserted:
+    """One mechanism in the compartment: a density mechanism (``label`` is
+    its suffix) or a point process (``label`` like ``IClamp[0]``), with the
+    parameter values that differ from the file's (NEURON units)."""
+    mech: Mechanism
+    label: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def point(self) -> bool:
+        return self.mech.kind == "point_process"
+
+
+@dataclass
+class Geometry:
+    L: float = 100.0       # um
+    diam: float = 500.0    # um
+    cm: float = 1.0        # uF/cm2
+    Ra: float = 35.4       # ohm cm
+
+    @property
+    def area(self) -> float:
+        """NEURON's area of a one-segment cylinder (no end caps), um2."""
+        return math.pi * self.L * self.diam
+
+
+def _ion_of(name: str, ions: set[str]):
+    """('e'|'i'|'c_in'|'c_out', ion) when ``name`` is an ion variable."""
+    for ion in ions:
+        if name == "e" + ion:
+            return "e", ion
+        if name == "i" + ion:
+            return "i", ion
+        if name == ion + "i":
+            return "ci", ion
+        if name == ion + "o":
+            return "co", ion
+    return None
+
+
+class _Composer:
+    def __init__(self, geometry: Geometry, inserted: list[Inserted], v_init: float, name: str):
+        self.geo, self.items, self.v_init, self.name = geometry, inserted, v_init, name
+        self.params: dict[str, Parameter] = {}
+        self.states: list[State] = []
+        self.derived: dict[str, Derived] = {}
+        self.derivs: dict[str, sp.Expr] = {}
+        self.on_start: list[Assignment] = []
+        self.exposures: dict = {}
+        self.units: dict[str, str] = {}
+        self.unsupported: list[str] = []
+        self.methods: dict[str, tuple] = {"v": ("v", "compartment")}
+
+    # -- helpers ------------------------------------------------------------------
+    def _param(self, name, value, unit="", dim=NONE, desc="", origin="compartment"):
+        if name not in self.params:
+            self.params[name] = Parameter(name, float(value), dim, unit, desc, source=Source(origin=origin))
+            self.units[name] = unit
+
+    def _derive(self, name, expr, unit="", dim=None, origin="compartment"):
+        if name in self.derived:
+            raise ModelImportError(f"two definitions of '{name}' in one compartment")
+        self.derived[name] = Derived(name, expr, dim, Source(origin=origin))
+        self.units.setdefault(name, unit)
+
+    def _local(self, it: Inserted, x: str) -> str:
+        return f"{it.label}.{x}" if it.point else f"{x}_{it.label}"
+
+    # -- composition ------------------------------------------------------------------
+    def compose(self) -> Mechanism:
+        geo = self.geo
+        ions: dict[str, float] = {}  # ion -> valence
+        writes_conc: dict[str, str] = {}  # "cai" -> label of the mechanism whose state it is
+        for it in self.items:
+            m = it.mech
+            if m.unsupported:
+                self.unsupported += list(m.unsupported)
+            if m.steady_state:
+                self.unsupported.append(f"{m.name}: SOLVE ... STEADYSTATE that is not a linear scheme "
+                                        f"({m.source})")
+            for use in m.ions:
+                ions.setdefault(use.ion, use.valence or ION_DEFAULTS.get(use.ion, OTHER_ION)[3])
+                for w in use.write:
+                    kind = _ion_of(w, {use.ion})
+                    if kind and kind[0] in ("ci", "co"):
+                        if w in writes_conc:
+                            self.unsupported.append(f"{w} written by both {writes_conc[w]} and {it.label}")
+                        writes_conc[w] = it.label
+        if self.unsupported:
+            raise UnsupportedError(self.unsupported)
+
+        # the compartment
+        self.states.append(State("v", V, "membrane potential", Source(origin="compartment")))
+        self.units["v"] = "mV"
+        self._param("v_init", self.v_init, "mV", V, "initial membrane potential")
+        self._param("cm", geo.cm, "uF/cm2", NONE, "specific membrane capacitance")
+        self._param("L", geo.L, "um", NONE, "length")
+        self._param("diam", geo.diam, "um", NONE, "diameter")
+        self._param("area", geo.area, "um2", NONE, "membrane area (pi L diam)")
+        self._param("Ra", geo.Ra, "ohm cm", NONE, "axial resistivity")
+        self._derive("celsius", sym("temperature") - sp.Float(273.15), "degC")
+        self.on_start.append(Assignment("v", sym("v_init")))
+
+        # ions: concentrations, reversal potentials
+        for ion, z in ions.items():
+            e0, ci0, co0, _z = ION_DEFAULTS.get(ion, OTHER_ION)
+            for cname, c0 in ((ion + "i", ci0), (ion + "o", co0)):
+                init = f"{cname}0_{ion}_ion"
+                self._param(init, c0, "mM", CONC, f"initial {cname} (NEURON's {init})", origin=f"{ion}_ion")
+                if cname not in writes_conc:
+                    self._derive(cname, sym(init), "mM", CONC, origin=f"{ion}_ion")
+            if any(c in writes_conc for c in (ion + "i", ion + "o")):
+                ktf = 1000.0 * GAS_R / FARADAY  # mV per kelvin
+                T = sym("celsius") + sp.Float(273.15)
+                self._derive("e" + ion, ktf * T / z * sp.log(sym(ion + "o") / sym(ion + "i")), "mV", V,
+                             origin=f"{ion}_ion (Nernst)")
+            else:
+                self._param("e" + ion, e0, "mV", V, f"{ion} reversal potential", origin=f"{ion}_ion")
+
+        # the mechanisms
+        contrib: dict[str, list] = {ion: [] for ion in ions}
+        dens, pp, electrode = [], [], []
+        for it in sorted(self.items, key=neuron_order):
+            self._add(it, ions, writes_conc, contrib, dens, pp, electrode)
+
+        for ion, terms in contrib.items():
+            self._derive("i" + ion, sp.Add(*terms) if terms else sp.Integer(0), "mA/cm2", origin=f"{ion}_ion")
+        a = sym("area")
+        i_mem = sp.Add(*dens) + sp.Float(100.0) / a * (sp.Add(*pp) - sp.Add(*electrode))
+        self._derive("i_membrane", i_mem, "mA/cm2")
+        self.derivs["v"] = -sp.Float(1000.0) * sym("i_membrane") / sym("cm")
+
+        derived = _toposort(self.derived)
+        for name in list(self.params) + [s.name for s in self.states] + [d.name for d in derived]:
+            self.exposures[name] = (name, NONE)
+        return Mechanism(
+            name=self.name, kind="cell", component_type="NEURON-style compartment",
+            parameters=tuple(self.params.values()), states=tuple(self.states), derived=tuple(derived),
+            derivatives=dict(self.derivs), inputs=(Input("temperature", Dim(k=1), "global"),),
+            on_start=tuple(self.on_start), conditions=(), exposures=dict(self.exposures),
+            source=Source(origin="compartment"), units="neuron",
+            solves=tuple((it.label, m) for it in self.items for _b, m in it.mech.solves),
+            methods=dict(self.methods), frozen=tuple("i" + ion for ion in ions))
+
+    def _add(self, it: Inserted, ions, writes_conc, contrib, dens, pp, electrode):
+        m = it.mech
+        unknown = set(it.params) - {p.name for p in m.parameters}
+        if unknown:
+            raise ModelImportError(f"{m.name} has no parameter {', '.join(sorted(unknown))} "
+                                   f"(it has {', '.join(p.name for p in m.parameters)})", element=m.name)
+        ion_names = set(ions)
+        ren: dict[sp.Symbol, sp.Symbol] = {}
+        for p in m.parameters:
+            new = self._local(it, p.name)
+            ren[sym(p.name)] = sym(new)
+            self._param(new, it.params.get(p.name, p.value), p.unit, p.dim, p.description, origin=m.name)
+        for s in m.states:
+            kind = _ion_of(s.name, ion_names)
+            if kind and kind[0] in ("ci", "co") and writes_conc.get(s.name) == it.label:
+                new = s.name  # the ion's concentration is this state
+            else:
+                new = self._local(it, s.name)
+            ren[sym(s.name)] = sym(new)
+            self.states.append(State(new, s.dim, s.description, s.source))
+            self.units[new] = ""
+        for d in m.derived:
+            new = self._local(it, d.name)
+            ren[sym(d.name)] = sym(new)
+        for inp in m.inputs:
+            n = inp.name
+            if n in ("v", "celsius", "area", "diam"):
+                continue
+            if n == "t":
+                continue
+            if n == "dt":
+                raise UnsupportedError([f"{m.name}: reads dt ({m.source})"])
+            kind = _ion_of(n, ion_names)
+            if kind is not None:
+                continue  # the shared ion variable, same name
+            if n.endswith("_ion") and n.count("_") >= 2:  # cai0_ca_ion and friends
+                continue
+            # a GLOBAL of another mechanism or an unknown name: a parameter
+            self._param(n, 0.0, "", NONE, "input", origin=m.name)
+        for d in m.derived:
+            new = ren[sym(d.name)].name
+            self._derive(new, d.expr.xreplace(ren), origin=m.name)
+        method = m.solves[0][1] if m.solves else "none"
+        for s, e in m.derivatives.items():
+            self.derivs[ren[sym(s)].name] = e.xreplace(ren)
+            self.methods[ren[sym(s)].name] = (method, it.label)
+        for a in m.on_start:
+            self.on_start.append(Assignment(ren[sym(a.variable)].name, a.expr.xreplace(ren)))
+        for c in m.currents:
+            expr = ren.get(sym(c.variable), sym(c.variable))
+            if c.kind == "electrode":
+                electrode.append(expr)
+                continue
+            if c.ion:
+                if it.point:
+                    contrib[c.ion].append(sp.Float(100.0) / sym("area") * expr)
+                else:
+                    contrib[c.ion].append(expr)
+            (pp if it.point else dens).append(expr)
+
+
+# NEURON registers its own mechanisms first, in this order (nrn's mechanism
+# table), then those of nrnivmodl's library in the order of their file
+# names; each step updates the mechanisms' states in that order.
+_NEURON_BUILTINS = ("pas", "IClamp", "ExpSyn", "Exp2Syn", "SEClamp", "hh", "NetStim")
+
+
+def neuron_order(it: "Inserted"):
+    from pathlib import Path
+
+    from ..mechanisms import HERE
+
+    m = it.mech
+    f = Path(m.source.file) if m.source.file else None
+    if f is not None and f.parent == HERE and m.name in _NEURON_BUILTINS:
+        return (0, _NEURON_BUILTINS.index(m.name), "")
+    return (1, 0, f.name if f is not None else m.name)
+
+
+def _toposort(derived: dict[str, Derived]) -> list[Derived]:
+    names = set(derived)
+    deps = {k: {s.name for s in d.expr.free_symbols if s.name in names} for k, d in derived.items()}
+    order, state = [], {}
+
+    def visit(k, stack):
+        st = state.get(k)
+        if st == 2:
+            return
+        if st == 1:
+            raise ModelImportError("circular definitions in the compartment: " + " -> ".join(stack + [k]))
+        state[k] = 1
+        for dep in sorted(deps[k]):
+            visit(dep, stack + [k])
+        state[k] = 2
+        order.append(derived[k])
+
+    for k in derived:
+        visit(k, [])
+    return order
+
+
+def compose(geometry: Geometry, inserted: list[Inserted], *, v_init: float = -65.0,
+            name: str = "cell") -> tuple[Mechanism, dict[str, str]]:
+    """The compartment's Mechanism and the NEURON unit of each of its names."""
+    c = _Composer(geometry, inserted, v_init, name)
+    mech = c.compose()
+    return mech, c.units
