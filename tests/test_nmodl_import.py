@@ -92,6 +92,9 @@ def test_hh_structure():
     assert m.derivatives["m"] == (sp.Symbol("minf", real=True) - sp.Symbol("m", real=True)) / sp.Symbol(
         "mtau", real=True)
     assert m.parameter("gl").source.line == 37
+    d = {d.name: d for d in m.derived}
+    assert (d["minf"].source.origin, d["minf"].source.line) == ("PROCEDURE rates", 102)
+    assert (d["ina"].source.origin, d["ina"].source.line) == ("BREAKPOINT", 64)
     assert m.threadsafe and m.unsupported == ()
 
 

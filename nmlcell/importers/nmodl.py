@@ -151,13 +151,22 @@ class _Text:
         lines = [re.sub(r"[:?].*$", "", ln) for ln in text.split("\n")]
         self.files.append((path, lines))
 
-    def find(self, pattern: str, nth: int = 0, after: tuple | None = None) -> tuple[str | None, int | None]:
+    def find(self, pattern: str, nth: int = 0, within: str | None = None) -> tuple[str | None, int | None]:
+        """(file, line) of the nth line matching ``pattern``; with ``within``
+        (a block header pattern), the first match after that header, if any."""
+        if within:
+            hdr = re.compile(within)
+            rx = re.compile(pattern)
+            for path, lines in self.files:
+                for i, ln in enumerate(lines):
+                    if hdr.search(ln):
+                        for j in range(i, len(lines)):
+                            if rx.search(lines[j]):
+                                return path, j + 1
         rx = re.compile(pattern)
         k = 0
         for path, lines in self.files:
             for i, ln in enumerate(lines):
-                if after and (path, i + 1) <= after and path == after[0]:
-                    continue
                 if rx.search(ln):
                     if k == nth:
                         return path, i + 1
@@ -556,6 +565,8 @@ class _Importer:
         """Execute a block's statements in ``env`` (name -> expr, updated in
         place). ``phase``: "step" or "initial"."""
         self.phase = phase
+        self.block = ("BREAKPOINT", r"(?i)^\s*BREAKPOINT\b") if phase == "step" else \
+            ("INITIAL", r"(?i)^\s*INITIAL\b")
         frame = _Frame({})
         self._stmts(block.statement_block.statements, env, frame, depth=0)
 
@@ -592,7 +603,11 @@ class _Importer:
                     blk = self.derivative_blocks.get(bname)
                     if blk is not None:
                         saved = {n: env[n] for n in list(_SPECIAL) + list(self.inputs) if n in env}
+                        outer, self.block = self.block, (
+                            f"{'KINETIC' if bname in self.kinetic_names else 'DERIVATIVE'} {bname}",
+                            rf"(?i)^\s*(DERIVATIVE|KINETIC)\s+{bname}\b")
                         self._stmts(blk.statement_block.statements, env, _Frame({}), depth)
+                        self.block = outer
                         env.update(saved)
                 elif self.phase == "initial":
                     bname = _name(e.block_name)
@@ -688,7 +703,7 @@ class _Importer:
         k = self.version_count.get(n, 0) + 1
         self.version_count[n] = k
         s = sp.Symbol(f"{n}#{k}", real=True)
-        self.versions.append((n, s, val))
+        self.versions.append((n, s, val, self.block))
         return s
 
     def _memo_guard(self, s) -> bool:
@@ -901,6 +916,8 @@ class _Importer:
         if self.call_depth > 50:
             raise _Unsupported(f"recursive call of '{fn}'", rf"\b{fn}\s*\(")
         try:
+            kw = "FUNCTION" if body.is_function_block() else "PROCEDURE"
+            outer, self.block = self.block, (f"{kw} {fn}", rf"(?i)^\s*{kw}\s+{fn}\b")
             f2 = _Frame(dict(zip(params, args)), fn if body.is_function_block() else None)
             f2.locals.setdefault("__return__", sp.Integer(0))
             # inside a call, a global assignment is still at the caller's depth
@@ -909,6 +926,7 @@ class _Importer:
         finally:
             self.call_depth -= 1
             self.depth_of_call = depth
+            self.block = outer
         return f2.locals["__return__"]
 
     # -- the whole mechanism -----------------------------------------------------
@@ -975,26 +993,27 @@ class _Importer:
 
     def _emit_versions(self):
         last = {}
-        for n, s, _v in self.versions:
+        for n, s, _v, _b in self.versions:
             last[n] = s
         rename = {}
-        for n, s, _v in self.versions:
+        for n, s, _v, _b in self.versions:
             k = s.name.split("#")[1]
             rename[s] = sym(n) if last[n] is s else sym(f"{n}__{k}")
         derived = []
         used = set()
-        for e in list(self.derivatives.values()) + [v for _n, _s, v in self.versions] + \
+        for e in list(self.derivatives.values()) + [v for _n, _s, v, _b in self.versions] + \
                 [e for _s, e in self.conserve]:
             used |= e.free_symbols
-        for n, s, v in self.versions:
+        for n, s, v, (origin, header) in self.versions:
             if s not in used and (last[n] is not s or n.split("[")[0] in self.file_locals):
                 continue
             prev = [x.name[:-5] for x in v.free_symbols if x.name.endswith("@prev")]
             for x in prev:
                 self._unsup(f"'{x}' may be read before it is assigned (it keeps its value from the previous "
                             "step)", rf"\b{re.escape(x)}\b")
+            f, ln = self.text.find(rf"\b{re.escape(n.split('[')[0])}\b[^=]*=", within=header)
             derived.append(Derived(rename[s].name, v.xreplace(rename), self._dim_of(n),
-                                   self._src(rf"\b{re.escape(n)}\s*=", "BREAKPOINT")))
+                                   Source(f or self.path, ln, origin)))
         return tuple(derived), rename
 
     def _initial(self, env0):
