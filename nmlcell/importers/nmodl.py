@@ -941,7 +941,7 @@ class _Importer:
         self.call_depth = 0
         self.depth_of_call = 0
 
-        # step: the SOLVEd blocks, then BREAKPOINT
+        # one step: BREAKPOINT, its SOLVEd blocks run where the SOLVE stands
         env0 = self.base_env()
         if self.breakpoint is not None:
             self.run_block(self.breakpoint, dict(env0), "step")
@@ -1061,10 +1061,6 @@ class _Importer:
                         for d in visitor.AstLookupVisitor().lookup(blk, ast.AstNodeType.DIFF_EQ_EXPRESSION)}
             states = tuple(s for s in self.state_decl if s in in_block and s in self.derivatives)
             self.steady_state = (states, method)
-        # values the INITIAL block reads are evaluated from the parameters,
-        # inputs and earlier assignments: substitute state symbols assigned
-        # earlier by their values (on_start assignments see previous ones
-        # anyway, this keeps each expression self-contained)
         return tuple(on_start)
 
     def _dim_of(self, n):
