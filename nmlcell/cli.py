@@ -23,7 +23,7 @@ def _parser():
     r.add_argument("--precision", default="float64", help="float64 (default) or float32")
     r.add_argument("--quiet", action="store_true", help="print nothing but errors")
     r.add_argument("--debug", action="store_true", help="show tracebacks")
-    i = sub.add_parser("info", help="print what nmlcell imported from a model")
+    i = sub.add_parser("info", help="print what nmlcell imported from a model (LEMS, .nml or .mod file)")
     i.add_argument("model")
     i.add_argument("--debug", action="store_true")
     s = sub.add_parser("solvers", help="list the registered solvers")
@@ -74,6 +74,17 @@ def _solvers(args) -> int:
 
 
 def _info(args) -> int:
+    from pathlib import Path
+
+    if Path(args.model).suffix.lower() == ".mod":
+        from .info import describe_mod
+
+        if not Path(args.model).is_file():
+            from .errors import ModelImportError
+
+            raise ModelImportError("file not found", file=args.model)
+        print(describe_mod(args.model))
+        return 0
     from .model import load
 
     m = load(args.model, duration=1.0, dt=0.01, strict=False)

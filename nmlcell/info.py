@@ -55,3 +55,37 @@ def describe(model) -> str:
     else:
         out.append("not supported yet: nothing (every construct of this model is lowered)")
     return "\n".join(out)
+
+
+def describe_mod(path) -> str:
+    """``nmlcell info file.mod``: the mechanism as nmlcell imported it."""
+    from .importers.nmodl import load_mod_file
+
+    m = load_mod_file(path, check=False)
+    kind = m.kind.replace("_", " ")
+    out = [f"{kind} {m.name} ({path}); values in NEURON's units"]
+    glob = set(m.globals)
+    out.append(f"  parameters ({len(m.parameters)}):")
+    for p in m.parameters:
+        tags = [t for t, on in (("GLOBAL", p.name in glob), ("constant", p.constant)) if on]
+        extra = f" ({', '.join(tags)})" if tags else ""
+        out.append(f"    {p.name} = {p.value:g} {p.unit}{extra}".rstrip())
+    out.append(f"  states ({len(m.states)}): " + (", ".join(m.state_names) or "none"))
+    for use in m.ions:
+        z = f", valence {use.valence:g}" if use.valence is not None else ""
+        out.append(f"  ion {use.ion}: reads {', '.join(use.read) or '-'}; writes {', '.join(use.write) or '-'}{z}")
+    for c in m.currents:
+        out.append(f"  current {c.variable} ({c.kind}{', ' + c.ion if c.ion else ''}, {c.unit})")
+    if m.solves:
+        out.append("  SOLVE: " + ", ".join(f"{b} METHOD {meth}" for b, meth in m.solves))
+    else:
+        out.append("  SOLVE: none (no states integrated)")
+    used = [i.name for i in m.inputs if i.name in ("v", "t", "dt", "celsius", "area", "diam")]
+    if used:
+        out.append("  reads: " + ", ".join(used))
+    if m.unsupported:
+        out.append(f"  not supported yet ({len(m.unsupported)}):")
+        out += [f"    {u}" for u in m.unsupported]
+    else:
+        out.append("  not supported yet: nothing (every construct of this file is lowered)")
+    return "\n".join(out)
