@@ -222,3 +222,19 @@ def test_sound_component_type_loads(tmp_path, capsys):
     f.write_text(_CELL.replace('<TimeDerivative variable="v" value="-w / tau"/>', extra + regimes))
     rc, out, err = _cli(["info", str(f)], capsys)
     assert rc == 0, err
+
+
+def test_broken_element_inherited_from_a_base_type(tmp_path, capsys):
+    """The error points into the base type that holds the element."""
+    base = ('<ComponentType name="leakyBase" extends="baseCellMembPot">\n'
+            '        <Exposure name="ghost" dimension="voltage"/>\n'
+            '    </ComponentType>\n\n    ')
+    text = _CELL.replace('<ComponentType name="leakyCell" extends="baseCellMembPot">',
+                         base + '<ComponentType name="leakyCell" extends="leakyBase">')
+    f = tmp_path / "inherited.xml"
+    f.write_text(text)
+    line = next(k for k, ln in enumerate(text.splitlines(), 1) if 'name="ghost"' in ln)
+    rc, out, err = _cli(["info", str(f)], capsys)
+    assert rc == 2 and err.count("\n") == 1
+    assert f"inherited.xml:{line}: <Exposure name=\"ghost\">" in err
+    assert "ComponentType 'leakyBase' (extended by 'leakyCell')" in err
