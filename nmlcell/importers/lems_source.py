@@ -70,7 +70,9 @@ def _read(path: str) -> dict[str, TypeDef]:
     p.EndElementHandler = end
     try:
         with open(path, "rb") as fh:
-            p.ParseFile(fh)
+            data = fh.read()
+        if b"ComponentType" in data:  # skip cells and morphologies quickly
+            p.Parse(data, True)
     except (OSError, xml.parsers.expat.ExpatError):
         pass  # xmlcheck reports malformed files with their line
     return out
