@@ -32,6 +32,7 @@ values are never an error: only definite mistakes are reported.
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -451,9 +452,11 @@ class _TypeCheck:
                     return _V(self.symbols[node.id])
                 if node.id == "pi":
                     return _V(NONE, number=True)
+                near = difflib.get_close_matches(node.id, [k for k in self.symbols if k != "t"], 1)
+                hint = f"; did you mean '{near[0]}'?" if near else ""
                 self.fail(f"uses '{node.id}', which is not a Parameter, Constant, DerivedParameter, "
                           f"Property, StateVariable, DerivedVariable or Requirement of the type "
-                          f"(in '{text}')", tag, name, **kw)
+                          f"(in '{text}'){hint}", tag, name, **kw)
             if isinstance(node, ast.BinOp):
                 a, b = ev(node.left), ev(node.right)
                 op = type(node.op)
