@@ -41,10 +41,10 @@ class StaggeredKernel:
         self.param_names = [p.name for p in mech.parameters if p.name not in self.static]
         self.input_names = [i.name for i in mech.inputs]
         self.source = self._generate()
-        ns: dict = {}
         import jax.numpy as jnp
 
-        exec(compile(self.source, f"<nmlcell staggered {mech.name}>", "exec"), {"jnp": jnp}, ns)
+        ns: dict = {"jnp": jnp}  # one namespace: step() calls the helpers defined beside it
+        exec(compile(self.source, f"<nmlcell staggered {mech.name}>", "exec"), ns)
         self.step = ns["step"]
 
     # -- symbolic ---------------------------------------------------------------------

@@ -17,8 +17,11 @@ What NEURON does, and this pass writes as equations:
   a concentration a mechanism writes (``cai`` of CaDynamics) is that
   mechanism's state, shared by every reader; otherwise it is a parameter
   with NEURON's default. The reversal potential is a parameter with NEURON's
-  default unless some mechanism writes a concentration of that ion: then it
-  follows the Nernst equation at every step (NEURON's ``nrn_wrote_conc``);
+  default unless some mechanism reads or writes a concentration of that ion:
+  then it follows the Nernst equation (NEURON's ``ion_style``: computed at
+  ``finitialize`` when a concentration is read — ``cachan1`` reading ``cai``
+  gives ``eca`` = 127.59 mV at 6.3 degC, not the default 132.46 — and at
+  every step when one is written, ``nrn_wrote_conc``);
 - ``celsius`` comes from the model's temperature.
 
 NEURON's order within a step (currents at ``v(t)``, ``t + dt/2``; the
@@ -128,6 +131,7 @@ class _Composer:
         geo = self.geo
         ions: dict[str, float] = {}  # ion -> valence
         writes_conc: dict[str, str] = {}  # "cai" -> label of the mechanism whose state it is
+        uses_conc: set[str] = set()  # ions some mechanism reads or writes a concentration of
         for it in self.items:
             m = it.mech
             if m.unsupported:
@@ -137,6 +141,8 @@ class _Composer:
                                         f"({m.source})")
             for use in m.ions:
                 ions.setdefault(use.ion, use.valence or ION_DEFAULTS.get(use.ion, OTHER_ION)[3])
+                if any((_ion_of(x, {use.ion}) or ("",))[0] in ("ci", "co") for x in use.read + use.write):
+                    uses_conc.add(use.ion)
                 for w in use.write:
                     kind = _ion_of(w, {use.ion})
                     if kind and kind[0] in ("ci", "co"):
@@ -166,7 +172,10 @@ class _Composer:
                 self._param(init, c0, "mM", CONC, f"initial {cname} (NEURON's {init})", origin=f"{ion}_ion")
                 if cname not in writes_conc:
                     self._derive(cname, sym(init), "mM", CONC, origin=f"{ion}_ion")
-            if any(c in writes_conc for c in (ion + "i", ion + "o")):
+            if ion in uses_conc:
+                # NEURON's ion_style: a concentration read or written makes the
+                # reversal potential follow Nernst (at finitialize, and at every
+                # step when written; a concentration only read stays constant)
                 ktf = 1000.0 * GAS_R / FARADAY  # mV per kelvin
                 T = sym("celsius") + sp.Float(273.15)
                 self._derive("e" + ion, ktf * T / z * sp.log(sym(ion + "o") / sym(ion + "i")), "mV", V,
