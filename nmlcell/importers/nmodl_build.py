@@ -1,0 +1,245 @@
+"""Assembling the IR :class:`~nmlcell.ir.mechanism.Mechanism` of a ``.mod``
+file: one step (BREAKPOINT with its SOLVEd blocks) executed symbolically,
+the INITIAL block (with a closed-form STEADYSTATE when the scheme is
+linear), then parameters, states, inputs, currents and exposures.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import sympy as sp
+
+from ..ir.expr import sym
+from ..ir.mechanism import Assignment, Current, Derived, Input, Mechanism, Parameter, Source, State
+from ..ir.units import NONE
+from .nmodl_exec import Executor
+from .nmodl_expr import ION_DIMS, SPECIAL, plain
+from .nmodl_parse import nmodl
+from .nmodl_units import parse_unit, to_customary
+
+
+class MechanismBuilder(Executor):
+    """Imports one ``.mod`` file: ``MechanismBuilder(path).build()``."""
+
+    # -- the whole mechanism -----------------------------------------------------
+    def build(self) -> Mechanism:
+        self.declarations()
+        self.classify()
+        self.derivatives: dict = {}
+        self.versions: list = []
+        self.version_count: dict = {}
+        self.conserve: list = []
+        self.steady_blocks: list = []
+        self.call_depth = 0
+        self.depth_of_call = 0
+
+        # one step: BREAKPOINT, its SOLVEd blocks run where the SOLVE stands
+        env0 = self.base_env()
+        if self.breakpoint is not None:
+            self.run_block(self.breakpoint, dict(env0), "step")
+        derived, rename = self._emit_versions()
+        derivatives = {k: v.xreplace(rename) for k, v in self.derivatives.items()}
+        conserve = tuple((s, e.xreplace(rename)) for s, e in self.conserve)
+
+        # INITIAL
+        on_start = self._initial(env0)
+        if self.steady_state:
+            solved = self._steady(derived, derivatives, dict(conserve))
+            if solved is not None:
+                on_start = on_start + tuple(solved)
+                self.steady_state = ()
+
+        return self._mechanism(derived, derivatives, on_start, conserve)
+
+    def _steady(self, derived, derivatives, conserve):
+        """``SOLVE b STEADYSTATE``: when the states' equations (CONSERVE
+        replacing the equation of its state, as NEURON's sparse solver does)
+        are linear in the states, their closed-form solution as on_start
+        assignments; None otherwise (the lowering solves it numerically)."""
+        states, _method = self.steady_state
+        if not states or len(states) > 8:
+            return None
+        sub = {}
+        for d in derived:
+            sub[sym(d.name)] = d.expr.xreplace(sub)
+        xs = [sym(s) for s in states]
+        eqs = []
+        for st in states:
+            if st in conserve:
+                eqs.append(sym(st) - conserve[st].xreplace(sub))
+            else:
+                eqs.append(derivatives[st].xreplace(sub))
+        try:
+            A, b = sp.linear_eq_to_matrix([sp.expand(e) for e in eqs], xs)
+        except (sp.polys.polyerrors.PolynomialError, ValueError, TypeError):
+            return None
+        if any(x in A.free_symbols or x in b.free_symbols for x in xs):
+            return None
+        try:
+            sol = A.LUsolve(b)
+        except (ValueError, ZeroDivisionError, sp.matrices.common.NonInvertibleMatrixError):
+            return None
+        if any(v.has(sp.zoo, sp.nan, sp.oo) for v in sol):
+            return None
+        return [Assignment(st, v) for st, v in zip(states, sol)]
+
+    def _emit_versions(self):
+        last = {}
+        for n, s, _v, _b in self.versions:
+            last[n] = s
+        rename = {}
+        for n, s, _v, _b in self.versions:
+            k = s.name.split("#")[1]
+            rename[s] = sym(n) if last[n] is s else sym(f"{n}__{k}")
+        derived = []
+        used = set()
+        for e in list(self.derivatives.values()) + [v for _n, _s, v, _b in self.versions] + \
+                [e for _s, e in self.conserve]:
+            used |= e.free_symbols
+        for n, s, v, (origin, header) in self.versions:
+            if s not in used and (last[n] is not s or n.split("[")[0] in self.file_locals):
+                continue
+            prev = [x.name[:-5] for x in v.free_symbols if x.name.endswith("@prev")]
+            for x in prev:
+                self._unsup(f"'{x}' may be read before it is assigned (it keeps its value from the previous "
+                            "step)", rf"\b{re.escape(x)}\b")
+            f, ln = self.text.find(rf"\b{re.escape(n.split('[')[0])}\b[^=]*=", within=header)
+            derived.append(Derived(rename[s].name, v.xreplace(rename), self._dim_of(n),
+                                   Source(f or self.path, ln, origin)))
+        return tuple(derived), rename
+
+    def _initial(self, env0):
+        env = dict(env0)
+        on_start = []
+        # NEURON before INITIAL: a state takes its <state>0 value (0 unless
+        # declared), an ion concentration state the ion's value
+        for st in self.state_decl:
+            if st in self.ion_writes or st in self.ion_reads:
+                ion = self.ion_writes.get(st) or self.ion_reads.get(st)
+                init_name = f"{st}0_{ion}_ion"
+                self.inputs.setdefault(init_name, Input(init_name, ION_DIMS["c"], "global"))
+                val = sym(init_name)
+            elif f"{st}0" in self.params:
+                val = sp.Float(self.params[f"{st}0"][0])
+            else:
+                val = sp.Integer(0)
+            on_start.append(Assignment(st, val))
+        for n in self.frozen:
+            p0 = self.frozen_param.get(n)
+            on_start.append(Assignment(n, sym(p0) if p0 else sp.Integer(0)))
+        self.steady_state = ()
+        if self.initial is not None:
+            before = dict(env)
+            self.run_block(self.initial, env, "initial")
+            later = []
+            for n in list(self.state_decl) + self.frozen:
+                if n in env and env[n] != before.get(n):
+                    later.append(Assignment(n, env[n]))
+            # a state set by INITIAL from other quantities needs no prior value
+            needed = set()
+            for a in later:
+                needed |= {x.name for x in a.expr.free_symbols}
+            assigned = {a.variable for a in later}
+            on_start = [a for a in on_start if a.variable not in assigned or a.variable in needed] + later
+        for bname, method in self.steady_blocks:
+            blk = self.derivative_blocks.get(bname)
+            if blk is None:
+                self._unsup(f"SOLVE {bname} STEADYSTATE of a block that is not DERIVATIVE or KINETIC",
+                            rf"\bSOLVE\s+{bname}\b")
+                continue
+            ast, visitor = nmodl().ast, nmodl().visitor
+
+            in_block = {d.expression.lhs.name.get_node_name()
+                        for d in visitor.AstLookupVisitor().lookup(blk, ast.AstNodeType.DIFF_EQ_EXPRESSION)}
+            states = tuple(s for s in self.state_decl if s in in_block and s in self.derivatives)
+            self.steady_state = (states, method)
+        return tuple(on_start)
+
+    def _dim_of(self, n):
+        unit = self.assigned_decl.get(n) or self.state_decl.get(n)
+        got = parse_unit(unit) if unit else None
+        return got[1] if got else None
+
+    def _mechanism(self, derived, derivatives, on_start, conserve) -> Mechanism:
+        base = os.path.basename(self.path)
+        derived = tuple(Derived(d.name, plain(d.expr), d.dim, d.source) for d in derived)
+        derivatives = {k: plain(v) for k, v in derivatives.items()}
+        on_start = tuple(Assignment(a.variable, plain(a.expr)) for a in on_start)
+        conserve = tuple((st, plain(e)) for st, e in conserve)
+        params = []
+        for n in self.param_names:
+            val, unit, const = self.params[n]
+            f, uname, dim = to_customary(unit)
+            desc = "GLOBAL" if n in self.globals else ("RANGE" if n in self.range else "")
+            if f != 1.0:
+                desc = (desc + "; " if desc else "") + f"declared {val!r} ({unit})"
+            params.append(Parameter(n, val * f, dim, uname, desc, constant=const,
+                                    source=self._src(rf"\b{re.escape(n)}\s*=", "PARAMETER" if not const
+                                                     else "CONSTANT")))
+        for n, p0 in self.frozen_param.items():
+            val, unit, const = self.params[n]
+            got = parse_unit(unit)
+            params.append(Parameter(p0, val, got[1] if got else NONE, unit or "",
+                                    f"the value of PARAMETER {n} before INITIAL reassigns it",
+                                    source=self._src(rf"\b{re.escape(n)}\s*=", "PARAMETER")))
+        for n in self.zero_params:
+            unit = self.assigned_decl.get(n)
+            got = parse_unit(unit)
+            params.append(Parameter(n, 0.0, got[1] if got else NONE, unit or "",
+                                    "ASSIGNED, never assigned in the file (set from outside)",
+                                    source=self._src(rf"\b{re.escape(n)}\b", "ASSIGNED")))
+        states = []
+        for n in self.state_decl:
+            unit = self.state_decl[n]
+            got = parse_unit(unit)
+            states.append(State(n, got[1] if got else NONE, f"({unit})" if unit else "",
+                                self._src(rf"\b{re.escape(n)}\b", "STATE")))
+            if n not in derivatives:
+                derivatives[n] = sp.Integer(0)
+        for n in self.frozen:
+            unit = self.assigned_decl.get(n) or (self.params.get(n, (0, None, 0))[1])
+            got = parse_unit(unit)
+            states.append(State(n, got[1] if got else NONE,
+                                "assigned in INITIAL, constant during the run",
+                                self._src(rf"\b{re.escape(n)}\s*=", "INITIAL")))
+            derivatives[n] = sp.Integer(0)
+        # inputs actually used (or declared as ion reads)
+        used = set()
+        for e in list(derivatives.values()) + [d.expr for d in derived] + [a.expr for a in on_start]:
+            used |= {s.name for s in e.free_symbols}
+        inputs = dict(self.inputs)
+        for n, (dim, kind, _u) in SPECIAL.items():
+            if n in used and n not in inputs:
+                inputs[n] = Input(n, dim, kind)
+        cur_unit = "nA" if self.kind == "point_process" else "mA/cm2"
+        currents = []
+        for w, ion in self.ion_writes.items():
+            if w.startswith("i"):
+                currents.append(Current(w, ion, "ion", cur_unit))
+        currents += [Current(n, None, "nonspecific", cur_unit) for n in self.nonspecific]
+        currents += [Current(n, None, "electrode", cur_unit) for n in self.electrode]
+        derived_names = {d.name for d in derived}
+        for c in currents:
+            if c.variable not in derived_names:
+                self._unsup(f"current '{c.variable}' is never assigned in BREAKPOINT",
+                            rf"\b{re.escape(c.variable)}\b")
+        exposures = {}
+        for d in derived:
+            if "__" in d.name:
+                continue
+            exposures[d.name] = (d.name, d.dim)
+        for s in states:
+            exposures.setdefault(s.name, (s.name, s.dim))
+        steady = self.steady_state
+        return Mechanism(
+            name=self.suffix, kind=self.kind, component_type=f"NMODL {self.kind}",
+            parameters=tuple(params), states=tuple(states), derived=derived,
+            derivatives=derivatives, inputs=tuple(inputs.values()), on_start=on_start,
+            conditions=(), exposures=exposures, unsupported=tuple(self.unsupported),
+            source=Source(self.path, None, base),
+            ions=tuple(self.ions), currents=tuple(currents), solves=tuple(self.solves),
+            steady_state=steady, conserve=conserve, units="neuron",
+            globals=tuple(n for n in self.param_names if n in self.globals),
+            threadsafe=self.threadsafe,
+        )

@@ -1,0 +1,318 @@
+"""What a ``.mod`` file declares, and what each variable is.
+
+:class:`Declarations` reads the NEURON block (SUFFIX, USEION, RANGE...),
+PARAMETER, CONSTANT, STATE, ASSIGNED, UNITS and DEFINE, collects the
+FUNCTIONs, PROCEDUREs and DERIVATIVE blocks, then classifies every variable
+by where it is assigned: a parameter (never assigned), a run-time value
+(assigned in BREAKPOINT or a SOLVEd block), or a value frozen by INITIAL.
+Constructs the IR cannot express are recorded, with file:line, in
+``self.unsupported``.
+"""
+from __future__ import annotations
+
+import os
+
+import sympy as sp
+
+from ..errors import ModelImportError
+from ..ir.expr import sym
+from ..ir.mechanism import Input, IonUse, Source
+from .nmodl_expr import ION_DIMS, SPECIAL
+from .nmodl_parse import node_name, nmodl, parse_mod_file
+from .nmodl_units import factor_value, to_customary
+
+
+class Declarations:
+    """A parsed ``.mod`` file (``self.prog``, KINETIC blocks already turned
+    into ODEs), its declarations (:meth:`declarations`) and the class of
+    each variable (:meth:`classify`)."""
+
+    def __init__(self, path: str):
+        symtab, visitor = nmodl().symtab, nmodl().visitor
+
+        self.path = path
+        self.prog, self.text = parse_mod_file(path)
+        self.unsupported: list[str] = []
+        symtab.SymtabVisitor().visit_program(self.prog)
+        self.kinetic = [b for b in self.prog.blocks if b.is_kinetic_block()]
+        self.kinetic_names = {node_name(b) for b in self.kinetic}
+        if self.kinetic:
+            try:
+                visitor.KineticBlockVisitor().visit_program(self.prog)
+            except RuntimeError as e:
+                self._unsup(f"KINETIC block the NMODL framework cannot convert ({e})", r"\bKINETIC\b")
+
+    # -- messages --------------------------------------------------------
+    def _where(self, pattern: str | None, nth: int = 0) -> str:
+        if pattern is None:
+            return os.path.basename(self.path)
+        f, ln = self.text.find(pattern, nth)
+        return f"{os.path.basename(f or self.path)}:{ln}" if ln else os.path.basename(f or self.path)
+
+    def _unsup(self, what: str, pattern: str | None = None, nth: int = 0):
+        item = f"{what} ({self._where(pattern, nth)})"
+        if item not in self.unsupported:
+            self.unsupported.append(item)
+
+    def _src(self, pattern: str | None, origin: str) -> Source:
+        f, ln = self.text.find(pattern) if pattern else (self.path, None)
+        return Source(f or self.path, ln, origin)
+
+    # -- declarations ------------------------------------------------------
+    def declarations(self):
+        self.suffix = None
+        self.kind = "density"
+        self.ions: list[IonUse] = []
+        self.ion_reads: dict[str, str] = {}    # variable -> ion
+        self.ion_writes: dict[str, str] = {}
+        self.nonspecific: list[str] = []
+        self.electrode: list[str] = []
+        self.range: set[str] = set()
+        self.globals: set[str] = set()
+        self.threadsafe = False
+        self.units: dict[str, sp.Expr] = {}      # UNITS factors (FARADAY...)
+        self.params: dict[str, tuple] = {}       # name -> (value, unit, limits, constant)
+        self.state_decl: dict[str, str | None] = {}
+        self.assigned_decl: dict[str, str | None] = {}
+        self.functions: dict[str, object] = {}
+        self.procedures: dict[str, object] = {}
+        self.derivative_blocks: dict[str, object] = {}
+        self.defines: dict[str, sp.Expr] = {}
+        self.file_locals: set[str] = set()
+        self.arrays: set[str] = set()      # STATE/ASSIGNED arrays (not lowered)
+        self.function_tables: set[str] = set()
+        self.initial = None
+        self.breakpoint = None
+        for b in self.prog.blocks:
+            t = b.get_node_type_name()
+            if t == "NeuronBlock":
+                self._neuron_block(b)
+            elif t == "UnitBlock":
+                for d in b.definitions:
+                    if d.get_node_type_name() == "FactorDef":
+                        self._factor(d)
+            elif t == "ParamBlock":
+                for s in b.statements:
+                    if s.get_node_type_name() != "ParamAssign":
+                        continue
+                    val = float(s.value.eval()) if s.value is not None else 0.0
+                    unit = s.unit.name.eval() if s.unit is not None else None
+                    self.params[node_name(s)] = (val, unit, False)
+            elif t == "ConstantBlock":
+                for s in b.statements:
+                    if s.get_node_type_name() == "ConstantStatement":
+                        c = s.constant
+                        unit = c.unit.name.eval() if c.unit is not None else None
+                        self.params[node_name(c)] = (float(c.value.eval()), unit, True)
+            elif t in ("StateBlock", "AssignedBlock"):
+                decl = self.state_decl if t == "StateBlock" else self.assigned_decl
+                for d in b.definitions:
+                    if d.get_node_type_name() != "AssignedDefinition":
+                        continue
+                    n = node_name(d)
+                    if d.length is not None:
+                        self.arrays.add(n)
+                        self._unsup(f"array variable '{n}'", rf"\b{n}\s*\[")
+                    decl[n] = d.unit.name.eval() if d.unit is not None else None
+            elif t == "FunctionBlock":
+                self.functions[node_name(b)] = b
+            elif t == "ProcedureBlock":
+                self.procedures[node_name(b)] = b
+            elif t == "DerivativeBlock":
+                self.derivative_blocks[node_name(b)] = b
+            elif t == "InitialBlock":
+                self.initial = b
+            elif t == "BreakpointBlock":
+                self.breakpoint = b
+            elif t == "Define":
+                self.defines[node_name(b)] = sp.Float(b.value.eval())
+            elif t == "LocalListStatement":
+                for v in b.variables:
+                    self.file_locals.add(node_name(v))
+            elif t == "NetReceiveBlock":
+                self._unsup("NET_RECEIVE (events)", r"\bNET_RECEIVE\b")
+            elif t in ("LinearBlock", "NonLinearBlock"):
+                kw = "LINEAR" if t == "LinearBlock" else "NONLINEAR"
+                self._unsup(f"{kw} block '{node_name(b)}'", rf"\b{kw}\s+{node_name(b)}\b")
+            elif t == "FunctionTableBlock":
+                self.function_tables.add(node_name(b))
+                self._unsup(f"FUNCTION_TABLE '{node_name(b)}'", rf"\bFUNCTION_TABLE\s+{node_name(b)}\b")
+            elif t == "Verbatim":
+                pass   # all VERBATIM blocks are listed below, wherever they are
+            elif t in ("DiscreteBlock", "PartialBlock", "BeforeBlock", "AfterBlock", "ConstructorBlock",
+                       "DestructorBlock", "LonDiffuse", "LongitudinalDiffusionBlock", "ForNetcon",
+                       "KineticBlock", "CvodeBlock"):
+                kw = {"DiscreteBlock": "DISCRETE", "PartialBlock": "PARTIAL", "BeforeBlock": "BEFORE",
+                      "AfterBlock": "AFTER", "ConstructorBlock": "CONSTRUCTOR", "DestructorBlock": "DESTRUCTOR",
+                      "ForNetcon": "FOR_NETCONS", "LongitudinalDiffusionBlock": "LONGITUDINAL_DIFFUSION",
+                      "LonDiffuse": "LONGITUDINAL_DIFFUSION", "KineticBlock": "KINETIC",
+                      "CvodeBlock": "CVODE"}[t]
+                self._unsup(f"{kw} block", rf"\b{kw}\b")
+        for f, ln in self.text.all(r"\bVERBATIM\b"):
+            self.unsupported.append(f"VERBATIM (C code) ({os.path.basename(f)}:{ln})")
+        if self.suffix is None:
+            raise ModelImportError("NMODL file has no SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL in its NEURON block",
+                                   file=self.path)
+
+    def _neuron_block(self, b):
+        for s in b.statement_block.statements:
+            t = s.get_node_type_name()
+            if t == "Suffix":
+                kw = node_name(s.type)
+                self.suffix = node_name(s.name)
+                self.kind = {"SUFFIX": "density", "POINT_PROCESS": "point_process",
+                             "ARTIFICIAL_CELL": "artificial_cell"}.get(kw, "density")
+                if kw == "ARTIFICIAL_CELL":
+                    self._unsup("ARTIFICIAL_CELL (event-driven cell)", r"\bARTIFICIAL_CELL\b")
+            elif t == "Useion":
+                ion = node_name(s.name)
+                reads = tuple(node_name(r) for r in s.readlist)
+                writes = tuple(node_name(w) for w in s.writelist)
+                val = float(s.valence.value.eval()) if s.valence is not None else None
+                self.ions.append(IonUse(ion, reads, writes, val))
+                for r in reads:
+                    self.ion_reads[r] = ion
+                for w in writes:
+                    self.ion_writes[w] = ion
+            elif t == "Nonspecific":
+                self.nonspecific += [node_name(c) for c in s.currents]
+            elif t == "ElectrodeCurrent":
+                self.electrode += [node_name(c) for c in s.currents]
+            elif t == "Range":
+                self.range |= {node_name(v) for v in s.variables}
+            elif t == "Global":
+                self.globals |= {node_name(v) for v in s.variables}
+            elif t == "ThreadSafe":
+                self.threadsafe = True
+            elif t == "Pointer":
+                self._unsup("POINTER variable(s) " + ", ".join(node_name(v) for v in s.variables), r"\bPOINTER\b")
+            elif t == "BbcorePointer":
+                self._unsup("BBCOREPOINTER variable(s) " + ", ".join(node_name(v) for v in s.variables),
+                            r"\bBBCOREPOINTER\b")
+            elif t == "RandomVarList":
+                self._unsup("RANDOM variable(s)", r"\bRANDOM\b")
+            elif t == "External":
+                self._unsup("EXTERNAL variable(s)", r"\bEXTERNAL\b")
+
+    def _factor(self, d):
+        n = node_name(d)
+        if d.value is not None:
+            val = float(d.value.eval())
+        else:
+            u1 = d.unit1.name.eval() if d.unit1 is not None else None
+            u2 = d.unit2.name.eval() if d.unit2 is not None else None
+            val = factor_value(u1, u2) if u1 is not None and u2 is not None else None
+            if val is None:
+                self._unsup(f"UNITS factor {n} = ({u1}) ({u2}) with a unit nmlcell does not know",
+                            rf"\b{n}\s*=")
+                val = 1.0
+        self.units[n] = sp.Float(val)
+
+    # -- which variable is what -------------------------------------------
+    def classify(self):
+        declared = set(self.params) | set(self.state_decl) | set(self.assigned_decl)
+        self.inputs: dict[str, Input] = {}
+        for name in self.ion_reads:
+            if name in self.state_decl:
+                continue
+            self.inputs[name] = Input(name, ION_DIMS.get(name[0], None) if name[0] in "ei" else
+                                      ION_DIMS["c"], "requirement")
+
+        # assignments per phase (following calls)
+        self.step_blocks = []   # (label, statement_block)
+        self.solves = []
+        if self.breakpoint is not None:
+            for s in self.breakpoint.statement_block.statements:
+                if s.is_expression_statement() and s.expression.is_solve_block():
+                    sb = s.expression
+                    bname = node_name(sb.block_name)
+                    method = node_name(sb.method) if sb.method is not None else "none"
+                    if sb.steadystate is not None:
+                        method = "steadystate"
+                    self.solves.append((bname, method))
+                    if bname in self.derivative_blocks:
+                        self.step_blocks.append((bname, self.derivative_blocks[bname]))
+                    elif bname in self.procedures:
+                        self._unsup(f"SOLVE {bname} (a PROCEDURE: a discrete update each step)",
+                                    rf"\bSOLVE\s+{bname}\b")
+                    else:
+                        self._unsup(f"SOLVE of block '{bname}'", rf"\bSOLVE\s+{bname}\b")
+        assigned_step: set[str] = set()
+        for _, blk in self.step_blocks:
+            assigned_step |= self._assigned(blk, set())
+        if self.breakpoint is not None:
+            assigned_step |= self._assigned(self.breakpoint, set())
+        assigned_init = self._assigned(self.initial, set()) if self.initial is not None else set()
+        self.assigned_step = assigned_step
+        self.assigned_init = assigned_init
+
+        self.param_names: list[str] = []
+        self.frozen: list[str] = []
+        self.frozen_param: dict[str, str] = {}   # frozen PARAMETER -> parameter holding its set value
+        self.zero_params: list[str] = []
+        for n in self.params:
+            if n in SPECIAL or n in self.inputs:
+                continue
+            if n in assigned_step or n in self.state_decl:
+                continue
+            if n in assigned_init:
+                self.frozen.append(n)
+                p0 = f"{n}0" if f"{n}0" not in declared else f"{n}__0"
+                self.frozen_param[n] = p0
+                continue
+            self.param_names.append(n)
+        for n in self.assigned_decl:
+            if n in SPECIAL or n in self.inputs or n in self.state_decl or n in assigned_step:
+                continue
+            if n in assigned_init:
+                self.frozen.append(n)
+            else:
+                self.zero_params.append(n)
+        for n in self.file_locals:
+            if n not in assigned_step and n in assigned_init:
+                self.frozen.append(n)
+
+    def _assigned(self, node, seen: set) -> set:
+        """Non-local names assigned by a block, through the calls it makes."""
+        ast, visitor = nmodl().ast, nmodl().visitor
+
+        out = set()
+        lv = visitor.AstLookupVisitor()
+        local_names = {node_name(v) for ll in lv.lookup(node, ast.AstNodeType.LOCAL_LIST_STATEMENT)
+                       for v in ll.variables}
+        for be in lv.lookup(node, ast.AstNodeType.BINARY_EXPRESSION):
+            if be.op.eval() == "=" and be.lhs.is_var_name():
+                n = be.lhs.name.get_node_name()
+                if n not in local_names:
+                    out.add(n)
+        for fc in lv.lookup(node, ast.AstNodeType.FUNCTION_CALL):
+            fn = node_name(fc)
+            if fn in seen:
+                continue
+            seen.add(fn)
+            body = self.procedures.get(fn) or self.functions.get(fn)
+            if body is not None:
+                args = {node_name(a) for a in body.parameters}
+                out |= (self._assigned(body, seen) - args - {fn})
+        return out
+
+    # -- the environment at the start of a phase ------------------------------
+    def base_env(self) -> dict:
+        env = dict(self.units)
+        env.update(self.defines)
+        self.param_scale = {}
+        for n in self.param_names:
+            val, unit, _const = self.params[n]
+            f, _u, _d = to_customary(unit)
+            self.param_scale[n] = f
+            env[n] = sym(n) / sp.Float(f) if f != 1.0 else sym(n)
+        for n in self.zero_params:
+            env[n] = sym(n)
+        for n in list(self.state_decl) + self.frozen:
+            env[n] = sym(n)
+        for n in self.inputs:
+            env[n] = sym(n)
+        for n in SPECIAL:
+            env.setdefault(n, sym(n))
+        return env
+

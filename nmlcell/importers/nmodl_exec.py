@@ -1,0 +1,398 @@
+"""Symbolic execution of NMODL statements into sympy.
+
+:class:`Executor` runs a block's statements on an environment (variable ->
+sympy expression): LOCALs, assignments, FUNCTION and PROCEDURE calls
+(inlined with their arguments), IF/ELSE (as ``Piecewise``), FROM and WHILE
+loops with bounds known at import (unrolled), CONSERVE, derivatives. At the
+top level of a step a variable assigned twice gets one version per
+assignment (``name#k``), which the builder turns into ordered
+``Derived`` values.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+
+from ..ir.expr import sym
+from .nmodl_decl import Declarations
+from .nmodl_expr import (BINOP, EVENTS, IGNORED_CALLS, MATH, RANDOM, SPECIAL, Frame, Unsupported,
+                         as_bool, as_num, piecewise)
+from .nmodl_parse import nmodl, node_name, text_pattern
+from .nmodl_units import factor_value
+
+
+class Executor(Declarations):
+    """Runs blocks symbolically; fills ``self.versions`` (step values in
+    order), ``self.derivatives``, ``self.conserve``, ``self.steady_blocks``
+    and ``self.unsupported``."""
+
+    # -- statements ------------------------------------------------------------
+    def run_block(self, block, env: dict, phase: str):
+        """Execute a block's statements in ``env`` (name -> expr, updated in
+        place). ``phase``: "step" or "initial"."""
+        self.phase = phase
+        self.block = ("BREAKPOINT", r"(?i)^\s*BREAKPOINT\b") if phase == "step" else \
+            ("INITIAL", r"(?i)^\s*INITIAL\b")
+        frame = Frame({})
+        self._stmts(block.statement_block.statements, env, frame, depth=0)
+
+    def _stmts(self, stmts, env, frame, depth):
+        for s in stmts:
+            try:
+                self._stmt(s, env, frame, depth)
+            except Unsupported as e:
+                self._unsup(*e.args)
+
+    def _stmt(self, s, env, frame, depth):
+        self.depth_of_call = depth
+        t = s.get_node_type_name()
+        if t == "ExpressionStatement":
+            e = s.expression
+            et = e.get_node_type_name()
+            if et == "BinaryExpression" and e.op.eval() == "=":
+                self._assign(e.lhs, e.rhs, env, frame, depth)
+            elif et == "DiffEqExpression":
+                be = e.expression
+                if self.phase != "step":
+                    raise Unsupported("a derivative outside a DERIVATIVE block", r"'")
+                st = node_name(be.lhs.name)
+                if be.lhs.name.get_node_type_name() == "PrimeName" and int(be.lhs.name.order.eval()) != 1:
+                    raise Unsupported(f"higher-order derivative of '{st}'", rf"\b{st}''")
+                rhs = self._expr(be.rhs, env, frame)
+                self.derivatives[st] = rhs
+            elif et == "SolveBlock":
+                if self.phase == "step":
+                    # NEURON: the BREAKPOINT statements before and after the
+                    # SOLVE run at the same v and states; the SOLVEd block's
+                    # own rebinding of v (or another input) stays inside it
+                    bname = node_name(e.block_name)
+                    blk = self.derivative_blocks.get(bname)
+                    if blk is not None:
+                        saved = {n: env[n] for n in list(SPECIAL) + list(self.inputs) if n in env}
+                        outer, self.block = self.block, (
+                            f"{'KINETIC' if bname in self.kinetic_names else 'DERIVATIVE'} {bname}",
+                            rf"(?i)^\s*(DERIVATIVE|KINETIC)\s+{bname}\b")
+                        self._stmts(blk.statement_block.statements, env, Frame({}), depth)
+                        self.block = outer
+                        env.update(saved)
+                elif self.phase == "initial":
+                    bname = node_name(e.block_name)
+                    if e.steadystate is not None:
+                        self.steady_blocks.append((bname, node_name(e.steadystate)))
+                    else:
+                        raise Unsupported(f"SOLVE {bname} in INITIAL without STEADYSTATE",
+                                           rf"\bSOLVE\s+{bname}\b")
+            elif et in ("WrappedExpression", "FunctionCall"):
+                call = e.expression if et == "WrappedExpression" else e
+                if call.is_function_call():
+                    self._call(call, env, frame, statement=True)
+                else:
+                    self._expr(call, env, frame)
+            elif et == "StatementBlock":
+                self._stmts(e.statements, env, frame, depth)
+            elif et == "InitialBlock":
+                pass   # INITIAL inside NET_RECEIVE: NET_RECEIVE is listed already
+            else:
+                raise Unsupported(f"statement {et}", None)
+        elif t == "LocalListStatement":
+            for v in s.variables:
+                frame.locals[node_name(v)] = sp.Integer(0)
+        elif t == "IfStatement":
+            self._if(s, env, frame, depth)
+        elif t == "FromStatement":
+            self._from(s, env, frame, depth)
+        elif t == "WhileStatement":
+            self._while(s, env, frame, depth)
+        elif t in ("TableStatement", "UnitState", "LineComment", "BlockComment", "Conserve",
+                   "MutexLock", "MutexUnlock"):
+            if t == "Conserve":
+                self._conserve(s, env, frame)
+        elif t == "Verbatim":
+            pass   # listed once per file
+        elif t == "ProtectStatement":
+            self._stmt_expr_assign(s.expression, env, frame, depth)
+        elif t == "WatchStatement":
+            raise Unsupported("WATCH (events)", r"\bWATCH\b")
+        elif t == "LagStatement":
+            raise Unsupported("LAG statement", r"\bLAG\b")
+        elif t == "Compartment" or t == "LonDiffuse":
+            pass
+        else:
+            raise Unsupported(f"statement {t}", None)
+
+    def _stmt_expr_assign(self, e, env, frame, depth):
+        if e.is_binary_expression() and e.op.eval() == "=":
+            self._assign(e.lhs, e.rhs, env, frame, depth)
+
+    def _conserve(self, s, env, frame):
+        react = s.react
+        if react.get_node_type_name() not in ("ReactVarName", "VarName", "Name"):
+            raise Unsupported("CONSERVE of an expression", r"\bCONSERVE\b")
+        st = react.get_node_name()
+        self.conserve.append((st, self._expr(s.expr, env, frame)))
+
+    def _assign(self, lhs, rhs, env, frame, depth):
+        if lhs.is_name():
+            n = lhs.get_node_name()
+        elif lhs.is_var_name() and lhs.index is None:
+            n = self._varname(lhs, env, frame)
+        else:
+            raise Unsupported("assignment to an array element", None)
+        val = as_num(self._expr(rhs, env, frame))
+        if n in frame.locals:
+            frame.locals[n] = val
+        elif frame.fname == n:
+            frame.locals["__return__"] = val
+        else:
+            self._set_global(n, val, env, depth)
+
+    def _set_global(self, n, val, env, depth):
+        b = n.split("[")[0]
+        known = (n in env or b in self.assigned_step or b in self.assigned_init or n in SPECIAL)
+        if not known:
+            raise Unsupported(f"assignment to undeclared variable '{n}'", rf"\b{re.escape(b)}\b")
+        if self.phase == "step":
+            if n in self.state_decl:
+                raise Unsupported(f"assignment to STATE '{n}' outside INITIAL (a discrete jump)",
+                                   rf"\b{re.escape(b)}\b")
+            if n in SPECIAL or n in self.inputs:
+                env[n] = val   # NEURON: a copy local to this mechanism's evaluation
+                return
+            if depth == 0:
+                env[n] = self._version(n, val)
+            else:
+                env[n] = val
+        else:
+            env[n] = val
+
+    def _version(self, n, val):
+        k = self.version_count.get(n, 0) + 1
+        self.version_count[n] = k
+        s = sp.Symbol(f"{n}#{k}", real=True)
+        self.versions.append((n, s, val, self.block))
+        return s
+
+    def _memo_guard(self, s) -> bool:
+        """``if (s_x != x) { s_x = x  ... }`` with ``s_x`` a file LOCAL:
+        NEURON's idiom for recomputing values only when ``x`` changed
+        (capump.mod, nacaex.mod). The values it guards equal what the
+        body computes from the current ``x``, so the body runs as if
+        unconditional."""
+        ast, visitor = nmodl().ast, nmodl().visitor
+
+        if s.elseifs or s.elses is not None:
+            return False
+        c = s.condition
+        while c.get_node_type_name() in ("WrappedExpression", "ParenExpression"):
+            c = c.expression
+        if c.get_node_type_name() != "BinaryExpression" or c.op.eval() != "!=":
+            return False
+        lv = visitor.AstLookupVisitor()
+        cond_names = {v.name.get_node_name() for v in lv.lookup(c, ast.AstNodeType.VAR_NAME)}
+        cache = cond_names & self.file_locals
+        if len(cache) != 1:
+            return False
+        (cname,) = cache
+        for st in s.statement_block.statements:
+            if st.is_expression_statement() and st.expression.is_binary_expression() \
+                    and st.expression.op.eval() == "=" and st.expression.lhs.is_var_name() \
+                    and st.expression.lhs.name.get_node_name() == cname:
+                return True
+        return False
+
+    def _if(self, s, env, frame, depth):
+        if self._memo_guard(s):
+            self._stmts(s.statement_block.statements, env, frame, depth)
+            return
+        branches = [(s.condition, s.statement_block)]
+        branches += [(ei.condition, ei.statement_block) for ei in s.elseifs]
+        els = s.elses.statement_block if s.elses is not None else None
+        results = []
+        for cond, blk in branches:
+            c = as_bool(self._expr(cond, env, frame))
+            e2, f2 = dict(env), Frame(dict(frame.locals), frame.fname)
+            self._stmts(blk.statements, e2, f2, depth + 1)
+            results.append((c, e2, f2))
+        e2, f2 = dict(env), Frame(dict(frame.locals), frame.fname)
+        if els is not None:
+            self._stmts(els.statements, e2, f2, depth + 1)
+        # fold, innermost last: Piecewise((v1, c1), (v2, c2), ..., (velse, True))
+        for key_src in ("env", "locals"):
+            names = set()
+            for _c, ee, ff in results + [(True, e2, f2)]:
+                d = ee if key_src == "env" else ff.locals
+                names |= set(d)
+            base = env if key_src == "env" else frame.locals
+            for n in names:
+                vals = []
+                for _c, ee, ff in results + [(True, e2, f2)]:
+                    d = ee if key_src == "env" else ff.locals
+                    vals.append(d.get(n, base.get(n, sp.Symbol(f"{n}@prev", real=True))))
+                if all(v == base.get(n) for v in vals) and n in base:
+                    continue
+                if all(v == vals[0] for v in vals):
+                    new = vals[0]
+                else:
+                    conds = [c for c, _e, _f in results]
+                    pieces = []
+                    for c, v in zip(conds, vals):
+                        if c is sp.true:
+                            pieces.append((v, True))
+                            break
+                        if c is sp.false:
+                            continue
+                        pieces.append((v, c))
+                    else:
+                        pieces.append((vals[-1], True))
+                    new = piecewise(*pieces) if len(pieces) > 1 or pieces[0][1] is not True else pieces[0][0]
+                if key_src == "locals":
+                    frame.locals[n] = new
+                elif self.phase == "step" and depth == 0 and n not in SPECIAL and n not in self.inputs \
+                        and n not in self.units:
+                    env[n] = self._version(n, new)
+                else:
+                    env[n] = new
+
+    def _while(self, s, env, frame, depth):
+        """A WHILE whose condition is decided at import (constant bounds) is
+        unrolled; one that depends on states, voltage or parameters cannot be."""
+        for _ in range(10001):
+            c = as_bool(self._expr(s.condition, env, frame))
+            if c is sp.false:
+                return
+            if c is not sp.true:
+                raise Unsupported("WHILE loop whose condition depends on run-time values",
+                                   r"(?i)\bwhile\s*\(\s*" + text_pattern(s.condition))
+            self._stmts(s.statement_block.statements, env, frame, depth + 1)
+        raise Unsupported("WHILE loop too long to unroll", r"(?i)\bwhile\b")
+
+    def _from(self, s, env, frame, depth):
+        i = node_name(s)
+        try:
+            lo = int(self._expr(getattr(s, "from"), env, frame))
+            hi = int(self._expr(s.to, env, frame))
+            inc = int(self._expr(s.increment, env, frame)) if s.increment is not None else 1
+        except (TypeError, ValueError, AttributeError):
+            raise Unsupported("FROM loop with bounds that are not constants", r"\bFROM\b") from None
+        if inc == 0 or abs(hi - lo) // abs(inc) > 10000:
+            raise Unsupported("FROM loop too long to unroll", r"\bFROM\b")
+        saved = frame.locals.get(i)
+        for k in range(lo, hi + 1 if inc > 0 else hi - 1, inc):
+            frame.locals[i] = sp.Integer(k)
+            self._stmts(s.statement_block.statements, env, frame, depth + 1)
+        if saved is None:
+            frame.locals.pop(i, None)
+        else:
+            frame.locals[i] = saved
+
+    # -- expressions -------------------------------------------------------
+    def _expr(self, e, env, frame):
+        t = e.get_node_type_name()
+        if t in ("WrappedExpression", "ParenExpression"):
+            return self._expr(e.expression, env, frame)
+        if t == "BinaryExpression":
+            op = e.op.eval()
+            a = self._expr(e.lhs, env, frame)
+            b = self._expr(e.rhs, env, frame)
+            if op in ("&&", "||"):
+                return BINOP[op](a, b)
+            if op in ("<", ">", "<=", ">=", "==", "!="):
+                return BINOP[op](as_num(a), as_num(b))
+            if op not in BINOP:
+                raise Unsupported(f"operator '{op}'", None)
+            return BINOP[op](as_num(a), as_num(b))
+        if t == "UnaryExpression":
+            op = e.op.eval()
+            a = self._expr(e.expression, env, frame)
+            if op == "-":
+                return -as_num(a)
+            if op == "!":
+                return sp.Not(as_bool(a))
+            raise Unsupported(f"operator '{op}'", None)
+        if t in ("Integer", "Double", "Float"):
+            txt = str(e.eval())
+            return sp.Integer(int(txt)) if re.fullmatch(r"-?\d+", txt) else sp.Float(float(txt))
+        if t == "DoubleUnit":
+            return self._expr(e.value, env, frame)
+        if t == "VarName":
+            if e.index is not None:
+                raise Unsupported(f"array '{e.name.get_node_name()}'", None)
+            return self._lookup(self._varname(e, env, frame), env, frame)
+        if t == "Name":
+            return self._lookup(e.get_node_name(), env, frame)
+        if t == "FunctionCall":
+            return self._call(e, env, frame, statement=False)
+        raise Unsupported(f"expression {t}", None)
+
+    def _varname(self, e, env, frame) -> str:
+        """A variable's name; an array element with a constant index is the
+        variable ``name[k]``."""
+        nm = e.name
+        if nm.get_node_type_name() != "IndexedName":
+            return nm.get_node_name()
+        base = nm.get_node_name()
+        k = self._expr(nm.length, env, frame)
+        if not k.is_Integer:
+            raise Unsupported(f"array '{base}' indexed by a non-constant", rf"\b{base}\s*\[")
+        return f"{base}[{int(k)}]"
+
+    def _lookup(self, n, env, frame):
+        if n in frame.locals:
+            return frame.locals[n]
+        if n in env:
+            return env[n]
+        if n in SPECIAL:
+            return sym(n)
+        b = n.split("[")[0]
+        if b in self.arrays:
+            raise Unsupported(f"array variable '{b}'", rf"\b{b}\s*\[")
+        if b in self.assigned_step or b in self.assigned_init:
+            shown = f"{b}[]" if "[" in n else n
+            raise Unsupported(f"'{shown}' read before it is assigned (its value from the previous step or "
+                               "run)", rf"\b{re.escape(b)}\b")
+        if n == "PI":
+            return sp.pi
+        if n == "FARADAY":
+            return sp.Float(factor_value("faraday", "coulomb"))
+        if n == "R":
+            return sp.Float(factor_value("k-mole", "joule/degC"))
+        raise Unsupported(f"undefined variable '{n}'", rf"\b{re.escape(b)}\b")
+
+    def _call(self, c, env, frame, statement: bool):
+        fn = node_name(c)
+        if fn in IGNORED_CALLS and statement:
+            return sp.Integer(0)
+        if fn in RANDOM:
+            raise Unsupported(f"random numbers ({fn})", rf"\b{fn}\s*\(")
+        if fn in EVENTS:
+            raise Unsupported(f"events ({fn})", rf"\b{fn}\s*\(")
+        args = [as_num(self._expr(a, env, frame)) for a in c.arguments]
+        if fn in MATH and fn not in self.functions:
+            return MATH[fn](*args)
+        body = self.functions.get(fn) or self.procedures.get(fn)
+        if fn in self.function_tables:
+            raise Unsupported(f"FUNCTION_TABLE '{fn}'", rf"\bFUNCTION_TABLE\s+{fn}\b")
+        if body is None:
+            raise Unsupported(f"call of undefined function '{fn}'", rf"\b{fn}\s*\(")
+        params = [node_name(p) for p in body.parameters]
+        if len(params) != len(args):
+            raise Unsupported(f"'{fn}' called with {len(args)} argument(s), declared with {len(params)}",
+                               rf"\b{fn}\s*\(")
+        self.call_depth += 1
+        if self.call_depth > 50:
+            raise Unsupported(f"recursive call of '{fn}'", rf"\b{fn}\s*\(")
+        try:
+            kw = "FUNCTION" if body.is_function_block() else "PROCEDURE"
+            outer, self.block = self.block, (f"{kw} {fn}", rf"(?i)^\s*{kw}\s+{fn}\b")
+            f2 = Frame(dict(zip(params, args)), fn if body.is_function_block() else None)
+            f2.locals.setdefault("__return__", sp.Integer(0))
+            # inside a call, a global assignment is still at the caller's depth
+            depth = self.depth_of_call
+            self._stmts(body.statement_block.statements, env, f2, depth)
+        finally:
+            self.call_depth -= 1
+            self.depth_of_call = depth
+            self.block = outer
+        return f2.locals["__return__"]
+
