@@ -32,6 +32,7 @@ business (``staggered``), not this pass's.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -61,7 +62,8 @@ CONC = Dim(l=-3, n=1)
 class Inserted:
     """One mechanism in the compartment: a density mechanism (``label`` is
     its suffix) or a point process (``label`` like ``IClamp[0]``), with the
-    parameter values that differ from the file's (NEURON units)."""
+    parameter values that differ from the file's, in the units the file
+    declares (as in NEURON: ``gbar = 10`` of a ``(pS/um2)`` parameter)."""
     mech: Mechanism
     label: str
     params: dict = field(default_factory=dict)
@@ -110,6 +112,7 @@ class _Composer:
         self.units: dict[str, str] = {}
         self.unsupported: list[str] = []
         self.methods: dict[str, tuple] = {"v": ("v", "compartment")}
+        self.current: list[str] = []  # derived values of the current phase (see current_phase)
 
     # -- helpers ------------------------------------------------------------------
     def _param(self, name, value, unit="", dim=NONE, desc="", origin="compartment"):
@@ -206,7 +209,7 @@ class _Composer:
             on_start=tuple(self.on_start), conditions=(), exposures=dict(self.exposures),
             source=Source(origin="compartment"), units="neuron",
             solves=tuple((it.label, m) for it in self.items for _b, m in it.mech.solves),
-            methods=dict(self.methods), frozen=tuple("i" + ion for ion in ions))
+            methods=dict(self.methods), frozen=tuple("i" + ion for ion in ions) + tuple(self.current))
 
     def _add(self, it: Inserted, ions, writes_conc, contrib, dens, pp, electrode):
         m = it.mech
@@ -219,7 +222,8 @@ class _Composer:
         for p in m.parameters:
             new = self._local(it, p.name)
             ren[sym(p.name)] = sym(new)
-            self._param(new, it.params.get(p.name, p.value), p.unit, p.dim, p.description, origin=m.name)
+            value = _declared_unit_value(p, it.params[p.name]) if p.name in it.params else p.value
+            self._param(new, value, p.unit, p.dim, p.description, origin=m.name)
         for s in m.states:
             kind = _ion_of(s.name, ion_names)
             if kind and kind[0] in ("ci", "co") and writes_conc.get(s.name) == it.label:
@@ -247,9 +251,12 @@ class _Composer:
                 continue
             # a GLOBAL of another mechanism or an unknown name: a parameter
             self._param(n, 0.0, "", NONE, "input", origin=m.name)
+        phase = current_phase(m)
         for d in m.derived:
             new = ren[sym(d.name)].name
             self._derive(new, d.expr.xreplace(ren), origin=m.name)
+            if d.name in phase:
+                self.current.append(new)
         method = m.solves[0][1] if m.solves else "none"
         for s, e in m.derivatives.items():
             self.derivs[ren[sym(s)].name] = e.xreplace(ren)
@@ -285,6 +292,71 @@ def neuron_order(it: "Inserted"):
     if f is not None and f.parent == HERE and m.name in _NEURON_BUILTINS:
         return (0, _NEURON_BUILTINS.index(m.name), "")
     return (1, 0, f.name if f is not None else m.name)
+
+
+def current_phase(m: Mechanism) -> set[str]:
+    """The derived values of ``m`` that NEURON computes in BREAKPOINT outside
+    its SOLVE (in ``nrn_cur``, at ``v(t)`` and the states at ``t``) and that
+    the SOLVEd block reads from the mechanism's storage: ``rates(v)`` called
+    in BREAKPOINT before ``SOLVE kstates METHOD sparse`` (caL3d.mod) gives
+    the kinetic scheme rates of the old voltage, not the new one. Found on
+    the file's NMODL syntax tree (neuron.nmodl): a value assigned in
+    BREAKPOINT itself, or in a PROCEDURE/FUNCTION that BREAKPOINT calls
+    (directly or through others) outside the SOLVE and that the SOLVEd
+    block does not call."""
+    if not m.source.file or not m.solves:
+        return set()
+    try:
+        from neuron.nmodl import ast, visitor
+
+        from ..importers.nmodl import parse_mod_file
+
+        prog, _text = parse_mod_file(m.source.file)
+    except Exception:  # a built-in without a file, or no NMODL framework
+        return set()
+    named = {}
+    for b in prog.blocks:
+        if b.is_procedure_block() or b.is_function_block() or b.is_derivative_block() or b.is_kinetic_block():
+            named[b.get_node_name()] = b
+    bp = next((b for b in prog.blocks if b.is_breakpoint_block()), None)
+    if bp is None:
+        return set()
+
+    def calls(node, seen: set) -> set:
+        for c in visitor.AstLookupVisitor().lookup(node, ast.AstNodeType.FUNCTION_CALL):
+            n = c.get_node_name()
+            if n in named and n not in seen:
+                seen.add(n)
+                calls(named[n], seen)
+        return seen
+
+    outside, inside = set(), set()
+    for st in bp.statement_block.statements:
+        solves = visitor.AstLookupVisitor().lookup(st, ast.AstNodeType.SOLVE_BLOCK)
+        if solves:
+            for sb in solves:
+                blk = named.get(sb.block_name.get_node_name())
+                if blk is not None:
+                    calls(blk, inside)
+        else:
+            calls(st, outside)
+    origins = {"BREAKPOINT"} | {f"{kw} {n}" for n in outside - inside for kw in ("PROCEDURE", "FUNCTION")}
+    return {d.name for d in m.derived if d.source.origin in origins}
+
+
+_DECLARED = re.compile(r"declared \S+ \((.+)\)$")
+
+
+def _declared_unit_value(p: Parameter, value) -> float:
+    """A value the user gives in the unit the file declares (NEURON's:
+    ``gbar_ca = 10`` is 10 pS/um2 when the file says ``(pS/um2)``), in the
+    unit the importer converted the parameter to (S/cm2)."""
+    got = _DECLARED.search(p.description or "")
+    if got is None:
+        return float(value)
+    from ..importers.nmodl_units import to_customary
+
+    return float(value) * to_customary(got.group(1))[0]
 
 
 def _toposort(derived: dict[str, Derived]) -> list[Derived]:
