@@ -5,7 +5,9 @@ NEURON's rules, reproduced here (NEURON's documentation of ``area``, ``ri``,
 
 - a section's 3-D points are stored in single precision (NEURON keeps
   ``x, y, z, diam`` as C ``float``); the arc length along them is summed in
-  double precision, and the section's length ``L`` is the last arc length;
+  double precision from coordinate differences taken in single precision
+  (measured: this, and only this, reproduces NEURON's ``arc3d`` to the last
+  bit), and the section's length ``L`` is the last arc length;
 - a section of ``nseg`` segments has nodes at (i + ½)/nseg; segment i spans
   arc [i·L/nseg, (i+1)·L/nseg] and is split at its centre into two halves;
 - each half is integrated over the frustums between consecutive 3-D points,
@@ -42,11 +44,15 @@ _R_UNITS = 1e-2       # Ω·cm · µm / µm² -> MΩ
 def stored_points(sec: Section) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The section's points as NEURON stores them: (xyz float32->float64,
     |diam|, arc length in double precision)."""
-    p = np.asarray(sec.points, dtype=np.float32).astype(np.float64)
+    p32 = np.asarray(sec.points, dtype=np.float32)
+    # coordinate differences are taken in single precision (float - float),
+    # their squares and sum in double, accumulated point by point
+    diff = (p32[1:, :3] - p32[:-1, :3]).astype(np.float64)
+    p = p32.astype(np.float64)
     xyz, d = p[:, :3], np.abs(p[:, 3])
     arc = np.zeros(len(p))
-    for k in range(1, len(p)):  # sequential, as NEURON accumulates it
-        dx, dy, dz = xyz[k] - xyz[k - 1]
+    for k in range(1, len(p)):
+        dx, dy, dz = diff[k - 1]
         arc[k] = arc[k - 1] + math.sqrt(dx * dx + dy * dy + dz * dz)
     return xyz, d, arc
 
