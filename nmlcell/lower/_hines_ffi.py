@@ -1,0 +1,137 @@
+"""The C++ Hines kernel (``hines.cc``) through ``jax.ffi``, built at first use.
+
+``load()`` compiles ``hines.cc`` with the system's C++ compiler against the
+XLA FFI headers that ship with jaxlib (``jax.ffi.include_dir()``), caches the
+shared library under ``<nmlcell cache>/ffi/<hash>/`` (the hash covers the
+source, the compiler command, jaxlib's version and the machine), loads it and
+registers its two handlers (float32, float64) as CPU FFI targets. It returns
+``False`` — and the caller falls back to the pure-JAX solve — whenever any of
+that fails: no compiler, no headers, a compile or load error, an unsupported
+platform, or ``NMLCELL_NO_FFI=1`` in the environment. The failure reason is
+kept in ``status()`` and logged at debug level; nothing is raised.
+
+Nothing is compiled at install time, so ``pip install .`` stays one command.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("hines.cc")
+TARGETS = {"float64": "nmlcell_hines_f64", "float32": "nmlcell_hines_f32"}
+_SYMBOLS = {"float64": "NmlcellHinesF64", "float32": "NmlcellHinesF32"}
+
+_lock = threading.Lock()
+_state: dict = {"tried": False, "ok": False, "why": "not tried", "path": None}
+
+
+def disabled_by_env() -> bool:
+    return os.environ.get("NMLCELL_NO_FFI", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def status() -> dict:
+    """What happened when the kernel was (or was not) built and loaded."""
+    return dict(_state)
+
+
+def _compiler() -> str | None:
+    for cand in (os.environ.get("CXX"), "g++", "c++", "clang++"):
+        if cand and shutil.which(cand):
+            return shutil.which(cand)
+    return None
+
+
+def _cache_root() -> Path:
+    from .._config import cache_dir
+
+    root = cache_dir()
+    if root is None:  # caching switched off: build in a per-process folder
+        return Path(tempfile.mkdtemp(prefix="nmlcell-ffi-"))
+    return root / "ffi"
+
+
+def _build(cxx: str) -> Path:
+    import jax
+    import jaxlib
+
+    include = jax.ffi.include_dir()
+    if not os.path.isfile(os.path.join(include, "xla", "ffi", "api", "ffi.h")):
+        raise RuntimeError(f"XLA FFI headers not found under {include}")
+    src = SOURCE.read_bytes()
+    flags = ["-O2", "-std=c++17", "-shared", "-fPIC", "-DNDEBUG"]
+    key = hashlib.sha256()
+    for part in (src, cxx.encode(), " ".join(flags).encode(), jaxlib.__version__.encode(),
+                 platform.machine().encode(), sys.platform.encode()):
+        key.update(part)
+        key.update(b"\0")
+    folder = _cache_root() / key.hexdigest()[:16]
+    lib = folder / "libnmlcell_hines.so"
+    if lib.is_file():
+        return lib
+    folder.mkdir(parents=True, exist_ok=True)
+    # build beside the target and rename: concurrent processes never load a half-written file
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
+    os.close(fd)
+    try:
+        cmd = [cxx, *flags, "-I", include, str(SOURCE), "-o", tmp]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        os.replace(tmp, lib)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return lib
+
+
+def load() -> bool:
+    """Build (once per machine), load and register the kernel; ``True`` if usable."""
+    if disabled_by_env():
+        return False
+    with _lock:
+        if _state["tried"]:
+            return _state["ok"]
+        _state["tried"] = True
+        try:
+            if sys.platform not in ("linux", "darwin"):
+                raise RuntimeError(f"no FFI build on {sys.platform}")
+            if not SOURCE.is_file():
+                raise RuntimeError(f"{SOURCE.name} is not installed with the package")
+            cxx = _compiler()
+            if cxx is None:
+                raise RuntimeError("no C++ compiler (g++, c++, clang++ or $CXX) on PATH")
+            path = _build(cxx)
+            so = ctypes.cdll.LoadLibrary(str(path))
+            import jax
+
+            for dtype, target in TARGETS.items():
+                fn = getattr(so, _SYMBOLS[dtype])
+                jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(fn), platform="cpu")
+            _state.update(ok=True, why="loaded", path=str(path))
+        except Exception as e:  # any failure: the pure-JAX solve is used instead
+            _state.update(ok=False, why=f"{type(e).__name__}: {e}")
+            log.debug("nmlcell: C++ Hines kernel unavailable, using the JAX solve (%s)", e)
+        return _state["ok"]
+
+
+def solve(parent, a, b, d, rhs):
+    """The FFI call on arrays of one dtype: ``parent`` int32 (n,), ``a``, ``b``,
+    ``d`` of shape (n,) or ``rhs.shape``, ``rhs`` (..., n). ``load()`` must
+    have returned ``True``. Batched under ``vmap`` by broadcasting."""
+    import jax
+
+    target = TARGETS[rhs.dtype.name]
+    call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(rhs.shape, rhs.dtype),
+                            vmap_method="broadcast_all")
+    return call(parent, a, b, d, rhs)

@@ -1,0 +1,318 @@
+"""Exact solve of the cable matrix of a branched neuron (Hines, 1984).
+
+Backward Euler (or Crank–Nicolson) on a compartmental cable gives, every
+step, a linear system whose sparsity is the tree of compartments. Numbered in
+*Hines order* (``parent[0] = -1``, ``parent[i] < i``), it is solved exactly in
+``O(n)`` by Gaussian elimination without fill-in: elimination from the leaves
+to the root, then substitution from the root, ``2 (n - 1)`` dependent steps.
+
+The matrix is NEURON's (``NODED``, ``NODEA``, ``NODEB``)::
+
+    row i:   d[i] x[i]  +  b[i] x[parent[i]]  +  sum_{c child of i} a[c] x[c]  =  rhs[i]
+
+``a[i]`` sits in the parent's row, column ``i``; ``b[i]`` in row ``i``,
+column ``parent[i]``; ``a[0]`` and ``b[0]`` are ignored (their gradient is
+zero). In NEURON's units (mV, mA/cm², µF/cm², ms, µm², MΩ for the axial
+resistance ``ri`` between a node and its parent) the voltage-update system
+of ``nrn_fixed_step`` has ``d = cm/dt * 1e-3 + g - a_sum``... see
+:func:`tree_solve` for the full convention.
+
+Two implementations, same results to round-off:
+
+* ``"ffi"`` — a C++ kernel (``hines.cc``) called through ``jax.ffi``,
+  compiled with the system's C++ compiler at first use and cached (see
+  ``_hines_ffi.py``). CPU only. Batches are solved four at a time,
+  interleaved. About 2–3x faster than the JAX loop on the CPU.
+* ``"jax"`` — two ``lax.fori_loop`` sweeps over the nodes with dynamic
+  indexing (XLA compiles each into one native loop on the CPU). Batch axes
+  ride along as a trailing vector axis. It is what runs where the kernel
+  cannot be built, with ``NMLCELL_NO_FFI=1``, and on accelerators.
+
+``"auto"`` (the default) takes the kernel when it loads and the computation
+is lowered for the CPU (``lax.platform_dependent``), the JAX loop otherwise.
+
+Differentiation: the solve is a ``lax.custom_linear_solve`` whose transpose
+solve is the same Hines solve with ``a`` and ``b`` swapped, so
+``jax.grad`` costs one more tree solve per step (plus a few element-wise
+products for the matrix entries) and is exact; forward mode (``jvp``,
+``jacfwd``) works too. ``vmap`` and ``jit`` apply; float32 and float64.
+
+On a GPU the ``"jax"`` path is correct but runs a loop of tiny kernels per
+node. The right GPU kernel is one launch per solve with one thread per cell
+(a batch of cells), each thread running this same sequential sweep over
+coalesced ``(n, batch)`` arrays; for a single large cell a level-parallel
+elimination (all nodes of one depth at once) or tree cyclic reduction would
+be needed. Neither is built yet.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import _hines_ffi
+
+__all__ = ["HinesTree", "hines_tree", "tree_solve", "tree_matvec", "tree_to_dense",
+           "ffi_available"]
+
+METHODS = ("auto", "ffi", "jax")
+
+
+class HinesTree:
+    """A tree of compartments in Hines order: ``parent[0] == -1`` and
+    ``0 <= parent[i] < i`` for ``i >= 1``. Immutable and hashable (by its
+    parent array), so it can be a static argument of ``jit``."""
+
+    __slots__ = ("parent", "n", "_key", "_hash")
+
+    def __init__(self, parent):
+        p = np.asarray(parent)
+        if p.ndim != 1 or p.size == 0:
+            raise ValueError(f"parent must be a non-empty 1-D array of node indices, got shape {p.shape}")
+        if not np.issubdtype(p.dtype, np.integer):
+            if not np.all(p == np.round(p)):
+                raise ValueError("parent must hold integer node indices")
+        p = p.astype(np.int32)
+        if p[0] != -1:
+            raise ValueError(f"parent[0] must be -1 (the root), got {p[0]}")
+        idx = np.arange(p.size)
+        bad = np.flatnonzero((p[1:] < 0) | (p[1:] >= idx[1:])) + 1
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"nodes are not in Hines order: parent[{i}] = {p[i]} "
+                             f"(every node after the root needs 0 <= parent[i] < i; "
+                             f"{bad.size} node(s) break it)")
+        p.setflags(write=False)
+        self.parent = p
+        self.n = int(p.size)
+        self._key = p.tobytes()
+        self._hash = hash(self._key)
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return isinstance(other, HinesTree) and self._key == other._key
+
+    def __repr__(self):
+        return f"HinesTree(n={self.n}, leaves={self.n_leaves}, depth={self.depth})"
+
+    @property
+    def depth(self) -> int:
+        """Number of nodes on the longest root-to-leaf path."""
+        level = np.zeros(self.n, np.int64)
+        for i in range(1, self.n):
+            level[i] = level[self.parent[i]] + 1
+        return int(level.max()) + 1
+
+    @property
+    def n_leaves(self) -> int:
+        has_child = np.zeros(self.n, bool)
+        has_child[self.parent[1:]] = True
+        return int(self.n - has_child.sum())
+
+
+@functools.lru_cache(maxsize=256)
+def _tree_from_bytes(key: bytes) -> HinesTree:
+    return HinesTree(np.frombuffer(key, np.int32))
+
+
+def hines_tree(parent) -> HinesTree:
+    """``parent`` as a :class:`HinesTree` (validated once, cached)."""
+    if isinstance(parent, HinesTree):
+        return parent
+    p = np.asarray(parent)
+    if p.ndim == 1 and np.issubdtype(p.dtype, np.integer):
+        return _tree_from_bytes(p.astype(np.int32).tobytes())
+    return HinesTree(p)
+
+
+def ffi_available() -> bool:
+    """Whether the C++ kernel is built and registered (builds it on first call)."""
+    return _hines_ffi.load()
+
+
+# ----------------------------------------------------------------------------- matrix
+
+
+def tree_matvec(parent, a, b, d, x):
+    """``A @ x`` for the tree matrix (same conventions and broadcasting as
+    :func:`tree_solve`)."""
+    tree = hines_tree(parent)
+    a, b, d, x = jnp.broadcast_arrays(*_as_float(a, b, d, x))
+    return _matvec(tree, a, b, d, x)
+
+
+def _matvec(tree: HinesTree, a, b, d, x):
+    par = tree.parent[1:]
+    y = d * x
+    if tree.n > 1:
+        y = y.at[..., 1:].add(b[..., 1:] * x[..., par])
+        y = y.at[..., par].add(a[..., 1:] * x[..., 1:])
+    return y
+
+
+def tree_to_dense(parent, a, b, d):
+    """The dense ``(..., n, n)`` matrix (for tests and small systems)."""
+    tree = hines_tree(parent)
+    a, b, d = jnp.broadcast_arrays(*_as_float(a, b, d))
+    n = tree.n
+    m = jnp.zeros(d.shape + (n,), d.dtype)
+    i = np.arange(n)
+    m = m.at[..., i, i].set(d)
+    if n > 1:
+        c = np.arange(1, n)
+        p = tree.parent[1:]
+        m = m.at[..., p, c].set(a[..., 1:])
+        m = m.at[..., c, p].set(b[..., 1:])
+    return m
+
+
+# ----------------------------------------------------------------------------- solves
+
+
+def _hines_jax(par: np.ndarray, a, b, d, r):
+    """Hines solve along axis 0 (any trailing axes are independent systems
+    sharing the tree). Plain JAX; not differentiated directly."""
+    n = par.shape[0]
+    if n == 1:
+        return r / d
+    parj = jnp.asarray(par)
+
+    def eliminate(k, c):
+        dd, rr = c
+        i = n - 1 - k
+        p = parj[i]
+        f = a[i] / dd[i]
+        dd = lax.dynamic_update_index_in_dim(dd, dd[p] - f * b[i], p, 0)
+        rr = lax.dynamic_update_index_in_dim(rr, rr[p] - f * rr[i], p, 0)
+        return dd, rr
+
+    dd, rr = lax.fori_loop(0, n - 1, eliminate, (d, r))
+    # substitution x[i] = y[i] - c[i] x[parent[i]], with y and c computed at once
+    y = rr / dd
+    c = b / dd
+
+    def substitute(i, x):
+        return lax.dynamic_update_index_in_dim(x, y[i] - c[i] * x[parj[i]], i, 0)
+
+    return lax.fori_loop(1, n, substitute, y)
+
+
+def _solve_jax(tree: HinesTree, a, b, d, r):
+    """Arrays of shape (..., n), all the same shape: node axis moved first,
+    batch axes flattened into one trailing axis."""
+    shape = r.shape
+    if len(shape) == 1:
+        return _hines_jax(tree.parent, a, b, d, r)
+    flat = [jnp.reshape(v, (-1, tree.n)).T for v in (a, b, d, r)]
+    return jnp.reshape(_hines_jax(tree.parent, *flat).T, shape)
+
+
+def _make_jax_solver(tree: HinesTree):
+    """The JAX solve, whose ``vmap`` folds the new axis into the trailing batch
+    axis instead of letting ``vmap`` stride through the node loop."""
+
+    @jax.custom_batching.custom_vmap
+    def solve(a, b, d, r):
+        return _solve_jax(tree, a, b, d, r)
+
+    @solve.def_vmap
+    def _rule(axis_size, in_batched, a, b, d, r):
+        args = [v if bt else jnp.broadcast_to(v, (axis_size,) + v.shape)
+                for v, bt in zip((a, b, d, r), in_batched)]
+        return solve(*args), True
+
+    return solve
+
+
+@functools.lru_cache(maxsize=256)
+def _jax_solver(tree: HinesTree):
+    return _make_jax_solver(tree)
+
+
+def _solve_ffi(tree: HinesTree, a, b, d, r):
+    return _hines_ffi.solve(jnp.asarray(tree.parent), a, b, d, r)
+
+
+def _raw_solve(tree: HinesTree, method: str, a, b, d, r):
+    """Undifferentiated solve of same-shaped arrays (..., n)."""
+    if method == "jax":
+        return _jax_solver(tree)(a, b, d, r)
+    if method == "ffi":
+        return _solve_ffi(tree, a, b, d, r)
+    # auto with the kernel loaded: the kernel where lowered for the CPU
+    return lax.platform_dependent(a, b, d, r,
+                                  cpu=lambda *v: _solve_ffi(tree, *v),
+                                  default=lambda *v: _jax_solver(tree)(*v))
+
+
+def _resolve_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"unknown tree-solve method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "jax":
+        return "jax"
+    ok = _hines_ffi.load()
+    if method == "ffi":
+        if not ok:
+            why = ("NMLCELL_NO_FFI is set" if _hines_ffi.disabled_by_env()
+                   else _hines_ffi.status()["why"])
+            raise RuntimeError(f"the C++ tree-solve kernel is unavailable ({why}); use method='jax'")
+        return "ffi"
+    return "auto" if ok else "jax"
+
+
+def _as_float(*arrs):
+    arrs = [jnp.asarray(v) for v in arrs]
+    dt = jnp.result_type(*arrs)
+    if not jnp.issubdtype(dt, jnp.floating):
+        dt = jnp.result_type(float)
+    return [v.astype(dt) for v in arrs]
+
+
+def tree_solve(parent, a, b, d, rhs, *, method: str = "auto"):
+    """Solve the tree (cable) system ``A x = rhs`` exactly; returns ``x``.
+
+    ``parent``: the tree, a static integer array (or :class:`HinesTree`) in
+    Hines order: ``parent[0] = -1``, ``0 <= parent[i] < i``.
+    ``a``, ``b``, ``d``, ``rhs``: arrays of shape ``(..., n)`` that broadcast
+    together; leading axes are independent systems (cells, parameter sets).
+    Row ``i`` of ``A`` is ``d[i] x[i] + b[i] x[parent[i]] + sum_c a[c] x[c]``
+    over the children ``c`` of ``i`` (NEURON's ``NODED``, ``NODEB``,
+    ``NODEA``); ``a[0]`` and ``b[0]`` are ignored. The elimination pivots on
+    the diagonal without row exchanges, as NEURON does: it is stable for the
+    diagonally dominant matrices of a cable (``d[i] >= |b[i]| + sum |a[c]|``).
+
+    NEURON's voltage step (``secondorder = 0``, units mV, ms, µF/cm², S/cm²,
+    mA/cm², µm², MΩ): with ``area`` the node's membrane area in µm² and
+    ``ri`` the axial resistance in MΩ from node ``i`` to its parent,
+    ``a[i] = -100 / (ri[i] * area[parent[i]])`` and
+    ``b[i] = -100 / (ri[i] * area[i])`` (mS/cm²... the 100 converts
+    1/(MΩ·µm²) to S/cm² times 1e-3-scaled mA/cm² per mV),
+    ``d[i] = 1e-3 * cm[i] / dt + g[i] - b[i] - sum_c a[c]``, and
+    ``rhs[i] = -i_membrane[i] - (axial current into i)``; ``x`` is then the
+    voltage change ``dv`` in mV.
+
+    ``method``: ``"auto"`` (the C++ kernel on the CPU when it builds, the
+    JAX loop elsewhere), ``"ffi"`` (the kernel or an error) or ``"jax"``.
+    Differentiable in ``a``, ``b``, ``d`` and ``rhs`` (forward and reverse
+    mode); works under ``jit`` and ``vmap``; float32 and float64 (the common
+    floating type of the inputs).
+    """
+    tree = hines_tree(parent)
+    m = _resolve_method(method)
+    a, b, d, rhs = _as_float(a, b, d, rhs)
+    shape = jnp.broadcast_shapes(a.shape, b.shape, d.shape, rhs.shape)
+    if not shape or shape[-1] != tree.n:
+        raise ValueError(f"the last axis of a, b, d, rhs must have the tree's {tree.n} nodes; "
+                         f"they broadcast to {shape}")
+    a, b, d, rhs = (jnp.broadcast_to(v, shape) for v in (a, b, d, rhs))
+    return lax.custom_linear_solve(
+        lambda x: _matvec(tree, a, b, d, x),
+        rhs,
+        solve=lambda _, r: _raw_solve(tree, m, a, b, d, r),
+        transpose_solve=lambda _, r: _raw_solve(tree, m, b, a, d, r),
+    )
