@@ -78,6 +78,7 @@ class Cell:
         self._record: list[str] = []
         self._solver = DEFAULT_SOLVER
         self._model = None
+        self._frozen = None
         self._units = {}
 
     @classmethod
@@ -109,7 +110,7 @@ class Cell:
         if any(it.label == m.name for it in self._inserted):
             raise OptionError(f"{m.name} is already inserted", element="insert")
         self._inserted.append(Inserted(m, m.name, dict(params)))
-        self._model = None
+        self._model = self._frozen = None
         return self
 
     def add(self, pp: PointProcess) -> str:
@@ -127,7 +128,7 @@ class Cell:
         self._counts[m.name] = k + 1
         label = f"{m.name}[{k}]"
         self._inserted.append(Inserted(m, label, dict(pp.params)))
-        self._model = None
+        self._model = self._frozen = None
         return label
 
     def record(self, name: str) -> "Cell":
@@ -138,22 +139,40 @@ class Cell:
         return self
 
     # -- the model ---------------------------------------------------------------------------
-    def _ir(self, celsius: float):
+    def _ir(self, celsius: float, phase=()):
         from .ir.model import Group, ModelIR, Network
         from .passes.compartment import compose
 
-        mech, units = compose(self.geometry, self._inserted, v_init=self.v_init)
+        mech, units = compose(self.geometry, self._inserted, v_init=self.v_init, phase_columns=phase)
         self._units = units
         net = Network("cell", (Group("cell", mech, 1),), temperature=float(celsius) + 273.15)
         return ModelIR(name="cell", file="<nmlcell.Cell>", network=net)
 
-    def model(self, celsius: float = 6.3):
-        """The lowered :class:`~nmlcell.model.Model` of this cell."""
+    def _phase(self, record) -> tuple:
+        """The recorded names that the staggered solver records as NEURON
+        does, from the step's current phase (ion currents, values assigned
+        in BREAKPOINT): each gets a column of the step's value."""
+        if self._solver != "staggered" or not record:
+            return ()
+        return tuple(sorted(set(record) & set(self._composed().frozen)))
+
+    def _composed(self):
+        """The compartment's Mechanism (without recording columns), cached."""
+        if self._frozen is None:
+            from .passes.compartment import compose
+
+            self._frozen = compose(self.geometry, self._inserted, v_init=self.v_init)[0]
+        return self._frozen
+
+    def model(self, celsius: float = 6.3, record=()):
+        """The lowered :class:`~nmlcell.model.Model` of this cell (with a
+        column for each current-phase value in ``record`` under the
+        staggered solver)."""
         from .model import Model
 
-        key = float(celsius)
+        key = (float(celsius), self._phase(record))
         if self._model is None or self._model[0] != key:
-            m = Model(self._ir(key), default_solver=self._solver)
+            m = Model(self._ir(*key), default_solver=self._solver)
             self._model = (key, m)
         self._model[1].solver = self._solver
         return self._model[1]
@@ -175,7 +194,7 @@ class Cell:
 
     def _quantities(self, record):
         names = list(record) if record is not None else (self._record or ["v"])
-        m = self.model_mech()
+        m = self._composed()
         for q in names:
             if q not in m.exposures:
                 raise OptionError(f"'{q}' is not a variable of this cell (it has: "
@@ -183,22 +202,24 @@ class Cell:
         return names
 
     def model_mech(self):
-        return next(iter(self.model(self._model[0] if self._model else 6.3).lowered.groups.values())).mech
+        model = self._model[1] if self._model else self.model(6.3)
+        return next(iter(model.lowered.groups.values())).mech
 
     def run(self, duration: float, dt: float = 0.025, celsius: float = 6.3, *, record=None, progress=None,
             precision="float64"):
         """Simulate ``duration`` ms at ``dt`` ms and ``celsius`` degC. Returns
         Results: ``res.t``, ``res["v"]`` (NEURON's units)."""
-        model = self.model(celsius)
-        res = model.run(duration=duration, dt=dt, record=self._quantities(record), progress=progress,
-                        precision=precision)
+        names = self._quantities(record)
+        model = self.model(celsius, names)
+        res = model.run(duration=duration, dt=dt, record=names, progress=progress, precision=precision)
         res.set_units({q: self._units.get(q, "") for q in res.quantities})
         return res
 
     def simulator(self, duration: float, dt: float = 0.025, celsius: float = 6.3, record=None):
         """A pure function ``params -> {name: trace}`` for jax.jit/grad/vmap
         (``params`` shaped like :meth:`parameters`)."""
-        return self.model(celsius).simulator(duration=duration, dt=dt, record=self._quantities(record))
+        names = self._quantities(record)
+        return self.model(celsius, names).simulator(duration=duration, dt=dt, record=names)
 
     def info(self) -> str:
         m = self.model_mech()

@@ -17,6 +17,10 @@ One generated function per compartment mechanism advances it from ``t`` to
    kinetic schemes are). ``b`` and the Jacobians are derived symbolically
    (through every derived value that depends on the state).
 
+A column of method ``step`` (``ina@step``, see
+:func:`nmlcell.passes.compartment.compose`) takes the phase-1 value of its
+derived value: what NEURON records for an ion current.
+
 The function is element-wise over instances, like the other kernels, so
 ``vmap``, ``grad`` and batches apply.
 """
@@ -135,7 +139,7 @@ class StaggeredKernel:
             cur[f] = na[f]
         owners: dict[str, list[str]] = {}
         for s_, (m, owner) in mech.methods.items():
-            if s_ != "v" and s_ in dexprs:
+            if s_ != "v" and s_ in dexprs and m != "step":
                 owners.setdefault(owner, []).append(s_)
         derived_deps = {d: {a.name for a in exprs[d].free_symbols} for d in order}
 
@@ -172,6 +176,10 @@ class StaggeredKernel:
                 new[s_] = f"{base[s_]}_n"
                 cur[s_] = f"{base[s_]}_n"
             stale |= depends(set(states)) - frozen
+        # columns that keep a value of the current phase (what NEURON records)
+        for s_, (m, x) in mech.methods.items():
+            if m == "step":
+                new[s_] = f"({na[x]} + jnp.zeros_like({base['v']}))"
         outs = [new.get(s, base[s]) for s in self.state_names]
         lines.append(f"    return ({', '.join(outs)},)")
         return "\n".join(lines) + "\n" + _HELPERS

@@ -54,6 +54,8 @@ ION_DEFAULTS = {
 }
 OTHER_ION = (0.0, 1.0, 1.0, 1.0)
 
+STEP = "@step"  # suffix of a column holding a value of the step's current phase
+
 V = Dim(m=1, l=2, t=-3, i=-1)
 CONC = Dim(l=-3, n=1)
 
@@ -101,8 +103,10 @@ def _ion_of(name: str, ions: set[str]):
 
 
 class _Composer:
-    def __init__(self, geometry: Geometry, inserted: list[Inserted], v_init: float, name: str):
+    def __init__(self, geometry: Geometry, inserted: list[Inserted], v_init: float, name: str,
+                 phase_columns=()):
         self.geo, self.items, self.v_init, self.name = geometry, inserted, v_init, name
+        self.phase_columns = tuple(phase_columns)
         self.params: dict[str, Parameter] = {}
         self.states: list[State] = []
         self.derived: dict[str, Derived] = {}
@@ -152,6 +156,11 @@ class _Composer:
                         if w in writes_conc:
                             self.unsupported.append(f"{w} written by both {writes_conc[w]} and {it.label}")
                         writes_conc[w] = it.label
+                        if w not in {x.name for x in m.states} | {d.name for d in m.derived}:
+                            self.unsupported.append(
+                                f"{it.label} writes {w} but the imported mechanism gives it no value "
+                                f"(an assignment such as '{w} = ...' inside a DERIVATIVE block is not "
+                                f"carried by the importer) ({m.source.file})")
         if self.unsupported:
             raise UnsupportedError(self.unsupported)
 
@@ -200,8 +209,22 @@ class _Composer:
         self.derivs["v"] = -sp.Float(1000.0) * sym("i_membrane") / sym("cm")
 
         derived = _toposort(self.derived)
+        frozen = tuple("i" + ion for ion in ions) + tuple(self.current)
+        steps = {}
+        for x in self.phase_columns:
+            if x in frozen:
+                # NEURON records the value of the step's current phase (t + dt/2,
+                # v(t), the states at t): a column the staggered step writes
+                col = x + STEP
+                self.states.append(State(col, NONE, f"{x} of the step's current phase",
+                                         Source(origin="compartment")))
+                self.derivs[col] = sp.Integer(0)
+                self.methods[col] = ("step", x)
+                self.on_start.append(Assignment(col, sym(x)))
+                self.units[col] = self.units.get(x, "")
+                steps[x] = col
         for name in list(self.params) + [s.name for s in self.states] + [d.name for d in derived]:
-            self.exposures[name] = (name, NONE)
+            self.exposures[name] = (steps.get(name, name), NONE)
         return Mechanism(
             name=self.name, kind="cell", component_type="NEURON-style compartment",
             parameters=tuple(self.params.values()), states=tuple(self.states), derived=tuple(derived),
@@ -209,7 +232,7 @@ class _Composer:
             on_start=tuple(self.on_start), conditions=(), exposures=dict(self.exposures),
             source=Source(origin="compartment"), units="neuron",
             solves=tuple((it.label, m) for it in self.items for _b, m in it.mech.solves),
-            methods=dict(self.methods), frozen=tuple("i" + ion for ion in ions) + tuple(self.current))
+            methods=dict(self.methods), frozen=frozen)
 
     def _add(self, it: Inserted, ions, writes_conc, contrib, dens, pp, electrode):
         m = it.mech
@@ -234,7 +257,11 @@ class _Composer:
             self.states.append(State(new, s.dim, s.description, s.source))
             self.units[new] = ""
         for d in m.derived:
-            new = self._local(it, d.name)
+            kind = _ion_of(d.name, ion_names)
+            if kind and kind[0] in ("ci", "co") and writes_conc.get(d.name) == it.label:
+                new = d.name  # a concentration this mechanism assigns (not a state): the ion's
+            else:
+                new = self._local(it, d.name)
             ren[sym(d.name)] = sym(new)
         for inp in m.inputs:
             n = inp.name
@@ -382,8 +409,15 @@ def _toposort(derived: dict[str, Derived]) -> list[Derived]:
 
 
 def compose(geometry: Geometry, inserted: list[Inserted], *, v_init: float = -65.0,
-            name: str = "cell") -> tuple[Mechanism, dict[str, str]]:
-    """The compartment's Mechanism and the NEURON unit of each of its names."""
-    c = _Composer(geometry, inserted, v_init, name)
+            name: str = "cell", phase_columns=()) -> tuple[Mechanism, dict[str, str]]:
+    """The compartment's Mechanism and the NEURON unit of each of its names.
+
+    ``phase_columns``: current-phase values (ion currents such as ``ina``,
+    values a mechanism assigns in BREAKPOINT) to record as NEURON does, at
+    ``t + dt/2`` from the step's old ``v`` and states: each gets a column
+    ``<name>@step`` that only the ``staggered`` solver writes (another
+    solver leaves it at its initial value), and ``<name>`` is recorded from
+    it. Names that are not current-phase values are ignored."""
+    c = _Composer(geometry, inserted, v_init, name, phase_columns)
     mech = c.compose()
     return mech, c.units
