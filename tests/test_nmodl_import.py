@@ -224,6 +224,27 @@ def test_folder_variant():
     assert set(mechs) == {"hh", "pas"}
 
 
+def test_cli_info_prints_nothing_on_stderr():
+    """Importing neuron prints "Warning: no DISPLAY environment variable"
+    from C when there is no display; nmlcell imports it with -nogui."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "NEURON_MODULE_OPTIONS")}
+    r = subprocess.run([sys.executable, "-m", "nmlcell.cli", "info", str(DATA / "neuron" / "hh.mod")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert "DISPLAY" not in r.stdout and r.stdout.startswith("density hh")
+
+
+def test_neuron_module_options_restored():
+    """The -nogui option is set only around NEURON's first import."""
+    code = ("import os; os.environ['NEURON_MODULE_OPTIONS'] = '-NSTACK 3000'\n"
+            "from nmlcell.importers.nmodl_parse import nmodl; nmodl()\n"
+            "print(os.environ['NEURON_MODULE_OPTIONS'])")
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and r.stdout == "-NSTACK 3000\n" and r.stderr == "", (r.stdout, r.stderr)
+
+
 # -- the corpus ------------------------------------------------------------------------
 
 def _corpus_mods(corpus):

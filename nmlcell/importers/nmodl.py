@@ -35,6 +35,9 @@ Modules: ``nmodl_parse`` (parsing, INCLUDE, syntax errors), ``nmodl_decl``
 """
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ModelImportError
@@ -42,15 +45,20 @@ from ..ir.mechanism import Mechanism
 from .nmodl_build import MechanismBuilder
 from .nmodl_parse import parse_mod_file
 
-__all__ = ["load_mod_file", "load_mod_folder", "parse_mod_file"]
+__all__ = ["check_name_clashes", "load_mod_file", "load_mod_folder", "parse_mod_file"]
 
 
-def load_mod_file(path, *, check: bool = True) -> Mechanism:
+def load_mod_file(path, *, check: bool = True, reserved: Mapping[str, str | os.PathLike] | None = None
+                  ) -> Mechanism:
     """Import one ``.mod`` file. With ``check`` (the default) a file using
     constructs nmlcell cannot lower raises :class:`~nmlcell.errors.UnsupportedError`
     listing all of them; ``check=False`` returns the Mechanism with the list
-    in ``Mechanism.unsupported``."""
+    in ``Mechanism.unsupported``. ``reserved`` (name -> file, e.g. the
+    built-in library): a mechanism taking one of these names from another
+    file is an error (:func:`check_name_clashes`)."""
     mech = MechanismBuilder(str(path)).build()
+    if reserved:
+        check_name_clashes({mech.name: mech}, reserved)
     if check:
         from ..passes.compat import check as compat_check
 
@@ -58,16 +66,18 @@ def load_mod_file(path, *, check: bool = True) -> Mechanism:
     return mech
 
 
-def load_mod_folder(folder, *, check: bool = True) -> dict[str, Mechanism]:
+def load_mod_folder(folder, *, check: bool = True, reserved: Mapping[str, str | os.PathLike] | None = None
+                    ) -> dict[str, Mechanism]:
     """Import every ``.mod`` file in ``folder`` (not recursive): mechanism
     name (SUFFIX or POINT_PROCESS name) -> Mechanism. With ``check``, every
-    file's unsupported constructs are listed in one error."""
+    file's unsupported constructs are listed in one error; ``reserved`` as
+    in :func:`load_mod_file`."""
     from ..errors import UnsupportedError
 
     out: dict[str, Mechanism] = {}
     problems: list[str] = []
     for p in sorted(Path(folder).glob("*.mod")):
-        m = load_mod_file(p, check=False)
+        m = load_mod_file(p, check=False, reserved=reserved)
         if m.name in out:
             raise ModelImportError(f"mechanism '{m.name}' defined twice (also in {out[m.name].source.file})",
                                    file=str(p))
@@ -76,3 +86,33 @@ def load_mod_folder(folder, *, check: bool = True) -> dict[str, Mechanism]:
     if check and problems:
         raise UnsupportedError(problems, file=str(folder))
     return out
+
+
+def check_name_clashes(mechs: Mapping[str, Mechanism], reserved: Mapping[str, str | os.PathLike]) -> None:
+    """Raise ModelImportError (naming the file, the line of its SUFFIX or
+    POINT_PROCESS and the other file) when a mechanism of ``mechs`` takes a
+    name of ``reserved`` (name -> file, e.g. nmlcell's built-in library)
+    from a different file. NEURON refuses such a file too when it loads it:
+    "The user defined name, pas, already exists." """
+    for name, m in mechs.items():
+        other = reserved.get(name)
+        if other is None or _same_file(m.source.file, other):
+            continue
+        kw = {"point_process": "POINT_PROCESS", "artificial_cell": "ARTIFICIAL_CELL"}.get(m.kind, "SUFFIX")
+        line = None
+        try:
+            text = Path(m.source.file).read_text(errors="replace")
+            mt = re.search(rf"(?m)^[^:\n]*\b{kw}\s+{re.escape(name)}\b", text)
+            line = text.count("\n", 0, mt.start()) + 1 if mt else None
+        except OSError:
+            pass
+        raise ModelImportError(f"{kw} {name} clashes with nmlcell's built-in mechanism {name} ({other}); "
+                               f"NEURON refuses it too (\"The user defined name, {name}, already exists.\"): "
+                               f"rename the {kw}", file=m.source.file, line=line)
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

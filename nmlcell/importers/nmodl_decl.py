@@ -17,6 +17,7 @@ import sympy as sp
 from ..errors import ModelImportError
 from ..ir.expr import sym
 from ..ir.mechanism import Input, IonUse, Source
+from .nmodl_check import undefined_variables, units_block
 from .nmodl_expr import ION_DIMS, SPECIAL
 from .nmodl_parse import node_name, nmodl, parse_mod_file
 from .nmodl_units import factor_value, to_customary
@@ -78,7 +79,7 @@ class Declarations:
         self.procedures: dict[str, object] = {}
         self.derivative_blocks: dict[str, object] = {}
         self.defines: dict[str, sp.Expr] = {}
-        self.file_locals: set[str] = set()
+        self.file_locals: dict[str, None] = {}   # in declaration order
         self.arrays: set[str] = set()      # STATE/ASSIGNED arrays (not lowered)
         self.function_tables: set[str] = set()
         self.initial = None
@@ -128,7 +129,7 @@ class Declarations:
                 self.defines[node_name(b)] = sp.Float(b.value.eval())
             elif t == "LocalListStatement":
                 for v in b.variables:
-                    self.file_locals.add(node_name(v))
+                    self.file_locals[node_name(v)] = None
             elif t == "NetReceiveBlock":
                 self._unsup("NET_RECEIVE (events)", r"\bNET_RECEIVE\b")
             elif t in ("LinearBlock", "NonLinearBlock"):
@@ -153,6 +154,8 @@ class Declarations:
         if self.suffix is None:
             raise ModelImportError("NMODL file has no SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL in its NEURON block",
                                    file=self.path)
+        units_block(self)
+        undefined_variables(self)
 
     def _neuron_block(self, b):
         for s in b.statement_block.statements:

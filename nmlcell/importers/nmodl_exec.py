@@ -190,7 +190,7 @@ class Executor(Declarations):
             return False
         lv = visitor.AstLookupVisitor()
         cond_names = {v.name.get_node_name() for v in lv.lookup(c, ast.AstNodeType.VAR_NAME)}
-        cache = cond_names & self.file_locals
+        cache = cond_names & self.file_locals.keys()
         if len(cache) != 1:
             return False
         (cname,) = cache
@@ -357,6 +357,8 @@ class Executor(Declarations):
             return sp.Float(factor_value("faraday", "coulomb"))
         if n == "R":
             return sp.Float(factor_value("k-mole", "joule/degC"))
+        if b in self.file_locals:
+            raise Unsupported(f"file LOCAL '{n}' read before it is assigned", rf"\b{re.escape(b)}\b")
         raise Unsupported(f"undefined variable '{n}'", rf"\b{re.escape(b)}\b")
 
     def _call(self, c, env, frame, statement: bool):
