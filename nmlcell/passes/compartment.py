@@ -42,9 +42,10 @@ from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Derived, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE, Dim
 
-# NEURON 9's physical constants (nrnunits, not the legacy ones)
-FARADAY = 96485.33212      # C/mol
-GAS_R = 8.314462618        # J/(mol K)
+# NEURON 9's physical constants (nrnunits, codata 2018, as the exact products
+# e N_A and k N_A it uses: 8.314462618 gave eca 2e-9 mV off, 1.6e-11 relative)
+FARADAY = 96485.3321233100184  # C/mol
+GAS_R = 8.31446261815324       # J/(mol K)
 
 # NEURON's ion defaults: erev (mV), inside and outside concentration (mM), valence
 ION_DEFAULTS = {
