@@ -305,10 +305,11 @@ def tree_solve(parent, a, b, d, rhs, *, method: str = "auto"):
     tree = hines_tree(parent)
     m = _resolve_method(method)
     a, b, d, rhs = _as_float(a, b, d, rhs)
+    for name, v in zip("a b d rhs".split(), (a, b, d, rhs)):
+        if v.ndim == 0 or v.shape[-1] != tree.n:
+            raise ValueError(f"the last axis of {name} must have the tree's {tree.n} nodes; "
+                             f"its shape is {v.shape}")
     shape = jnp.broadcast_shapes(a.shape, b.shape, d.shape, rhs.shape)
-    if not shape or shape[-1] != tree.n:
-        raise ValueError(f"the last axis of a, b, d, rhs must have the tree's {tree.n} nodes; "
-                         f"they broadcast to {shape}")
     a, b, d, rhs = (jnp.broadcast_to(v, shape) for v in (a, b, d, rhs))
     return lax.custom_linear_solve(
         lambda x: _matvec(tree, a, b, d, x),

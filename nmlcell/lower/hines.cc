@@ -25,25 +25,38 @@ constexpr int64_t LANES = 4;
 template <typename T, int64_t L>
 void solve_lanes(int64_t n, const int32_t* par, const T* const* a, const T* const* b,
                  const T* const* d, const T* const* r, T* const* x, T* work) {
-  // work holds the eliminated diagonals, lane-interleaved: work[i * L + l].
+  // work[i * L + l]: the eliminated diagonal of node i in lane l, then its
+  // reciprocal, then b[i] times it.
   for (int64_t l = 0; l < L; ++l) {
     for (int64_t i = 0; i < n; ++i) {
       work[i * L + l] = d[l][i];
       x[l][i] = r[l][i];
     }
   }
+  // elimination, leaves to root: the division is the only one per node and
+  // its reciprocal is kept, so the substitution below is division-free
   for (int64_t i = n - 1; i > 0; --i) {
     const int64_t p = par[i];
     for (int64_t l = 0; l < L; ++l) {
-      const T f = a[l][i] / work[i * L + l];
+      const T inv = T(1) / work[i * L + l];
+      const T f = a[l][i] * inv;
+      work[i * L + l] = inv;
       work[p * L + l] -= f * b[l][i];
       x[l][p] -= f * x[l][i];
     }
   }
-  for (int64_t l = 0; l < L; ++l) x[l][0] /= work[l];
+  for (int64_t l = 0; l < L; ++l) work[l] = T(1) / work[l];
+  // x[i] = y[i] - c[i] x[parent[i]] with y = rhs'/d', c = b/d' computed first
+  // (independent across nodes, so the dependent chain is one multiply-add)
+  for (int64_t l = 0; l < L; ++l) {
+    for (int64_t i = 0; i < n; ++i) {
+      x[l][i] *= work[i * L + l];
+      work[i * L + l] *= b[l][i];
+    }
+  }
   for (int64_t i = 1; i < n; ++i) {
     const int64_t p = par[i];
-    for (int64_t l = 0; l < L; ++l) x[l][i] = (x[l][i] - b[l][i] * x[l][p]) / work[i * L + l];
+    for (int64_t l = 0; l < L; ++l) x[l][i] -= work[i * L + l] * x[l][p];
   }
 }
 

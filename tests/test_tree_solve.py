@@ -1,0 +1,354 @@
+"""The cable (Hines) tree solve: against dense solves, under vmap/jit, in both
+precisions, its gradients, and the C++ kernel against the JAX loop."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nmlcell  # noqa: F401  (JAX configured by nmlcell: float64 on)
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nmlcell.lower import _hines_ffi, cable
+
+# ----------------------------------------------------------------------------- trees
+
+
+def chain(n):
+    return np.arange(-1, n - 1)
+
+
+def binary(levels, per_branch):
+    parent = [-1]
+
+    def branch(p, level):
+        for k in range(per_branch):
+            parent.append(p if k == 0 else len(parent) - 1)
+        last = len(parent) - 1
+        if level + 1 < levels:
+            branch(last, level + 1)
+            branch(last, level + 1)
+
+    branch(0, 0)
+    return np.asarray(parent)
+
+
+def soma_axon_dendrite():
+    """The 516-compartment cell of the issue's bench C: soma, a 7-compartment
+    axon, a binary dendrite of 127 branches of 4 compartments, depth first."""
+    parent = [-1] + [0] + list(range(1, 7))
+
+    def branch(p, level):
+        for k in range(4):
+            parent.append(p if k == 0 else len(parent) - 1)
+        if level + 1 < 7:
+            last = len(parent) - 1
+            branch(last, level + 1)
+            branch(last, level + 1)
+
+    branch(0, 0)
+    return np.asarray(parent)
+
+
+def random_tree(n, seed):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([[-1], [rng.integers(0, i) for i in range(1, n)]])
+
+
+def star(n):
+    """A soma with n - 1 single-compartment children (many children per node)."""
+    return np.concatenate([[-1], np.zeros(n - 1, int)])
+
+
+TREES = {
+    "single": chain(1),
+    "pair": chain(2),
+    "chain50": chain(50),
+    "binary": binary(4, 3),
+    "star": star(12),
+    "random200": random_tree(200, 0),
+    "bench_c": soma_axon_dendrite(),
+}
+
+
+def system(parent, seed=0, batch=(), dtype=np.float64):
+    """A random non-symmetric, diagonally dominant tree matrix and right-hand side."""
+    n = len(parent)
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.2, 1.0, batch + (n,)) * rng.choice([-1, 1], batch + (n,))
+    b = rng.uniform(0.2, 1.0, batch + (n,)) * rng.choice([-1, 1], batch + (n,))
+    a[..., 0] = b[..., 0] = 0.0
+    off = np.abs(b).copy()
+    for i in range(1, n):
+        off[..., parent[i]] += np.abs(a[..., i])
+    d = off + rng.uniform(0.5, 2.0, batch + (n,))
+    rhs = rng.normal(size=batch + (n,))
+    return tuple(x.astype(dtype) for x in (a, b, d, rhs))
+
+
+def dense(parent, a, b, d):
+    return np.asarray(cable.tree_to_dense(parent, a, b, d), np.float64)
+
+
+HAVE_FFI = cable.ffi_available()  # builds the kernel once per machine (a few seconds)
+needs_ffi = pytest.mark.skipif(not HAVE_FFI, reason="C++ tree-solve kernel unavailable: "
+                               + _hines_ffi.status()["why"])
+METHODS = ["jax", pytest.param("ffi", marks=needs_ffi)]
+
+# ----------------------------------------------------------------------------- the tree
+
+
+def test_bench_c_tree_shape():
+    p = soma_axon_dendrite()
+    t = cable.hines_tree(p)
+    assert t.n == 516 and t.n_leaves == 1 + 64
+    assert (p[1:] < np.arange(1, 516)).all()
+
+
+def test_dense_matches_neuron_layout():
+    p = np.array([-1, 0, 1, 0])
+    a = np.array([0.0, 1.0, 2.0, 3.0])
+    b = np.array([0.0, 4.0, 5.0, 6.0])
+    d = np.array([7.0, 8.0, 9.0, 10.0])
+    m = dense(p, a, b, d)
+    want = np.array([[7, 1, 0, 3], [4, 8, 2, 0], [0, 5, 9, 0], [6, 0, 0, 10]], float)
+    np.testing.assert_array_equal(m, want)
+    x = np.arange(4.0)
+    np.testing.assert_allclose(cable.tree_matvec(p, a, b, d, x), m @ x)
+
+
+@pytest.mark.parametrize("parent, msg", [
+    ([0, 0, 1], "parent\\[0\\] must be -1"),
+    ([-1, 0, 2], "parent\\[2\\] = 2"),
+    ([-1, 0, 3, 1], "parent\\[2\\] = 3"),
+    ([-1, -1], "parent\\[1\\] = -1"),
+])
+def test_bad_order_is_refused(parent, msg):
+    with pytest.raises(ValueError, match=msg):
+        cable.hines_tree(parent)
+
+
+def test_wrong_node_count_is_refused():
+    a, b, d, rhs = system(chain(5))
+    with pytest.raises(ValueError, match="5 nodes"):
+        cable.tree_solve(chain(5), a, b, d, rhs[:4])
+
+
+def test_unknown_method():
+    a, b, d, rhs = system(chain(3))
+    with pytest.raises(ValueError, match="unknown tree-solve method"):
+        cable.tree_solve(chain(3), a, b, d, rhs, method="lu")
+
+# ----------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", list(TREES))
+def test_solve_matches_dense(name, method):
+    p = TREES[name]
+    a, b, d, rhs = system(p, seed=len(p))
+    x = cable.tree_solve(p, a, b, d, rhs, method=method)
+    want = np.linalg.solve(dense(p, a, b, d), rhs)
+    np.testing.assert_allclose(x, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cable.tree_matvec(p, a, b, d, x), rhs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_against_scipy_sparse(method):
+    sp = pytest.importorskip("scipy.sparse")
+    spla = pytest.importorskip("scipy.sparse.linalg")
+    p = random_tree(2000, 3)
+    a, b, d, rhs = system(p, seed=5)
+    i = np.arange(1, len(p))
+    m = sp.coo_matrix((np.concatenate([d, a[1:], b[1:]]),
+                       (np.concatenate([np.arange(len(p)), p[1:], i]),
+                        np.concatenate([np.arange(len(p)), i, p[1:]])))).tocsc()
+    want = spla.spsolve(m, rhs)
+    np.testing.assert_allclose(cable.tree_solve(p, a, b, d, rhs, method=method), want,
+                               rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_float32(method):
+    p = TREES["bench_c"]
+    a, b, d, rhs = system(p, seed=1, dtype=np.float32)
+    x = cable.tree_solve(p, a, b, d, rhs, method=method)
+    assert x.dtype == jnp.float32
+    want = np.linalg.solve(dense(p, a, b, d), rhs.astype(np.float64))
+    np.testing.assert_allclose(x, want, rtol=2e-5, atol=2e-5)
+
+
+def test_integer_and_mixed_inputs_promote():
+    p = chain(4)
+    x = cable.tree_solve(p, np.zeros(4), np.zeros(4), np.full(4, 2), np.arange(4))
+    assert x.dtype == jnp.float64
+    np.testing.assert_allclose(x, np.arange(4) / 2)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_broadcast_leading_axes(method):
+    p = TREES["binary"]
+    n = len(p)
+    a, b, _, _ = system(p, seed=2)
+    _, _, d, rhs = system(p, seed=3, batch=(3, 5))
+    x = cable.tree_solve(p, a, b, d, rhs, method=method)
+    assert x.shape == (3, 5, n)
+    for i in range(3):
+        for j in range(5):
+            want = np.linalg.solve(dense(p, a, b, d[i, j]), rhs[i, j])
+            np.testing.assert_allclose(x[i, j], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("batch", [1, 3, 4, 9])
+def test_vmap_and_jit(method, batch):
+    p = TREES["bench_c"]
+    a, b, d, rhs = system(p, seed=4, batch=(batch,))
+    f = jax.jit(jax.vmap(lambda a, b, d, r: cable.tree_solve(p, a, b, d, r, method=method)))
+    x = f(a, b, d, rhs)
+    for k in range(batch):
+        np.testing.assert_allclose(x[k], np.linalg.solve(dense(p, a[k], b[k], d[k]), rhs[k]),
+                                   rtol=1e-12, atol=1e-12)
+    # a shared matrix, batched right-hand sides; nested vmap
+    g = jax.vmap(jax.vmap(lambda r: cable.tree_solve(p, a[0], b[0], d[0], r, method=method)))
+    x2 = g(jnp.stack([rhs, 2 * rhs]))
+    np.testing.assert_allclose(x2[1], 2 * x2[0], rtol=1e-12, atol=1e-12)
+
+# ----------------------------------------------------------------------------- gradients
+
+
+def _dense_solve(p, a, b, d, rhs):
+    return jnp.linalg.solve(cable.tree_to_dense(p, a, b, d), rhs)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", ["pair", "binary", "star", "random200"])
+def test_grad_matches_dense_autodiff(name, method):
+    p = TREES[name]
+    a, b, d, rhs = system(p, seed=7)
+    w = np.random.default_rng(8).normal(size=len(p))
+
+    def loss(solve):
+        return lambda a, b, d, r: jnp.sum(w * solve(p, a, b, d, r) ** 2)
+
+    got = jax.grad(loss(lambda *v: cable.tree_solve(*v, method=method)), argnums=(0, 1, 2, 3))(a, b, d, rhs)
+    want = jax.grad(loss(_dense_solve), argnums=(0, 1, 2, 3))(a, b, d, rhs)
+    for g, h in zip(got, want):
+        np.testing.assert_allclose(g, h, rtol=1e-10, atol=1e-12)
+    # the root's a and b are not in the matrix
+    assert got[0][0] == 0 and got[1][0] == 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_grad_matches_finite_differences(method):
+    p = TREES["random200"]
+    a, b, d, rhs = system(p, seed=9)
+    rng = np.random.default_rng(10)
+    dirs = [rng.normal(size=len(p)) for _ in range(4)]
+    for k in (0, 1):  # a and b: leave the ignored root entry out of the direction
+        dirs[k][0] = 0.0
+    args = [jnp.asarray(v) for v in (a, b, d, rhs)]
+
+    def f(*v):
+        return jnp.sum(jnp.sin(cable.tree_solve(p, *v, method=method)))
+
+    g = jax.grad(f, argnums=(0, 1, 2, 3))(*args)
+    h = 1e-6
+    for k in range(4):
+        up = list(args)
+        dn = list(args)
+        up[k] = args[k] + h * dirs[k]
+        dn[k] = args[k] - h * dirs[k]
+        fd = (f(*up) - f(*dn)) / (2 * h)
+        np.testing.assert_allclose(jnp.vdot(g[k], dirs[k]), fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_forward_mode(method):
+    p = TREES["binary"]
+    a, b, d, rhs = system(p, seed=11)
+    jac = jax.jacfwd(lambda d: cable.tree_solve(p, a, b, d, rhs, method=method))(jnp.asarray(d))
+    want = jax.jacfwd(lambda d: _dense_solve(p, a, b, d, rhs))(jnp.asarray(d))
+    np.testing.assert_allclose(jac, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_grad_through_many_steps_vmapped(method):
+    """Backward Euler on a passive cable, 200 steps in a scan, batched over
+    conductances: the gradient agrees with the same loop on a dense solve."""
+    p = TREES["bench_c"]
+    n = len(p)
+    a, b, _, _ = system(p, seed=12)
+    a, b = -np.abs(a), -np.abs(b)
+    axial = -b.copy()
+    np.add.at(axial, p[1:], -a[1:])
+    v0 = np.random.default_rng(13).uniform(-70, -60, n)
+
+    def run(solve, g):
+        def step(v, _):
+            rhs = -g * (v + 65.0) - cable.tree_matvec(p, a, b, axial, v)
+            return v + solve(p, a, b, 0.04 + axial + g, rhs), None
+        return jnp.sum(lax.scan(step, v0, None, length=200)[0] ** 2)
+
+    gs = jnp.array([1e-4, 3e-4, 1e-3])
+    got = jax.jit(jax.vmap(jax.value_and_grad(lambda g: run(
+        lambda *v: cable.tree_solve(*v, method=method), g))))(gs)
+    want = jax.vmap(jax.value_and_grad(lambda g: run(_dense_solve, g)))(gs)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-11)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-8)
+
+
+def test_float32_gradient_close_to_float64():
+    p = TREES["bench_c"]
+    a, b, d, rhs = system(p, seed=14)
+
+    def g(dtype):
+        v = [jnp.asarray(x, dtype) for x in (a, b, d, rhs)]
+        return jax.grad(lambda d: jnp.sum(cable.tree_solve(p, v[0], v[1], d, v[3]) ** 2))(v[2])
+
+    np.testing.assert_allclose(g(jnp.float32), g(jnp.float64), rtol=1e-3, atol=1e-5)
+
+# ----------------------------------------------------------------------------- kernel vs fallback
+
+
+@needs_ffi
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+@pytest.mark.parametrize("batch", [(), (5,), (2, 4)])
+def test_ffi_agrees_with_jax(dtype, tol, batch):
+    p = TREES["bench_c"]
+    a, b, d, rhs = system(p, seed=15, batch=batch, dtype=dtype)
+    x_ffi = cable.tree_solve(p, a, b, d, rhs, method="ffi")
+    x_jax = cable.tree_solve(p, a, b, d, rhs, method="jax")
+    assert x_ffi.dtype == x_jax.dtype == dtype
+    scale = np.abs(np.asarray(x_jax, np.float64)).max()
+    np.testing.assert_allclose(x_ffi, x_jax, rtol=0, atol=tol * scale)
+    ga = jax.grad(lambda d: jnp.sum(cable.tree_solve(p, a, b, d, rhs, method="ffi") ** 2))(d)
+    gb = jax.grad(lambda d: jnp.sum(cable.tree_solve(p, a, b, d, rhs, method="jax") ** 2))(d)
+    np.testing.assert_allclose(ga, gb, rtol=0, atol=tol * 10 * np.abs(np.asarray(gb)).max())
+
+
+def test_no_ffi_env_forces_fallback(monkeypatch):
+    monkeypatch.setenv("NMLCELL_NO_FFI", "1")
+    p = TREES["binary"]
+    a, b, d, rhs = system(p, seed=16)
+    jaxpr = jax.make_jaxpr(lambda r: cable.tree_solve(p, a, b, d, r))(rhs)
+    assert "nmlcell_hines" not in str(jaxpr)
+    np.testing.assert_allclose(cable.tree_solve(p, a, b, d, rhs),
+                               np.linalg.solve(dense(p, a, b, d), rhs), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="NMLCELL_NO_FFI"):
+        cable.tree_solve(p, a, b, d, rhs, method="ffi")
+
+
+def test_failed_build_falls_back_silently(monkeypatch, tmp_path):
+    """A compiler that fails (here: $CXX is `false`) leaves the JAX solve in use."""
+    monkeypatch.delenv("NMLCELL_NO_FFI", raising=False)
+    monkeypatch.setenv("NMLCELL_CACHE", str(tmp_path))
+    monkeypatch.setenv("CXX", "false")
+    monkeypatch.setattr(_hines_ffi, "_state", {"tried": False, "ok": False, "why": "", "path": None})
+    assert cable.ffi_available() is False
+    assert "failed" in _hines_ffi.status()["why"]
+    p = TREES["chain50"]
+    a, b, d, rhs = system(p, seed=17)
+    np.testing.assert_allclose(cable.tree_solve(p, a, b, d, rhs),
+                               np.linalg.solve(dense(p, a, b, d), rhs), rtol=1e-12)
