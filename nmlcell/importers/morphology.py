@@ -113,8 +113,9 @@ def _morphio_load(p: Path):
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
         m = re.search(r":(\d+):(?:error|warning)", text)
         line = int(m.group(1)) if m else None
-        msg = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        msg = msg[-1] if msg else type(e).__name__
+        msg = [ln.strip() for ln in text.splitlines()
+               if ln.strip() and not re.search(r":\d+:(?:error|warning)$", ln.strip())]
+        msg = " ".join(msg) if msg else type(e).__name__
         raise ModelImportError(f"MorphIO: {msg}", file=str(p), line=line) from None
 
 
@@ -184,9 +185,9 @@ def _check_swc(p: Path, rows) -> None:
 def read_swc(path) -> Morphology:
     """Read an SWC file into Import3d's sections (see the module docstring)."""
     p = Path(path)
-    _morphio_load(p)
     rows = _swc_table(p)
     _check_swc(p, rows)
+    _morphio_load(p)
     n = len(rows)
     index = {r[0]: i for i, r in enumerate(rows)}
     typ = [r[1] for r in rows]

@@ -5,7 +5,8 @@ with that export (NeuroML cells are compared with NEURON through it).
 
 - Segments: ``proximal``/``distal`` points (µm), ``parent`` with
   ``fractionAlong`` (default 1). A segment without ``proximal`` starts where
-  it attaches on its parent.
+  it attaches on its parent, with the parent's diameter there (NeuroML's
+  rule).
 - Segment groups: ``member``, ``include`` (recursively), ``path``
   (``from``..``to`` along the tree, both ends included) and ``subTree``
   (``from`` and everything below it, or the path down to ``to``).
@@ -22,6 +23,8 @@ with that export (NeuroML cells are compared with NEURON through it).
   rounds it), start (within 1e-4 of 0), or, on a one-segment parent, at
   ``fractionAlong`` itself. jNeuroML refuses other values on a parent of
   several segments; nmlcell places them by arc length and notes it.
+- A section of one zero-length segment (a sphere, proximal = distal)
+  becomes a cylinder along y of length = diameter, as jNeuroML exports it.
 - Regions: ``soma`` (SWC type 1) for sections in ``soma_group``
   (GO:0043025), ``axon`` (2) in ``axon_group`` (GO:0030424), ``dend`` (3)
   otherwise.
@@ -154,7 +157,7 @@ def morphology_from_nml(morph, *, file: str | None = None, lines: _Lines | None 
             raise err("root segment has no proximal point", "segment", sid)
         a, b = prox(ps), _point(segs[ps].distal)
         t = frac[sid]
-        return tuple(a[k] + t * (b[k] - a[k]) for k in range(3)) + (_point(segs[sid].distal)[3],)
+        return b if t == 1.0 else tuple(a[k] + t * (b[k] - a[k]) for k in range(4))
 
     # segment groups -> sets of segments
     groups = {g.id: g for g in morph.segment_groups}
@@ -223,6 +226,14 @@ def morphology_from_nml(morph, *, file: str | None = None, lines: _Lines | None 
     for gid in groups:
         resolve(gid)
 
+    region_sets = []
+    for region, t, names, lex in _REGIONS:
+        ss = set()
+        for g in morph.segment_groups:
+            if g.id in names or g.neuro_lex_id == lex:
+                ss |= set(resolved[g.id])
+        region_sets.append((region, t, ss))
+
     notes = []
     cables = [g for g in morph.segment_groups if g.neuro_lex_id == CABLE]
     sec_segs: list[list[int]] = []
@@ -265,12 +276,22 @@ def morphology_from_nml(morph, *, file: str | None = None, lines: _Lines | None 
                       "segment", missing[0])
     else:
         # unbranched runs: a run continues into a segment's only child when
-        # that child attaches at the segment's distal end
-        start = [s for s in order if s == roots[0] or len(children[parent[s]]) > 1
-                 or frac[s] != 1.0]
+        # that child attaches at the segment's distal end and is in the same
+        # region (soma, axon, dendrite), as Import3d ends sections at type changes
+        def region_of(sid):
+            for k, (_, _, ss) in enumerate(region_sets):
+                if sid in ss:
+                    return k
+            return -1
+
+        def continues(sid):
+            ch = children[sid]
+            return len(ch) == 1 and frac[ch[0]] == 1.0 and region_of(ch[0]) == region_of(sid)
+
+        start = [s for s in order if s == roots[0] or not continues(parent[s])]
         for s0 in start:
             run = [s0]
-            while len(children[run[-1]]) == 1 and frac[children[run[-1]][0]] == 1.0:
+            while continues(run[-1]):
                 run.append(children[run[-1]][0])
             sec_segs.append(run)
             name = segs[s0].name
@@ -309,14 +330,6 @@ def morphology_from_nml(morph, *, file: str | None = None, lines: _Lines | None 
             arc.append(arc[-1] + math.dist(a[:3], b[:3]))
         return arc
 
-    region_sets = []
-    for region, t, names, lex in _REGIONS:
-        ss = set()
-        for g in morph.segment_groups:
-            if g.id in names or g.neuro_lex_id == lex:
-                ss |= set(resolved[g.id])
-        region_sets.append((region, t, ss))
-
     sections = []
     for old in sorder:
         run = sec_segs[old]
@@ -353,6 +366,13 @@ def morphology_from_nml(morph, *, file: str | None = None, lines: _Lines | None 
         else:
             px, psec = 0.0, None
         pts = points(run, sec_names[old])
+        if len(run) == 1 and pts[0][:3] == pts[1][:3]:
+            # a spherical segment (proximal = distal): jNeuroML's export
+            # makes it a cylinder along y, length = diameter
+            x, y, z, d = pts[0]
+            pts = [(x, y, z, d), (x, y + d, z, d)]
+            notes.append(f"section {sec_names[old]}: zero-length (spherical) segment {run[0]} made a "
+                         f"cylinder of length {d:g} um along y, as jNeuroML's NEURON export does")
         if len(pts) < 2:
             raise err("section has fewer than two points", "segmentGroup", sec_names[old])
         sections.append(Section(name=sec_names[old], type=t, region=region, parent=psec,
