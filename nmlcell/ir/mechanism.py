@@ -10,10 +10,12 @@ internal units (:mod:`nmlcell.ir.units`). Frozen: passes return new ones.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import sympy as sp
+from typing import TYPE_CHECKING
 
 from .units import Dim
+
+if TYPE_CHECKING:  # sympy is imported by whoever builds expressions, not by `import nmlcell`
+    import sympy as sp
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,14 @@ class Mechanism:
     globals: tuple[str, ...] = ()
     """Parameters NMODL declares GLOBAL (one value shared by all instances)."""
     threadsafe: bool = False
+    updates: tuple = ()
+    """(procedure, (Assignment, ...)) per ``SOLVE proc`` of a PROCEDURE in
+    BREAKPOINT, in order: a discrete update NEURON applies once per step in
+    its state phase (``nrn_state``: after the voltage update, with the new
+    ``v`` and ``t`` at the end of the step), never when computing currents.
+    The assignments are simultaneous: each expression is in terms of the
+    values before the update (states; parameters; inputs; the current
+    phase's value of a derived variable, by its name)."""
 
     # -- a NEURON-style compartment (nmlcell.passes.compartment) --------------
     methods: dict = field(default_factory=dict)
