@@ -245,6 +245,72 @@ def test_neuron_module_options_restored():
     assert r.returncode == 0 and r.stdout == "-NSTACK 3000\n" and r.stderr == "", (r.stdout, r.stderr)
 
 
+def test_solve_procedure_is_a_simultaneous_update(tmp_path):
+    """SOLVE of a PROCEDURE: its statements, run in order, compose into one
+    update in terms of the values before it; the currents do not see it."""
+    f = tmp_path / "upd.mod"
+    f.write_text("""NEURON { SUFFIX upd NONSPECIFIC_CURRENT i RANGE y }
+ASSIGNED { v (mV) i (mA/cm2) y }
+STATE { x }
+INITIAL { x = 1  y = 0 }
+BREAKPOINT { SOLVE step  i = 1e-3*x }
+PROCEDURE step() { LOCAL a
+    a = v + dt
+    x = x + a
+    y = 2*x
+}
+""")
+    m = load_mod_file(f, check=False)
+    assert m.solves == (("step", "none"),)
+    assert any("SOLVE step (a PROCEDURE" in u and "upd.mod:5" in u for u in m.unsupported)
+    (blk, assigns), = m.updates
+    assert blk == "step" and [a.variable for a in assigns] == ["x", "y"]
+    x, v, dt = (sp.Symbol(n, real=True) for n in ("x", "v", "dt"))
+    exprs = {a.variable: a.expr for a in assigns}
+    assert sp.simplify(exprs["x"] - (x + v + dt)) == 0 and sp.simplify(exprs["y"] - 2 * (x + v + dt)) == 0
+    assert "y" in m.state_names and m.derivatives["y"] == 0      # kept from step to step
+    assert {i.name for i in m.inputs} >= {"v", "dt"}
+    vals, _ = step_values(m, {"v": -60.0, "dt": 0.025}, {"x": 0.5, "y": 0.0})
+    assert vals["i"] == 1e-3 * 0.5
+
+
+_SECLAMP = r'''
+import json
+from neuron import h
+s = h.Section(name="soma"); s.L = s.diam = 10; s.insert("pas")
+c = h.SEClamp(s(0.5)); c.dur1 = 1.0; c.amp1 = -20.0; c.rs = 5.0
+h.dt = 0.025
+h.finitialize(-65.0)
+v0 = s(0.5).v
+h.fadvance()
+print("JSON" + json.dumps({"v0": v0, "v1": s(0.5).v, "i": c.i, "t": h.t}))
+'''
+
+
+def test_seclamp_update_against_neuron():
+    """NEURON computes SEClamp's i (SOLVE icur) in its state phase with the
+    new v: after one step, i == (vc - v(t+dt))/rs. The import's update
+    gives the same value from the current phase's vc and on."""
+    pytest.importorskip("neuron")
+    r = subprocess.run([sys.executable, "-c", _SECLAMP], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ref = json.loads(r.stdout.split("JSON", 1)[1])
+    m = load_mod_file(Path(__file__).resolve().parents[1] / "nmlcell" / "mechanisms" / "svclmp.mod", check=False)
+    params = {"dur1": 1.0, "amp1": -20.0, "rs": 5.0}
+    base = {p.name: p.value for p in m.parameters}
+    base.update(params)
+    init = initial_values(m, {**base, "v": ref["v0"], "t": 0.0})
+    states = {s: init[s] for s in m.state_names}
+    # current phase: t + dt/2, the old v
+    vals, _ = step_values(m, {**base, "v": ref["v0"], "t": 0.0125}, states)
+    (blk, assigns), = m.updates
+    after = {**vals, "v": ref["v1"], "t": ref["t"]}
+    got = {a.variable: _ev(a.expr, after) for a in assigns}
+    assert blk == "icur"
+    assert math.isclose(got["i"], ref["i"], rel_tol=1e-12), (got, ref)
+    assert not math.isclose(vals["i"], ref["i"], rel_tol=1e-3)   # the current phase's i is not it
+
+
 # -- the corpus ------------------------------------------------------------------------
 
 def _corpus_mods(corpus):

@@ -14,7 +14,7 @@ from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Current, Derived, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE
 from .nmodl_exec import Executor
-from .nmodl_expr import ION_DIMS, SPECIAL, plain
+from .nmodl_expr import ION_DIMS, SPECIAL, Frame, plain
 from .nmodl_parse import nmodl
 from .nmodl_units import parse_unit, to_customary
 
@@ -38,7 +38,10 @@ class MechanismBuilder(Executor):
         env0 = self.base_env()
         if self.breakpoint is not None:
             self.run_block(self.breakpoint, dict(env0), "step")
-        derived, rename = self._emit_versions()
+        # SOLVEd PROCEDUREs: NEURON's state phase, after the voltage update
+        updates = self._updates(env0)
+        keep = {x.name for _b, assigns in updates for a in assigns for x in a.expr.free_symbols}
+        derived, rename = self._emit_versions(keep)
         derivatives = {k: v.xreplace(rename) for k, v in self.derivatives.items()}
         conserve = tuple((s, e.xreplace(rename)) for s, e in self.conserve)
 
@@ -50,7 +53,32 @@ class MechanismBuilder(Executor):
                 on_start = on_start + tuple(solved)
                 self.steady_state = ()
 
-        return self._mechanism(derived, derivatives, on_start, conserve)
+        return self._mechanism(derived, derivatives, on_start, conserve, updates)
+
+    def _updates(self, env0) -> tuple:
+        """``SOLVE proc`` of a PROCEDURE: NEURON calls it only in its state
+        phase (``nrn_state``), never when it computes the currents, after
+        the voltage update: ``v`` is the new membrane potential and ``t``
+        the end of the step. Its statements, executed in order, compose
+        into one simultaneous update: (proc, (Assignment, ...)) per SOLVE,
+        each expression in terms of the values before the call (states,
+        parameters, inputs, and the current phase's values of variables
+        BREAKPOINT assigns, by their names)."""
+        out = []
+        for bname, proc in self.update_blocks:
+            env = dict(env0)
+            for n in self.assigned_step:
+                if n not in SPECIAL and n not in self.inputs:
+                    env.setdefault(n, sym(n))
+            start = dict(env)
+            self.phase = "update"
+            self.block = (f"PROCEDURE {bname}", rf"(?i)^\s*PROCEDURE\s+{bname}\b")
+            self._stmts(proc.statement_block.statements, env, Frame({}), depth=1)
+            assigns = tuple(Assignment(n, plain(v)) for n, v in env.items()
+                            if n not in SPECIAL and n not in self.inputs and n not in self.units
+                            and n not in self.defines and (n not in start or v != start[n]))
+            out.append((bname, assigns))
+        return tuple(out)
 
     def _steady(self, derived, derivatives, conserve):
         """``SOLVE b STEADYSTATE``: when the states' equations (CONSERVE
@@ -84,7 +112,9 @@ class MechanismBuilder(Executor):
             return None
         return [Assignment(st, v) for st, v in zip(states, sol)]
 
-    def _emit_versions(self):
+    def _emit_versions(self, keep: set = frozenset()):
+        """Derived values from the step's versions; ``keep``: names whose
+        last value is read elsewhere (by a SOLVEd PROCEDURE)."""
         last = {}
         for n, s, _v, _b in self.versions:
             last[n] = s
@@ -98,7 +128,8 @@ class MechanismBuilder(Executor):
                 [e for _s, e in self.conserve]:
             used |= e.free_symbols
         for n, s, v, (origin, header) in self.versions:
-            if s not in used and (last[n] is not s or n.split("[")[0] in self.file_locals):
+            if s not in used and (last[n] is not s or n.split("[")[0] in self.file_locals) and \
+                    not (last[n] is s and n in keep):
                 continue
             prev = [x.name[:-5] for x in v.free_symbols if x.name.endswith("@prev")]
             for x in prev:
@@ -161,7 +192,7 @@ class MechanismBuilder(Executor):
         got = parse_unit(unit) if unit else None
         return got[1] if got else None
 
-    def _mechanism(self, derived, derivatives, on_start, conserve) -> Mechanism:
+    def _mechanism(self, derived, derivatives, on_start, conserve, updates=()) -> Mechanism:
         base = os.path.basename(self.path)
         derived = tuple(Derived(d.name, plain(d.expr), d.dim, d.source) for d in derived)
         derivatives = {k: plain(v) for k, v in derivatives.items()}
@@ -200,13 +231,16 @@ class MechanismBuilder(Executor):
         for n in self.frozen:
             unit = self.assigned_decl.get(n) or (self.params.get(n, (0, None, 0))[1])
             got = parse_unit(unit)
+            by = [b for b, assigns in updates if any(a.variable == n for a in assigns)]
             states.append(State(n, got[1] if got else NONE,
+                                f"set by SOLVE {by[0]} once per step" if by else
                                 "assigned in INITIAL, constant during the run",
                                 self._src(rf"\b{re.escape(n)}\s*=", "INITIAL")))
             derivatives[n] = sp.Integer(0)
         # inputs actually used (or declared as ion reads)
         used = set()
-        for e in list(derivatives.values()) + [d.expr for d in derived] + [a.expr for a in on_start]:
+        for e in list(derivatives.values()) + [d.expr for d in derived] + [a.expr for a in on_start] + \
+                [a.expr for _b, assigns in updates for a in assigns]:
             used |= {s.name for s in e.free_symbols}
         inputs = dict(self.inputs)
         for n, (dim, kind, _u) in SPECIAL.items():
@@ -241,5 +275,5 @@ class MechanismBuilder(Executor):
             ions=tuple(self.ions), currents=tuple(currents), solves=tuple(self.solves),
             steady_state=steady, conserve=conserve, units="neuron",
             globals=tuple(n for n in self.param_names if n in self.globals),
-            threadsafe=self.threadsafe,
+            threadsafe=self.threadsafe, updates=tuple(updates),
         )

@@ -223,6 +223,7 @@ class Declarations:
 
         # assignments per phase (following calls)
         self.step_blocks = []   # (label, statement_block)
+        self.update_blocks = []  # (name, PROCEDURE) SOLVEd: a discrete update in NEURON's state phase
         self.solves = []
         if self.breakpoint is not None:
             for s in self.breakpoint.statement_block.statements:
@@ -236,8 +237,10 @@ class Declarations:
                     if bname in self.derivative_blocks:
                         self.step_blocks.append((bname, self.derivative_blocks[bname]))
                     elif bname in self.procedures:
-                        self._unsup(f"SOLVE {bname} (a PROCEDURE: a discrete update each step)",
-                                    rf"\bSOLVE\s+{bname}\b")
+                        # imported into Mechanism.updates; listed until the solvers lower it
+                        self.update_blocks.append((bname, self.procedures[bname]))
+                        self._unsup(f"SOLVE {bname} (a PROCEDURE: a discrete update each step, imported as "
+                                    f"Mechanism.updates, not lowered yet)", rf"\bSOLVE\s+{bname}\b")
                     else:
                         self._unsup(f"SOLVE of block '{bname}'", rf"\bSOLVE\s+{bname}\b")
         assigned_step: set[str] = set()
@@ -246,8 +249,12 @@ class Declarations:
         if self.breakpoint is not None:
             assigned_step |= self._assigned(self.breakpoint, set())
         assigned_init = self._assigned(self.initial, set()) if self.initial is not None else set()
+        assigned_update: set[str] = set()
+        for _, blk in self.update_blocks:
+            assigned_update |= self._assigned(blk, set())
         self.assigned_step = assigned_step
         self.assigned_init = assigned_init
+        self.assigned_update = assigned_update
 
         self.param_names: list[str] = []
         self.frozen: list[str] = []
@@ -258,7 +265,7 @@ class Declarations:
                 continue
             if n in assigned_step or n in self.state_decl:
                 continue
-            if n in assigned_init:
+            if n in assigned_init or n in assigned_update:
                 self.frozen.append(n)
                 p0 = f"{n}0" if f"{n}0" not in declared else f"{n}__0"
                 self.frozen_param[n] = p0
@@ -267,12 +274,12 @@ class Declarations:
         for n in self.assigned_decl:
             if n in SPECIAL or n in self.inputs or n in self.state_decl or n in assigned_step:
                 continue
-            if n in assigned_init:
+            if n in assigned_init or n in assigned_update:
                 self.frozen.append(n)
             else:
                 self.zero_params.append(n)
         for n in self.file_locals:
-            if n not in assigned_step and n in assigned_init:
+            if n not in assigned_step and (n in assigned_init or n in assigned_update):
                 self.frozen.append(n)
 
     def _assigned(self, node, seen: set) -> set:
