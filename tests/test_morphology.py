@@ -169,6 +169,15 @@ def test_y_branch_sections_follow_import3d():
     assert any("one-point soma" in n for n in m.notes)
 
 
+def test_zero_length_section_is_removed():
+    m = load_morphology(DATA / "zero_length_section.swc")
+    assert len(m.sections) == 4
+    assert any("zero length; removed" in n for n in m.notes)
+    # its children attach where it was: at the end of dend[0]
+    assert all(m.sections[s.parent].name == "dend[0]" and s.parent_x == 1.0
+               for s in m.sections if s.name in ("dend[1]", "dend[2]"))
+
+
 def test_three_point_soma_is_a_sphere():
     m = load_morphology(DATA / "soma3.swc")
     soma = m.section("soma[0]")
@@ -325,7 +334,10 @@ def test_unknown_format(tmp_path):
 
 # ------------------------------------------------------------ against NEURON
 
-@pytest.mark.parametrize("name", ["y_branch.swc", "soma3.swc", "soma_chain.swc", "small.asc"])
+@pytest.mark.parametrize("name", ["y_branch.swc", "soma3.swc", "soma_chain.swc", "small.asc",
+                                  "soma3_not_neuromorpho.swc", "no_soma.swc",
+                                  "branch_on_wired_dendrite.swc", "zero_length_section.swc",
+                                  "soma_two_points.swc", "branches_edge.asc"])
 def test_small_files_match_neuron_import3d(name):
     path = DATA / name
     compare_with_neuron(load_morphology(path), neuron_dump("import3d", path))

@@ -361,9 +361,11 @@ def _interp(xq, xs, ys):
     return np.interp(xq, xs, ys)
 
 
-def contour_centroid(xs, ys, zs) -> list[tuple[float, float, float, float]]:
+def contour_centroid(xs, ys, zs, notes: list | None = None) -> list[tuple[float, float, float, float]]:
     """The centroid section NEURON's Import3d makes of a soma contour: 21
-    points (x, y, z, diameter) along the contour's principal axis."""
+    points (x, y, z, diameter) along the contour's principal axis. (A
+    contour whose two largest principal values are equal has no principal
+    axis; a note is added to ``notes`` then.)"""
     x = np.asarray(xs, float)
     y = np.asarray(ys, float)
     z = np.asarray(zs, float)
@@ -379,6 +381,9 @@ def contour_centroid(xs, ys, zs) -> list[tuple[float, float, float, float]]:
     cov = pts @ pts.T
     w, vecs = np.linalg.eigh(cov)
     imax, imin = int(np.argmax(w)), int(np.argmin(w))
+    if notes is not None and w[imax] - w[3 - imin - imax] <= 1e-6 * w[imax]:
+        notes.append("the soma contour is nearly circular: its principal axis is not defined, "
+                     "and NEURON (another eigen-solver) may pick another one")
     major = vecs[:, imax].copy()
     if major[np.argmax(np.abs(major))] < 0:
         major = -major
@@ -438,7 +443,7 @@ def read_asc(path) -> Morphology:
     sp = np.asarray(m.soma.points, dtype=np.float32)
     try:
         soma_pts = contour_centroid([_dec(v) for v in sp[:, 0]], [_dec(v) for v in sp[:, 1]],
-                                    [_dec(v) for v in sp[:, 2]])
+                                    [_dec(v) for v in sp[:, 2]], notes)
     except ValueError as e:
         raise ModelImportError(str(e), file=str(p), element="CellBody") from None
     notes.append("soma contour replaced by its 21-point centroid section, as NEURON's Import3d does")
