@@ -212,6 +212,12 @@ def test_asc_contour_soma():
     assert a1.points[0] == (1.0, 20.0, 1.0, 1.0)  # parent's last point, own first diameter
 
 
+def test_asc_tree_outside_the_soma_is_noted():
+    m = load_morphology(DATA / "branches_edge.asc")
+    assert any("axon tree" in n and "outside the soma contour" in n for n in m.notes), m.notes
+    assert m.section("axon[0]").parent_x == 0.5
+
+
 def test_contour_centroid_of_a_circle():
     n = 64
     r = 5.0

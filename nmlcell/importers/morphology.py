@@ -49,7 +49,8 @@ Neurolucida (.asc)
     interpolated at 21 equally spaced positions, end diameters averaged
     with their neighbours);
   - every tree is attached to soma(0.5) by a wire, starting at its own
-    first point; a branch starts with a copy of its parent's last point
+    first point (also a tree that starts outside the contour's bounding
+    box, which Import3d connects "logically"; a note says so); a branch starts with a copy of its parent's last point
     carrying the branch's own first diameter;
   - soma contour stacks (several CellBody contours) are not supported.
 
@@ -456,6 +457,12 @@ def read_asc(path) -> Morphology:
         pts = [(*(_dec(v) for v in pt), _dec(dd)) for pt, dd in zip(s.points, s.diameters)]
         if s.is_root:
             parent, px = 0, 0.5
+            x0, y0 = pts[0][0], pts[0][1]
+            if not (sp[:, 0].min() - 0.5 <= x0 <= sp[:, 0].max() + 0.5
+                    and sp[:, 1].min() - 0.5 <= y0 <= sp[:, 1].max() + 0.5):
+                notes.append(f"the {s.type.name} tree starting at ({x0:g}, {y0:g}, {pts[0][2]:g}) is "
+                             "outside the soma contour's bounding box; attached to soma(0.5) all the "
+                             "same, as NEURON's Import3d does")
         else:
             parent, px = ids[s.parent.id], 1.0
         ids[s.id] = len(secs)
