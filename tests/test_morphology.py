@@ -367,7 +367,7 @@ def test_corpus_matches_neuron_import3d(corpus, rel_path):
     assert worst["sections"] > 100
 
 
-def _jnml_export(tmp_path, folder: Path, lems: str, cell: str) -> Path:
+def _jnml_export(tmp_path, folder: Path, lems: str, cell: str, lems_file: bool = True) -> Path:
     jnml = shutil.which("jnml") or str(Path(sys.executable).parent / "jnml")
     if not Path(jnml).exists():
         pytest.skip("jNeuroML's jnml command not found")
@@ -375,11 +375,49 @@ def _jnml_export(tmp_path, folder: Path, lems: str, cell: str) -> Path:
     shutil.copytree(folder, work)
     (work / "results").mkdir(exist_ok=True)
     env = dict(__import__("os").environ, NEURON_HOME=str(Path(sys.executable).parent.parent))
-    proc = subprocess.run([jnml, lems, "-neuron", "-nogui"], cwd=work, env=env,
+    args = [jnml, lems, "-neuron", "-nogui"] if lems_file else [jnml, lems, "-neuron"]
+    proc = subprocess.run(args, cwd=work, env=env,
                           capture_output=True, text=True, timeout=900)
     hoc = work / f"{cell}.hoc"
     assert hoc.exists(), (proc.stdout + proc.stderr)[-2000:]
     return hoc
+
+
+def test_nml_morphology_by_reference(corpus):
+    # <cell morphology="morphology_pyr_4_sym"> with the morphology in an included file
+    folder = corpus / "nml2-core-examples/LEMSexamples/morphologies"
+    if not (folder / "pyr_full_out.cell.nml").exists():
+        pytest.skip("pyr_full_out.cell.nml not in the corpus")
+    a = load_morphology(folder / "pyr_full_out.cell.nml")
+    b = load_morphology(folder / "pyr_4_sym.cell.nml")
+    assert a.names == b.names and [s.points for s in a.sections] == [s.points for s in b.sections]
+
+
+@pytest.mark.slow
+@pytest.mark.requires_java
+def test_corpus_nml_without_cable_groups_matches_jnml(corpus, tmp_path):
+    """MouseLight's NeuroML cell has no section groups: with unbranched="segments"
+    every segment is a section, as jNeuroML exports it (jNeuroML needs
+    biophysical properties to export, so a passive set is added to a copy)."""
+    from nmlcell.importers.nml_morphology import read_nml_morphology
+    src = corpus / "mouselight-swc/NeuroML2/AA1507.cell.nml"
+    if not src.exists():
+        pytest.skip("AA1507.cell.nml not in the corpus")
+    folder = tmp_path / "src"
+    folder.mkdir()
+    text = src.read_text().replace("</morphology>", "</morphology>\n<biophysicalProperties id=\"bp\">"
+                                   "<membraneProperties><specificCapacitance value=\"1.0 uF_per_cm2\"/>"
+                                   "</membraneProperties><intracellularProperties><resistivity "
+                                   "value=\"100 ohm_cm\"/></intracellularProperties></biophysicalProperties>", 1)
+    (folder / "AA1507.cell.nml").write_text(text)
+    hoc = _jnml_export(tmp_path, folder, "AA1507.cell.nml", "AA1507", lems_file=False)
+    m = read_nml_morphology(src, unbranched="segments")
+    compare_with_neuron(m, neuron_dump("hoc", hoc))
+    runs = load_morphology(src)  # the default: unbranched runs
+    assert len(runs.sections) < len(m.sections)
+    # runs drop the proximal points of later segments (as jNeuroML does within a
+    # section), so diameter steps between segments are smoothed: 4e-5 of the area
+    assert discretize(runs, nseg=1).total_area == pytest.approx(discretize(m).total_area, rel=1e-4)
 
 
 NML_CELLS = [

@@ -16,8 +16,11 @@ with that export (NeuroML cells are compared with NEURON through it).
   segment's proximal point, then every segment's distal point; like
   jNeuroML's export, a later segment's own proximal point is ignored (a
   note says so where it differs from the distal point before it). When no
-  group carries that id, unbranched runs of segments become sections named
-  after their first segment (``<name>`` or ``seg<id>``).
+  group carries that id, unbranched runs of segments (ending at branch
+  points and where the region changes) become sections named after their
+  first segment (``<name>`` or ``seg<id>``), nseg left to the d_lambda
+  rule; ``unbranched="segments"`` makes every segment a section named after
+  it, nseg 1, as jNeuroML's export does.
 - A section attaches to its parent at the arc-length position of the
   parent segment's end (``fractionAlong`` within 1e-4 of 1, as jNeuroML
   rounds it), start (within 1e-4 of 0), or, on a one-segment parent, at
@@ -73,9 +76,14 @@ def _point(p):
     return (float(p.x), float(p.y), float(p.z), float(p.diameter))
 
 
-def read_nml_morphology(path, cell_id: str | None = None) -> Morphology:
+def read_nml_morphology(path, cell_id: str | None = None, unbranched: str = "runs") -> Morphology:
     """The morphology of the cell ``cell_id`` (default: the first cell, or a
-    top-level ``<morphology>``) of a NeuroML file."""
+    top-level ``<morphology>``) of a NeuroML file. ``unbranched`` says what
+    becomes a section when no segment group is marked as one: ``"runs"``
+    (unbranched runs of segments) or ``"segments"`` (every segment, as
+    jNeuroML's NEURON export does)."""
+    if unbranched not in ("runs", "segments"):
+        raise ValueError(f"unbranched={unbranched!r}: 'runs' or 'segments'")
     from neuroml.loaders import read_neuroml2_file
 
     p = Path(path)
@@ -86,22 +94,38 @@ def read_nml_morphology(path, cell_id: str | None = None) -> Morphology:
     except Exception as e:  # libNeuroML raises plain Exceptions on bad XML
         raise ModelImportError(f"libNeuroML cannot read it: {str(e).splitlines()[0] if str(e) else e}",
                                file=f) from None
-    cells = [c for c in doc.cells if c.morphology is not None]
+    cells = [c for c in doc.cells if c.morphology is not None or c.morphology_attr]
     morph = None
     if cell_id is not None:
         cells = [c for c in cells if c.id == cell_id]
         if not cells:
             raise ModelImportError(f"no cell with id {cell_id!r} and a <morphology>", file=f)
-    if cells:
+    if cells and cells[0].morphology is not None:
         morph = cells[0].morphology
+    elif cells:  # <cell morphology="id">: a top-level <morphology>, here or in an include
+        ref = cells[0].morphology_attr
+        found = [m for m in (doc.morphology or ()) if m.id == ref]
+        if not found:
+            try:
+                full = read_neuroml2_file(f, include_includes=True, verbose=False)
+            except Exception as e:
+                raise ModelImportError(f"cannot read the includes: {str(e).splitlines()[0]}",
+                                       file=f) from None
+            found = [m for m in (full.morphology or ()) if m.id == ref]
+        if not found:
+            raise ModelImportError(f'morphology="{ref}" names no <morphology> here or in the '
+                                   "included files", file=f, line=lines.find("cell", cells[0].id),
+                                   element=f'cell id="{cells[0].id}"')
+        morph = found[0]
     elif getattr(doc, "morphology", None):
         morph = doc.morphology[0]
     if morph is None:
         raise ModelImportError("no <morphology> in the file", file=f)
-    return morphology_from_nml(morph, file=f, lines=lines)
+    return morphology_from_nml(morph, file=f, lines=lines, unbranched=unbranched)
 
 
-def morphology_from_nml(morph, *, file: str | None = None, lines: _Lines | None = None) -> Morphology:
+def morphology_from_nml(morph, *, file: str | None = None, lines: _Lines | None = None,
+                        unbranched: str = "runs") -> Morphology:
     """A libNeuroML ``Morphology`` object -> the IR (see the module docstring)."""
     f = file
     lines = lines or _Lines(Path(file)) if file else lines
@@ -274,6 +298,15 @@ def morphology_from_nml(morph, *, file: str | None = None, lines: _Lines | None 
         if missing:
             raise err(f"segments {missing[:10]} are in no section group (neuroLexId {CABLE})",
                       "segment", missing[0])
+    elif unbranched == "segments":
+        for sid in order:
+            sec_segs.append([sid])
+            sec_names.append(segs[sid].name or f"Seg{sid}")
+            sec_nseg.append(1)
+        if len(set(sec_names)) != len(sec_names):
+            sec_names = [f"Seg{r[0]}" for r in sec_segs]
+        notes.append(f"no segment groups with neuroLexId {CABLE}: each segment made a section "
+                     "(nseg 1), as jNeuroML's NEURON export does")
     else:
         # unbranched runs: a run continues into a segment's only child when
         # that child attaches at the segment's distal end and is in the same
@@ -296,11 +329,12 @@ def morphology_from_nml(morph, *, file: str | None = None, lines: _Lines | None 
             sec_segs.append(run)
             name = segs[s0].name
             sec_names.append(name if name else f"seg{s0}")
-            sec_nseg.append(1)
+            sec_nseg.append(None)
         if len(set(sec_names)) != len(sec_names):
             sec_names = [f"seg{r[0]}" for r in sec_segs]
         notes.append(f"no segment groups with neuroLexId {CABLE}: unbranched runs of segments "
-                     "made sections, nseg 1 each")
+                     "made sections (nseg by the d_lambda rule unless given; jNeuroML's export "
+                     "makes one section per segment instead: unbranched='segments')")
 
     sec_of = {s: i for i, run in enumerate(sec_segs) for s in run}
     # sections in tree order (parents first), root first
