@@ -201,6 +201,13 @@ class Cell:
                                   f"{', '.join(sorted(m.exposures)[:20])} ...)", element="record")
         return names
 
+    def _check_solver(self):
+        upd = sorted({label for label, _a in self._composed().updates})
+        if upd and self._solver != "staggered":
+            raise OptionError(f"{', '.join(upd)} SOLVE a PROCEDURE (a discrete update once per step), which "
+                              f"only the 'staggered' solver applies; solver '{self._solver}' would skip it",
+                              element="solver")
+
     def model_mech(self):
         model = self._model[1] if self._model else self.model(6.3)
         return next(iter(model.lowered.groups.values())).mech
@@ -210,6 +217,7 @@ class Cell:
         """Simulate ``duration`` ms at ``dt`` ms and ``celsius`` degC. Returns
         Results: ``res.t``, ``res["v"]`` (NEURON's units)."""
         names = self._quantities(record)
+        self._check_solver()
         model = self.model(celsius, names)
         res = model.run(duration=duration, dt=dt, record=names, progress=progress, precision=precision)
         res.set_units({q: self._units.get(q, "") for q in res.quantities})
@@ -219,6 +227,7 @@ class Cell:
         """A pure function ``params -> {name: trace}`` for jax.jit/grad/vmap
         (``params`` shaped like :meth:`parameters`)."""
         names = self._quantities(record)
+        self._check_solver()
         return self.model(celsius, names).simulator(duration=duration, dt=dt, record=names)
 
     def info(self) -> str:

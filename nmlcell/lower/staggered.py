@@ -95,7 +95,7 @@ class StaggeredKernel:
                     out.add(d)
             return out
 
-        base = {"t": "t"}
+        base = {"t": "t", "dt": "dt"}
         for k, s in enumerate(self.state_names):
             base[s] = _ident("s", k, s)
         for k, p in enumerate(self.param_names):
@@ -166,15 +166,16 @@ class StaggeredKernel:
             for d in order:
                 if d in redo:
                     lines.append(f"    {cur[d]} = {pc.doprint(exprs[d])}")
-            method = mech.methods[states[0]][0]
-            if method in IMPLICIT:
-                self._implicit(lines, pc, states, exprs, dexprs, frozen, base)
+            ode = [s_ for s_ in states if mech.methods[s_][0] != "update"]
+            if ode and mech.methods[ode[0]][0] in IMPLICIT:
+                self._implicit(lines, pc, ode, exprs, dexprs, frozen, base)
             else:
-                for s_ in states:
+                for s_ in ode:
                     self._explicit(lines, pc, s_, mech.methods[s_][0], exprs, dexprs, frozen, base)
-            for s_ in states:
+            for s_ in ode:
                 new[s_] = f"{base[s_]}_n"
                 cur[s_] = f"{base[s_]}_n"
+            self._updates(lines, owner, cur, na, order, new)
             stale |= depends(set(states)) - frozen
         # columns that keep a value of the current phase (what NEURON records)
         for s_, (m, x) in mech.methods.items():
@@ -184,6 +185,24 @@ class StaggeredKernel:
         lines.append(f"    return ({', '.join(outs)},)")
         return "\n".join(lines) + "\n" + _HELPERS
 
+
+    def _updates(self, lines, owner, cur, na, order, new):
+        """``SOLVE proc`` of a PROCEDURE (Mechanism.updates): NEURON runs it
+        in the state phase, once per step, with the new v, t + dt and the
+        step's dt; its assignments are simultaneous (each reads the values
+        before the update; a derived value, its current-phase value)."""
+        for label, assigns in self.mech.updates:
+            if label != owner:
+                continue
+            env = dict(cur, **{d: na[d] for d in order})
+            pu = _Printer(env)
+            tmp = []
+            for k, a in enumerate(assigns):
+                x = _ident("q", k, a.variable)
+                lines.append(f"    {x} = {pu.doprint(a.expr)} + jnp.zeros_like(v_new)")
+                tmp.append((a.variable, x))
+            for var, x in tmp:
+                new[var] = cur[var] = x
 
     def _explicit(self, lines, pc, s, m, exprs, dexprs, frozen, base):
         f = pc.doprint(dexprs[s])

@@ -118,6 +118,7 @@ class _Composer:
         self.unsupported: list[str] = []
         self.methods: dict[str, tuple] = {"v": ("v", "compartment")}
         self.current: list[str] = []  # derived values of the current phase (see current_phase)
+        self.updates: list[tuple] = []  # (label, (Assignment, ...)): SOLVEd PROCEDUREs, NEURON's order
 
     # -- helpers ------------------------------------------------------------------
     def _param(self, name, value, unit="", dim=NONE, desc="", origin="compartment"):
@@ -233,7 +234,7 @@ class _Composer:
             on_start=tuple(self.on_start), conditions=(), exposures=dict(self.exposures),
             source=Source(origin="compartment"), units="neuron",
             solves=tuple((it.label, m) for it in self.items for _b, m in it.mech.solves),
-            methods=dict(self.methods), frozen=frozen)
+            methods=dict(self.methods), frozen=frozen, updates=tuple(self.updates))
 
     def _add(self, it: Inserted, ions, writes_conc, contrib, dens, pp, electrode):
         m = it.mech
@@ -271,7 +272,10 @@ class _Composer:
             if n == "t":
                 continue
             if n == "dt":
-                raise UnsupportedError([f"{m.name}: reads dt ({m.source})"])
+                dt = sym("dt")
+                if any(dt in e.free_symbols for e in [d.expr for d in m.derived] + list(m.derivatives.values())):
+                    raise UnsupportedError([f"{m.name}: reads dt outside a SOLVEd PROCEDURE ({m.source})"])
+                continue  # the step's dt, in the updates (staggered) and INITIAL
             kind = _ion_of(n, ion_names)
             if kind is not None:
                 continue  # the shared ion variable, same name
@@ -290,7 +294,15 @@ class _Composer:
             self.derivs[ren[sym(s)].name] = e.xreplace(ren)
             self.methods[ren[sym(s)].name] = (method, it.label)
         for a in m.on_start:
-            self.on_start.append(Assignment(ren[sym(a.variable)].name, a.expr.xreplace(ren)))
+            # INITIAL values that read dt (CaT's mexp) are recomputed by the first
+            # update before anything reads them: at initialisation dt is 0
+            expr = a.expr.xreplace(ren).xreplace({sym("dt"): sp.Integer(0)})
+            self.on_start.append(Assignment(ren[sym(a.variable)].name, expr))
+        for _proc, assigns in m.updates:
+            upd = tuple(Assignment(ren[sym(a.variable)].name, a.expr.xreplace(ren)) for a in assigns)
+            self.updates.append((it.label, upd))
+            for a in upd:
+                self.methods[a.variable] = ("update", it.label)
         for c in m.currents:
             expr = ren.get(sym(c.variable), sym(c.variable))
             if c.kind == "electrode":
