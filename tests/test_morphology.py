@@ -12,7 +12,11 @@ Three tiers:
 "Against NEURON" means: the same section names, parents and attachment
 positions, the same nseg (NEURON's d_lambda rule at 100 Hz, or the file's),
 every segment's ``area()`` and ``ri()``, the 1-end nodes' ``ri()`` and the
-total area within 1e-9 relative (measured: within 1e-14).
+total area within 1e-9 relative (measured: within 1e-14); and, as a check
+of the whole tree (connections, zero-area end nodes), the DC transfer
+resistance from the root's middle to every segment of the cell made passive
+(NEURON's ``Impedance`` against a nodal solve on the discretisation)
+within 1e-8.
 """
 from __future__ import annotations
 
@@ -59,13 +63,23 @@ else:  # the geometry of a jNeuroML-exported hoc template, without its biophysic
     h("proc topol() {%s}\n" % proc("topol").replace("basic_shape()", ""))
     h("proc geom_nseg() {%s}\n" % proc("geom_nseg"))
     h.basic_shape(); h.topol(); h.geom_nseg()
+# a passive cell (g_pas 1e-4 S/cm2): transfer resistances from the root's middle
+# at DC, which depend on every area, ri and connection of the tree
+root = [s for s in h.allsec() if s.parentseg() is None][0]
+for s in h.allsec():
+    s.insert("pas")
+    for seg in s:
+        seg.g_pas = 1e-4
+imp = h.Impedance()
+imp.loc(0.5, sec=root)
+imp.compute(0, 1)
 out = {}
 for s in h.allsec():
     ps = s.parentseg()
     out[s.name()] = dict(parent=ps.sec.name() if ps is not None else None,
                          x=ps.x if ps is not None else None, nseg=s.nseg, L=s.L,
                          area=[seg.area() for seg in s], ri=[seg.ri() for seg in s],
-                         ri1=s(1).ri(),
+                         ri1=s(1).ri(), transfer=[imp.transfer(seg.x, sec=s) for seg in s],
                          pts=[[s.x3d(i), s.y3d(i), s.z3d(i), s.diam3d(i)] for i in range(s.n3d())])
 print("JSON" + json.dumps(out))
 '''
@@ -78,6 +92,26 @@ def neuron_dump(mode: str, path) -> dict:
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("JSON")][-1]
     return json.loads(line[4:])
+
+
+def passive_transfer(D, at: int, g_pas: float):
+    """DC transfer resistances (MΩ) from compartment ``at`` to every
+    compartment of a passive cable with leak ``g_pas`` (S/cm²), from the
+    discretisation's areas, ri and parents (a dense nodal solve)."""
+    import numpy as np
+    n = len(D.compartments)
+    G = np.zeros((n, n))
+    for j, c in enumerate(D.compartments):
+        G[j, j] += g_pas * c.area * 1e-2  # S/cm2 * um2 -> uS
+        if c.parent >= 0:
+            g = 1.0 / c.ri  # 1/MOhm = uS
+            G[j, j] += g
+            G[c.parent, c.parent] += g
+            G[j, c.parent] -= g
+            G[c.parent, j] -= g
+    rhs = np.zeros(n)
+    rhs[at] = 1.0  # nA
+    return np.linalg.solve(G, rhs)  # mV per nA = MOhm
 
 
 def rel(a, b):
@@ -111,6 +145,12 @@ def compare_with_neuron(m: Morphology, ref: dict, Ra: float = 35.4) -> dict:
         if s.parent is not None:
             first = D.compartments[D.first[i]]
             assert first.parent == D.segment(s.parent, s.parent_x), s.name
+    # the whole network: DC transfer resistances from the root's middle
+    tr = passive_transfer(D, D.segment(0, 0.5), g_pas=1e-4)
+    for i, s in enumerate(m.sections):
+        for k, t in enumerate(ref[s.name]["transfer"]):
+            worst["transfer"] = max(worst.get("transfer", 0.0), rel(tr[D.first[i] + k], t))
+    assert worst["transfer"] < 1e-8, worst
     total_ref = math.fsum(a for r in ref.values() for a in r["area"])
     assert rel(D.total_area, total_ref) < RTOL
     assert worst["area"] < RTOL and worst["ri"] < RTOL, worst
