@@ -132,13 +132,14 @@ def compare_with_neuron(m: Morphology, ref: dict, Ra: float = 35.4) -> dict:
             assert m.sections[s.parent].name == r["parent"], s.name
             assert s.parent_x == pytest.approx(r["x"], abs=1e-12), s.name
         assert D.nseg[i] == r["nseg"], s.name
+        assert rel(D.L[i], r["L"]) < 1e-14, s.name
         assert len(s.points) == len(r["pts"]), s.name
         # per segment
         for k in range(D.nseg[i]):
             c = D.compartments[D.first[i] + k]
             worst["area"] = max(worst["area"], rel(c.area, r["area"][k]))
             worst["ri"] = max(worst["ri"], rel(c.ri, r["ri"][k]))
-        e1 = D._end(i, 1.0)
+        e1 = D.end_node(i, 1.0)
         if e1 is not None:
             worst["ri"] = max(worst["ri"], rel(D.compartments[e1].ri, r["ri1"]))
         # the tree: segment 0's parent is NEURON's parent node

@@ -85,21 +85,25 @@ def _subset_name(t: int) -> str:
     return f"minus_{-t}set" if t < 0 else f"dendritic_{t}"
 
 
-def load_morphology(path) -> Morphology:
+def load_morphology(path, **options) -> Morphology:
     """Read an SWC (``.swc``), Neurolucida (``.asc``) or NeuroML (``.nml``,
     ``.xml``: the first cell's ``<morphology>``) file into a Morphology with
-    NEURON's sections. Raises ModelImportError on a file that cannot be read."""
+    NEURON's sections. Raises ModelImportError on a file that cannot be read.
+    ``options`` go to the NeuroML reader (``cell_id``, ``unbranched``; see
+    :func:`nmlcell.importers.nml_morphology.read_nml_morphology`)."""
     p = Path(path)
     if not p.is_file():
         raise ModelImportError("file not found", file=str(path))
     ext = p.suffix.lower()
+    if options and ext not in (".nml", ".xml"):
+        raise TypeError(f"options {sorted(options)} apply to NeuroML files only")
     if ext == ".swc":
         return read_swc(p)
     if ext == ".asc":
         return read_asc(p)
     if ext in (".nml", ".xml"):
         from .nml_morphology import read_nml_morphology
-        return read_nml_morphology(p)
+        return read_nml_morphology(p, **options)
     raise ModelImportError(f"unknown morphology format {ext!r} (expected .swc, .asc, .nml)",
                            file=str(path))
 

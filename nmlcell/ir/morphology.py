@@ -156,14 +156,18 @@ class Discretisation:
     """A morphology cut into compartments, in Hines order (every node's
     ``parent`` index is smaller than its own).
 
-    ``nseg[i]`` is section i's number of segments and ``first[i]`` the
-    compartment index of its segment 0 (its segment k is ``first[i] + k``).
+    ``nseg[i]`` is section i's number of segments, ``first[i]`` the
+    compartment index of its segment 0 (its segment k is ``first[i] + k``)
+    and ``L[i]`` its length as NEURON computes it (µm). ``end_nodes`` lists
+    the zero-area end nodes kept: ``(section, x, compartment)`` with x 0
+    (the root's 0 end) or 1.
     """
     morphology: Morphology
     nseg: tuple[int, ...]
     first: tuple[int, ...]
     compartments: tuple[Compartment, ...]
-    end_nodes: tuple[tuple[int, float, int], ...] = ()  # (section, x 0/1, compartment)
+    end_nodes: tuple[tuple[int, float, int], ...] = ()
+    L: tuple[float, ...] = ()
 
     def __len__(self) -> int:
         return len(self.compartments)
@@ -183,9 +187,9 @@ class Discretisation:
         if x == 0.0:
             if i != 0:
                 return self.compartments[self.first[i]].parent
-            e = self._end(0, 0.0)
+            e = self.end_node(0, 0.0)
             return e if e is not None else self.first[0]
-        e = self._end(i, 1.0)
+        e = self.end_node(i, 1.0)
         return e if e is not None else self.first[i] + n - 1
 
     def locate(self, spec: str) -> int:
@@ -195,7 +199,9 @@ class Discretisation:
             raise ValueError(f"cannot read location {spec!r}; write it as sec(x), e.g. dend[3](0.5)")
         return self.segment(m.group(1), float(m.group(2)) if m.group(2) is not None else 0.5)
 
-    def _end(self, section: int, x: float) -> int | None:
+    def end_node(self, section: int, x: float) -> int | None:
+        """The compartment index of section's zero-area end node at x (0 or 1),
+        None when it is not kept (nothing attaches there)."""
         for s, xx, c in self.end_nodes:
             if s == section and xx == x:
                 return c

@@ -187,11 +187,13 @@ def discretize(morph: Morphology, *, nseg: int | str | Mapping | Callable | None
 
     comps: list[Compartment] = []
     first: list[int] = []
+    lengths: list[float] = []
     end_nodes: list[tuple[int, float, int]] = []
     end1: dict[int, int] = {}
     attach0: dict[int, int] = {}  # section -> the node its 0 end is
     for i, s in enumerate(secs):
         areas, left, right = section_segments(s, ns[i], Ras[i])
+        lengths.append(float(stored_points(s)[2][-1]))
         if s.parent is None:
             if need_root0:
                 attach0[i] = len(comps)
@@ -218,4 +220,4 @@ def discretize(morph: Morphology, *, nseg: int | str | Mapping | Callable | None
             end_nodes.append((i, 1.0, len(comps)))
             comps.append(Compartment(i, ns[i], 1.0, 0.0, float(right[-1]), len(comps) - 1, cms[i], Ras[i]))
     return Discretisation(morphology=morph, nseg=tuple(ns), first=tuple(first),
-                          compartments=tuple(comps), end_nodes=tuple(end_nodes))
+                          compartments=tuple(comps), end_nodes=tuple(end_nodes), L=tuple(lengths))
