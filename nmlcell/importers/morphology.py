@@ -50,8 +50,13 @@ Neurolucida (.asc)
     with their neighbours);
   - every tree is attached to soma(0.5) by a wire, starting at its own
     first point (also a tree that starts outside the contour's bounding
-    box, which Import3d connects "logically"; a note says so); a branch starts with a copy of its parent's last point
-    carrying the branch's own first diameter;
+    box, which Import3d connects "logically"; a note says so);
+  - a branch starts with a copy of its parent's last point carrying the
+    branch's own first diameter;
+  - MorphIO keeps single precision; Import3d reads the file's decimals in
+    double precision. The decimals are recovered as the shortest text that
+    rounds to MorphIO's value (exact for Neurolucida's usual ≤ 7
+    significant digits);
   - soma contour stacks (several CellBody contours) are not supported.
 
 Bad input raises :class:`~nmlcell.errors.ModelImportError` naming the file
