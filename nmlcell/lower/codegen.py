@@ -101,6 +101,98 @@ def _ks_expm(rows, occ, dt):
     return tuple(out[..., i] for i in range(n))
 
 
+class _NoDerivative(Exception):
+    pass
+
+
+def _fingerprint(obj, out: list) -> None:
+    """A canonical text of IR data (dataclasses, containers, sympy
+    expressions, numbers), appended to ``out``. Pickles of sympy objects
+    are not canonical (they depend on what was computed on them before)."""
+    if isinstance(obj, sp.Basic):
+        if obj.is_Symbol:
+            out.append("S" + obj.name)
+        elif obj.is_Number or not obj.args:
+            out.append(type(obj).__name__ + ":" + str(obj))
+        else:
+            out.append(type(obj).__name__ + "(")
+            for a in obj.args:
+                _fingerprint(a, out)
+            out.append(")")
+    elif hasattr(obj, "__dataclass_fields__"):
+        out.append(type(obj).__name__ + "{")
+        for f in obj.__dataclass_fields__:
+            out.append(f + "=")
+            _fingerprint(getattr(obj, f), out)
+        out.append("}")
+    elif isinstance(obj, dict):
+        out.append("{")
+        for k, v in obj.items():
+            _fingerprint(k, out)
+            out.append(":")
+            _fingerprint(v, out)
+        out.append("}")
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+        out.append("[")
+        for v in items:
+            _fingerprint(v, out)
+            out.append(",")
+        out.append("]")
+    else:
+        out.append(repr(obj))
+
+
+def _cache_file(mech, static, lems_exact):
+    """Where the generated sources of this mechanism are cached (None: no
+    cache): keyed by nmlcell's version, the code generator's own source and
+    the mechanism's content."""
+    import hashlib
+    from pathlib import Path
+
+    from .. import __version__
+    from .._config import cache_dir
+
+    cd = cache_dir()
+    if cd is None:
+        return None
+    h = hashlib.sha256(f"{__version__}|{lems_exact}|{sorted(static.items())}|".encode())
+    here = Path(__file__).resolve().parent
+    for f in ("codegen.py", "system.py"):
+        h.update((here / f).read_bytes())
+    out: list[str] = []
+    _fingerprint(mech, out)
+    h.update("".join(out).encode())
+    return cd / "kernels" / f"{h.hexdigest()[:32]}.pkl"
+
+
+def _cache_read(path) -> dict:
+    import pickle
+
+    if path is None or not path.exists():
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            data = pickle.load(fh)
+        return data if isinstance(data, dict) else {}
+    except Exception:
+        return {}
+
+
+def _cache_write(path, data: dict) -> None:
+    import os
+    import pickle
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as fh:
+            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 class Kernel:
     """Source and compiled functions of one mechanism.
 
@@ -158,9 +250,13 @@ class Kernel:
         names["dt"] = "dt"
         self._subs = subs
         self.global_inputs = [i.name for i in mech.inputs if i.kind == "global"]
-        self.hoisted = self._find_hoisted()
-        self._order = self._prelude_order()
-        self.source = self._generate()
+        # generated sources are cached on disk by the mechanism's content:
+        # a model loaded again skips the symbolic work (most of lowering)
+        self._cache_file = _cache_file(mech, self.static, lems_exact)
+        self._snippets = _cache_read(self._cache_file)
+        self._dirty = False
+        self.source = self._snippet("kernel", self._generate)
+        self.hoisted_names = self._snippet("hoisted", lambda: [h for h, _e in self.hoisted])
         ns: dict = {}
         import jax.numpy as jnp
 
@@ -168,13 +264,41 @@ class Kernel:
         import jax
 
         # jitted, so that each is traced once per argument signature and not
-        # at every call: init evaluates the derived values once per OnStart
-        # (twice 36 times for a 36-state cell), and a step, its events and
-        # the observer each once
+        # at every call (the step, its events and the observer each call
+        # derived once)
         self._derived = jax.jit(ns["derived"])
         self._rhs = jax.jit(ns["rhs"])
         self._pderived = jax.jit(ns["pderived"])
         self.seq_euler = None if ns["seq_euler"] is None else jax.jit(ns["seq_euler"])
+
+    def _analyse(self) -> None:
+        """The symbolic work behind the generated sources (once, and only
+        when a source is not in the cache)."""
+        if "_order" not in self.__dict__:
+            self._hoisted = self._find_hoisted()
+            self._order = self._prelude_order()
+
+    @property
+    def hoisted(self) -> list[tuple[str, sp.Expr]]:
+        """[(name, expression)] of the values computed once per run by
+        :meth:`prepare` (see :meth:`_find_hoisted`)."""
+        self._analyse()
+        return self._hoisted
+
+    def _snippet(self, key, make):
+        """A generated source (or other plain data) by key: from the cache,
+        or made now (the symbolic work done on first need) and kept."""
+        if key not in self._snippets:
+            self._analyse()
+            self._snippets[key] = make()
+            self._dirty = True
+        return self._snippets[key]
+
+    def save(self) -> None:
+        """Write the sources generated since the cache was read."""
+        if self._dirty and self._cache_file is not None:
+            _cache_write(self._cache_file, self._snippets)
+        self._dirty = False
 
     def _find_hoisted(self) -> list[tuple[str, sp.Expr]]:
         """Loop-invariant code motion. Derived variables that depend on
@@ -251,7 +375,7 @@ class Kernel:
     def prepare(self, p: dict, g: dict) -> dict:
         """Parameters with the hoisted derived values added (``g``: values
         of the global inputs, broadcast to the instances)."""
-        if not self.hoisted:
+        if not self.hoisted_names:
             return p
         return {**p, **self._pderived(p, g)}
 
@@ -272,7 +396,7 @@ class Kernel:
         an ancestor as it is after this step's update (``x@new``: forward
         Euler, or the scheme's update), placed after what they read and
         before what reads them."""
-        hoisted = {h for h, _e in self.hoisted}
+        hoisted = {h for h, _e in self._hoisted}
         items = [(d.name, self._exprs[d.name]) for d in self.mech.derived if d.name not in hoisted]
         # sorted in every variant: without jNeuroML's order, a delayed copy
         # (x@1) reads x itself, which may come later in document order
@@ -336,14 +460,133 @@ class Kernel:
             if d.name in hoisted:
                 lines.append(f"    {n[d.name]} = p[{self.hoisted_key(d.name)!r}]")
         for name, e in self._order:
-            if isinstance(e, sp.Basic):
-                lines.append(f"    {n[name]} = {self._pr(e)}")
-            elif name.startswith("#ks"):
-                rows = ", ".join("(" + ", ".join(self._pr(a) for a in row) + ",)" for row in e[0])
-                occ = ", ".join(n[x] for x in e[1])
-                lines.append(f"    {n[name]} = _ks_expm(({rows},), ({occ},), dt)")
-            else:
-                lines.append(f"    {n[name]} = K{e[0]}[{e[1]}]")
+            lines.append(self._item_line(name, e))
+
+    def _item_line(self, name, e) -> str:
+        """The line computing one per-step derived value."""
+        n = self.names
+        if isinstance(e, sp.Basic):
+            return f"    {n[name]} = {self._pr(e)}"
+        if name.startswith("#ks"):
+            rows = ", ".join("(" + ", ".join(self._pr(a) for a in row) + ",)" for row in e[0])
+            occ = ", ".join(n[x] for x in e[1])
+            return f"    {n[name]} = _ks_expm(({rows},), ({occ},), dt)"
+        return f"    {n[name]} = K{e[0]}[{e[1]}]"
+
+    @staticmethod
+    def _item_reads(name, e) -> set[str]:
+        """Names (states, derived values, ...) a per-step derived value reads."""
+        if isinstance(e, sp.Basic):
+            return {a.name for a in e.free_symbols}
+        if name.startswith("#ks"):
+            return set(e[1]) | {a.name for row in e[0] for x in row for a in x.free_symbols}
+        return {f"#ks{e[0]}"}
+
+    def init_source(self, assignments, pending=()) -> str:
+        """Source of ``init(t, y, p, u)`` -> the state columns after the
+        OnStart assignments ``[(column, expr, run again in the second pass)]``,
+        in jNeuroML's order: every assignment in order, then those marked
+        again (a value set by a later assignment is seen the second time),
+        each reading the values as they are at that point. One function: the
+        derived values are computed once, and after each assignment only
+        those that depend on the assigned column are recomputed, when an
+        expression needs them. Delayed copies (``x@k``) start equal to what
+        they copy, delayed derived values (``d@1``) equal to their value on
+        the state at that point, as :meth:`LoweredModel.init` did one
+        evaluation at a time. ``pending``: columns (Regimes) set to -1."""
+        n = self.names
+        lines = ["def init(t, y, p, u, dt=0.0):"]
+        self._prelude(lines)
+        order = [k for k, _e in self._order]
+        exprs = dict(self._order)
+        reads = {k: self._item_reads(k, e) for k, e in self._order}
+        closure: dict[str, set] = {}  # derived -> derived values it reads, transitively
+        for k in order:
+            c = {x for x in reads[k] if x in exprs}
+            for x in list(c):
+                c |= closure[x]
+            closure[k] = c
+        dirty: set[str] = set()
+        cols = self.state_names
+        # what each column holds (a copy that would not change it is not
+        # made, and reads nothing stale): its initial value, an assignment,
+        # or a version of a derived value
+        content = {c: ("y", c) for c in cols}
+        version = {k: 0 for k in order}
+
+        def fresh(needed):
+            """Recompute the stale derived values among ``needed``."""
+            todo = set()
+            for x in needed:
+                if x in exprs:
+                    todo |= ({x} | closure[x]) & dirty
+            for k in order:
+                if k in todo:
+                    lines.append(self._item_line(k, exprs[k]))
+                    dirty.discard(k)
+                    version[k] += 1
+
+        def wrote(col_names):
+            for k in order:
+                if reads[k] & col_names or closure[k] & dirty:
+                    dirty.add(k)
+
+        def fill_history():
+            changed = set()
+            for _ in range(len(self.lag_columns)):
+                for dst, src in self.lag_columns:
+                    if content[cols[dst]] != content[cols[src]]:
+                        lines.append(f"    {n[cols[dst]]} = {n[cols[src]]}")
+                        content[cols[dst]] = content[cols[src]]
+                        changed.add(cols[dst])
+            if changed:
+                wrote(changed)
+
+        def refresh_derived_history():
+            if not self.derived_lag_columns:
+                return
+            fresh({name for _dst, name in self.derived_lag_columns})
+            changed = set()
+            for dst, name in self.derived_lag_columns:
+                c = n[cols[dst]]
+                if content[cols[dst]] != ("d", name, version.get(name, 0)):
+                    lines.append(f"    {c} = jnp.broadcast_to({n[name]}, {c}.shape).astype({c}.dtype)")
+                    content[cols[dst]] = ("d", name, version.get(name, 0))
+                    changed.add(cols[dst])
+            if changed:
+                wrote(changed)
+            fill_history()
+
+        # the delayed copies (x@k, d@1) are set before an assignment only
+        # where it reads them (they are all set again at the end)
+        history = {cols[dst] for dst, _src in self.lag_columns} | {cols[dst] for dst, _n in self.derived_lag_columns}
+        plan = [(c, e) for c, e, _a in assignments] + [(c, e) for c, e, again in assignments if again]
+        for col, e in plan:
+            e = e.xreplace(self._subs) if self._subs else e
+            used = {a.name for a in e.free_symbols}
+            seen = used | set().union(*(reads[k] for x in used if x in exprs for k in {x} | closure[x]))
+            if seen & history:
+                refresh_derived_history()
+            fresh(used)
+            c = n[cols[col]]
+            val = "-1.0" if col in pending else self._pr(e)
+            lines.append(f"    {c} = jnp.broadcast_to({val}, {c}.shape).astype({c}.dtype)")
+            content[cols[col]] = ("a", len(lines))
+            wrote({cols[col]})
+            fill_history()
+        refresh_derived_history()
+        lines.append(f"    return ({', '.join(n[s] for s in cols)},)" if cols else "    return ()")
+        return "\n".join(lines) + "\n"
+
+    def init_fn(self, assignments, pending=()):
+        """:meth:`init_source`, compiled and jitted."""
+        import jax
+        import jax.numpy as jnp
+
+        src = self._snippet(("init", tuple(sorted(pending))), lambda: self.init_source(assignments, pending))
+        ns: dict = {}
+        exec(compile(src, f"<nmlcell init {self.mech.name}>", "exec"), {"jnp": jnp, "_ks_expm": _ks_expm}, ns)
+        return jax.jit(ns["init"]), src
 
     def _generate(self) -> str:
         n = self.names
@@ -416,6 +659,118 @@ class Kernel:
         lines.append(f"    return ({', '.join(res)},)" if res else "    return ()")
         return lines
 
+    # -- the diagonal of the Jacobian, symbolically ---------------------------
+    def _diag_lines(self) -> list[str] | None:
+        """Source of ``diag(t, y, p, u, dt)`` -> (rhs columns, d f_i / d y_i
+        columns): each state's derivative with respect to itself, through the
+        chain of per-step derived values, differentiated once by sympy
+        (forward mode over the derived values that depend on that state; each
+        partial derivative is printed once). Returns None where sympy cannot
+        give a printable derivative (a function without one): the caller
+        then differentiates the right-hand side with ``jax.jvp``."""
+        if any(not isinstance(e, sp.Basic) for _k, e in self._order):
+            return None  # a KineticScheme's exact update (jNeuroML's order)
+        n = self.names
+        exprs = dict(self._order)
+        states = set(self.state_names)
+        reach: dict[str, set] = {}  # derived name -> states it depends on
+        for k, e in self._order:
+            r = set()
+            for a in e.free_symbols:
+                if a.name in states:
+                    r.add(a.name)
+                elif a.name in reach:
+                    r |= reach[a.name]
+            reach[k] = r
+        bad = (sp.Derivative, sp.Subs, sp.DiracDelta, sp.Heaviside)
+        partials: dict[tuple, str] = {}
+        lines: list[str] = []
+
+        def partial(owner, e, x):
+            """Name of the variable holding d e / d x (printed once)."""
+            key = (owner, x)
+            if key not in partials:
+                dex = sp.diff(e, sp.Symbol(x, real=True))
+                if dex.has(*bad):
+                    raise _NoDerivative(x)
+                if dex.is_Number:
+                    v = float(dex)
+                    if v != v or v in (float("inf"), float("-inf")):
+                        raise _NoDerivative(x)
+                    partials[key] = repr(v)
+                else:
+                    name = f"q{len(partials)}"
+                    lines.append(f"    {name} = {self._pr(dex)}")
+                    partials[key] = name
+            return partials[key]
+
+        outs = []
+        try:
+            for i, s in enumerate(self.state_names):
+                f = self._dexprs.get(s)
+                if f is None:
+                    outs.append(f"jnp.zeros_like({n[s]})")
+                    continue
+                z: dict[str, str] = {}
+
+                def total(owner, e):
+                    """Text of d e / d y_i, emitting what it needs."""
+                    terms = []
+                    for a in sorted(e.free_symbols, key=lambda a: a.name):
+                        x = a.name
+                        if x == s:
+                            q = partial(owner, e, x)
+                            if q != "0.0":
+                                terms.append(q)
+                        elif x in reach and s in reach[x]:
+                            if x not in z:
+                                zx = total(x, exprs[x])
+                                if zx == "0.0":
+                                    z[x] = zx
+                                else:
+                                    z[x] = f"z{i}_{len(z)}"
+                                    lines.append(f"    {z[x]} = {zx}")
+                            q = partial(owner, e, x)
+                            if z[x] != "0.0" and q != "0.0":
+                                terms.append(z[x] if q == "1.0" else f"{q}*{z[x]}")
+                    return " + ".join(terms) if terms else "0.0"
+
+                outs.append(f"({total('#f' + s, f)}) + jnp.zeros_like({n[s]})")
+        except (_NoDerivative, KeyError, TypeError, NotImplementedError, ValueError):
+            return None
+        head = ["def diag(t, y, p, u, dt=0.0):"]
+        self._prelude(head)
+        rhs = []
+        for s in self.state_names:
+            e = self._dexprs.get(s)
+            rhs.append(f"jnp.zeros_like({n[s]})" if e is None else f"({self._pr(e)}) + jnp.zeros_like({n[s]})")
+        tail = [f"    return ({', '.join(rhs)},), ({', '.join(outs)},)" if outs else "    return (), ()"]
+        return head + lines + tail
+
+    def diag(self, t, y, p, u):
+        """(rhs columns, d f_i / d y_i columns), or None where the diagonal
+        has no symbolic form (see :meth:`_diag_lines`)."""
+        fn = self.__dict__.get("_diag_fn", False)
+        if fn is False:
+            def make():
+                lines = self._diag_lines()
+                return "" if lines is None else "\n".join(lines) + "\n"
+
+            src = self._snippet("diag", make)
+            self.save()
+            fn = None
+            if src:
+                import jax
+                import jax.numpy as jnp
+
+                ns: dict = {}
+                exec(compile(src, f"<nmlcell diag {self.mech.name}>", "exec"), {"jnp": jnp}, ns)
+                fn = jax.jit(ns["diag"])
+            self._diag_fn = fn
+        if fn is None:
+            return None
+        return fn(t, y, p, u)
+
     def derived(self, t, y, p, u, dt=0.0):
         """Derived values; ``dt`` matters only for jNeuroML's order, where
         a parent reads its children's states after the step (``x@new``)."""
@@ -428,9 +783,24 @@ class Kernel:
     def rhs(self, t, y, p, u):
         return self._rhs(t, y, p, u)
 
-    def expr_fn(self, exprs: list[sp.Expr], name: str):
+    def expr_fn(self, exprs: list[sp.Expr], name: str, key=None):
         """Compile a function (t, y, p, u, dv) -> tuple of values of ``exprs``,
-        where ``dv`` is the dict of derived values."""
+        where ``dv`` is the dict of derived values. ``key``: the expressions'
+        place in the mechanism (the source is then cached with the kernel)."""
+        if key is None:
+            src = self._expr_source(exprs, name)
+        else:
+            if ("expr", name, key) not in self._snippets:  # printing needs no analysis
+                self._snippets[("expr", name, key)] = self._expr_source(exprs, name)
+                self._dirty = True
+            src = self._snippets[("expr", name, key)]
+        ns: dict = {}
+        import jax.numpy as jnp
+
+        exec(compile(src, f"<nmlcell {name} {self.mech.name}>", "exec"), {"jnp": jnp}, ns)
+        return ns[name], src
+
+    def _expr_source(self, exprs, name) -> str:
         n = self.names
         lines = [f"def {name}(t, y, p, u, dv):"]
         for k, s in enumerate(self.state_names):
@@ -447,9 +817,4 @@ class Kernel:
                 lines.append(f"    {n[d.name]} = dv[{d.name!r}]")
         outs = ", ".join(f"({self._pr(e)})" for e in exprs)
         lines.append(f"    return ({outs}{',' if len(exprs) == 1 else ''})")
-        src = "\n".join(lines) + "\n"
-        ns: dict = {}
-        import jax.numpy as jnp
-
-        exec(compile(src, f"<nmlcell {name} {self.mech.name}>", "exec"), {"jnp": jnp}, ns)
-        return ns[name], src
+        return "\n".join(lines) + "\n"

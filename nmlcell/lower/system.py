@@ -46,7 +46,8 @@ class LoweredGroup:
     kernel: Kernel
     params0: dict          # name -> np.ndarray (N,)
     state_index: dict      # name -> column
-    init_plan: list        # [(column, fn, run again in the second pass)]
+    on_start: list         # [(column, expr, run again in the second pass)]
+    init_fn: object        # (t, y, p, u) -> y after the OnStart assignments (Kernel.init_source)
     cond_plan: list        # [(test_fn, [(column, fn)], events, regime guard (column, index) or None)]
     emits_spikes: bool
     pending_regimes: dict = None  # jNeuroML emulation: regime column -> initial Regime, entered after step 1
@@ -72,6 +73,7 @@ class LoweredModel:
         net = ir.network
         self.groups: dict[str, LoweredGroup] = {}
         kernels: dict[tuple, Kernel] = {}
+        inits: dict[tuple, object] = {}  # one init function per kernel and OnStart plan
         for g in net.groups:
             static = _static_params(g.mechanism, g.overrides)
             key = (id(g.mechanism), tuple(sorted(static.items())))
@@ -88,32 +90,49 @@ class LoweredModel:
                     arr = np.full(g.size, p.value, dtype=np.float64)
                 params0[p.name] = arr
             sidx = {s: k for k, s in enumerate(kern.state_names)}
-            init_plan = []
-            for a in g.mechanism.on_start:
-                fn, _src = kern.expr_fn([a.expr], "onstart")
-                # re-run in a second pass unless it reads its own target
-                again = a.variable not in {x.name for x in a.expr.free_symbols}
-                init_plan.append((sidx[a.variable], fn, again))
+            # re-run in a second pass unless it reads its own target
+            on_start = [(sidx[a.variable], a.expr, a.variable not in {x.name for x in a.expr.free_symbols})
+                        for a in g.mechanism.on_start]
             cond_plan = []
             # jNeuroML enters the initial Regime only at the end of the first
             # step: during it no Regime's equations or conditions apply
             regimes = {sidx[r]: float(k) for r, k in g.mechanism.regimes.items()} if lems_exact else {}
-            for c in g.mechanism.conditions:
-                tfn, _ = kern.expr_fn([c.test], "test")
+            init_key = (key, tuple((c, a) for c, _e, a in on_start), tuple(sorted(regimes)))
+            if init_key not in inits:
+                inits[init_key] = kern.init_fn(on_start, set(regimes))[0]
+            for ci, c in enumerate(g.mechanism.conditions):
+                tfn, _ = kern.expr_fn([c.test], "test", key=ci)
                 assigns = []
-                for a in c.assignments:
+                for ai, a in enumerate(c.assignments):
                     if a.variable not in sidx:
                         raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
                                                file=c.source.file, line=c.source.line, element=c.source.origin)
-                    fn, _ = kern.expr_fn([a.expr], "assign")
+                    fn, _ = kern.expr_fn([a.expr], "assign", key=(ci, ai))
                     assigns.append((sidx[a.variable], fn))
                 guard = None if c.regime is None else (sidx[c.regime[0]], float(c.regime[1]))
                 cond_plan.append((tfn, assigns, c.events, guard))
-            self.groups[g.id] = LoweredGroup(g.id, g.size, g.mechanism, kern, params0, sidx, init_plan,
-                                             cond_plan, g.emits_spikes, regimes)
+            self.groups[g.id] = LoweredGroup(g.id, g.size, g.mechanism, kern, params0, sidx, on_start,
+                                             inits[init_key], cond_plan, g.emits_spikes, regimes)
+        for kern in kernels.values():
+            kern.save()
         self.links = net.links
         self.temperature = net.temperature
         self._check_links()
+        # a group whose inputs depend on its own state (through links) is
+        # initialised one assignment at a time, its inputs recomputed each time
+        src_of = {}
+        for l in self.links:
+            src_of.setdefault(l.dst, set()).add(l.src)
+        self._self_linked = set()
+        for gid in self.groups:
+            seen, todo = set(), list(src_of.get(gid, ()))
+            while todo:
+                x = todo.pop()
+                if x not in seen:
+                    seen.add(x)
+                    todo += src_of.get(x, ())
+            if gid in seen:
+                self._self_linked.add(gid)
 
     # -- parameters ---------------------------------------------------------
     def parameters(self):
@@ -133,7 +152,7 @@ class LoweredModel:
         out = dict(p)
         for gid, g in self.groups.items():
             kern = g.kernel
-            if kern.hoisted:
+            if kern.hoisted_names:
                 glob = {i: jnp.broadcast_to(p[GLOBAL][i], (g.size,)) for i in kern.global_inputs}
                 out[gid] = kern.prepare(p[gid], glob)
         return out
@@ -268,8 +287,9 @@ class LoweredModel:
         return dy, J
 
     def diag(self, t, y, p):
-        """Each state's derivative with respect to itself, by one forward
-        derivative per state column (the other states held fixed)."""
+        """Each state's derivative with respect to itself (the other states
+        held fixed): the kernel's symbolic diagonal, or, where it has none,
+        one forward derivative per state column."""
         import jax
 
         memo = {}
@@ -277,6 +297,10 @@ class LoweredModel:
         for gid, g in self.groups.items():
             u = self._group_inputs(t, y, p, gid, memo)
             rhs, yg = g.kernel.rhs, y[gid]
+            sym = g.kernel.diag(t, yg, p[gid], u)
+            if sym is not None:
+                dy[gid], d[gid] = sym
+                continue
             dy[gid] = rhs(t, yg, p[gid], u)
             cols = []
             for j in range(len(yg)):
@@ -297,9 +321,13 @@ class LoweredModel:
         # Two passes: an OnStart that reads a value set by a later OnStart
         # (a Ca-dependent gate's steady state, before the Ca pool's initial
         # concentration is set) sees it the second time, as in jNeuroML.
-        plans = [(gid, g, [(c, f) for c, f, _a in g.init_plan] +
-                  [(c, f) for c, f, again in g.init_plan if again]) for gid, g in self.groups.items()]
-        for gid, g, plan in plans:
+        for gid, g in self.groups.items():
+            if gid not in self._self_linked:  # one generated function per group
+                u = self._group_inputs(t, y, p, gid, {})
+                y[gid] = g.init_fn(t, y[gid], p[gid], u)
+                continue
+            plan = [(c, g.kernel.expr_fn([e], "onstart")[0]) for c, e, _a in g.on_start]
+            plan += [(c, fn) for (c, fn), (_c, _e, again) in zip(list(plan), g.on_start) if again]
             for col, fn in plan:
                 if g.kernel.derived_lag_columns:
                     y[gid] = self._refresh_derived_history(t, y, p, gid)
