@@ -42,7 +42,8 @@ class Model:
         self._solver = default_solver
         self._params = None
         self._variants = {}
-        self.lowered  # lower now: errors in the model surface at load time
+        # lowered on first use, for the solver then chosen: a model run with
+        # a solver other than the default is lowered once, not twice
 
     def _variant(self, lems_exact: bool):
         if lems_exact not in self._variants:
