@@ -311,6 +311,40 @@ def test_seclamp_update_against_neuron():
     assert not math.isclose(vals["i"], ref["i"], rel_tol=1e-3)   # the current phase's i is not it
 
 
+def test_written_concentration_assigned_in_derivative(tmp_path):
+    """USEION ca READ ica, cai WRITE cai: ``cai = ca`` in BREAKPOINT is the
+    mechanism's value of cai (NEURON writes it back to the ion). In the
+    DERIVATIVE block (smith2013's cad.mod) NEURON computes and writes it in
+    its state phase only (nrn_state: for METHOD euler from the states before
+    their update), which is not lowered yet: listed, with its line."""
+    f = tmp_path / "cadw.mod"
+    f.write_text("""NEURON { SUFFIX cadw USEION ca READ ica, cai WRITE cai }
+PARAMETER { taur = 200 (ms) cainf = 1e-4 (mM) }
+ASSIGNED { ica (mA/cm2) cai (mM) }
+STATE { ca (mM) }
+INITIAL { ca = cainf  cai = ca }
+BREAKPOINT { SOLVE state METHOD euler
+    cai = ca
+}
+DERIVATIVE state {
+    ca' = -ica + (cainf - ca)/taur
+}
+""")
+    m = load_mod_file(f)
+    d = {x.name: x for x in m.derived}
+    assert d["cai"].expr == sp.Symbol("ca", real=True)
+    assert (d["cai"].source.origin, d["cai"].source.line) == ("BREAKPOINT", 7)
+    f2 = tmp_path / "cadr.mod"
+    f2.write_text(f.read_text().replace("    cai = ca\n", "    cai = cai + ca\n"))
+    m2 = load_mod_file(f2, check=False)
+    assert any("'cai' read from the ion and assigned" in u for u in m2.unsupported), m2.unsupported
+    f3 = tmp_path / "cadd.mod"
+    f3.write_text(f.read_text().replace("    cai = ca\n}", "}").replace("taur\n}", "taur\n    cai = ca\n}"))
+    m3 = load_mod_file(f3, check=False)
+    assert m3.unsupported == ("'cai' (written to ion ca) assigned in DERIVATIVE state: NEURON writes it to the "
+                              "ion in its state phase, not lowered yet (cadd.mod:10)",), m3.unsupported
+
+
 # -- the corpus ------------------------------------------------------------------------
 
 def _corpus_mods(corpus):

@@ -33,11 +33,21 @@ class MechanismBuilder(Executor):
         self.steady_blocks: list = []
         self.call_depth = 0
         self.depth_of_call = 0
+        self.solving: str | None = None   # the SOLVEd block being executed in the step
 
         # one step: BREAKPOINT, its SOLVEd blocks run where the SOLVE stands
         env0 = self.base_env()
         if self.breakpoint is not None:
             self.run_block(self.breakpoint, dict(env0), "step")
+        # an ion variable the mechanism both READs and WRITEs (cai = ca in a
+        # DERIVATIVE block): its assignments are the mechanism's derived
+        # values; a read of the ion's value before them would share the name
+        for n in self.ion_writes:
+            if n in self.inputs and n in self.version_count and any(
+                    sym(n) in e.free_symbols
+                    for e in [v for _n, _s, v, _b in self.versions] + list(self.derivatives.values())):
+                self._unsup(f"'{n}' read from the ion and assigned by the mechanism in the same step",
+                            rf"\b{re.escape(n)}\b")
         # SOLVEd PROCEDUREs: NEURON's state phase, after the voltage update
         updates = self._updates(env0)
         keep = {x.name for _b, assigns in updates for a in assigns for x in a.expr.free_symbols}
@@ -68,14 +78,15 @@ class MechanismBuilder(Executor):
         for bname, proc in self.update_blocks:
             env = dict(env0)
             for n in self.assigned_step:
-                if n not in SPECIAL and n not in self.inputs:
+                if n not in SPECIAL and (n not in self.inputs or n in self.ion_writes):
                     env.setdefault(n, sym(n))
             start = dict(env)
             self.phase = "update"
             self.block = (f"PROCEDURE {bname}", rf"(?i)^\s*PROCEDURE\s+{bname}\b")
             self._stmts(proc.statement_block.statements, env, Frame({}), depth=1)
             assigns = tuple(Assignment(n, plain(v)) for n, v in env.items()
-                            if n not in SPECIAL and n not in self.inputs and n not in self.units
+                            if n not in SPECIAL and (n not in self.inputs or n in self.ion_writes)
+                            and n not in self.units
                             and n not in self.defines and (n not in start or v != start[n]))
             out.append((bname, assigns))
         return tuple(out)

@@ -44,14 +44,17 @@ class Declarations:
                 self._unsup(f"KINETIC block the NMODL framework cannot convert ({e})", r"\bKINETIC\b")
 
     # -- messages --------------------------------------------------------
-    def _where(self, pattern: str | None, nth: int = 0) -> str:
+    def _where(self, pattern: str | None, nth: int = 0, within: str | None = None) -> str:
         if pattern is None:
             return os.path.basename(self.path)
-        f, ln = self.text.find(pattern, nth)
+        f, ln = self.text.find(pattern, nth, within)
         return f"{os.path.basename(f or self.path)}:{ln}" if ln else os.path.basename(f or self.path)
 
-    def _unsup(self, what: str, pattern: str | None = None, nth: int = 0):
-        item = f"{what} ({self._where(pattern, nth)})"
+    def _unsup(self, what: str, pattern: str | None = None, nth: int = 0, within: str | None = None):
+        """Record an unsupported construct with the file:line of the nth
+        line matching ``pattern`` (the first after a line matching
+        ``within``, a block header, when given)."""
+        item = f"{what} ({self._where(pattern, nth, within)})"
         if item not in self.unsupported:
             self.unsupported.append(item)
 

@@ -69,12 +69,16 @@ class Executor(Declarations):
                     bname = node_name(e.block_name)
                     blk = self.derivative_blocks.get(bname)
                     if blk is not None:
-                        saved = {n: env[n] for n in list(SPECIAL) + list(self.inputs) if n in env}
+                        saved = {n: env[n] for n in list(SPECIAL) + list(self.inputs)
+                                 if n in env and n not in self.ion_writes}
                         outer, self.block = self.block, (
                             f"{'KINETIC' if bname in self.kinetic_names else 'DERIVATIVE'} {bname}",
                             rf"(?i)^\s*(DERIVATIVE|KINETIC)\s+{bname}\b")
-                        self._stmts(blk.statement_block.statements, env, Frame({}), depth)
-                        self.block = outer
+                        self.solving = self.block[0]
+                        try:
+                            self._stmts(blk.statement_block.statements, env, Frame({}), depth)
+                        finally:
+                            self.block, self.solving = outer, None
                         env.update(saved)
                 elif self.phase == "initial":
                     bname = node_name(e.block_name)
@@ -156,7 +160,14 @@ class Executor(Declarations):
             if n in self.state_decl:
                 raise Unsupported(f"assignment to STATE '{n}' outside INITIAL (a discrete jump)",
                                    rf"\b{re.escape(b)}\b")
-            if n in SPECIAL or n in self.inputs:
+            if self.solving and n in self.ion_writes:
+                # NEURON runs SOLVEd blocks only in its state phase (nrn_state)
+                # and writes the value to the ion there: after the step's
+                # currents, with the state update of the block's METHOD
+                raise Unsupported(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in {self.solving}: "
+                                  f"NEURON writes it to the ion in its state phase, not lowered yet",
+                                  rf"\b{re.escape(b)}\s*=", 0, self.block[1])
+            if n in SPECIAL or (n in self.inputs and n not in self.ion_writes):
                 env[n] = val   # NEURON: a copy local to this mechanism's evaluation
                 return
             if depth == 0:
@@ -248,7 +259,8 @@ class Executor(Declarations):
                     new = piecewise(*pieces) if len(pieces) > 1 or pieces[0][1] is not True else pieces[0][0]
                 if key_src == "locals":
                     frame.locals[n] = new
-                elif self.phase == "step" and depth == 0 and n not in SPECIAL and n not in self.inputs \
+                elif self.phase == "step" and depth == 0 and n not in SPECIAL and \
+                        (n not in self.inputs or n in self.ion_writes) \
                         and n not in self.units:
                     env[n] = self._version(n, new)
                 else:
