@@ -51,6 +51,15 @@ if mode == "import3d":
     h.Import3d_GUI(r, 0).instantiate(None)
     # NEURON's standard d_lambda rule (the CellBuilder's geom_nseg)
     h("forall { nseg = int((L/(0.1*lambda_f(100))+.9)/2)*2 + 1 }")
+elif mode == "sections":  # a JSON list of {name, parent, x, pts, nseg}
+    secs = {}
+    for d in json.load(open(path)):
+        s = secs[d["name"]] = h.Section(name=d["name"])
+        if d["parent"] is not None:
+            s.connect(secs[d["parent"]](d["x"]))
+        for p in d["pts"]:
+            h.pt3dadd(*p, sec=s)
+        s.nseg = d["nseg"]
 else:  # the geometry of a jNeuroML-exported hoc template, without its biophysics
     text = open(path).read()
     def proc(name):
@@ -294,6 +303,34 @@ def test_discretisation_per_section_values():
         region = m.sections[c.section].region
         assert c.Ra == {"soma": 100.0, "dend": 200.0, "axon": 50.0}[region]
         assert c.cm == 0.9
+
+
+def test_hand_built_tree_matches_neuron(tmp_path):
+    """Diameter steps (on segment boundaries, at both ends), attachments inside
+    sections (on segment boundaries too), at x = 0 of a non-root section and
+    of the root, and various nseg, against NEURON's own sections."""
+    P = lambda *pts: tuple(tuple(float(v) for v in p) for p in pts)  # noqa: E731
+    secs = [
+        Section("root", 1, "soma", None, 0.0, P((0, 0, 0, 2), (0, 0, 0, 6), (10, 0, 0, 6), (20, 0, 0, 4))),
+        Section("a", 3, "dend", 0, 0.5, P((10, 0, 0, 2), (15, 0, 0, 2), (15, 0, 0, 4), (20, 0, 0, 4))),
+        Section("b", 3, "dend", 1, 0.0, P((10, 0, 0, 1), (10, 9, 0, 1.5), (10, 12, 0, 1.5), (10, 12, 0, 0.5))),
+        Section("c", 3, "dend", 2, 0.0, P((10, 0, 0, 1), (0, 9, 0, 1))),
+        Section("d", 3, "dend", 0, 0.0, P((0, 0, 0, 1), (-5, -5, 0, 0.8), (-9, -12, 1, 0.7))),
+        Section("e", 3, "dend", 1, 1 / 3, P((12, 0, 0, 1), (12, -7, 0, 1))),
+        Section("f", 3, "dend", 1, 1.0, P((20, 0, 0, 1), (30, 0, 0, 1))),
+        Section("g", 3, "dend", 1, 1.0, P((20, 0, 0, 1), (20, 30, 0, 1), (20, 35, 0, 3))),
+    ]
+    m = Morphology(tuple(secs))
+    nseg = {"root": 2, "a": 4, "b": 3, "c": 1, "d": 5, "e": 2, "f": 1, "g": 7}
+    spec = [dict(name=s.name, parent=None if s.parent is None else secs[s.parent].name,
+                 x=s.parent_x, pts=[list(p) for p in s.points], nseg=nseg[s.name]) for s in secs]
+    path = tmp_path / "tree.json"
+    path.write_text(json.dumps(spec))
+    ref = neuron_dump("sections", path)
+    mm = Morphology(tuple(Section(s.name, s.type, s.region, s.parent, s.parent_x, s.points,
+                                  nseg=nseg[s.name]) for s in secs))
+    compare_with_neuron(mm, ref)
+    assert m.children(1) == (2, 5, 6, 7)
 
 
 # ------------------------------------------------------------ bad input

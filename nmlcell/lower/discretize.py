@@ -73,15 +73,26 @@ def lambda_nseg(sec: Section, Ra: float, cm: float, d_lambda: float = 0.1,
 
 
 def _integrate(arc, d, lo: float, hi: float) -> tuple[float, float]:
-    """(area µm², Σ ds/(d1·d2) in 1/µm) of the frustums between arc lo and hi."""
+    """(area µm², Σ ds/(d1·d2) in 1/µm) of the frustums between arc lo and hi.
+
+    A diameter step (two points at the same arc position) adds the annulus
+    between the two diameters to the interval ending there, (lo, hi], or to
+    the first interval at the section's 0 end, as NEURON does (measured)."""
     area = 0.0
     rsum = 0.0
     n = len(arc)
-    for k in range(n - 1):
+    k0 = max(int(np.searchsorted(arc, lo, side="left")) - 1, 0)
+    for k in range(k0, n - 1):
         a0, a1 = arc[k], arc[k + 1]
-        if a1 <= lo or a0 >= hi:
-            if not (a0 == a1 and lo <= a0 < hi):
+        if a0 == a1:
+            if not (lo < a0 <= hi or a0 == lo == 0.0):
+                if a0 > hi:
+                    break
                 continue
+        elif a1 <= lo:
+            continue
+        elif a0 >= hi:
+            break
         s0, s1 = max(a0, lo), min(a1, hi)
         if a1 > a0:
             d0 = d[k] + (d[k + 1] - d[k]) * (s0 - a0) / (a1 - a0)
