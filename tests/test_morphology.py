@@ -408,6 +408,17 @@ def test_bad_nml_morphology(tmp_path, extra, words):
     assert e.value.line is not None, msg
 
 
+def test_degenerate_sections_are_refused():
+    with pytest.raises(ValueError, match="needs two or more"):
+        Morphology((Section("s", 1, "soma", None, 0.0, ((0.0, 0.0, 0.0, 1.0),)),))
+    flat = Morphology((Section("s", 1, "soma", None, 0.0, ((0, 0, 0, 1.0), (0, 0, 0, 2.0))),))
+    with pytest.raises(ModelImportError, match="zero length"):
+        discretize(flat, nseg=1)
+    thin = Morphology((Section("s", 1, "soma", None, 0.0, ((0, 0, 0, 1.0), (5, 0, 0, 0.0))),))
+    with pytest.raises(ModelImportError, match="zero diameter"):
+        discretize(thin, nseg=1)
+
+
 def test_unknown_format(tmp_path):
     with pytest.raises(ModelImportError, match="unknown morphology format"):
         load_morphology(_write(tmp_path, "x.txt", "hello"))

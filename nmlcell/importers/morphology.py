@@ -355,7 +355,7 @@ def _build(p: Path, fmt: str, secs, keep, points, notes) -> Morphology:
     groups = [SectionGroup("all", tuple(range(len(out))))]
     groups += [SectionGroup(_subset_name(t), tuple(ix)) for t, ix in sorted(by_type.items())]
     return Morphology(sections=tuple(out), groups=tuple(groups), file=str(p), format=fmt,
-                      notes=tuple(notes))
+                      notes=tuple(dict.fromkeys(notes)))
 
 
 # ---------------------------------------------------------------- Neurolucida

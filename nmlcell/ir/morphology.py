@@ -92,6 +92,8 @@ class Morphology:
 
     def __post_init__(self):
         for i, s in enumerate(self.sections):
+            if len(s.points) < 2:
+                raise ValueError(f"section {s.name} has {len(s.points)} point(s); it needs two or more")
             if (s.parent is None) != (i == 0) or (s.parent is not None and s.parent >= i):
                 raise ValueError(f"section {s.name}: parent {s.parent} must come before it "
                                  "(and only section 0 is a root)")

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ..errors import OptionError
+from ..errors import ModelImportError, OptionError
 from ..ir.morphology import Compartment, Discretisation, Morphology, Section
 
 NEURON_RA = 35.4      # Ω·cm, NEURON's default
@@ -112,6 +112,12 @@ def section_segments(sec: Section, nseg: int, Ra: float) -> tuple[list, list, li
     resistance MΩ) for one section cut into ``nseg`` segments."""
     _, d, arc = stored_points(sec)
     L = arc[-1]
+    if not L > 0.0:
+        raise ModelImportError(f"section {sec.name} has zero length (all its 3-D points at one place)",
+                               file=sec.source.file, line=sec.source.line)
+    if not all(d > 0.0):
+        raise ModelImportError(f"section {sec.name} has a point of zero diameter (infinite axial "
+                               "resistance)", file=sec.source.file, line=sec.source.line)
     ds = L / nseg
     k = 4.0 * Ra / math.pi * _R_UNITS
     areas, left, right = [], [], []
