@@ -134,6 +134,19 @@ def test_verbatim_file_not_checked_for_undefined(tmp_path):
         load_mod_file(f)
 
 
+
+def test_neuron_block_variables_are_declarations(tmp_path):
+    """RANDOM (and POINTER, EXTERNAL) variables named in the NEURON block are
+    not undefined: the file is refused for them by the compatibility pass."""
+    from nmlcell.errors import UnsupportedError
+
+    f = _write(tmp_path, "rv.mod", """NEURON { POINT_PROCESS rvx RANDOM rv POINTER p NONSPECIFIC_CURRENT i }
+ASSIGNED { v (mV) i (nA) p }
+BREAKPOINT { i = random_normal(rv)*p }
+""")
+    with pytest.raises(UnsupportedError, match=r"RANDOM.*POINTER|POINTER.*RANDOM"):
+        load_mod_file(f)
+
 # -- units ----------------------------------------------------------------------------------------
 
 def test_unknown_unit_in_units_block(tmp_path, capsys):

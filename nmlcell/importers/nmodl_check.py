@@ -83,6 +83,13 @@ def undefined_variables(imp) -> None:
     lv = visitor.AstLookupVisitor()
     known = (set(imp.params) | set(imp.state_decl) | set(imp.assigned_decl) | set(imp.units) | set(imp.defines)
              | set(imp.file_locals) | set(imp.functions) | set(imp.procedures) | NEURON_PROVIDED)
+    # RANDOM variables are declared by the NEURON block alone; POINTER,
+    # BBCOREPOINTER and EXTERNAL ones are left to the compatibility pass
+    for b in imp.prog.blocks:
+        if b.get_node_type_name() == "NeuronBlock":
+            for st in b.statement_block.statements:
+                if st.get_node_type_name() in ("RandomVarList", "Pointer", "BbcorePointer", "External"):
+                    known |= {node_name(v) for v in st.variables}
     found: list[tuple[str, str, str]] = []     # (name, block, header regex)
     for b in imp.prog.blocks:
         t = b.get_node_type_name()
