@@ -50,6 +50,8 @@ class StaggeredKernel:
         ns: dict = {"jnp": jnp}  # one namespace: step() calls the helpers defined beside it
         exec(compile(self.source, f"<nmlcell staggered {mech.name}>", "exec"), ns)
         self.step = ns["step"]
+        self.currents = ns["currents"]    # (t, y, p, u, dt) -> (i_membrane, di/dv, phase-1 values)
+        self.states = ns["states"]        # (t, y, p, u, dt, v_new, phase-1 values) -> new y
 
     # -- symbolic ---------------------------------------------------------------------
     def _derivative_table(self, wrt: list[str], exprs: dict, frozen: set) -> dict:
@@ -104,13 +106,14 @@ class StaggeredKernel:
             base[i] = _ident("u", k, i)
         dnames = {d: _ident("d", k, d) for k, d in enumerate(order)}
 
-        lines = ["def step(t, y, p, u, dt):"]
+        head = []
         for k, s in enumerate(self.state_names):
-            lines.append(f"    {base[s]} = y[{k}]")
+            head.append(f"    {base[s]} = y[{k}]")
         for p in self.param_names:
-            lines.append(f"    {base[p]} = p[{p!r}]")
+            head.append(f"    {base[p]} = p[{p!r}]")
         for i in self.input_names:
-            lines.append(f"    {base[i]} = u[{i!r}]")
+            head.append(f"    {base[i]} = u[{i!r}]")
+        lines = ["def currents(t, y, p, u, dt):"] + head
 
         # phase 1: currents at t + dt/2, v
         lines.append("    th = t + 0.5*dt")
@@ -127,12 +130,18 @@ class StaggeredKernel:
             if d in dv_dep:
                 lines.append(f"    {nb[d]} = {pb.doprint(exprs[d])}")
         i0, i1 = na["i_membrane"], nb["i_membrane"]
-        # phase 2: the voltage
         lines.append(f"    g_ = ({i1} - {i0}) / 0.001")
-        lines.append(f"    v_new = {base['v']} + (-{i0}) / (0.001*{base['cm']}/dt + g_)")
+        carried = ", ".join(na[d] for d in order)
+        lines.append(f"    return {i0} + jnp.zeros_like({base['v']}), g_ + jnp.zeros_like({base['v']}), "
+                     f"({carried}{',' if order else ''})")
+        # phase 2, the voltage, is the caller's (one compartment: step() below;
+        # a cable: the tree solve)
         # phase 3: states at t + dt with v_new and the ion currents of phase 1,
         # mechanism after mechanism in NEURON's order: a later one reads the
         # states an earlier one has just updated (SK_E2 the new cai)
+        lines += ["", "def states(t, y, p, u, dt, v_new, pa):"] + head
+        for k, d in enumerate(order):
+            lines.append(f"    {na[d]} = pa[{k}]")
         lines.append("    t1 = t + dt")
         cur = dict(na, t="t1", v="v_new")
         for f in frozen:
@@ -183,6 +192,11 @@ class StaggeredKernel:
                 new[s_] = f"({na[x]} + jnp.zeros_like({base['v']}))"
         outs = [new.get(s, base[s]) for s in self.state_names]
         lines.append(f"    return ({', '.join(outs)},)")
+        iv = self.state_names.index("v")
+        lines += ["", "def step(t, y, p, u, dt):",
+                  "    i0, g, pa = currents(t, y, p, u, dt)",
+                  f"    v_new = y[{iv}] + (-i0) / (0.001*p['cm']/dt + g)",
+                  "    return states(t, y, p, u, dt, v_new, pa)"]
         return "\n".join(lines) + "\n" + _HELPERS
 
 
