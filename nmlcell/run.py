@@ -100,7 +100,7 @@ def _compiled(lowered, integrator, dt, record, dtype, clen, use_tev):
         (y, i, bad), (recs, spks) = jax.lax.scan(body, (y, i0, bad), None, length=clen)
         return y, i, bad, recs, spks
 
-    cache[key] = (_start, run_chunk, dims)
+    cache[key] = (_start, run_chunk, dims, observe)
     return cache[key]
 
 
@@ -120,9 +120,12 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     clen = math.ceil(n / nchunks)
     tev = event_times(lowered, n + clen * nchunks, dt)
     tev = jnp.zeros((1,), jdt) if tev is None else jnp.asarray(tev, dtype=jdt)
-    _start, run_chunk, dims = _compiled(lowered, integrator, float(dt), tuple(record), dtype, clen,
-                                        tev.shape[0] > 1)
-    y0, rec0 = _start(params)
+    _start, run_chunk, dims, observe = _compiled(lowered, integrator, float(dt), tuple(record), dtype, clen,
+                                                 tev.shape[0] > 1)
+    # the initial state with NumPy where possible: tracing and compiling it
+    # would cost more than the rest of a short run (see docs/performance.md)
+    start = lowered.start_on_host(params, observe) if dtype == "float64" and not _traced(params) else None
+    y0, rec0 = start if start is not None else _start(params)
     layout = lowered.spike_layout()
     _run = run_chunk
 
@@ -162,6 +165,12 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     t = np.arange(n + 1) * float(dt)
     return {"t": t, "records": records, "dims": dims, "spikes": spk, "layout": layout,
             "final": y, "wall": wall, "steps": n}
+
+
+def _traced(tree) -> bool:
+    import jax
+
+    return any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(tree))
 
 
 def _bar(total, done):

@@ -372,12 +372,31 @@ class Kernel:
     def hoisted_key(name: str) -> str:
         return "@" + name
 
-    def prepare(self, p: dict, g: dict) -> dict:
+    def prepare(self, p: dict, g: dict, host: bool = False) -> dict:
         """Parameters with the hoisted derived values added (``g``: values
         of the global inputs, broadcast to the instances)."""
         if not self.hoisted_names:
             return p
-        return {**p, **self._pderived(p, g)}
+        fn = self.host_fn(self.source, "pderived") if host else self._pderived
+        return {**p, **fn(p, g)}
+
+    @property
+    def host_unsupported(self) -> bool:
+        """True where the generated sources call JAX itself (a
+        KineticScheme's exact update), so cannot run on NumPy."""
+        return "_ks_expm(" in self.source
+
+    def host_fn(self, src: str, name: str):
+        """The function ``name`` of a generated source, run with NumPy in
+        place of jax.numpy (the printed calls exist in both)."""
+        fns = self.__dict__.setdefault("_host_fns", {})
+        if (src, name) not in fns:
+            import numpy as np
+
+            ns: dict = {}
+            exec(compile(src, f"<nmlcell host {self.mech.name}>", "exec"), {"jnp": np}, ns)
+            fns[(src, name)] = ns[name]
+        return fns[(src, name)]
 
     def _pr(self, e):
         # memoised: the per-step derived values are printed into derived,
@@ -771,9 +790,12 @@ class Kernel:
             return None
         return fn(t, y, p, u)
 
-    def derived(self, t, y, p, u, dt=0.0):
+    def derived(self, t, y, p, u, dt=0.0, host=False):
         """Derived values; ``dt`` matters only for jNeuroML's order, where
-        a parent reads its children's states after the step (``x@new``)."""
+        a parent reads its children's states after the step (``x@new``).
+        ``host``: computed with NumPy (:meth:`host_fn`)."""
+        if host:
+            return self.host_fn(self.source, "derived")(t, y, p, u, dt)
         import jax.numpy as jnp
 
         # one argument signature whether dt is given or not: one trace

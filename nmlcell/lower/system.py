@@ -48,6 +48,7 @@ class LoweredGroup:
     state_index: dict      # name -> column
     on_start: list         # [(column, expr, run again in the second pass)]
     init_fn: object        # (t, y, p, u) -> y after the OnStart assignments (Kernel.init_source)
+    init_src: str          # its source
     cond_plan: list        # [(test_fn, [(column, fn)], events, regime guard (column, index) or None)]
     emits_spikes: bool
     pending_regimes: dict = None  # jNeuroML emulation: regime column -> initial Regime, entered after step 1
@@ -99,7 +100,7 @@ class LoweredModel:
             regimes = {sidx[r]: float(k) for r, k in g.mechanism.regimes.items()} if lems_exact else {}
             init_key = (key, tuple((c, a) for c, _e, a in on_start), tuple(sorted(regimes)))
             if init_key not in inits:
-                inits[init_key] = kern.init_fn(on_start, set(regimes))[0]
+                inits[init_key] = kern.init_fn(on_start, set(regimes))
             for ci, c in enumerate(g.mechanism.conditions):
                 tfn, _ = kern.expr_fn([c.test], "test", key=ci)
                 assigns = []
@@ -112,7 +113,7 @@ class LoweredModel:
                 guard = None if c.regime is None else (sidx[c.regime[0]], float(c.regime[1]))
                 cond_plan.append((tfn, assigns, c.events, guard))
             self.groups[g.id] = LoweredGroup(g.id, g.size, g.mechanism, kern, params0, sidx, on_start,
-                                             inits[init_key], cond_plan, g.emits_spikes, regimes)
+                                             *inits[init_key], cond_plan, g.emits_spikes, regimes)
         for kern in kernels.values():
             kern.save()
         self.links = net.links
@@ -147,15 +148,48 @@ class LoweredModel:
         its parameter-only derived values added (computed once per run, not
         per step). ``f``, ``jac``, ``diag``, ``init``, ``events`` and the
         observer take prepared parameters; the run loop prepares them."""
-        import jax.numpy as jnp
-
+        jnp = self._np()
         out = dict(p)
         for gid, g in self.groups.items():
             kern = g.kernel
             if kern.hoisted_names:
                 glob = {i: jnp.broadcast_to(p[GLOBAL][i], (g.size,)) for i in kern.global_inputs}
-                out[gid] = kern.prepare(p[gid], glob)
+                out[gid] = kern.prepare(p[gid], glob, host=self._host)
         return out
+
+    # -- the initial state on the host ------------------------------------------
+    _host = False
+
+    def _np(self):
+        """The array module of the evaluation under way: NumPy on the host
+        (:meth:`start_on_host`), jax.numpy otherwise."""
+        if self._host:
+            return np
+        import jax.numpy as jnp
+
+        return jnp
+
+    def start_on_host(self, params, observe):
+        """The prepared parameters' initial state and its observed values,
+        computed with NumPy from the same generated sources (float64), or
+        None where that is not possible (a KineticScheme's exact update, a
+        group whose inputs depend on its own state). Done once per run, it
+        costs a fraction of a millisecond, where tracing and compiling it
+        with XLA costs 0.3-1 s at a model's first run; gradients and vmap
+        go through the simulator (:func:`nmlcell.run.make_simulator`),
+        which keeps the traced initial state."""
+        if self._self_linked or any(g.kernel.host_unsupported for g in self.groups.values()):
+            return None
+        self._host = True
+        try:
+            with np.errstate(all="ignore"):
+                p = {gid: {k: np.asarray(v, dtype=np.float64) for k, v in d.items()} for gid, d in params.items()}
+                p = self.prepare(p)
+                y0 = self.init(p, 0.0, np.float64)
+                rec0 = np.asarray(observe(np.float64(0.0), y0, p))
+        finally:
+            self._host = False
+        return y0, rec0
 
     def _check_links(self):
         """Turn each link into a gather table (N_dst, K) into the source
@@ -182,8 +216,7 @@ class LoweredModel:
 
     # -- evaluation -----------------------------------------------------------
     def _inputs(self, t, y, p, gid, memo):
-        import jax.numpy as jnp
-
+        jnp = self._np()
         g = self.groups[gid]
         u = {}
         for inp in g.mech.inputs:
@@ -213,13 +246,12 @@ class LoweredModel:
             memo[("busy", gid)] = True
             u = self._inputs(t, y, p, gid, memo)
             memo[("u", gid)] = u
-            memo[key] = self.groups[gid].kernel.derived(t, y[gid], p[gid], u, memo.get("dt", 0.0))
+            memo[key] = self.groups[gid].kernel.derived(t, y[gid], p[gid], u, memo.get("dt", 0.0), host=self._host)
         return memo[key]
 
     def _value(self, t, y, p, gid, name, memo):
         g = self.groups[gid]
-        import jax.numpy as jnp
-
+        jnp = self._np()
         if name in g.state_index:
             return y[gid][g.state_index[name]]
         if name in g.params0:
@@ -312,8 +344,7 @@ class LoweredModel:
 
     # -- initial state and events --------------------------------------------
     def init(self, p, t0=0.0, dtype=None):
-        import jax.numpy as jnp
-
+        jnp = self._np()
         dtype = dtype or jnp.float64
         y = {gid: tuple(jnp.zeros((g.size,), dtype=dtype) for _ in range(g.k))
              for gid, g in self.groups.items()}
@@ -324,7 +355,8 @@ class LoweredModel:
         for gid, g in self.groups.items():
             if gid not in self._self_linked:  # one generated function per group
                 u = self._group_inputs(t, y, p, gid, {})
-                y[gid] = g.init_fn(t, y[gid], p[gid], u)
+                init = g.kernel.host_fn(g.init_src, "init") if self._host else g.init_fn
+                y[gid] = init(t, y[gid], p[gid], u)
                 continue
             plan = [(c, g.kernel.expr_fn([e], "onstart")[0]) for c, e, _a in g.on_start]
             plan += [(c, fn) for (c, fn), (_c, _e, again) in zip(list(plan), g.on_start) if again]
@@ -370,10 +402,8 @@ class LoweredModel:
                 out[gid] = yn
         return out
 
-    @staticmethod
-    def _column(v, n, dtype):
-        import jax.numpy as jnp
-
+    def _column(self, v, n, dtype):
+        jnp = self._np()
         return jnp.broadcast_to(jnp.asarray(v), (n,)).astype(dtype)
 
     def _refresh_derived_history(self, t, y, p, gid):
@@ -475,12 +505,11 @@ class LoweredModel:
     def observer(self, quantities):
         """A function (t, y, p) -> (n,) array of the quantities' values
         (internal units), plus the list of their Dims."""
-        import jax.numpy as jnp
-
         plan = [self.resolve(q) for q in quantities]
         dims = [d for *_x, d in plan]
 
         def observe(t, y, p):
+            jnp = self._np()
             memo = {}
             vals = []
             for gid, idx, name, _d in plan:
