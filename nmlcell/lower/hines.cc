@@ -9,8 +9,9 @@
 // Buffers: parent int32 (at least n entries; the first n are used, so a
 // parent broadcast over a batch is fine); a, b, d: either n entries (shared
 // by the whole batch) or as many as rhs; rhs and the result: (..., n).
-// Solves are interleaved LANES at a time so that the dependent chains of
-// different systems overlap in the pipeline.
+// A batch is solved a vector's width of systems at a time (4 in float64, 8 in
+// float32), packed so that the work on one node is one vector operation.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -20,103 +21,115 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-constexpr int64_t LANES = 4;
-
 // Steps between rescalings of the projective pair (P, Q) below: the pair
 // grows by about |d'| per step, so float32 rescales more often.
 template <typename T>
 constexpr int rescale_every() { return sizeof(T) >= 8 ? 8 : 4; }
 
-// One to L systems sharing the tree, interleaved (lane l of node i at
-// work[i * L + l]). The plain elimination, d'[p] -= a[i] b[i] / d'[i], puts a
-// division and a store-to-load round trip on the critical path of every node.
-// Along an unbranched run (parent[i] == i - 1, the common case in Hines order)
-// this kernel instead carries d'[i] in registers as a fraction P / Q:
+// L systems sharing the tree, stored lane-contiguous: entry (node i, lane l)
+// at [i * L + l], so the lane loops below are plain vector operations.
+// On entry w holds d and x holds rhs; on exit x holds the solution (w is
+// scratch). With Shared, all lanes share one a and one b of n entries.
+//
+// The plain elimination, d'[p] -= a[i] b[i] / d'[i], puts a division and a
+// store-to-load round trip on the critical path of every node. Along an
+// unbranched run (parent[i] == i - 1, the common case in Hines order) this
+// kernel instead carries d'[i] in registers as a fraction P / Q:
 //   P' = (d[i-1] + contributions already stored) P - a[i] b[i] Q,  Q' = P,
 // a multiply and a multiply-add per node; the divisions (for the multiplier
-// a[i] Q / P and the reciprocal kept for the substitution) are then off the
-// critical path and overlap. (P, Q) is reset to (1, Q / P) every few steps so
-// that it stays in range. The right-hand side rides along the same way.
-template <typename T, int64_t L>
-void solve_lanes(int64_t n, const int32_t* par, const T* const* a, const T* const* b,
-                 const T* const* d, const T* const* r, T* const* x, T* work) {
-  for (int64_t l = 0; l < L; ++l) {
-    for (int64_t i = 0; i < n; ++i) {
-      work[i * L + l] = d[l][i];
-      x[l][i] = r[l][i];
-    }
-  }
+// a[i] Q / P and the reciprocal kept for the substitution) leave the critical
+// path and overlap. (P, Q) is reset to (1, Q / P) every few steps so that it
+// stays in range. The right-hand side rides along the same way.
+template <typename T, int64_t L, bool Shared>
+void solve_packed(int64_t n, const int32_t* __restrict par, const T* __restrict a,
+                  const T* __restrict b, T* __restrict w, T* __restrict x) {
+  auto A = [&](int64_t i, int64_t l) { return Shared ? a[i] : a[i * L + l]; };
+  auto B = [&](int64_t i, int64_t l) { return Shared ? b[i] : b[i * L + l]; };
   T P[L], Q[L], rr[L];
   for (int64_t l = 0; l < L; ++l) {
-    P[l] = work[(n - 1) * L + l];
+    P[l] = w[(n - 1) * L + l];
     Q[l] = T(1);
-    rr[l] = x[l][n - 1];
+    rr[l] = x[(n - 1) * L + l];
   }
   int k = 0;
-  // elimination, leaves to root; afterwards work holds 1 / d' and x holds rhs'
+  // elimination, leaves to root; afterwards w holds 1 / d' and x holds rhs'
   for (int64_t i = n - 1; i > 0; --i) {
     const int64_t p = par[i];
+    T* wi = w + i * L;
+    T* xi = x + i * L;
+    T* wp = w + p * L;
+    T* xp = x + p * L;
     if (p == i - 1) {
       const bool rescale = ++k == rescale_every<T>();
       if (rescale) k = 0;
       for (int64_t l = 0; l < L; ++l) {
         const T inv = Q[l] / P[l];
-        const T f = a[l][i] * inv;
-        work[i * L + l] = inv;
-        x[l][i] = rr[l];
-        const T P2 = work[p * L + l] * P[l] - (a[l][i] * b[l][i]) * Q[l];
-        rr[l] = x[l][p] - f * rr[l];
+        const T f = A(i, l) * inv;
+        wi[l] = inv;
+        xi[l] = rr[l];
+        const T P2 = wp[l] * P[l] - (A(i, l) * B(i, l)) * Q[l];
+        rr[l] = xp[l] - f * rr[l];
         Q[l] = P[l];
         P[l] = P2;
-        if (rescale) {
+      }
+      if (rescale) {
+        for (int64_t l = 0; l < L; ++l) {
           Q[l] = Q[l] / P[l];
           P[l] = T(1);
         }
       }
-    } else {  // the first node of a branch: its parent gets the update in memory
+    } else {  // the first node of a branch: its parent is updated in memory
       k = 0;
       for (int64_t l = 0; l < L; ++l) {
         const T inv = Q[l] / P[l];
-        const T f = a[l][i] * inv;
-        work[i * L + l] = inv;
-        x[l][i] = rr[l];
-        work[p * L + l] -= f * b[l][i];
-        x[l][p] -= f * rr[l];
+        const T f = A(i, l) * inv;
+        wi[l] = inv;
+        xi[l] = rr[l];
+        wp[l] -= f * B(i, l);
+        xp[l] -= f * rr[l];
         // every child of node i - 1 is done and has updated it in memory
-        P[l] = work[(i - 1) * L + l];
+        P[l] = wi[l - L];
         Q[l] = T(1);
-        rr[l] = x[l][i - 1];
+        rr[l] = xi[l - L];
       }
     }
   }
   for (int64_t l = 0; l < L; ++l) {
-    work[l] = Q[l] / P[l];
-    x[l][0] = rr[l];
+    w[l] = Q[l] / P[l];
+    x[l] = rr[l];
   }
   // substitution, root to leaves: x[i] = y[i] - c[i] x[parent[i]] with
   // y = rhs' / d' and c = b / d' formed first (independent across nodes)
-  for (int64_t l = 0; l < L; ++l) {
-    for (int64_t i = 0; i < n; ++i) {
-      x[l][i] *= work[i * L + l];
-      work[i * L + l] *= b[l][i];
+  for (int64_t l = 0; l < L; ++l) x[l] *= w[l];
+  for (int64_t i = 1; i < n; ++i) {
+    for (int64_t l = 0; l < L; ++l) {
+      x[i * L + l] *= w[i * L + l];
+      w[i * L + l] *= B(i, l);
     }
   }
-  T xp[L];
-  for (int64_t l = 0; l < L; ++l) xp[l] = x[l][0];
+  T xv[L];
+  for (int64_t l = 0; l < L; ++l) xv[l] = x[l];
   for (int64_t i = 1; i < n; ++i) {
     const int64_t p = par[i];
+    T* xi = x + i * L;
+    const T* wi = w + i * L;
     if (p == i - 1) {
-      for (int64_t l = 0; l < L; ++l) xp[l] = x[l][i] -= work[i * L + l] * xp[l];
+      for (int64_t l = 0; l < L; ++l) xv[l] = xi[l] -= wi[l] * xv[l];
     } else {
-      for (int64_t l = 0; l < L; ++l) xp[l] = x[l][i] -= work[i * L + l] * x[l][p];
+      const T* xp = x + p * L;
+      for (int64_t l = 0; l < L; ++l) xv[l] = xi[l] -= wi[l] * xp[l];
     }
   }
 }
+
+template <typename T>
+constexpr int64_t lanes() { return 32 / sizeof(T); }  // one 256-bit vector
 
 template <ffi::DataType DT>
 ffi::Error hines_impl(ffi::Buffer<ffi::S32> parent, ffi::Buffer<DT> a, ffi::Buffer<DT> b,
                       ffi::Buffer<DT> d, ffi::Buffer<DT> rhs, ffi::ResultBuffer<DT> x) {
   using T = ffi::NativeType<DT>;
+  constexpr int64_t L = lanes<T>();
   const auto dims = rhs.dimensions();
   if (dims.size() == 0) return ffi::Error::InvalidArgument("hines: rhs must have a node axis");
   const int64_t n = dims.back();
@@ -139,28 +152,47 @@ ffi::Error hines_impl(ffi::Buffer<ffi::S32> parent, ffi::Buffer<DT> a, ffi::Buff
   const T* pd = d.typed_data();
   const T* pr = rhs.typed_data();
   T* px = x->typed_data();
-  thread_local std::vector<T> work;
-  work.resize(static_cast<size_t>(n * LANES));
-  const T* A[LANES];
-  const T* B[LANES];
-  const T* D[LANES];
-  const T* R[LANES];
-  T* X[LANES];
-  auto set = [&](int64_t l, int64_t k) {
-    A[l] = pa + (na == n ? 0 : k * n);
-    B[l] = pb + (nb == n ? 0 : k * n);
-    D[l] = pd + (nd == n ? 0 : k * n);
-    R[l] = pr + k * n;
-    X[l] = px + k * n;
-  };
+  const bool shared = na == n && nb == n, shared_d = nd == n;
+  thread_local std::vector<T> scratch;
   int64_t k = 0;
-  for (; k + LANES <= batch; k += LANES) {
-    for (int64_t l = 0; l < LANES; ++l) set(l, k + l);
-    solve_lanes<T, LANES>(n, par, A, B, D, R, X, work.data());
+  if (batch >= L) {
+    // blocks of L systems, packed lane-contiguous
+    scratch.resize(static_cast<size_t>(4 * n * L));
+    T* A = scratch.data();
+    T* B = A + n * L;
+    T* W = B + n * L;
+    T* X = W + n * L;
+    for (; k + L <= batch; k += L) {
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t o = (k + l) * n;
+        for (int64_t i = 0; i < n; ++i) {
+          if (!shared) {
+            A[i * L + l] = pa[(na == n ? 0 : o) + i];
+            B[i * L + l] = pb[(nb == n ? 0 : o) + i];
+          }
+          W[i * L + l] = pd[(shared_d ? 0 : o) + i];
+          X[i * L + l] = pr[o + i];
+        }
+      }
+      if (shared)
+        solve_packed<T, L, true>(n, par, pa, pb, W, X);
+      else
+        solve_packed<T, L, false>(n, par, A, B, W, X);
+      for (int64_t l = 0; l < L; ++l) {
+        T* out = px + (k + l) * n;
+        for (int64_t i = 0; i < n; ++i) out[i] = X[i * L + l];
+      }
+    }
   }
-  for (; k < batch; ++k) {
-    set(0, k);
-    solve_lanes<T, 1>(n, par, A, B, D, R, X, work.data());
+  scratch.resize(static_cast<size_t>(std::max<int64_t>(4 * n * L, n)));
+  for (; k < batch; ++k) {  // the rest one at a time, in place in the output
+    const int64_t o = k * n;
+    T* W = scratch.data();
+    for (int64_t i = 0; i < n; ++i) {
+      W[i] = pd[(shared_d ? 0 : o) + i];
+      px[o + i] = pr[o + i];
+    }
+    solve_packed<T, 1, true>(n, par, pa + (na == n ? 0 : o), pb + (nb == n ? 0 : o), W, px + o);
   }
   return ffi::Error::Success();
 }
