@@ -160,6 +160,24 @@ def test_kinetic_conserve_steadystate():
     assert math.isclose(_ev(expr, vals), 1 - vals["C" if st == "O" else "O"])
 
 
+def test_steadystate_singular_left_to_the_solver(tmp_path):
+    """A STEADYSTATE whose linear system is singular (no exchange between
+    the states) is not solved in closed form; it was an AttributeError."""
+    f = tmp_path / "sing.mod"
+    f.write_text("""NEURON { SUFFIX sing NONSPECIFIC_CURRENT i }
+ASSIGNED { v (mV) i (mA/cm2) }
+STATE { C O }
+INITIAL { SOLVE kin STEADYSTATE sparse }
+BREAKPOINT { SOLVE kin METHOD sparse  i = 1e-3*O*v }
+KINETIC kin {
+    ~ C <-> O (0, 0)
+    CONSERVE C + O = 1
+}
+""")
+    m = load_mod_file(f)
+    assert m.steady_state == (("C", "O"), "sparse")
+
+
 def test_syntax_error_one_line_with_position():
     with pytest.raises(ModelImportError) as ei:
         load_mod_file(REGRESS / "syntax_error.mod")

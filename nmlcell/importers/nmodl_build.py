@@ -117,7 +117,7 @@ class MechanismBuilder(Executor):
             return None
         try:
             sol = A.LUsolve(b)
-        except (ValueError, ZeroDivisionError, sp.matrices.common.NonInvertibleMatrixError):
+        except (ValueError, ZeroDivisionError):   # NonInvertibleMatrixError is a ValueError
             return None
         if any(v.has(sp.zoo, sp.nan, sp.oo) for v in sol):
             return None
