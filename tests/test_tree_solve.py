@@ -352,3 +352,91 @@ def test_failed_build_falls_back_silently(monkeypatch, tmp_path):
     a, b, d, rhs = system(p, seed=17)
     np.testing.assert_allclose(cable.tree_solve(p, a, b, d, rhs),
                                np.linalg.solve(dense(p, a, b, d), rhs), rtol=1e-12)
+
+# ----------------------------------------------------------------------------- NEURON's matrix
+
+
+def _neuron_cell(h):
+    """A passive cell with branches at section ends and middles."""
+    secs = {}
+    for name, L, diam, nseg, parent, x in [("soma", 20, 20, 1, None, 0), ("d1", 200, 2, 5, "soma", 1),
+                                           ("d2", 150, 1.5, 4, "soma", 0.5), ("d3", 100, 1, 3, "d1", 1),
+                                           ("d4", 80, 0.8, 3, "d1", 0.5)]:
+        s = h.Section(name=f"tree_solve_{name}")
+        s.L, s.diam, s.nseg, s.Ra, s.cm = L, diam, nseg, 123.0, 1.3
+        s.insert("pas")
+        for seg in s:
+            seg.pas.g, seg.pas.e = 2e-4, -65.0
+        if parent:
+            s.connect(secs[parent](x))
+        secs[name] = s
+    return secs
+
+
+def _neuron_nodes(root):
+    """NEURON's nodes in Hines order, depth first: the root section's 0 end,
+    then per section its segment centres and its (zero-area) 1 end."""
+    nodes, parent, index = [], [], {}
+
+    def add(seg, p):
+        x = seg.x if seg.x in (0.0, 1.0) else seg.sec(seg.x).x
+        index[(seg.sec.name(), x)] = len(nodes)
+        nodes.append(seg)
+        parent.append(p)
+
+    def walk(sec, pnode):
+        prev = pnode
+        for seg in sec:
+            add(seg, prev)
+            prev = len(nodes) - 1
+        add(sec(1), prev)
+        for child in sorted(sec.children(), key=lambda c: c.name()):
+            x = child.parentseg().x
+            key = (sec.name(), x if x in (0.0, 1.0) else sec(x).x)
+            walk(child, index[key])
+
+    add(root(0), -1)
+    walk(root, 0)
+    return nodes, np.asarray(parent)
+
+
+def test_neuron_voltage_step_convention():
+    """The convention in tree_solve's docstring reproduces NEURON's fixed step
+    on a branched passive cell, zero-area section ends included."""
+    pytest.importorskip("neuron")
+    from neuron import h
+
+    secs = _neuron_cell(h)
+    old_dt = h.dt
+    try:
+        nodes, parent = _neuron_nodes(secs["soma"])
+        n = len(nodes)
+        area = np.array([seg.area() for seg in nodes])
+        ri = np.array([seg.ri() for seg in nodes])
+        membrane = area > 0
+        cm = np.array([seg.cm if m else 0.0 for seg, m in zip(nodes, membrane)])
+        g = np.array([seg.pas.g if m else 0.0 for seg, m in zip(nodes, membrane)])
+        area = np.where(membrane, area, 100.0)  # NEURON's zero-area nodes count as 100 µm²
+        a = np.zeros(n)
+        b = np.zeros(n)
+        a[1:] = -100.0 / (ri[1:] * area[parent[1:]])
+        b[1:] = -100.0 / (ri[1:] * area[1:])
+        axial = -b.copy()
+        np.add.at(axial, parent[1:], -a[1:])
+        dt = 0.025
+        h.dt = dt
+        h.finitialize(-65.0)
+        v = np.random.default_rng(0).uniform(-80.0, -50.0, n)
+        for seg, vi in zip(nodes, v):
+            seg.v = vi
+        v0 = v.copy()
+        for _ in range(40):
+            h.fadvance()
+            rhs = -g * (v + 65.0) - np.asarray(cable.tree_matvec(parent, a, b, axial, v))
+            v = v + np.asarray(cable.tree_solve(parent, a, b, 1e-3 * cm / dt + g + axial, rhs))
+        v_nrn = np.array([seg.v for seg in nodes])
+        assert np.abs(v - v0).max() > 5.0  # the voltages did move
+        np.testing.assert_allclose(v, v_nrn, rtol=0, atol=1e-9)
+    finally:
+        h.dt = old_dt
+        del secs
