@@ -440,3 +440,14 @@ def test_neuron_voltage_step_convention():
     finally:
         h.dt = old_dt
         del secs
+
+
+def test_other_float_types_use_the_jax_loop_and_complex_is_refused():
+    p = TREES["binary"]
+    a, b, d, rhs = system(p, seed=18)
+    x = cable.tree_solve(p, *(jnp.asarray(v, jnp.bfloat16) for v in (a, b, d, rhs)))
+    assert x.dtype == jnp.bfloat16
+    want = np.linalg.solve(dense(p, a, b, d), rhs)
+    np.testing.assert_allclose(np.asarray(x, np.float64), want, rtol=0.1, atol=0.1)
+    with pytest.raises(TypeError, match="real systems"):
+        cable.tree_solve(p, a, b, d, rhs + 0j)

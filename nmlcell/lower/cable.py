@@ -218,7 +218,7 @@ def _solve_ffi(tree: HinesTree, a, b, d, r):
 
 def _raw_solve(tree: HinesTree, method: str, a, b, d, r):
     """Undifferentiated solve of same-shaped arrays (..., n)."""
-    if method == "jax":
+    if method == "jax" or r.dtype.name not in _hines_ffi.TARGETS:  # e.g. bfloat16
         return _solve_jax(tree, a, b, d, r)
     if method == "ffi":
         return _solve_ffi(tree, a, b, d, r)
@@ -246,6 +246,8 @@ def _resolve_method(method: str) -> str:
 def _as_float(*arrs):
     arrs = [jnp.asarray(v) for v in arrs]
     dt = jnp.result_type(*arrs)
+    if jnp.issubdtype(dt, jnp.complexfloating):
+        raise TypeError("tree_solve solves real systems; got complex inputs")
     if not jnp.issubdtype(dt, jnp.floating):
         dt = jnp.result_type(float)
     return [v.astype(dt) for v in arrs]
