@@ -21,6 +21,7 @@ from .quad.registry import (all_integrators as all_integrators, get_integrator a
 from .results import Results as Results  # noqa: E402
 from .cell import (Cell as Cell, IClamp as IClamp, SEClamp as SEClamp,  # noqa: E402
                    load_mod as load_mod)
+from .importers.morphology import load_morphology as load_morphology  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -62,15 +62,28 @@ def SEClamp(**params) -> PointProcess:
 
 
 class Cell:
-    """A one-compartment cell built NEURON's way (``Cell.soma(...)``)."""
+    """A cell built NEURON's way: one compartment (``Cell.soma(...)``) or a
+    morphology (``Cell(nmlcell.load_morphology("cell.asc"))``, or its path),
+    cut into compartments as NEURON does (``nseg`` per section: the file's,
+    an int, a mapping by section/region/group, or the d_lambda rule)."""
 
-    def __init__(self, L: float = 100.0, diam: float = 500.0, cm: float = 1.0, Ra: float = 35.4,
-                 v_init: float = -65.0):
+    def __init__(self, morphology=None, *, L: float = 100.0, diam: float = 500.0, cm: float = 1.0,
+                 Ra: float = 35.4, v_init: float = -65.0, nseg=None, d_lambda: float = 0.1):
         from .passes.compartment import Geometry
 
         for k, v in (("L", L), ("diam", diam), ("cm", cm), ("Ra", Ra)):
             if not v > 0:
                 raise OptionError(f"{k} must be positive (got {v})", element=k)
+        if morphology is not None and not hasattr(morphology, "sections"):
+            from .importers.morphology import load_morphology
+
+            morphology = load_morphology(morphology)
+        self.morphology = morphology
+        self._nseg, self._d_lambda = nseg, float(d_lambda)
+        self._cm_set: list = [(None, float(cm))]
+        self._Ra_set: list = [(None, float(Ra))]
+        self._placed: list = []  # (Inserted, where or at) on a morphology
+        self._index = None
         self.geometry = Geometry(L=float(L), diam=float(diam), cm=float(cm), Ra=float(Ra))
         self.v_init = float(v_init)
         self._inserted = []
@@ -98,22 +111,79 @@ class Cell:
         raise OptionError(f"not a mechanism: {m!r} (a name of the built-in library or one of "
                           f"nmlcell.load_mod(...)'s values)", element="insert")
 
-    def insert(self, mech, **params) -> "Cell":
+    def insert(self, mech, where=None, **params) -> "Cell":
         """Insert a density mechanism (a built-in name such as ``"hh"`` or a
         Mechanism from :func:`load_mod`), with parameter values by their
-        names in the file (``gnabar=0.2``)."""
+        names in the file (``gnabar=0.2``). On a morphology, ``where`` picks
+        the sections (region, section name, group, or a list) and a value
+        may be a function of the path distance from the root's middle
+        (``gbar=lambda d: 1e-4 * (1 + d/100)``)."""
         from .passes.compartment import Inserted
 
         m = self._mech(mech)
         if m.kind != "density":
             raise OptionError(f"{m.name} is a {m.kind.replace('_', ' ')}: use cell.add(...)", element="insert")
-        if any(it.label == m.name for it in self._inserted):
-            raise OptionError(f"{m.name} is already inserted", element="insert")
-        self._inserted.append(Inserted(m, m.name, dict(params)))
+        if self.morphology is None:
+            if where not in (None, "soma"):
+                raise OptionError("where= needs a morphology (nmlcell.Cell(morphology))", element="where")
+            if any(callable(v) for v in params.values()):
+                raise OptionError("a parameter as a function of distance needs a morphology", element="insert")
+            if any(it.label == m.name for it in self._inserted):
+                raise OptionError(f"{m.name} is already inserted", element="insert")
+            self._inserted.append(Inserted(m, m.name, dict(params)))
+        else:
+            from .cable_cell import sections_of
+
+            secs = sections_of(self.morphology, where)
+            for it, w in self._placed:
+                if not it.point and it.mech.name == m.name and secs & sections_of(self.morphology, w):
+                    raise OptionError(f"{m.name} is already inserted in some of these sections", element="insert")
+            self._placed.append((Inserted(m, m.name, dict(params)), where))
         self._model = self._frozen = None
         return self
 
-    def add(self, pp: PointProcess) -> str:
+    def set(self, *, cm: float | None = None, Ra: float | None = None, where=None) -> "Cell":
+        """Specific capacitance (uF/cm2) and axial resistivity (ohm cm) of the
+        sections ``where`` picks (all by default); later calls win."""
+        if self.morphology is None:
+            raise OptionError("cell.set(where=...) needs a morphology; give cm/Ra to Cell.soma()", element="set")
+        from .cable_cell import sections_of
+
+        sections_of(self.morphology, where)  # checks the name
+        if cm is not None:
+            self._cm_set.append((where, float(cm)))
+        if Ra is not None:
+            self._Ra_set.append((where, float(Ra)))
+        self._model = self._frozen = None
+        return self
+
+    def _section_map(self, sets):
+        from .cable_cell import sections_of
+
+        vals = {}
+        for where, v in sets:
+            for i in sections_of(self.morphology, where):
+                vals[i] = v
+        names = self.morphology.names
+        return {names[i]: v for i, v in vals.items()}
+
+    def _cm_map(self):
+        return self._section_map(self._cm_set)
+
+    def _Ra_map(self):
+        return self._section_map(self._Ra_set)
+
+    def _root_loc(self) -> str:
+        return f"{self.morphology.sections[0].name}(0.5)"
+
+    @staticmethod
+    def _locate(disc, at) -> int:
+        try:
+            return disc.locate(at)
+        except (ValueError, KeyError) as e:
+            raise OptionError(f"location {at!r}: {e}", element="at") from None
+
+    def add(self, pp: PointProcess, at: str | None = None) -> str:
         """Add a point process; returns its name (``"IClamp[0]"``), the prefix
         of its variables (``"IClamp[0].i"``)."""
         from .passes.compartment import Inserted
@@ -127,21 +197,33 @@ class Cell:
         k = self._counts.get(m.name, 0)
         self._counts[m.name] = k + 1
         label = f"{m.name}[{k}]"
-        self._inserted.append(Inserted(m, label, dict(pp.params)))
+        if self.morphology is None:
+            self._inserted.append(Inserted(m, label, dict(pp.params)))
+        else:
+            self._placed.append((Inserted(m, label, dict(pp.params)), at or self._root_loc()))
         self._model = self._frozen = None
         return label
 
-    def record(self, name: str) -> "Cell":
+    def record(self, name: str, at: str | None = None) -> "Cell":
         """Record a variable by its NEURON name (``"v"``, ``"cai"``,
-        ``"m_hh"``, ``"IClamp[0].i"``)."""
-        if name not in self._record:
-            self._record.append(name)
+        ``"m_hh"``, ``"IClamp[0].i"``); on a morphology at a location
+        (``at="dend[3](0.5)"``, default the root's middle), recorded as
+        ``"dend[3](0.5).v"``."""
+        key = name if self.morphology is None else f"{at or self._root_loc()}.{name}"
+        if key not in self._record:
+            self._record.append(key)
         return self
 
     # -- the model ---------------------------------------------------------------------------
     def _ir(self, celsius: float, phase=()):
         from .ir.model import Group, ModelIR, Network
         from .passes.compartment import compose
+
+        if self.morphology is not None:
+            from .cable_cell import build_cable_ir
+
+            ir, self._units, self._index, self._disc = build_cable_ir(self, celsius, phase)
+            return ir
 
         mech, units = compose(self.geometry, self._inserted, v_init=self.v_init, phase_columns=phase)
         self._units = units
@@ -154,6 +236,8 @@ class Cell:
         in BREAKPOINT): each gets a column of the step's value."""
         if self._solver != "staggered" or not record:
             return ()
+        if self.morphology is not None:
+            return ()  # on a cable, recorded on the recorded state
         return tuple(sorted(set(record) & set(self._composed().frozen)))
 
     def _composed(self):
@@ -193,6 +277,8 @@ class Cell:
         return self.model(celsius).parameters()
 
     def _quantities(self, record):
+        if self.morphology is not None:
+            return list(record) if record is not None else (self._record or [f"{self._root_loc()}.v"])
         names = list(record) if record is not None else (self._record or ["v"])
         m = self._composed()
         for q in names:
@@ -201,7 +287,30 @@ class Cell:
                                   f"{', '.join(sorted(m.exposures)[:20])} ...)", element="record")
         return names
 
+    def _internal(self, model, names):
+        """Cable: 'loc.name' -> the lowered model's 'group[i]/name'."""
+        if self.morphology is None:
+            return names
+        out = []
+        for q in names:
+            loc, sep, var = q.rpartition(".")
+            if not sep or "(" not in loc:
+                loc, var = self._root_loc(), q
+            node = self._locate(self._disc, loc)
+            gid, i = self._index[node]
+            mech = model.lowered.groups[gid].mech
+            if var not in mech.exposures:
+                raise OptionError(f"'{var}' is not a variable at {loc} (there: "
+                                  f"{', '.join(sorted(mech.exposures)[:16])} ...)", element="record")
+            out.append(f"{gid}[{i}]/{var}")
+        return out
+
     def _check_solver(self):
+        if self.morphology is not None:
+            if self._solver != "staggered":
+                raise OptionError(f"a branched cell runs with the 'staggered' solver (NEURON's fixed step "
+                                  f"with the tree solve) for now, not '{self._solver}'", element="solver")
+            return
         upd = sorted({label for label, _a in self._composed().updates})
         if upd and self._solver != "staggered":
             raise OptionError(f"{', '.join(upd)} SOLVE a PROCEDURE (a discrete update once per step), which "
@@ -219,8 +328,12 @@ class Cell:
         names = self._quantities(record)
         self._check_solver()
         model = self.model(celsius, names)
-        res = model.run(duration=duration, dt=dt, record=names, progress=progress, precision=precision)
-        res.set_units({q: self._units.get(q, "") for q in res.quantities})
+        inner = self._internal(model, names)
+        res = model.run(duration=duration, dt=dt, record=inner, progress=progress, precision=precision)
+        if inner != names:
+            res.rename(dict(zip(inner, names)))
+        res.set_units({q: self._units.get(q.rpartition(".")[2] if self.morphology is not None else q, "")
+                       for q in res.quantities})
         return res
 
     def simulator(self, duration: float, dt: float = 0.025, celsius: float = 6.3, record=None):
@@ -228,7 +341,17 @@ class Cell:
         (``params`` shaped like :meth:`parameters`)."""
         names = self._quantities(record)
         self._check_solver()
-        return self.model(celsius, names).simulator(duration=duration, dt=dt, record=names)
+        model = self.model(celsius, names)
+        inner = self._internal(model, names)
+        sim = model.simulator(duration=duration, dt=dt, record=inner)
+        if inner == names:
+            return sim
+        back = dict(zip(inner, names))
+
+        def renamed(params):
+            return {back.get(k, k): v for k, v in sim(params).items()}
+
+        return renamed
 
     def info(self) -> str:
         m = self.model_mech()

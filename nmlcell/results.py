@@ -48,6 +48,11 @@ class Results:
             return self._units[q]
         return display_unit(self._dims[k])[0]
 
+    def rename(self, names: dict) -> None:
+        """Address quantities by other names (``{old: new}``)."""
+        self._q = [names.get(q, q) for q in self._q]
+        self._index = {q: k for k, q in enumerate(self._q)}
+
     def set_units(self, units: dict) -> None:
         """Unit names of quantities recorded in NEURON's units already (a
         NEURON-style cell's variables)."""

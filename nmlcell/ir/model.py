@@ -36,11 +36,26 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Cable:
+    """The compartments of one branched cell and their axial coupling, in
+    Hines order (``parent[i] < i``, ``parent[0] = -1``). ``ri`` is the axial
+    resistance (MΩ) from each node to its parent, ``area`` the membrane area
+    (µm²; 0 for NEURON's zero-area end nodes). ``members`` maps each group
+    (compartments with the same mechanisms) to the node of each of its
+    instances, so every node is one instance of one group."""
+    parent: tuple[int, ...]
+    ri: tuple[float, ...]
+    area: tuple[float, ...]
+    members: dict
+
+
+@dataclass(frozen=True)
 class Network:
     id: str
     groups: tuple[Group, ...]
     links: tuple[Link, ...] = ()
     temperature: float = 279.45  # K (6.3 degC, NEURON's default celsius)
+    cable: Cable | None = None
 
     def group(self, gid: str) -> Group:
         for g in self.groups:

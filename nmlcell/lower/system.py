@@ -52,6 +52,8 @@ class LoweredGroup:
     cond_plan: list        # [(test_fn, [(column, fn)], events, regime guard (column, index) or None)]
     emits_spikes: bool
     pending_regimes: dict = None  # jNeuroML emulation: regime column -> initial Regime, entered after step 1
+    cond_reads: frozenset = frozenset()       # derived values the OnConditions read
+    hoisted_derived: frozenset = frozenset()  # derived values computed once per run (in the prepared parameters)
     staggered: object = None      # NEURON's fixed step for a NEURON-style compartment, built on first use
 
     @property
@@ -112,12 +114,24 @@ class LoweredModel:
                     assigns.append((sidx[a.variable], fn))
                 guard = None if c.regime is None else (sidx[c.regime[0]], float(c.regime[1]))
                 cond_plan.append((tfn, assigns, c.events, guard))
+            dnames = {d.name for d in g.mechanism.derived}
+            reads = set()
+            for c in g.mechanism.conditions:
+                for e in [c.test] + [a.expr for a in c.assignments]:
+                    reads |= {x.name for x in e.free_symbols} & dnames
             self.groups[g.id] = LoweredGroup(g.id, g.size, g.mechanism, kern, params0, sidx, on_start,
-                                             *inits[init_key], cond_plan, g.emits_spikes, regimes)
+                                             *inits[init_key], cond_plan, g.emits_spikes, regimes,
+                                             cond_reads=frozenset(reads),
+                                             hoisted_derived=frozenset(kern.hoisted_names) & dnames)
         for kern in kernels.values():
             kern.save()
         self.links = net.links
         self.temperature = net.temperature
+        self.cable = getattr(net, "cable", None)
+        if self.cable is not None:
+            from .cable_step import CablePlan
+
+            self.cable_plan = CablePlan(self.cable, self.groups)
         self._check_links()
         # a group whose inputs depend on its own state (through links) is
         # initialised one assignment at a time, its inputs recomputed each time
@@ -238,16 +252,23 @@ class LoweredModel:
                 u[l.dst_input] = vals
         return u
 
-    def _derived(self, t, y, p, gid, memo):
+    def _derived(self, t, y, p, gid, memo, names=None):
+        """The group's derived values: all of them, or (``names``) a dict
+        holding at least those (only what they read is computed)."""
         key = ("dv", gid)
-        if key not in memo:
-            if ("busy", gid) in memo:
-                raise ModelImportError(f"algebraic loop between groups through '{gid}'")
-            memo[("busy", gid)] = True
-            u = self._inputs(t, y, p, gid, memo)
-            memo[("u", gid)] = u
-            memo[key] = self.groups[gid].kernel.derived(t, y[gid], p[gid], u, memo.get("dt", 0.0), host=self._host)
-        return memo[key]
+        if key in memo:
+            return memo[key]
+        g = self.groups[gid]
+        u = self._group_inputs(t, y, p, gid, memo)
+        dt = memo.get("dt", 0.0)
+        if names is None:
+            memo[key] = g.kernel.derived(t, y[gid], p[gid], u, dt, host=self._host)
+            return memo[key]
+        have = memo.setdefault(("dvp", gid), {})
+        missing = frozenset(names) - g.hoisted_derived - have.keys()
+        if missing:
+            have.update(g.kernel.derived_part(missing, t, y[gid], p[gid], u, dt, host=self._host))
+        return have
 
     def _value(self, t, y, p, gid, name, memo):
         g = self.groups[gid]
@@ -258,12 +279,18 @@ class LoweredModel:
             return p[gid][name]
         if name in g.kernel.static:
             return jnp.full((g.size,), g.kernel.static[name])
-        v = self._derived(t, y, p, gid, memo)[name]
+        if name in g.hoisted_derived:
+            v = p[gid][g.kernel.hoisted_key(name)]
+        else:
+            v = self._derived(t, y, p, gid, memo, {name})[name]
         return jnp.broadcast_to(jnp.asarray(v, dtype=jnp.result_type(float)), (g.size,))
 
     def _group_inputs(self, t, y, p, gid, memo):
         if ("u", gid) not in memo:
-            self._derived(t, y, p, gid, memo)
+            if ("busy", gid) in memo:
+                raise ModelImportError(f"algebraic loop between groups through '{gid}'")
+            memo[("busy", gid)] = True
+            memo[("u", gid)] = self._inputs(t, y, p, gid, memo)
         return memo[("u", gid)]
 
     def f(self, t, y, p):
@@ -290,6 +317,10 @@ class LoweredModel:
         every NEURON-style compartment group."""
         from .staggered import StaggeredKernel
 
+        if self.cable is not None:
+            from .cable_step import cable_staggered_step
+
+            return cable_staggered_step(self, t, y, dt, p)
         out = {}
         for gid, g in self.groups.items():
             if g.staggered is None:
@@ -396,9 +427,9 @@ class LoweredModel:
                 for dst, src in g.kernel.lag_columns:
                     yn = _set(yn, dst, y_old[gid][src])
                 if g.kernel.derived_lag_columns:
-                    dv = self._derived(t, y_old, p, gid, memo)
                     for dst, name in g.kernel.derived_lag_columns:
-                        yn = _set(yn, dst, self._column(dv[name], g.size, yn[dst].dtype))
+                        v = self._value(t, y_old, p, gid, name, memo)
+                        yn = _set(yn, dst, self._column(v, g.size, yn[dst].dtype))
                 out[gid] = yn
         return out
 
@@ -432,8 +463,10 @@ class LoweredModel:
                 continue
             if phase is not None and (phase == "pre") != (g.mech.kind == "input"):
                 continue
-            dv = self._derived(t, y, p, gid, memo)
-            u = memo[("u", gid)]
+            u = self._group_inputs(t, y, p, gid, memo)
+            dv = self._derived(t, y, p, gid, memo, g.cond_reads)
+            for h in g.cond_reads & g.hoisted_derived:
+                dv = {**dv, h: p[gid][g.kernel.hoisted_key(h)]}
             yg = y[gid]
             start = yg  # regime guards read the regime at the start of the phase
             spk = jnp.zeros((g.size,), dtype=bool)
@@ -508,9 +541,18 @@ class LoweredModel:
         plan = [self.resolve(q) for q in quantities]
         dims = [d for *_x, d in plan]
 
+        wanted = {}
+        for gid, _idx, name, _d in plan:
+            g = self.groups[gid]
+            if not (name in g.state_index or name in g.params0 or name in g.kernel.static
+                    or name in g.hoisted_derived):
+                wanted.setdefault(gid, set()).add(name)
+
         def observe(t, y, p):
             jnp = self._np()
             memo = {}
+            for gid, names in wanted.items():  # one evaluation per group
+                self._derived(t, y, p, gid, memo, names)
             vals = []
             for gid, idx, name, _d in plan:
                 vals.append(jnp.asarray(self._value(t, y, p, gid, name, memo))[idx])

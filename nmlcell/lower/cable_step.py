@@ -1,0 +1,93 @@
+"""NEURON's fixed step on a branched cable (``staggered`` on a cell with a
+:class:`~nmlcell.ir.model.Cable`).
+
+Every node is one instance of one group (the compartments with the same
+mechanisms share one generated kernel). A step:
+
+1. each group's ``currents`` at ``t + dt/2``: ``i_membrane`` (mA/cm2) and
+   NEURON's ``g = di/dv``;
+2. the voltage system of ``nrn_fixed_step`` (``secondorder = 0``), NEURON's
+   matrix in its units: ``b[i] = -100/(ri[i] area[i])``,
+   ``a[i] = -100/(ri[i] area[parent])`` (a zero-area end node counts
+   100 µm², as NEURON's matrix does: its row is a current balance),
+   ``d = 1e-3 cm/dt + g - b - sum of the children's a``,
+   ``rhs = -i_membrane`` plus the axial currents ``-b (v_p - v)`` and
+   ``+a (v_p - v)``, solved exactly by the Hines solve
+   (:func:`nmlcell.lower.cable.tree_solve`);
+3. each group's ``states`` with its nodes' new v.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class CablePlan:
+    def __init__(self, cable, groups):
+        self.parent = np.asarray(cable.parent, dtype=np.int64)
+        n = len(self.parent)
+        area = np.asarray(cable.area, dtype=float)
+        row_area = np.where(area > 0, area, 100.0)
+        ri = np.asarray(cable.ri, dtype=float)
+        a = np.zeros(n)
+        b = np.zeros(n)
+        for i in range(1, n):
+            p = self.parent[i]
+            b[i] = -100.0 / (ri[i] * row_area[i])
+            a[i] = -100.0 / (ri[i] * row_area[p])
+        self.a, self.b = a, b
+        # d's axial part: -b[i] in row i, -a[c] in the parent's row
+        dax = -b.copy()
+        np.add.at(dax, self.parent[1:], -a[1:])
+        self.d_axial = dax
+        self.n = n
+        self.members = {gid: np.asarray(idx, dtype=np.int64) for gid, idx in cable.members.items()}
+        covered = np.zeros(n, dtype=int)
+        for gid, idx in self.members.items():
+            if gid not in groups:
+                raise ValueError(f"cable names group '{gid}', which the model lacks")
+            if len(idx) != groups[gid].size:
+                raise ValueError(f"group '{gid}' has {groups[gid].size} instances, the cable {len(idx)} nodes")
+            covered[idx] += 1
+        if not (covered == 1).all():
+            raise ValueError("every cable node must be exactly one instance of one group")
+
+
+def cable_staggered_step(system, t, y, dt, p):
+    import jax.numpy as jnp
+
+    from .cable import tree_solve
+    from .staggered import StaggeredKernel
+
+    plan = system.cable_plan
+    dtype = next(iter(y.values()))[0].dtype
+    n = plan.n
+    V = jnp.zeros((n,), dtype)
+    I = jnp.zeros((n,), dtype)
+    G = jnp.zeros((n,), dtype)
+    CM = jnp.zeros((n,), dtype)
+    carried = {}
+    for gid, g in system.groups.items():
+        if g.staggered is None:
+            g.staggered = StaggeredKernel(g.mech, g.kernel.static)
+        u = system._inputs(t, y, p, gid, {})
+        idx = plan.members[gid]
+        i0, gg, pa = g.staggered.currents(t, y[gid], p[gid], u, dt)
+        carried[gid] = (u, pa)
+        V = V.at[idx].set(y[gid][g.state_index["v"]])
+        I = I.at[idx].set(i0)
+        G = G.at[idx].set(gg)
+        CM = CM.at[idx].set(jnp.broadcast_to(p[gid]["cm"], (g.size,)))
+    par = plan.parent
+    dv_ax = jnp.concatenate([jnp.zeros((1,), dtype), V[par[1:]] - V[1:]])
+    a = jnp.asarray(plan.a, dtype)
+    b = jnp.asarray(plan.b, dtype)
+    rhs = -I - b * dv_ax
+    rhs = rhs.at[par[1:]].add(a[1:] * dv_ax[1:])
+    d = 1e-3 * CM / dt + G + jnp.asarray(plan.d_axial, dtype)
+    dv = tree_solve(par, a, b, d, rhs)
+    V_new = V + dv
+    out = {}
+    for gid, g in system.groups.items():
+        u, pa = carried[gid]
+        out[gid] = g.staggered.states(t, y[gid], p[gid], u, dt, V_new[plan.members[gid]], pa)
+    return out
