@@ -356,6 +356,19 @@ def test_failed_build_falls_back_silently(monkeypatch, tmp_path):
 # ----------------------------------------------------------------------------- NEURON's matrix
 
 
+def test_axial_coefficients_are_zero_row_sum_and_batch():
+    p = TREES["random200"]
+    rng = np.random.default_rng(19)
+    area = rng.uniform(10, 500, (3, len(p)))
+    ri = rng.uniform(0.1, 5, len(p))
+    a, b, axial = cable.axial_coefficients(p, area, ri)
+    assert a.shape == b.shape == axial.shape == (3, len(p))
+    m = dense(p, a[1], b[1], axial[1])
+    np.testing.assert_allclose(m.sum(axis=1), 0, atol=1e-9)
+    np.testing.assert_allclose(b[1, 5], -100 / (ri[5] * area[1, 5]))
+    np.testing.assert_allclose(a[1, 5], -100 / (ri[5] * area[1, p[5]]))
+
+
 def _neuron_cell(h):
     """A passive cell with branches at section ends and middles."""
     secs = {}
@@ -401,8 +414,9 @@ def _neuron_nodes(root):
 
 
 def test_neuron_voltage_step_convention():
-    """The convention in tree_solve's docstring reproduces NEURON's fixed step
-    on a branched passive cell, zero-area section ends included."""
+    """The convention in tree_solve's docstring (axial_coefficients from
+    NEURON's areas and ri) reproduces NEURON's fixed step on a branched
+    passive cell, zero-area section ends included."""
     pytest.importorskip("neuron")
     from neuron import h
 
@@ -417,12 +431,7 @@ def test_neuron_voltage_step_convention():
         cm = np.array([seg.cm if m else 0.0 for seg, m in zip(nodes, membrane)])
         g = np.array([seg.pas.g if m else 0.0 for seg, m in zip(nodes, membrane)])
         area = np.where(membrane, area, 100.0)  # NEURON's zero-area nodes count as 100 µm²
-        a = np.zeros(n)
-        b = np.zeros(n)
-        a[1:] = -100.0 / (ri[1:] * area[parent[1:]])
-        b[1:] = -100.0 / (ri[1:] * area[1:])
-        axial = -b.copy()
-        np.add.at(axial, parent[1:], -a[1:])
+        a, b, axial = (np.asarray(x) for x in cable.axial_coefficients(parent, area, ri))
         dt = 0.025
         h.dt = dt
         h.finitialize(-65.0)

@@ -54,7 +54,7 @@ from jax import lax
 from . import _hines_ffi
 
 __all__ = ["HinesTree", "hines_tree", "tree_solve", "tree_matvec", "tree_to_dense",
-           "ffi_available"]
+           "axial_coefficients", "ffi_available"]
 
 METHODS = ("auto", "ffi", "jax")
 
@@ -151,6 +151,24 @@ def _matvec(tree: HinesTree, a, b, d, x):
         y = y.at[..., 1:].add(b[..., 1:] * x[..., par])
         y = y.at[..., par].add(a[..., 1:] * x[..., 1:])
     return y
+
+
+def axial_coefficients(parent, area, ri):
+    """NEURON's coupling coefficients from node areas (µm²) and axial
+    resistances (MΩ, node ``i`` to its parent; ``ri[0]`` unused):
+    ``a[i] = -100 / (ri[i] area[parent[i]])``, ``b[i] = -100 / (ri[i] area[i])``
+    (S/cm²) and the axial part of the diagonal, ``-b[i] - sum_c a[c]`` over
+    the children ``c`` of ``i``. A node without membrane (NEURON's zero-area
+    section ends) must be given NEURON's area of 100. Returns ``(a, b,
+    axial_diag)`` with the shape of the inputs' broadcast; differentiable."""
+    tree = hines_tree(parent)
+    area, ri = jnp.broadcast_arrays(*_as_float(area, ri))
+    p = tree.parent[1:]
+    zero = jnp.zeros_like(area[..., :1])
+    a = jnp.concatenate([zero, -100.0 / (ri[..., 1:] * area[..., p])], axis=-1)
+    b = jnp.concatenate([zero, -100.0 / (ri[..., 1:] * area[..., 1:])], axis=-1)
+    axial = (-b).at[..., p].add(-a[..., 1:])
+    return a, b, axial
 
 
 def tree_to_dense(parent, a, b, d):
@@ -272,7 +290,9 @@ def tree_solve(parent, a, b, d, rhs, *, method: str = "auto"):
 
     * ``a[i] = -100 / (ri[i] * area[parent[i]])`` and
       ``b[i] = -100 / (ri[i] * area[i])`` in S/cm² (``100`` turns
-      1/(MΩ·µm²) into S/cm²);
+      1/(MΩ·µm²) into S/cm²; nodes without membrane, NEURON's zero-area
+      section ends, count as 100 µm²); :func:`axial_coefficients` returns
+      them and the axial diagonal ``-b[i] - sum_c a[c]``;
     * ``d[i] = 1e-3 * cm[i] / dt + g[i] - b[i] - sum_c a[c]`` over the
       children ``c`` of ``i``, with ``g = di_membrane/dv`` in S/cm²;
     * ``rhs = -i_membrane - tree_matvec(parent, a, b, -b - sum_c a[c], v)``
