@@ -1,0 +1,158 @@
+"""Branched NEURON-style cells (morphology + .mod mechanisms) against NEURON
+and against the cable equation's analytic solution."""
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nmlcell
+
+HERE = Path(__file__).parent
+SOMA3 = HERE / "data" / "morph" / "soma3.swc"
+CORPUS = HERE.resolve().parents[1] / "shared" / "corpus"
+HAY_ASC = CORPUS / "modeldb-139653-hay2011" / "morphologies" / "cell1.asc"
+
+_NEURON = r'''
+import sys, json, numpy as np
+from neuron import h
+h.load_file("stdlib.hoc"); h.load_file("import3d.hoc")
+cfg = json.loads(sys.argv[1])
+path = cfg["morph"]
+r = h.Import3d_SWC_read() if path.endswith(".swc") else h.Import3d_Neurolucida3()
+r.input(path)
+h.Import3d_GUI(r, 0).instantiate(None)
+secs = list(h.allsec())
+for s in secs:
+    s.nseg = cfg["nseg"]; s.cm = 1.0; s.Ra = 100.0
+    if s.name().split("[")[0] in ("soma", "axon"):
+        s.insert("hh")
+    else:
+        s.insert("pas")
+        for seg in s:
+            seg.pas.g, seg.pas.e = 1e-4, -65.0
+h.usetable_hh = 0
+soma = secs[0]
+st = h.IClamp(soma(0.5)); st.delay, st.dur, st.amp = 2.0, 20.0, cfg["amp"]
+recs = []
+for name, x in cfg["rec"]:
+    sec = [s for s in secs if s.name() == name][0]
+    v = h.Vector(); v.record(sec(x)._ref_v); recs.append(v)
+h.dt = 0.025; h.celsius = 6.3; h.secondorder = 0
+h.finitialize(-65.0)
+while h.t < cfg["T"] - 0.0125:
+    h.fadvance()
+np.save(sys.argv[2], np.array([np.array(v) for v in recs]))
+'''
+
+
+def _neuron(morph, rec, amp, T, nseg):
+    pytest.importorskip("neuron")
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "r.npy"
+        cfg = dict(morph=str(morph), rec=rec, amp=amp, T=T, nseg=nseg)
+        r = subprocess.run([sys.executable, "-c", _NEURON, json.dumps(cfg), str(out)],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode:
+            pytest.fail(r.stderr[-2000:])
+        return np.load(out)
+
+
+def _nmlcell(morph, rec, amp, T, nseg):
+    cell = nmlcell.Cell(morph, nseg=nseg, cm=1.0, Ra=100.0)
+    regions = {s.region for s in cell.morphology.sections}
+    cell.insert("hh", where=[r for r in ("soma", "axon") if r in regions])
+    cell.insert("pas", where=[r for r in regions if r not in ("soma", "axon")], g=1e-4, e=-65.0)
+    cell.add(nmlcell.IClamp(delay=2.0, dur=20.0, amp=amp), at=f"{cell.morphology.sections[0].name}(0.5)")
+    names = [f"{n}({x}).v" for n, x in rec]
+    res = cell.run(duration=T, dt=0.025, celsius=6.3, record=names)
+    return np.array([res[q] for q in names]), res
+
+
+@pytest.mark.parametrize("amp", [0.1, 0.5])
+def test_branched_hh_cell_matches_neuron(amp):
+    rec = [["soma[0]", 0.5], ["dend[0]", 0.5], ["dend[1]", 0.9], ["axon[0]", 0.9]]
+    ref = _neuron(SOMA3, rec, amp, 30.0, 3)
+    ours, res = _nmlcell(SOMA3, rec, amp, 30.0, 3)
+    assert ours.shape == ref.shape
+    assert np.max(np.abs(ours - ref)) < 1e-8
+    if amp == 0.5:
+        assert ours[0].max() > 20.0  # it fires
+
+
+def test_hay_morphology_matches_neuron():
+    """Hay's cell1.asc (195 sections, soma contour, zero-area branch nodes)."""
+    if not HAY_ASC.is_file():
+        pytest.skip(f"model corpus not found at {CORPUS}")
+    rec = [["soma[0]", 0.5], ["dend[10]", 0.5], ["apic[30]", 0.5], ["axon[0]", 0.9]]
+    ref = _neuron(HAY_ASC, rec, 0.3, 30.0, 3)
+    ours, _ = _nmlcell(HAY_ASC, rec, 0.3, 30.0, 3)
+    assert np.max(np.abs(ours - ref)) < 1e-8
+
+
+def _cylinder(tmp_path, L=1000.0, diam=2.0, n=101):
+    f = tmp_path / "cyl.swc"
+    lines = [f"{k + 1} 3 {L * k / (n - 1):.6f} 0 0 {diam / 2} {k if k else -1}" for k in range(n)]
+    f.write_text("\n".join(lines) + "\n")
+    return f
+
+
+def test_passive_cable_against_the_analytic_solution(tmp_path):
+    """A sealed-end cylinder (L 1000 um, d 2 um, Rm 1e4 ohm cm2, Ra 100
+    ohm cm): steady state under a constant current at x = 0 follows
+    V(x) = I R_inf cosh((L-x)/lambda) / sinh(L/lambda)."""
+    L, d, g, Ra, I = 1000.0, 2.0, 1e-4, 100.0, 0.01
+    nseg = 401
+    cell = nmlcell.Cell(_cylinder(tmp_path, L, d), nseg=nseg, cm=1.0, Ra=Ra, v_init=-65.0)
+    cell.insert("pas", g=g, e=-65.0)
+    cell.add(nmlcell.IClamp(delay=0.0, dur=1e9, amp=I), at="dend[0](0.001)")
+    xs = [0.001, 0.25, 0.5, 1.0]
+    names = [f"dend[0]({x}).v" for x in xs]
+    res = cell.run(duration=300.0, dt=0.1, record=names)
+    lam = math.sqrt((d * 1e-4 / 4) * (1 / g) / Ra) * 1e4                      # um
+    r_inf = 4 * Ra / (math.pi * (d * 1e-4) ** 2) * lam * 1e-4 * 1e-6          # MOhm
+    for x, q in zip(xs, names):
+        seg = min(int(x * nseg), nseg - 1)
+        xc = (seg + 0.5) / nseg * L
+        want = I * r_inf * math.cosh((L - xc) / lam) / math.sinh(L / lam)      # mV
+        got = res[q][-1] + 65.0
+        assert abs(got - want) / want < 2e-3, (x, got, want)
+
+
+def test_branched_cell_errors():
+    cell = nmlcell.Cell(SOMA3)
+    with pytest.raises(nmlcell.OptionError, match="where"):
+        cell.insert("pas", where="tuft")
+    cell.insert("hh")
+    with pytest.raises(nmlcell.OptionError, match="location"):
+        cell.add(nmlcell.IClamp(amp=0.1), at="dend[9](0.5)")
+        cell.run(duration=1.0)
+    cell2 = nmlcell.Cell(SOMA3)
+    cell2.insert("hh")
+    cell2.solver = "rk4"
+    with pytest.raises(nmlcell.OptionError, match="staggered"):
+        cell2.run(duration=1.0)
+
+
+def test_gradient_through_a_branched_cell():
+    import jax
+
+    cell = nmlcell.Cell(SOMA3, nseg=1)
+    cell.insert("pas", g=1e-4, e=-65.0)
+    cell.add(nmlcell.IClamp(delay=0.0, dur=10.0, amp=0.05), at="soma[0](0.5)")
+    sim = cell.simulator(duration=5.0, dt=0.05, record=["dend[0](0.5).v"])
+    p = cell.parameters()
+    gid = next(k for k in p if k != "__global__" and "g_pas" in p[k])
+
+    def loss(scale):
+        q = jax.tree.map(lambda a: a, p)
+        q[gid]["g_pas"] = p[gid]["g_pas"] * scale
+        return sim(q)["dend[0](0.5).v"].mean()
+
+    grad = float(jax.grad(loss)(1.0))
+    fd = float((loss(1.0 + 1e-5) - loss(1.0 - 1e-5)) / 2e-5)
+    assert grad != 0.0 and abs(grad - fd) < 1e-4 * abs(fd)
