@@ -147,6 +147,29 @@ BREAKPOINT { i = random_normal(rv)*p }
     with pytest.raises(UnsupportedError, match=r"RANDOM.*POINTER|POINTER.*RANDOM"):
         load_mod_file(f)
 
+
+def test_compartment_index_and_from_index_are_declarations(tmp_path):
+    """``COMPARTMENT i, vol[i] {...}`` and ``FROM i = ...`` declare ``i``
+    (NEURON's cadif.mod, fh.mod); the file is refused for its arrays only."""
+    from nmlcell.errors import UnsupportedError
+
+    f = _write(tmp_path, "comp.mod", """NEURON { SUFFIX comp USEION ca READ ica WRITE cai }
+DEFINE N 2
+ASSIGNED { ica (mA/cm2) cai (mM) vol[N] }
+STATE { ca[N] (mM) }
+INITIAL { FROM k = 0 TO N-1 { vol[k] = 1 } }
+BREAKPOINT { SOLVE state METHOD sparse }
+KINETIC state {
+    COMPARTMENT i, vol[i] {ca}
+    ~ ca[0] << (-ica)
+    ~ ca[0] <-> ca[1] (1, 1)
+    cai = ca[0]
+}
+""")
+    with pytest.raises(UnsupportedError) as ei:
+        load_mod_file(f)
+    assert "undefined" not in str(ei.value) and "array variable" in str(ei.value)
+
 # -- units ----------------------------------------------------------------------------------------
 
 def test_unknown_unit_in_units_block(tmp_path, capsys):

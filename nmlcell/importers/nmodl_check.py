@@ -97,6 +97,8 @@ def undefined_variables(imp) -> None:
             continue
         local = {node_name(v) for ll in lv.lookup(b, ast.AstNodeType.LOCAL_LIST_STATEMENT) for v in ll.variables}
         local |= {node_name(f) for f in lv.lookup(b, ast.AstNodeType.FROM_STATEMENT)}
+        for t_ in (ast.AstNodeType.COMPARTMENT, ast.AstNodeType.LON_DIFFUSE):   # COMPARTMENT i, vol[i] {...}
+            local |= {c.index_name.get_node_name() for c in lv.lookup(b, t_) if c.index_name is not None}
         if t in _WITH_ARGUMENTS:
             local |= {node_name(p) for p in b.parameters}
         if t == "FunctionBlock":

@@ -32,7 +32,8 @@ RANDOM = {"random", "normrand", "exprand", "scop_random", "unirand", "poisrand",
            "set_seed", "random_negexp", "random_uniform", "random_normal", "random_setseq",
            "nrnran123_normal", "mcell_ran4"}
 EVENTS = {"net_send", "net_event", "net_move", "WATCH"}
-IGNORED_CALLS = {"at_time"}   # NEURON's at_time() only schedules a CVODE stop in fixed steps
+# as statements: at_time() only schedules a CVODE stop in fixed steps; printf() prints
+IGNORED_CALLS = {"at_time", "printf"}
 
 BINOP = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
