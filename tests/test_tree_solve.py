@@ -460,3 +460,26 @@ def test_other_float_types_use_the_jax_loop_and_complex_is_refused():
     np.testing.assert_allclose(np.asarray(x, np.float64), want, rtol=0.1, atol=0.1)
     with pytest.raises(TypeError, match="real systems"):
         cable.tree_solve(p, a, b, d, rhs + 0j)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_cells_sharded_over_devices_with_shard_map(method):
+    """Cells split over the CPU devices nmlcell creates, each device solving
+    its own block. The kernel path needs ``check_vma=False`` (JAX 0.10's
+    custom_linear_solve with an FFI call inside shard_map trips its varying-
+    axes check); under plain NamedSharding propagation XLA would gather the
+    kernel's operands onto every device instead."""
+    if len(jax.devices()) < 2:
+        pytest.skip("one device")
+    from jax.sharding import PartitionSpec as P
+
+    mesh = jax.make_mesh((2,), ("cells",))
+    p = TREES["bench_c"]
+    a, b, d, rhs = system(p, seed=20, batch=(6,))
+    f = jax.jit(jax.shard_map(lambda *v: cable.tree_solve(p, *v, method=method), mesh=mesh,
+                              in_specs=P("cells"), out_specs=P("cells"), check_vma=False))
+    cells = jax.sharding.NamedSharding(mesh, P("cells"))
+    x = np.asarray(f(*(jax.device_put(jnp.asarray(v), cells) for v in (a, b, d, rhs))))
+    for k in (0, 5):
+        np.testing.assert_allclose(x[k], np.linalg.solve(dense(p, a[k], b[k], d[k]), rhs[k]),
+                                   rtol=1e-12, atol=1e-12)

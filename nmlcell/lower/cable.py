@@ -35,6 +35,12 @@ solve is the same Hines solve with ``a`` and ``b`` swapped, so
 products for the matrix entries) and is exact; forward mode (``jvp``,
 ``jacfwd``) works too. ``vmap`` and ``jit`` apply; float32 and float64.
 
+Cells spread over devices: wrap the step in ``jax.shard_map`` over the cell
+axis (with ``check_vma=False`` while the kernel is in use: JAX 0.10 trips its
+varying-axes check on the FFI call inside ``custom_linear_solve``); under
+plain ``NamedSharding`` propagation XLA gathers the kernel's operands onto
+every device and each solves the whole batch.
+
 On a GPU the ``"jax"`` path is correct but runs a loop of tiny kernels per
 node. The right GPU kernel is one launch per solve with one thread per cell
 (a batch of cells), each thread running this same sequential sweep over
