@@ -50,6 +50,10 @@ class CablePlan:
             covered[idx] += 1
         if not (covered == 1).all():
             raise ValueError("every cable node must be exactly one instance of one group")
+        # the groups' instances side by side, then one gather into Hines order
+        self.order = [gid for gid in groups if gid in self.members]
+        cat = np.concatenate([self.members[g] for g in self.order])
+        self.to_hines = np.argsort(cat)
 
 
 def cable_staggered_step(system, t, y, dt, p):
@@ -60,23 +64,21 @@ def cable_staggered_step(system, t, y, dt, p):
 
     plan = system.cable_plan
     dtype = next(iter(y.values()))[0].dtype
-    n = plan.n
-    V = jnp.zeros((n,), dtype)
-    I = jnp.zeros((n,), dtype)
-    G = jnp.zeros((n,), dtype)
-    CM = jnp.zeros((n,), dtype)
+    parts = {"v": [], "i": [], "g": [], "cm": []}
     carried = {}
-    for gid, g in system.groups.items():
+    for gid in plan.order:
+        g = system.groups[gid]
         if g.staggered is None:
             g.staggered = StaggeredKernel(g.mech, g.kernel.static)
         u = system._inputs(t, y, p, gid, {})
-        idx = plan.members[gid]
         i0, gg, pa = g.staggered.currents(t, y[gid], p[gid], u, dt)
         carried[gid] = (u, pa)
-        V = V.at[idx].set(y[gid][g.state_index["v"]])
-        I = I.at[idx].set(i0)
-        G = G.at[idx].set(gg)
-        CM = CM.at[idx].set(jnp.broadcast_to(p[gid]["cm"], (g.size,)))
+        parts["v"].append(y[gid][g.state_index["v"]])
+        parts["i"].append(i0)
+        parts["g"].append(gg)
+        parts["cm"].append(jnp.broadcast_to(p[gid]["cm"], (g.size,)).astype(dtype))
+    perm = plan.to_hines
+    V, I, G, CM = (jnp.concatenate(parts[k])[perm] for k in ("v", "i", "g", "cm"))
     par = plan.parent
     dv_ax = jnp.concatenate([jnp.zeros((1,), dtype), V[par[1:]] - V[1:]])
     a = jnp.asarray(plan.a, dtype)
@@ -87,7 +89,8 @@ def cable_staggered_step(system, t, y, dt, p):
     dv = tree_solve(par, a, b, d, rhs)
     V_new = V + dv
     out = {}
-    for gid, g in system.groups.items():
+    for gid in plan.order:
+        g = system.groups[gid]
         u, pa = carried[gid]
         out[gid] = g.staggered.states(t, y[gid], p[gid], u, dt, V_new[plan.members[gid]], pa)
     return out

@@ -1,0 +1,222 @@
+"""Benchmarks of issue 5 on a branched cell built NEURON's way.
+
+C: soma + axon + a binary dendritic tree of 127 branches (516 compartments),
+   hh in soma and axon, pas elsewhere, 0.1 nA at the soma, 200 ms at
+   dt 0.025: nmlcell (staggered: NEURON's fixed step with the Hines solve)
+   vs NEURON on the same SWC (Import3d, same nseg, usetable off), timed in
+   the same run; build + compile; largest v difference.
+D: C with 100 values of the soma's gnabar, vmapped, vs a NEURON loop
+   (NEURON's time is 100 x one run of C, measured in the same run).
+E: gradient of a loss over 50 ms of C with respect to every conductance
+   (gnabar, gkbar, gl of hh and g of pas in every group): value_and_grad
+   time over the forward time.
+
+Prints one JSON line per case.   python bench/bench_cable.py [C|D|E]
+"""
+from __future__ import annotations
+
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DT, T = 0.025, 200.0
+
+_NEURON = r'''
+import json, sys, time
+import numpy as np
+from neuron import h
+h.load_file("stdlib.hoc"); h.load_file("import3d.hoc")
+cfg = json.loads(sys.argv[1])
+r = h.Import3d_SWC_read(); r.input(cfg["swc"])
+h.Import3d_GUI(r, 0).instantiate(None)
+secs = list(h.allsec())
+for s in secs:
+    reg = s.name().split("[")[0]
+    s.nseg = cfg["nseg"][reg]; s.cm = 1.0; s.Ra = 100.0
+    if reg in ("soma", "axon"):
+        s.insert("hh")
+    else:
+        s.insert("pas")
+        for seg in s:
+            seg.pas.g, seg.pas.e = 5e-5, -65.0
+h.usetable_hh = 0
+st = h.IClamp(secs[0](0.5)); st.delay, st.dur, st.amp = 10.0, 180.0, 0.1
+v = h.Vector(); v.record(secs[0](0.5)._ref_v)
+h.dt = cfg["dt"]; h.celsius = 6.3; h.secondorder = 0
+best = None
+for rep in range(3):
+    t0 = time.perf_counter()
+    h.finitialize(-65.0)
+    while h.t < cfg["T"] - 0.5 * h.dt:
+        h.fadvance()
+    el = time.perf_counter() - t0
+    best = el if best is None else min(best, el)
+np.save(sys.argv[2], np.array(v))
+print(json.dumps({"run_s": best, "nodes": int(sum(s.nseg for s in secs))}))
+'''
+
+NSEG = {"soma": 1, "axon": 7, "dend": 4}
+
+
+def write_tree(path: Path, depth: int = 7) -> int:
+    """One-point soma (radius 10 um), a 500 um axon, and a binary tree of
+    2**depth - 1 dendritic branches of 100 um (diameters halving slowly)."""
+    rows = [(1, 1, 0.0, 0.0, 0.0, 10.0, -1)]
+    nid = 1
+
+    def add(t, x, y, r, parent):
+        nonlocal nid
+        nid += 1
+        rows.append((nid, t, x, y, 0.0, r, parent))
+        return nid
+
+    a0 = add(2, -10.0, 0.0, 0.5, 1)
+    add(2, -510.0, 0.0, 0.5, a0)
+    branches = 0
+
+    def grow(x, y, angle, level, parent, r):
+        nonlocal branches
+        branches += 1
+        p0 = add(3, x, y, r, parent)
+        x1, y1 = x + 100.0 * math.cos(angle), y + 100.0 * math.sin(angle)
+        p1 = add(3, x1, y1, r, p0)
+        if level + 1 < depth:
+            spread = 0.6 / (level + 1)
+            grow(x1, y1, angle + spread, level + 1, p1, r * 0.8)
+            grow(x1, y1, angle - spread, level + 1, p1, r * 0.8)
+
+    grow(10.0, 0.0, 0.0, 0, 1, 1.0)
+    path.write_text("\n".join(" ".join(str(v) for v in row) for row in rows) + "\n")
+    return branches
+
+
+def build(swc):
+    import nmlcell
+
+    cell = nmlcell.Cell(swc, nseg=NSEG, cm=1.0, Ra=100.0)
+    cell.insert("hh", where=["soma", "axon"])
+    cell.insert("pas", where="dend", g=5e-5, e=-65.0)
+    cell.add(nmlcell.IClamp(delay=10.0, dur=180.0, amp=0.1), at="soma[0](0.5)")
+    return cell
+
+
+def neuron_run(swc, T=T):
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "v.npy"
+        cfg = dict(swc=str(swc), nseg=NSEG, dt=DT, T=T)
+        r = subprocess.run([sys.executable, "-c", _NEURON, json.dumps(cfg), str(out)],
+                           capture_output=True, text=True, timeout=900)
+        if r.returncode:
+            raise SystemExit(r.stderr[-2000:])
+        import numpy as np
+
+        return json.loads(r.stdout.strip().splitlines()[-1]), np.load(out)
+
+
+def peak_mb():
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+def case_c(swc, branches):
+    import numpy as np
+
+    t0 = time.perf_counter()
+    cell = build(swc)
+    first = cell.run(duration=T, dt=DT, record=["soma[0](0.5).v"], progress=False)
+    t_first = time.perf_counter() - t0
+    runs = []
+    for _ in range(3):
+        t1 = time.perf_counter()
+        res = cell.run(duration=T, dt=DT, record=["soma[0](0.5).v"], progress=False)
+        runs.append(time.perf_counter() - t1)
+    t_run = min(runs)
+    nrn, v_nrn = neuron_run(swc)
+    v = res["soma[0](0.5).v"]
+    print(json.dumps({
+        "case": "C", "branches": branches, "compartments": len(cell._disc), "neuron_nodes": nrn["nodes"],
+        "duration_ms": T, "dt_ms": DT, "nmlcell_build_compile_s": round(t_first - t_run, 3),
+        "nmlcell_run_s": round(t_run, 4), "neuron_run_s": round(nrn["run_s"], 4),
+        "ratio_nmlcell_over_neuron": round(t_run / nrn["run_s"], 3),
+        "max_v_diff_mV": float(np.max(np.abs(v - v_nrn))), "peak_rss_mb": peak_mb(), "precision": "float64"}))
+    del first
+    return nrn["run_s"]
+
+
+def case_d(swc, neuron_one=None):
+    import jax
+    import jax.numpy as jnp
+
+    cell = build(swc)
+    sim = cell.simulator(duration=T, dt=DT, record=["soma[0](0.5).v"])
+    p = cell.parameters()
+    soma_gid = cell._index[cell._disc.locate("soma[0](0.5)")][0]
+    vals = jnp.linspace(0.08, 0.16, 100)
+
+    def one(g):
+        q = dict(p)
+        q[soma_gid] = dict(p[soma_gid], gnabar_hh=jnp.broadcast_to(g, p[soma_gid]["gnabar_hh"].shape))
+        return sim(q)["soma[0](0.5).v"]
+
+    f = jax.jit(jax.vmap(one))
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(vals))
+    t_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(vals))
+    t_run = time.perf_counter() - t0
+    if neuron_one is None:
+        neuron_one = neuron_run(swc)[0]["run_s"]
+    print(json.dumps({"case": "D", "batch": 100, "nmlcell_vmap_run_s": round(t_run, 3),
+                      "nmlcell_compile_s": round(t_first - t_run, 3),
+                      "neuron_loop_s_estimate": round(100 * neuron_one, 3),
+                      "ratio_nmlcell_over_neuron": round(t_run / (100 * neuron_one), 3), "peak_rss_mb": peak_mb()}))
+
+
+def case_e(swc):
+    import jax
+
+    cell = build(swc)
+    sim = cell.simulator(duration=50.0, dt=DT, record=["soma[0](0.5).v"])
+    p = cell.parameters()
+    keys = [(g, k) for g, d in p.items() if g != "__global__" for k in d
+            if k in ("gnabar_hh", "gkbar_hh", "gl_hh", "g_pas")]
+
+    def loss(p):
+        return (sim(p)["soma[0](0.5).v"] ** 2).mean()
+
+    fwd = jax.jit(loss)
+    vg = jax.jit(jax.value_and_grad(loss))
+    jax.block_until_ready(fwd(p))
+    jax.block_until_ready(vg(p))
+    t0 = time.perf_counter()
+    jax.block_until_ready(fwd(p))
+    t_f = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    jax.block_until_ready(vg(p))
+    t_g = time.perf_counter() - t0
+    print(json.dumps({"case": "E", "conductance_arrays": len(keys), "forward_s": round(t_f, 4),
+                      "value_and_grad_s": round(t_g, 4), "ratio_grad_over_forward": round(t_g / t_f, 2),
+                      "peak_rss_mb": peak_mb()}))
+
+
+def main():
+    which = sys.argv[1:] or ["C", "D", "E"]
+    with tempfile.TemporaryDirectory() as d:
+        swc = Path(d) / "tree.swc"
+        branches = write_tree(swc)
+        one = None
+        if "C" in which:
+            one = case_c(swc, branches)
+        if "D" in which:
+            case_d(swc, one)
+        if "E" in which:
+            case_e(swc)
+
+
+if __name__ == "__main__":
+    main()
