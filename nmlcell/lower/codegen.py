@@ -464,7 +464,9 @@ class Kernel:
             visit(k)
         return order
 
-    def _prelude(self, lines):
+    def _prelude(self, lines, only=None):
+        """Lines reading the arguments and computing the per-step derived
+        values (``only``: those of these names)."""
         n = self.names
         for k, s in enumerate(self.state_names):
             lines.append(f"    {n[s]} = y[{k}]")
@@ -473,13 +475,53 @@ class Kernel:
         for i in self.input_names:
             lines.append(f"    {n[i]} = u[{i!r}]")
         hoisted = {h for h, _e in self.hoisted}
-        for h in hoisted - {d.name for d in self.mech.derived}:  # lifted subexpressions
+        for h in sorted(hoisted - {d.name for d in self.mech.derived}):  # lifted subexpressions
             lines.append(f"    {n[h]} = p[{self.hoisted_key(h)!r}]")
         for d in self.mech.derived:
             if d.name in hoisted:
                 lines.append(f"    {n[d.name]} = p[{self.hoisted_key(d.name)!r}]")
         for name, e in self._order:
-            lines.append(self._item_line(name, e))
+            if only is None or name in only:
+                lines.append(self._item_line(name, e))
+
+    def _part_source(self, names) -> str:
+        """Source of ``part(t, y, p, u, dt)`` -> {name: value} of some
+        derived values, computing only what they read."""
+        exprs = dict(self._order)
+        need, todo = set(), [x for x in names if x in exprs]
+        while todo:
+            x = todo.pop()
+            if x not in need:
+                need.add(x)
+                todo += [r for r in self._item_reads(x, exprs[x]) if r in exprs]
+        lines = ["def part(t, y, p, u, dt=0.0):"]
+        self._prelude(lines, only=need)
+        items = ", ".join(f"{x!r}: {self.names[x]}" for x in sorted(names))
+        lines.append(f"    return {{{items}}}")
+        return "\n".join(lines) + "\n"
+
+    def derived_part(self, names, t, y, p, u, dt=0.0, host=False):
+        """Some derived values (``names``), computing only what they read:
+        the events, the recorded quantities and the links between groups
+        mostly need a few of them, not the whole cell's."""
+        key = ("part", tuple(sorted(names)))
+        fns = self.__dict__.setdefault("_part_fns", {})
+        if key not in fns:
+            src = self._snippet(key, lambda: self._part_source(key[1]))
+            self.save()
+            import jax
+            import jax.numpy as jnp
+
+            ns: dict = {}
+            exec(compile(src, f"<nmlcell part {self.mech.name}>", "exec"), {"jnp": jnp, "_ks_expm": _ks_expm}, ns)
+            fns[key] = (jax.jit(ns["part"]), src)
+        fn, src = fns[key]
+        if host:
+            return self.host_fn(src, "part")(t, y, p, u, dt)
+        import jax.numpy as jnp
+
+        dt = jnp.asarray(dt, dtype=y[0].dtype if y else jnp.result_type(float))
+        return fn(t, y, p, u, dt)
 
     def _item_line(self, name, e) -> str:
         """The line computing one per-step derived value."""

@@ -151,11 +151,11 @@ class LoweredModel:
 
     # -- parameters ---------------------------------------------------------
     def parameters(self):
-        import jax.numpy as jnp
+        import jax
 
-        p = {gid: {k: jnp.asarray(v) for k, v in g.params0.items()} for gid, g in self.groups.items()}
-        p[GLOBAL] = {"temperature": jnp.asarray(self.temperature, dtype=jnp.float64)}
-        return p
+        p = {gid: dict(g.params0) for gid, g in self.groups.items()}
+        p[GLOBAL] = {"temperature": np.asarray(self.temperature, dtype=np.float64)}
+        return jax.device_put(p)  # one transfer, not one per parameter
 
     def prepare(self, p):
         """The parameters as the step functions read them: each group's with
