@@ -225,15 +225,16 @@ def _hines_jax(par: np.ndarray, a, b, d, r):
 
 
 def _solve_jax(tree: HinesTree, a, b, d, r):
-    """Arrays of shape (..., n), all the same shape. Batch axes are flattened
+    """``d``, ``r`` of shape (..., n); ``a``, ``b`` the same or (n,). Batch axes are flattened
     into one and the 1-D loop is ``vmap``ped over it: the node loop then
     indexes axis 1 of a (batch, n) array, which measured 1.1-1.9x faster per
     cell than moving the batch last for batches of 16-64 (slower below 8)."""
     solve = functools.partial(_hines_jax, tree.parent)
     if r.ndim == 1:
         return solve(a, b, d, r)
-    flat = [jnp.reshape(v, (-1, tree.n)) for v in (a, b, d, r)]
-    return jnp.reshape(jax.vmap(solve)(*flat), r.shape)
+    flat = [jnp.reshape(v, (-1, tree.n)) if v.ndim > 1 else v for v in (a, b, d, r)]
+    axes = [0 if v.ndim > 1 else None for v in (a, b, d, r)]
+    return jnp.reshape(jax.vmap(solve, in_axes=axes)(*flat), r.shape)
 
 
 def _solve_ffi(tree: HinesTree, a, b, d, r):
@@ -241,7 +242,8 @@ def _solve_ffi(tree: HinesTree, a, b, d, r):
 
 
 def _raw_solve(tree: HinesTree, method: str, a, b, d, r):
-    """Undifferentiated solve of same-shaped arrays (..., n)."""
+    """Undifferentiated solve: ``d``, ``r`` of shape (..., n), ``a``, ``b``
+    the same or (n,) (shared by every system)."""
     if method == "jax" or r.dtype.name not in _hines_ffi.TARGETS:  # e.g. bfloat16
         return _solve_jax(tree, a, b, d, r)
     if method == "ffi":
@@ -320,7 +322,9 @@ def tree_solve(parent, a, b, d, rhs, *, method: str = "auto"):
             raise ValueError(f"the last axis of {name} must have the tree's {tree.n} nodes; "
                              f"its shape is {v.shape}")
     shape = jnp.broadcast_shapes(a.shape, b.shape, d.shape, rhs.shape)
-    a, b, d, rhs = (jnp.broadcast_to(v, shape) for v in (a, b, d, rhs))
+    d, rhs = (jnp.broadcast_to(v, shape) for v in (d, rhs))
+    if a.shape != b.shape or a.ndim > 1:  # a, b shared by all systems stay (n,)
+        a, b = (jnp.broadcast_to(v, shape) for v in (a, b))
     return lax.custom_linear_solve(
         lambda x: _matvec(tree, a, b, d, x),
         rhs,
