@@ -63,15 +63,13 @@ def make_case(parent: np.ndarray, batch: int, dtype):
     rng = np.random.default_rng(0)
     area = rng.uniform(50.0, 500.0, n)                       # µm²
     ri = rng.uniform(0.5, 5.0, n)                            # MΩ
-    a = np.zeros(n)
-    b = np.zeros(n)
-    a[1:] = -100.0 / (ri[1:] * area[parent[1:]])
-    b[1:] = -100.0 / (ri[1:] * area[1:])
-    axial_diag = -b.copy()
-    np.add.at(axial_diag, parent[1:], -a[1:])
-    v0 = np.broadcast_to(rng.uniform(-70.0, -60.0, n), (batch, n)) if batch > 1 else rng.uniform(-70.0, -60.0, n)
+    a, b, axial_diag = cable.axial_coefficients(parent, area, ri)
+    v0 = rng.uniform(-70.0, -60.0, n)
+    if batch > 1:
+        v0 = np.broadcast_to(v0, (batch, n))
     cast = lambda x: jnp.asarray(x, dtype)  # noqa: E731
-    return dict(a=cast(a), b=cast(b), axial_diag=cast(axial_diag), cdt=cast(1e-3 * 1.0 / 0.025), v0=cast(v0))
+    return dict(a=cast(a), b=cast(b), axial_diag=cast(axial_diag), cdt=cast(1e-3 * 1.0 / 0.025),
+                v0=cast(v0))
 
 
 def simulate(parent, method, steps, case, gscale, ascale):
