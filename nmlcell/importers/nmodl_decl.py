@@ -11,6 +11,7 @@ Constructs the IR cannot express are recorded, with file:line, in
 from __future__ import annotations
 
 import os
+import re
 
 import sympy as sp
 
@@ -152,13 +153,43 @@ class Declarations:
                       "LonDiffuse": "LONGITUDINAL_DIFFUSION", "KineticBlock": "KINETIC",
                       "CvodeBlock": "CVODE"}[t]
                 self._unsup(f"{kw} block", rf"\b{kw}\b")
+        benign = self._procedure_return_verbatims()
         for f, ln in self.text.all(r"\bVERBATIM\b"):
-            self.unsupported.append(f"VERBATIM (C code) ({os.path.basename(f)}:{ln})")
+            if (f, ln) not in benign:
+                self.unsupported.append(f"VERBATIM (C code) ({os.path.basename(f)}:{ln})")
         if self.suffix is None:
             raise ModelImportError("NMODL file has no SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL in its NEURON block",
                                    file=self.path)
         units_block(self)
         undefined_variables(self)
+
+    def _procedure_return_verbatims(self) -> set:
+        """(file, line) of each ``VERBATIM return 0; ENDVERBATIM`` that ends a
+        PROCEDURE: old NEURON's idiom (HH2.mod, CaT.mod), a no-op since a
+        PROCEDURE returns 0 anyway. Empty unless every VERBATIM with that
+        text is at the end of a PROCEDURE (elsewhere it is an early return)."""
+        ast, visitor = nmodl().ast, nmodl().visitor
+
+        def is_return(v):
+            return re.sub(r"\s+", "", v.statement.eval()) == "return0;"
+
+        at_end = sum(1 for b in self.procedures.values() if b.statement_block.statements
+                     and b.statement_block.statements[-1].get_node_type_name() == "Verbatim"
+                     and is_return(b.statement_block.statements[-1]))
+        anywhere = sum(1 for v in visitor.AstLookupVisitor().lookup(self.prog, ast.AstNodeType.VERBATIM)
+                       if is_return(v))
+        found = set()
+        for path, lines in self.text.files:
+            for i, ln in enumerate(lines):
+                if re.search(r"\bVERBATIM\b", ln):
+                    body = []
+                    for j in range(i + 1, len(lines)):
+                        if re.search(r"\bENDVERBATIM\b", lines[j]):
+                            break
+                        body.append(lines[j])
+                    if re.sub(r"\s+", "", "".join(body)) == "return0;":
+                        found.add((path, i + 1))
+        return found if at_end == anywhere == len(found) else set()
 
     def _neuron_block(self, b):
         for s in b.statement_block.statements:
@@ -240,10 +271,8 @@ class Declarations:
                     if bname in self.derivative_blocks:
                         self.step_blocks.append((bname, self.derivative_blocks[bname]))
                     elif bname in self.procedures:
-                        # imported into Mechanism.updates; listed until the solvers lower it
+                        # Mechanism.updates: NEURON's state phase (the staggered solver applies it)
                         self.update_blocks.append((bname, self.procedures[bname]))
-                        self._unsup(f"SOLVE {bname} (a PROCEDURE: a discrete update each step, imported as "
-                                    f"Mechanism.updates, not lowered yet)", rf"\bSOLVE\s+{bname}\b")
                     else:
                         self._unsup(f"SOLVE of block '{bname}'", rf"\bSOLVE\s+{bname}\b")
         assigned_step: set[str] = set()
