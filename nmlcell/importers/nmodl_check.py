@@ -13,8 +13,9 @@ C++, then a C++ compiler builds it (``nrnivmodl`` runs both, never
   ``e`` (they need a UNITS or CONSTANT declaration), nor ion variables and
   currents named in USEION/NONSPECIFIC_CURRENT but not in ASSIGNED.
   :func:`undefined_variables` raises :class:`~nmlcell.errors.ModelImportError`
-  for them. A file with VERBATIM is not checked: its C code may declare them
-  (such files are rejected for the VERBATIM anyway).
+  for them. A file with VERBATIM (other than ``return 0;`` ending a
+  PROCEDURE) is not checked: its C code may declare them (such files are
+  rejected for the VERBATIM anyway).
 - Units: ``nocmodl`` checks only the UNITS block: a unit there that is not in
   NEURON's unit database (``nrnunits.lib``) stops it ("Cannot recognize the
   units: foobar"); :func:`units_block` raises
@@ -77,7 +78,7 @@ def undefined_variables(imp) -> None:
     (read or assigned) in a block but declared nowhere (and listing the
     others). ``imp`` is a :class:`~nmlcell.importers.nmodl_decl.Declarations`
     after :meth:`declarations`."""
-    if imp.text.all(r"\bVERBATIM\b"):
+    if any(v not in imp.noop_verbatims for v in imp.text.all(r"\bVERBATIM\b")):
         return
     ast, visitor = nmodl().ast, nmodl().visitor
     lv = visitor.AstLookupVisitor()

@@ -153,9 +153,9 @@ class Declarations:
                       "LonDiffuse": "LONGITUDINAL_DIFFUSION", "KineticBlock": "KINETIC",
                       "CvodeBlock": "CVODE"}[t]
                 self._unsup(f"{kw} block", rf"\b{kw}\b")
-        benign = self._procedure_return_verbatims()
+        self.noop_verbatims = self._procedure_return_verbatims()
         for f, ln in self.text.all(r"\bVERBATIM\b"):
-            if (f, ln) not in benign:
+            if (f, ln) not in self.noop_verbatims:
                 self.unsupported.append(f"VERBATIM (C code) ({os.path.basename(f)}:{ln})")
         if self.suffix is None:
             raise ModelImportError("NMODL file has no SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL in its NEURON block",
