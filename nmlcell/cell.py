@@ -65,7 +65,14 @@ class Cell:
     """A cell built NEURON's way: one compartment (``Cell.soma(...)``) or a
     morphology (``Cell(nmlcell.load_morphology("cell.asc"))``, or its path),
     cut into compartments as NEURON does (``nseg`` per section: the file's,
-    an int, a mapping by section/region/group, or the d_lambda rule)."""
+    an int, a mapping by section/region/group, a callable of the
+    :class:`~nmlcell.ir.morphology.Section`, or the d_lambda rule).
+
+    On a morphology, what a hoc template does to it has a method:
+    ``delete``/``create`` (replace sections, e.g. an axon by a stub),
+    ``set`` (cm, Ra, ion values such as ``ek`` per region), ``insert`` with
+    values per segment, ``distance`` (NEURON's ``h.distance``) and
+    ``segments`` (NEURON's ``for (x)``) to compute them."""
 
     def __init__(self, morphology=None, *, L: float = 100.0, diam: float = 500.0, cm: float = 1.0,
                  Ra: float = 35.4, v_init: float = -65.0, nseg=None, d_lambda: float = 0.1):
@@ -82,6 +89,8 @@ class Cell:
         self._nseg, self._d_lambda = nseg, float(d_lambda)
         self._cm_set: list = [(None, float(cm))]
         self._Ra_set: list = [(None, float(Ra))]
+        self._ion_set: list = []  # (where, ion parameter name, value)
+        self._disc_cache = None
         self._placed: list = []  # (Inserted, where or at) on a morphology
         self._index = None
         self.geometry = Geometry(L=float(L), diam=float(diam), cm=float(cm), Ra=float(Ra))
@@ -117,7 +126,11 @@ class Cell:
         names in the file (``gnabar=0.2``). On a morphology, ``where`` picks
         the sections (region, section name, group, or a list) and a value
         may be a function of the path distance from the root's middle
-        (``gbar=lambda d: 1e-4 * (1 + d/100)``)."""
+        (``gbar=lambda d: 1e-4 * (1 + d/100)``), evaluated at each
+        segment's centre, or a mapping location -> value (``{"apic[3](0.5)":
+        1e-4, ...}``) applied in order as NEURON's ``sec(x).gbar = value``
+        (x = 0 and 1 set the first and last segment, as hoc's ``for (x)``
+        loops do); segments it leaves out keep the file's default."""
         from .passes.compartment import Inserted
 
         m = self._mech(mech)
@@ -142,9 +155,13 @@ class Cell:
         self._model = self._frozen = None
         return self
 
-    def set(self, *, cm: float | None = None, Ra: float | None = None, where=None) -> "Cell":
-        """Specific capacitance (uF/cm2) and axial resistivity (ohm cm) of the
-        sections ``where`` picks (all by default); later calls win."""
+    def set(self, *, cm: float | None = None, Ra: float | None = None, where=None, **ions) -> "Cell":
+        """Specific capacitance (uF/cm2), axial resistivity (ohm cm) and ion
+        values (NEURON's section variables: ``ek=-85.0``, ``ena=50.0`` in mV,
+        ``cai0_ca_ion`` in mM) of the sections ``where`` picks (all by
+        default); later calls win. As in NEURON, an ion value can be set only
+        where a mechanism uses that ion, and not a reversal potential that
+        follows the Nernst equation (checked when the cell is built)."""
         if self.morphology is None:
             raise OptionError("cell.set(where=...) needs a morphology; give cm/Ra to Cell.soma()", element="set")
         from .cable_cell import sections_of
@@ -154,8 +171,87 @@ class Cell:
             self._cm_set.append((where, float(cm)))
         if Ra is not None:
             self._Ra_set.append((where, float(Ra)))
+        for name, value in ions.items():
+            if not (name.startswith("e") or name.endswith("_ion")):
+                raise OptionError(f"cell.set: {name!r} is not an ion value (ek, ena, eca, ..., cai0_ca_ion); "
+                                  f"a mechanism's parameter is given to cell.insert", element="set")
+            self._ion_set.append((where, name, float(value)))
         self._model = self._frozen = None
         return self
+
+    # -- editing the morphology (hoc's delete_section, create, connect) ---------------------
+    def delete(self, where) -> "Cell":
+        """Delete the sections ``where`` picks (NEURON's ``delete_section``),
+        e.g. ``cell.delete("axon")`` before attaching a stub with
+        :meth:`create`. Sections attached to a deleted one must be deleted
+        too."""
+        from .cable_cell import delete_sections, sections_of
+
+        if self.morphology is None:
+            raise OptionError("cell.delete needs a morphology", element="delete")
+        self.morphology = delete_sections(self.morphology, sections_of(self.morphology, where))
+        self._model = self._frozen = None
+        return self
+
+    def create(self, name: str, *, L: float, diam: float, at: str, region: str | None = None,
+               groups=("all",)) -> "Cell":
+        """Add a cylindrical section ``name`` (``"axon[0]"``) of length ``L``
+        and diameter ``diam`` (µm) with its 0 end attached at ``at``
+        (``"soma[0](0.5)"``): NEURON's ``create``, ``L``, ``diam`` and
+        ``connect name(0), at``. Its region is the name's stem unless given;
+        it joins ``groups`` (for ``where=``; created when absent)."""
+        from .cable_cell import add_cylinder, parse_location
+
+        if self.morphology is None:
+            raise OptionError("cell.create needs a morphology", element="create")
+        parent, x = parse_location(self.morphology, at)
+        self.morphology = add_cylinder(self.morphology, name, L=float(L), diam=float(diam), parent=parent,
+                                       parent_x=x, region=region, groups=groups)
+        self._model = self._frozen = None
+        return self
+
+    def discretisation(self):
+        """The morphology cut into compartments with this cell's nseg, cm and
+        Ra (a :class:`~nmlcell.ir.morphology.Discretisation`, cached)."""
+        if self.morphology is None:
+            raise OptionError("a one-compartment cell has no discretisation", element="discretisation")
+        from .lower.discretize import discretize
+
+        cm, Ra = self._cm_map(), self._Ra_map()
+        key = (id(self.morphology), id(self._nseg), repr(self._nseg), repr(cm), repr(Ra), self._d_lambda)
+        if self._disc_cache is None or self._disc_cache[0] != key:
+            disc = discretize(self.morphology, nseg=self._nseg, Ra=Ra, cm=cm, d_lambda=self._d_lambda)
+            self._disc_cache = (key, self.morphology, disc)
+        return self._disc_cache[2]
+
+    def distance(self, at: str, origin: str | None = None) -> float:
+        """Path distance (µm) between two locations, NEURON's
+        ``h.distance(origin, at)``; ``origin`` defaults to the root's middle
+        (``"soma[0](0.5)"``), the origin of parameters given as functions
+        of distance."""
+        from .cable_cell import parse_location, path_distance
+
+        disc = self.discretisation()
+        a = parse_location(disc.morphology, origin or self._root_loc())
+        return path_distance(disc, a, parse_location(disc.morphology, at))
+
+    def segments(self, where=None, ends: bool = False) -> list[str]:
+        """The locations of the segment centres of the sections ``where``
+        picks, ``"dend[3](0.25)"``, in section order: NEURON's ``for seg in
+        sec``; with ``ends=True`` also x = 0 and x = 1 of each section, as
+        hoc's ``for (x)``."""
+        from .cable_cell import sections_of
+
+        disc = self.discretisation()
+        morph = disc.morphology
+        out = []
+        for i in sorted(sections_of(morph, where)):
+            n = disc.nseg[i]
+            xs = [(k + 0.5) / n for k in range(n)]
+            if ends:
+                xs = [0.0] + xs + [1.0]
+            out += [f"{morph.sections[i].name}({x!r})" for x in xs]
+        return out
 
     def _section_map(self, sets):
         from .cable_cell import sections_of
