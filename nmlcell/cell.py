@@ -29,13 +29,16 @@ def load_mod(path) -> dict[str, Mechanism]:
     mechanism name (SUFFIX or POINT_PROCESS) -> Mechanism. Constructs that
     cannot be lowered are all reported at once (UnsupportedError)."""
     from .importers.nmodl import load_mod_file, load_mod_folder
+    from .mechanisms import FILES, HERE
 
     p = Path(path)
     if not p.exists():
         raise ModelImportError("file or folder not found", file=str(path))
+    # a file defining a built-in's name is refused, as NEURON refuses it
+    reserved = {name: HERE / f for name, f in FILES.items()}
     if p.is_dir():
-        return load_mod_folder(p)
-    m = load_mod_file(p)
+        return load_mod_folder(p, reserved=reserved)
+    m = load_mod_file(p, reserved=reserved)
     return {m.name: m}
 
 

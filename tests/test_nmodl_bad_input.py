@@ -235,8 +235,6 @@ def test_builtin_files_themselves_do_not_clash():
     assert {"hh", "pas", "IClamp"} <= set(mechs)
 
 
-@pytest.mark.xfail(strict=True, reason="nmlcell.load_mod (cell.py, another owner) does not pass the built-in "
-                   "library as `reserved` yet")
 def test_load_mod_rejects_builtin_name(tmp_path):
     import nmlcell
 
