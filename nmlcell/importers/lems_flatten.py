@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..errors import ModelImportError
-from ..ir.expr import parse, sym
+from ..ir.expr import DependencyCycle, dependency_order, parse, sym
 from ..ir.mechanism import (Assignment, Condition, Derived, Input, Mechanism, Parameter, Source,
                             State)
 from ..ir.units import NONE, Dim, display_unit
@@ -555,25 +555,10 @@ class Flattener:
 
     # -- ordering ---------------------------------------------------------
     def _order_derived(self):
-        names = set(self.derived)
-        deps = {k: {s.name for s in d.expr.free_symbols if s.name in names} for k, d in self.derived.items()}
-        order, state = [], {}
-
-        def visit(k, stack):
-            st = state.get(k)
-            if st == 2:
-                return
-            if st == 1:
-                cyc = stack[stack.index(k):] + [k]
-                d = self.derived[k]
-                raise ModelImportError("cycle in derived variables: " + " -> ".join(cyc),
-                                       file=d.source.file, line=d.source.line, element=d.source.origin)
-            state[k] = 1
-            for dep in sorted(deps[k]):
-                visit(dep, stack + [k])
-            state[k] = 2
-            order.append(self.derived[k])
-
-        for k in self.derived:
-            visit(k, [])
-        return order
+        try:
+            names = dependency_order({k: d.expr for k, d in self.derived.items()})
+        except DependencyCycle as e:
+            d = self.derived[e.cycle[0]]
+            raise ModelImportError("cycle in derived variables: " + str(e),
+                                   file=d.source.file, line=d.source.line, element=d.source.origin) from None
+        return [self.derived[k] for k in names]

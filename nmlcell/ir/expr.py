@@ -123,3 +123,37 @@ def parse(text: str, env: dict[str, sp.Expr], *, where: str = "", file: str | No
                                file=file, line=line, element=element)
 
     return ev(tree)
+
+
+class DependencyCycle(ValueError):
+    """Raised by :func:`dependency_order`; ``cycle`` lists the names around it."""
+
+    def __init__(self, cycle: list[str]):
+        self.cycle = cycle
+        super().__init__(" -> ".join(cycle))
+
+
+def dependency_order(exprs: dict) -> list[str]:
+    """The names of ``exprs`` (name -> sympy expression) ordered so that each
+    comes after every other name of ``exprs`` its expression reads (a
+    depth-first topological sort, stable in the dict's order). Raises
+    :class:`DependencyCycle` on a cycle."""
+    names = set(exprs)
+    deps = {k: sorted({s.name for s in e.free_symbols if s.name in names}) for k, e in exprs.items()}
+    order, state = [], {}
+
+    def visit(k, stack):
+        st = state.get(k)
+        if st == 2:
+            return
+        if st == 1:
+            raise DependencyCycle(stack[stack.index(k):] + [k])
+        state[k] = 1
+        for dep in deps[k]:
+            visit(dep, stack + [k])
+        state[k] = 2
+        order.append(k)
+
+    for k in exprs:
+        visit(k, [])
+    return order

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..errors import ModelImportError, UnsupportedError
-from ..ir.expr import sym
+from ..ir.expr import DependencyCycle, dependency_order, sym
 from ..ir.mechanism import Assignment, Derived, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE, Dim
 
@@ -400,25 +400,10 @@ def _declared_unit_value(p: Parameter, value) -> float:
 
 
 def _toposort(derived: dict[str, Derived]) -> list[Derived]:
-    names = set(derived)
-    deps = {k: {s.name for s in d.expr.free_symbols if s.name in names} for k, d in derived.items()}
-    order, state = [], {}
-
-    def visit(k, stack):
-        st = state.get(k)
-        if st == 2:
-            return
-        if st == 1:
-            raise ModelImportError("circular definitions in the compartment: " + " -> ".join(stack + [k]))
-        state[k] = 1
-        for dep in sorted(deps[k]):
-            visit(dep, stack + [k])
-        state[k] = 2
-        order.append(derived[k])
-
-    for k in derived:
-        visit(k, [])
-    return order
+    try:
+        return [derived[k] for k in dependency_order({k: d.expr for k, d in derived.items()})]
+    except DependencyCycle as e:
+        raise ModelImportError(f"circular definitions in the compartment: {e}") from None
 
 
 def compose(geometry: Geometry, inserted: list[Inserted], *, v_init: float = -65.0,
