@@ -133,16 +133,19 @@ def build_cell(model_dir: Path = MODEL_DIR, mechs: dict | None = None,
 
 
 def run_nmlcell(duration: float = 3000.0, model_dir: Path = MODEL_DIR, record=("soma[0](0.5).v",),
-                stimulus: dict | None = None) -> dict:
-    """Build, lower and run; the traces and the time each stage took."""
+                stimulus: dict | None = None, warm_up: bool = True, progress=None) -> dict:
+    """Build, lower and run; the traces and the time each stage took
+    (``warm_up``: compile with a short run first, so that "run" is the
+    simulation alone)."""
     t0 = time.perf_counter()
     cell = build_cell(model_dir, stimulus=stimulus)
     model = cell.model(CELSIUS, list(record))
     t1 = time.perf_counter()
-    # compiles the chunk of steps the run loops over (up to 5000 steps long)
-    cell.run(duration=min(duration, 5000 * DT), dt=DT, celsius=CELSIUS, record=list(record), progress=False)
+    if warm_up:  # compiles the chunk of steps the run loops over (up to 5000 steps long)
+        cell.run(duration=min(duration, 5000 * DT), dt=DT, celsius=CELSIUS, record=list(record),
+                 progress=False)
     t2 = time.perf_counter()
-    res = cell.run(duration=duration, dt=DT, celsius=CELSIUS, record=list(record))
+    res = cell.run(duration=duration, dt=DT, celsius=CELSIUS, record=list(record), progress=progress)
     t3 = time.perf_counter()
     n = len(cell.discretisation())
     return dict(t=np.asarray(res.t), traces={q: np.asarray(res[q]) for q in record}, cell=cell, model=model,

@@ -44,7 +44,7 @@ def lib():
 @pytest.fixture(scope="module")
 def short(lib):
     stim = dict(delay=50.0, dur=1000.0)
-    ours = hay.run_nmlcell(130.0, record=REC, stimulus=stim)
+    ours = hay.run_nmlcell(130.0, record=REC, stimulus=stim, warm_up=False, progress=False)
     ref = hay.run_neuron(lib, 130.0, record=REC, stimulus=stim, dump=True)
     return ours, ref
 
@@ -85,7 +85,7 @@ def test_short_step_matches_neuron(short):
 @pytest.mark.slow
 def test_step_current_3s_matches_neuron(lib):
     """The paper's protocol: 0.793 nA from 700 to 2700 ms, 3 s."""
-    ours = hay.run_nmlcell(3000.0)
+    ours = hay.run_nmlcell(3000.0, warm_up=False, progress=False)
     ref = hay.run_neuron(lib, 3000.0)
     c = hay.compare(ours, ref)
     assert c["spikes"] == c["spikes_neuron"] >= 10
