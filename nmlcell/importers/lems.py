@@ -161,6 +161,10 @@ def _import_lems(rd, path, duration, dt) -> ModelIR:
         net_id = None
     net_comp = _network(rd, model, net_id)
     network, unsupported = _build_network(rd, model, flat, net_comp)
+    if getattr(rd, "multicompartment", None) is not None and sim is not None:
+        from .nml_cell import rename_quantities
+
+        sim = rename_quantities(rd.multicompartment, sim, unsupported)
     if sim is None:
         if duration is None or dt is None:
             raise ModelImportError("no <Simulation> in this file: give --duration and --dt "
@@ -304,6 +308,13 @@ def _build_network(rd, model, flat, net):
 
     if "temperature" in net.parameters:
         temperature = rd.quantity(net.parameters["temperature"], "temperature", net.id, "temperature")
+    from .nml_cell import build_network as build_multicompartment, is_multicompartment
+
+    if any(ch.type in ("population", "populationList") and is_multicompartment(model, ch.parameters.get("component"))
+           for ch in net.children):
+        # a NeuroML <cell> of several segments: a NEURON-style cable, as jNeuroML's NEURON export builds it
+        network, unsupported, rd.multicompartment = build_multicompartment(rd, model, flat, net, temperature)
+        return network or Network(net.id, ()), unsupported
     pops = {}
     inputs: dict[str, list[tuple[int, str, int]]] = {}  # input comp -> [(k, pop, idx)]
     for ch in net.children:

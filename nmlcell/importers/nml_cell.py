@@ -1,0 +1,462 @@
+"""A multi-compartment NeuroML ``<cell>`` in a LEMS simulation -> a
+NEURON-style branched cell (:class:`nmlcell.Cell`), laid out as jNeuroML's
+NEURON export lays it out, so that its recorded outputs are the reference.
+
+- Morphology: :func:`~nmlcell.importers.nml_morphology.read_nml_morphology`
+  (sections from the groups marked ``neuroLexId="sao864921383"``, nseg =
+  ``numberInternalDivisions``; every segment a section otherwise, as the
+  export does).
+- Biophysics from libNeuroML's object model: ``specificCapacitance``,
+  ``resistivity``, ``initMembPotential`` and ``channelDensity`` on segment
+  groups (``all`` when none is named). Each channel density becomes one
+  NEURON-style density mechanism whose dynamics are its ion channel's LEMS
+  ComponentType flattened by :class:`~nmlcell.importers.lems_flatten.Flattener`
+  (any ionChannel type, core or the user's own), with the export's current
+  ``i = gmax * fopen * (v - erev)`` (mA/cm2; ``gmax`` the condDensity in
+  S/cm2), its gates integrated with ``cnexp`` as the export's mod files ask.
+- Inputs: a ``pulseGenerator`` on a segment is NEURON's ``IClamp`` at the
+  same place (the export's mod file switches the current on the same
+  condition on ``t``).
+- Recorded quantities ``pop/0/cell/[seg/]v`` (and gate variables of a
+  channel density) are read where the export records them: the middle of
+  the segment, as a fraction along its section (rounded as the export
+  prints it, a Java float).
+
+Everything else (species and concentration models, Nernst/GHK densities,
+non-uniform densities, populations of several cells, synapses,
+projections, spike outputs) is listed as unsupported.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import sympy as sp
+
+from ..errors import ModelImportError
+from ..ir.expr import sym
+from ..ir.mechanism import Assignment, Current, Derived, Input, IonUse, Mechanism, Parameter, Source, State
+from ..ir.units import NONE, Dim
+
+CABLE = "sao864921383"
+_V = Dim(m=1, l=2, t=-3, i=-1)
+_MEMBRANE_LISTS = {  # libNeuroML attribute -> NeuroML element, for what is not supported yet
+    "channel_populations": "channelPopulation",
+    "channel_density_v_shifts": "channelDensityVShift",
+    "channel_density_nernsts": "channelDensityNernst",
+    "channel_density_ghks": "channelDensityGHK",
+    "channel_density_ghk2s": "channelDensityGHK2",
+    "channel_density_non_uniforms": "channelDensityNonUniform",
+    "channel_density_non_uniform_nernsts": "channelDensityNonUniformNernst",
+    "channel_density_non_uniform_ghks": "channelDensityNonUniformGHK",
+}
+
+
+def is_multicompartment(model, comp_id: str) -> bool:
+    """Whether LEMS component ``comp_id`` is a NeuroML ``<cell>`` with more
+    than one segment (read from the pylems component tree, unresolved)."""
+    c = model.components.get(comp_id) if hasattr(model.components, "get") else None
+    if c is None:
+        try:
+            c = model.components[comp_id]
+        except Exception:
+            return False
+    if c.type != "cell":
+        return False
+
+    def count(comp) -> int:
+        n = 1 if comp.type == "segment" else 0
+        return n + sum(count(ch) for ch in comp.children)
+
+    return count(c) > 1
+
+
+def java_float(x: float) -> float:
+    """``x`` as jNeuroML prints a fraction along a section into hoc (a Java
+    float, its shortest decimal) read back as a double."""
+    import numpy as np
+
+    return float(str(np.float32(x)))
+
+
+class NmlCell:
+    """One NeuroML cell as an :class:`nmlcell.Cell` plus what the LEMS
+    importer needs to address it (segment id -> location)."""
+
+    def __init__(self, rd, model, flat, cell_id: str):
+        self.rd, self.model, self.flat, self.id = rd, model, flat, cell_id
+        self.unsupported: list[str] = []
+        f, line = rd.index.locate(cell_id)
+        self.file, self.line = f, line
+        self._read()
+
+    # -- reading -------------------------------------------------------------------
+    def _where(self, what):
+        return f"{what} of cell '{self.id}' ({self.file}:{self.line})"
+
+    def _read(self):
+        from neuroml.loaders import read_neuroml2_file
+
+        from ..cell import Cell
+        from .nml_morphology import read_nml_morphology
+
+        doc = read_neuroml2_file(self.file, include_includes=False, verbose=False)
+        cells = [c for c in doc.cells if c.id == self.id]
+        if not cells:
+            raise ModelImportError(f"cell '{self.id}' is not in this file", file=self.file)
+        cell = cells[0]
+        morph = read_nml_morphology(self.file, cell_id=self.id, unbranched="segments")
+        # a section's region is its own name, so placing by name never catches
+        # another section of the same region (NeuroML places by segment group)
+        morph = replace(morph, sections=tuple(replace(s, region=s.name) for s in morph.sections))
+        self.morphology = morph
+        self._segment_sections(morph)
+        bp = cell.biophysical_properties
+        if bp is None:
+            self.unsupported.append(self._where("biophysicalProperties given by reference or missing"))
+            self.cell = Cell(morph)
+            return
+        mp, ip = bp.membrane_properties, bp.intracellular_properties
+        for attr, tag in _MEMBRANE_LISTS.items():
+            for x in getattr(mp, attr, None) or ():
+                self.unsupported.append(self._where(f"<{tag} id='{getattr(x, 'id', '?')}'>"))
+        if ip is not None and ip.species:
+            for s in ip.species:
+                self.unsupported.append(self._where(f"<species id='{s.id}'> (concentration model "
+                                                    f"'{s.concentration_model}')"))
+        vinit = [self._q(x.value, "voltage", "initMembPotential") * 1e3 for x in mp.init_memb_potentials]
+        if len({*vinit}) > 1:
+            self.unsupported.append(self._where("several initMembPotential values"))
+        c = Cell(morph, v_init=vinit[0] if vinit else -65.0, cm=1.0, Ra=35.4)
+        for x in mp.specific_capacitances:
+            c.set(cm=self._q(x.value, "specificCapacitance", "specificCapacitance") * 1e2,
+                  where=self._sections(x.segment_groups, "specificCapacitance"))
+        for x in (ip.resistivities if ip is not None else ()):
+            c.set(Ra=self._q(x.value, "resistivity", "resistivity") * 1e2,
+                  where=self._sections(x.segment_groups, "resistivity"))
+        self.mechanisms: dict[str, Mechanism] = {}
+        for cd in mp.channel_densities:
+            if cd.segments:
+                self.unsupported.append(self._where(f"channelDensity '{cd.id}' on segments={cd.segments}"))
+                continue
+            if cd.variable_parameters:
+                self.unsupported.append(self._where(f"variableParameter in channelDensity '{cd.id}'"))
+            gmax = self._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
+            erev = self._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3
+            m = self._density(cd.id, cd.ion_channel, cd.ion)
+            if m is None:
+                continue
+            self.mechanisms[cd.id] = m
+            c.insert(m, where=self._sections(cd.segment_groups, f"channelDensity '{cd.id}'"),
+                     gmax=gmax, erev=erev)
+        self.cell = c
+
+    def _q(self, text, dim, what) -> float:
+        return self.rd.quantity(str(text), dim, self.id, what)
+
+    def _segment_sections(self, morph):
+        """segment id -> (section index, arc start, arc end) along the section."""
+        self.seg_at: dict[int, tuple[int, float, float]] = {}
+        cable = [g for g in morph.groups if g.neurolex_id == CABLE]
+        if cable:
+            by_name = {g.name: g for g in cable}
+            for i, s in enumerate(morph.sections):
+                g = by_name.get(s.name)
+                segs = g.segments if g is not None else ()
+                self._place(i, s, segs)
+        else:  # every segment a section, named after it
+            for i, s in enumerate(morph.sections):
+                sid = re.sub(r"^seg", "", (s.source.origin or "").replace("segment ", ""))
+                try:
+                    self._place(i, s, (int(sid),))
+                except ValueError:
+                    pass
+
+    def _place(self, i, s, segs):
+        pts = s.points
+        lens = [math.dist(a[:3], b[:3]) for a, b in zip(pts, pts[1:])]
+        if len(segs) == 1:
+            self.seg_at[segs[0]] = (i, 0.0, 1.0)
+            return
+        if len(lens) != len(segs):  # a point per segment is the export's layout
+            for k, sid in enumerate(segs):
+                self.seg_at[sid] = (i, k / len(segs), (k + 1) / len(segs))
+            return
+        total = math.fsum(lens) or 1.0
+        acc = 0.0
+        for sid, ln in zip(segs, lens):
+            self.seg_at[sid] = (i, acc / total, (acc + ln) / total)
+            acc += ln
+
+    def _sections(self, group: str | None, what: str) -> list[str]:
+        """Names of the sections of segment group ``group`` (all when None or
+        'all' is not a group); a group that cuts a section is unsupported."""
+        morph = self.morphology
+        names = [s.name for s in morph.sections]
+        if group in (None, "", "all") and not any(g.name == group for g in morph.groups):
+            return names
+        g = next((g for g in morph.groups if g.name == group), None)
+        if g is None:
+            raise ModelImportError(f"{what}: segmentGroup '{group}' is not a group of cell '{self.id}'",
+                                   file=self.file, line=self.line)
+        segs = set(g.segments)
+        for i in g.sections:
+            mine = {sid for sid, (j, _a, _b) in self.seg_at.items() if j == i}
+            if mine and not mine <= segs:
+                self.unsupported.append(self._where(f"{what} on segmentGroup '{group}', which holds only "
+                                                    f"part of section {names[i]}"))
+        return [names[i] for i in g.sections]
+
+    # -- a channel density -> a NEURON-style density mechanism ------------------------------
+    def _density(self, label: str, chan_id: str, ion: str | None) -> Mechanism | None:
+        model = self.model
+        if chan_id not in model.components:
+            raise ModelImportError(f"channelDensity '{label}': ion channel '{chan_id}' is not defined",
+                                   file=self.file, line=self.line)
+        fc = model.fatten_component(model.components[chan_id])
+        self.rd.checker.check_component(fc)
+        ch = self.flat.flatten(fc, name=chan_id, kind="channel")
+        if ch.unsupported:
+            self.unsupported.extend(ch.unsupported)
+        if ch.conditions:
+            self.unsupported.append(self._where(f"ion channel '{chan_id}' with events (OnCondition)"))
+        if "fopen" not in ch.exposures:
+            self.unsupported.append(self._where(f"ion channel '{chan_id}' exposes no fopen"))
+            return None
+        return density_mechanism(ch, label, ion, self.unsupported, self._where)
+
+    # -- addressing --------------------------------------------------------------------
+    def location(self, seg: int, fraction: float) -> str:
+        """The export's place for ``fraction`` along segment ``seg``: ``sec(x)``."""
+        if seg not in self.seg_at:
+            raise ModelImportError(f"cell '{self.id}' has no segment {seg}", file=self.file, line=self.line)
+        i, a, b = self.seg_at[seg]
+        x = java_float(a + fraction * (b - a))
+        return f"{self.morphology.sections[i].name}({x!r})"
+
+
+def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: list, where) -> Mechanism:
+    """An ion channel's flattened Mechanism (internal units: mV, ms) as the
+    density mechanism ``label`` that jNeuroML's NEURON export writes for it:
+    parameters ``gmax`` (S/cm2) and ``erev`` (mV) added, ``i = gion * (v -
+    erev)`` (mA/cm2) its current, written to ion ``ion`` (none for
+    ``non_specific``); ``temperature`` read as ``celsius + 273.15``.
+
+    The export's mod file computes the gates' rates and conductance factors
+    in a PROCEDURE that only its DERIVATIVE block calls, before the states
+    change; its ``cnexp`` then sees ``q' = rate_q`` with ``rate_q`` a
+    number. So, per step (in NEURON's state phase, at the new ``v``): every
+    state moves by forward Euler, ``q += dt * dq/dt(q_old, v_new)``, and the
+    conductance the next step's current uses is ``fopen`` of the old states
+    (``fopen_lag``: one step late; at the first step the value INITIAL left,
+    ``fopen`` of all-zero states). A channel without states computes
+    ``fopen`` with its current (no lag)."""
+    subs = {}
+    inputs = [Input("v", _V, "requirement")]
+    ions = []
+    for inp in ch.inputs:
+        if inp.name == "v":
+            continue
+        if inp.name == "temperature":
+            subs[sym("temperature")] = sym("celsius") + sp.Float(273.15)
+            inputs.append(Input("celsius", NONE, "global"))
+        elif inp.name == "t":
+            inputs.append(Input("t", Dim(t=1), "time"))
+        else:
+            unsupported.append(where(f"ion channel '{ch.name}' needs '{inp.name}' (only v and temperature "
+                                     f"are given to a channel on a multi-compartment cell yet)"))
+
+    def x(e):
+        return e.xreplace(subs) if subs else e
+
+    src = Source(origin="channelDensity")
+    params = list(ch.parameters) + [
+        Parameter("gmax", 0.0, NONE, "S/cm2", "conductance density (condDensity)"),
+        Parameter("erev", 0.0, _V, "mV", "reversal potential"),
+    ]
+    derived = [replace(d, expr=x(d.expr)) for d in ch.derived]
+    fopen = sym(ch.exposures["fopen"][0])
+    states = list(ch.states)
+    derivatives: dict = {}
+    updates: tuple = ()
+    on_start = [replace(a, expr=x(a.expr)) for a in ch.on_start]
+    if ch.states:
+        full: dict = {}  # derived name -> expression in states, parameters and inputs
+        for d in derived:
+            full[sym(d.name)] = d.expr.xreplace(full)
+        # exponents (gate instances) and Constants as numbers, as the lowering
+        # inlines them elsewhere (its update code reads no inlined parameter)
+        pnames = {p.name: p for p in ch.parameters}
+        fixed = {sym(p.name): sp.Float(p.value) for p in ch.parameters if p.constant}
+        for e in full.values():
+            for pw in e.atoms(sp.Pow):
+                if pw.args[1].is_Symbol and pw.args[1].name in pnames:
+                    fixed[pw.args[1]] = sp.Float(pnames[pw.args[1].name].value)
+        full = {k: v.xreplace(fixed) for k, v in full.items()}
+        dt = sym("dt")
+        assigns = [Assignment(s.name, sym(s.name) + dt * x(ch.derivatives.get(s.name, sp.Integer(0))).xreplace(full))
+                   for s in ch.states]
+        lagged = fopen.xreplace(full)
+        assigns.append(Assignment("fopen_lag", lagged))
+        updates = (("states", tuple(assigns)),)
+        states.append(State("fopen_lag", NONE, "fopen of the previous step's states (the export's order)", src))
+        derivatives = {s.name: sp.Integer(0) for s in states}
+        on_start.append(Assignment("fopen_lag", lagged.xreplace({sym(s.name): sp.Integer(0) for s in ch.states})))
+        inputs.append(Input("dt", Dim(t=1), "global"))
+        g = sym("gmax") * sym("fopen_lag")
+    else:
+        g = sym("gmax") * fopen
+    derived.append(Derived("gion", g, NONE, src))
+    derived.append(Derived("i", sym("gion") * (sym("v") - sym("erev")), NONE, src))
+    if ion in (None, "", "non_specific"):
+        currents = (Current("i", None, "nonspecific", "mA/cm2"),)
+    else:
+        currents = (Current("i", ion, "ion", "mA/cm2"),)
+        ions.append(IonUse(ion, write=("i" + ion,)))
+    return Mechanism(
+        name=label, kind="density", component_type=f"channelDensity of {ch.component_type}",
+        parameters=tuple(params), states=tuple(states), derived=tuple(derived),
+        derivatives=derivatives, inputs=tuple(inputs), on_start=tuple(on_start), conditions=(),
+        exposures={**ch.exposures, "gion": ("gion", NONE), "i": ("i", NONE), "fopen_lag": ("fopen_lag", NONE)},
+        source=Source(origin=f"channelDensity {label} ({ch.source})"), units="neuron",
+        ions=tuple(ions), currents=currents, solves=(("states", "none"),) if ch.states else (),
+        updates=updates)
+
+
+_Q_CELL = re.compile(r"^(?P<pop>\w+)/(?P<i>\d+)/(?P<cell>\w+)/(?:(?P<seg>\d+)/)?(?P<rest>.+)$")
+_Q_IDX = re.compile(r"^(?P<pop>\w+)\[(?P<i>\d+)\]/(?:(?P<seg>\d+)/)?(?P<rest>.+)$")
+
+
+def build_network(rd, model, flat, net, temperature: float):
+    """(Network, unsupported, quantity map) for a network whose population is
+    one multi-compartment cell: the cable network of :func:`build_cable_ir`
+    and, for each recorded LEMS quantity it can address, its name there."""
+    from ..cable_cell import build_cable_ir
+    from ..cell import IClamp
+
+    unsupported: list[str] = []
+    pops = [ch for ch in net.children if ch.type in ("population", "populationList")]
+    mc = [p for p in pops if is_multicompartment(model, p.parameters.get("component"))]
+    if len(pops) != 1:
+        unsupported.append(f"network '{net.id}' with {len(pops)} populations and a multi-compartment cell "
+                           f"(one population of one cell is supported yet)")
+    pop = mc[0]
+    comp = pop.parameters.get("component")
+    size = (sum(1 for cc in pop.children if cc.type == "instance")
+            if pop.type == "populationList" or "size" not in pop.parameters else int(float(pop.parameters["size"])))
+    if size != 1:
+        unsupported.append(f"population '{pop.id}' of {size} multi-compartment cells '{comp}' "
+                           f"(one cell is supported yet)")
+    nc = NmlCell(rd, model, flat, comp)
+    unsupported += nc.unsupported
+    cell = nc.cell
+    for ch in net.children:
+        t = ch.type
+        if t in ("population", "populationList"):
+            continue
+        if t == "explicitInput":
+            tgt = ch.parameters.get("target", "")
+            m = re.match(r"^(\w+)\[(\d+)\]$", tgt.strip()) or re.match(r"^(\w+)/(\d+)(/\w+)?$", tgt.strip())
+            if not m or m.group(1) != pop.id:
+                unsupported.append(f"explicitInput target '{tgt}'")
+                continue
+            _add_input(rd, model, nc, ch.parameters.get("input"), 0, 0.5, unsupported, IClamp)
+        elif t == "inputList":
+            for inp in ch.children:
+                if inp.type not in ("input", "inputW"):
+                    continue
+                if inp.type == "inputW" and float(inp.parameters.get("weight", 1.0)) != 1.0:
+                    unsupported.append(f"inputW with weight in inputList '{ch.id}'")
+                    continue
+                seg = int(inp.parameters.get("segmentId", 0))
+                frac = float(inp.parameters.get("fractionAlong", 0.5))
+                _add_input(rd, model, nc, ch.parameters.get("component"), seg, frac, unsupported, IClamp)
+        else:
+            unsupported.append(f"{t} '{ch.id}' in a network of multi-compartment cells")
+    if unsupported:
+        return None, unsupported, None
+    ir, _units, index, disc = build_cable_ir(cell, temperature - 273.15)
+    groups = tuple(replace(g, component=comp, mechanism=_voltage_dims(g.mechanism)) for g in ir.network.groups)
+    network = replace(ir.network, id=net.id, groups=groups, temperature=temperature)
+    nc.disc, nc.index, nc.pop = disc, index, pop.id
+    return network, unsupported, nc
+
+
+def _voltage_dims(m: Mechanism) -> Mechanism:
+    """The compartment's ``v`` exposed as a voltage (mV is the internal unit),
+    so LEMS output files hold it in volts."""
+    ex = dict(m.exposures)
+    if "v" in ex:
+        ex["v"] = (ex["v"][0], _V)
+    return replace(m, exposures=ex)
+
+
+def _add_input(rd, model, nc: NmlCell, comp_id, seg, frac, unsupported, IClamp):
+    if comp_id not in model.components:
+        raise rd.err(f"input component '{comp_id}' is not defined")
+    c = model.components[comp_id]
+    if c.type not in ("pulseGenerator",):
+        unsupported.append(f"input '{comp_id}' of type {c.type} on a multi-compartment cell "
+                           f"(pulseGenerator is supported yet)")
+        return
+    P = c.parameters
+    delay = rd.quantity(P["delay"], "time", comp_id, "delay") * 1e3
+    dur = rd.quantity(P["duration"], "time", comp_id, "duration") * 1e3
+    amp = rd.quantity(P["amplitude"], "current", comp_id, "amplitude") * 1e9
+    loc = nc.location(seg, frac)
+    disc = nc.cell.discretisation()
+    if disc.compartments[disc.locate(loc)].area == 0.0:
+        unsupported.append(f"input '{comp_id}' at {loc}, a zero-area end node of the section")
+        return
+    nc.cell.add(IClamp(delay=delay, dur=dur, amp=amp), at=loc)
+
+
+def quantity_map(nc: NmlCell, quantities) -> tuple[dict, list[str]]:
+    """LEMS quantity -> the cable network's ``group[i]/name``; and the
+    quantities it cannot address."""
+    out, bad = {}, []
+    for q in quantities:
+        m = _Q_CELL.match(q.strip()) or _Q_IDX.match(q.strip())
+        if not m or m.group("pop") != nc.pop or int(m.group("i")) != 0:
+            bad.append(q)
+            continue
+        seg = int(m.group("seg") or 0)
+        rest = m.group("rest")
+        name = _variable(nc, rest)
+        if name is None or seg not in nc.seg_at:
+            bad.append(q)
+            continue
+        node = nc.disc.locate(nc.location(seg, 0.5))
+        gid, i = nc.index[node]
+        out[q] = f"{gid}[{i}]/{name}"
+    return out, bad
+
+
+def _variable(nc: NmlCell, rest: str) -> str | None:
+    if rest == "v":
+        return "v"
+    parts = rest.split("/")
+    # <biophys id>/membraneProperties/<density id>/<channel id>/<path>
+    if len(parts) >= 5 and parts[1] == "membraneProperties" and parts[2] in nc.mechanisms:
+        return f"{'/'.join(parts[4:])}_{parts[2]}"
+    return None
+
+
+def rename_quantities(nc: NmlCell, sim, unsupported: list):
+    """The SimulationSpec with its output columns and display lines
+    addressing the cable network (``group[i]/v``); what cannot be addressed
+    is added to ``unsupported``."""
+    qs = [c.quantity for o in sim.outputs for c in o.columns] + [ln.quantity for d in sim.displays for ln in d.lines]
+    qmap, bad = quantity_map(nc, qs)
+    for q in dict.fromkeys(bad):
+        unsupported.append(f"recording '{q}' of a multi-compartment cell (v and channel density variables "
+                           f"of population '{nc.pop}' are supported yet)")
+    for e in sim.event_outputs:
+        unsupported.append(f"EventOutputFile '{e.id}' (spikes of a multi-compartment cell)")
+    outputs = tuple(replace(o, columns=tuple(replace(c, quantity=qmap.get(c.quantity, c.quantity))
+                                             for c in o.columns)) for o in sim.outputs)
+    displays = tuple(replace(d, lines=tuple(replace(ln, quantity=qmap.get(ln.quantity, ln.quantity))
+                                            for ln in d.lines)) for d in sim.displays)
+    return replace(sim, outputs=outputs, displays=displays)
