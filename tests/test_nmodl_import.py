@@ -25,6 +25,7 @@ import sympy as sp
 
 from nmlcell.errors import ModelImportError, UnsupportedError
 from nmlcell.importers.nmodl import load_mod_file, load_mod_folder
+from nmlcell.ir.mechanism import Assignment
 from nmlcell.passes.compat import check
 
 DATA = Path(__file__).parent / "data" / "mod"
@@ -357,8 +358,10 @@ def test_written_concentration_assigned_in_derivative(tmp_path):
     """USEION ca READ ica, cai WRITE cai: ``cai = ca`` in BREAKPOINT is the
     mechanism's value of cai (NEURON writes it back to the ion). In the
     DERIVATIVE block (smith2013's cad.mod) NEURON computes and writes it in
-    its state phase only (nrn_state: for METHOD euler from the states before
-    their update), which is not lowered yet: listed, with its line."""
+    its state phase only (nrn_state): an update of the state ``cai``
+    (Mechanism.updates) that the staggered solver evaluates before the
+    states advance for METHOD euler (every statement sees the old states)
+    and after for cnexp. Other methods are listed, with the line."""
     f = tmp_path / "cadw.mod"
     f.write_text("""NEURON { SUFFIX cadw USEION ca READ ica, cai WRITE cai }
 PARAMETER { taur = 200 (ms) cainf = 1e-4 (mM) }
@@ -381,10 +384,26 @@ DERIVATIVE state {
     m2 = load_mod_file(f2, check=False)
     assert any("'cai' read from the ion and assigned" in u for u in m2.unsupported), m2.unsupported
     f3 = tmp_path / "cadd.mod"
-    f3.write_text(f.read_text().replace("    cai = ca\n}", "}").replace("taur\n}", "taur\n    cai = ca\n}"))
-    m3 = load_mod_file(f3, check=False)
-    assert m3.unsupported == ("'cai' (written to ion ca) assigned in DERIVATIVE state: NEURON writes it to the "
-                              "ion in its state phase, not lowered yet (cadd.mod:10)",), m3.unsupported
+    body = f.read_text().replace("    cai = ca\n}", "}")
+    f3.write_text(body.replace("taur\n}", "taur\n    drive = ca*2\n    cai = drive/2\n}")
+                  .replace("cai (mM) }", "cai (mM) drive (mM) }"))
+    m3 = load_mod_file(f3)
+    assert m3.updates == (("state", (Assignment("cai", sp.Symbol("ca", real=True)),)),)   # expanded
+    assert "cai" in m3.state_names and "cai" not in {i.name for i in m3.inputs}
+    assert m3.derivatives["cai"] == 0
+    f4 = tmp_path / "cadc.mod"
+    f4.write_text(f3.read_text().replace("euler", "cnexp"))
+    m4 = load_mod_file(f4, check=False)   # cnexp: drive was computed before ca advanced
+    assert len(m4.unsupported) == 1 and "METHOD cnexp) from values before" in m4.unsupported[0], m4.unsupported
+    f5 = tmp_path / "cadi.mod"
+    f5.write_text(body.replace("taur\n}", "taur\n    cai = ca\n}").replace("euler", "derivimplicit"))
+    m5 = load_mod_file(f5, check=False)
+    assert m5.unsupported == ("'cai' (written to ion ca) assigned in DERIVATIVE state SOLVEd with METHOD "
+                              "derivimplicit: NEURON writes it to the ion in its state phase; lowered for "
+                              "euler and cnexp only (cadi.mod:10)",), m5.unsupported
+    f6 = tmp_path / "cadn.mod"
+    f6.write_text(f5.read_text().replace("derivimplicit", "cnexp"))   # after ca' = ...: the new ca
+    assert load_mod_file(f6).updates == (("state", (Assignment("cai", sp.Symbol("ca", real=True)),)),)
 
 
 # -- the corpus ------------------------------------------------------------------------
@@ -410,6 +429,7 @@ def test_corpus_every_mod_imports_or_is_listed(corpus):
     names = {f.stem for f in imported}
     assert set(HAY) <= names and {"hh", "passive", "stim", "epsp", "capump", "nacaex"} <= names
     assert {"svclmp", "HH2", "CaT"} <= names     # SOLVE of a PROCEDURE; VERBATIM return 0; at its end
+    assert "cad" in names                        # cai = ca in its DERIVATIVE block (METHOD euler)
     assert len(imported) + len(rejected) == len(_corpus_mods(corpus))
 
 

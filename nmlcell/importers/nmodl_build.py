@@ -34,6 +34,8 @@ class MechanismBuilder(Executor):
         self.call_depth = 0
         self.depth_of_call = 0
         self.solving: str | None = None   # the SOLVEd block being executed in the step
+        self.solve_updates: list = []     # (block, variable, value, states solved before, block label)
+        self.solve_info: dict = {}        # block -> (first version, end version, its states)
 
         # one step: BREAKPOINT, its SOLVEd blocks run where the SOLVE stands
         env0 = self.base_env()
@@ -49,7 +51,7 @@ class MechanismBuilder(Executor):
                 self._unsup(f"'{n}' read from the ion and assigned by the mechanism in the same step",
                             rf"\b{re.escape(n)}\b")
         # SOLVEd PROCEDUREs: NEURON's state phase, after the voltage update
-        updates = self._updates(env0)
+        updates = self._derivative_updates() + self._updates(env0)
         keep = {x.name for _b, assigns in updates for a in assigns for x in a.expr.free_symbols}
         derived, rename = self._emit_versions(keep)
         derivatives = {k: v.xreplace(rename) for k, v in self.derivatives.items()}
@@ -90,6 +92,52 @@ class MechanismBuilder(Executor):
                             and n not in self.defines and (n not in start or v != start[n]))
             out.append((bname, assigns))
         return tuple(out)
+
+    def _derivative_updates(self) -> tuple:
+        """An ion variable the mechanism WRITEs assigned inside a SOLVEd
+        DERIVATIVE block (``cai = ca``, cad.mod): NEURON executes the block
+        only in its state phase (``nrn_state``, with the new ``v``) and
+        writes the value to the ion there. With METHOD ``euler`` every
+        statement of the block sees the states before their update (NEURON
+        evaluates the block, then adds ``dt`` times the derivatives); with
+        ``cnexp`` a statement after the derivatives sees the updated states
+        (each ``x' = f`` becomes an assignment to ``x`` in place). One update
+        per block, (block, (Assignment, ...)), in terms of states,
+        parameters and inputs; the ``staggered`` solver evaluates those of
+        an ``euler`` mechanism before its states advance and those of a
+        ``cnexp`` one after. Other methods, and values that mix the two
+        times, are refused."""
+        method = dict(self.solves)
+        value = {s: v for _n, s, v, _b in self.versions}
+        out: dict[str, dict] = {}
+        for bname, n, val, solved, (_origin, header) in self.solve_updates:
+            m = method.get(bname)
+            first, end, states = self.solve_info.get(bname, (0, 0, frozenset()))
+            here = {s for _n, s, _v, _b in self.versions[first:end]}
+            where = (rf"\b{re.escape(n)}\s*=", 0, header)
+            if m == "euler":
+                for _ in range(len(self.versions) + 1):
+                    vs = {x for x in val.free_symbols if "#" in x.name}
+                    if not vs:
+                        break
+                    if not vs <= here:
+                        self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in DERIVATIVE {bname} "
+                                    f"from a value BREAKPOINT computes: not lowered yet", *where)
+                        break
+                    val = val.xreplace({x: value[x] for x in vs})
+            elif m == "cnexp":
+                if solved != states or any("#" in x.name for x in val.free_symbols):
+                    self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in DERIVATIVE {bname} "
+                                f"(METHOD cnexp) from values before the states' update: not lowered yet", *where)
+            else:
+                self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in DERIVATIVE {bname} "
+                            f"SOLVEd with METHOD {m}: NEURON writes it to the ion in its state phase; "
+                            f"lowered for euler and cnexp only", *where)
+            out.setdefault(bname, {})[n] = val
+        if out and self.update_blocks and "euler" in {method.get(b) for b in out}:
+            self._unsup("SOLVE of a PROCEDURE together with an ion variable assigned in a DERIVATIVE block "
+                        "SOLVEd with METHOD euler: not lowered yet", r"\bSOLVE\b")
+        return tuple((b, tuple(Assignment(n, plain(v)) for n, v in assigns.items())) for b, assigns in out.items())
 
     def _steady(self, derived, derivatives, conserve):
         """``SOLVE b STEADYSTATE``: when the states' equations (CONSERVE
@@ -168,6 +216,12 @@ class MechanismBuilder(Executor):
                 val = sp.Integer(0)
             on_start.append(Assignment(st, val))
         for n in self.frozen:
+            if n in self.solve_writes:   # the ion's value before INITIAL
+                ion = self.ion_writes[n]
+                init_name = f"{n}0_{ion}_ion"
+                self.inputs.setdefault(init_name, Input(init_name, ION_DIMS["c"], "global"))
+                on_start.append(Assignment(n, sym(init_name)))
+                continue
             p0 = self.frozen_param.get(n)
             on_start.append(Assignment(n, sym(p0) if p0 else sp.Integer(0)))
         self.steady_state = ()

@@ -287,6 +287,19 @@ class Declarations:
         self.assigned_step = assigned_step
         self.assigned_init = assigned_init
         self.assigned_update = assigned_update
+        # an ion variable the mechanism WRITEs, assigned only inside SOLVEd
+        # DERIVATIVE blocks (cai = ca in cad.mod): NEURON assigns it in its
+        # state phase and writes it to the ion there; a state of the
+        # mechanism set by an update (Mechanism.updates), the ion's value
+        outside = self._assigned(self.breakpoint, set()) if self.breakpoint is not None else set()
+        self.solve_writes: dict[str, str] = {}   # variable -> DERIVATIVE block
+        for bname, blk in self.step_blocks:
+            for n in self._assigned(blk, set()):
+                if n in (self.ion_writes.get(n, "") + "i", self.ion_writes.get(n, "") + "o") \
+                        and n not in outside and n not in self.state_decl:
+                    self.solve_writes.setdefault(n, bname)
+        for n in self.solve_writes:
+            self.inputs.pop(n, None)
 
         self.param_names: list[str] = []
         self.frozen: list[str] = []
@@ -313,6 +326,7 @@ class Declarations:
         for n in self.file_locals:
             if n not in assigned_step and (n in assigned_init or n in assigned_update):
                 self.frozen.append(n)
+        self.frozen += list(self.solve_writes)
 
     def _assigned(self, node, seen: set) -> set:
         """Non-local names assigned by a block, through the calls it makes."""

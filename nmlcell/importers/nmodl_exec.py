@@ -61,6 +61,8 @@ class Executor(Declarations):
                     raise Unsupported(f"higher-order derivative of '{st}'", rf"\b{st}''")
                 rhs = self._expr(be.rhs, env, frame)
                 self.derivatives[st] = rhs
+                if self.solving:
+                    self.solved_here.add(st)
             elif et == "SolveBlock":
                 if self.phase == "step":
                     # NEURON: the BREAKPOINT statements before and after the
@@ -69,8 +71,10 @@ class Executor(Declarations):
                     bname = node_name(e.block_name)
                     blk = self.derivative_blocks.get(bname)
                     if blk is not None:
-                        saved = {n: env[n] for n in list(SPECIAL) + list(self.inputs)
-                                 if n in env and n not in self.ion_writes}
+                        saved = {n: env[n] for n in list(SPECIAL) + list(self.inputs) + list(self.solve_writes)
+                                 if n in env and (n not in self.ion_writes or n in self.solve_writes)}
+                        self.solving_name, self.solved_here = bname, set()
+                        first = len(self.versions)
                         outer, self.block = self.block, (
                             f"{'KINETIC' if bname in self.kinetic_names else 'DERIVATIVE'} {bname}",
                             rf"(?i)^\s*(DERIVATIVE|KINETIC)\s+{bname}\b")
@@ -79,6 +83,7 @@ class Executor(Declarations):
                             self._stmts(blk.statement_block.statements, env, Frame({}), depth)
                         finally:
                             self.block, self.solving = outer, None
+                            self.solve_info[bname] = (first, len(self.versions), frozenset(self.solved_here))
                         env.update(saved)
                 elif self.phase == "initial":
                     bname = node_name(e.block_name)
@@ -160,6 +165,11 @@ class Executor(Declarations):
             if n in self.state_decl:
                 raise Unsupported(f"assignment to STATE '{n}' outside INITIAL (a discrete jump)",
                                    rf"\b{re.escape(b)}\b")
+            if self.solving and n in self.solve_writes:
+                # NEURON's state phase (Mechanism.updates, see the builder)
+                self.solve_updates.append((self.solving_name, n, val, frozenset(self.solved_here), self.block))
+                env[n] = val
+                return
             if self.solving and n in self.ion_writes:
                 # NEURON runs SOLVEd blocks only in its state phase (nrn_state)
                 # and writes the value to the ion there: after the step's

@@ -176,6 +176,11 @@ class StaggeredKernel:
                 if d in redo:
                     lines.append(f"    {cur[d]} = {pc.doprint(exprs[d])}")
             ode = [s_ for s_ in states if mech.methods[s_][0] != "update"]
+            # an euler mechanism's updates (an ion concentration its DERIVATIVE
+            # block assigns) read the states before they advance
+            early = bool(ode) and mech.methods[ode[0]][0] == "euler"
+            if early:
+                upd = self._updates(lines, owner, cur, na, order)
             if ode and mech.methods[ode[0]][0] in IMPLICIT:
                 self._implicit(lines, pc, ode, exprs, dexprs, frozen, base)
             else:
@@ -184,7 +189,10 @@ class StaggeredKernel:
             for s_ in ode:
                 new[s_] = f"{base[s_]}_n"
                 cur[s_] = f"{base[s_]}_n"
-            self._updates(lines, owner, cur, na, order, new)
+            if not early:
+                upd = self._updates(lines, owner, cur, na, order)
+            for var, x in upd:
+                new[var] = cur[var] = x
             stale |= depends(set(states)) - frozen
         # columns that keep a value of the current phase (what NEURON records)
         for s_, (m, x) in mech.methods.items():
@@ -200,23 +208,26 @@ class StaggeredKernel:
         return "\n".join(lines) + "\n" + _HELPERS
 
 
-    def _updates(self, lines, owner, cur, na, order, new):
+    def _updates(self, lines, owner, cur, na, order):
         """``SOLVE proc`` of a PROCEDURE (Mechanism.updates): NEURON runs it
         in the state phase, once per step, with the new v, t + dt and the
         step's dt; its assignments are simultaneous (each reads the values
-        before the update; a derived value, its current-phase value)."""
+        before the update; a derived value, its current-phase value).
+        Returns (variable, code name) of the new values; the caller
+        publishes them (an ion concentration a DERIVATIVE block assigns
+        under METHOD euler is computed before the states advance and
+        published after)."""
+        tmp = []
         for label, assigns in self.mech.updates:
             if label != owner:
                 continue
             env = dict(cur, **{d: na[d] for d in order})
             pu = _Printer(env)
-            tmp = []
-            for k, a in enumerate(assigns):
-                x = _ident("q", k, a.variable)
+            for a in assigns:
+                x = _ident("q", len(tmp), a.variable)
                 lines.append(f"    {x} = {pu.doprint(a.expr)} + jnp.zeros_like(v_new)")
                 tmp.append((a.variable, x))
-            for var, x in tmp:
-                new[var] = cur[var] = x
+        return tmp
 
     def _explicit(self, lines, pc, s, m, exprs, dexprs, frozen, base):
         f = pc.doprint(dexprs[s])
