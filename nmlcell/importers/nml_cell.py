@@ -22,7 +22,11 @@ NEURON export lays it out, so that its recorded outputs are the reference.
   the segment, as a fraction along its section (rounded as the export
   prints it, a Java float).
 
-Everything else (species and concentration models, Nernst/GHK densities,
+- Species: a calcium concentration model (any LEMS type, flattened) on the
+  species' segment group, its concentration NEURON's ``cai``, read by channels
+  needing ``caConc``.
+
+Everything else (species of other ions, Nernst/GHK densities,
 non-uniform densities, populations of several cells, synapses,
 projections, spike outputs) is listed as unsupported.
 """
@@ -35,7 +39,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from ..errors import ModelImportError
+from ..errors import ModelImportError, OptionError
 from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Current, Derived, Input, IonUse, Mechanism, Parameter, Source, State
 from ..ir.units import NONE, Dim
@@ -122,10 +126,6 @@ class NmlCell:
         for attr, tag in _MEMBRANE_LISTS.items():
             for x in getattr(mp, attr, None) or ():
                 self.unsupported.append(self._where(f"<{tag} id='{getattr(x, 'id', '?')}'>"))
-        if ip is not None and ip.species:
-            for s in ip.species:
-                self.unsupported.append(self._where(f"<species id='{s.id}'> (concentration model "
-                                                    f"'{s.concentration_model}')"))
         vinit = [self._q(x.value, "voltage", "initMembPotential") * 1e3 for x in mp.init_memb_potentials]
         if len({*vinit}) > 1:
             self.unsupported.append(self._where("several initMembPotential values"))
@@ -136,7 +136,8 @@ class NmlCell:
         for x in (ip.resistivities if ip is not None else ()):
             c.set(Ra=self._q(x.value, "resistivity", "resistivity") * 1e2,
                   where=self._sections(x.segment_groups, "resistivity"))
-        self.mechanisms: dict[str, Mechanism] = {}
+        self.mechanisms: dict[str, Mechanism] = {}  # channelDensity id -> its mechanism
+        self._mech_cache: dict = {}
         for cd in mp.channel_densities:
             if cd.segments:
                 self.unsupported.append(self._where(f"channelDensity '{cd.id}' on segments={cd.segments}"))
@@ -145,13 +146,41 @@ class NmlCell:
                 self.unsupported.append(self._where(f"variableParameter in channelDensity '{cd.id}'"))
             gmax = self._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
             erev = self._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3
-            m = self._density(cd.id, cd.ion_channel, cd.ion)
+            m = self._density(cd.ion_channel, cd.ion)
             if m is None:
                 continue
             self.mechanisms[cd.id] = m
-            c.insert(m, where=self._sections(cd.segment_groups, f"channelDensity '{cd.id}'"),
-                     gmax=gmax, erev=erev)
+            try:
+                c.insert(m, where=self._sections(cd.segment_groups, f"channelDensity '{cd.id}'"),
+                         gmax=gmax, erev=erev)
+            except OptionError:
+                self.unsupported.append(self._where(f"channelDensity '{cd.id}': ion channel '{cd.ion_channel}' "
+                                                    "placed twice on some sections"))
+        for sp_ in (ip.species if ip is not None else ()):
+            self._species(c, sp_)
         self.cell = c
+
+    def _species(self, c, sp_):
+        """A <species>: its concentration model inserted on its segment group
+        with the species' initial concentrations (also NEURON's cai0/cao0
+        there, as the export sets them)."""
+        model, ion = self.model, sp_.ion
+        if ion != "ca" or sp_.concentration_model not in model.components:
+            self.unsupported.append(self._where(f"<species id='{sp_.id}'> of ion {ion} with concentration model "
+                                                f"'{sp_.concentration_model}' (calcium pools are supported yet)"))
+            return
+        ci0 = self._q(sp_.initial_concentration, "concentration", f"initialConcentration of {sp_.id}")
+        co0 = self._q(sp_.initial_ext_concentration, "concentration", f"initialExtConcentration of {sp_.id}")
+        key = ("species", sp_.concentration_model)
+        if key not in self._mech_cache:
+            fc = model.fatten_component(model.components[sp_.concentration_model])
+            self.rd.checker.check_component(fc)
+            cm = self.flat.flatten(fc, name=sp_.concentration_model, kind="concentration")
+            self.unsupported.extend(cm.unsupported)
+            self._mech_cache[key] = concentration_mechanism(cm, ion, self.unsupported, self._where)
+        where = self._sections(sp_.segment_groups, f"species '{sp_.id}'")
+        c.insert(self._mech_cache[key], where=where, initialConcentration=ci0, initialExtConcentration=co0)
+        c.set(where=where, **{f"{ion}i0_{ion}_ion": ci0, f"{ion}o0_{ion}_ion": co0})
 
     def _q(self, text, dim, what) -> float:
         return self.rd.quantity(str(text), dim, self.id, what)
@@ -210,7 +239,15 @@ class NmlCell:
         return [names[i] for i in g.sections]
 
     # -- a channel density -> a NEURON-style density mechanism ------------------------------
-    def _density(self, label: str, chan_id: str, ion: str | None) -> Mechanism | None:
+    def _density(self, chan_id: str, ion: str | None) -> Mechanism | None:
+        """The density mechanism of ion channel ``chan_id`` (named after it, as
+        the export's mod file; one per channel, its gmax and erev per section)."""
+        key = (chan_id, ion)
+        if key not in self._mech_cache:
+            self._mech_cache[key] = self._make_density(chan_id, ion)
+        return self._mech_cache[key]
+
+    def _make_density(self, chan_id: str, ion: str | None) -> Mechanism | None:
         model = self.model
         if chan_id not in model.components:
             raise ModelImportError(f"channelDensity '{label}': ion channel '{chan_id}' is not defined",
@@ -225,7 +262,7 @@ class NmlCell:
         if "fopen" not in ch.exposures:
             self.unsupported.append(self._where(f"ion channel '{chan_id}' exposes no fopen"))
             return None
-        return density_mechanism(ch, label, ion, self.unsupported, self._where)
+        return density_mechanism(ch, chan_id, ion, self.unsupported, self._where)
 
     # -- addressing --------------------------------------------------------------------
     def location(self, seg: int, fraction: float) -> str:
@@ -255,7 +292,7 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     ``fopen`` with its current (no lag)."""
     subs = {}
     inputs = [Input("v", _V, "requirement")]
-    ions = []
+    ions, reads = [], []
     for inp in ch.inputs:
         if inp.name == "v":
             continue
@@ -264,9 +301,16 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
             inputs.append(Input("celsius", NONE, "global"))
         elif inp.name == "t":
             inputs.append(Input("t", Dim(t=1), "time"))
+        elif inp.name in _CONC_INPUTS:  # the calcium concentration of the compartment, NEURON's cai/cao
+            name = _CONC_INPUTS[inp.name]
+            subs[sym(inp.name)] = sym(name)
+            reads.append(name)
         else:
-            unsupported.append(where(f"ion channel '{ch.name}' needs '{inp.name}' (only v and temperature "
-                                     f"are given to a channel on a multi-compartment cell yet)"))
+            unsupported.append(where(f"ion channel '{ch.name}' needs '{inp.name}' (only v, temperature, "
+                                     f"caConc and caConcExt are given to a channel on a multi-compartment "
+                                     f"cell yet)"))
+    if reads:
+        ions.append(IonUse("ca", read=tuple(dict.fromkeys(reads))))
 
     def x(e):
         return e.xreplace(subs) if subs else e
@@ -314,7 +358,10 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
         currents = (Current("i", None, "nonspecific", "mA/cm2"),)
     else:
         currents = (Current("i", ion, "ion", "mA/cm2"),)
-        ions.append(IonUse(ion, write=("i" + ion,)))
+        if ion == "ca" and ions:
+            ions[0] = IonUse("ca", read=ions[0].read, write=("ica",))
+        else:
+            ions.append(IonUse(ion, write=("i" + ion,)))
     return Mechanism(
         name=label, kind="density", component_type=f"channelDensity of {ch.component_type}",
         parameters=tuple(params), states=tuple(states), derived=tuple(derived),
@@ -323,6 +370,68 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
         source=Source(origin=f"channelDensity {label} ({ch.source})"), units="neuron",
         ions=tuple(ions), currents=currents, solves=(("states", "none"),) if ch.states else (),
         updates=updates)
+
+
+_CONC_INPUTS = {"caConc": "cai", "caConcExt": "cao"}
+
+
+def concentration_mechanism(cm: Mechanism, ion: str, unsupported: list, where) -> Mechanism:
+    """A concentration model's flattened Mechanism as the density mechanism
+    jNeuroML's NEURON export writes for it: its ``concentration`` is the
+    ion's inside concentration (``cai``, written), its current requirement
+    (``iCa``, nA, positive inward) is ``-ica * area`` in NEURON's units,
+    ``surfaceArea`` the compartment's area, ``initialConcentration`` and
+    ``initialExtConcentration`` parameters (the species' values). As in
+    the export's mod file, the states move by forward Euler in NEURON's
+    state phase (with the ion current of the step's current phase) and an
+    OnCondition (``concentration < 0``: set to 0) applies after it."""
+    ci = f"{ion}i"
+    subs = {sym("concentration"): sym(ci)}
+    params = list(cm.parameters)
+    for inp in cm.inputs:
+        if inp.dim is not None and inp.dim == Dim(i=1):
+            subs[sym(inp.name)] = -sym(f"i{ion}") * sym("area") * sp.Float(1e-2)
+        elif inp.name == "surfaceArea":
+            pass  # the compartment's area (um2), by that name below
+        elif inp.name in ("initialConcentration", "initialExtConcentration"):
+            params.append(Parameter(inp.name, 0.0, inp.dim, "mM", f"the species' {inp.name}"))
+        elif inp.name == "temperature":
+            subs[sym("temperature")] = sym("celsius") + sp.Float(273.15)
+        else:
+            unsupported.append(where(f"concentration model '{cm.name}' needs '{inp.name}'"))
+    subs[sym("surfaceArea")] = sym("area")
+    full: dict = {}
+    for d in cm.derived:
+        full[sym(d.name)] = d.expr.xreplace(subs).xreplace(full)
+    dt = sym("dt")
+    assigns = []
+    new = {}
+    for st in cm.states:
+        e = cm.derivatives.get(st.name, sp.Integer(0)).xreplace(subs).xreplace(full)
+        name = ci if st.name == "concentration" else st.name
+        new[st.name] = sym(name) + dt * e
+    for c in cm.conditions:
+        for a in c.assignments:
+            if a.variable not in new:
+                unsupported.append(where(f"concentration model '{cm.name}': an OnCondition sets {a.variable}"))
+                continue
+            test = c.test.xreplace({sym(k): v for k, v in new.items()})
+            new[a.variable] = sp.Piecewise((a.expr.xreplace(subs), test), (new[a.variable], True))
+    for st in cm.states:
+        assigns.append(Assignment(ci if st.name == "concentration" else st.name, new[st.name]))
+    states = tuple(replace(st, name=ci) if st.name == "concentration" else st for st in cm.states)
+    return Mechanism(
+        name=cm.name, kind="density", component_type=f"species with {cm.component_type}",
+        parameters=tuple(params), states=states,
+        derived=tuple(replace(d, expr=d.expr.xreplace(subs)) for d in cm.derived),
+        derivatives={st.name: sp.Integer(0) for st in states},
+        inputs=(Input("v", _V, "requirement"), Input("dt", Dim(t=1), "global")),
+        on_start=tuple(Assignment(ci if a.variable == "concentration" else a.variable, a.expr.xreplace(subs))
+                       for a in cm.on_start),
+        conditions=(), exposures={**cm.exposures, "concentration": (ci, cm.exposures.get("concentration", ("", NONE))[1])},
+        source=Source(origin=f"concentration model {cm.name} ({cm.source})"), units="neuron",
+        ions=(IonUse(ion, read=(f"i{ion}",), write=(ci,)),), currents=(), solves=(("states", "none"),),
+        updates=(("states", tuple(assigns)),))
 
 
 _Q_CELL = re.compile(r"^(?P<pop>\w+)/(?P<i>\d+)/(?P<cell>\w+)/(?:(?P<seg>\d+)/)?(?P<rest>.+)$")
@@ -440,7 +549,9 @@ def _variable(nc: NmlCell, rest: str) -> str | None:
     parts = rest.split("/")
     # <biophys id>/membraneProperties/<density id>/<channel id>/<path>
     if len(parts) >= 5 and parts[1] == "membraneProperties" and parts[2] in nc.mechanisms:
-        return f"{'/'.join(parts[4:])}_{parts[2]}"
+        return f"{'/'.join(parts[4:])}_{nc.mechanisms[parts[2]].name}"
+    if rest in ("caConc", "caConcExt"):
+        return _CONC_INPUTS[rest]
     return None
 
 
