@@ -13,15 +13,18 @@ of that same file (``pynml <file> -neuron``, mechanisms built with
 Each case starts fresh worker processes, so that start-up and compilation
 are those a user sees:
 
-* nmlcell: ``import nmlcell``; ``import_lems`` (the IR); ``Model(ir)``
-  (lowering: kernels generated); ``model.run()`` (tracing, XLA compilation,
-  the run); then more ``model.run()`` calls, which reuse the compiled loop
+* nmlcell: ``import nmlcell``; ``import_lems`` (the IR); ``Model(ir)`` and
+  ``model.solver = ...`` (lowering, for that solver only: kernel sources
+  generated from sympy, or read from the kernel cache); ``model.run()``
+  (the initial state, computed with NumPy; tracing and XLA compilation of
+  the chunked loop; the run); then more ``model.run()`` calls, which reuse the compiled loop
   (recording the file's outputs and copying them to NumPy included).
   *nmlcell_run_s* is the best of those (the steady state).
   *compile* = import + IR + lowering + first run - steady run, in wall
   seconds and in CPU seconds of the process (steadier than wall time when
   the machine is shared). ``compile_cold`` is measured with
-  ``NMLCELL_CACHE=off`` (no IR cache, no persistent XLA cache),
+  ``NMLCELL_CACHE=off`` (no IR cache, no kernel cache, no persistent XLA
+  cache),
   ``compile_warm`` in a third process, after a second one filled the caches.
   The first run is split further by JAX's own events: XLA compilation and
   lowering to MLIR; the rest of it is tracing, dispatch and the run.
