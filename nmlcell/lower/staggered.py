@@ -19,7 +19,9 @@ One generated function per compartment mechanism advances it from ``t`` to
 
 A column of method ``step`` (``ina@step``, see
 :func:`nmlcell.passes.compartment.compose`) takes the phase-1 value of its
-derived value: what NEURON records for an ion current.
+derived value: what NEURON records for an ion current; for a value a
+SOLVEd PROCEDURE also assigns (SEClamp's ``i``), the update's value, which
+is what NEURON's storage holds after the step.
 
 The function is element-wise over instances, like the other kernels, so
 ``vmap``, ``grad`` and batches apply.
@@ -164,6 +166,7 @@ class StaggeredKernel:
 
         stale = depends({"v", "t"}) - frozen  # derived values not yet computed for the new state
         new: dict[str, str] = {"v": "v_new"}
+        updated: dict[str, str] = {}  # variables an update assigned: their new values
         for k_owner, (owner, states) in enumerate(owners.items()):
             es = [dexprs[s_] for s_ in states]
             redo = stale & needed_by(es)
@@ -192,12 +195,14 @@ class StaggeredKernel:
             if not early:
                 upd = self._updates(lines, owner, cur, na, order)
             for var, x in upd:
-                new[var] = cur[var] = x
+                new[var] = cur[var] = updated[var] = x
             stale |= depends(set(states)) - frozen
-        # columns that keep a value of the current phase (what NEURON records)
+        # columns that keep a value of the current phase (what NEURON records),
+        # or, for a variable an update assigns (SEClamp's i), the update's value:
+        # NEURON records what its storage holds after the state phase
         for s_, (m, x) in mech.methods.items():
             if m == "step":
-                new[s_] = f"({na[x]} + jnp.zeros_like({base['v']}))"
+                new[s_] = f"({updated.get(x, na[x])} + jnp.zeros_like({base['v']}))"
         outs = [new.get(s, base[s]) for s in self.state_names]
         lines.append(f"    return ({', '.join(outs)},)")
         iv = self.state_names.index("v")
