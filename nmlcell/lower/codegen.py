@@ -145,8 +145,8 @@ def _fingerprint(obj, out: list) -> None:
 
 def _cache_file(mech, static, lems_exact):
     """Where the generated sources of this mechanism are cached (None: no
-    cache): keyed by nmlcell's version, the code generator's own source and
-    the mechanism's content."""
+    cache): keyed by nmlcell's and sympy's versions, the code generator's
+    own source and the mechanism's content."""
     import hashlib
     from pathlib import Path
 
@@ -156,7 +156,7 @@ def _cache_file(mech, static, lems_exact):
     cd = cache_dir()
     if cd is None:
         return None
-    h = hashlib.sha256(f"{__version__}|{lems_exact}|{sorted(static.items())}|".encode())
+    h = hashlib.sha256(f"{__version__}|{sp.__version__}|{lems_exact}|{sorted(static.items())}|".encode())
     here = Path(__file__).resolve().parent
     for f in ("codegen.py", "system.py"):
         h.update((here / f).read_bytes())
