@@ -189,3 +189,24 @@ def test_pyr_4_sym_calcium_vs_neuron_export(tmp_path):
     shutil.copy(DATA / "LEMS_pyr_4_sym.xml", tmp_path)
     got = compare(tmp_path / "LEMS_pyr_4_sym.xml", v_tol=2e-3, spike_tol=1e-3)
     assert got["soma"][2] == 3
+
+
+TRAUB = CORPUS / "traub2005-thalamocortical/NeuroML2/test"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fig", ["FigA1RS", "FigA1FRB"])
+def test_traub2005_cells_vs_neuron_export(fig):
+    """Traub et al. 2005's cells as OSB's NeuroML2 files (L23PyrRS,
+    L23PyrFRB: many channels with custom rate ComponentTypes, a calcium pool
+    read by Ca-dependent K channels) in their own LEMS files."""
+    got = compare(TRAUB / f"LEMS_{fig}.xml")
+    print(got)
+
+
+def test_acnet2_two_cells_vs_neuron_export():
+    """ACnet2's TwoCell: a pyramidal and a basket cell (two populations, one
+    Hines tree of two cables), a pulse into each; voltages at every
+    segment of both and the pyramidal soma's [Ca], 700 ms."""
+    got = compare(ACNET2 / "LEMS_TwoCell.xml")
+    print(got)

@@ -42,6 +42,7 @@ import sympy as sp
 from ..errors import ModelImportError, OptionError
 from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Current, Derived, Input, IonUse, Mechanism, Parameter, Source, State
+from ..ir.model import Network
 from ..ir.units import NONE, Dim
 
 CABLE = "sao864921383"
@@ -85,6 +86,33 @@ def java_float(x: float) -> float:
     return float(str(np.float32(x)))
 
 
+class _Recorder:
+    """A Cell whose set/insert calls are kept, to build more cells alike."""
+
+    def __init__(self, cell):
+        self.cell, self.log = cell, []
+
+    def set(self, **kw):
+        self.cell.set(**kw)
+        self.log.append(("set", kw))
+
+    def insert(self, mech, **kw):
+        self.cell.insert(mech, **kw)
+        self.log.append(("insert", (mech, kw)))
+
+    def replay(self):
+        from ..cell import Cell
+
+        c0 = self.cell
+        c = Cell(c0.morphology, v_init=c0.v_init, cm=1.0, Ra=35.4)
+        for op, arg in self.log:
+            if op == "set":
+                c.set(**arg)
+            else:
+                c.insert(arg[0], **arg[1])
+        return c
+
+
 class NmlCell:
     """One NeuroML cell as an :class:`nmlcell.Cell` plus what the LEMS
     importer needs to address it (segment id -> location)."""
@@ -120,7 +148,7 @@ class NmlCell:
         bp = cell.biophysical_properties
         if bp is None:
             self.unsupported.append(self._where("biophysicalProperties given by reference or missing"))
-            self.cell = Cell(morph)
+            self._cell = _Recorder(Cell(morph))
             return
         mp, ip = bp.membrane_properties, bp.intracellular_properties
         for attr, tag in _MEMBRANE_LISTS.items():
@@ -129,7 +157,7 @@ class NmlCell:
         vinit = [self._q(x.value, "voltage", "initMembPotential") * 1e3 for x in mp.init_memb_potentials]
         if len({*vinit}) > 1:
             self.unsupported.append(self._where("several initMembPotential values"))
-        c = Cell(morph, v_init=vinit[0] if vinit else -65.0, cm=1.0, Ra=35.4)
+        c = _Recorder(Cell(morph, v_init=vinit[0] if vinit else -65.0, cm=1.0, Ra=35.4))
         for x in mp.specific_capacitances:
             c.set(cm=self._q(x.value, "specificCapacitance", "specificCapacitance") * 1e2,
                   where=self._sections(x.segment_groups, "specificCapacitance"))
@@ -158,7 +186,12 @@ class NmlCell:
                                                     "placed twice on some sections"))
         for sp_ in (ip.species if ip is not None else ()):
             self._species(c, sp_)
-        self.cell = c
+        self._cell = c
+
+    def make_cell(self):
+        """A new :class:`nmlcell.Cell` of this cell type (one per instance: the
+        inputs differ), sharing the mechanisms."""
+        return self._cell.replay()
 
     def _species(self, c, sp_):
         """A <species>: its concentration model inserted on its segment group
@@ -439,58 +472,95 @@ _Q_IDX = re.compile(r"^(?P<pop>\w+)\[(?P<i>\d+)\]/(?:(?P<seg>\d+)/)?(?P<rest>.+)
 
 
 def build_network(rd, model, flat, net, temperature: float):
-    """(Network, unsupported, quantity map) for a network whose population is
-    one multi-compartment cell: the cable network of :func:`build_cable_ir`
-    and, for each recorded LEMS quantity it can address, its name there."""
+    """(Network, unsupported, addressing) for a network of multi-compartment
+    cells: every instance a cable of :func:`build_cable_ir`, one after the
+    other in one Hines tree (each later cell's root hangs from the first
+    cell's root through an axial resistance of 1e300 MOhm: no current
+    passes, the tree solve stays one). Returns (None, unsupported, None)
+    when something is not supported."""
     from ..cable_cell import build_cable_ir
     from ..cell import IClamp
+    from ..ir.model import Cable
 
     unsupported: list[str] = []
-    pops = [ch for ch in net.children if ch.type in ("population", "populationList")]
-    mc = [p for p in pops if is_multicompartment(model, p.parameters.get("component"))]
-    if len(pops) != 1:
-        unsupported.append(f"network '{net.id}' with {len(pops)} populations and a multi-compartment cell "
-                           f"(one population of one cell is supported yet)")
-    pop = mc[0]
-    comp = pop.parameters.get("component")
-    size = (sum(1 for cc in pop.children if cc.type == "instance")
-            if pop.type == "populationList" or "size" not in pop.parameters else int(float(pop.parameters["size"])))
-    if size != 1:
-        unsupported.append(f"population '{pop.id}' of {size} multi-compartment cells '{comp}' "
-                           f"(one cell is supported yet)")
-    nc = NmlCell(rd, model, flat, comp)
-    unsupported += nc.unsupported
-    cell = nc.cell
+    pops = {}
+    types: dict[str, NmlCell] = {}
+    for ch in net.children:
+        if ch.type not in ("population", "populationList"):
+            continue
+        comp = ch.parameters.get("component")
+        if not is_multicompartment(model, comp):
+            unsupported.append(f"population '{ch.id}' of point cells '{comp}' in a network of "
+                               "multi-compartment cells")
+            continue
+        size = (sum(1 for cc in ch.children if cc.type == "instance")
+                if ch.type == "populationList" or "size" not in ch.parameters else int(float(ch.parameters["size"])))
+        if comp not in types:
+            types[comp] = NmlCell(rd, model, flat, comp)
+            unsupported += types[comp].unsupported
+        pops[ch.id] = (types[comp], [types[comp].make_cell() for _ in range(size)])
     for ch in net.children:
         t = ch.type
-        if t in ("population", "populationList"):
+        if t in ("population", "populationList", "notes", "annotation", "property"):
             continue
         if t == "explicitInput":
-            tgt = ch.parameters.get("target", "")
-            m = re.match(r"^(\w+)\[(\d+)\]$", tgt.strip()) or re.match(r"^(\w+)/(\d+)(/\w+)?$", tgt.strip())
-            if not m or m.group(1) != pop.id:
+            tgt = ch.parameters.get("target", "").strip()
+            m = re.match(r"^(\w+)\[(\d+)\]$", tgt) or re.match(r"^(\w+)/(\d+)(/\w+)?$", tgt)
+            if not m or m.group(1) not in pops or int(m.group(2)) >= len(pops[m.group(1)][1]):
                 unsupported.append(f"explicitInput target '{tgt}'")
                 continue
-            _add_input(rd, model, nc, ch.parameters.get("input"), 0, 0.5, unsupported, IClamp)
+            nc, cells = pops[m.group(1)]
+            _add_input(rd, model, nc, cells[int(m.group(2))], ch.parameters.get("input"), 0, 0.5, unsupported, IClamp)
         elif t == "inputList":
+            pop = ch.parameters.get("population")
+            if pop not in pops:
+                unsupported.append(f"inputList '{ch.id}' on population '{pop}'")
+                continue
+            nc, cells = pops[pop]
             for inp in ch.children:
                 if inp.type not in ("input", "inputW"):
                     continue
                 if inp.type == "inputW" and float(inp.parameters.get("weight", 1.0)) != 1.0:
                     unsupported.append(f"inputW with weight in inputList '{ch.id}'")
                     continue
+                tg = inp.parameters.get("target", "").strip()
+                m = re.match(r"^\.\./(\w+)/(\d+)/\w+$", tg) or re.match(r"^(\w+)\[(\d+)\]$", tg)
+                if not m or m.group(1) != pop or int(m.group(2)) >= len(cells):
+                    unsupported.append(f"input target '{tg}' in inputList '{ch.id}'")
+                    continue
                 seg = int(inp.parameters.get("segmentId", 0))
                 frac = float(inp.parameters.get("fractionAlong", 0.5))
-                _add_input(rd, model, nc, ch.parameters.get("component"), seg, frac, unsupported, IClamp)
+                _add_input(rd, model, nc, cells[int(m.group(2))], ch.parameters.get("component"), seg, frac,
+                           unsupported, IClamp)
         else:
             unsupported.append(f"{t} '{ch.id}' in a network of multi-compartment cells")
-    if unsupported:
-        return None, unsupported, None
-    ir, _units, index, disc = build_cable_ir(cell, temperature - 273.15)
-    groups = tuple(replace(g, component=comp, mechanism=_voltage_dims(g.mechanism)) for g in ir.network.groups)
-    network = replace(ir.network, id=net.id, groups=groups, temperature=temperature)
-    nc.disc, nc.index, nc.pop = disc, index, pop.id
-    return network, unsupported, nc
+    if unsupported or not pops:
+        return None, unsupported or [f"network '{net.id}' has no population"], None
+    groups, parent, ri, area, members = [], [], [], [], {}
+    canon: list = []  # mechanisms already used: equal ones are shared (one kernel)
+    where: dict = {}  # (population, instance) -> (NmlCell, discretisation, {node: (group, i)})
+    for pop, (nc, cells) in pops.items():
+        for k, cell in enumerate(cells):
+            ir, _units, index, disc = build_cable_ir(cell, temperature - 273.15)
+            off = len(parent)
+            cab = ir.network.cable
+            parent += [(p + off if p >= 0 else (0 if off else -1)) for p in cab.parent]
+            ri += [(1e300 if (off and j == 0) else r) for j, r in enumerate(cab.ri)]
+            area += list(cab.area)
+            prefix = f"{pop}_{k}_" if len(pops) > 1 or len(cells) > 1 else ""
+            for g in ir.network.groups:
+                mech = _voltage_dims(g.mechanism)
+                same = next((c for c in canon if c == mech), None)
+                if same is None:
+                    canon.append(mech)
+                    same = mech
+                gid = prefix + g.id
+                groups.append(replace(g, id=gid, mechanism=same, component=nc.id))
+                members[gid] = tuple(n + off for n in cab.members[g.id])
+            where[pop, k] = (nc, disc, {node: (prefix + gid, i) for node, (gid, i) in index.items()})
+    network = Network(net.id, tuple(groups), temperature=temperature,
+                      cable=Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members))
+    return network, unsupported, where
 
 
 def _voltage_dims(m: Mechanism) -> Mechanism:
@@ -502,7 +572,7 @@ def _voltage_dims(m: Mechanism) -> Mechanism:
     return replace(m, exposures=ex)
 
 
-def _add_input(rd, model, nc: NmlCell, comp_id, seg, frac, unsupported, IClamp):
+def _add_input(rd, model, nc: NmlCell, cell, comp_id, seg, frac, unsupported, IClamp):
     if comp_id not in model.components:
         raise rd.err(f"input component '{comp_id}' is not defined")
     c = model.components[comp_id]
@@ -515,30 +585,30 @@ def _add_input(rd, model, nc: NmlCell, comp_id, seg, frac, unsupported, IClamp):
     dur = rd.quantity(P["duration"], "time", comp_id, "duration") * 1e3
     amp = rd.quantity(P["amplitude"], "current", comp_id, "amplitude") * 1e9
     loc = nc.location(seg, frac)
-    disc = nc.cell.discretisation()
+    disc = cell.discretisation()
     if disc.compartments[disc.locate(loc)].area == 0.0:
         unsupported.append(f"input '{comp_id}' at {loc}, a zero-area end node of the section")
         return
-    nc.cell.add(IClamp(delay=delay, dur=dur, amp=amp), at=loc)
+    cell.add(IClamp(delay=delay, dur=dur, amp=amp), at=loc)
 
 
-def quantity_map(nc: NmlCell, quantities) -> tuple[dict, list[str]]:
+def quantity_map(where: dict, quantities) -> tuple[dict, list[str]]:
     """LEMS quantity -> the cable network's ``group[i]/name``; and the
     quantities it cannot address."""
     out, bad = {}, []
     for q in quantities:
         m = _Q_CELL.match(q.strip()) or _Q_IDX.match(q.strip())
-        if not m or m.group("pop") != nc.pop or int(m.group("i")) != 0:
+        key = (m.group("pop"), int(m.group("i"))) if m else None
+        if key not in where:
             bad.append(q)
             continue
+        nc, disc, index = where[key]
         seg = int(m.group("seg") or 0)
-        rest = m.group("rest")
-        name = _variable(nc, rest)
+        name = _variable(nc, m.group("rest"))
         if name is None or seg not in nc.seg_at:
             bad.append(q)
             continue
-        node = nc.disc.locate(nc.location(seg, 0.5))
-        gid, i = nc.index[node]
+        gid, i = index[disc.locate(nc.location(seg, 0.5))]
         out[q] = f"{gid}[{i}]/{name}"
     return out, bad
 
@@ -555,15 +625,15 @@ def _variable(nc: NmlCell, rest: str) -> str | None:
     return None
 
 
-def rename_quantities(nc: NmlCell, sim, unsupported: list):
+def rename_quantities(where: dict, sim, unsupported: list):
     """The SimulationSpec with its output columns and display lines
     addressing the cable network (``group[i]/v``); what cannot be addressed
     is added to ``unsupported``."""
     qs = [c.quantity for o in sim.outputs for c in o.columns] + [ln.quantity for d in sim.displays for ln in d.lines]
-    qmap, bad = quantity_map(nc, qs)
+    qmap, bad = quantity_map(where, qs)
     for q in dict.fromkeys(bad):
-        unsupported.append(f"recording '{q}' of a multi-compartment cell (v and channel density variables "
-                           f"of population '{nc.pop}' are supported yet)")
+        unsupported.append(f"recording '{q}' of a multi-compartment cell (v, caConc and channel density "
+                           f"variables are supported yet)")
     for e in sim.event_outputs:
         unsupported.append(f"EventOutputFile '{e.id}' (spikes of a multi-compartment cell)")
     outputs = tuple(replace(o, columns=tuple(replace(c, quantity=qmap.get(c.quantity, c.quantity))
