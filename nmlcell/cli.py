@@ -76,6 +76,15 @@ def _solvers(args) -> int:
 def _info(args) -> int:
     from pathlib import Path
 
+    if Path(args.model).suffix.lower() in (".swc", ".asc"):
+        from .info import describe_morphology
+
+        if not Path(args.model).is_file():
+            from .errors import ModelImportError
+
+            raise ModelImportError("file not found", file=args.model)
+        print(describe_morphology(args.model))
+        return 0
     if Path(args.model).suffix.lower() == ".mod":
         from .info import describe_mod
 

@@ -89,3 +89,25 @@ def describe_mod(path) -> str:
     else:
         out.append("  not supported yet: nothing (every construct of this file is lowered)")
     return "\n".join(out)
+
+
+def describe_morphology(path) -> str:
+    """``nmlcell info cell.swc``: the morphology as NEURON would build it."""
+    from collections import Counter
+
+    from .importers.morphology import load_morphology
+    from .lower.discretize import discretize
+
+    m = load_morphology(path)
+    d = discretize(m, nseg="d_lambda", Ra=35.4, cm=1.0)
+    regions = Counter(s.region for s in m.sections)
+    out = [f"morphology {path} ({m.format}): {len(m.sections)} sections "
+           f"({', '.join(f'{n} {r}' for r, n in regions.items())})",
+           f"  total length {sum(d.L):.1f} um, membrane area {d.total_area:.1f} um2",
+           f"  d_lambda rule (0.1 at 100 Hz, Ra 35.4, cm 1): {sum(d.nseg)} segments, "
+           f"{len(d) - sum(d.nseg)} zero-area nodes where sections meet"]
+    if m.groups:
+        out.append("  groups: " + ", ".join(g.name for g in m.groups[:20]) + (" ..." if len(m.groups) > 20 else ""))
+    for note in m.notes:
+        out.append(f"  note: {note}")
+    return "\n".join(out)

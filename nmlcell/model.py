@@ -12,7 +12,10 @@ DEFAULT_SOLVER = "lems_euler"  # jNeuroML's scheme: same answers as the referenc
 
 
 def load(path, *, duration=None, dt=None, strict=True) -> "Model":
-    """Import a LEMS simulation file or a NeuroML2 ``.nml`` file.
+    """Import a LEMS simulation file or a NeuroML2 ``.nml`` file; an SWC or
+    Neurolucida ``.asc`` morphology gives a passive :class:`~nmlcell.Cell`
+    (NEURON's defaults: ``pas`` with g 0.001 S/cm2 and e -70 mV, cm 1
+    uF/cm2, Ra 35.4 ohm cm, nseg by the d_lambda rule).
 
     ``duration``/``dt`` (ms) are needed only for a file without a
     ``<Simulation>``. With ``strict`` (default) a model using constructs
@@ -22,9 +25,15 @@ def load(path, *, duration=None, dt=None, strict=True) -> "Model":
     if not p.exists():
         raise ModelImportError("file not found", file=str(path))
     suffix = p.suffix.lower()
+    if suffix in (".swc", ".asc"):
+        from .cell import Cell
+
+        cell = Cell(p, nseg="d_lambda", cm=1.0, Ra=35.4, v_init=-70.0)
+        cell.insert("pas", g=0.001, e=-70.0)
+        return cell
     if suffix not in (".xml", ".nml", ".lems"):
-        raise ModelImportError(f"unknown model file type '{p.suffix}' (expected a LEMS .xml or a "
-                               f"NeuroML .nml file)", file=str(path))
+        raise ModelImportError(f"unknown model file type '{p.suffix}' (expected a LEMS .xml, a "
+                               f"NeuroML .nml, or an .swc/.asc morphology)", file=str(path))
     from .importers.lems import import_lems
 
     ir = import_lems(p, duration=duration, dt=dt)

@@ -156,3 +156,20 @@ def test_gradient_through_a_branched_cell():
     grad = float(jax.grad(loss)(1.0))
     fd = float((loss(1.0 + 1e-5) - loss(1.0 - 1e-5)) / 2e-5)
     assert grad != 0.0 and abs(grad - fd) < 1e-4 * abs(fd)
+
+
+def test_load_morphology_gives_a_passive_cell(capsys):
+    """nmlcell.load("cell.swc"): NEURON's defaults (pas 0.001 S/cm2 at -70 mV):
+    at rest it stays at -70 mV; a step depolarises it; `nmlcell info` describes it."""
+    from nmlcell.cli import main
+
+    cell = nmlcell.load(SOMA3)
+    assert isinstance(cell, nmlcell.Cell)
+    rest = cell.run(duration=5.0, dt=0.025)
+    assert np.allclose(rest[rest.quantities[0]], -70.0, atol=1e-9)
+    cell.add(nmlcell.IClamp(delay=1.0, dur=20.0, amp=0.05))
+    v = cell.run(duration=20.0, dt=0.025, record=["soma[0](0.5).v"])["soma[0](0.5).v"]
+    assert v[-1] > -70.0 + 1.0
+    assert main(["info", str(SOMA3)]) == 0
+    out = capsys.readouterr().out
+    assert "4 sections" in out and "membrane area" in out
