@@ -399,6 +399,32 @@ def test_seclamp_recorded_current_against_neuron():
     assert np.max(np.abs(i - np.asarray(ref["i"]))) < 1e-8, np.max(np.abs(i - np.asarray(ref["i"])))
 
 
+def test_read_before_breakpoint_assigns_against_neuron():
+    """A value the SOLVEd block reads before BREAKPOINT assigns it after the
+    SOLVE (``iprev`` in regress/read_before_assign/rbw.mod, as capmpr.mod's
+    ``ica``): NEURON's state phase reads what the step's current phase
+    stored. Imported as a state ``iprev@last`` set from the current phase
+    before the states advance; with pas + hh + rbw, IClamp 0.3 nA, 100 ms:
+    measured v within 2.1e-11 mV, s 1.5e-12, w 9.3e-11 (range 207)."""
+    import numpy as np
+
+    from nrn_cells import compile_mods, neuron_run, nmlcell_run
+
+    folder = Path(__file__).resolve().parent / "data" / "mod" / "regress" / "read_before_assign"
+    m = load_mod_file(folder / "rbw.mod")
+    assert m.updates == (("st", (Assignment("iprev@last", sp.Symbol("iprev", real=True)),)),)
+    assert m.derivatives["iprev@last"] == 0
+    cfg = dict(lib=compile_mods(folder), L=20.0, diam=20.0, cm=1.0, Ra=100.0,
+               insert=[["pas", {"g": 5e-5, "e": -65.0}], ["hh", {}], ["rbw", {}]],
+               iclamp=[5.0, 80.0, 0.3], T=100.0, dt=0.025, celsius=6.3, v_init=-65.0,
+               record=["v", "s_rbw", "iprev_rbw", "w_rbw"])
+    ref = neuron_run(cfg)
+    ours, _res = nmlcell_run(cfg, {"rbw": m})
+    assert np.max(np.abs(ref["v"] - ours["v"])) < 1e-8
+    for q in cfg["record"][1:]:
+        assert np.max(np.abs(ref[q] - ours[q])) < 1e-8 * np.ptp(ref[q]), q
+
+
 def test_written_concentration_assigned_in_derivative(tmp_path):
     """USEION ca READ ica, cai WRITE cai: ``cai = ca`` in BREAKPOINT is the
     mechanism's value of cai (NEURON writes it back to the ion). In the

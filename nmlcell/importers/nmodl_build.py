@@ -36,6 +36,7 @@ class MechanismBuilder(Executor):
         self.solving: str | None = None   # the SOLVEd block being executed in the step
         self.solve_updates: list = []     # (block, variable, value, states solved before, block label)
         self.solve_info: dict = {}        # block -> (first version, end version, its states)
+        self.last_reads: dict = {}        # variable read in a SOLVEd block before BREAKPOINT assigns it -> block
 
         # one step: BREAKPOINT, its SOLVEd blocks run where the SOLVE stands
         env0 = self.base_env()
@@ -51,7 +52,7 @@ class MechanismBuilder(Executor):
                 self._unsup(f"'{n}' read from the ion and assigned by the mechanism in the same step",
                             rf"\b{re.escape(n)}\b")
         # SOLVEd PROCEDUREs: NEURON's state phase, after the voltage update
-        updates = self._derivative_updates() + self._updates(env0)
+        updates = self._derivative_updates() + self._last_updates() + self._updates(env0)
         keep = {x.name for _b, assigns in updates for a in assigns for x in a.expr.free_symbols}
         derived, rename = self._emit_versions(keep)
         derivatives = {k: v.xreplace(rename) for k, v in self.derivatives.items()}
@@ -138,6 +139,22 @@ class MechanismBuilder(Executor):
             self._unsup("SOLVE of a PROCEDURE together with an ion variable assigned in a DERIVATIVE block "
                         "SOLVEd with METHOD euler: not lowered yet", r"\bSOLVE\b")
         return tuple((b, tuple(Assignment(n, plain(v)) for n, v in assigns.items())) for b, assigns in out.items())
+
+    def _last_updates(self) -> tuple:
+        """A variable a SOLVEd block reads before BREAKPOINT assigns it
+        (after the SOLVE; capmpr.mod's ``ica``): NEURON runs the block in
+        its state phase, where the variable holds what the step's current
+        phase stored. The read is a state ``x@last`` of the mechanism, set
+        to the current phase's ``x`` by an update that the ``staggered``
+        solver applies before the states advance (so the block's values
+        computed in the next current phase see it too, as NEURON's stored
+        values do); INITIAL's value of ``x`` (0 when it assigns none)
+        before the first step."""
+        out: dict[str, list] = {}
+        for n, bname in self.last_reads.items():
+            self.frozen.append(f"{n}@last")
+            out.setdefault(bname, []).append(Assignment(f"{n}@last", sym(n)))
+        return tuple((b, tuple(a)) for b, a in out.items())
 
     def _steady(self, derived, derivatives, conserve):
         """``SOLVE b STEADYSTATE``: when the states' equations (CONSERVE
@@ -232,6 +249,9 @@ class MechanismBuilder(Executor):
             for n in list(self.state_decl) + self.frozen:
                 if n in env and env[n] != before.get(n):
                     later.append(Assignment(n, env[n]))
+            for n in self.last_reads:
+                if n in env and env[n] != before.get(n):
+                    later.append(Assignment(f"{n}@last", env[n]))
             # a state set by INITIAL from other quantities needs no prior value
             needed = set()
             for a in later:
@@ -298,6 +318,8 @@ class MechanismBuilder(Executor):
             got = parse_unit(unit)
             by = [b for b, assigns in updates if any(a.variable == n for a in assigns)]
             states.append(State(n, got[1] if got else NONE,
+                                f"{n[:-5]} as the step's current phase stored it, read by {by[0]}"
+                                if n.endswith("@last") else
                                 f"set by SOLVE {by[0]} once per step" if by else
                                 "assigned in INITIAL, constant during the run",
                                 self._src(rf"\b{re.escape(n)}\s*=", "INITIAL")))

@@ -293,8 +293,10 @@ class Declarations:
         # mechanism set by an update (Mechanism.updates), the ion's value
         outside = self._assigned(self.breakpoint, set()) if self.breakpoint is not None else set()
         self.solve_writes: dict[str, str] = {}   # variable -> DERIVATIVE block
+        self.assigned_outside = outside           # assigned in BREAKPOINT itself
+        self.block_assigned = {bname: self._assigned(blk, set()) for bname, blk in self.step_blocks}
         for bname, blk in self.step_blocks:
-            for n in self._assigned(blk, set()):
+            for n in self.block_assigned[bname]:
                 if n in (self.ion_writes.get(n, "") + "i", self.ion_writes.get(n, "") + "o") \
                         and n not in outside and n not in self.state_decl:
                     self.solve_writes.setdefault(n, bname)

@@ -369,6 +369,12 @@ class Executor(Declarations):
         b = n.split("[")[0]
         if b in self.arrays:
             raise Unsupported(f"array variable '{b}'", rf"\b{b}\s*\[")
+        if self.phase == "step" and self.solving and n == b and n in self.assigned_outside \
+                and n not in self.block_assigned.get(self.solving_name, ()):
+            # read in the SOLVEd block, assigned by BREAKPOINT after the SOLVE:
+            # NEURON's state phase reads what the step's current phase stored
+            self.last_reads.setdefault(n, self.solving_name)
+            return sp.Symbol(f"{n}@last", real=True)
         if b in self.assigned_step or b in self.assigned_init:
             shown = f"{b}[]" if "[" in n else n
             raise Unsupported(f"'{shown}' read before it is assigned (its value from the previous step or "

@@ -168,6 +168,22 @@ class StaggeredKernel:
         new: dict[str, str] = {"v": "v_new"}
         updated: dict[str, str] = {}  # variables an update assigned: their new values
         for k_owner, (owner, states) in enumerate(owners.items()):
+            ode = [s_ for s_ in states if mech.methods[s_][0] != "update"]
+            # updates that read the states before they advance: an euler
+            # mechanism's (an ion concentration its DERIVATIVE block assigns)
+            # and the ``x@last`` values its block reads (the current phase's x,
+            # published first: the block's values are recomputed with it)
+            euler = bool(ode) and mech.methods[ode[0]][0] == "euler"
+
+            def early(var, euler=euler):
+                return euler or "@last" in var
+
+            upd = self._updates(lines, owner, cur, na, order, early)
+            lasts = {var for var, _x in upd if "@last" in var}
+            for var, x in upd:
+                if var in lasts:
+                    cur[var] = x
+            stale |= depends(lasts) - frozen
             es = [dexprs[s_] for s_ in states]
             redo = stale & needed_by(es)
             stale -= redo
@@ -178,12 +194,6 @@ class StaggeredKernel:
             for d in order:
                 if d in redo:
                     lines.append(f"    {cur[d]} = {pc.doprint(exprs[d])}")
-            ode = [s_ for s_ in states if mech.methods[s_][0] != "update"]
-            # an euler mechanism's updates (an ion concentration its DERIVATIVE
-            # block assigns) read the states before they advance
-            early = bool(ode) and mech.methods[ode[0]][0] == "euler"
-            if early:
-                upd = self._updates(lines, owner, cur, na, order)
             if ode and mech.methods[ode[0]][0] in IMPLICIT:
                 self._implicit(lines, pc, ode, exprs, dexprs, frozen, base)
             else:
@@ -192,8 +202,7 @@ class StaggeredKernel:
             for s_ in ode:
                 new[s_] = f"{base[s_]}_n"
                 cur[s_] = f"{base[s_]}_n"
-            if not early:
-                upd = self._updates(lines, owner, cur, na, order)
+            upd += self._updates(lines, owner, cur, na, order, lambda var: not early(var))
             for var, x in upd:
                 new[var] = cur[var] = updated[var] = x
             stale |= depends(set(states)) - frozen
@@ -213,15 +222,15 @@ class StaggeredKernel:
         return "\n".join(lines) + "\n" + _HELPERS
 
 
-    def _updates(self, lines, owner, cur, na, order):
+    def _updates(self, lines, owner, cur, na, order, select):
         """``SOLVE proc`` of a PROCEDURE (Mechanism.updates): NEURON runs it
         in the state phase, once per step, with the new v, t + dt and the
         step's dt; its assignments are simultaneous (each reads the values
         before the update; a derived value, its current-phase value).
-        Returns (variable, code name) of the new values; the caller
-        publishes them (an ion concentration a DERIVATIVE block assigns
-        under METHOD euler is computed before the states advance and
-        published after)."""
+        Only the assignments to variables ``select`` accepts; returns
+        (variable, code name) of the new values, which the caller publishes
+        (an ion concentration a DERIVATIVE block assigns under METHOD euler
+        is computed before the states advance and published after)."""
         tmp = []
         for label, assigns in self.mech.updates:
             if label != owner:
@@ -229,6 +238,8 @@ class StaggeredKernel:
             env = dict(cur, **{d: na[d] for d in order})
             pu = _Printer(env)
             for a in assigns:
+                if not select(a.variable):
+                    continue
                 x = _ident("q", len(tmp), a.variable)
                 lines.append(f"    {x} = {pu.doprint(a.expr)} + jnp.zeros_like(v_new)")
                 tmp.append((a.variable, x))
