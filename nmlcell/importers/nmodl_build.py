@@ -37,6 +37,7 @@ class MechanismBuilder(Executor):
         self.solve_updates: list = []     # (block, variable, value, states solved before, block label)
         self.solve_info: dict = {}        # block -> (first version, end version, its states)
         self.last_reads: dict = {}        # variable read in a SOLVEd block before BREAKPOINT assigns it -> block
+        self.linear: list | None = None   # the equations of the LINEAR block being executed
 
         # one step: BREAKPOINT, its SOLVEd blocks run where the SOLVE stands
         env0 = self.base_env()
@@ -85,14 +86,47 @@ class MechanismBuilder(Executor):
                     env.setdefault(n, sym(n))
             start = dict(env)
             self.phase = "update"
-            self.block = (f"PROCEDURE {bname}", rf"(?i)^\s*PROCEDURE\s+{bname}\b")
+            kw = "LINEAR" if bname in self.linear_blocks else "PROCEDURE"
+            self.block = (f"{kw} {bname}", rf"(?i)^\s*{kw}\s+{bname}\b")
+            self.linear = [] if kw == "LINEAR" else None
             self._stmts(proc.statement_block.statements, env, Frame({}), depth=1)
+            if self.linear is not None:
+                env.update(self._linear_solution(bname, self.linear))
+                self.linear = None
             assigns = tuple(Assignment(n, plain(v)) for n, v in env.items()
                             if n not in SPECIAL and (n not in self.inputs or n in self.ion_writes)
                             and n not in self.units
                             and n not in self.defines and (n not in start or v != start[n]))
             out.append((bname, assigns))
         return tuple(out)
+
+    def _linear_solution(self, bname, eqs) -> dict:
+        """``LINEAR`` block: its ``~ lhs = rhs`` equations, linear in the
+        STATEs they contain (NEURON's unknowns), solved in closed form
+        (sympy's LU solve); NEURON solves the same system numerically
+        (``simeq``) in its state phase, with the new ``v``. {state: value};
+        a system that is not square, not linear in its states, or singular
+        is listed as unsupported."""
+        where = (rf"(?i)^\s*LINEAR\s+{bname}\b",)
+        xs = [sym(s) for s in self.state_decl if any(sym(s) in e.free_symbols for e in eqs)]
+        if len(xs) != len(eqs) or not xs:
+            self._unsup(f"LINEAR {bname}: {len(eqs)} equation(s) in {len(xs)} STATE(s)", *where)
+            return {}
+        try:
+            A, b = sp.linear_eq_to_matrix([sp.expand(e) for e in eqs], xs)
+        except (sp.polys.polyerrors.PolynomialError, ValueError, TypeError):
+            A = b = None
+        if A is None or any(x in A.free_symbols or x in b.free_symbols for x in xs):
+            self._unsup(f"LINEAR {bname}: the equations are not linear in {', '.join(map(str, xs))}", *where)
+            return {}
+        try:
+            sol = A.LUsolve(b)
+        except (ValueError, ZeroDivisionError):
+            sol = None
+        if sol is None or any(v.has(sp.zoo, sp.nan, sp.oo) for v in sol):
+            self._unsup(f"LINEAR {bname}: singular system", *where)
+            return {}
+        return {x.name: sp.simplify(v) if sp.count_ops(v) < 200 else v for x, v in zip(xs, sol)}
 
     def _derivative_updates(self) -> tuple:
         """An ion variable the mechanism WRITEs assigned inside a SOLVEd

@@ -82,6 +82,7 @@ class Declarations:
         self.functions: dict[str, object] = {}
         self.procedures: dict[str, object] = {}
         self.derivative_blocks: dict[str, object] = {}
+        self.linear_blocks: dict[str, object] = {}   # LINEAR: solved in closed form (an update)
         self.defines: dict[str, sp.Expr] = {}
         self.file_locals: dict[str, None] = {}   # in declaration order
         self.arrays: set[str] = set()      # STATE/ASSIGNED arrays (not lowered)
@@ -136,9 +137,10 @@ class Declarations:
                     self.file_locals[node_name(v)] = None
             elif t == "NetReceiveBlock":
                 self._unsup("NET_RECEIVE (events)", r"\bNET_RECEIVE\b")
-            elif t in ("LinearBlock", "NonLinearBlock"):
-                kw = "LINEAR" if t == "LinearBlock" else "NONLINEAR"
-                self._unsup(f"{kw} block '{node_name(b)}'", rf"\b{kw}\s+{node_name(b)}\b")
+            elif t == "LinearBlock":
+                self.linear_blocks[node_name(b)] = b
+            elif t == "NonLinearBlock":
+                self._unsup(f"NONLINEAR block '{node_name(b)}'", rf"\bNONLINEAR\s+{node_name(b)}\b")
             elif t == "FunctionTableBlock":
                 self.function_tables.add(node_name(b))
                 self._unsup(f"FUNCTION_TABLE '{node_name(b)}'", rf"\bFUNCTION_TABLE\s+{node_name(b)}\b")
@@ -270,9 +272,10 @@ class Declarations:
                     self.solves.append((bname, method))
                     if bname in self.derivative_blocks:
                         self.step_blocks.append((bname, self.derivative_blocks[bname]))
-                    elif bname in self.procedures:
+                    elif bname in self.procedures or bname in self.linear_blocks:
                         # Mechanism.updates: NEURON's state phase (the staggered solver applies it)
-                        self.update_blocks.append((bname, self.procedures[bname]))
+                        self.update_blocks.append((bname, self.procedures.get(bname)
+                                                   or self.linear_blocks[bname]))
                     else:
                         self._unsup(f"SOLVE of block '{bname}'", rf"\bSOLVE\s+{bname}\b")
         assigned_step: set[str] = set()

@@ -63,6 +63,11 @@ class Executor(Declarations):
                 self.derivatives[st] = rhs
                 if self.solving:
                     self.solved_here.add(st)
+            elif et == "LinEquation":
+                if self.linear is None:
+                    raise Unsupported("'~' equation outside a LINEAR block", r"~")
+                lhs, rhs = self._expr(e.lhs, env, frame), self._expr(e.rhs, env, frame)
+                self.linear.append(as_num(lhs) - as_num(rhs))
             elif et == "SolveBlock":
                 if self.phase == "step":
                     # NEURON: the BREAKPOINT statements before and after the
