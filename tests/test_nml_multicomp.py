@@ -144,11 +144,11 @@ def test_recorded_places_follow_the_export():
 
 def test_unsupported_parts_are_listed(tmp_path):
     """What the multi-compartment path does not carry yet is listed, not
-    dropped: a species of sodium, a channelDensityNernst."""
+    dropped: a species of sodium, a channelDensityGHK."""
     cell = (DATA / "hh_two_sec.cell.nml").read_text()
     cell = cell.replace("""                <initMembPotential value="-65mV"/>""",
                         """                <initMembPotential value="-65mV"/>
-                <channelDensityNernst id="caDend" ionChannel="kChan" condDensity="1 S_per_m2" ion="ca" segmentGroup="dendrite_group"/>""")
+                <channelDensityGHK id="caDend" ionChannel="kChan" permeability="1 cm_per_s" ion="ca" segmentGroup="dendrite_group"/>""")
     cell = cell.replace("""                <resistivity value="0.1 kohm_cm"/>""",
                         """                <resistivity value="0.1 kohm_cm"/>
                 <species id="na" concentrationModel="caPool" ion="na" initialConcentration="5e-5 mM" initialExtConcentration="2 mM"/>""")
@@ -159,7 +159,7 @@ def test_unsupported_parts_are_listed(tmp_path):
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(tmp_path / "LEMS_hh_two_sec.xml")
     text = str(e.value)
-    assert "channelDensityNernst id='caDend'" in text and "species id='na'" in text
+    assert "channelDensityGHK id='caDend'" in text and "species id='na'" in text
 
 
 @pytest.mark.slow
@@ -189,6 +189,26 @@ def test_pyr_4_sym_calcium_vs_neuron_export(tmp_path):
     shutil.copy(DATA / "LEMS_pyr_4_sym.xml", tmp_path)
     got = compare(tmp_path / "LEMS_pyr_4_sym.xml", v_tol=2e-3, spike_tol=1e-3)
     assert got["soma"][2] == 3
+
+
+def test_channel_density_nernst_vs_neuron_export(tmp_path):
+    """pyr_4_sym with its Ca channel as a channelDensityNernst: the export's
+    mod reads eca, which NEURON keeps at the Nernst value of the pool's cai
+    (measured: 6 spikes, times equal; v 5e-5 mV)."""
+    if not ACNET2.is_dir():
+        pytest.skip("the acnet2 corpus is not here")
+    for f in ("Ca_conc.nml", "Ca_pyr.channel.nml", "Kahp_pyr.channel.nml", "Kdr_pyr.channel.nml",
+              "LeakConductance_pyr.channel.nml", "Na_pyr.channel.nml"):
+        shutil.copy(ACNET2 / f, tmp_path)
+    text = (ACNET2 / "pyr_4_sym.cell.nml").read_text()
+    old = ('<channelDensity condDensity="10.0 mS_per_cm2" id="Ca_pyr_soma_group" ionChannel="Ca_pyr" '
+           'segmentGroup="soma_group" ion="ca" erev="80.0 mV"/>')
+    assert old in text
+    (tmp_path / "pyr_4_sym.cell.nml").write_text(text.replace(old, old.replace("channelDensity ", "channelDensityNernst ")
+                                                              .replace(' erev="80.0 mV"', "")))
+    shutil.copy(DATA / "LEMS_pyr_4_sym.xml", tmp_path)
+    got = compare(tmp_path / "LEMS_pyr_4_sym.xml", v_tol=2e-3, spike_tol=1e-3)
+    assert got["soma"][2] == 6
 
 
 TRAUB = CORPUS / "traub2005-thalamocortical/NeuroML2/test"

@@ -26,7 +26,10 @@ NEURON export lays it out, so that its recorded outputs are the reference.
   species' segment group, its concentration NEURON's ``cai``, read by channels
   needing ``caConc``.
 
-Everything else (species of other ions, Nernst/GHK densities,
+- channelDensityNernst: the current's reversal potential is NEURON's
+  ``e<ion>`` (Nernst where a pool writes the concentration).
+
+Everything else (species of other ions, GHK densities,
 non-uniform densities, populations of several cells, synapses,
 projections, spike outputs) is listed as unsupported.
 """
@@ -50,7 +53,6 @@ _V = Dim(m=1, l=2, t=-3, i=-1)
 _MEMBRANE_LISTS = {  # libNeuroML attribute -> NeuroML element, for what is not supported yet
     "channel_populations": "channelPopulation",
     "channel_density_v_shifts": "channelDensityVShift",
-    "channel_density_nernsts": "channelDensityNernst",
     "channel_density_ghks": "channelDensityGHK",
     "channel_density_ghk2s": "channelDensityGHK2",
     "channel_density_non_uniforms": "channelDensityNonUniform",
@@ -184,6 +186,21 @@ class NmlCell:
             except OptionError:
                 self.unsupported.append(self._where(f"channelDensity '{cd.id}': ion channel '{cd.ion_channel}' "
                                                     "placed twice on some sections"))
+        for cd in mp.channel_density_nernsts:  # erev: NEURON's e<ion> (Nernst where a pool writes <ion>i)
+            if cd.segments or cd.variable_parameters:
+                self.unsupported.append(self._where(f"channelDensityNernst '{cd.id}' on segments or with "
+                                                    "variableParameter"))
+                continue
+            gmax = self._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
+            m = self._density(cd.ion_channel, cd.ion, nernst=True)
+            if m is None:
+                continue
+            self.mechanisms[cd.id] = m
+            try:
+                c.insert(m, where=self._sections(cd.segment_groups, f"channelDensityNernst '{cd.id}'"), gmax=gmax)
+            except OptionError:
+                self.unsupported.append(self._where(f"channelDensityNernst '{cd.id}': ion channel "
+                                                    f"'{cd.ion_channel}' placed twice on some sections"))
         for sp_ in (ip.species if ip is not None else ()):
             self._species(c, sp_)
         self._cell = c
@@ -272,15 +289,15 @@ class NmlCell:
         return [names[i] for i in g.sections]
 
     # -- a channel density -> a NEURON-style density mechanism ------------------------------
-    def _density(self, chan_id: str, ion: str | None) -> Mechanism | None:
+    def _density(self, chan_id: str, ion: str | None, nernst: bool = False) -> Mechanism | None:
         """The density mechanism of ion channel ``chan_id`` (named after it, as
         the export's mod file; one per channel, its gmax and erev per section)."""
-        key = (chan_id, ion)
+        key = (chan_id, ion, nernst)
         if key not in self._mech_cache:
-            self._mech_cache[key] = self._make_density(chan_id, ion)
+            self._mech_cache[key] = self._make_density(chan_id, ion, nernst)
         return self._mech_cache[key]
 
-    def _make_density(self, chan_id: str, ion: str | None) -> Mechanism | None:
+    def _make_density(self, chan_id: str, ion: str | None, nernst: bool) -> Mechanism | None:
         model = self.model
         if chan_id not in model.components:
             raise ModelImportError(f"channelDensity '{label}': ion channel '{chan_id}' is not defined",
@@ -295,7 +312,7 @@ class NmlCell:
         if "fopen" not in ch.exposures:
             self.unsupported.append(self._where(f"ion channel '{chan_id}' exposes no fopen"))
             return None
-        return density_mechanism(ch, chan_id, ion, self.unsupported, self._where)
+        return density_mechanism(ch, chan_id, ion, self.unsupported, self._where, nernst=nernst)
 
     # -- addressing --------------------------------------------------------------------
     def location(self, seg: int, fraction: float) -> str:
@@ -307,12 +324,34 @@ class NmlCell:
         return f"{self.morphology.sections[i].name}({x!r})"
 
 
-def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: list, where) -> Mechanism:
+def _plain(m: Mechanism) -> Mechanism:
+    """``m`` with jNeuroML's step-late/step-early reads (``x@1``, ``x@new``:
+    see Mechanism.lags/leads) read as ``x``, as every lowering other than
+    the LEMS interpreter's does (the NEURON export computes them in one
+    pass)."""
+    def plain(e):
+        rep = {a: sym(a.name.split("@")[0]) for a in e.free_symbols if "@" in a.name}
+        return e.xreplace(rep) if rep else e
+
+    return replace(m, derived=tuple(replace(d, expr=plain(d.expr)) for d in m.derived),
+                   derivatives={k: plain(e) for k, e in m.derivatives.items()},
+                   on_start=tuple(replace(a, expr=plain(a.expr)) for a in m.on_start),
+                   conditions=tuple(replace(c, test=plain(c.test), assignments=tuple(
+                       replace(a, expr=plain(a.expr)) for a in c.assignments)) for c in m.conditions),
+                   lags=(), leads=())
+
+
+def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: list, where, *,
+                      nernst: bool = False) -> Mechanism:
     """An ion channel's flattened Mechanism (internal units: mV, ms) as the
     density mechanism ``label`` that jNeuroML's NEURON export writes for it:
     parameters ``gmax`` (S/cm2) and ``erev`` (mV) added, ``i = gion * (v -
     erev)`` (mA/cm2) its current, written to ion ``ion`` (none for
-    ``non_specific``); ``temperature`` read as ``celsius + 273.15``.
+    ``non_specific``); ``temperature`` read as ``celsius + 273.15``. With
+    ``nernst`` (channelDensityNernst) the reversal potential is the ion's
+    ``e<ion>`` (the export's mod READs it; NEURON keeps it at the Nernst
+    value where a concentration model writes ``<ion>i``) and ``erev`` is
+    not a parameter.
 
     The export's mod file computes the gates' rates and conductance factors
     in a PROCEDURE that only its DERIVATIVE block calls, before the states
@@ -323,6 +362,7 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     (``fopen_lag``: one step late; at the first step the value INITIAL left,
     ``fopen`` of all-zero states). A channel without states computes
     ``fopen`` with its current (no lag)."""
+    ch = _plain(ch)
     subs = {}
     inputs = [Input("v", _V, "requirement")]
     ions, reads = [], []
@@ -349,10 +389,13 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
         return e.xreplace(subs) if subs else e
 
     src = Source(origin="channelDensity")
-    params = list(ch.parameters) + [
-        Parameter("gmax", 0.0, NONE, "S/cm2", "conductance density (condDensity)"),
-        Parameter("erev", 0.0, _V, "mV", "reversal potential"),
-    ]
+    params = list(ch.parameters) + [Parameter("gmax", 0.0, NONE, "S/cm2", "conductance density (condDensity)")]
+    if not nernst:
+        params.append(Parameter("erev", 0.0, _V, "mV", "reversal potential"))
+    elif ion in (None, "", "non_specific"):
+        unsupported.append(where(f"channelDensityNernst of '{ch.name}' without an ion"))
+        ion = "ca"
+    erev = sym(f"e{ion}") if nernst else sym("erev")
     derived = [replace(d, expr=x(d.expr)) for d in ch.derived]
     fopen = sym(ch.exposures["fopen"][0])
     states = list(ch.states)
@@ -386,15 +429,16 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     else:
         g = sym("gmax") * fopen
     derived.append(Derived("gion", g, NONE, src))
-    derived.append(Derived("i", sym("gion") * (sym("v") - sym("erev")), NONE, src))
+    derived.append(Derived("i", sym("gion") * (sym("v") - erev), NONE, src))
     if ion in (None, "", "non_specific"):
         currents = (Current("i", None, "nonspecific", "mA/cm2"),)
     else:
         currents = (Current("i", ion, "ion", "mA/cm2"),)
+        read = (f"e{ion}",) if nernst else ()
         if ion == "ca" and ions:
-            ions[0] = IonUse("ca", read=ions[0].read, write=("ica",))
+            ions[0] = IonUse("ca", read=ions[0].read + read, write=("ica",))
         else:
-            ions.append(IonUse(ion, write=("i" + ion,)))
+            ions.append(IonUse(ion, read=read, write=("i" + ion,)))
     return Mechanism(
         name=label, kind="density", component_type=f"channelDensity of {ch.component_type}",
         parameters=tuple(params), states=tuple(states), derived=tuple(derived),
@@ -418,6 +462,7 @@ def concentration_mechanism(cm: Mechanism, ion: str, unsupported: list, where) -
     the export's mod file, the states move by forward Euler in NEURON's
     state phase (with the ion current of the step's current phase) and an
     OnCondition (``concentration < 0``: set to 0) applies after it."""
+    cm = _plain(cm)
     ci = f"{ion}i"
     subs = {sym("concentration"): sym(ci)}
     params = list(cm.parameters)
