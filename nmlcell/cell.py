@@ -453,6 +453,17 @@ class Cell:
         return renamed
 
     def info(self) -> str:
+        if self.morphology is not None:
+            d = self.discretisation()
+            model = self.model(6.3)
+            lines = [f"{len(self.morphology.sections)} sections, {sum(d.nseg)} segments "
+                     f"({len(d)} nodes with the zero-area ones), membrane area {d.total_area:.1f} um2"]
+            for it, where in self._placed:
+                lines.append(f"  {it.label}: {it.mech.name} {'at' if it.point else 'in'} {where or 'all'}")
+            for gid, g in model.lowered.groups.items():
+                lines.append(f"  group {gid}: {g.size} node(s), {len(g.mech.states)} states")
+            lines.append(f"  solver {self._solver}")
+            return "\n".join(lines)
         m = self.model_mech()
         lines = [f"one compartment: L {self.geometry.L:g} um, diam {self.geometry.diam:g} um, "
                  f"cm {self.geometry.cm:g} uF/cm2, area {self.geometry.area:g} um2"]
