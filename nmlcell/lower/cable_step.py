@@ -50,6 +50,15 @@ class CablePlan:
             covered[idx] += 1
         if not (covered == 1).all():
             raise ValueError("every cable node must be exactly one instance of one group")
+        # each node's children, padded with n (a zero appended), so that the
+        # axial currents into parents are gathers, not a scatter
+        kids = [[] for _ in range(n)]
+        for i in range(1, n):
+            kids[self.parent[i]].append(i)
+        k = max(1, max(len(c) for c in kids))
+        self.children = np.full((n, k), n, dtype=np.int64)
+        for i, c in enumerate(kids):
+            self.children[i, :len(c)] = c
         # the groups' instances side by side, then one gather into Hines order
         self.order = [gid for gid in groups if gid in self.members]
         cat = np.concatenate([self.members[g] for g in self.order])
@@ -83,8 +92,8 @@ def cable_staggered_step(system, t, y, dt, p):
     dv_ax = jnp.concatenate([jnp.zeros((1,), dtype), V[par[1:]] - V[1:]])
     a = jnp.asarray(plan.a, dtype)
     b = jnp.asarray(plan.b, dtype)
-    rhs = -I - b * dv_ax
-    rhs = rhs.at[par[1:]].add(a[1:] * dv_ax[1:])
+    flux = jnp.concatenate([a * dv_ax, jnp.zeros((1,), dtype)])  # a[c] (v_parent - v_c), per child c
+    rhs = -I - b * dv_ax + flux[plan.children].sum(axis=1)
     d = 1e-3 * CM / dt + G + jnp.asarray(plan.d_axial, dtype)
     dv = tree_solve(par, a, b, d, rhs)
     V_new = V + dv
