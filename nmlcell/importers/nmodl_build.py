@@ -19,6 +19,11 @@ from .nmodl_parse import nmodl
 from .nmodl_units import parse_unit, to_customary
 
 
+# Newton iterations applied for a NONLINEAR block per step (from the previous
+# step's solution; quadratic convergence reaches round-off in 3 to 5)
+NEWTON_ITERATIONS = 8
+
+
 class MechanismBuilder(Executor):
     """Imports one ``.mod`` file: ``MechanismBuilder(path).build()``."""
 
@@ -86,19 +91,50 @@ class MechanismBuilder(Executor):
                     env.setdefault(n, sym(n))
             start = dict(env)
             self.phase = "update"
-            kw = "LINEAR" if bname in self.linear_blocks else "PROCEDURE"
+            kw = "LINEAR" if bname in self.linear_blocks else \
+                "NONLINEAR" if bname in self.nonlinear_blocks else "PROCEDURE"
             self.block = (f"{kw} {bname}", rf"(?i)^\s*{kw}\s+{bname}\b")
-            self.linear = [] if kw == "LINEAR" else None
+            self.linear = [] if kw != "PROCEDURE" else None
             self._stmts(proc.statement_block.statements, env, Frame({}), depth=1)
-            if self.linear is not None:
+            repeat = 1
+            if kw == "LINEAR":
                 env.update(self._linear_solution(bname, self.linear))
-                self.linear = None
+            elif kw == "NONLINEAR":
+                env.update(self._newton_step(bname, self.linear))
+                repeat = NEWTON_ITERATIONS
+            self.linear = None
             assigns = tuple(Assignment(n, plain(v)) for n, v in env.items()
                             if n not in SPECIAL and (n not in self.inputs or n in self.ion_writes)
                             and n not in self.units
                             and n not in self.defines and (n not in start or v != start[n]))
-            out.append((bname, assigns))
+            out += [(bname, assigns)] * repeat
         return tuple(out)
+
+    def _newton_step(self, bname, eqs) -> dict:
+        """``NONLINEAR`` block (``SOLVE nl`` or ``METHOD newton``): NEURON
+        solves its ``~ lhs = rhs`` equations for the STATEs they contain by
+        Newton's method in its state phase, from the states' values (the
+        previous step's solution). One Newton step with the exact Jacobian,
+        ``x - J(x)^-1 F(x)`` ({state: value}); the update is applied
+        :data:`NEWTON_ITERATIONS` times in a row (a fixed count:
+        differentiable, no data-dependent loop). At most 3 states (the
+        inverse is written out)."""
+        where = (rf"(?i)^\s*NONLINEAR\s+{bname}\b",)
+        xs = [sym(s) for s in self.state_decl if any(sym(s) in e.free_symbols for e in eqs)]
+        if len(xs) != len(eqs) or not xs:
+            self._unsup(f"NONLINEAR {bname}: {len(eqs)} equation(s) in {len(xs)} STATE(s)", *where)
+            return {}
+        if len(xs) > 3:
+            self._unsup(f"NONLINEAR {bname}: more than 3 states (not lowered yet)", *where)
+            return {}
+        F = sp.Matrix(eqs)
+        J = F.jacobian(xs)
+        try:
+            dx = J.LUsolve(F)
+        except (ValueError, ZeroDivisionError):
+            self._unsup(f"NONLINEAR {bname}: singular Jacobian", *where)
+            return {}
+        return {x.name: x - d for x, d in zip(xs, dx)}
 
     def _linear_solution(self, bname, eqs) -> dict:
         """``LINEAR`` block: its ``~ lhs = rhs`` equations, linear in the

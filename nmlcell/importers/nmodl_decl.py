@@ -83,6 +83,7 @@ class Declarations:
         self.procedures: dict[str, object] = {}
         self.derivative_blocks: dict[str, object] = {}
         self.linear_blocks: dict[str, object] = {}   # LINEAR: solved in closed form (an update)
+        self.nonlinear_blocks: dict[str, object] = {}   # NONLINEAR: Newton iterations (updates)
         self.defines: dict[str, sp.Expr] = {}
         self.file_locals: dict[str, None] = {}   # in declaration order
         self.arrays: set[str] = set()      # STATE/ASSIGNED arrays (not lowered)
@@ -140,7 +141,7 @@ class Declarations:
             elif t == "LinearBlock":
                 self.linear_blocks[node_name(b)] = b
             elif t == "NonLinearBlock":
-                self._unsup(f"NONLINEAR block '{node_name(b)}'", rf"\bNONLINEAR\s+{node_name(b)}\b")
+                self.nonlinear_blocks[node_name(b)] = b
             elif t == "FunctionTableBlock":
                 self.function_tables.add(node_name(b))
                 self._unsup(f"FUNCTION_TABLE '{node_name(b)}'", rf"\bFUNCTION_TABLE\s+{node_name(b)}\b")
@@ -272,10 +273,10 @@ class Declarations:
                     self.solves.append((bname, method))
                     if bname in self.derivative_blocks:
                         self.step_blocks.append((bname, self.derivative_blocks[bname]))
-                    elif bname in self.procedures or bname in self.linear_blocks:
+                    elif bname in self.procedures or bname in self.linear_blocks or bname in self.nonlinear_blocks:
                         # Mechanism.updates: NEURON's state phase (the staggered solver applies it)
-                        self.update_blocks.append((bname, self.procedures.get(bname)
-                                                   or self.linear_blocks[bname]))
+                        self.update_blocks.append((bname, self.procedures.get(bname) or self.linear_blocks.get(bname)
+                                                   or self.nonlinear_blocks[bname]))
                     else:
                         self._unsup(f"SOLVE of block '{bname}'", rf"\bSOLVE\s+{bname}\b")
         assigned_step: set[str] = set()

@@ -63,9 +63,9 @@ class Executor(Declarations):
                 self.derivatives[st] = rhs
                 if self.solving:
                     self.solved_here.add(st)
-            elif et == "LinEquation":
+            elif et in ("LinEquation", "NonLinEquation"):
                 if self.linear is None:
-                    raise Unsupported("'~' equation outside a LINEAR block", r"~")
+                    raise Unsupported("'~' equation outside a LINEAR or NONLINEAR block", r"~")
                 lhs, rhs = self._expr(e.lhs, env, frame), self._expr(e.rhs, env, frame)
                 self.linear.append(as_num(lhs) - as_num(rhs))
             elif et == "SolveBlock":

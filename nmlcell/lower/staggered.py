@@ -227,23 +227,31 @@ class StaggeredKernel:
         in the state phase, once per step, with the new v, t + dt and the
         step's dt; its assignments are simultaneous (each reads the values
         before the update; a derived value, its current-phase value).
-        Only the assignments to variables ``select`` accepts; returns
+        Several updates of one mechanism run in order, each seeing the
+        values of the ones before (NEURON's order of SOLVEs; the Newton
+        iterations of a NONLINEAR block). Only the assignments to variables
+        ``select`` accepts; returns
         (variable, code name) of the new values, which the caller publishes
         (an ion concentration a DERIVATIVE block assigns under METHOD euler
         is computed before the states advance and published after)."""
         tmp = []
+        env = dict(cur, **{d: na[d] for d in order})
         for label, assigns in self.mech.updates:
             if label != owner:
                 continue
-            env = dict(cur, **{d: na[d] for d in order})
-            pu = _Printer(env)
+            pu = _Printer(dict(env))
+            group = []
             for a in assigns:
                 if not select(a.variable):
                     continue
                 x = _ident("q", len(tmp), a.variable)
                 lines.append(f"    {x} = {pu.doprint(a.expr)} + jnp.zeros_like(v_new)")
-                tmp.append((a.variable, x))
-        return tmp
+                group.append((a.variable, x))
+            # NEURON runs the SOLVEs of a mechanism in order: the next one (or
+            # the next Newton iteration of a NONLINEAR block) sees these values
+            env.update(group)
+            tmp += group
+        return list(dict(tmp).items())
 
     def _explicit(self, lines, pc, s, m, exprs, dexprs, frozen, base):
         f = pc.doprint(dexprs[s])
