@@ -21,8 +21,10 @@ LEMS importer produces:
   variables read) and the NMODL extras (``ions``, ``currents``, ``solves``,
   ``steady_state``, ``conserve``).
 
+SOLVEd PROCEDUREs, LINEAR blocks (solved in closed form) and NONLINEAR
+blocks (Newton steps) become ``updates`` of NEURON's state phase.
 Everything the IR cannot express yet (VERBATIM, POINTER, NET_RECEIVE,
-LINEAR/NONLINEAR, random numbers...) is listed in ``Mechanism.unsupported``
+DISCRETE, random numbers...) is listed in ``Mechanism.unsupported``
 with file:line; :func:`nmlcell.passes.compat.check` turns the list into one
 error, which :func:`load_mod_file` does unless ``check=False``.
 Values and expressions stay in NEURON's units (``Mechanism.units ==
