@@ -236,7 +236,23 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
             return (y2, count + spk.astype(jnp.int32)), rec
 
         n_emit = sum(sz for _g, sz in lowered.spike_layout())
-        (_, count), recs = jax.lax.scan(body, (y0, jnp.zeros((n_emit,), jnp.int32)), jnp.arange(n))
+        carry0 = (y0, jnp.zeros((n_emit,), jnp.int32))
+        # Checkpointed in chunks of about sqrt(n) steps: reverse mode keeps
+        # the carries at chunk boundaries and recomputes one chunk at a time,
+        # so its memory grows as sqrt(n), not n (the forward pass is unchanged).
+        k = max(1, int(round(n ** 0.5)))
+        m, rest = divmod(n, k)
+
+        @jax.checkpoint
+        def chunk(carry, start):
+            return jax.lax.scan(body, carry, start + jnp.arange(k))
+
+        carry, recs = jax.lax.scan(chunk, carry0, jnp.arange(m) * k)
+        recs = recs.reshape((m * k,) + recs.shape[2:])
+        if rest:
+            carry, tail = jax.lax.scan(body, carry, m * k + jnp.arange(rest))
+            recs = jnp.concatenate([recs, tail], axis=0)
+        _, count = carry
         allr = jnp.concatenate([rec0[None, :], recs], axis=0)
         out = {q: allr[:, k] for k, q in enumerate(record)}
         out["spike_count"] = count
