@@ -150,7 +150,9 @@ BREAKPOINT { i = random_normal(rv)*p }
 
 def test_compartment_index_and_from_index_are_declarations(tmp_path):
     """``COMPARTMENT i, vol[i] {...}`` and ``FROM i = ...`` declare ``i``
-    (NEURON's cadif.mod, fh.mod); the file is refused for its arrays only."""
+    (NEURON's cadif.mod, fh.mod); the arrays import (one scalar per
+    element); the file is refused only for ``cai = ca[0]`` in a KINETIC
+    block SOLVEd with sparse."""
     from nmlcell.errors import UnsupportedError
 
     f = _write(tmp_path, "comp.mod", """NEURON { SUFFIX comp USEION ca READ ica WRITE cai }
@@ -168,7 +170,8 @@ KINETIC state {
 """)
     with pytest.raises(UnsupportedError) as ei:
         load_mod_file(f)
-    assert "undefined" not in str(ei.value) and "array variable" in str(ei.value)
+    assert "undefined" not in str(ei.value) and "array" not in str(ei.value)
+    assert "'cai' (written to ion ca) assigned in KINETIC state SOLVEd with METHOD sparse" in str(ei.value)
 
 # -- units ----------------------------------------------------------------------------------------
 

@@ -72,7 +72,41 @@ class MechanismBuilder(Executor):
                 on_start = on_start + tuple(solved)
                 self.steady_state = ()
 
-        return self._mechanism(derived, derivatives, on_start, conserve, updates)
+        return self._array_names(self._mechanism(derived, derivatives, on_start, conserve, updates))
+
+    def _array_names(self, m: Mechanism) -> Mechanism:
+        """An element ``x[k]`` of a STATE or ASSIGNED array with a constant
+        size is the scalar ``x_k`` in the IR (``ca[NANN]`` -> ``ca_0`` ...
+        ``ca_9``; the KINETIC conversion and FROM loops have already been
+        unrolled onto the elements)."""
+        if not self.arrays:
+            return m
+        from dataclasses import replace
+
+        names = {n for n in list(self.state_decl) + list(self.assigned_decl) if "[" in n}
+        new = {n: n.replace("[", "_").rstrip("]") for n in names}
+        taken = {p.name for p in m.parameters} | set(m.state_names) | {d.name for d in m.derived}
+        for n, x in new.items():
+            if x in taken:
+                self._unsup(f"array element {n} would be named {x}, which the file also declares",
+                            rf"\b{re.escape(x)}\b")
+                return replace(m, unsupported=tuple(self.unsupported))
+        r = {sym(a): sym(b) for a, b in new.items()}
+        nm = lambda n: new.get(n, n)  # noqa: E731
+        ex = lambda e: e.xreplace(r)  # noqa: E731
+        return replace(
+            m,
+            parameters=tuple(replace(p, name=nm(p.name)) for p in m.parameters),
+            states=tuple(replace(st, name=nm(st.name)) for st in m.states),
+            derived=tuple(replace(d, name=nm(d.name), expr=ex(d.expr)) for d in m.derived),
+            derivatives={nm(k): ex(v) for k, v in m.derivatives.items()},
+            on_start=tuple(Assignment(nm(a.variable), ex(a.expr)) for a in m.on_start),
+            exposures={nm(k): (nm(v[0]), v[1]) for k, v in m.exposures.items()},
+            updates=tuple((b, tuple(Assignment(nm(a.variable), ex(a.expr)) for a in assigns))
+                          for b, assigns in m.updates),
+            conserve=tuple((nm(st), ex(e)) for st, e in m.conserve),
+            steady_state=(tuple(nm(x) for x in m.steady_state[0]), m.steady_state[1]) if m.steady_state else (),
+        )
 
     def _updates(self, env0) -> tuple:
         """``SOLVE proc`` of a PROCEDURE: NEURON calls it only in its state
@@ -183,6 +217,7 @@ class MechanismBuilder(Executor):
         out: dict[str, dict] = {}
         for bname, n, val, solved, (_origin, header) in self.solve_updates:
             m = method.get(bname)
+            kw = "KINETIC" if bname in self.kinetic_names else "DERIVATIVE"
             first, end, states = self.solve_info.get(bname, (0, 0, frozenset()))
             here = {s for _n, s, _v, _b in self.versions[first:end]}
             where = (rf"\b{re.escape(n)}\s*=", 0, header)
@@ -192,16 +227,16 @@ class MechanismBuilder(Executor):
                     if not vs:
                         break
                     if not vs <= here:
-                        self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in DERIVATIVE {bname} "
+                        self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in {kw} {bname} "
                                     f"from a value BREAKPOINT computes: not lowered yet", *where)
                         break
                     val = val.xreplace({x: value[x] for x in vs})
             elif m == "cnexp":
                 if solved != states or any("#" in x.name for x in val.free_symbols):
-                    self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in DERIVATIVE {bname} "
+                    self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in {kw} {bname} "
                                 f"(METHOD cnexp) from values before the states' update: not lowered yet", *where)
             else:
-                self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in DERIVATIVE {bname} "
+                self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in {kw} {bname} "
                             f"SOLVEd with METHOD {m}: NEURON writes it to the ion in its state phase; "
                             f"lowered for euler and cnexp only", *where)
             out.setdefault(bname, {})[n] = val

@@ -83,7 +83,7 @@ def undefined_variables(imp) -> None:
     ast, visitor = nmodl().ast, nmodl().visitor
     lv = visitor.AstLookupVisitor()
     known = (set(imp.params) | set(imp.state_decl) | set(imp.assigned_decl) | set(imp.units) | set(imp.defines)
-             | set(imp.file_locals) | set(imp.functions) | set(imp.procedures) | NEURON_PROVIDED)
+             | set(imp.file_locals) | set(imp.functions) | set(imp.procedures) | set(imp.arrays) | NEURON_PROVIDED)
     # RANDOM variables are declared by the NEURON block alone; POINTER,
     # BBCOREPOINTER and EXTERNAL ones are left to the compatibility pass
     for b in imp.prog.blocks:

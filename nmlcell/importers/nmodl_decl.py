@@ -86,7 +86,7 @@ class Declarations:
         self.nonlinear_blocks: dict[str, object] = {}   # NONLINEAR: Newton iterations (updates)
         self.defines: dict[str, sp.Expr] = {}
         self.file_locals: dict[str, None] = {}   # in declaration order
-        self.arrays: set[str] = set()      # STATE/ASSIGNED arrays (not lowered)
+        self.arrays: dict[str, int] = {}   # STATE/ASSIGNED arrays: name -> size (elements are 'name[k]')
         self.function_tables: set[str] = set()
         self.initial = None
         self.breakpoint = None
@@ -117,10 +117,21 @@ class Declarations:
                     if d.get_node_type_name() != "AssignedDefinition":
                         continue
                     n = node_name(d)
+                    unit = d.unit.name.eval() if d.unit is not None else None
                     if d.length is not None:
-                        self.arrays.add(n)
-                        self._unsup(f"array variable '{n}'", rf"\b{n}\s*\[")
-                    decl[n] = d.unit.name.eval() if d.unit is not None else None
+                        # a constant size: one scalar variable per element, n[k]
+                        try:
+                            size = int(d.length.eval())
+                        except (TypeError, ValueError, AttributeError):
+                            size = 0
+                        self.arrays[n] = size
+                        if size <= 0 or size > 1000:
+                            self._unsup(f"array variable '{n}' without a constant size", rf"\b{n}\s*\[")
+                            continue
+                        for k in range(size):
+                            decl[f"{n}[{k}]"] = unit
+                        continue
+                    decl[n] = unit
             elif t == "FunctionBlock":
                 self.functions[node_name(b)] = b
             elif t == "ProcedureBlock":
@@ -323,9 +334,10 @@ class Declarations:
                 continue
             self.param_names.append(n)
         for n in self.assigned_decl:
-            if n in SPECIAL or n in self.inputs or n in self.state_decl or n in assigned_step:
+            b = n.split("[")[0]   # an array element is assigned where its array is
+            if n in SPECIAL or n in self.inputs or n in self.state_decl or b in assigned_step:
                 continue
-            if n in assigned_init or n in assigned_update:
+            if b in assigned_init or b in assigned_update:
                 self.frozen.append(n)
             else:
                 self.zero_params.append(n)

@@ -56,8 +56,13 @@ class Executor(Declarations):
                 be = e.expression
                 if self.phase != "step":
                     raise Unsupported("a derivative outside a DERIVATIVE block", r"'")
-                st = node_name(be.lhs.name)
-                if be.lhs.name.get_node_type_name() == "PrimeName" and int(be.lhs.name.order.eval()) != 1:
+                prime = be.lhs.name
+                if prime.get_node_type_name() == "IndexedName":   # ca'[k]: an element of a STATE array
+                    st = self._varname(be.lhs, env, frame)
+                    prime = prime.name
+                else:
+                    st = node_name(prime)
+                if prime.get_node_type_name() == "PrimeName" and int(prime.order.eval()) != 1:
                     raise Unsupported(f"higher-order derivative of '{st}'", rf"\b{st}''")
                 rhs = self._expr(be.rhs, env, frame)
                 self.derivatives[st] = rhs
