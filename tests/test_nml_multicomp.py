@@ -219,7 +219,10 @@ TRAUB = CORPUS / "traub2005-thalamocortical/NeuroML2/test"
 def test_traub2005_cells_vs_neuron_export(fig):
     """Traub et al. 2005's cells as OSB's NeuroML2 files (L23PyrRS,
     L23PyrFRB: many channels with custom rate ComponentTypes, a calcium pool
-    read by Ca-dependent K channels) in their own LEMS files."""
+    read by Ca-dependent K channels; kc's beta rate reads alpha, which the
+    export's rates() uses from its previous call) in their own LEMS files.
+    Measured: RS 8 spikes within 3.7e-4 ms, v within 7.6e-3 mV outside
+    +-1 ms of them; FRB 23 spikes within 1.5e-3 ms, v within 8.9e-3 mV."""
     got = compare(TRAUB / f"LEMS_{fig}.xml")
     print(got)
 

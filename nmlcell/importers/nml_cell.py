@@ -324,21 +324,46 @@ class NmlCell:
         return f"{self.morphology.sections[i].name}({x!r})"
 
 
-def _plain(m: Mechanism) -> Mechanism:
+def _plain(m: Mechanism, keep_lags: bool = False, lagged_out: dict | None = None) -> Mechanism:
     """``m`` with jNeuroML's step-late/step-early reads (``x@1``, ``x@new``:
     see Mechanism.lags/leads) read as ``x``, as every lowering other than
     the LEMS interpreter's does (the NEURON export computes them in one
-    pass)."""
+    pass), and its LEMS paths written with ``_`` (``m/q`` -> ``m_q``, the
+    export's mod names: ``m_q_naChan`` in NEURON is ``m_q_naChan`` here)."""
+    names = [p.name for p in m.parameters] + [s.name for s in m.states] + [d.name for d in m.derived]
+
+    derived_names = {d.name for d in m.derived}
+    lagged: dict = {}  # derived x read as x@k -> its state "x_prev" (see density_mechanism)
+
+    def flat(n):
+        return n.split("@")[0].replace("/", "_")
+
+    def one(a):
+        base, _, lag = a.name.partition("@")
+        if lag.isdigit() and base in derived_names and keep_lags:
+            lagged[base] = flat(base) + "_prev"
+            return sym(lagged[base])
+        return sym(flat(a.name))
+
     def plain(e):
-        rep = {a: sym(a.name.split("@")[0]) for a in e.free_symbols if "@" in a.name}
+        rep = {a: one(a) for a in e.free_symbols if "@" in a.name or "/" in a.name}
         return e.xreplace(rep) if rep else e
 
-    return replace(m, derived=tuple(replace(d, expr=plain(d.expr)) for d in m.derived),
-                   derivatives={k: plain(e) for k, e in m.derivatives.items()},
-                   on_start=tuple(replace(a, expr=plain(a.expr)) for a in m.on_start),
+    if len({flat(n) for n in names}) != len(set(names)):
+        raise ModelImportError(f"{m.name}: names differ only by '/' and '_' ({m.source})")
+    out = replace(m, parameters=tuple(replace(p, name=flat(p.name)) for p in m.parameters),
+                   states=tuple(replace(s, name=flat(s.name)) for s in m.states),
+                   derived=tuple(replace(d, name=flat(d.name), expr=plain(d.expr)) for d in m.derived),
+                   derivatives={flat(k): plain(e) for k, e in m.derivatives.items()},
+                   on_start=tuple(replace(a, variable=flat(a.variable), expr=plain(a.expr)) for a in m.on_start),
                    conditions=tuple(replace(c, test=plain(c.test), assignments=tuple(
-                       replace(a, expr=plain(a.expr)) for a in c.assignments)) for c in m.conditions),
+                       replace(a, variable=flat(a.variable), expr=plain(a.expr)) for a in c.assignments))
+                       for c in m.conditions),
+                   exposures={k: (flat(v[0]), v[1]) for k, v in m.exposures.items()},
                    lags=(), leads=())
+    if lagged_out is not None:
+        lagged_out.update({flat(k): v for k, v in lagged.items()})
+    return out
 
 
 def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: list, where, *,
@@ -362,7 +387,8 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     (``fopen_lag``: one step late; at the first step the value INITIAL left,
     ``fopen`` of all-zero states). A channel without states computes
     ``fopen`` with its current (no lag)."""
-    ch = _plain(ch)
+    lagged: dict = {}
+    ch = _plain(ch, keep_lags=bool(ch.states), lagged_out=lagged)
     subs = {}
     inputs = [Input("v", _V, "requirement")]
     ions, reads = [], []
@@ -418,12 +444,17 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
         dt = sym("dt")
         assigns = [Assignment(s.name, sym(s.name) + dt * x(ch.derivatives.get(s.name, sp.Integer(0))).xreplace(full))
                    for s in ch.states]
-        lagged = fopen.xreplace(full)
-        assigns.append(Assignment("fopen_lag", lagged))
+        lag_f = fopen.xreplace(full)
+        assigns.append(Assignment("fopen_lag", lag_f))
+        for x_, prev in lagged.items():  # the export's rates() reads x before assigning it: last call's
+            assigns.append(Assignment(prev, full[sym(x_)]))
+            states.append(State(prev, NONE, f"{x_} of the previous rates() call (the export's order)", src))
         updates = (("states", tuple(assigns)),)
         states.append(State("fopen_lag", NONE, "fopen of the previous step's states (the export's order)", src))
         derivatives = {s.name: sp.Integer(0) for s in states}
-        on_start.append(Assignment("fopen_lag", lagged.xreplace({sym(s.name): sp.Integer(0) for s in ch.states})))
+        # INITIAL calls rates() twice: x_prev is x at v_init before the gates are set
+        on_start = [Assignment(prev, sym(x_)) for x_, prev in lagged.items()] + on_start
+        on_start.append(Assignment("fopen_lag", lag_f.xreplace({sym(s.name): sp.Integer(0) for s in ch.states})))
         inputs.append(Input("dt", Dim(t=1), "global"))
         g = sym("gmax") * sym("fopen_lag")
     else:
@@ -664,7 +695,7 @@ def _variable(nc: NmlCell, rest: str) -> str | None:
     parts = rest.split("/")
     # <biophys id>/membraneProperties/<density id>/<channel id>/<path>
     if len(parts) >= 5 and parts[1] == "membraneProperties" and parts[2] in nc.mechanisms:
-        return f"{'/'.join(parts[4:])}_{nc.mechanisms[parts[2]].name}"
+        return f"{'_'.join(parts[4:])}_{nc.mechanisms[parts[2]].name}"
     if rest in ("caConc", "caConcExt"):
         return _CONC_INPUTS[rest]
     return None
