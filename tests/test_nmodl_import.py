@@ -513,6 +513,38 @@ def test_state_array_against_neuron():
     assert np.max(np.abs(ref["v"] - ours["v"])) < 1e-8
     for q in cfg["record"][1:]:
         assert np.max(np.abs(ref[q] - ours[q])) < 1e-8 * np.ptp(ref[q]), q
+    # cadif4w writes cai = ca[0] in its KINETIC block (METHOD sparse): NEURON
+    # evaluates the block once more after its Newton step, so cai is the new
+    # ca[0] (measured: within 7e-17 mM; v 1.3e-10 mV)
+    m = load_mod_file(folder / "cadif4w.mod")
+    cfg["insert"][-1] = ["cadif4w", {}]
+    cfg["record"] = ["v", "cai", "cai4_cadif4w"]
+    ref = neuron_run(cfg)
+    ours, _res = nmlcell_run(cfg, {"cadif4w": m})
+    assert np.max(np.abs(ref["v"] - ours["v"])) < 1e-8
+    assert np.max(np.abs(ref["cai"] - ours["cai"])) < 1e-8 * np.ptp(ref["cai"])
+    assert np.max(np.abs(ref["cai"] - ref["cai4_cadif4w"])) > 1e-3 * np.ptp(ref["cai"])   # not the old ca[0]
+
+
+def test_file_local_array(tmp_path):
+    """A file-level ``LOCAL w[N]`` set in INITIAL (cabpump.mod's ``frat``):
+    one value per element, ``w_0`` ..., constant during the run."""
+    f = tmp_path / "flarr.mod"
+    f.write_text("""NEURON { SUFFIX flarr NONSPECIFIC_CURRENT i }
+DEFINE N 3
+PARAMETER { g = 1e-3 (S/cm2) }
+ASSIGNED { v (mV) i (mA/cm2) }
+LOCAL w[N]
+INITIAL { FROM k = 0 TO N-1 { w[k] = k + 1 } }
+BREAKPOINT { i = g*(w[0] + w[2])*(v + 70) }
+""")
+    m = load_mod_file(f)
+    assert m.state_names == ["w_0", "w_1", "w_2"]
+    assert [(a.variable, a.expr) for a in m.on_start] == [("w_0", 1), ("w_1", 2), ("w_2", 3)]
+    w0, w2 = sp.Symbol("w_0", real=True), sp.Symbol("w_2", real=True)
+    assert {d.name: d.expr for d in m.derived}["i"].has(w0) and not any(
+        "[" in x.name for d in m.derived for x in d.expr.free_symbols)
+    assert m.derivatives["w_1"] == 0 and w2 in {d.name: d.expr for d in m.derived}["i"].free_symbols
 
 
 def test_written_concentration_assigned_in_derivative(tmp_path):
@@ -561,7 +593,7 @@ DERIVATIVE state {
     m5 = load_mod_file(f5, check=False)
     assert m5.unsupported == ("'cai' (written to ion ca) assigned in DERIVATIVE state SOLVEd with METHOD "
                               "derivimplicit: NEURON writes it to the ion in its state phase; lowered for "
-                              "euler and cnexp only (cadi.mod:10)",), m5.unsupported
+                              "euler, sparse and cnexp only (cadi.mod:10)",), m5.unsupported
     f6 = tmp_path / "cadn.mod"
     f6.write_text(f5.read_text().replace("derivimplicit", "cnexp"))   # after ca' = ...: the new ca
     assert load_mod_file(f6).updates == (("state", (Assignment("cai", sp.Symbol("ca", real=True)),)),)

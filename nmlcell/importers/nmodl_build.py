@@ -83,7 +83,7 @@ class MechanismBuilder(Executor):
             return m
         from dataclasses import replace
 
-        names = {n for n in list(self.state_decl) + list(self.assigned_decl) if "[" in n}
+        names = {n for n in list(self.state_decl) + list(self.assigned_decl) + list(self.file_locals) if "[" in n}
         new = {n: n.replace("[", "_").rstrip("]") for n in names}
         taken = {p.name for p in m.parameters} | set(m.state_names) | {d.name for d in m.derived}
         for n, x in new.items():
@@ -205,13 +205,15 @@ class MechanismBuilder(Executor):
         writes the value to the ion there. With METHOD ``euler`` every
         statement of the block sees the states before their update (NEURON
         evaluates the block, then adds ``dt`` times the derivatives); with
-        ``cnexp`` a statement after the derivatives sees the updated states
-        (each ``x' = f`` becomes an assignment to ``x`` in place). One update
-        per block, (block, (Assignment, ...)), in terms of states,
-        parameters and inputs; the ``staggered`` solver evaluates those of
-        an ``euler`` mechanism before its states advance and those of a
-        ``cnexp`` one after. Other methods, and values that mix the two
-        times, are refused."""
+        ``sparse`` (KINETIC) every statement sees the updated states (after
+        its Newton iterations NEURON evaluates the block once more, at the
+        new states); with ``cnexp`` a statement after the derivatives sees
+        the updated states (each ``x' = f`` becomes an assignment to ``x`` in
+        place). One update per block, (block, (Assignment, ...)), in terms of
+        states, parameters and inputs (the block's intermediate values
+        expanded); the ``staggered`` solver evaluates those of an ``euler``
+        mechanism before its states advance and the others after. Other
+        methods, and values that mix the two times, are refused."""
         method = dict(self.solves)
         value = {s: v for _n, s, v, _b in self.versions}
         out: dict[str, dict] = {}
@@ -221,7 +223,7 @@ class MechanismBuilder(Executor):
             first, end, states = self.solve_info.get(bname, (0, 0, frozenset()))
             here = {s for _n, s, _v, _b in self.versions[first:end]}
             where = (rf"\b{re.escape(n)}\s*=", 0, header)
-            if m == "euler":
+            if m in ("euler", "sparse"):
                 for _ in range(len(self.versions) + 1):
                     vs = {x for x in val.free_symbols if "#" in x.name}
                     if not vs:
@@ -238,7 +240,7 @@ class MechanismBuilder(Executor):
             else:
                 self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in {kw} {bname} "
                             f"SOLVEd with METHOD {m}: NEURON writes it to the ion in its state phase; "
-                            f"lowered for euler and cnexp only", *where)
+                            f"lowered for euler, sparse and cnexp only", *where)
             out.setdefault(bname, {})[n] = val
         if out and self.update_blocks and "euler" in {method.get(b) for b in out}:
             self._unsup("SOLVE of a PROCEDURE together with an ion variable assigned in a DERIVATIVE block "
@@ -309,7 +311,7 @@ class MechanismBuilder(Executor):
                 [e for _s, e in self.conserve]:
             used |= e.free_symbols
         for n, s, v, (origin, header) in self.versions:
-            if s not in used and (last[n] is not s or n.split("[")[0] in self.file_locals) and \
+            if s not in used and (last[n] is not s or n in self.file_locals or n.split("[")[0] in self.file_locals) and \
                     not (last[n] is s and n in keep):
                 continue
             prev = [x.name[:-5] for x in v.free_symbols if x.name.endswith("@prev")]

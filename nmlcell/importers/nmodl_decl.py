@@ -146,6 +146,19 @@ class Declarations:
                 self.defines[node_name(b)] = sp.Float(b.value.eval())
             elif t == "LocalListStatement":
                 for v in b.variables:
+                    if v.name.get_node_type_name() == "IndexedName":   # LOCAL frat[NANN]: one per element
+                        try:
+                            size = int(v.name.length.eval())
+                        except (TypeError, ValueError, AttributeError):
+                            size = 0
+                        if not 0 < size <= 1000:
+                            self._unsup(f"file LOCAL array '{node_name(v)}' without a constant size",
+                                        rf"\b{node_name(v)}\s*\[")
+                            continue
+                        self.arrays[node_name(v)] = size
+                        for k in range(size):
+                            self.file_locals[f"{node_name(v)}[{k}]"] = None
+                        continue
                     self.file_locals[node_name(v)] = None
             elif t == "NetReceiveBlock":
                 self._unsup("NET_RECEIVE (events)", r"\bNET_RECEIVE\b")
@@ -342,7 +355,8 @@ class Declarations:
             else:
                 self.zero_params.append(n)
         for n in self.file_locals:
-            if n not in assigned_step and (n in assigned_init or n in assigned_update):
+            b = n.split("[")[0]
+            if b not in assigned_step and (b in assigned_init or b in assigned_update):
                 self.frozen.append(n)
         self.frozen += list(self.solve_writes)
 
