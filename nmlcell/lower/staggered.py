@@ -85,6 +85,7 @@ class StaggeredKernel:
     # -- code ---------------------------------------------------------------------------
     def _generate(self) -> str:
         mech = self.mech
+        self._nq = 0   # update values written so far
         subs = {sp.Symbol(k, real=True): sp.Float(v) for k, v in self.static.items()}
         exprs = {d.name: d.expr.xreplace(subs) for d in mech.derived}
         dexprs = {s: e.xreplace(subs) for s, e in mech.derivatives.items()}
@@ -244,7 +245,8 @@ class StaggeredKernel:
             for a in assigns:
                 if not select(a.variable):
                     continue
-                x = _ident("q", len(tmp), a.variable)
+                x = _ident("q", self._nq, a.variable)   # numbered across mechanisms: names never collide
+                self._nq += 1
                 lines.append(f"    {x} = {pu.doprint(a.expr)} + jnp.zeros_like(v_new)")
                 group.append((a.variable, x))
             # NEURON runs the SOLVEs of a mechanism in order: the next one (or
