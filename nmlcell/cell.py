@@ -470,7 +470,7 @@ class Cell:
             return
         upd = sorted({label for label, _a in self._composed().updates})
         if upd and self._solver != "staggered":
-            raise OptionError(f"{', '.join(upd)} SOLVE a PROCEDURE (a discrete update once per step), which "
+            raise OptionError(f"{', '.join(upd)} update values once per step in NEURON's state phase (a SOLVEd PROCEDURE, LINEAR/NONLINEAR block or ion write), which "
                               f"only the 'staggered' solver applies; solver '{self._solver}' would skip it",
                               element="solver")
 
