@@ -215,14 +215,21 @@ TRAUB = CORPUS / "traub2005-thalamocortical/NeuroML2/test"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fig", ["FigA1RS", "FigA1FRB"])
+@pytest.mark.parametrize("fig", ["FigA1RS", "FigA1FRB", "FigA3SpinStell333", "nRTFigA8_00", "tuftIBFigA4_1300",
+                                 "supbaskFigA2a", "deepLTSFigA2b",
+                                 pytest.param("TCRFigA7_600", marks=pytest.mark.xfail(
+                                     reason="TCR: spikes and their times agree, v differs by 1.34 mV between "
+                                            "them (not investigated yet)", strict=False))])
 def test_traub2005_cells_vs_neuron_export(fig):
     """Traub et al. 2005's cells as OSB's NeuroML2 files (L23PyrRS,
     L23PyrFRB: many channels with custom rate ComponentTypes, a calcium pool
     read by Ca-dependent K channels; kc's beta rate reads alpha, which the
     export's rates() uses from its previous call) in their own LEMS files.
-    Measured: RS 8 spikes within 3.7e-4 ms, v within 7.6e-3 mV outside
-    +-1 ms of them; FRB 23 spikes within 1.5e-3 ms, v within 8.9e-3 mV."""
+    Measured (spikes, max spike time difference, max |dv| outside +-1 ms of
+    them): RS 8, 3.7e-4 ms, 7.6e-3 mV; FRB 23, 1.5e-3 ms, 8.9e-3 mV;
+    SpinStell 11, 6.4e-3 ms, 0.051 mV; nRT 12, 1e-5 ms, 1e-4 mV; tuftIB 13,
+    2.4e-3 ms, 0.023 mV; supbask 23, 2.4e-5 ms, 1.4e-4 mV; deepLTS 16,
+    7.4e-5 ms, 3.5e-4 mV; TCR (xfail) spikes agree, v 1.34 mV."""
     got = compare(TRAUB / f"LEMS_{fig}.xml")
     print(got)
 

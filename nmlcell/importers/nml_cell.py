@@ -611,7 +611,7 @@ def build_network(rd, model, flat, net, temperature: float):
         else:
             unsupported.append(f"{t} '{ch.id}' in a network of multi-compartment cells")
     if unsupported or not pops:
-        return None, unsupported or [f"network '{net.id}' has no population"], None
+        return None, list(dict.fromkeys(unsupported)) or [f"network '{net.id}' has no population"], None
     groups, parent, ri, area, members = [], [], [], [], {}
     canon: list = []  # mechanisms already used: equal ones are shared (one kernel)
     where: dict = {}  # (population, instance) -> (NmlCell, discretisation, {node: (group, i)})
