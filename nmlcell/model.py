@@ -39,7 +39,10 @@ def load(path, *, duration=None, dt=None, strict=True) -> "Model":
     ir = import_lems(p, duration=duration, dt=dt)
     if strict and ir.unsupported:
         raise UnsupportedError(list(ir.unsupported), file=str(path))
-    return Model(ir)
+    # a multi-compartment cell runs with NEURON's fixed step and the tree solve,
+    # as jNeuroML's NEURON export does (jNeuroML's own interpreter refuses it)
+    cable = getattr(ir.network, "cable", None) is not None
+    return Model(ir, default_solver="staggered" if cable else DEFAULT_SOLVER)
 
 
 class Model:
@@ -167,6 +170,11 @@ class Model:
     # -- description -----------------------------------------------------------------------
     @property
     def n_cells(self) -> int:
+        cable = getattr(self.ir.network, "cable", None)
+        if cable is not None:
+            # one tree: further cells hang off the first root through an open
+            # (>= 1e300 MOhm) connection
+            return 1 + sum(1 for r in cable.ri[1:] if r >= 1e299)
         return sum(g.size for g in self.lowered.groups.values() if g.mech.kind == "cell")
 
     @property
@@ -175,6 +183,9 @@ class Model:
 
     @property
     def n_compartments(self) -> int:
+        cable = getattr(self.ir.network, "cable", None)
+        if cable is not None:
+            return sum(1 for a in cable.area if a > 0)
         return self.n_cells
 
     def info(self) -> str:
