@@ -36,6 +36,10 @@ class Integrator:
 
     def check(self, system) -> None:
         """Raise :class:`SolverError` if this solver cannot advance ``system``."""
+        if getattr(system, "cable", None) is not None and not getattr(self.step, "cable", False):
+            raise SolverError(f"solver '{self.name}' does not apply: a branched cable is advanced with its "
+                              f"tree solve, which only 'staggered' does for now; use 'staggered' instead",
+                              element="solver")
         if self.applies is None:
             return
         why = self.applies(system)

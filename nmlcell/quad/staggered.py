@@ -23,3 +23,6 @@ def _needs_compartment(system):
                      applies=_needs_compartment, suggest="ind_exp_euler")
 def staggered(system, t, y, dt, p):
     return system.staggered_step(t, y, dt, p)
+
+
+staggered.cable = True  # it solves a branched cable's voltage system (nmlcell.lower.cable_step)
