@@ -76,3 +76,32 @@ def setup_jax() -> None:
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         except Exception:  # older JAX without these options: run uncached
             pass
+
+
+def read_cached(path: Path):
+    """The object pickled at ``path`` by :func:`write_cached`, or None (absent
+    or unreadable: the caller recomputes it)."""
+    import pickle
+
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except Exception:  # noqa: BLE001 - a stale or partial cache file is recomputed
+        return None
+
+
+def write_cached(path: Path, obj) -> None:
+    """Pickle ``obj`` to ``path`` atomically (a temporary file renamed);
+    a cache that cannot be written is skipped."""
+    import pickle
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+    except Exception:  # noqa: BLE001
+        pass

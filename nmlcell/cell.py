@@ -56,12 +56,11 @@ def _mod_cache(p: Path):
     .mod files and the .inc files beside them, nmlcell's importer source and
     sympy's version; None when caching is off."""
     import hashlib
-    import pickle
 
     import sympy
 
     from . import __version__
-    from ._config import cache_dir
+    from ._config import cache_dir, read_cached
 
     cd = cache_dir()
     if cd is None:
@@ -77,27 +76,13 @@ def _mod_cache(p: Path):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     cfile = cd / "mods" / f"{h.hexdigest()[:32]}.pkl"
-    if cfile.exists():
-        try:
-            with open(cfile, "rb") as fh:
-                return cfile, pickle.load(fh)
-        except Exception:
-            pass
-    return cfile, None
+    return cfile, read_cached(cfile)
 
 
 def _mod_cache_store(cfile: Path, mechs) -> None:
-    import os
-    import pickle
+    from ._config import write_cached
 
-    try:
-        cfile.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cfile.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            pickle.dump(mechs, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(cfile)
-    except Exception:
-        pass
+    write_cached(cfile, mechs)
 
 
 class PointProcess:

@@ -118,9 +118,7 @@ def _cache_key(rd: _Reader, duration, dt) -> str | None:
 def import_lems(path, *, duration: float | None = None, dt: float | None = None) -> ModelIR:
     """Import with a cache: the IR of an unchanged file set is read back
     from ``~/.cache/nmlcell/ir`` (pylems and sympy are skipped then)."""
-    import pickle
-
-    from .._config import cache_dir
+    from .._config import cache_dir, read_cached, write_cached
 
     path = Path(path)
     rd = _Reader(path)
@@ -129,22 +127,12 @@ def import_lems(path, *, duration: float | None = None, dt: float | None = None)
     cfile = None
     if cd is not None:
         cfile = cd / "ir" / f"{_cache_key(rd, duration, dt)}.pkl"
-        if cfile.exists():
-            try:
-                with open(cfile, "rb") as fh:
-                    return pickle.load(fh)
-            except Exception:
-                pass
+        cached = read_cached(cfile)
+        if cached is not None:
+            return cached
     ir = _import_lems(rd, path, duration, dt)
     if cfile is not None:
-        try:
-            cfile.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cfile.with_suffix(f".tmp{os.getpid()}")
-            with open(tmp, "wb") as fh:
-                pickle.dump(ir, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(cfile)
-        except Exception:
-            pass
+        write_cached(cfile, ir)
     return ir
 
 
