@@ -68,7 +68,7 @@ CASES = [
     (PR + "LEMS_Dimensionless/LEMS_Figure2DL.xml", True),   # 8.3 + 5.5
     (PR + "LEMS_Dimensionless/LEMS_Figure3DL.xml", False),  # 2.3 + 0.9
     ("smith2013-l23/NeuroML2/LEMS_singleCompAllChans.xml", True),  # 20 + 3
-    ("traub2005-thalamocortical/NeuroML2/test/LEMS_ChannelTest.xml", False),  # 6.8 + 11.5  22 channel types
+    ("traub2005-thalamocortical/NeuroML2/test/LEMS_ChannelTest.xml", False),  # 1.9 + 1.3  22 channel types
     (HAY + "LEMS_L5bPyrCellHayEtAl2011.xml", False),        # 6.2 + 3.0  Soma_AllCML (1 segment)
     (HAY + "LEMS_L5bPyrCellHayEtAl2011_LowDt.xml", True),   # 16 + 8
 ]
