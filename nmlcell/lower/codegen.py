@@ -7,193 +7,16 @@ never by pasting user text.
 """
 from __future__ import annotations
 
-import keyword
-import re
-
 import sympy as sp
-from sympy.printing.numpy import JaxPrinter
 
 from ..errors import ModelImportError
 from ..ir.mechanism import Mechanism
+from .kernel_cache import cache_file, cache_read, cache_write
+from .kernel_extra import InitDiagMixin
+from .printer import _ident, _ks_expm, _Printer  # noqa: F401 (re-exported for staggered.py)
 
 
-class _Printer(JaxPrinter):
-    def __init__(self, names: dict[str, str]):
-        super().__init__({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False})
-        self._names = names
-
-    def _print_Symbol(self, s):
-        try:
-            return self._names[s.name]
-        except KeyError:
-            raise KeyError(f"no value for '{s.name}'") from None
-
-    def _print_Piecewise(self, e):
-        *pieces, last = e.args
-        out = self._print(last.expr)
-        if last.cond is not True and last.cond != sp.true:
-            out = f"jnp.where({self._print(last.cond)}, {out}, jnp.nan)"
-        for piece in reversed(pieces):
-            out = f"jnp.where({self._print(piece.cond)}, {self._print(piece.expr)}, {out})"
-        return out
-
-    def _print_And(self, e):
-        args = [self._print(a) for a in e.args]
-        out = args[0]
-        for a in args[1:]:
-            out = f"jnp.logical_and({out}, {a})"
-        return out
-
-    def _print_Or(self, e):
-        args = [self._print(a) for a in e.args]
-        out = args[0]
-        for a in args[1:]:
-            out = f"jnp.logical_or({out}, {a})"
-        return out
-
-    def _print_Not(self, e):
-        return f"jnp.logical_not({self._print(e.args[0])})"
-
-    def _print_BooleanTrue(self, e):
-        return "True"
-
-    def _print_BooleanFalse(self, e):
-        return "False"
-
-    def _print_Pow(self, e, rational=False):
-        b, x = e.args
-        if x.is_Float and float(x) == int(float(x)) and 0 <= int(float(x)) <= 8:
-            x = sp.Integer(int(float(x)))  # gate instances inlined as 3.0: multiply, never pow
-            if int(x) == 0:
-                return f"jnp.ones_like({self._print(b)})"
-        if x.is_Integer and 1 <= int(x) <= 8:
-            base = self._print(b)
-            return "(" + "*".join([f"({base})"] * int(x)) + ")"
-        if x == -1:
-            return f"(1.0/({self._print(b)}))"
-        if x == sp.Rational(1, 2):
-            return f"jnp.sqrt({self._print(b)})"
-        return f"jnp.power({self._print(b)}, {self._print(x)})"
-
-    def _module_format(self, fqn, register=True):
-        return fqn.replace("jax.numpy.", "jnp.").replace("numpy.", "jnp.")
-
-
-def _ident(prefix: str, k: int, name: str) -> str:
-    tail = re.sub(r"\W+", "_", name.rsplit("/", 1)[-1])[:24]
-    s = f"{prefix}{k}_{tail}"
-    return s + "_" if keyword.iskeyword(s) else s
-
-
-def _ks_expm(rows, occ, dt):
-    """exp(A dt) occ for a KineticScheme, per instance: ``rows`` the rate
-    matrix's entries (scalars or (N,) columns), ``occ`` the occupancy
-    columns. Returns the new occupancy columns."""
-    import jax
-    import jax.numpy as jnp
-
-    n = len(occ)
-    x = jnp.stack(jnp.broadcast_arrays(*occ), -1)
-    shape = x.shape[:-1]
-    a = jnp.stack([jnp.stack([jnp.broadcast_to(v, shape) for v in row], -1) for row in rows], -2)
-    e = jax.vmap(jax.scipy.linalg.expm)(a.reshape(-1, n, n) * dt).reshape(a.shape)
-    out = jnp.einsum("...ij,...j->...i", e, x)
-    return tuple(out[..., i] for i in range(n))
-
-
-class _NoDerivative(Exception):
-    pass
-
-
-def _fingerprint(obj, out: list) -> None:
-    """A canonical text of IR data (dataclasses, containers, sympy
-    expressions, numbers), appended to ``out``. Pickles of sympy objects
-    are not canonical (they depend on what was computed on them before)."""
-    if isinstance(obj, sp.Basic):
-        if obj.is_Symbol:
-            out.append("S" + obj.name)
-        elif obj.is_Number or not obj.args:
-            out.append(type(obj).__name__ + ":" + str(obj))
-        else:
-            out.append(type(obj).__name__ + "(")
-            for a in obj.args:
-                _fingerprint(a, out)
-            out.append(")")
-    elif hasattr(obj, "__dataclass_fields__"):
-        out.append(type(obj).__name__ + "{")
-        for f in obj.__dataclass_fields__:
-            out.append(f + "=")
-            _fingerprint(getattr(obj, f), out)
-        out.append("}")
-    elif isinstance(obj, dict):
-        out.append("{")
-        for k, v in obj.items():
-            _fingerprint(k, out)
-            out.append(":")
-            _fingerprint(v, out)
-        out.append("}")
-    elif isinstance(obj, (list, tuple, set, frozenset)):
-        items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
-        out.append("[")
-        for v in items:
-            _fingerprint(v, out)
-            out.append(",")
-        out.append("]")
-    else:
-        out.append(repr(obj))
-
-
-def _cache_file(mech, static, lems_exact):
-    """Where the generated sources of this mechanism are cached (None: no
-    cache): keyed by nmlcell's and sympy's versions, the code generator's
-    own source and the mechanism's content."""
-    import hashlib
-    from pathlib import Path
-
-    from .. import __version__
-    from .._config import cache_dir
-
-    cd = cache_dir()
-    if cd is None:
-        return None
-    h = hashlib.sha256(f"{__version__}|{sp.__version__}|{lems_exact}|{sorted(static.items())}|".encode())
-    here = Path(__file__).resolve().parent
-    for f in ("codegen.py", "system.py"):
-        h.update((here / f).read_bytes())
-    out: list[str] = []
-    _fingerprint(mech, out)
-    h.update("".join(out).encode())
-    return cd / "kernels" / f"{h.hexdigest()[:32]}.pkl"
-
-
-def _cache_read(path) -> dict:
-    import pickle
-
-    if path is None or not path.exists():
-        return {}
-    try:
-        with open(path, "rb") as fh:
-            data = pickle.load(fh)
-        return data if isinstance(data, dict) else {}
-    except Exception:
-        return {}
-
-
-def _cache_write(path, data: dict) -> None:
-    import os
-    import pickle
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
-class Kernel:
+class Kernel(InitDiagMixin):
     """Source and compiled functions of one mechanism.
 
     ``derived(t, y, p, u)`` -> dict of every derived variable;
@@ -252,8 +75,8 @@ class Kernel:
         self.global_inputs = [i.name for i in mech.inputs if i.kind == "global"]
         # generated sources are cached on disk by the mechanism's content:
         # a model loaded again skips the symbolic work (most of lowering)
-        self._cache_file = _cache_file(mech, self.static, lems_exact)
-        self._snippets = _cache_read(self._cache_file)
+        self._cache_file = cache_file(mech, self.static, lems_exact)
+        self._snippets = cache_read(self._cache_file)
         self._dirty = False
         self.source = self._snippet("kernel", self._generate)
         self.hoisted_names = self._snippet("hoisted", lambda: [h for h, _e in self.hoisted])
@@ -297,7 +120,7 @@ class Kernel:
     def save(self) -> None:
         """Write the sources generated since the cache was read."""
         if self._dirty and self._cache_file is not None:
-            _cache_write(self._cache_file, self._snippets)
+            cache_write(self._cache_file, self._snippets)
         self._dirty = False
 
     def _find_hoisted(self) -> list[tuple[str, sp.Expr]]:
@@ -543,112 +366,6 @@ class Kernel:
             return set(e[1]) | {a.name for row in e[0] for x in row for a in x.free_symbols}
         return {f"#ks{e[0]}"}
 
-    def init_source(self, assignments, pending=()) -> str:
-        """Source of ``init(t, y, p, u)`` -> the state columns after the
-        OnStart assignments ``[(column, expr, run again in the second pass)]``,
-        in jNeuroML's order: every assignment in order, then those marked
-        again (a value set by a later assignment is seen the second time),
-        each reading the values as they are at that point. One function: the
-        derived values are computed once, and after each assignment only
-        those that depend on the assigned column are recomputed, when an
-        expression needs them. Delayed copies (``x@k``) start equal to what
-        they copy, delayed derived values (``d@1``) equal to their value on
-        the state at that point, as :meth:`LoweredModel.init` did one
-        evaluation at a time. ``pending``: columns (Regimes) set to -1."""
-        n = self.names
-        lines = ["def init(t, y, p, u, dt=0.0):"]
-        self._prelude(lines)
-        order = [k for k, _e in self._order]
-        exprs = dict(self._order)
-        reads = {k: self._item_reads(k, e) for k, e in self._order}
-        closure: dict[str, set] = {}  # derived -> derived values it reads, transitively
-        for k in order:
-            c = {x for x in reads[k] if x in exprs}
-            for x in list(c):
-                c |= closure[x]
-            closure[k] = c
-        dirty: set[str] = set()
-        cols = self.state_names
-        # what each column holds (a copy that would not change it is not
-        # made, and reads nothing stale): its initial value, an assignment,
-        # or a version of a derived value
-        content = {c: ("y", c) for c in cols}
-        version = {k: 0 for k in order}
-
-        def fresh(needed):
-            """Recompute the stale derived values among ``needed``."""
-            todo = set()
-            for x in needed:
-                if x in exprs:
-                    todo |= ({x} | closure[x]) & dirty
-            for k in order:
-                if k in todo:
-                    lines.append(self._item_line(k, exprs[k]))
-                    dirty.discard(k)
-                    version[k] += 1
-
-        def wrote(col_names):
-            for k in order:
-                if reads[k] & col_names or closure[k] & dirty:
-                    dirty.add(k)
-
-        def fill_history():
-            changed = set()
-            for _ in range(len(self.lag_columns)):
-                for dst, src in self.lag_columns:
-                    if content[cols[dst]] != content[cols[src]]:
-                        lines.append(f"    {n[cols[dst]]} = {n[cols[src]]}")
-                        content[cols[dst]] = content[cols[src]]
-                        changed.add(cols[dst])
-            if changed:
-                wrote(changed)
-
-        def refresh_derived_history():
-            if not self.derived_lag_columns:
-                return
-            fresh({name for _dst, name in self.derived_lag_columns})
-            changed = set()
-            for dst, name in self.derived_lag_columns:
-                c = n[cols[dst]]
-                if content[cols[dst]] != ("d", name, version.get(name, 0)):
-                    lines.append(f"    {c} = jnp.broadcast_to({n[name]}, {c}.shape).astype({c}.dtype)")
-                    content[cols[dst]] = ("d", name, version.get(name, 0))
-                    changed.add(cols[dst])
-            if changed:
-                wrote(changed)
-            fill_history()
-
-        # the delayed copies (x@k, d@1) are set before an assignment only
-        # where it reads them (they are all set again at the end)
-        history = {cols[dst] for dst, _src in self.lag_columns} | {cols[dst] for dst, _n in self.derived_lag_columns}
-        plan = [(c, e) for c, e, _a in assignments] + [(c, e) for c, e, again in assignments if again]
-        for col, e in plan:
-            e = e.xreplace(self._subs) if self._subs else e
-            used = {a.name for a in e.free_symbols}
-            seen = used | set().union(*(reads[k] for x in used if x in exprs for k in {x} | closure[x]))
-            if seen & history:
-                refresh_derived_history()
-            fresh(used)
-            c = n[cols[col]]
-            val = "-1.0" if col in pending else self._pr(e)
-            lines.append(f"    {c} = jnp.broadcast_to({val}, {c}.shape).astype({c}.dtype)")
-            content[cols[col]] = ("a", len(lines))
-            wrote({cols[col]})
-            fill_history()
-        refresh_derived_history()
-        lines.append(f"    return ({', '.join(n[s] for s in cols)},)" if cols else "    return ()")
-        return "\n".join(lines) + "\n"
-
-    def init_fn(self, assignments, pending=()):
-        """:meth:`init_source`, compiled and jitted."""
-        import jax
-        import jax.numpy as jnp
-
-        src = self._snippet(("init", tuple(sorted(pending))), lambda: self.init_source(assignments, pending))
-        ns: dict = {}
-        exec(compile(src, f"<nmlcell init {self.mech.name}>", "exec"), {"jnp": jnp, "_ks_expm": _ks_expm}, ns)
-        return jax.jit(ns["init"]), src
-
     def _generate(self) -> str:
         n = self.names
         lines = ["def pderived(p, u):"]
@@ -721,117 +438,6 @@ class Kernel:
         return lines
 
     # -- the diagonal of the Jacobian, symbolically ---------------------------
-    def _diag_lines(self) -> list[str] | None:
-        """Source of ``diag(t, y, p, u, dt)`` -> (rhs columns, d f_i / d y_i
-        columns): each state's derivative with respect to itself, through the
-        chain of per-step derived values, differentiated once by sympy
-        (forward mode over the derived values that depend on that state; each
-        partial derivative is printed once). Returns None where sympy cannot
-        give a printable derivative (a function without one): the caller
-        then differentiates the right-hand side with ``jax.jvp``."""
-        if any(not isinstance(e, sp.Basic) for _k, e in self._order):
-            return None  # a KineticScheme's exact update (jNeuroML's order)
-        n = self.names
-        exprs = dict(self._order)
-        states = set(self.state_names)
-        reach: dict[str, set] = {}  # derived name -> states it depends on
-        for k, e in self._order:
-            r = set()
-            for a in e.free_symbols:
-                if a.name in states:
-                    r.add(a.name)
-                elif a.name in reach:
-                    r |= reach[a.name]
-            reach[k] = r
-        bad = (sp.Derivative, sp.Subs, sp.DiracDelta, sp.Heaviside)
-        partials: dict[tuple, str] = {}
-        lines: list[str] = []
-
-        def partial(owner, e, x):
-            """Name of the variable holding d e / d x (printed once)."""
-            key = (owner, x)
-            if key not in partials:
-                dex = sp.diff(e, sp.Symbol(x, real=True))
-                if dex.has(*bad):
-                    raise _NoDerivative(x)
-                if dex.is_Number:
-                    v = float(dex)
-                    if v != v or v in (float("inf"), float("-inf")):
-                        raise _NoDerivative(x)
-                    partials[key] = repr(v)
-                else:
-                    name = f"q{len(partials)}"
-                    lines.append(f"    {name} = {self._pr(dex)}")
-                    partials[key] = name
-            return partials[key]
-
-        outs = []
-        try:
-            for i, s in enumerate(self.state_names):
-                f = self._dexprs.get(s)
-                if f is None:
-                    outs.append(f"jnp.zeros_like({n[s]})")
-                    continue
-                z: dict[str, str] = {}
-
-                def total(owner, e):
-                    """Text of d e / d y_i, emitting what it needs."""
-                    terms = []
-                    for a in sorted(e.free_symbols, key=lambda a: a.name):
-                        x = a.name
-                        if x == s:
-                            q = partial(owner, e, x)
-                            if q != "0.0":
-                                terms.append(q)
-                        elif x in reach and s in reach[x]:
-                            if x not in z:
-                                zx = total(x, exprs[x])
-                                if zx == "0.0":
-                                    z[x] = zx
-                                else:
-                                    z[x] = f"z{i}_{len(z)}"
-                                    lines.append(f"    {z[x]} = {zx}")
-                            q = partial(owner, e, x)
-                            if z[x] != "0.0" and q != "0.0":
-                                terms.append(z[x] if q == "1.0" else f"{q}*{z[x]}")
-                    return " + ".join(terms) if terms else "0.0"
-
-                outs.append(f"({total('#f' + s, f)}) + jnp.zeros_like({n[s]})")
-        except (_NoDerivative, KeyError, TypeError, NotImplementedError, ValueError):
-            return None
-        head = ["def diag(t, y, p, u, dt=0.0):"]
-        self._prelude(head)
-        rhs = []
-        for s in self.state_names:
-            e = self._dexprs.get(s)
-            rhs.append(f"jnp.zeros_like({n[s]})" if e is None else f"({self._pr(e)}) + jnp.zeros_like({n[s]})")
-        tail = [f"    return ({', '.join(rhs)},), ({', '.join(outs)},)" if outs else "    return (), ()"]
-        return head + lines + tail
-
-    def diag(self, t, y, p, u):
-        """(rhs columns, d f_i / d y_i columns), or None where the diagonal
-        has no symbolic form (see :meth:`_diag_lines`)."""
-        fn = self.__dict__.get("_diag_fn", False)
-        if fn is False:
-            def make():
-                lines = self._diag_lines()
-                return "" if lines is None else "\n".join(lines) + "\n"
-
-            src = self._snippet("diag", make)
-            self.save()
-            fn = None
-            if src:
-                import jax
-                import jax.numpy as jnp
-
-                ns: dict = {}
-                exec(compile(src, f"<nmlcell diag {self.mech.name}>", "exec"), {"jnp": jnp}, ns)
-                fn = jax.jit(ns["diag"])
-            self._diag_fn = fn
-        if fn is None:
-            return None
-        return fn(t, y, p, u)
-
     def derived(self, t, y, p, u, dt=0.0, host=False):
         """Derived values; ``dt`` matters only for jNeuroML's order, where
         a parent reads its children's states after the step (``x@new``).
