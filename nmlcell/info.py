@@ -49,12 +49,15 @@ def describe(model) -> str:
         for l in ir.network.links:
             out.append(f"  {l.src}/{l.src_var} -> {l.dst}/{l.dst_input} ({l.kind}, {len(l.pairs)} pair(s))")
     out.append("")
-    if ir.unsupported:
-        out.append(f"not supported yet ({len(ir.unsupported)}):")
-        out += [f"  {u}" for u in ir.unsupported]
-    else:
-        out.append("not supported yet: nothing (every construct of this model is lowered)")
+    out += _unsupported(ir.unsupported, "model", "")
     return "\n".join(out)
+
+
+def _unsupported(items, what: str, indent: str) -> list[str]:
+    """The "not supported yet" lines of a description."""
+    if not items:
+        return [f"{indent}not supported yet: nothing (every construct of this {what} is lowered)"]
+    return [f"{indent}not supported yet ({len(items)}):"] + [f"{indent}  {u}" for u in items]
 
 
 def describe_mod(path) -> str:
@@ -83,11 +86,7 @@ def describe_mod(path) -> str:
     used = [i.name for i in m.inputs if i.name in ("v", "t", "dt", "celsius", "area", "diam")]
     if used:
         out.append("  reads: " + ", ".join(used))
-    if m.unsupported:
-        out.append(f"  not supported yet ({len(m.unsupported)}):")
-        out += [f"    {u}" for u in m.unsupported]
-    else:
-        out.append("  not supported yet: nothing (every construct of this file is lowered)")
+    out += _unsupported(m.unsupported, "file", "  ")
     return "\n".join(out)
 
 

@@ -13,7 +13,7 @@ from ..errors import ModelImportError
 from ..ir.mechanism import Mechanism
 from .kernel_cache import cache_file, cache_read, cache_write
 from .kernel_extra import InitDiagMixin
-from .printer import _ident, _ks_expm, _Printer  # noqa: F401 (re-exported for staggered.py)
+from .printer import _ident, _ks_expm, _Printer
 
 
 class Kernel(InitDiagMixin):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..errors import SolverError
-from .codegen import _ident, _Printer
+from .printer import _ident, _Printer
 
 IMPLICIT = ("derivimplicit", "sparse")
 
