@@ -3,6 +3,7 @@
 messages. pylems then reads the same files."""
 from __future__ import annotations
 
+import bisect
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -26,8 +27,9 @@ class SourceIndex:
     def add_file(self, path: Path):
         self.files.append(path)
         text = path.read_text(errors="replace")
+        newlines = [m.start() for m in re.finditer("\n", text)]
         for m in _ID.finditer(text):
-            line = text.count("\n", 0, m.start()) + 1
+            line = bisect.bisect_left(newlines, m.start()) + 1
             self.where.setdefault(m.group(2), (str(path), line, m.group(1)))
 
 
