@@ -56,6 +56,29 @@ _MEMBRANE_LISTS = {  # libNeuroML attribute -> NeuroML element, for what is not 
 }
 
 
+def _count_segments(comp) -> int:
+    n = 1 if comp.type == "segment" else 0
+    return n + sum(_count_segments(ch) for ch in comp.children)
+
+
+def detach_multicompartment(model) -> list[str]:
+    """Before pylems's ``resolve()``: empty every multi-compartment ``<cell>``
+    of the (unresolved) pylems ``model`` of its children (morphology,
+    biophysics), keeping their number of segments on the component. Such a
+    cell is read from libNeuroML (:class:`NmlCell`); pylems would copy and
+    resolve every segment (Hay's L5PC: over 10 s) and fails on an
+    ``inhomogeneousParameter``'s ``<proximal>``. Returns the cells' ids."""
+    out = []
+    for c in model.components:
+        if c.type == "cell":
+            n = _count_segments(c)
+            if n > 1:
+                c.children = []
+                c.nmlcell_segments = n
+                out.append(c.id)
+    return out
+
+
 def is_multicompartment(model, comp_id: str) -> bool:
     """Whether LEMS component ``comp_id`` is a NeuroML ``<cell>`` with more
     than one segment (read from the pylems component tree, unresolved)."""
@@ -67,12 +90,7 @@ def is_multicompartment(model, comp_id: str) -> bool:
             return False
     if c.type != "cell":
         return False
-
-    def count(comp) -> int:
-        n = 1 if comp.type == "segment" else 0
-        return n + sum(count(ch) for ch in comp.children)
-
-    return count(c) > 1
+    return getattr(c, "nmlcell_segments", 0) > 1 or _count_segments(c) > 1
 
 
 def java_float(x: float) -> float:
