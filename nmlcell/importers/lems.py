@@ -20,6 +20,7 @@ from .coretypes import core_types_dir
 from .lems_check import TypeChecker
 from .lems_flatten import Flattener, extends
 from .lems_origins import equation_origins
+from .lems_network import projection
 from .lems_si import apply_si_semantics
 from .lems_source import TypeIndex
 from .xmlcheck import SourceIndex, check_tree
@@ -62,6 +63,9 @@ class _Reader:
                 m.import_from_file(str(self.path))
         except Exception as e:  # pylems raises plain exceptions
             raise ModelImportError(f"cannot read model: {_clean(e)}", file=str(self.path)) from None
+        from .nml_cell import detach_multicompartment
+
+        detach_multicompartment(m)  # read from libNeuroML instead (nml_cell.NmlCell)
         try:
             with contextlib.redirect_stdout(buf):
                 self.model = m.resolve()
@@ -261,7 +265,7 @@ def _cell_types(model):
 
 
 def _build_network(rd, model, flat, net):
-    groups, links, unsupported = [], [], []
+    groups, links, event_links, unsupported = [], [], [], []
     temperature = 279.45
     mech_cache = {}
 
@@ -303,6 +307,7 @@ def _build_network(rd, model, flat, net):
         network, unsupported, rd.multicompartment = build_multicompartment(rd, model, flat, net, temperature)
         return network or Network(net.id, ()), unsupported
     pops = {}
+    projections = []
     inputs: dict[str, list[tuple[int, str, int]]] = {}  # input comp -> [(k, pop, idx)]
     for ch in net.children:
         t = ch.type
@@ -343,8 +348,12 @@ def _build_network(rd, model, flat, net):
                                        f"(inputList '{ch.id}')")
                 w = float(inp.parameters.get("weight", 1.0)) if inp.type == "inputW" else 1.0
                 inputs.setdefault(comp, []).append((mm.group("pop"), int(mm.group("i")), w))
-        elif t in ("projection", "electricalProjection", "continuousProjection", "synapticConnection"):
+        elif t == "projection":
+            projections.append(ch)
+        elif t in ("electricalProjection", "continuousProjection", "synapticConnection"):
             unsupported.append(f"{t} '{ch.id}' (networks with connections come with issue 6)")
+    for ch in projections:
+        projection(rd, model, ch, pops, groups, links, event_links, mech)
     for comp, targets in inputs.items():
         m = mech(comp, "input")
         over = {}
@@ -376,7 +385,8 @@ def _build_network(rd, model, flat, net):
                                      f"does not expose", comp)
                     links.append(Link("gather", pop, cell_m.exposures[inp.name][0], gid, inp.name,
                                       tuple((idx, k) for k, idx in pairs)))
-    return Network(net.id, tuple(groups), tuple(links), temperature), unsupported
+    return Network(net.id, tuple(groups), tuple(links), temperature,
+                   event_links=tuple(event_links)), unsupported
 
 
 def _count_segments(fc) -> int:
