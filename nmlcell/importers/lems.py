@@ -20,7 +20,6 @@ from .coretypes import core_types_dir
 from .lems_check import TypeChecker
 from .lems_flatten import Flattener, extends
 from .lems_origins import equation_origins
-from .lems_network import projection
 from .lems_si import apply_si_semantics
 from .lems_source import TypeIndex
 from .xmlcheck import SourceIndex, check_tree
@@ -265,7 +264,7 @@ def _cell_types(model):
 
 
 def _build_network(rd, model, flat, net):
-    groups, links, event_links, unsupported = [], [], [], []
+    groups, links, unsupported = [], [], []
     temperature = 279.45
     mech_cache = {}
 
@@ -307,7 +306,6 @@ def _build_network(rd, model, flat, net):
         network, unsupported, rd.multicompartment = build_multicompartment(rd, model, flat, net, temperature)
         return network or Network(net.id, ()), unsupported
     pops = {}
-    projections = []
     inputs: dict[str, list[tuple[int, str, int]]] = {}  # input comp -> [(k, pop, idx)]
     for ch in net.children:
         t = ch.type
@@ -348,12 +346,8 @@ def _build_network(rd, model, flat, net):
                                        f"(inputList '{ch.id}')")
                 w = float(inp.parameters.get("weight", 1.0)) if inp.type == "inputW" else 1.0
                 inputs.setdefault(comp, []).append((mm.group("pop"), int(mm.group("i")), w))
-        elif t == "projection":
-            projections.append(ch)
-        elif t in ("electricalProjection", "continuousProjection", "synapticConnection"):
+        elif t in ("projection", "electricalProjection", "continuousProjection", "synapticConnection"):
             unsupported.append(f"{t} '{ch.id}' (networks with connections come with issue 6)")
-    for ch in projections:
-        projection(rd, model, ch, pops, groups, links, event_links, mech)
     for comp, targets in inputs.items():
         m = mech(comp, "input")
         over = {}
@@ -385,8 +379,7 @@ def _build_network(rd, model, flat, net):
                                      f"does not expose", comp)
                     links.append(Link("gather", pop, cell_m.exposures[inp.name][0], gid, inp.name,
                                       tuple((idx, k) for k, idx in pairs)))
-    return Network(net.id, tuple(groups), tuple(links), temperature,
-                   event_links=tuple(event_links)), unsupported
+    return Network(net.id, tuple(groups), tuple(links), temperature), unsupported
 
 
 def _count_segments(fc) -> int:
