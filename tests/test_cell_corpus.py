@@ -256,3 +256,21 @@ def test_an_update_needs_the_staggered_solver(corpus):
     cell.solver = "rk4"
     with pytest.raises(nmlcell.OptionError, match="staggered"):
         cell.run(duration=1.0)
+
+
+def test_recorded_nernst_potential_is_the_steps_start_value(corpus):
+    """``eca`` of an ion whose concentration a mechanism writes follows
+    Nernst; NEURON computes it in the ion's current function at the start
+    of the step (from ``cai`` at t), and a Vector records that value at
+    t + dt; the state phase reads it too. Hay's Ca_HVA and Ca_LVAst (reading
+    ``eca``) with CaDynamics_E2 (writing ``cai``), 0.3 nA: eca spans 20 mV;
+    measured within 9.2e-13 mV of NEURON's (the end-of-step value, Nernst
+    of the recorded ``cai``, differs by 0.086 mV)."""
+    folder = "hay2011-l5pc-osb/NEURON/mod"
+    cfg, mechs, _m = configuration(folder, "CaDynamics_E2", 0.3)
+    cfg["record"] += ["eca", "ica"]
+    ref = neuron_run(cfg)
+    ours, _res = nmlcell_run(cfg, mechs)
+    assert np.ptp(ref["eca"]) > 1.0   # cai moves: eca changes by millivolts
+    np.testing.assert_allclose(ours["eca"], ref["eca"], rtol=0, atol=1e-9)
+    assert np.max(np.abs(ref["v"] - ours["v"])) < V_TOL

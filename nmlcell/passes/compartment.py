@@ -211,7 +211,13 @@ class _Composer:
         self.derivs["v"] = -sp.Float(1000.0) * sym("i_membrane") / sym("cm")
 
         derived = _toposort(self.derived)
-        frozen = tuple("i" + ion for ion in ions) + tuple(self.current)
+        # NEURON computes a Nernst reversal potential in the ion's own current
+        # function (its nrn_cur, first of the step's current phase) from the
+        # concentrations at t: the state phase reads that value, and a Vector
+        # records it (at t + dt: the value from the start of the step)
+        nernst = tuple("e" + ion for ion in ions if ion in uses_conc
+                       and (ion + "i" in writes_conc or ion + "o" in writes_conc))
+        frozen = tuple("i" + ion for ion in ions) + nernst + tuple(self.current)
         steps = {}
         for x in self.phase_columns:
             if x in frozen:
