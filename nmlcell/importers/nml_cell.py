@@ -42,6 +42,7 @@ from dataclasses import replace
 from ..errors import ModelImportError, OptionError
 from ..ir.mechanism import Mechanism
 from ..ir.model import Network
+from .nml_densities import place_densities
 from .nml_mechanisms import _CONC_INPUTS, _V, concentration_mechanism, density_mechanism
 
 CABLE = "sao864921383"
@@ -50,8 +51,6 @@ _MEMBRANE_LISTS = {  # libNeuroML attribute -> NeuroML element, for what is not 
     "channel_density_v_shifts": "channelDensityVShift",
     "channel_density_ghks": "channelDensityGHK",
     "channel_density_ghk2s": "channelDensityGHK2",
-    "channel_density_non_uniforms": "channelDensityNonUniform",
-    "channel_density_non_uniform_nernsts": "channelDensityNonUniformNernst",
     "channel_density_non_uniform_ghks": "channelDensityNonUniformGHK",
 }
 
@@ -135,9 +134,21 @@ class NmlCell:
     def __init__(self, rd, model, flat, cell_id: str):
         self.rd, self.model, self.flat, self.id = rd, model, flat, cell_id
         self.unsupported: list[str] = []
+        self.notes: list[str] = []
         f, line = rd.index.locate(cell_id)
         self.file, self.line = f, line
+        self._lines = None
         self._read()
+
+    def line_of(self, tag: str, ident) -> int | None:
+        """The line of ``<tag id="ident">`` in the cell's file (else the cell's)."""
+        if self._lines is None:
+            from pathlib import Path
+
+            from .nml_morphology import _Lines
+
+            self._lines = _Lines(Path(self.file))
+        return self._lines.find(tag, ident) or self.line
 
     # -- reading -------------------------------------------------------------------
     def _where(self, what):
@@ -154,6 +165,7 @@ class NmlCell:
         if not cells:
             raise ModelImportError(f"cell '{self.id}' is not in this file", file=self.file)
         cell = cells[0]
+        self.nml_cell = cell
         morph = read_nml_morphology(self.file, cell_id=self.id, unbranched="segments")
         # a section's region is its own name, so placing by name never catches
         # another section of the same region (NeuroML places by segment group)
@@ -181,39 +193,7 @@ class NmlCell:
                   where=self._sections(x.segment_groups, "resistivity"))
         self.mechanisms: dict[str, Mechanism] = {}  # channelDensity id -> its mechanism
         self._mech_cache: dict = {}
-        for cd in mp.channel_densities:
-            if cd.segments:
-                self.unsupported.append(self._where(f"channelDensity '{cd.id}' on segments={cd.segments}"))
-                continue
-            if cd.variable_parameters:
-                self.unsupported.append(self._where(f"variableParameter in channelDensity '{cd.id}'"))
-            gmax = self._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
-            erev = self._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3
-            m = self._density(cd.ion_channel, cd.ion)
-            if m is None:
-                continue
-            self.mechanisms[cd.id] = m
-            try:
-                c.insert(m, where=self._sections(cd.segment_groups, f"channelDensity '{cd.id}'"),
-                         gmax=gmax, erev=erev)
-            except OptionError:
-                self.unsupported.append(self._where(f"channelDensity '{cd.id}': ion channel '{cd.ion_channel}' "
-                                                    "placed twice on some sections"))
-        for cd in mp.channel_density_nernsts:  # erev: NEURON's e<ion> (Nernst where a pool writes <ion>i)
-            if cd.segments or cd.variable_parameters:
-                self.unsupported.append(self._where(f"channelDensityNernst '{cd.id}' on segments or with "
-                                                    "variableParameter"))
-                continue
-            gmax = self._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
-            m = self._density(cd.ion_channel, cd.ion, nernst=True)
-            if m is None:
-                continue
-            self.mechanisms[cd.id] = m
-            try:
-                c.insert(m, where=self._sections(cd.segment_groups, f"channelDensityNernst '{cd.id}'"), gmax=gmax)
-            except OptionError:
-                self.unsupported.append(self._where(f"channelDensityNernst '{cd.id}': ion channel "
-                                                    f"'{cd.ion_channel}' placed twice on some sections"))
+        place_densities(self, c, mp)
         for sp_ in (ip.species if ip is not None else ()):
             self._species(c, sp_)
         self._cell = c
@@ -282,9 +262,10 @@ class NmlCell:
             self.seg_at[sid] = (i, acc / total, (acc + ln) / total)
             acc += ln
 
-    def _sections(self, group: str | None, what: str) -> list[str]:
+    def _sections(self, group: str | None, what: str, tag: str | None = None, ident=None) -> list[str]:
         """Names of the sections of segment group ``group`` (all when None or
-        'all' is not a group); a group that cuts a section is unsupported."""
+        'all' is not a group); a group that cuts a section is unsupported.
+        An error names element ``<tag id=ident>`` (its line) when given."""
         morph = self.morphology
         names = [s.name for s in morph.sections]
         if group in (None, "", "all") and not any(g.name == group for g in morph.groups):
@@ -292,7 +273,8 @@ class NmlCell:
         g = next((g for g in morph.groups if g.name == group), None)
         if g is None:
             raise ModelImportError(f"{what}: segmentGroup '{group}' is not a group of cell '{self.id}'",
-                                   file=self.file, line=self.line)
+                                   file=self.file, line=self.line_of(tag, ident) if tag else self.line,
+                                   element=f'{tag} id="{ident}"' if tag else None)
         segs = set(g.segments)
         for i in g.sections:
             mine = {sid for sid, (j, _a, _b) in self.seg_at.items() if j == i}
@@ -302,18 +284,19 @@ class NmlCell:
         return [names[i] for i in g.sections]
 
     # -- a channel density -> a NEURON-style density mechanism ------------------------------
-    def _density(self, chan_id: str, ion: str | None, nernst: bool = False) -> Mechanism | None:
+    def _density(self, chan_id: str, ion: str | None, nernst: bool = False,
+                 label: str = "channelDensity") -> Mechanism | None:
         """The density mechanism of ion channel ``chan_id`` (named after it, as
         the export's mod file; one per channel, its gmax and erev per section)."""
         key = (chan_id, ion, nernst)
         if key not in self._mech_cache:
-            self._mech_cache[key] = self._make_density(chan_id, ion, nernst)
+            self._mech_cache[key] = self._make_density(chan_id, ion, nernst, label)
         return self._mech_cache[key]
 
-    def _make_density(self, chan_id: str, ion: str | None, nernst: bool) -> Mechanism | None:
+    def _make_density(self, chan_id: str, ion: str | None, nernst: bool, label: str) -> Mechanism | None:
         model = self.model
         if chan_id not in model.components:
-            raise ModelImportError(f"channelDensity '{label}': ion channel '{chan_id}' is not defined",
+            raise ModelImportError(f"{label}: ion channel '{chan_id}' is not defined",
                                    file=self.file, line=self.line)
         fc = model.fatten_component(model.components[chan_id])
         self.rd.checker.check_component(fc)

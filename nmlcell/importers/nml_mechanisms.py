@@ -135,7 +135,10 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
                     fixed[pw.args[1]] = sp.Float(pnames[pw.args[1].name].value)
         full = {k: v.xreplace(fixed) for k, v in full.items()}
         dt = sym("dt")
-        assigns = [Assignment(s.name, sym(s.name) + dt * x(ch.derivatives.get(s.name, sp.Integer(0))).xreplace(full))
+        # a case dividing by zero (a time course of 0 when alpha + beta = 0) is
+        # sympy's zoo: NEURON would compute inf there too
+        assigns = [Assignment(s.name, (sym(s.name) + dt * x(ch.derivatives.get(s.name, sp.Integer(0)))
+                                       .xreplace(full)).xreplace({sp.zoo: sp.oo}))
                    for s in ch.states]
         lag_f = fopen.xreplace(full)
         assigns.append(Assignment("fopen_lag", lag_f))

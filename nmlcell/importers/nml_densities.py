@@ -1,0 +1,150 @@
+"""Channel densities of a multi-compartment NeuroML cell placed on its
+sections as jNeuroML's NEURON export places them (used by
+:class:`nmlcell.importers.nml_cell.NmlCell`).
+
+- ``channelDensity``: ``insert <channel>``, ``gmax`` and ``erev`` on the
+  sections of its segment group.
+- ``channelDensityNernst``: the same without ``erev``; the mechanism reads
+  NEURON's ``e<ion>`` (Nernst where a pool writes the concentration).
+- ``channelDensityNonUniform`` / ``channelDensityNonUniformNernst``: each
+  ``variableParameter parameter="condDensity"`` sets ``gmax`` per segment
+  from its ``inhomogeneousValue``, an expression in the variable of an
+  ``inhomogeneousParameter`` of the morphology. The export evaluates it
+  with NEURON's ``SubsetDomainIterator`` (nrn/lib/hoc/subiter.hoc, path
+  style 0): for every segment centre of the group's sections, the path
+  distance from the 0 end of the root section (``distance()`` there); with
+  ``<proximal>`` (``proximal_style`` 1) the smallest distance over the
+  group's sections (ends included) is subtracted, with ``<distal>``
+  (``distal_style`` 1) the result is divided by the largest (at least 1).
+  The expression gives S/m2 (the export multiplies by 1e-4 into S/cm2).
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..errors import ModelImportError, OptionError
+from ..ir.expr import parse, sym
+
+_METRIC = "Path Length from root"
+
+
+def place_densities(nc, c, mp) -> None:
+    """Insert every channel density of ``mp`` (libNeuroML
+    membraneProperties) into ``c`` (the recording Cell of ``nc``)."""
+    for cd in mp.channel_densities:
+        if cd.segments:
+            nc.unsupported.append(nc._where(f"channelDensity '{cd.id}' on segments={cd.segments}"))
+            continue
+        if cd.variable_parameters:
+            nc.unsupported.append(nc._where(f"variableParameter in channelDensity '{cd.id}'"))
+        gmax = nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
+        erev = nc._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3
+        _insert(nc, c, "channelDensity", cd, nc._sections(cd.segment_groups, f"channelDensity '{cd.id}'",
+                                                          "channelDensity", cd.id),
+                gmax=gmax, erev=erev)
+    for cd in mp.channel_density_nernsts:
+        if cd.segments or cd.variable_parameters:
+            nc.unsupported.append(nc._where(f"channelDensityNernst '{cd.id}' on segments or with "
+                                            "variableParameter"))
+            continue
+        gmax = nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
+        _insert(nc, c, "channelDensityNernst", cd,
+                nc._sections(cd.segment_groups, f"channelDensityNernst '{cd.id}'", "channelDensityNernst", cd.id),
+                nernst=True, gmax=gmax)
+    for tag, attr, nernst in (("channelDensityNonUniform", "channel_density_non_uniforms", False),
+                              ("channelDensityNonUniformNernst", "channel_density_non_uniform_nernsts", True)):
+        for cd in getattr(mp, attr, None) or ():
+            extra = {} if nernst else {"erev": nc._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3}
+            for vp in cd.variable_parameters:
+                if vp.parameter != "condDensity":
+                    nc.unsupported.append(nc._where(f"{tag} '{cd.id}': variableParameter '{vp.parameter}' "
+                                                    "(condDensity is supported)"))
+                    continue
+                secs = nc._sections(vp.segment_groups, f"variableParameter of {tag} '{cd.id}'", tag, cd.id)
+                gmax = inhomogeneous_values(nc, vp, tag, cd.id, secs)
+                _insert(nc, c, tag, cd, secs, nernst=nernst, gmax=gmax, **extra)
+
+
+def _insert(nc, c, tag, cd, secs, *, nernst=False, **params):
+    m = nc._density(cd.ion_channel, cd.ion, nernst=nernst, label=f"{tag} '{cd.id}'")
+    if m is None:
+        return
+    nc.mechanisms[cd.id] = m
+    try:
+        c.insert(m, where=secs, **params)
+    except OptionError:
+        nc.unsupported.append(nc._where(f"{tag} '{cd.id}': ion channel '{cd.ion_channel}' placed twice on "
+                                        "some sections"))
+
+
+def _inhomogeneous_parameter(nc, ident: str, tag: str, cid: str):
+    for g in nc.nml_cell.morphology.segment_groups:
+        for ip in g.inhomogeneous_parameters or ():
+            if ip.id == ident:
+                return g, ip
+    raise ModelImportError(f"{tag} '{cid}': inhomogeneousParameter '{ident}' is defined in no segmentGroup "
+                           f"of cell '{nc.id}'", file=nc.file, line=nc.line_of(tag, cid), element=f"{tag} id=\"{cid}\"")
+
+
+def inhomogeneous_values(nc, vp, tag: str, cid: str, secs: list[str]) -> dict[str, float]:
+    """``{"sec(x)": value}`` (value in S/cm2) for every segment of
+    ``secs``, as the export's ``SubsetDomainIterator`` loop sets them."""
+    iv = vp.inhomogeneous_value
+    if iv is None:
+        raise ModelImportError(f"{tag} '{cid}': variableParameter without inhomogeneousValue",
+                               file=nc.file, line=nc.line_of(tag, cid), element=f"{tag} id=\"{cid}\"")
+    g, ip = _inhomogeneous_parameter(nc, iv.inhomogeneous_parameters, tag, cid)
+    if g.id != vp.segment_groups:
+        nc.notes.append(f"{tag} '{cid}': inhomogeneousParameter '{ip.id}' is defined on segmentGroup "
+                        f"'{g.id}' and used on '{vp.segment_groups}'; distances are measured over the latter, "
+                        "as the export does")
+    if (ip.metric or _METRIC) != _METRIC:
+        nc.unsupported.append(nc._where(f"inhomogeneousParameter '{ip.id}' with metric '{ip.metric}' "
+                                        f"('{_METRIC}' is supported)"))
+        return {}
+    var = ip.variable or "p"
+    try:
+        expr = parse(str(iv.value), {var: sym(var)}, where=f" (inhomogeneousValue of {tag} '{cid}')",
+                     file=nc.file, line=nc.line_of(tag, cid), element=tag)
+    except ModelImportError:
+        raise
+    # the export's hoc H(x) is 1 for x >= 0
+    expr = expr.replace(lambda e: isinstance(e, sp.Piecewise) and len(e.args) == 2
+                        and isinstance(e.args[0].cond, sp.StrictGreaterThan) and e.args[0].cond.rhs == 0
+                        and e.args[0].expr == 1 and e.args[1].expr == 0,
+                        lambda e: sp.Piecewise((sp.Integer(1), e.args[0].cond.lhs >= 0), (sp.Integer(0), True)))
+    extra = expr.free_symbols - {sym(var)}
+    if extra:
+        raise ModelImportError(f"{tag} '{cid}': inhomogeneousValue '{iv.value}' names "
+                               f"{', '.join(sorted(s.name for s in extra))}, not the variable '{var}'",
+                               file=nc.file, line=nc.line_of(tag, cid), element=tag)
+    f = sp.lambdify(sym(var), expr, modules="numpy")
+    from ..cable_cell import _distance_from
+    from ..cell import Cell
+
+    disc = Cell(nc.morphology).discretisation()
+    morph = nc.morphology
+    root = next(i for i, s in enumerate(morph.sections) if s.parent is None)
+    dist = _distance_from(disc, (root, 0.0))
+    index = {s.name: i for i, s in enumerate(morph.sections)}
+    centres, ends = [], []
+    for name in secs:
+        i = index[name]
+        n = morph.sections[i].nseg or 1
+        for k in range(n):
+            x = (k + 0.5) / n
+            centres.append((name, x, dist(i, x)))
+        ends += [dist(i, 0.0), dist(i, 1.0)]
+    if not centres:
+        return {}
+    d = np.array([c[2] for c in centres])
+    p0 = min(min(ends), float(d.min()))
+    p1 = max(1.0, max(ends), float(d.max()))
+    if ip.proximal is not None:
+        d = d - p0 + float(ip.proximal.translation_start or 0.0)
+        p1 -= p0
+    if ip.distal is not None:
+        d = d / p1 * float(ip.distal.normalization_end or 1.0)
+    vals = np.broadcast_to(np.asarray(f(d), dtype=float), d.shape) * 1e-4
+    return {f"{name}({x!r})": float(v) for (name, x, _), v in zip(centres, vals)}
