@@ -114,6 +114,9 @@ def parse(text: str, env: dict[str, sp.Expr], *, where: str = "", file: str | No
             fn = _FUNCS.get(node.func.id)
             if fn is None:
                 if node.func.id == "random":
+                    rnd = getattr(env, "random", None)  # an importer that supports it draws from a key
+                    if rnd is not None and len(node.args) == 1:
+                        return rnd(ev(node.args[0]))
                     raise ModelImportError(f"random() is not supported yet in '{text}'{where}",
                                            file=file, line=line, element=element)
                 raise ModelImportError(f"unknown function '{node.func.id}' in '{text}'{where}",
