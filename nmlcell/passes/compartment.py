@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
 from ..errors import ModelImportError, UnsupportedError
 from ..ir.expr import DependencyCycle, dependency_order, sym
-from ..ir.mechanism import Assignment, Derived, Input, Mechanism, Parameter, Source, State
+from ..ir.mechanism import Assignment, Condition, Derived, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE, Dim
 
 # NEURON 9's physical constants (nrnunits, codata 2018, as the exact products
@@ -119,6 +119,7 @@ class _Composer:
         self.methods: dict[str, tuple] = {"v": ("v", "compartment")}
         self.current: list[str] = []  # derived values of the current phase (see current_phase)
         self.updates: list[tuple] = []  # (label, (Assignment, ...)): SOLVEd PROCEDUREs, NEURON's order
+        self.conditions: list[Condition] = []  # a mechanism's OnConditions (a NeuroML cell's spike detector)
 
     # -- helpers ------------------------------------------------------------------
     def _param(self, name, value, unit="", dim=NONE, desc="", origin="compartment"):
@@ -237,7 +238,7 @@ class _Composer:
             name=self.name, kind="cell", component_type="NEURON-style compartment",
             parameters=tuple(self.params.values()), states=tuple(self.states), derived=tuple(derived),
             derivatives=dict(self.derivs), inputs=(Input("temperature", Dim(k=1), "global"),),
-            on_start=tuple(self.on_start), conditions=(), exposures=dict(self.exposures),
+            on_start=tuple(self.on_start), conditions=tuple(self.conditions), exposures=dict(self.exposures),
             source=Source(origin="compartment"), units="neuron",
             solves=tuple((it.label, m) for it in self.items for _b, m in it.mech.solves),
             methods=dict(self.methods), frozen=frozen, updates=tuple(self.updates))
@@ -309,6 +310,9 @@ class _Composer:
             self.updates.append((it.label, upd))
             for a in upd:
                 self.methods[a.variable] = ("update", it.label)
+        for c in m.conditions:
+            self.conditions.append(replace(c, test=c.test.xreplace(ren), assignments=tuple(
+                Assignment(ren[sym(a.variable)].name, a.expr.xreplace(ren)) for a in c.assignments)))
         for c in m.currents:
             expr = ren.get(sym(c.variable), sym(c.variable))
             if c.kind == "electrode":
