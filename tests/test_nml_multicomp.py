@@ -129,6 +129,24 @@ def test_two_sections_hh_vs_neuron_export():
     assert got["soma"][2] == 4
 
 
+def test_event_output_file_vs_neuron_export(tmp_path):
+    """An EventOutputFile of a multi-compartment cell: the export's NetCon
+    on v(0.5) of segment 0's section at the cell's spikeThresh (-20 mV),
+    spike times on the step where v reaches it (measured: the 4 spikes on
+    the export's steps, equal to 1e-9 ms)."""
+    lems = DATA / "LEMS_hh_two_sec_spikes.xml"
+    ref = neuron_reference(lems)
+    model = nmlcell.load(lems)
+    res = model.run(progress=False)
+    written = res.write(tmp_path)
+    ours = [p for p in written if p.name == "hh_two_sec.spikes"][0]
+    rows = [ln.split() for ln in ours.read_text().splitlines()]
+    t_ours = np.array([float(r[1]) for r in rows])
+    t_ref = ref["events"]["spikes"]["times"]["0"]
+    assert len(t_ours) == len(t_ref) == 4
+    assert np.max(np.abs(t_ours - t_ref)) * 1e3 < 1e-6
+
+
 def test_recorded_places_follow_the_export():
     """``pop/0/cell/<seg>/v`` is read at the middle of segment ``seg`` as
     a fraction of its section (the export's ``dend.v(0.16666667)``)."""
@@ -239,4 +257,43 @@ def test_acnet2_two_cells_vs_neuron_export():
     Hines tree of two cables), a pulse into each; voltages at every
     segment of both and the pyramidal soma's [Ca], 700 ms."""
     got = compare(ACNET2 / "LEMS_TwoCell.xml")
+    print(got)
+
+
+HAY = CORPUS / "hay2011-l5pc-osb/neuroConstruct/generatedNeuroML2"
+
+
+def _beside(src: Path, lems: str, tmp_path: Path) -> Path:
+    """A copy of corpus folder ``src``'s NeuroML files with test LEMS file
+    ``lems`` beside them (its output folder made)."""
+    if not src.is_dir():
+        pytest.skip(f"{src} is not here")
+    for f in src.glob("*.nml"):
+        shutil.copy(f, tmp_path)
+    shutil.copy(DATA / lems, tmp_path)
+    return tmp_path / lems
+
+
+@pytest.mark.slow
+def test_hay_l5pc_vs_neuron_export(tmp_path):
+    """Hay et al. 2011's L5PC from OSB's NeuroML2 (4069 segments, 392
+    sections; Ih, Ca_HVA and Ca_LVAst as channelDensityNonUniform(Nernst)
+    over the apical path length, two calcium pools of a custom
+    concentration model), 0.793 nA into the soma for 500 ms at 34 degC.
+    Measured: 9 spikes within 7.2e-4 ms of the export's, soma v within
+    0.025 mV outside +-1 ms of them, an apical segment within 1.4e-3 mV."""
+    got = compare(_beside(HAY, "LEMS_L5PC_step.xml", tmp_path))
+    print(got)
+    assert got["soma"][2] == 9
+
+
+SMITH = CORPUS / "smith2013-l23/NeuroML2"
+
+
+@pytest.mark.slow
+def test_smith_l23_vs_neuron_export(tmp_path):
+    """Smith et al. 2013's L2/3 pyramidal cell with its full morphology
+    (L23_NoHotSpot: 2953 segments, 212 sections; Na, Kv, Km, KCa, CaT, CaHVA,
+    leak on segment groups), 0.4 nA into the soma for 200 ms at 35 degC."""
+    got = compare(_beside(SMITH, "LEMS_L23_step.xml", tmp_path))
     print(got)

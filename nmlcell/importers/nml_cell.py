@@ -43,7 +43,8 @@ from ..errors import ModelImportError, OptionError
 from ..ir.mechanism import Mechanism
 from ..ir.model import Network
 from .nml_densities import place_densities
-from .nml_mechanisms import _CONC_INPUTS, _V, concentration_mechanism, density_mechanism
+from .nml_mechanisms import (_CONC_INPUTS, _V, concentration_mechanism, density_mechanism,
+                             spike_detector)
 
 CABLE = "sao864921383"
 _MEMBRANE_LISTS = {  # libNeuroML attribute -> NeuroML element, for what is not supported yet
@@ -181,6 +182,8 @@ class NmlCell:
         for attr, tag in _MEMBRANE_LISTS.items():
             for x in getattr(mp, attr, None) or ():
                 self.unsupported.append(self._where(f"<{tag} id='{getattr(x, 'id', '?')}'>"))
+        thr = [self._q(x.value, "voltage", "spikeThresh") * 1e3 for x in mp.spike_threshes]
+        self.threshold = thr[0] if thr else 0.0
         vinit = [self._q(x.value, "voltage", "initMembPotential") * 1e3 for x in mp.init_memb_potentials]
         if len({*vinit}) > 1:
             self.unsupported.append(self._where("several initMembPotential values"))
@@ -198,10 +201,19 @@ class NmlCell:
             self._species(c, sp_)
         self._cell = c
 
-    def make_cell(self):
+    def make_cell(self, spikes: bool = False):
         """A new :class:`nmlcell.Cell` of this cell type (one per instance: the
-        inputs differ), sharing the mechanisms."""
-        return self._cell.replay()
+        inputs differ), sharing the mechanisms; with ``spikes``, the
+        export's spike detector (a NetCon at ``v(0.5)`` of segment 0's
+        section, the cell's spikeThresh) at :meth:`spike_location`."""
+        c = self._cell.replay()
+        if spikes:
+            loc = self.spike_location()
+            c.insert(spike_detector(), where=[loc.split("(")[0]], threshold={loc: self.threshold})
+        return c
+
+    def spike_location(self) -> str:
+        return f"{self.morphology.sections[self.seg_at[0][0]].name}(0.5)"
 
     def _species(self, c, sp_):
         """A <species>: its concentration model inserted on its segment group
@@ -321,6 +333,7 @@ class NmlCell:
 
 
 _Q_CELL = re.compile(r"^(?P<pop>\w+)/(?P<i>\d+)/(?P<cell>\w+)/(?:(?P<seg>\d+)/)?(?P<rest>.+)$")
+_Q_POP = re.compile(r"^(?P<pop>\w+)(?:/(?P<i>\d+)/\w+|\[(?P<j>\d+)\])$")
 _Q_IDX = re.compile(r"^(?P<pop>\w+)\[(?P<i>\d+)\]/(?:(?P<seg>\d+)/)?(?P<rest>.+)$")
 
 
@@ -338,6 +351,8 @@ def build_network(rd, model, flat, net, temperature: float):
     unsupported: list[str] = []
     pops = {}
     types: dict[str, NmlCell] = {}
+    spikes = any(ch.type == "EventOutputFile" for c in model.components if c.type == "Simulation"
+                 for ch in c.children)
     for ch in net.children:
         if ch.type not in ("population", "populationList"):
             continue
@@ -351,7 +366,7 @@ def build_network(rd, model, flat, net, temperature: float):
         if comp not in types:
             types[comp] = NmlCell(rd, model, flat, comp)
             unsupported += types[comp].unsupported
-        pops[ch.id] = (types[comp], [types[comp].make_cell() for _ in range(size)])
+        pops[ch.id] = (types[comp], [types[comp].make_cell(spikes) for _ in range(size)])
     for ch in net.children:
         t = ch.type
         if t in ("population", "populationList", "notes", "annotation", "property"):
@@ -401,6 +416,7 @@ def build_network(rd, model, flat, net, temperature: float):
             ri += [(1e300 if (off and j == 0) else r) for j, r in enumerate(cab.ri)]
             area += list(cab.area)
             prefix = f"{pop}_{k}_" if len(pops) > 1 or len(cells) > 1 else ""
+            spike_at = None
             for g in ir.network.groups:
                 mech = _voltage_dims(g.mechanism)
                 same = next((c for c in canon if c == mech), None)
@@ -408,9 +424,15 @@ def build_network(rd, model, flat, net, temperature: float):
                     canon.append(mech)
                     same = mech
                 gid = prefix + g.id
-                groups.append(replace(g, id=gid, mechanism=same, component=nc.id))
+                # a compartment's mechanisms are one combined mechanism: the detector's
+                # is the only condition emitting spikes
+                det = any("spike" in c.events for c in g.mechanism.conditions)
+                groups.append(replace(g, id=gid, mechanism=same, component=nc.id, emits_spikes=det))
                 members[gid] = tuple(n + off for n in cab.members[g.id])
-            where[pop, k] = (nc, disc, {node: (prefix + gid, i) for node, (gid, i) in index.items()})
+                if det:
+                    node = disc.locate(nc.spike_location())
+                    spike_at = f"{gid}[{cab.members[g.id].index(node)}]"
+            where[pop, k] = (nc, disc, {node: (prefix + gid, i) for node, (gid, i) in index.items()}, spike_at)
     network = Network(net.id, tuple(groups), temperature=temperature,
                       cable=Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members))
     return network, unsupported, where
@@ -455,7 +477,7 @@ def quantity_map(where: dict, quantities) -> tuple[dict, list[str]]:
         if key not in where:
             bad.append(q)
             continue
-        nc, disc, index = where[key]
+        nc, disc, index, _spk = where[key]
         seg = int(m.group("seg") or 0)
         name = _variable(nc, m.group("rest"))
         if name is None or seg not in nc.seg_at:
@@ -487,10 +509,20 @@ def rename_quantities(where: dict, sim, unsupported: list):
     for q in dict.fromkeys(bad):
         unsupported.append(f"recording '{q}' of a multi-compartment cell (v, caConc and channel density "
                            f"variables are supported yet)")
+    events = []
     for e in sim.event_outputs:
-        unsupported.append(f"EventOutputFile '{e.id}' (spikes of a multi-compartment cell)")
+        sels = []
+        for sel in e.selections:
+            m = _Q_POP.match(sel.select.strip())
+            key = (m.group("pop"), int(m.group("i") or m.group("j"))) if m else None
+            if key not in where or where[key][3] is None:
+                unsupported.append(f"EventSelection '{sel.select}' of EventOutputFile '{e.id}' (a cell of the "
+                                   "network is supported)")
+                continue
+            sels.append(replace(sel, select=where[key][3]))
+        events.append(replace(e, selections=tuple(sels)))
     outputs = tuple(replace(o, columns=tuple(replace(c, quantity=qmap.get(c.quantity, c.quantity))
                                              for c in o.columns)) for o in sim.outputs)
     displays = tuple(replace(d, lines=tuple(replace(ln, quantity=qmap.get(ln.quantity, ln.quantity))
                                             for ln in d.lines)) for d in sim.displays)
-    return replace(sim, outputs=outputs, displays=displays)
+    return replace(sim, outputs=outputs, displays=displays, event_outputs=tuple(events))

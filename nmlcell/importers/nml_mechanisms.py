@@ -11,7 +11,8 @@ import sympy as sp
 
 from ..errors import ModelImportError
 from ..ir.expr import sym
-from ..ir.mechanism import Assignment, Current, Derived, Input, IonUse, Mechanism, Parameter, Source, State
+from ..ir.mechanism import (Assignment, Condition, Current, Derived, Input, IonUse, Mechanism, Parameter, Source,
+                             State)
 from ..ir.units import NONE, Dim
 
 _V = Dim(m=1, l=2, t=-3, i=-1)
@@ -237,3 +238,29 @@ def concentration_mechanism(cm: Mechanism, ion: str, unsupported: list, where) -
         source=Source(origin=f"concentration model {cm.name} ({cm.source})"), units="neuron",
         ions=(IonUse(ion, read=(f"i{ion}",), write=(ci,)),), currents=(), solves=(("states", "none"),),
         updates=(("states", tuple(assigns)),))
+
+
+SPIKE_DETECTOR = "nml_spike_detector"
+
+
+def spike_detector() -> Mechanism:
+    """NEURON's ``NetCon(&v(x), nil, threshold, 0, 1)`` that jNeuroML's
+    NEURON export puts on a cell for an EventOutputFile, as a density
+    mechanism: a spike at the end of each step where ``v`` reaches
+    ``threshold`` (mV; the cell's spikeThresh) from below (NEURON's fixed
+    step records that step's time). ``threshold`` is +inf where there is no
+    NetCon."""
+    src = Source(origin="spike detector (the export's NetCon)")
+    v, th, above = sym("v"), sym("threshold"), sym("above")
+    return Mechanism(
+        name=SPIKE_DETECTOR, kind="density", component_type="NetCon threshold",
+        parameters=(Parameter("threshold", float("inf"), _V, "mV", "spike threshold (spikeThresh)"),),
+        states=(State("above", NONE, "1 while v is at or above the threshold", src),),
+        derived=(), derivatives={"above": sp.Integer(0)},
+        inputs=(Input("v", _V, "requirement"),),
+        on_start=(Assignment("above", sp.Piecewise((sp.Integer(1), v >= th), (sp.Integer(0), True))),),
+        conditions=(Condition(sp.And(v >= th, above < sp.Float(0.5)), (Assignment("above", sp.Integer(1)),),
+                              ("spike",), src),
+                    Condition(sp.And(v < th, above > sp.Float(0.5)), (Assignment("above", sp.Integer(0)),),
+                              (), src)),
+        exposures={"above": ("above", NONE)}, source=src, units="neuron", ions=(), currents=())

@@ -1,0 +1,122 @@
+"""Benchmark of issue 5: Hay et al. 2011's L5PC from OSB's NeuroML2
+(hay2011-l5pc-osb: L5PC.cell.nml, 4069 segments, 392 sections, 641
+compartments), 1000 ms at dt 0.025 ms, 34 degC, 0.793 nA into the soma
+from 100 ms (tests/data/nml_mc/LEMS_L5PC_step.xml with its length and
+pulse stretched to 1 s).
+
+Prints one JSON line with, timed in the same run:
+- nmlcell, in a subprocess: ``nmlcell.load`` of the LEMS file (import),
+  build + compile (the first ``run`` minus a steady-state run), the
+  steady-state 1 s run (best of 2), peak memory of that process
+  (``resource.getrusage`` maxrss);
+- NEURON 9 running jNeuroML's NEURON export of the same file (generated
+  with ``pynml -neuron``, mods compiled by nrnivmodl): the simulation time
+  its own script prints ("Finished NEURON simulation in ..."), best of 2;
+- spike counts and the largest spike-time difference between the two.
+
+    python bench/bench_l5pc_nml.py [path/to/hay2011-l5pc-osb/neuroConstruct/generatedNeuroML2]
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LEMS = ROOT / "tests" / "data" / "nml_mc" / "LEMS_L5PC_step.xml"
+
+_NMLCELL = r'''
+import json, resource, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import nmlcell
+t_pkg = time.perf_counter() - t0
+t0 = time.perf_counter()
+m = nmlcell.load(sys.argv[1])
+t_load = time.perf_counter() - t0
+t0 = time.perf_counter()
+m.run(progress=False)
+t_first = time.perf_counter() - t0
+runs = []
+for _ in range(2):
+    t0 = time.perf_counter()
+    res = m.run(progress=False)
+    runs.append(time.perf_counter() - t0)
+q = m.ir.simulation.outputs[0].columns[0].quantity
+np.save(sys.argv[2], np.stack([res.t, res.si(q) * 1e3]))
+print(json.dumps({"pkg_s": t_pkg, "load_s": t_load, "first_s": t_first, "run_s": min(runs),
+                  "compartments": len(m.ir.network.cable.parent),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+'''
+
+
+def spikes(t, v):
+    import numpy as np
+
+    i = np.nonzero((v[1:] >= 0.0) & (v[:-1] < 0.0))[0] + 1
+    return t[i]
+
+
+def main():
+    import numpy as np
+
+    src = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "corpus" / \
+        "hay2011-l5pc-osb" / "neuroConstruct" / "generatedNeuroML2"
+    venv = Path(sys.executable).parent.parent
+    pynml = shutil.which("pynml", path=str(venv / "bin")) or shutil.which("pynml")
+    if not src.is_dir() or pynml is None or shutil.which("nrnivmodl", path=str(venv / "bin")) is None:
+        print(json.dumps({"case": "l5pc_nml", "skipped": f"needs {src}, pynml and NEURON's nrnivmodl"}))
+        return
+    with tempfile.TemporaryDirectory(prefix="nmlcell-l5pc-") as d:
+        d = Path(d)
+        for f in src.glob("*.nml"):
+            shutil.copy(f, d)
+        text = LEMS.read_text()
+        text = text.replace('length="600ms"', 'length="1000ms"').replace('duration="500ms"', 'duration="900ms"')
+        lems = d / "LEMS_L5PC_1s.xml"
+        lems.write_text(text)
+        r = subprocess.run([sys.executable, "-c", _NMLCELL, str(lems), str(d / "v.npy")],
+                           capture_output=True, text=True, timeout=1200)
+        if r.returncode != 0:
+            raise SystemExit(r.stderr[-3000:])
+        ours = json.loads(r.stdout.strip().splitlines()[-1])
+        t, v = np.load(d / "v.npy")
+        env = dict(os.environ, NEURON_HOME=str(venv), PATH=f"{venv / 'bin'}:{os.environ.get('PATH', '')}")
+        env.setdefault("JAVA_TOOL_OPTIONS", "-Djava.awt.headless=true")
+        r = subprocess.run([pynml, "-java_max_memory", "2G", lems.name, "-neuron", "-nogui"], cwd=d,
+                           capture_output=True, text=True, timeout=600, env=env)
+        r = subprocess.run([str(venv / "bin" / "nrnivmodl")], cwd=d, capture_output=True, text=True,
+                           timeout=600, env=env)
+        if r.returncode != 0:
+            raise SystemExit(r.stdout[-2000:] + r.stderr[-2000:])
+        nrn_runs = []
+        for _ in range(2):
+            r = subprocess.run([str(venv / "bin" / "nrniv"), "-python", "LEMS_L5PC_1s_nrn.py", "-nogui"], cwd=d,
+                               capture_output=True, text=True, timeout=1200, env=env)
+            m = re.search(r"Finished NEURON simulation in ([0-9.]+) seconds", r.stdout + r.stderr)
+            if m is None:
+                raise SystemExit((r.stdout + r.stderr)[-3000:])
+            nrn_runs.append(float(m.group(1)))
+        ref = np.loadtxt(d / "l5pc.dat")
+    s_ours, s_nrn = spikes(t, v), spikes(ref[:, 0] * 1e3, ref[:, 1] * 1e3)
+    dmax = float(np.max(np.abs(s_ours - s_nrn))) if len(s_ours) == len(s_nrn) and len(s_ours) else None
+    compile_s = ours["first_s"] - ours["run_s"]
+    print(json.dumps({
+        "case": "l5pc_nml", "compartments": ours["compartments"], "duration_ms": 1000.0, "dt_ms": 0.025,
+        "nmlcell_import_pkg_s": round(ours["pkg_s"], 3), "nmlcell_load_s": round(ours["load_s"], 3),
+        "nmlcell_compile_s": round(compile_s, 3),
+        "nmlcell_import_plus_compile_s": round(ours["load_s"] + compile_s, 3),
+        "nmlcell_run_s": round(ours["run_s"], 3), "neuron_run_s": round(min(nrn_runs), 3),
+        "ratio_nmlcell_over_neuron": round(ours["run_s"] / min(nrn_runs), 3),
+        "peak_rss_mb": round(ours["peak_rss_mb"], 1),
+        "spikes": [len(s_ours), len(s_nrn)], "max_spike_diff_ms": dmax, "precision": "float64",
+    }))
+
+
+if __name__ == "__main__":
+    main()
