@@ -66,10 +66,35 @@ class CablePlan:
 
 
 def cable_staggered_step(system, t, y, dt, p):
+    """NEURON's fixed step, ``secondorder = 0``, each mechanism's own METHOD."""
+    return cable_step(system, t, y, dt, p)
+
+
+def _kernel(system, gid, variant):
+    from .staggered import StaggeredKernel
+
+    g = system.groups[gid]
+    if variant is None:
+        if g.staggered is None:
+            g.staggered = StaggeredKernel(g.mech, g.kernel.static)
+        return g.staggered
+    cache = system.__dict__.setdefault("_cable_variant_kernels", {})
+    if (gid, variant) not in cache:
+        cache[gid, variant] = StaggeredKernel(g.mech, g.kernel.static, variant)
+    return cache[gid, variant]
+
+
+def cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
+    """One step on the cable. ``variant``: how the mechanisms' states
+    advance (:class:`~nmlcell.lower.staggered.StaggeredKernel`); with
+    ``second_order`` (NEURON's ``secondorder = 2``, ``variant="cn"``) the
+    matrix carries ``2e-3 cm/dt``, the solve gives the half step
+    ``dv = v(t + dt/2) - v(t)``, ``v += 2 dv``, and each ion current is
+    moved to the half step, ``i_ion += di_ion/dv dv``, before the states
+    read it (NEURON's ``second_order_cur``)."""
     import jax.numpy as jnp
 
     from .cable import tree_solve
-    from .staggered import StaggeredKernel
 
     plan = system.cable_plan
     dtype = next(iter(y.values()))[0].dtype
@@ -77,11 +102,11 @@ def cable_staggered_step(system, t, y, dt, p):
     carried = {}
     for gid in plan.order:
         g = system.groups[gid]
-        if g.staggered is None:
-            g.staggered = StaggeredKernel(g.mech, g.kernel.static)
+        kern = _kernel(system, gid, variant)
         u = system._inputs(t, y, p, gid, {})
-        i0, gg, pa = g.staggered.currents(t, y[gid], p[gid], u, dt)
-        carried[gid] = (u, pa)
+        out = kern.currents(t, y[gid], p[gid], u, dt)
+        i0, gg, pa = out[:3]
+        carried[gid] = (u, pa, out[3] if len(out) > 3 else ())
         parts["v"].append(y[gid][g.state_index["v"]])
         parts["i"].append(i0)
         parts["g"].append(gg)
@@ -94,12 +119,37 @@ def cable_staggered_step(system, t, y, dt, p):
     b = jnp.asarray(plan.b, dtype)
     flux = jnp.concatenate([a * dv_ax, jnp.zeros((1,), dtype)])  # a[c] (v_parent - v_c), per child c
     rhs = -I - b * dv_ax + flux[plan.children].sum(axis=1)
-    d = 1e-3 * CM / dt + G + jnp.asarray(plan.d_axial, dtype)
+    cfac = 2e-3 if second_order else 1e-3
+    d = cfac * CM / dt + G + jnp.asarray(plan.d_axial, dtype)
     dv = tree_solve(par, a, b, d, rhs)
-    V_new = V + dv
+    V_new = V + 2.0 * dv if second_order else V + dv
     out = {}
     for gid in plan.order:
         g = system.groups[gid]
-        u, pa = carried[gid]
-        out[gid] = g.staggered.states(t, y[gid], p[gid], u, dt, V_new[plan.members[gid]], pa)
+        kern = _kernel(system, gid, variant)
+        u, pa, slopes = carried[gid]
+        if second_order and kern.ion_currents:
+            dvg = dv[plan.members[gid]]
+            pa = list(pa)
+            for (k, _name), s in zip(kern.ion_currents, slopes):
+                pa[k] = pa[k] + s * dvg
+            pa = tuple(pa)
+        out[gid] = kern.states(t, y[gid], p[gid], u, dt, V_new[plan.members[gid]], pa)
     return out
+
+
+def gershgorin_rate(system) -> float:
+    """An upper bound (1/ms) of the largest |eigenvalue| of the cable's
+    voltage system ``C dv/dt = -A v`` from its axial part (Gershgorin's
+    discs: row ``i`` lies within ``2 d_axial[i] / (1e-3 cm[i])``); the
+    membrane's own conductances only add to it."""
+    plan = system.cable_plan
+    cm = np.ones(plan.n)
+    for gid, idx in plan.members.items():
+        g = system.groups[gid]
+        if "cm" in g.params0:
+            cm[idx] = np.asarray(g.params0["cm"], dtype=float)
+        elif "cm" in g.kernel.static:
+            cm[idx] = float(g.kernel.static["cm"])
+    cm = np.where(cm > 0, cm, np.inf)
+    return float(np.max(2.0 * np.abs(plan.d_axial) / (1e-3 * cm)))

@@ -36,20 +36,45 @@ from .printer import _ident, _Printer
 IMPLICIT = ("derivimplicit", "sparse")
 
 
+VARIANTS = (None, "cn", "implicit", "exponential", "independent")
+NEWTON_ITERATIONS = 3   # backward Euler on states that are nonlinear in themselves
+
+
 class StaggeredKernel:
-    def __init__(self, mech, static: dict | None = None):
+    """``variant`` (the cable solvers of :mod:`nmlcell.quad.cable`):
+
+    * ``None`` — each mechanism's own METHOD (NEURON's ``secondorder = 0``);
+    * ``"cn"`` — the same state phase; ``currents`` also returns each ion
+      current's ``di/dv`` (NEURON's ``dinadv``, the same 0.001 mV finite
+      difference), for ``secondorder = 2``'s ion-current correction;
+    * ``"implicit"`` — every ODE state by backward Euler, a mechanism's states
+      together: one Newton step where the equations are affine in them
+      (exact: ``x = (x + dt a)/(1 - dt b)`` for one state), else
+      ``NEWTON_ITERATIONS`` Newton iterations (NEURON's ``derivimplicit``);
+    * ``"exponential"`` — every state by exponential Euler: ``cnexp``'s
+      formula per state, and a mechanism whose own METHOD couples its states
+      (``derivimplicit``, ``sparse``: kinetic schemes) by exponential
+      Rosenbrock–Euler on its Jacobian block, ``x + dt phi1(dt J) f``;
+    * ``"independent"`` — ``cnexp``'s formula for every state, one by one.
+    """
+
+    def __init__(self, mech, static: dict | None = None, variant: str | None = None):
         if "v" not in getattr(mech, "methods", {}):
             raise SolverError(f"'{mech.name}' is not a NEURON-style compartment (no membrane "
                               f"potential with NMODL mechanisms); use another solver")
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown staggered variant {variant!r}")
+        self.variant = variant
         self.mech = mech
         self.static = dict(static or {})
         self.state_names = [s.name for s in mech.states]
         self.param_names = [p.name for p in mech.parameters if p.name not in self.static]
         self.input_names = [i.name for i in mech.inputs]
+        self.ion_currents: list[tuple[int, str]] = []   # "cn": (index in pa, name) of each ion current
         self.source = self._generate()
         import jax.numpy as jnp
 
-        ns: dict = {"jnp": jnp}  # one namespace: step() calls the helpers defined beside it
+        ns: dict = {"jnp": jnp, "_phi1_apply": _phi1_apply}  # one namespace: step() calls the helpers defined beside it
         exec(compile(self.source, f"<nmlcell staggered {mech.name}>", "exec"), ns)
         self.step = ns["step"]
         self.currents = ns["currents"]    # (t, y, p, u, dt) -> (i_membrane, di/dv, phase-1 values)
@@ -135,8 +160,11 @@ class StaggeredKernel:
         i0, i1 = na["i_membrane"], nb["i_membrane"]
         lines.append(f"    g_ = ({i1} - {i0}) / 0.001")
         carried = ", ".join(na[d] for d in order)
-        lines.append(f"    return {i0} + jnp.zeros_like({base['v']}), g_ + jnp.zeros_like({base['v']}), "
-                     f"({carried}{',' if order else ''})")
+        ret = (f"    return {i0} + jnp.zeros_like({base['v']}), g_ + jnp.zeros_like({base['v']}), "
+               f"({carried}{',' if order else ''})")
+        if self.variant == "cn":
+            ret += self._ion_slopes(order, dv_dep, na, nb, base)
+        lines.append(ret)
         # phase 2, the voltage, is the caller's (one compartment: step() below;
         # a cable: the tree solve)
         # phase 3: states at t + dt with v_new and the ion currents of phase 1,
@@ -195,7 +223,10 @@ class StaggeredKernel:
             for d in order:
                 if d in redo:
                     lines.append(f"    {cur[d]} = {pc.doprint(exprs[d])}")
-            if ode and mech.methods[ode[0]][0] in IMPLICIT:
+            if self.variant in ("implicit", "exponential", "independent") and ode:
+                self._variant_states(lines, cur, pc, ode, exprs, dexprs, frozen, base, order, dnames,
+                                     k_owner)
+            elif ode and mech.methods[ode[0]][0] in IMPLICIT:
                 self._implicit(lines, pc, ode, exprs, dexprs, frozen, base)
             else:
                 for s_ in ode:
@@ -288,6 +319,106 @@ class StaggeredKernel:
         lines.append("    dx_ = jnp.linalg.solve(A_, (dt*fs_)[..., None])[..., 0]")
         for k, s in enumerate(states):
             lines.append(f"    {base[s]}_n = {base[s]} + dx_[..., {k}]")
+
+
+    # -- the cable solvers' variants ---------------------------------------------------
+    def _ion_slopes(self, order, dv_dep, na, nb, base) -> str:
+        """The extra return value of ``currents`` for ``"cn"``: each ion
+        current's ``(i(v + 0.001) - i(v)) / 0.001`` (NEURON's ``di<ion>dv``,
+        summed over the mechanisms that write it), in :attr:`ion_currents`'s
+        order."""
+        frozen = set(self.mech.frozen)
+        self.ion_currents = [(k, d.name) for k, d in enumerate(self.mech.derived)
+                             if d.name in frozen and d.source is not None
+                             and d.source.origin == f"{d.name[1:]}_ion"]
+        assert [d.name for d in self.mech.derived] == order
+        parts = []
+        for _k, d in self.ion_currents:
+            if d in dv_dep:
+                parts.append(f"({nb[d]} - {na[d]}) / 0.001 + jnp.zeros_like({base['v']})")
+            else:
+                parts.append(f"jnp.zeros_like({base['v']})")
+        return f", ({', '.join(parts)}{',' if parts else ''})"
+
+    def _variant_states(self, lines, cur, pc, states, exprs, dexprs, frozen, base, order, dnames, tag):
+        """One mechanism's ODE states under the ``implicit``, ``exponential``
+        or ``independent`` variant (see the class docstring)."""
+        coupled = self.mech.methods[states[0]][0] in IMPLICIT
+        if self.variant == "independent" or (self.variant == "exponential" and not coupled):
+            for s_ in states:
+                self._explicit(lines, pc, s_, "cnexp", exprs, dexprs, frozen, base)
+            return
+        table = self._derivative_table(states, exprs, frozen)
+        n = len(states)
+        J = [[self._total(dexprs[s_], x, table) for x in states] for s_ in states]
+        xs = ", ".join(base[s_] for s_ in states)
+        if self.variant == "exponential":
+            rows = ["(" + ", ".join(pc.doprint(e) for e in r) + ",)" for r in J]
+            fs = ", ".join(pc.doprint(dexprs[s_]) for s_ in states)
+            lines.append(f"    xs_ = ({xs},)")
+            lines.append(f"    fs_ = jnp.stack(jnp.broadcast_arrays({fs}, *xs_), -1)[..., :{n}]")
+            lines.append(f"    J_ = _stack_matrix(({', '.join(rows)},), xs_[0])")
+            lines.append("    dx_ = _phi1_apply(J_, fs_, dt)")
+            for k, s_ in enumerate(states):
+                lines.append(f"    {base[s_]}_n = {base[s_]} + dx_[..., {k}]")
+            return
+        # backward Euler: affine in the states -> one Newton step is exact
+        sdep, names = set(), set(states)
+        for d in order:
+            if d not in frozen and {a.name for a in exprs[d].free_symbols} & (names | sdep):
+                sdep.add(d)
+        nonlinear = any({a.name for a in e.free_symbols} & (names | sdep) for r in J for e in r)
+        diagonal = all(J[i][j] == 0 for i in range(n) for j in range(n) if i != j)
+        if not nonlinear and diagonal:
+            for k, s_ in enumerate(states):
+                x = base[s_]
+                lines.append(f"    {x}_n = {x} + dt*({pc.doprint(dexprs[s_])}) / "
+                             f"(1.0 - dt*({pc.doprint(J[k][k])}))")
+            return
+        if not nonlinear:
+            self._implicit(lines, pc, states, exprs, dexprs, frozen, base)
+            return
+        # Newton on X - x - dt f(X) = 0 from X = x
+        lines.append(f"    x0_ = ({xs},)")
+        it_names = [base[s_] for s_ in states]
+        for it in range(NEWTON_ITERATIONS):
+            env = dict(cur, **dict(zip(states, it_names)))
+            for d in order:
+                if d in sdep:
+                    env[d] = f"{dnames[d]}_b{tag}_{it}"
+            pe = _Printer(env)
+            for d in order:
+                if d in sdep:
+                    lines.append(f"    {env[d]} = {pe.doprint(exprs[d])}")
+            rows = ["(" + ", ".join(pe.doprint(e) for e in r) + ",)" for r in J]
+            fs = ", ".join(pe.doprint(dexprs[s_]) for s_ in states)
+            lines.append(f"    X_ = ({', '.join(it_names)},)")
+            lines.append(f"    fs_ = jnp.stack(jnp.broadcast_arrays({fs}, *X_), -1)[..., :{n}]")
+            lines.append("    G_ = jnp.stack(jnp.broadcast_arrays(*X_), -1) - "
+                         "jnp.stack(jnp.broadcast_arrays(*x0_), -1) - dt*fs_")
+            lines.append(f"    J_ = _stack_matrix(({', '.join(rows)},), X_[0])")
+            lines.append(f"    dx_ = jnp.linalg.solve(jnp.eye({n}) - dt*J_, G_[..., None])[..., 0]")
+            new = [f"{base[s_]}_it{tag}_{it}" for s_ in states]
+            for k, (a, b) in enumerate(zip(new, it_names)):
+                lines.append(f"    {a} = {b} - dx_[..., {k}]")
+            it_names = new
+        for s_, x in zip(states, it_names):
+            lines.append(f"    {base[s_]}_n = {x}")
+
+
+def _phi1_apply(J, f, h):
+    """``h phi1(h J) f`` per instance: the top-right column of
+    ``expm(h [[J, f], [0, 0]])`` (blocks ``(N, n, n)``, ``f`` ``(N, n)``)."""
+    import jax.numpy as jnp
+
+    from ..quad._linalg import expm_small
+
+    n = J.shape[-1]
+    lead = J.shape[:-2]
+    top = jnp.concatenate([J, f[..., None]], axis=-1)
+    M = jnp.concatenate([top, jnp.zeros(lead + (1, n + 1), J.dtype)], axis=-2) * h
+    E = expm_small(M.reshape((-1, n + 1, n + 1)))
+    return E[:, :n, n].reshape(lead + (n,))
 
 
 _HELPERS = '''

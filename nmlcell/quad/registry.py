@@ -32,13 +32,21 @@ class Integrator:
     """The solver to name when this one refuses."""
 
     def __call__(self, system, t, y, dt, p):
+        if getattr(system, "cable", None) is not None and self.name in _CABLE_STEPS:
+            return _CABLE_STEPS[self.name][0](system, t, y, dt, p)
         return self.step(system, t, y, dt, p)
 
     def check(self, system) -> None:
         """Raise :class:`SolverError` if this solver cannot advance ``system``."""
-        if getattr(system, "cable", None) is not None and not getattr(self.step, "cable", False):
-            raise SolverError(f"solver '{self.name}' does not apply: a branched cable is advanced with its "
-                              f"tree solve, which only 'staggered' does for now; use 'staggered' instead",
+        if getattr(system, "cable", None) is not None:
+            if self.name in _CABLE_STEPS or getattr(self.step, "cable", False):
+                applies = _CABLE_STEPS[self.name][1] if self.name in _CABLE_STEPS else self.applies
+                why = applies(system) if applies else None
+                if why:
+                    raise SolverError(f"solver '{self.name}' does not apply: {why}", element="solver")
+                return
+            raise SolverError(f"solver '{self.name}' does not apply: {cable_refusal(self, system)}; "
+                              f"use one of {', '.join(repr(n) for n in cable_solvers())} instead",
                               element="solver")
         if self.applies is None:
             return
@@ -50,6 +58,38 @@ class Integrator:
 
 _REGISTRY: dict[str, Integrator] = {}
 _ALIASES: dict[str, str] = {}
+
+# Solvers that also advance a branched cable (a system with ``cable``): name ->
+# (step on the cable with its tree solve, applies(system) -> None | reason).
+# See nmlcell/quad/cable.py.
+_CABLE_STEPS: dict[str, tuple] = {}
+
+
+def register_cable_step(name: str, step: Callable, applies: Optional[Callable] = None) -> None:
+    """Let the registered solver ``name`` advance branched cables with
+    ``step(system, t, y, dt, p)`` (its own step is used everywhere else);
+    ``applies(system)`` may refuse a cable with a reason."""
+    _CABLE_STEPS[_ALIASES.get(name, name)] = (step, applies)
+
+
+def cable_solvers() -> list[str]:
+    """Names of the solvers that advance a branched cable."""
+    from . import _builtin  # noqa: F401
+
+    return list(_CABLE_STEPS)
+
+
+def cable_refusal(integ: "Integrator", system) -> str:
+    """Why ``integ`` cannot advance a cable; for an explicit method, the dt
+    its stability would need (the cable matrix's Gershgorin bound)."""
+    if integ.category == "explicit":
+        from ..lower.cable_step import gershgorin_rate
+
+        lam = gershgorin_rate(system)
+        factor = getattr(integ.applies, "stability_factor", 1.0) * 2.0
+        return (f"a branched cable is stiff (|lambda| up to {lam:.3g}/ms from its axial coupling): an "
+                f"explicit method such as '{integ.name}' would need dt <= {factor / lam:.2g} ms")
+    return "it has no step for a branched cable's tree solve"
 
 
 def register_integrator(name: str, *, aliases=(), category: str, order: int, description: str,
@@ -88,6 +128,7 @@ def unregister(name: str, missing_ok: bool = False) -> None:
             return
         raise SolverError(f"no solver named '{name}' to unregister")
     integ = _REGISTRY.pop(key)
+    _CABLE_STEPS.pop(key, None)
     for a in integ.aliases:
         _ALIASES.pop(a, None)
 

@@ -26,3 +26,5 @@ def staggered(system, t, y, dt, p):
 
 
 staggered.cable = True  # it solves a branched cable's voltage system (nmlcell.lower.cable_step)
+
+from . import cable as _cable  # noqa: E402,F401  (the solvers that advance branched cables)
