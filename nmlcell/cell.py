@@ -449,10 +449,7 @@ class Cell:
 
     def _check_solver(self):
         if self.morphology is not None:
-            if self._solver != "staggered":
-                raise OptionError(f"a branched cell runs with the 'staggered' solver (NEURON's fixed step "
-                                  f"with the tree solve) for now, not '{self._solver}'", element="solver")
-            return
+            return  # the registry refuses a solver without a tree solve (Integrator.check), naming those with one
         upd = sorted({label for label, _a in self._composed().updates})
         if upd and self._solver != "staggered":
             raise OptionError(f"{', '.join(upd)} update values once per step in NEURON's state phase (a SOLVEd PROCEDURE, LINEAR/NONLINEAR block or ion write), which "

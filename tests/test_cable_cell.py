@@ -134,7 +134,7 @@ def test_branched_cell_errors():
     cell2 = nmlcell.Cell(SOMA3)
     cell2.insert("hh")
     cell2.solver = "rk4"
-    with pytest.raises(nmlcell.OptionError, match="staggered"):
+    with pytest.raises(nmlcell.SolverError, match="staggered"):
         cell2.run(duration=1.0)
 
 
