@@ -10,7 +10,9 @@ with ``nmlcell.Cell``. A configuration::
     {"lib": path or None, "L": 20, "diam": 20, "cm": 1, "Ra": 100,
      "insert": [["hh", {}], ["Ca_HVA", {"gCa_HVAbar": 1e-4}]],
      "iclamp": [delay, dur, amp], "T": 150, "dt": 0.025, "celsius": 34,
-     "v_init": -65, "record": ["v", "m_hh", "cai"]}
+     "v_init": -65, "record": ["v", "m_hh", "cai"],
+     "tables": {"kir": {"taumkir": {"x": [...], "y": [...]}}},   # optional: FUNCTION_TABLE data
+     "neuron_names": {"ca_3_cadifpmp": "ca_cadifpmp[3]"}}         # optional: NEURON's name of a column
 
 NEURON runs with ``secondorder = 0`` and ``usetable_<suffix> = 0`` for every
 mechanism (its tables are an approximation; nmlcell evaluates the functions).
@@ -47,10 +49,16 @@ for name, params in cfg["insert"]:
 if cfg.get("iclamp"):
     st = h.IClamp(s(0.5))
     st.delay, st.dur, st.amp = cfg["iclamp"]
+for name, tables in cfg.get("tables", {}).items():   # FUNCTION_TABLE data: hoc's table_<f>_<suffix>
+    for f, data in tables.items():
+        fn = getattr(h, f"table_{f}_{name}")
+        fn(h.Vector(data["y"]), h.Vector(data["x"])) if isinstance(data, dict) else fn(float(data))
 vecs = []
 for r in cfg["record"]:
+    base, _, k = cfg.get("neuron_names", {}).get(r, r).partition("[")   # ca_cadifpmp[3]: an array element
+    ref = getattr(s(0.5), "_ref_" + base)
     vec = h.Vector()
-    vec.record(getattr(s(0.5), "_ref_" + r))
+    vec.record(ref[int(k[:-1])] if k else ref)
     vecs.append(vec)
 h.dt = cfg["dt"]
 
@@ -116,7 +124,9 @@ def nmlcell_run(cfg: dict, mechs: dict | None = None, solver: str = "staggered")
     cell = nmlcell.Cell.soma(L=cfg["L"], diam=cfg["diam"], cm=cfg["cm"], Ra=cfg["Ra"],
                              v_init=cfg.get("v_init", -65.0))
     for name, params in cfg["insert"]:
-        cell.insert(mechs[name] if mechs and name in mechs else name, **params)
+        tables = cfg.get("tables", {}).get(name)
+        cell.insert(mechs[name] if mechs and name in mechs else name, **params,
+                    **({"tables": tables} if tables else {}))
     if cfg.get("iclamp"):
         d, dur, amp = cfg["iclamp"]
         cell.add(nmlcell.IClamp(delay=d, dur=dur, amp=amp))
