@@ -57,7 +57,7 @@ CASES = {
     "neuron-builtin-mods/demo_release": {
         "cachan1": ({}, []), "cachan": ({"pcabar": 2e-6}, []), "capump": ({}, []),
         "HHk": ({}, []), "nacax": ({}, []), "HHna": ({}, []), "trel": ({}, []),
-        "cadifpmp": ({}, []), "capmpr": ({}, []),
+        "cadifpmp": ({}, [["cachan", {"pcabar": 2e-6}]]), "capmpr": ({}, []),
     },
     "hay2011-l5pc-osb/NEURON/mod": {k: (v, _HAY_EXTRA.get(k, [])) for k, v in _HAY.items()},
     "modeldb-139653-hay2011/mod": {k: (v, _HAY_EXTRA.get(k, [])) for k, v in _HAY.items()},
@@ -131,9 +131,14 @@ def configuration(folder: str, suffix: str, amp: float, T: float = 100.0):
     m = mechs.get(suffix) or _mechanism(folder, suffix)
     conc = {f"{u.ion}i" for u in m.ions} | {f"{u.ion}o" for u in m.ions}
     record = ["v"]
+    text = Path(m.source.file).read_text(errors="replace")
+    neuron_names = {}
     for s in m.states:
         if s.source.origin == "STATE":
             record.append(s.name if s.name in conc else f"{s.name}_{suffix}")
+            arr = re.fullmatch(r"(\w+)_(\d+)", s.name)   # ca[3] of STATE ca[NANN] is ca_3; NEURON's ca_<sfx>[3]
+            if arr and re.search(rf"\b{arr.group(1)}\s*\[", text):
+                neuron_names[record[-1]] = f"{arr.group(1)}_{suffix}[{arr.group(2)}]"
     for c in m.currents:
         if c.ion and c.variable not in record:
             record.append(c.variable)
@@ -141,7 +146,7 @@ def configuration(folder: str, suffix: str, amp: float, T: float = 100.0):
         record += [w for w in u.write if w in conc and w not in record]
     cfg = dict(lib=_library(folder), L=20.0, diam=20.0, cm=1.0, Ra=100.0, insert=insert,
                iclamp=[5.0, 80.0, amp], T=T, dt=0.025, celsius=FOLDERS[folder], v_init=-65.0,
-               record=record)
+               record=record, neuron_names=neuron_names)
     return cfg, mechs, m
 
 

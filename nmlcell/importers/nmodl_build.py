@@ -43,6 +43,8 @@ class MechanismBuilder(Executor):
         self.solve_info: dict = {}        # block -> (first version, end version, its states)
         self.last_reads: dict = {}        # variable read in a SOLVEd block before BREAKPOINT assigns it -> block
         self.linear: list | None = None   # the equations of the LINEAR block being executed
+        self.ion_total_reads: set = set()  # ion currents read in a SOLVEd block as the ion's total (x@ion)
+        self.stored: dict = {}             # assigned in a sparse KINETIC block -> (block, value): x@stored
 
         # one step: BREAKPOINT, its SOLVEd blocks run where the SOLVE stands
         env0 = self.base_env()
@@ -58,7 +60,8 @@ class MechanismBuilder(Executor):
                 self._unsup(f"'{n}' read from the ion and assigned by the mechanism in the same step",
                             rf"\b{re.escape(n)}\b")
         # SOLVEd PROCEDUREs: NEURON's state phase, after the voltage update
-        updates = self._derivative_updates() + self._last_updates() + self._updates(env0)
+        updates = self._derivative_updates() + self._last_updates() + self._stored_updates() + \
+            self._updates(env0)
         keep = {x.name for _b, assigns in updates for a in assigns for x in a.expr.free_symbols}
         derived, rename = self._emit_versions(keep)
         derivatives = {k: v.xreplace(rename) for k, v in self.derivatives.items()}
@@ -263,6 +266,30 @@ class MechanismBuilder(Executor):
             out.setdefault(bname, []).append(Assignment(f"{n}@last", sym(n)))
         return tuple((b, tuple(a)) for b, a in out.items())
 
+    def _stored_updates(self) -> tuple:
+        """``x@stored`` (see ``Executor._stored_after``) where BREAKPOINT
+        reads it: a state set, after the block's states advance, to the
+        block's value of ``x`` at the new states (its intermediate values
+        expanded); INITIAL's value of ``x`` (0 when it assigns none) before
+        the first step."""
+        used = set()
+        for e in [v for _n, _s, v, _b in self.versions] + list(self.derivatives.values()):
+            used |= {x.name for x in e.free_symbols}
+        value = {s: v for _n, s, v, _b in self.versions}
+        out: dict[str, list] = {}
+        for n, (bname, val) in list(self.stored.items()):
+            if f"{n}@stored" not in used:
+                del self.stored[n]
+                continue
+            for _ in range(len(self.versions) + 1):
+                vs = {x for x in val.free_symbols if "#" in x.name}
+                if not vs:
+                    break
+                val = val.xreplace({x: value[x] for x in vs})
+            self.frozen.append(f"{n}@stored")
+            out.setdefault(bname, []).append(Assignment(f"{n}@stored", val))
+        return tuple((b, tuple(a)) for b, a in out.items())
+
     def _steady(self, derived, derivatives, conserve):
         """``SOLVE b STEADYSTATE``: when the states' equations (CONSERVE
         replacing the equation of its state, as NEURON's sparse solver does)
@@ -359,6 +386,9 @@ class MechanismBuilder(Executor):
             for n in self.last_reads:
                 if n in env and env[n] != before.get(n):
                     later.append(Assignment(f"{n}@last", env[n]))
+            for n in self.stored:
+                if n in env and env[n] != before.get(n):
+                    later.append(Assignment(f"{n}@stored", env[n]))
             # a state set by INITIAL from other quantities needs no prior value
             needed = set()
             for a in later:
@@ -427,6 +457,8 @@ class MechanismBuilder(Executor):
             states.append(State(n, got[1] if got else NONE,
                                 f"{n[:-5]} as the step's current phase stored it, read by {by[0]}"
                                 if n.endswith("@last") else
+                                f"{n[:-7]} as {by[0]} stored it (INITIAL's value before the first step), "
+                                f"read by BREAKPOINT" if n.endswith("@stored") else
                                 f"set by SOLVE {by[0]} once per step" if by else
                                 "assigned in INITIAL, constant during the run",
                                 self._src(rf"\b{re.escape(n)}\s*=", "INITIAL")))
@@ -437,6 +469,10 @@ class MechanismBuilder(Executor):
                 [a.expr for _b, assigns in updates for a in assigns]:
             used |= {s.name for s in e.free_symbols}
         inputs = dict(self.inputs)
+        for n in sorted(self.ion_total_reads):
+            # the ion's total current of the step's current phase (compose
+            # maps it onto the shared ion variable)
+            inputs[f"{n}@ion"] = Input(f"{n}@ion", ION_DIMS["i"], "requirement")
         for n, (dim, kind, _u) in SPECIAL.items():
             if n in used and n not in inputs:
                 inputs[n] = Input(n, dim, kind)

@@ -95,6 +95,8 @@ class Executor(Declarations):
                             self.block, self.solving = outer, None
                             self.solve_info[bname] = (first, len(self.versions), frozenset(self.solved_here))
                         env.update(saved)
+                        if bname in self.kinetic_names and dict(self.solves).get(bname) == "sparse":
+                            self._stored_after(bname, env)
                 elif self.phase == "initial":
                     bname = node_name(e.block_name)
                     if e.steadystate is not None:
@@ -139,6 +141,20 @@ class Executor(Declarations):
             pass
         else:
             raise Unsupported(f"statement {t}", None)
+
+    def _stored_after(self, bname, env):
+        """After ``SOLVE b METHOD sparse``: a variable the KINETIC block
+        assigns (cabpump's ``ica_pmp``) and BREAKPOINT reads after the SOLVE
+        is, in NEURON's current phase, what the mechanism's storage holds:
+        the value of the block's last evaluation, at the end of the previous
+        step's state phase (sparse evaluates the block once more at the new
+        states), or INITIAL's value at the first step. Those reads are the
+        state ``x@stored`` (see the builder's ``_stored_updates``)."""
+        for n in sorted(self.block_assigned.get(bname, ())):
+            if n in env and n in self.assigned_decl and n not in self.state_decl and n not in self.ion_writes \
+                    and n not in SPECIAL and n not in self.solve_writes and n not in self.assigned_outside:
+                self.stored[n] = (bname, env[n])
+                env[n] = sp.Symbol(f"{n}@stored", real=True)
 
     def _stmt_expr_assign(self, e, env, frame, depth):
         if e.is_binary_expression() and e.op.eval() == "=":
@@ -373,6 +389,15 @@ class Executor(Declarations):
         if n in frame.locals:
             return frame.locals[n]
         if n in env:
+            ion = self.ion_writes.get(n)
+            if self.phase == "step" and self.solving and ion and n == "i" + ion and n in self.inputs \
+                    and env[n] == sym(n):
+                # an ion current the mechanism both READs and WRITEs, read in
+                # a SOLVEd block: NEURON's state phase copies the ion's value
+                # (``ica = _ion_ica``), the total of the step's current phase
+                # (every mechanism's contribution, this one's too)
+                self.ion_total_reads.add(n)
+                return sp.Symbol(f"{n}@ion", real=True)
             return env[n]
         if n in SPECIAL:
             return sym(n)

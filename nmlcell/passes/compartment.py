@@ -283,6 +283,12 @@ class _Composer:
                 if any(dt in e.free_symbols for e in [d.expr for d in m.derived] + list(m.derivatives.values())):
                     raise UnsupportedError([f"{m.name}: reads dt outside a SOLVEd PROCEDURE ({m.source})"])
                 continue  # the step's dt, in the updates (staggered) and INITIAL
+            if n.endswith("@ion") and _ion_of(n[:-4], ion_names):
+                # a mechanism's read of the ion's total current in its SOLVEd
+                # block (cabpump's ica): the shared value, which the staggered
+                # state phase holds at the current phase's total
+                ren[sym(n)] = sym(n[:-4])
+                continue
             kind = _ion_of(n, ion_names)
             if kind is not None:
                 continue  # the shared ion variable, same name
