@@ -183,6 +183,7 @@ def test_solvers_on_a_neuroml_cable_and_the_cli(tmp_path):
 # ----------------------------------------------------------------------------- backward_euler
 
 
+@pytest.mark.slow
 def test_backward_euler_vs_neuron_default():
     """backward_euler (every state by backward Euler, as METHOD
     derivimplicit would) against NEURON's default step (hh's cnexp): the
@@ -248,7 +249,6 @@ def test_user_override_drops_the_cable_step():
 # ----------------------------------------------------------------------------- orders
 
 
-@pytest.mark.slow
 def test_measured_orders_on_a_passive_cable():
     """Self-convergence in v on the branched cell made passive (soma pas
     g 1e-3 e -50, elsewhere 1e-4 and -65, from -65 mV: a smooth, non-uniform
