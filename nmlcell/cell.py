@@ -166,7 +166,7 @@ class Cell:
         raise OptionError(f"not a mechanism: {m!r} (a name of the built-in library or one of "
                           f"nmlcell.load_mod(...)'s values)", element="insert")
 
-    def insert(self, mech, where=None, **params) -> "Cell":
+    def insert(self, mech, where=None, *, tables=None, **params) -> "Cell":
         """Insert a density mechanism (a built-in name such as ``"hh"`` or a
         Mechanism from :func:`load_mod`), with parameter values by their
         names in the file (``gnabar=0.2``). On a morphology, ``where`` picks
@@ -176,10 +176,19 @@ class Cell:
         segment's centre, or a mapping location -> value (``{"apic[3](0.5)":
         1e-4, ...}``) applied in order as NEURON's ``sec(x).gbar = value``
         (x = 0 and 1 set the first and last segment, as hoc's ``for (x)``
-        loops do); segments it leaves out keep the file's default."""
+        loops do); segments it leaves out keep the file's default.
+
+        ``tables``: the data of the mechanism's FUNCTION_TABLEs, name ->
+        ``{"x": [...], "y": [...]}`` (NEURON's ``table_<name>_<suffix>(yvec,
+        xvec)``: linear interpolation, clamped at the ends) or a number (a
+        constant); one table per mechanism, as in NEURON."""
         from .passes.compartment import Inserted
 
         m = self._mech(mech)
+        if tables is not None:
+            from .importers.nmodl_table import with_function_tables
+
+            m = with_function_tables(m, tables)
         if m.kind != "density":
             raise OptionError(f"{m.name} is a {m.kind.replace('_', ' ')}: use cell.add(...)", element="insert")
         if self.morphology is None:

@@ -69,6 +69,17 @@ CASES = {
     },
 }
 
+# FUNCTION_TABLE data, given to NEURON (table_<f>_<suffix>(yvec, xvec)) and
+# to nmlcell (cell.insert(..., tables=...)). smith2013's hoc does not use kir
+# and the corpus holds no data for its taumkir: this is a plausible one (a
+# bell-shaped tau, 1 + 10/(exp((v+80)/12) + exp(-(v+80)/20)) ms, sampled at
+# unevenly spaced voltages from -120 to -20 mV: spikes run past the last
+# point, where NEURON clamps)
+_KIR_V = [-120.0, -100.0, -90.0, -85.0, -80.0, -75.0, -70.0, -67.5, -65.0, -62.5, -60.0, -55.0, -50.0,
+          -40.0, -30.0, -20.0]
+TABLES = {("smith2013-l23/NEURON/mod.files", "kir"): {"kir": {"taumkir": {
+    "x": _KIR_V, "y": [1.0 + 10.0 / (np.exp((v + 80.0) / 12.0) + np.exp(-(v + 80.0) / 20.0)) for v in _KIR_V]}}}}
+
 # one mechanism per folder runs by default (0.3 nA); the rest is @slow
 QUICK = {("neuron-builtin-mods/modfile", "hh"), ("neuron-builtin-mods/demo_release", "cachan"),
          ("hay2011-l5pc-osb/NEURON/mod", "SK_E2"), ("modeldb-139653-hay2011/mod", "CaDynamics_E2"),
@@ -146,7 +157,7 @@ def configuration(folder: str, suffix: str, amp: float, T: float = 100.0):
         record += [w for w in u.write if w in conc and w not in record]
     cfg = dict(lib=_library(folder), L=20.0, diam=20.0, cm=1.0, Ra=100.0, insert=insert,
                iclamp=[5.0, 80.0, amp], T=T, dt=0.025, celsius=FOLDERS[folder], v_init=-65.0,
-               record=record, neuron_names=neuron_names)
+               record=record, neuron_names=neuron_names, tables=TABLES.get((folder, suffix), {}))
     return cfg, mechs, m
 
 

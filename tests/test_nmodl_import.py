@@ -880,3 +880,128 @@ def test_kinetic_steadystate_against_neuron(tmp_path_factory):
     lib = _nrnivmodl(REGRESS, tmp_path_factory, files=["kinetic_conserve_steadystate.mod"])
     m = load_mod_file(REGRESS / "kinetic_conserve_steadystate.mod")
     _compare({"kcs": m}, [["kcs"]], lib=lib, atol=1e-8)
+
+
+# -- FUNCTION_TABLE ---------------------------------------------------------------------
+
+FTAB = REGRESS / "function_table" / "ftab.mod"
+
+
+def _neuron_table(x, xs, ys):
+    """NEURON 9's hoc_func_table for one argument (functabl.cpp), in Python."""
+    n = len(xs)
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[n - 1]:
+        return ys[n - 1]
+    t0, t1 = 0, n - 1
+    while t0 < t1 - 1:
+        j = (t0 + t1) // 2
+        if xs[j] <= x:
+            t0 = j
+        else:
+            t1 = j
+    frac = (x - xs[t0]) / (xs[t0 + 1] - xs[t0])
+    return (1.0 - frac) * ys[t0] + frac * ys[t0 + 1] if frac > 0 else ys[t0]
+
+
+def test_function_table_lookup_is_neurons():
+    """The generated code of a FUNCTION_TABLE with data: NEURON's rule
+    (bisection, linear interpolation, clamped at the ends; a repeated x is
+    a step) at 2007 points to 1 ulp (XLA may fuse a multiply-add), and its
+    derivative in JAX is the segment's slope (0 beyond the ends)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from nmlcell.importers.nmodl_table import TableLookup
+    from nmlcell.lower.printer import _Printer
+
+    xs = [-90.0, -70.0, -55.0, -55.0, -40.0, -10.0]
+    ys = [3.0, 5.0, 2.0, 7.0, 1.5, 0.25]
+    v = sp.Symbol("v", real=True)
+    e = TableLookup(v, sp.Integer(len(xs)), *map(sp.Float, xs), *map(sp.Float, ys))
+    code = _Printer({"v": "v"}).doprint(e)
+    f = eval(f"lambda v: {code}", {"jnp": jnp})
+    pts = np.concatenate([np.linspace(-120.0, 20.0, 2001), xs])
+    got = np.asarray(jax.jit(f)(jnp.asarray(pts)))
+    want = np.array([_neuron_table(x, xs, ys) for x in pts])
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(got[-len(xs):], [ys[0], ys[1], ys[3], ys[3], ys[4], ys[5]])  # at the points
+    dcode = _Printer({"v": "v"}).doprint(sp.diff(e, v))
+    df = eval(f"lambda v: {dcode}", {"jnp": jnp})
+    for x, slope in ((-80.0, 0.1), (-60.0, -0.2), (-25.0, -1.25 / 30.0), (-100.0, 0.0), (0.0, 0.0)):
+        assert abs(float(jax.grad(f)(x)) - slope) < 1e-12, x
+        assert abs(float(df(x)) - slope) < 1e-12, x
+
+
+def test_function_table_without_data_is_refused_with_its_line():
+    import nmlcell
+    from nmlcell.errors import OptionError
+
+    m = load_mod_file(FTAB)
+    assert not m.unsupported
+    cell = nmlcell.Cell.soma()
+    cell.insert(m)
+    with pytest.raises(OptionError) as e:
+        cell.run(duration=1.0)
+    msg = str(e.value)
+    assert "\n" not in msg and "FUNCTION_TABLE scale" in msg and "also tau" in msg
+    assert msg.startswith(f"{FTAB}:21: ")   # FUNCTION_TABLE scale(v (mV), x)
+    cell = nmlcell.Cell.soma()
+    cell.insert(m, tables={"scale": 1.0})
+    with pytest.raises(OptionError, match=r"ftab\.mod:20: .*FUNCTION_TABLE tau of ftab has no data"):
+        cell.run(duration=1.0)
+
+
+def test_function_table_bad_data():
+    import nmlcell
+    from nmlcell.errors import OptionError
+
+    m = load_mod_file(FTAB)
+    for tables, what in (({"taux": 1.0}, "no FUNCTION_TABLE taux"),
+                         ({"tau": {"x": [1.0, 0.0], "y": [1.0, 2.0]}}, "nondecreasing"),
+                         ({"tau": {"x": [0.0, 1.0], "y": [1.0]}}, "same, nonzero length"),
+                         ({"scale": {"x": [0.0, 1.0], "y": [1.0, 2.0]}}, "one argument"),
+                         ({"tau": [1.0, 2.0]}, "a number")):
+        with pytest.raises(OptionError, match=what):
+            nmlcell.Cell.soma().insert(m, tables=tables)
+
+
+def test_function_table_data_in_a_run():
+    """tau from a table that is constant over the voltages the cell visits
+    (clamped beyond its ends) and 3 ms inside: cnexp is exact for
+    m' = (1 - m)/tau, so m = 1 - 0.5 exp(-t/3) (within 1e-12); a constant
+    table gives the same. With tau interpolated along the voltage's path,
+    jax.grad of the mean voltage with respect to e_ftab matches a finite
+    difference."""
+    import jax
+    import numpy as np
+
+    import nmlcell
+
+    m = load_mod_file(FTAB)
+    for tau in ({"x": [-200.0, 100.0, 100.0, 150.0], "y": [3.0, 3.0, 5.0, 5.0]}, 3.0):
+        cell = nmlcell.Cell.soma()
+        cell.insert("pas")
+        cell.insert(m, tables={"tau": tau, "scale": 2.0})
+        res = cell.run(duration=10.0, dt=0.025, record=["m_ftab", "v"])
+        t = np.asarray(res.t)
+        np.testing.assert_allclose(res["m_ftab"], 1.0 - 0.5 * np.exp(-t / 3.0), rtol=0, atol=1e-12)
+    # through a table the voltage moves along (-65 -> -70 mV): jax.grad vs a finite difference
+    cell = nmlcell.Cell.soma()
+    cell.insert("pas")
+    cell.insert(m, g=0.01, tables={"tau": {"x": [-80.0, -60.0], "y": [2.0, 6.0]}, "scale": 1.0})
+    sim = cell.simulator(duration=5.0, dt=0.025, record=["v"])
+    p = cell.parameters()
+
+    def loss(e):
+        q = jax.tree.map(lambda x: x, p)
+        q["cell"]["e_ftab"] = e
+        return sim(q)["v"].mean()
+
+    e0 = p["cell"]["e_ftab"]
+    grad = float(jax.grad(lambda e: loss(e).sum())(e0).sum())
+    fd = float((loss(e0 + 1e-4) - loss(e0 - 1e-4)).sum() / 2e-4)
+    assert grad != 0.0
+    np.testing.assert_allclose(grad, fd, rtol=1e-6)

@@ -87,7 +87,7 @@ class Declarations:
         self.defines: dict[str, sp.Expr] = {}
         self.file_locals: dict[str, None] = {}   # in declaration order
         self.arrays: dict[str, int] = {}   # STATE/ASSIGNED arrays: name -> size (elements are 'name[k]')
-        self.function_tables: set[str] = set()
+        self.function_tables: dict[str, tuple] = {}   # FUNCTION_TABLE name -> (file, line): data at run time
         self.initial = None
         self.breakpoint = None
         for b in self.prog.blocks:
@@ -167,8 +167,8 @@ class Declarations:
             elif t == "NonLinearBlock":
                 self.nonlinear_blocks[node_name(b)] = b
             elif t == "FunctionTableBlock":
-                self.function_tables.add(node_name(b))
-                self._unsup(f"FUNCTION_TABLE '{node_name(b)}'", rf"\bFUNCTION_TABLE\s+{node_name(b)}\b")
+                f, ln = self.text.find(rf"\bFUNCTION_TABLE\s+{node_name(b)}\b")
+                self.function_tables[node_name(b)] = (f or self.path, ln)
             elif t == "Verbatim":
                 pass   # all VERBATIM blocks are listed below, wherever they are
             elif t in ("DiscreteBlock", "PartialBlock", "BeforeBlock", "AfterBlock", "ConstructorBlock",

@@ -19,6 +19,7 @@ from .nmodl_decl import Declarations
 from .nmodl_expr import (BINOP, EVENTS, IGNORED_CALLS, MATH, RANDOM, SPECIAL, Frame, Unsupported,
                          as_bool, as_num, piecewise)
 from .nmodl_parse import nmodl, node_name, text_pattern
+from .nmodl_table import placeholder
 from .nmodl_units import factor_value
 
 
@@ -437,7 +438,8 @@ class Executor(Declarations):
             return MATH[fn](*args)
         body = self.functions.get(fn) or self.procedures.get(fn)
         if fn in self.function_tables:
-            raise Unsupported(f"FUNCTION_TABLE '{fn}'", rf"\bFUNCTION_TABLE\s+{fn}\b")
+            # data supplied at run time (nmodl_table: cell.insert(..., tables=...))
+            return placeholder(fn, args, *self.function_tables[fn])
         if body is None:
             raise Unsupported(f"call of undefined function '{fn}'", rf"\b{fn}\s*\(")
         params = [node_name(p) for p in body.parameters]

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
-from ..errors import ModelImportError, UnsupportedError
+from ..errors import ModelImportError, OptionError, UnsupportedError
 from ..ir.expr import DependencyCycle, dependency_order, sym
 from ..ir.mechanism import Assignment, Condition, Derived, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE, Dim
@@ -144,6 +144,7 @@ class _Composer:
         uses_conc: set[str] = set()  # ions some mechanism reads or writes a concentration of
         for it in self.items:
             m = it.mech
+            _check_function_tables(m)
             if m.unsupported:
                 self.unsupported += list(m.unsupported)
             if m.steady_state:
@@ -398,6 +399,23 @@ def current_phase(m: Mechanism) -> set[str]:
             calls(st, outside)
     origins = {"BREAKPOINT"} | {f"{kw} {n}" for n in outside - inside for kw in ("PROCEDURE", "FUNCTION")}
     return {d.name for d in m.derived if d.source.origin in origins}
+
+
+def _check_function_tables(m: Mechanism) -> None:
+    """A FUNCTION_TABLE called without data stops the run, as in NEURON
+    ("table not specified in hoc_func_table"): OptionError naming the
+    table, its file and line."""
+    from ..importers.nmodl_table import function_tables
+
+    missing = function_tables(m)
+    if missing:
+        name, (_n, file, line) = sorted(missing.items())[0]
+        others = f" (also {', '.join(sorted(missing)[1:])})" if len(missing) > 1 else ""
+        raise OptionError(f"FUNCTION_TABLE {name} of {m.name} has no data{others}: give it with "
+                          f"cell.insert(..., tables={{'{name}': {{'x': [...], 'y': [...]}}}}) or a constant, "
+                          f"as NEURON's table_{name}_{m.name}(yvec, xvec) (NEURON stops too: \"table not "
+                          f"specified in hoc_func_table\")", file=file, line=line or None,
+                          element=f"FUNCTION_TABLE {name}")
 
 
 _DECLARED = re.compile(r"declared \S+ \((.+)\)$")
