@@ -49,9 +49,6 @@ from .nml_mechanisms import (_CONC_INPUTS, _V, concentration_mechanism, density_
 CABLE = "sao864921383"
 _MEMBRANE_LISTS = {  # libNeuroML attribute -> NeuroML element, for what is not supported yet
     "channel_populations": "channelPopulation",
-    "channel_density_v_shifts": "channelDensityVShift",
-    "channel_density_ghks": "channelDensityGHK",
-    "channel_density_ghk2s": "channelDensityGHK2",
     "channel_density_non_uniform_ghks": "channelDensityNonUniformGHK",
 }
 
@@ -297,15 +294,16 @@ class NmlCell:
 
     # -- a channel density -> a NEURON-style density mechanism ------------------------------
     def _density(self, chan_id: str, ion: str | None, nernst: bool = False,
-                 label: str = "channelDensity") -> Mechanism | None:
+                 label: str = "channelDensity", ghk: bool = False, ghk2: bool = False) -> Mechanism | None:
         """The density mechanism of ion channel ``chan_id`` (named after it, as
         the export's mod file; one per channel, its gmax and erev per section)."""
-        key = (chan_id, ion, nernst)
+        key = (chan_id, ion, nernst, ghk, ghk2)
         if key not in self._mech_cache:
-            self._mech_cache[key] = self._make_density(chan_id, ion, nernst, label)
+            self._mech_cache[key] = self._make_density(chan_id, ion, nernst, label, ghk, ghk2)
         return self._mech_cache[key]
 
-    def _make_density(self, chan_id: str, ion: str | None, nernst: bool, label: str) -> Mechanism | None:
+    def _make_density(self, chan_id: str, ion: str | None, nernst: bool, label: str,
+                      ghk: bool = False, ghk2: bool = False) -> Mechanism | None:
         model = self.model
         if chan_id not in model.components:
             raise ModelImportError(f"{label}: ion channel '{chan_id}' is not defined",
@@ -320,7 +318,8 @@ class NmlCell:
         if "fopen" not in ch.exposures:
             self.unsupported.append(self._where(f"ion channel '{chan_id}' exposes no fopen"))
             return None
-        return density_mechanism(ch, chan_id, ion, self.unsupported, self._where, nernst=nernst)
+        return density_mechanism(ch, chan_id, ion, self.unsupported, self._where, nernst=nernst, ghk=ghk,
+                                 ghk2=ghk2)
 
     # -- addressing --------------------------------------------------------------------
     def location(self, seg: int, fraction: float) -> str:

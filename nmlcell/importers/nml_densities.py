@@ -4,8 +4,14 @@ sections as jNeuroML's NEURON export places them (used by
 
 - ``channelDensity``: ``insert <channel>``, ``gmax`` and ``erev`` on the
   sections of its segment group.
+- ``channelDensityVShift``: as ``channelDensity``, and the channel's own
+  ``vShift`` parameter set to the density's (the export writes
+  ``vShift_<channel> = ...`` on the sections).
 - ``channelDensityNernst``: the same without ``erev``; the mechanism reads
   NEURON's ``e<ion>`` (Nernst where a pool writes the concentration).
+- ``channelDensityGHK``: ``permeability`` (cm/s) instead of ``gmax``, the
+  current from the export's ``ghk(v, cai, cao)``; ``channelDensityGHK2``:
+  ``gmax`` and the export's ``ghk2(v, cai, cao)`` (mV) as driving force.
 - ``channelDensityNonUniform`` / ``channelDensityNonUniformNernst``: each
   ``variableParameter parameter="condDensity"`` sets ``gmax`` per segment
   from its ``inhomogeneousValue``, an expression in the variable of an
@@ -43,6 +49,22 @@ def place_densities(nc, c, mp) -> None:
         _insert(nc, c, "channelDensity", cd, nc._sections(cd.segment_groups, f"channelDensity '{cd.id}'",
                                                           "channelDensity", cd.id),
                 gmax=gmax, erev=erev)
+    for cd in mp.channel_density_v_shifts:
+        if cd.segments or cd.variable_parameters:
+            nc.unsupported.append(nc._where(f"channelDensityVShift '{cd.id}' on segments or with "
+                                            "variableParameter"))
+            continue
+        gmax = nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
+        erev = nc._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3
+        vshift = nc._q(cd.v_shift, "voltage", f"vShift of {cd.id}") * 1e3
+        m = nc._density(cd.ion_channel, cd.ion, label=f"channelDensityVShift '{cd.id}'")
+        if m is not None and "vShift" not in {p.name for p in m.parameters}:
+            nc.unsupported.append(nc._where(f"channelDensityVShift '{cd.id}': ion channel '{cd.ion_channel}' "
+                                            "has no vShift parameter (an ionChannelVShift has)"))
+            continue
+        _insert(nc, c, "channelDensityVShift", cd,
+                nc._sections(cd.segment_groups, f"channelDensityVShift '{cd.id}'", "channelDensityVShift", cd.id),
+                gmax=gmax, erev=erev, vShift=vshift)
     for cd in mp.channel_density_nernsts:
         if cd.segments or cd.variable_parameters:
             nc.unsupported.append(nc._where(f"channelDensityNernst '{cd.id}' on segments or with "
@@ -52,6 +74,22 @@ def place_densities(nc, c, mp) -> None:
         _insert(nc, c, "channelDensityNernst", cd,
                 nc._sections(cd.segment_groups, f"channelDensityNernst '{cd.id}'", "channelDensityNernst", cd.id),
                 nernst=True, gmax=gmax)
+    for cd in mp.channel_density_ghks:
+        if cd.segments:
+            nc.unsupported.append(nc._where(f"channelDensityGHK '{cd.id}' on segments={cd.segments}"))
+            continue
+        perm = nc._q(cd.permeability, "permeability", f"permeability of {cd.id}") * 1e2  # m/s -> cm/s
+        _insert(nc, c, "channelDensityGHK", cd,
+                nc._sections(cd.segment_groups, f"channelDensityGHK '{cd.id}'", "channelDensityGHK", cd.id),
+                ghk=True, permeability=perm)
+    for cd in mp.channel_density_ghk2s:
+        if cd.segments:
+            nc.unsupported.append(nc._where(f"channelDensityGHK2 '{cd.id}' on segments={cd.segments}"))
+            continue
+        gmax = nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
+        _insert(nc, c, "channelDensityGHK2", cd,
+                nc._sections(cd.segment_groups, f"channelDensityGHK2 '{cd.id}'", "channelDensityGHK2", cd.id),
+                ghk2=True, gmax=gmax)
     for tag, attr, nernst in (("channelDensityNonUniform", "channel_density_non_uniforms", False),
                               ("channelDensityNonUniformNernst", "channel_density_non_uniform_nernsts", True)):
         for cd in getattr(mp, attr, None) or ():
@@ -66,8 +104,8 @@ def place_densities(nc, c, mp) -> None:
                 _insert(nc, c, tag, cd, secs, nernst=nernst, gmax=gmax, **extra)
 
 
-def _insert(nc, c, tag, cd, secs, *, nernst=False, **params):
-    m = nc._density(cd.ion_channel, cd.ion, nernst=nernst, label=f"{tag} '{cd.id}'")
+def _insert(nc, c, tag, cd, secs, *, nernst=False, ghk=False, ghk2=False, **params):
+    m = nc._density(cd.ion_channel, cd.ion, nernst=nernst, label=f"{tag} '{cd.id}'", ghk=ghk, ghk2=ghk2)
     if m is None:
         return
     nc.mechanisms[cd.id] = m

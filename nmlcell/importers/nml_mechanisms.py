@@ -61,7 +61,7 @@ def _plain(m: Mechanism, keep_lags: bool = False, lagged_out: dict | None = None
 
 
 def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: list, where, *,
-                      nernst: bool = False) -> Mechanism:
+                      nernst: bool = False, ghk: bool = False, ghk2: bool = False) -> Mechanism:
     """An ion channel's flattened Mechanism (internal units: mV, ms) as the
     density mechanism ``label`` that jNeuroML's NEURON export writes for it:
     parameters ``gmax`` (S/cm2) and ``erev`` (mV) added, ``i = gion * (v -
@@ -70,7 +70,12 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     ``nernst`` (channelDensityNernst) the reversal potential is the ion's
     ``e<ion>`` (the export's mod READs it; NEURON keeps it at the Nernst
     value where a concentration model writes ``<ion>i``) and ``erev`` is
-    not a parameter.
+    not a parameter. With ``ghk`` (channelDensityGHK) the parameter is
+    ``permeability`` (cm/s) instead, ``gion = permeability * fopen`` and
+    ``i = gion * ghk(v, cai, cao)``, the export's mod FUNCTION (valence 2,
+    its FARADAY 96485.3, NEURON's R). With ``ghk2`` (channelDensityGHK2)
+    ``gmax`` as usual and ``i = gion * ghk2(v, cai, cao)`` (mV, the
+    export's FUNCTION).
 
     The export's mod file computes the gates' rates and conductance factors
     in a PROCEDURE that only its DERIVATIVE block calls, before the states
@@ -109,8 +114,21 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
         return e.xreplace(subs) if subs else e
 
     src = Source(origin="channelDensity")
-    params = list(ch.parameters) + [Parameter("gmax", 0.0, NONE, "S/cm2", "conductance density (condDensity)")]
-    if not nernst:
+    params = list(ch.parameters) + [Parameter("gmax", 0.0, NONE, "S/cm2", "conductance density (condDensity)")
+                                    if not ghk else Parameter("permeability", 0.0, NONE, "cm/s", "permeability")]
+    if ghk or ghk2:
+        if ion != "ca":
+            unsupported.append(where(f"channelDensityGHK{'2' if ghk2 else ''} of '{ch.name}' for ion '{ion}' "
+                                     "(the export assumes calcium, valence 2)"))
+        ion = "ca"
+        nernst = True  # no erev parameter
+        if not ions:
+            ions.append(IonUse("ca", read=("cai", "cao")))
+        else:
+            ions[0] = IonUse("ca", read=tuple(dict.fromkeys(ions[0].read + ("cai", "cao"))))
+        if not any(i.name == "celsius" for i in inputs):
+            inputs.append(Input("celsius", NONE, "global"))
+    elif not nernst:
         params.append(Parameter("erev", 0.0, _V, "mV", "reversal potential"))
     elif ion in (None, "", "non_specific"):
         unsupported.append(where(f"channelDensityNernst of '{ch.name}' without an ion"))
@@ -153,16 +171,20 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
         on_start = [Assignment(prev, sym(x_)) for x_, prev in lagged.items()] + on_start
         on_start.append(Assignment("fopen_lag", lag_f.xreplace({sym(s.name): sp.Integer(0) for s in ch.states})))
         inputs.append(Input("dt", Dim(t=1), "global"))
-        g = sym("gmax") * sym("fopen_lag")
+        g = sym("fopen_lag")
     else:
-        g = sym("gmax") * fopen
+        g = fopen
+    g = g * sym("permeability" if ghk else "gmax")
     derived.append(Derived("gion", g, NONE, src))
-    derived.append(Derived("i", sym("gion") * (sym("v") - erev), NONE, src))
+    if ghk or ghk2:
+        derived.append(Derived("i", sym("gion") * (_ghk2() if ghk2 else _ghk()), NONE, src))
+    else:
+        derived.append(Derived("i", sym("gion") * (sym("v") - erev), NONE, src))
     if ion in (None, "", "non_specific"):
         currents = (Current("i", None, "nonspecific", "mA/cm2"),)
     else:
         currents = (Current("i", ion, "ion", "mA/cm2"),)
-        read = (f"e{ion}",) if nernst else ()
+        read = (f"e{ion}",) if nernst and not (ghk or ghk2) else ()
         if ion == "ca" and ions:
             ions[0] = IonUse("ca", read=ions[0].read + read, write=("ica",))
         else:
@@ -178,6 +200,27 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
 
 
 _CONC_INPUTS = {"caConc": "cai", "caConcExt": "cao"}
+
+
+def _efun(a):
+    return sp.Piecewise((1 - a / 2, sp.Abs(a) < sp.Float(1e-4)), (a / (sp.exp(a) - 1), True))
+
+
+def _ghk2() -> sp.Expr:
+    """The export's ``ghk2(v, cai, cao)`` (mod FUNCTION, mV)."""
+    f = sp.Float(25.0 / 293.15) * (sym("celsius") + sp.Float(273.15)) / 2
+    nu = sym("v") / f
+    return -f * (1 - (sym("cai") / sym("cao")) * sp.exp(nu)) * _efun(nu)
+
+
+def _ghk() -> sp.Expr:
+    """The export's ``ghk(v, cai, cao)`` (mod FUNCTION; .001 coul/cm3)."""
+    from ..passes.compartment import GAS_R
+
+    F = sp.Float(96485.3)  # the export's mod bypasses NEURON's FARADAY
+    z = sp.Float(1e-3) * 2 * F * sym("v") / (sp.Float(GAS_R) * (sym("celsius") + sp.Float(273.15)))
+
+    return sp.Float(1e-3) * 2 * F * (sym("cai") * _efun(-z) - sym("cao") * _efun(z))
 
 
 def concentration_mechanism(cm: Mechanism, ion: str, unsupported: list, where) -> Mechanism:
