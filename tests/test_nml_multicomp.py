@@ -23,7 +23,7 @@ from jnml_ref import (_collect, _load, _save, cache_root, find_java, find_pynml,
                       lems_outputs, pynml_version, tree_hash)
 
 import nmlcell
-from nmlcell.errors import UnsupportedError
+from nmlcell.errors import ModelImportError, UnsupportedError
 
 HERE = Path(__file__).parent
 DATA = HERE / "data" / "nml_mc"
@@ -181,6 +181,68 @@ def test_unsupported_parts_are_listed(tmp_path):
     text = str(e.value)
     assert "channelPopulation id='kPop'" in text and "species id='na'" in text
     assert "channelDensityGHK of 'kChan' for ion 'k'" in text
+
+
+def _hh_variant(tmp_path, cell_edit=None, lems_edit=None):
+    cell = (DATA / "hh_two_sec.cell.nml").read_text()
+    lems = (DATA / "LEMS_hh_two_sec.xml").read_text()
+    for old, new in (cell_edit or {}).items():
+        assert old in cell
+        cell = cell.replace(old, new)
+    for old, new in (lems_edit or {}).items():
+        assert old in lems
+        lems = lems.replace(old, new)
+    (tmp_path / "hh_two_sec.cell.nml").write_text(cell)
+    (tmp_path / "LEMS_hh_two_sec.xml").write_text(lems)
+    return tmp_path / "LEMS_hh_two_sec.xml"
+
+
+def _line_of(path, text):
+    return next(k for k, ln in enumerate(Path(path).read_text().splitlines(), 1) if text in ln)
+
+
+NA_DEND = ('<channelDensity id="naDend" ionChannel="naChan" condDensity="30.0 mS_per_cm2" erev="50.0 mV" '
+           'ion="na" segmentGroup="dendrite_group"/>')
+
+
+def test_bad_input_density_on_a_group_that_names_nothing(tmp_path):
+    """A density on a segmentGroup the cell does not have: one line naming
+    the cell file, the density's line and element."""
+    lems = _hh_variant(tmp_path, {NA_DEND: NA_DEND.replace("dendrite_group", "dendrites")})
+    with pytest.raises(ModelImportError) as e:
+        nmlcell.load(lems)
+    msg = str(e.value)
+    line = _line_of(tmp_path / "hh_two_sec.cell.nml", 'id="naDend"')
+    assert f"hh_two_sec.cell.nml:{line}: <channelDensity id=\"naDend\">" in msg
+    assert "segmentGroup 'dendrites' is not a group of cell 'hh_two_sec'" in msg and "\n" not in msg
+
+
+def test_bad_input_variable_parameter_on_an_unknown_group(tmp_path):
+    """A channelDensityNonUniform whose variableParameter names no group."""
+    nonuni = ('<channelDensityNonUniform id="naDend" ionChannel="naChan" erev="50.0 mV" ion="na">\n'
+              '                    <variableParameter parameter="condDensity" segmentGroup="apical">\n'
+              '                        <inhomogeneousValue inhomogeneousParameter="PathLength" value="300 * p"/>\n'
+              '                    </variableParameter>\n'
+              '                </channelDensityNonUniform>')
+    lems = _hh_variant(tmp_path, {NA_DEND: nonuni})
+    with pytest.raises(ModelImportError) as e:
+        nmlcell.load(lems)
+    line = _line_of(tmp_path / "hh_two_sec.cell.nml", '<channelDensityNonUniform id="naDend"')
+    assert f"hh_two_sec.cell.nml:{line}: <channelDensityNonUniform id=\"naDend\">" in str(e.value)
+    assert "segmentGroup 'apical' is not a group" in str(e.value)
+
+
+@pytest.mark.parametrize("attrs, what", [('segmentId="9" fractionAlong="1"', "segmentId=9: cell 'hh_two_sec' has no "
+                                          "such segment"),
+                                         ('segmentId="3" fractionAlong="1.5"', "fractionAlong=1.5 is outside 0..1")])
+def test_bad_input_location_beyond_a_section(tmp_path, attrs, what):
+    """An input on a segment the cell lacks or beyond its end: one line
+    naming the LEMS file, the inputList's line and element."""
+    lems = _hh_variant(tmp_path, lems_edit={'segmentId="3" fractionAlong="1"': attrs})
+    with pytest.raises(ModelImportError) as e:
+        nmlcell.load(lems)
+    line = _line_of(lems, '<inputList id="inDend"')
+    assert f"LEMS_hh_two_sec.xml:{line}: <inputList>: input '0' of inputList 'inDend': {what}" in str(e.value)
 
 
 @pytest.mark.slow

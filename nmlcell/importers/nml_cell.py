@@ -285,6 +285,11 @@ class NmlCell:
                                    file=self.file, line=self.line_of(tag, ident) if tag else self.line,
                                    element=f'{tag} id="{ident}"' if tag else None)
         segs = set(g.segments)
+        if not segs:
+            import warnings
+
+            warnings.warn(f"{self.file}:{self.line_of(tag, ident) if tag else self.line}: {what}: segmentGroup "
+                          f"'{group}' of cell '{self.id}' holds no segment; nothing is placed", stacklevel=2)
         for i in g.sections:
             mine = {sid for sid, (j, _a, _b) in self.seg_at.items() if j == i}
             if mine and not mine <= segs:
@@ -397,6 +402,10 @@ def build_network(rd, model, flat, net, temperature: float):
                     continue
                 seg = int(inp.parameters.get("segmentId", 0))
                 frac = float(inp.parameters.get("fractionAlong", 0.5))
+                if seg not in nc.seg_at or not 0.0 <= frac <= 1.0:
+                    what = (f"segmentId={seg}: cell '{nc.id}' has no such segment" if seg not in nc.seg_at
+                            else f"fractionAlong={frac:g} is outside 0..1 (beyond segment {seg})")
+                    raise rd.err(f"input '{inp.id}' of inputList '{ch.id}': {what}", ch.id, "inputList")
                 _add_input(rd, model, nc, cells[int(m.group(2))], ch.parameters.get("component"), seg, frac,
                            unsupported, IClamp)
         else:
