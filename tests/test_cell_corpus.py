@@ -96,6 +96,16 @@ AMPS = (-0.1, 0.1, 0.3)
 V_TOL = 1e-6        # mV
 STATE_TOL = 1e-8    # of the state's range over the trace
 CURRENT_TOL = 1e-8  # of the current's range over the trace
+# Where round-off cannot reach those: capmpr's ica is the difference of its
+# pump's two fluxes, which cancel to 1e-9 of each (ica ~ 9e-14 mA/cm2, range
+# 7.6e-14): pump and pumpca agreeing with NEURON's to 7e-15 of their values
+# leave ica 1.3e-18 mA/cm2 apart, 1.3e-6 of the comparison's floor of
+# 1e-12; cai moves by 1.3e-14 mM over the run (1.3e-9 of its value) and
+# differs by 2.1e-19 mM (2e-14 of its value; its steady state after
+# NEURON's 1e9 ms backward-Euler steps: three solvers of those steps in
+# float64 (NEURON's, numpy's LU on NEURON's scaled rows, JAX's) scatter by
+# 1.4e-19). v within 1.1e-10 mV.
+LOOSER = {("neuron-builtin-mods/demo_release", "capmpr"): {"cai": 1e-7, "ica": 1e-5}}
 
 _SUFFIX = re.compile(r"^\s*SUFFIX\s+(\w+)", re.M)
 
@@ -208,7 +218,7 @@ def test_mechanism_matches_neuron(corpus, folder, suffix, amp):
     assert got["dv"] < V_TOL
     for q, (rel, _rng) in got["rel"].items():
         tol = CURRENT_TOL if q in got["currents"] else STATE_TOL
-        assert rel < tol, (q, rel)
+        assert rel < LOOSER.get((folder, suffix), {}).get(q, tol), (q, rel)
 
 
 def test_reading_a_concentration_makes_erev_nernst(corpus):
@@ -289,4 +299,21 @@ def test_recorded_nernst_potential_is_the_steps_start_value(corpus):
     ours, _res = nmlcell_run(cfg, mechs)
     assert np.ptp(ref["eca"]) > 1.0   # cai moves: eca changes by millivolts
     np.testing.assert_allclose(ours["eca"], ref["eca"], rtol=0, atol=1e-9)
+    assert np.max(np.abs(ref["v"] - ours["v"])) < V_TOL
+
+
+def test_nonlinear_steady_state_sparse_is_neurons(corpus):
+    """capmpr's INITIAL: ``SOLVE pmp STEADYSTATE sparse`` on its nonlinear
+    pump. NEURON takes backward-Euler steps of 1e9 ms (ssimplic): here a
+    first pass drives cai to -2.2e3 mM, check_state sets it to 0, a second
+    pass and one Newton iteration converge (3 Newton iterations, which the
+    importer's stages follow). Initial states within 2e-14 of NEURON's
+    values (not of their range: they hardly move); 2 ms of run."""
+    folder = "neuron-builtin-mods/demo_release"
+    cfg, mechs, _m = configuration(folder, "capmpr", 0.3, T=2.0)
+    ref = neuron_run(cfg)
+    ours, _res = nmlcell_run(cfg, mechs)
+    for q in ("pump_capmpr", "pumpca_capmpr", "cai"):
+        np.testing.assert_allclose(ours[q][0], ref[q][0], rtol=2e-14, atol=0)
+    assert abs(ref["cai"][0] - 1e-5) < 1e-13   # the pump's steady state, not the 5e-5 mM it starts from
     assert np.max(np.abs(ref["v"] - ours["v"])) < V_TOL

@@ -16,6 +16,7 @@ from ..ir.units import NONE
 from .nmodl_exec import Executor
 from .nmodl_expr import ION_DIMS, SPECIAL, Frame, plain
 from .nmodl_parse import nmodl
+from .nmodl_steady import steady_sparse
 from .nmodl_units import parse_unit, to_customary
 
 
@@ -71,6 +72,8 @@ class MechanismBuilder(Executor):
         on_start = self._initial(env0)
         if self.steady_state:
             solved = self._steady(derived, derivatives, dict(conserve))
+            if solved is None and self.steady_state[1] == "sparse":
+                solved = steady_sparse(self, derived, derivatives, dict(conserve), updates)
             if solved is not None:
                 on_start = on_start + tuple(solved)
                 self.steady_state = ()
@@ -376,9 +379,11 @@ class MechanismBuilder(Executor):
             p0 = self.frozen_param.get(n)
             on_start.append(Assignment(n, sym(p0) if p0 else sp.Integer(0)))
         self.steady_state = ()
+        self.initial_defaults = {a.variable: a.expr for a in on_start}   # values before INITIAL
         if self.initial is not None:
             before = dict(env)
             self.run_block(self.initial, env, "initial")
+            self.initial_env = env
             later = []
             for n in list(self.state_decl) + self.frozen:
                 if n in env and env[n] != before.get(n):

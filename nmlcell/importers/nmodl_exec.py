@@ -102,6 +102,7 @@ class Executor(Declarations):
                     bname = node_name(e.block_name)
                     if e.steadystate is not None:
                         self.steady_blocks.append((bname, node_name(e.steadystate)))
+                        self.steady_env = dict(env)   # the values the steady-state solve starts from
                     else:
                         raise Unsupported(f"SOLVE {bname} in INITIAL without STEADYSTATE",
                                            rf"\bSOLVE\s+{bname}\b")
