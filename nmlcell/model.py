@@ -121,8 +121,9 @@ class Model:
 
     # -- running ------------------------------------------------------------------------
     def run(self, duration=None, dt=None, *, record=None, solver=None, params=None, progress=None,
-            precision="float64"):
-        """Simulate. ``duration``, ``dt`` in ms (defaults from <Simulation>).
+            precision="float64", seed=None):
+        """Simulate. ``duration``, ``dt`` in ms (defaults from <Simulation>);
+        ``seed`` replaces the ``<Simulation seed>`` of random spike sources.
         Returns :class:`~nmlcell.results.Results`."""
         from .quad.registry import get_integrator
         from .results import Results
@@ -138,6 +139,8 @@ class Model:
         integ.check(lowered)
         record = list(record) if record is not None else self.default_record()
         params = params if params is not None else self.parameters()
+        if seed is not None:
+            params = {**params, "__global__": {**params["__global__"], "seed": np.asarray(float(int(seed)))}}
         out = simulate(lowered, integ, duration=duration, dt=dt, record=record, params=params,
                        dtype=precision, progress=progress)
         spikes = {}
