@@ -31,14 +31,30 @@ def _check_dt(duration, dt):
     return n
 
 
-def make_step(lowered, integrator, dt, observe):
-    """One model step (t, y, p) -> (y, record, spikes)."""
+def event_plan(lowered, dt):
+    """The model's :class:`~nmlcell.lower.events.EventPlan`, or None when
+    no events travel between groups."""
+    if not getattr(lowered, "event_links", ()):
+        return None
+    cache = lowered.__dict__.setdefault("_event_plans", {})
+    if dt not in cache:
+        from .lower.events import EventPlan
+
+        cache[dt] = EventPlan(lowered, lowered.event_links, dt, lems_clock=getattr(lowered, "lems_exact", False))
+    return cache[dt]
+
+
+def make_step(lowered, integrator, dt, observe, plan=None):
+    """One model step (t, y, p, t1, i, ev) -> (y, record, spikes, ev);
+    ``ev`` is the event ring buffer (``plan``) or None, ``i`` the step index."""
     import jax.numpy as jnp
 
     layout = lowered.spike_layout()
 
-    def step(t, y, p, t1=None):
+    def step(t, y, p, t1=None, i=None, ev=None, tsi=None):
         t1 = t + dt if t1 is None else t1
+        if plan is not None:
+            y = lowered.deliver(t, y, p, plan.incoming(ev, i, tsi))
         y, _ = lowered.events(t1, y, p, phase="pre")
         y = integrator(lowered, t, y, dt, p)
         y, spikes = lowered.events(t1, y, p, phase="post")
@@ -47,7 +63,9 @@ def make_step(lowered, integrator, dt, observe):
             spk = jnp.concatenate([spikes[gid] for gid, _ in layout])
         else:
             spk = jnp.zeros((0,), dtype=bool)
-        return y, rec, spk
+        if plan is not None:
+            ev = plan.push(ev, i, spikes)
+        return y, rec, spk, ev
 
     return step
 
@@ -61,6 +79,14 @@ def event_times(lowered, n, dt):
     t_si = np.cumsum(np.full(n + 1, float(dt) * 1e-3))  # sequential float64 sums, as jLEMS
     t_si = np.concatenate([[0.0], t_si[:n]])
     return t_si / 1e-3
+
+
+def event_times_si(n, dt):
+    """jLEMS's clock in seconds, ``t += dt`` summed in float64 (n + 1 values):
+    a delayed event is due when this clock reaches the emission time plus
+    the delay (see :mod:`nmlcell.lower.events`)."""
+    t_si = np.cumsum(np.full(n + 1, float(dt) * 1e-3))
+    return np.concatenate([[0.0], t_si[:n]])
 
 
 def _compiled(lowered, integrator, dt, record, dtype, clen, use_tev):
@@ -77,7 +103,8 @@ def _compiled(lowered, integrator, dt, record, dtype, clen, use_tev):
     jdt = jnp.float32 if dtype == "float32" else jnp.float64
     observe, dims = lowered.observer(list(record))
     dtv = jnp.asarray(dt, dtype=jdt)
-    step = make_step(lowered, integrator, dtv, observe)
+    plan = event_plan(lowered, dt)
+    step = make_step(lowered, integrator, dtv, observe, plan)
 
     @jax.jit
     def _start(params):
@@ -86,19 +113,20 @@ def _compiled(lowered, integrator, dt, record, dtype, clen, use_tev):
         return y0, observe(jnp.asarray(0.0, jdt), y0, params)
 
     @jax.jit
-    def run_chunk(y, i0, bad, params, tev):
+    def run_chunk(y, ev, i0, bad, params, tev):
         params = lowered.prepare(params)
 
         def body(carry, _):
-            y, i, bad = carry
+            y, ev, i, bad = carry
             t = i.astype(jdt) * dtv
-            y2, rec, spk = step(t, y, params, tev[i + 1] if use_tev else None)
+            y2, rec, spk, ev = step(t, y, params, tev[0][i + 1] if use_tev else None, i, ev,
+                                    tev[1] if use_tev else None)
             finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(y2)]))
             bad = jnp.where((bad < 0) & ~finite, i + 1, bad)
-            return (y2, i + 1, bad), (rec, spk)
+            return (y2, ev, i + 1, bad), (rec, spk)
 
-        (y, i, bad), (recs, spks) = jax.lax.scan(body, (y, i0, bad), None, length=clen)
-        return y, i, bad, recs, spks
+        (y, ev, i, bad), (recs, spks) = jax.lax.scan(body, (y, ev, i0, bad), None, length=clen)
+        return y, ev, i, bad, recs, spks
 
     cache[key] = (_start, run_chunk, dims, observe)
     return cache[key]
@@ -119,18 +147,24 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     nchunks = max(1, math.ceil(n / chunk_steps))
     clen = math.ceil(n / nchunks)
     tev = event_times(lowered, n + clen * nchunks, dt)
-    tev = jnp.zeros((1,), jdt) if tev is None else jnp.asarray(tev, dtype=jdt)
+    use_tev = tev is not None
+    tev = ((jnp.zeros((1,), jdt), None) if tev is None else
+           (jnp.asarray(tev, dtype=jdt), jnp.asarray(event_times_si(n + clen * nchunks, dt))))
     _start, run_chunk, dims, observe = _compiled(lowered, integrator, float(dt), tuple(record), dtype, clen,
-                                                 tev.shape[0] > 1)
+                                                 use_tev)
     # the initial state with NumPy where possible: tracing and compiling it
     # would cost more than the rest of a short run (see docs/performance.md)
     start = _host_start(lowered, params, observe, (tuple(record), dtype)) if dtype == "float64" else None
     y0, rec0 = start if start is not None else _start(params)
     layout = lowered.spike_layout()
     _run = run_chunk
+    plan = event_plan(lowered, float(dt))
+    ev = plan.empty() if plan is not None else None
 
     def run_chunk(y, i, bad):
-        return _run(y, i, bad, params, tev)
+        nonlocal ev
+        y, ev, i, bad, r, s = _run(y, ev, i, bad, params, tev)
+        return y, i, bad, r, s
 
     recs, spikes = [np.asarray(rec0)[None, :]], []
     y, i, bad = y0, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32)
@@ -219,24 +253,27 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
     n = _check_dt(duration, dt)
     observe, _dims = lowered.observer(record)
 
+    plan = event_plan(lowered, float(dt))
+
     def sim(params):
         params = lowered.prepare(params)
         dtv = jnp.asarray(dt, dtype=jnp.float64)
-        step = make_step(lowered, integrator, dtv, observe)
+        step = make_step(lowered, integrator, dtv, observe, plan)
         y0 = lowered.init(params, 0.0, jnp.float64)
         rec0 = observe(jnp.asarray(0.0), y0, params)
 
         tev = event_times(lowered, n, dt)
+        tsi = None if tev is None else jnp.asarray(event_times_si(n, dt))
         tev = None if tev is None else jnp.asarray(tev)
 
         def body(carry, i):
-            y, count = carry
+            y, count, ev = carry
             t = i.astype(jnp.float64) * dtv
-            y2, rec, spk = step(t, y, params, None if tev is None else tev[i + 1])
-            return (y2, count + spk.astype(jnp.int32)), rec
+            y2, rec, spk, ev = step(t, y, params, None if tev is None else tev[i + 1], i, ev, tsi)
+            return (y2, count + spk.astype(jnp.int32), ev), rec
 
         n_emit = sum(sz for _g, sz in lowered.spike_layout())
-        carry0 = (y0, jnp.zeros((n_emit,), jnp.int32))
+        carry0 = (y0, jnp.zeros((n_emit,), jnp.int32), plan.empty() if plan is not None else None)
         # Checkpointed in chunks of about sqrt(n) steps: reverse mode keeps
         # the carries at chunk boundaries and recomputes one chunk at a time,
         # so its memory grows as sqrt(n), not n (the forward pass is unchanged).
@@ -252,7 +289,7 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
         if rest:
             carry, tail = jax.lax.scan(body, carry, m * k + jnp.arange(rest))
             recs = jnp.concatenate([recs, tail], axis=0)
-        _, count = carry
+        _, count, _ev = carry
         allr = jnp.concatenate([rec0[None, :], recs], axis=0)
         out = {q: allr[:, k] for k, q in enumerate(record)}
         out["spike_count"] = count

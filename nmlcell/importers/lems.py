@@ -20,6 +20,7 @@ from .coretypes import core_types_dir
 from .lems_check import TypeChecker
 from .lems_flatten import Flattener, extends
 from .lems_origins import equation_origins
+from .lems_network import check_spike_times, projection, synaptic_connection, tunnel_projection
 from .lems_si import apply_si_semantics
 from .lems_source import TypeIndex
 from .xmlcheck import SourceIndex, check_tree
@@ -65,6 +66,7 @@ class _Reader:
         from .nml_cell import detach_multicompartment
 
         detach_multicompartment(m)  # read from libNeuroML instead (nml_cell.NmlCell)
+        self.instance_reqs = _strip_unresolvable(m)
         try:
             with contextlib.redirect_stdout(buf):
                 self.model = m.resolve()
@@ -88,6 +90,37 @@ class _Reader:
         except Exception as e:
             raise self.err(f"attribute {attr}='{text}' is not a valid {dim}: {_clean(e)}", cid,
                            exc=UnitError) from None
+
+
+def _strip_unresolvable(m) -> dict:
+    """pylems 0.6 refuses to resolve a ComponentType with an
+    InstanceRequirement (gapJunction's and the graded synapses' ``peer``),
+    a ComponentRequirement or IndexParameter (electricalConnection's
+    populations and cells), a Tunnel, or a ``local`` ComponentReference
+    (electricalProjection's populations).
+    Networks are built from the components' attributes here, so these are
+    dropped from the types before resolving; returns type name -> names of
+    its instance requirements (the flattener reads ``peer/v`` as an input
+    the network links feed)."""
+    from lems.base.map import Map
+
+    reqs = {}
+    for ct in m.component_types:
+        if len(ct.instance_requirements):
+            reqs[ct.name] = tuple(ct.instance_requirements.keys())
+            ct.instance_requirements = Map()
+        if len(ct.component_requirements):
+            ct.component_requirements = Map()
+        if len(ct.index_parameters):  # electricalConnection's preCell: read from the attributes
+            ct.index_parameters = Map()
+            ct.structure.withs = Map()
+        if len(ct.structure.tunnels):  # the Tunnel of a gap junction: built by lems_network
+            ct.structure.tunnels = Map()
+            ct.structure.withs = Map()
+        local = [k for k, cr in ct.component_references.items() if getattr(cr, "local", False)]
+        for k in local:
+            del ct.component_references[k]
+    return reqs
 
 
 def _clean(e) -> str:
@@ -140,8 +173,8 @@ def import_lems(path, *, duration: float | None = None, dt: float | None = None)
 
 def _import_lems(rd, path, duration, dt) -> ModelIR:
     model = rd.load()
-    flat = Flattener(model, rd.index.locate)
-    rd.checker = TypeChecker(model, TypeIndex(rd.index.files, rd.core))
+    flat = Flattener(model, rd.index.locate, instance_reqs=rd.instance_reqs)
+    rd.checker = TypeChecker(model, TypeIndex(rd.index.files, rd.core), rd.instance_reqs)
     rd.origins = {}
 
     sim = _simulation(rd, model)
@@ -264,7 +297,7 @@ def _cell_types(model):
 
 
 def _build_network(rd, model, flat, net):
-    groups, links, unsupported = [], [], []
+    groups, links, event_links, unsupported = [], [], [], []
     temperature = 279.45
     mech_cache = {}
 
@@ -306,6 +339,7 @@ def _build_network(rd, model, flat, net):
         network, unsupported, rd.multicompartment = build_multicompartment(rd, model, flat, net, temperature)
         return network or Network(net.id, ()), unsupported
     pops = {}
+    projections = []
     inputs: dict[str, list[tuple[int, str, int]]] = {}  # input comp -> [(k, pop, idx)]
     for ch in net.children:
         t = ch.type
@@ -318,6 +352,7 @@ def _build_network(rd, model, flat, net):
                 size = sum(1 for cc in ch.children if cc.type == "instance")
             else:
                 size = int(float(ch.parameters["size"]))
+            check_spike_times(rd, model, comp)
             m = mech(comp, "cell")
             pops[ch.id] = (comp, size)
             groups.append(Group(ch.id, m, size, comp, emits_spikes=_emits(m)))
@@ -337,18 +372,35 @@ def _build_network(rd, model, flat, net):
                 if inp.type not in ("input", "inputW"):
                     continue
                 tg = inp.parameters.get("target", "")
-                mm = _INPUT_TARGET.match(tg.strip()) or _POP_INDEX.match(tg.strip())
+                mm = (_INPUT_TARGET.match(tg.strip()) or _POP_INDEX.match(tg.strip())
+                      or _POP_INDEX.match(tg.strip().removeprefix("../")))
                 if not mm:
-                    raise rd.err(f"input target '{tg}' is not '../population/index/cell'", element="input")
+                    raise rd.err(f"input target '{tg}' is not '../population/index/cell' or "
+                                 f"'../population[index]'", ch.id, element="input")
                 seg = inp.parameters.get("segmentId", "0")
                 if str(seg) not in ("0",):
                     unsupported.append(f"input on segment {seg} of a multi-compartment cell "
                                        f"(inputList '{ch.id}')")
                 w = float(inp.parameters.get("weight", 1.0)) if inp.type == "inputW" else 1.0
                 inputs.setdefault(comp, []).append((mm.group("pop"), int(mm.group("i")), w))
-        elif t in ("projection", "electricalProjection", "continuousProjection", "synapticConnection"):
-            unsupported.append(f"{t} '{ch.id}' (networks with connections come with issue 6)")
+        elif t in ("projection", "synapticConnection", "synapticConnectionWD"):
+            projections.append(ch)
+        elif t in ("electricalProjection", "continuousProjection"):
+            projections.append(ch)
+        elif "onnection" in t or "rojection" in t:
+            unsupported.append(f"<{t}> '{ch.id}' in network '{net.id}'")
+    taken = set(pops)
+    for ch in projections:
+        if ch.type == "projection":
+            projection(rd, model, ch, pops, groups, links, event_links, mech)
+        elif ch.type in ("electricalProjection", "continuousProjection"):
+            tunnel_projection(rd, model, ch, pops, groups, links, mech)
+        else:
+            synaptic_connection(rd, model, ch, pops, groups, links, event_links, mech, taken)
     for comp, targets in inputs.items():
+        if comp not in model.components:
+            raise rd.err(f"input component '{comp}' is not defined", element="explicitInput")
+        check_spike_times(rd, model, comp)
         m = mech(comp, "input")
         over = {}
         if any(len(x) > 2 and x[2] != 1.0 for x in targets):
@@ -379,7 +431,8 @@ def _build_network(rd, model, flat, net):
                                      f"does not expose", comp)
                     links.append(Link("gather", pop, cell_m.exposures[inp.name][0], gid, inp.name,
                                       tuple((idx, k) for k, idx in pairs)))
-    return Network(net.id, tuple(groups), tuple(links), temperature), unsupported
+    return Network(net.id, tuple(groups), tuple(links), temperature,
+                   event_links=tuple(event_links)), unsupported
 
 
 def _count_segments(fc) -> int:

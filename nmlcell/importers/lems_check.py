@@ -84,9 +84,10 @@ class TypeChecker:
     """Check ComponentTypes of a resolved pylems ``model``; ``types``
     locates their elements. Each type is checked once."""
 
-    def __init__(self, model, types: TypeIndex):
+    def __init__(self, model, types: TypeIndex, instance_reqs: dict | None = None):
         self.model = model
         self.types = types
+        self.instance_reqs = instance_reqs or {}  # type -> InstanceRequirement names (stripped before resolving)
         self.done: set[str] = set()
         self._sub: dict | None = None
         self._ids: set[str] | None = None
@@ -293,6 +294,12 @@ class _TypeCheck:
         path = [p for p in str(dv.select).split("/") if p]
         if not path or path[0] in ("*", "..", "."):
             return
+        ct, seen = self.ct, set()
+        while ct is not None and ct.name not in seen:  # the type and those it extends
+            seen.add(ct.name)
+            if path[0] in self.p.instance_reqs.get(ct.name, ()):
+                return  # a peer instance (gapJunction's peer/v), fed by the network
+            ct = self.p.model.component_types.get(ct.extends) if ct.extends else None
         current = [self.ct]
         for k, step in enumerate(path[:-1] if len(path) > 1 else path):
             m = _SEL.match(step)

@@ -20,6 +20,7 @@ from ..ir.expr import DependencyCycle, dependency_order, parse, sym
 from ..ir.mechanism import (Assignment, Condition, Derived, Input, Mechanism, Parameter, Source,
                             State)
 from ..ir.units import NONE, Dim, display_unit
+from .lems_events import EventRouting
 
 _SEL = re.compile(r"^(?P<name>[A-Za-z_][\w]*)(\[(?P<pred>[^\]]*)\])?$")
 
@@ -71,11 +72,27 @@ class _Env(dict):
     def __contains__(self, k):
         return self._get(k) is not None
 
+    def random(self, x):
+        """LEMS ``random(x)``: uniform on [0, x), one draw per call site,
+        instance and evaluation (see :meth:`Flattener.random`)."""
+        return self.flat.random(x)
+
     def __getitem__(self, k):
         v = self._get(k)
         if v is None:
             raise KeyError(k)
         return v
+
+
+def _exposure_dim(fc, name):
+    """The dimension an Exposure declares (for a DerivedVariable that
+    declares none, as gapJunction's ``i``: jLEMS's value is SI of it)."""
+    if not name:
+        return None
+    try:
+        return fc.exposures[name].dimension
+    except Exception:
+        return None
 
 
 def extends(model, tname: str, base: str) -> bool:
@@ -89,15 +106,31 @@ def extends(model, tname: str, base: str) -> bool:
     return base in (getattr(ct, "types", None) or ()) or ct.extends == base
 
 
-class Flattener:
+class Flattener(EventRouting):
     """Flatten one FatComponent tree. ``model`` is the resolved pylems model
     (for component-type inheritance and dimensions); ``locate(id)`` maps a
     component id to (file, line) for messages."""
 
-    def __init__(self, model, locate=None):
+    def __init__(self, model, locate=None, instance_reqs=None):
         self.model = model
+        self.instance_reqs = instance_reqs or {}  # type -> InstanceRequirement names (gapJunction's peer)
         self.locate = locate or (lambda cid: (None, None))
         self.t = sym("t")
+
+    def random(self, x):
+        """``x`` times a uniform [0, 1) input ``__random<k>`` of kind
+        "random": the lowering draws it from the run's key (the LEMS
+        ``<Simulation seed>`` or ``seed=``), per instance and time."""
+        name = f"__random{sum(1 for i in self.inputs.values() if i.kind == 'random')}"
+        self.inputs[name] = Input(name, NONE, "random")
+        return x * sym(name)
+
+    def _instance_reqs(self, tname):
+        out = set(self.instance_reqs.get(tname, ()))
+        for t, names in self.instance_reqs.items():
+            if t != tname and self._extends(tname, t):
+                out |= set(names)
+        return out
 
     # -- type helpers -------------------------------------------------
     def _extends(self, tname: str, base: str) -> bool:
@@ -134,10 +167,13 @@ class Flattener:
         self._regime_derivs: dict = {}
         self.regime_states: dict = {}
         self.sequential: list = []
+        self._handlers: dict = {}   # (id(node), port) -> (node, assignments, events, src)
+        self._nested_conds: list = []
         root = self._build(fc, "", None)
         self._root = root
         for job in self._pending:
             job()
+        on_events = self._route_events(root)
         self._merge_regime_derivatives()
         derived = self._order_derived()
         return Mechanism(
@@ -148,7 +184,7 @@ class Flattener:
             unsupported=tuple(self.unsupported), source=Source(file, line, fc.type),
             lags=tuple(self.lags), leads=tuple(self.leads), kinetic=tuple(self.kinetic),
             regimes=dict(self.regime_states),
-            sequential=tuple(self.sequential))
+            sequential=tuple(self.sequential), on_events=on_events)
 
     # -- tree construction ---------------------------------------------
     def _slots(self, fc):
@@ -191,7 +227,7 @@ class Flattener:
             full = prefix + dv.name
             node.names[dv.name] = sym(full)
             self._dynamic_derived.add(full)
-            self.dims[full] = self._dim(dv.dimension)
+            self.dims[full] = self._dim(dv.dimension or _exposure_dim(fc, dv.exposure))
             self._expose(node, dv.exposure or dv.name, full, self.dims[full])
             if dv.exposure and dv.exposure != dv.name:
                 self._expose(node, dv.name, full, self.dims[full])
@@ -330,6 +366,10 @@ class Flattener:
 
     def _derived_select(self, node, full, dv, src):
         targets = self._select(node, dv.select, src)
+        for x in targets:  # a peer's value (peer/v) has the dimension of what reads it
+            inp = self.inputs.get(getattr(x, "name", None))
+            if inp is not None and inp.kind == "requirement" and inp.dim is None:
+                self.inputs[inp.name] = Input(inp.name, self._dim(dv.dimension), "requirement")
         reduce = (dv.reduce or "").lower()
         if reduce in ("add", "sum"):
             expr = sp.Add(*targets) if targets else sp.Integer(0)
@@ -344,6 +384,12 @@ class Flattener:
 
     def _select(self, node, path, src):
         parts = [p for p in str(path).split("/") if p]
+        if len(parts) == 2 and parts[0] in self._instance_reqs(node.fc.type):
+            # a peer instance's value (gapJunction's peer/v): an input the network's links feed
+            key = "/".join(parts)
+            if key not in self.inputs:
+                self.inputs[key] = Input(key, None, "requirement")
+            return [sym(key)]
         current = [node]
         for k, part in enumerate(parts):
             last = k == len(parts) - 1
@@ -543,13 +589,16 @@ class Flattener:
         elif tname == "OnCondition":
             test = self._parse(node, eh.test, "OnCondition test", src)
             a, ev = self._assignments(node, eh.actions, src, "OnCondition")
-            # events from non-root components are not routed yet
-            if ev and node.parent is not None:
-                self.unsupported.append(f"EventOut from nested {node.fc.type} '{node.fc.id}' ({src})")
-            self.conditions.append(Condition(test, a, ev if node.parent is None else (), src, regime))
+            # events are routed once every handler is known: to the parent's
+            # OnEvent (a spikeArray's spike), to children's (a
+            # poissonFiringSynapse's synapse), out at the root
+            self._nested_conds.append((node, test, a, ev, src, regime))
         elif tname == "OnEvent":
-            if eh.actions:
-                self.unsupported.append(f"OnEvent port '{eh.port}' in {node.fc.type} '{node.fc.id}' ({src})")
+            if regime is not None:
+                self.unsupported.append(f"OnEvent inside a Regime of {node.fc.type} '{node.fc.id}' ({src})")
+                return
+            a, ev = self._assignments(node, eh.actions, src, f"OnEvent {eh.port}")
+            self._handlers[(id(node), eh.port)] = (node, a, ev, src)
         else:
             self.unsupported.append(f"{tname} in {node.fc.type} '{node.fc.id}' ({src})")
 

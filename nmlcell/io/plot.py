@@ -40,12 +40,7 @@ def plot_results(res, path=None, show=False):
         ax.set_ylabel("v (mV)")
         ax.legend(fontsize=7)
     if raster:
-        ax = axes[-1]
-        for k, (key, times) in enumerate(sorted(res.spikes.items())):
-            ax.plot(times, [k] * len(times), "|", color="k")
-        ax.set_xlabel("t (ms)")
-        ax.set_ylabel("cell")
-        ax.set_title("spikes", fontsize=9)
+        _raster(axes[-1], res.spikes)
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -54,3 +49,27 @@ def plot_results(res, path=None, show=False):
         plt.show()
     plt.close(fig)
     return path
+
+
+def _raster(ax, spikes):
+    """Spike raster: one row per cell in population order (the order of
+    ``res.spikes``), one colour per population, labelled by population."""
+    import numpy as np
+
+    pops: dict[str, list] = {}
+    for key, times in spikes.items():
+        pops.setdefault(key.split("[", 1)[0], []).append(np.asarray(times))
+    row, ticks, labels = 0, [], []
+    for k, (pop, cells) in enumerate(pops.items()):
+        xs = np.concatenate(cells) if cells else np.zeros(0)
+        ys = np.concatenate([np.full(len(c), row + i) for i, c in enumerate(cells)]) if cells else np.zeros(0)
+        ax.scatter(xs, ys, s=4, marker="|", color=f"C{k % 10}", label=pop)
+        ticks.append(row + (len(cells) - 1) / 2)
+        labels.append(pop)
+        row += len(cells)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_ylim(-1, max(row, 1))
+    ax.set_xlabel("t (ms)")
+    ax.set_ylabel("cell")
+    ax.set_title("spikes", fontsize=9)

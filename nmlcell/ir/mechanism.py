@@ -82,6 +82,20 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class OnEvent:
+    """What a mechanism does when an event arrives on its input ``port``
+    (a synapse's ``in``): ``assignments`` in order, each seeing the
+    previous ones, then ``events`` emitted. Events a component relays to
+    its children (a plasticity mechanism, a doubleSynapse's two synapses)
+    and a child's events its parent handles (a spikeArray's spikes) are
+    already folded in, in jLEMS's order."""
+    port: str
+    assignments: tuple[Assignment, ...]
+    events: tuple[str, ...] = ()
+    source: Source = field(default_factory=Source)
+
+
+@dataclass(frozen=True)
 class Input:
     """A value the mechanism needs from outside: time, temperature, a
     parent's membrane potential, or the sum of an attachment's exposures."""
@@ -153,6 +167,8 @@ class Mechanism:
     """States whose TimeDerivatives sit in Regimes, in update order:
     jNeuroML advances these one after the other (a later one reads the
     earlier ones' new values); main-Dynamics states advance together."""
+    on_events: tuple[OnEvent, ...] = ()
+    """Handlers of incoming events (LEMS ``OnEvent``), one per input port."""
 
     # -- NMODL (filled by nmlcell.importers.nmodl; defaults elsewhere) ----
     ions: tuple[IonUse, ...] = ()

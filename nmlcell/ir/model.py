@@ -36,6 +36,20 @@ class Link:
 
 
 @dataclass(frozen=True)
+class EventLink:
+    """Events emitted on ``src`` group's port ``src_port`` (a cell's
+    ``spike``) reach ``dst`` group's ``OnEvent`` on ``dst_port`` (a
+    synapse's ``in``) after a delay. ``pairs`` are (src instance, dst
+    instance); ``delays`` (ms) one per pair."""
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+    pairs: tuple[tuple[int, int], ...]
+    delays: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class Cable:
     """The compartments of one branched cell and their axial coupling, in
     Hines order (``parent[i] < i``, ``parent[0] = -1``). ``ri`` is the axial
@@ -56,6 +70,7 @@ class Network:
     links: tuple[Link, ...] = ()
     temperature: float = 279.45  # K (6.3 degC, NEURON's default celsius)
     cable: Cable | None = None
+    event_links: tuple[EventLink, ...] = ()
 
     def group(self, gid: str) -> Group:
         for g in self.groups:

@@ -11,6 +11,7 @@ import sympy as sp
 from ..errors import ModelImportError, OptionError
 from ..ir.model import ModelIR
 from .codegen import Kernel
+from .events import attached, deliver, uniform
 
 GLOBAL = "__global__"
 
@@ -55,6 +56,8 @@ class LoweredGroup:
     cond_reads: frozenset = frozenset()       # derived values the OnConditions read
     hoisted_derived: frozenset = frozenset()  # derived values computed once per run (in the prepared parameters)
     staggered: object = None      # NEURON's fixed step for a NEURON-style compartment, built on first use
+    event_plan: dict = None       # OnEvent port -> [(column, fn)]
+    event_reads: frozenset = frozenset()      # derived values the OnEvent handlers read
 
     @property
     def k(self) -> int:
@@ -114,18 +117,38 @@ class LoweredModel:
                     assigns.append((sidx[a.variable], fn))
                 guard = None if c.regime is None else (sidx[c.regime[0]], float(c.regime[1]))
                 cond_plan.append((tfn, assigns, c.events, guard))
+            event_plan = {}
+            for hi, h in enumerate(getattr(g.mechanism, "on_events", ())):
+                assigns = []
+                for ai, a in enumerate(h.assignments):
+                    if a.variable not in sidx:
+                        raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
+                                               file=h.source.file, line=h.source.line, element=h.source.origin)
+                    fn, _ = kern.expr_fn([a.expr], "onevent", key=(hi, ai))
+                    assigns.append((sidx[a.variable], fn))
+                event_plan[h.port] = assigns
             dnames = {d.name for d in g.mechanism.derived}
             reads = set()
             for c in g.mechanism.conditions:
                 for e in [c.test] + [a.expr for a in c.assignments]:
                     reads |= {x.name for x in e.free_symbols} & dnames
+            ev_reads = set()
+            for h in getattr(g.mechanism, "on_events", ()):
+                for a in h.assignments:
+                    ev_reads |= {x.name for x in a.expr.free_symbols} & dnames
             self.groups[g.id] = LoweredGroup(g.id, g.size, g.mechanism, kern, params0, sidx, on_start,
                                              *inits[init_key], cond_plan, g.emits_spikes, regimes,
                                              cond_reads=frozenset(reads),
-                                             hoisted_derived=frozenset(kern.hoisted_names) & dnames)
+                                             hoisted_derived=frozenset(kern.hoisted_names) & dnames,
+                                             event_plan=event_plan, event_reads=frozenset(ev_reads))
         for kern in kernels.values():
             kern.save()
         self.links = net.links
+        # random(): draws from a key made of the seed, the group, the call site and t
+        self.random = any(i.kind == "random" for g in self.groups.values() for i in g.mech.inputs)
+        sim = ir.simulation
+        self.seed = sim.seed if sim is not None and sim.seed is not None else 0
+        self.event_links = tuple(getattr(net, "event_links", ()))
         self.temperature = net.temperature
         self.cable = getattr(net, "cable", None)
         if self.cable is not None:
@@ -155,6 +178,8 @@ class LoweredModel:
 
         p = {gid: dict(g.params0) for gid, g in self.groups.items()}
         p[GLOBAL] = {"temperature": np.asarray(self.temperature, dtype=np.float64)}
+        if self.random:
+            p[GLOBAL]["seed"] = np.asarray(self.seed, dtype=np.float64)
         return jax.device_put(p)  # one transfer, not one per parameter
 
     def prepare(self, p):
@@ -192,7 +217,7 @@ class LoweredModel:
         with XLA costs 0.3-1 s at a model's first run; gradients and vmap
         go through the simulator (:func:`nmlcell.run.make_simulator`),
         which keeps the traced initial state."""
-        if self._self_linked or any(g.kernel.host_unsupported for g in self.groups.values()):
+        if self._self_linked or self.random or any(g.kernel.host_unsupported for g in self.groups.values()):
             return None
         self._host = True
         try:
@@ -238,6 +263,8 @@ class LoweredModel:
                 u[inp.name] = jnp.broadcast_to(p[GLOBAL][inp.name], (g.size,))
             elif inp.kind == "time":
                 u[inp.name] = jnp.broadcast_to(t, (g.size,))
+            elif inp.kind == "random":
+                u[inp.name] = uniform(p[GLOBAL]["seed"], gid, inp.name, t, g.size)
             else:
                 u[inp.name] = jnp.zeros((g.size,), dtype=y[gid][0].dtype if y[gid] else jnp.float64)
         for l, table, valid in self._link_tables.get(gid, ()):
@@ -475,12 +502,9 @@ class LoweredModel:
                 test = jnp.broadcast_to(test, (g.size,))
                 if guard is not None:
                     test = test & (start[guard[0]] == guard[1])
-                new_cols = []
-                for col, fn in assigns:
+                for col, fn in assigns:  # in order, each seeing the previous ones (as jLEMS)
                     (val,) = fn(t, yg, p[gid], u, dv)
-                    new_cols.append((col, jnp.where(test, val, yg[col])))
-                for col, val in new_cols:
-                    yg = _set(yg, col, val.astype(yg[col].dtype))
+                    yg = _set(yg, col, jnp.where(test, val, yg[col]).astype(yg[col].dtype))
                 if "spike" in events:
                     spk = spk | test
             if g.pending_regimes and phase != "pre":
@@ -490,6 +514,11 @@ class LoweredModel:
             if g.emits_spikes:
                 spikes[gid] = spk
         return y, spikes
+
+    def deliver(self, t, y, p, incoming):
+        """Apply the OnEvent handlers of the events arriving now:
+        ``incoming`` maps (gid, port) -> (N,) bool."""
+        return deliver(self, t, y, p, incoming)
 
     # -- addressing -------------------------------------------------------------
     def resolve(self, quantity: str):
@@ -531,8 +560,11 @@ class LoweredModel:
             raise OptionError(f"quantity '{quantity}': input '{head}' is not attached to {gid}[{idx}] "
                               f"or has no variable '{tail}'")
         else:
-            raise OptionError(f"quantity '{quantity}': '{rest}' is not a variable of "
-                              f"{g.mech.component_type} '{g.mech.name}'")
+            hit = attached(self, gid, idx, head, tail)
+            if hit is None:
+                raise OptionError(f"quantity '{quantity}': '{rest}' is not a variable of "
+                                  f"{g.mech.component_type} '{g.mech.name}'")
+            return hit
         return gid, idx, name, dim
 
     def observer(self, quantities):

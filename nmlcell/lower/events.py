@@ -1,0 +1,186 @@
+"""Event delivery between groups: spikes of a source population reach the
+``OnEvent`` handlers of the synapses they connect to after each
+connection's delay, through a fixed-size ring buffer of past spikes kept in
+the scan's carry (no Python in the time loop).
+
+A spike detected at the end of step ``s`` (time ``t[s+1]``) is written to
+slot ``s mod L`` of the buffer. At the start of step ``m`` (before any state
+advances) a connection delivers it when it is due:
+
+- every solver but ``lems_euler``: at ``m = s + 1 + round(delay / dt)``,
+  so the synapse jumps at the spike time plus the delay;
+- ``lems_euler`` (jNeuroML's interpreter, jLEMS): a connection with a
+  delay queues the event for jLEMS's clock value ``T[s+1] + delay``
+  (``T``: ``t += dt`` summed in seconds) and delivers it at the start of
+  the first step ``m`` whose end time ``T[m+1]`` reaches that, which is
+  ``s + round(delay/dt)`` or one step later depending on the rounding of
+  the sums; with no delay jLEMS hands the event over at once, which is
+  step ``s + 1`` when the source population comes after the target's in
+  the network (a source before it reaches the synapse one step earlier in
+  jLEMS, inside the same step; see docs/differences-from-neuron.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class _Route:
+    dst: str            # synapse group
+    port: str
+    slot_src: np.ndarray  # (n_dst,) column of the source in the buffer, -1: none
+    delay: np.ndarray     # (n_dst,) steps
+    delay_si: np.ndarray  # (n_dst,) seconds
+
+
+class EventPlan:
+    """The buffer layout and the routes of a lowered model's event links."""
+
+    LATENCY = 1  # steps between a spike's detection and its delivery with no delay
+
+    def __init__(self, lowered, event_links, dt, lems_clock=False):
+        self.lems_clock = lems_clock
+        self.sources: dict[str, int] = {}  # source gid -> column offset in the buffer
+        width = 0
+        for el in event_links:
+            if el.src not in self.sources:
+                g = lowered.groups[el.src]
+                if not g.emits_spikes:
+                    raise ValueError(f"group '{el.src}' emits no spikes")
+                self.sources[el.src] = width
+                width += g.size
+        self.width = width
+        routes: dict[tuple[str, str], _Route] = {}
+        dmax = 0
+        for el in event_links:
+            n = lowered.groups[el.dst].size
+            key = (el.dst, el.dst_port)
+            if key not in routes:
+                routes[key] = _Route(el.dst, el.dst_port, np.full(n, -1, np.int32), np.zeros(n, np.int32),
+                                     np.zeros(n))
+            r = routes[key]
+            off = self.sources[el.src]
+            for (a, b), d in zip(el.pairs, el.delays):
+                if r.slot_src[b] >= 0:
+                    raise ValueError(f"synapse {el.dst}[{b}] has two event sources")
+                steps = int(round(float(d) / float(dt)))
+                r.slot_src[b] = off + a
+                r.delay[b] = steps
+                r.delay_si[b] = float(d) / 1e3
+                dmax = max(dmax, steps)
+        self.routes = list(routes.values())
+        self.length = dmax + self.LATENCY + 3
+        self.layout = [(gid, lowered.groups[gid].size) for gid in self.sources]
+
+    def empty(self, dtype=bool):
+        import jax.numpy as jnp
+
+        return jnp.zeros((self.length, max(self.width, 1)), dtype=dtype)
+
+    def incoming(self, buf, i, tsi=None):
+        """{(gid, port): (N,) bool} of the events due at the start of step
+        ``i``; ``tsi`` is jLEMS's clock (seconds) when it decides."""
+        import jax.numpy as jnp
+
+        out = {}
+        for r in self.routes:
+            col = jnp.asarray(np.maximum(r.slot_src, 0))
+            ok = jnp.asarray(r.slot_src >= 0)
+            if not self.lems_clock or tsi is None:
+                s = i - r.delay - self.LATENCY
+                out[(r.dst, r.port)] = buf[jnp.mod(s, self.length), col] & ok & (s >= 0)
+                continue
+            delay = jnp.asarray(r.delay)
+            dsi = jnp.asarray(r.delay_si)
+            got = jnp.zeros(r.slot_src.shape, dtype=bool)
+            for c in (-1, 0, 1, 2):  # the spike steps whose event may be due now
+                s = i - delay + c
+                valid = (s >= 0) & (s < i)
+                sc = jnp.clip(s, 0, tsi.shape[0] - 2)
+                due = tsi[sc + 1] + dsi
+                now = tsi[jnp.clip(i + 1, 0, tsi.shape[0] - 1)] >= due
+                before = tsi[jnp.clip(i, 0, tsi.shape[0] - 1)] >= due  # already due a step earlier
+                first = jnp.where(dsi > 0, now & ((i - 1 == s) | ~before), i == s + 1)
+                got = got | (buf[jnp.mod(s, self.length), col] & valid & first)
+            out[(r.dst, r.port)] = got & ok
+        return out
+
+    def push(self, buf, i, spikes):
+        """The buffer with the spikes of step ``i`` written to its slot."""
+        import jax.numpy as jnp
+
+        row = jnp.concatenate([spikes[gid] for gid in self.sources]) if self.sources else buf[0]
+        return buf.at[jnp.mod(i, self.length)].set(row)
+
+
+def deliver(lowered, t, y, p, incoming):
+    """Apply the OnEvent handlers of the events arriving now (``incoming``:
+    (gid, port) -> (N,) bool): each handler's assignments in order, each
+    seeing the previous ones, on the instances that received an event."""
+    import jax.numpy as jnp
+
+    from .system import _set
+
+    y = dict(y)
+    for (gid, port), got in incoming.items():
+        g = lowered.groups[gid]
+        assigns = (g.event_plan or {}).get(port)
+        if not assigns:
+            continue
+        memo = {}
+        u = lowered._group_inputs(t, y, p, gid, memo)
+        dv = lowered._derived(t, y, p, gid, memo, g.event_reads)
+        for h in g.event_reads & g.hoisted_derived:
+            dv = {**dv, h: p[gid][g.kernel.hoisted_key(h)]}
+        yg = y[gid]
+        for col, fn in assigns:
+            (val,) = fn(t, yg, p[gid], u, dv)
+            yg = _set(yg, col, jnp.where(got, val, yg[col]).astype(yg[col].dtype))
+        y[gid] = yg
+    return y
+
+
+def attached(lowered, gid, idx, head, tail):
+    """A variable of a synapse or input on cell ``gid[idx]``, by jLEMS's
+    names: ``synapses:<component>:<k>/g`` (the k-th instance of that
+    component attached to the cell) or ``<component>/g`` (the first)."""
+    parts = head.split(":")
+    if len(parts) == 3 and parts[2].isdigit():
+        comp, k = parts[1], int(parts[2])
+    else:
+        comp, k = head, 0
+    found = []
+    for l in lowered.links:
+        if l.dst != gid or l.kind != "sum":
+            continue
+        src = lowered.ir.network.group(l.src)
+        if comp not in (src.component, l.src):
+            continue
+        found += [(l.src, si) for si, di in l.pairs if di == idx]
+    if k >= len(found):
+        return None
+    sgid, si = found[k]
+    sub = lowered.groups[sgid].mech.exposures
+    if tail not in sub:
+        return None
+    name, dim = sub[tail]
+    return sgid, si, name, dim
+
+
+def uniform(seed, gid, name, t, n):
+    """(n,) uniform [0, 1) draws for random input ``name`` of group ``gid``
+    at time ``t``: a pure function of (seed, gid, name, t), so a run is
+    reproducible and needs no key in the carry."""
+    import zlib
+
+    import jax
+    import jax.numpy as jnp
+
+    key = jax.random.key(jnp.asarray(seed).astype(jnp.int64).astype(jnp.uint32))
+    key = jax.random.fold_in(key, zlib.crc32(f"{gid}/{name}".encode()) & 0x7FFFFFFF)
+    bits = jax.lax.bitcast_convert_type(jnp.asarray(t), jnp.uint32).reshape(-1)
+    for k in range(bits.shape[0]):
+        key = jax.random.fold_in(key, bits[k])
+    return jax.random.uniform(key, (n,), dtype=jnp.asarray(t).dtype)
