@@ -42,7 +42,7 @@ from dataclasses import replace
 from ..errors import ModelImportError, OptionError
 from ..ir.mechanism import Mechanism
 from ..ir.model import Network
-from .nml_densities import place_densities
+from .nml_densities import export_number, place_densities
 from .nml_mechanisms import (_CONC_INPUTS, _V, concentration_mechanism, density_mechanism,
                              spike_detector)
 
@@ -164,7 +164,15 @@ class NmlCell:
             raise ModelImportError(f"cell '{self.id}' is not in this file", file=self.file)
         cell = cells[0]
         self.nml_cell = cell
-        morph = read_nml_morphology(self.file, cell_id=self.id, unbranched="segments")
+        if cell.morphology is not None:  # the document already read (libNeuroML: ~1 s for Hay's L5PC)
+            from pathlib import Path
+
+            from .nml_morphology import _Lines, morphology_from_nml
+
+            self._lines = _Lines(Path(self.file))
+            morph = morphology_from_nml(cell.morphology, file=self.file, lines=self._lines, unbranched="segments")
+        else:
+            morph = read_nml_morphology(self.file, cell_id=self.id, unbranched="segments")
         # a section's region is its own name, so placing by name never catches
         # another section of the same region (NeuroML places by segment group)
         morph = replace(morph, sections=tuple(replace(s, region=s.name) for s in morph.sections))
@@ -186,10 +194,10 @@ class NmlCell:
             self.unsupported.append(self._where("several initMembPotential values"))
         c = _Recorder(Cell(morph, v_init=vinit[0] if vinit else -65.0, cm=1.0, Ra=35.4))
         for x in mp.specific_capacitances:
-            c.set(cm=self._q(x.value, "specificCapacitance", "specificCapacitance") * 1e2,
+            c.set(cm=export_number(self._q(x.value, "specificCapacitance", "specificCapacitance"), 1e2),
                   where=self._sections(x.segment_groups, "specificCapacitance"))
         for x in (ip.resistivities if ip is not None else ()):
-            c.set(Ra=self._q(x.value, "resistivity", "resistivity") * 1e2,
+            c.set(Ra=export_number(self._q(x.value, "resistivity", "resistivity"), 1e2),
                   where=self._sections(x.segment_groups, "resistivity"))
         self.mechanisms: dict[str, Mechanism] = {}  # channelDensity id -> its mechanism
         self._mech_cache: dict = {}
@@ -290,8 +298,12 @@ class NmlCell:
 
             warnings.warn(f"{self.file}:{self.line_of(tag, ident) if tag else self.line}: {what}: segmentGroup "
                           f"'{group}' of cell '{self.id}' holds no segment; nothing is placed", stacklevel=2)
+        if getattr(self, "_sec_segs", None) is None:  # section index -> its segments
+            self._sec_segs: dict[int, set] = {}
+            for sid, (j, _a, _b) in self.seg_at.items():
+                self._sec_segs.setdefault(j, set()).add(sid)
         for i in g.sections:
-            mine = {sid for sid, (j, _a, _b) in self.seg_at.items() if j == i}
+            mine = self._sec_segs.get(i, set())
             if mine and not mine <= segs:
                 self.unsupported.append(self._where(f"{what} on segmentGroup '{group}', which holds only "
                                                     f"part of section {names[i]}"))

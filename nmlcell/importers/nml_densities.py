@@ -35,6 +35,17 @@ from ..ir.expr import parse, sym
 _METRIC = "Path Length from root"
 
 
+def export_number(si: float, factor: float) -> float:
+    """``si * factor`` as jNeuroML's NEURON export writes it into hoc: the
+    product taken in single precision (Java floats) and printed in full,
+    e.g. 2.5 S/m2 -> ``gmax = 2.4999998E-4`` S/cm2. Read back as NEURON
+    reads the hoc (a double). Exact values would differ by up to 1e-7
+    relative, enough to move a late spike of Traub's TCR by 0.02 ms."""
+    import numpy as np
+
+    return float(str(np.float32(np.float32(si) * np.float32(factor))))
+
+
 def place_densities(nc, c, mp) -> None:
     """Insert every channel density of ``mp`` (libNeuroML
     membraneProperties) into ``c`` (the recording Cell of ``nc``)."""
@@ -44,8 +55,8 @@ def place_densities(nc, c, mp) -> None:
             continue
         if cd.variable_parameters:
             nc.unsupported.append(nc._where(f"variableParameter in channelDensity '{cd.id}'"))
-        gmax = nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
-        erev = nc._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3
+        gmax = export_number(nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}"), 1e-4)
+        erev = export_number(nc._q(cd.erev, "voltage", f"erev of {cd.id}"), 1e3)
         _insert(nc, c, "channelDensity", cd, nc._sections(cd.segment_groups, f"channelDensity '{cd.id}'",
                                                           "channelDensity", cd.id),
                 gmax=gmax, erev=erev)
@@ -54,9 +65,9 @@ def place_densities(nc, c, mp) -> None:
             nc.unsupported.append(nc._where(f"channelDensityVShift '{cd.id}' on segments or with "
                                             "variableParameter"))
             continue
-        gmax = nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
-        erev = nc._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3
-        vshift = nc._q(cd.v_shift, "voltage", f"vShift of {cd.id}") * 1e3
+        gmax = export_number(nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}"), 1e-4)
+        erev = export_number(nc._q(cd.erev, "voltage", f"erev of {cd.id}"), 1e3)
+        vshift = export_number(nc._q(cd.v_shift, "voltage", f"vShift of {cd.id}"), 1e3)
         m = nc._density(cd.ion_channel, cd.ion, label=f"channelDensityVShift '{cd.id}'")
         if m is not None and "vShift" not in {p.name for p in m.parameters}:
             nc.unsupported.append(nc._where(f"channelDensityVShift '{cd.id}': ion channel '{cd.ion_channel}' "
@@ -70,7 +81,7 @@ def place_densities(nc, c, mp) -> None:
             nc.unsupported.append(nc._where(f"channelDensityNernst '{cd.id}' on segments or with "
                                             "variableParameter"))
             continue
-        gmax = nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
+        gmax = export_number(nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}"), 1e-4)
         _insert(nc, c, "channelDensityNernst", cd,
                 nc._sections(cd.segment_groups, f"channelDensityNernst '{cd.id}'", "channelDensityNernst", cd.id),
                 nernst=True, gmax=gmax)
@@ -78,7 +89,7 @@ def place_densities(nc, c, mp) -> None:
         if cd.segments:
             nc.unsupported.append(nc._where(f"channelDensityGHK '{cd.id}' on segments={cd.segments}"))
             continue
-        perm = nc._q(cd.permeability, "permeability", f"permeability of {cd.id}") * 1e2  # m/s -> cm/s
+        perm = export_number(nc._q(cd.permeability, "permeability", f"permeability of {cd.id}"), 1e2)  # m/s -> cm/s
         _insert(nc, c, "channelDensityGHK", cd,
                 nc._sections(cd.segment_groups, f"channelDensityGHK '{cd.id}'", "channelDensityGHK", cd.id),
                 ghk=True, permeability=perm)
@@ -86,14 +97,14 @@ def place_densities(nc, c, mp) -> None:
         if cd.segments:
             nc.unsupported.append(nc._where(f"channelDensityGHK2 '{cd.id}' on segments={cd.segments}"))
             continue
-        gmax = nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}") * 1e-4
+        gmax = export_number(nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}"), 1e-4)
         _insert(nc, c, "channelDensityGHK2", cd,
                 nc._sections(cd.segment_groups, f"channelDensityGHK2 '{cd.id}'", "channelDensityGHK2", cd.id),
                 ghk2=True, gmax=gmax)
     for tag, attr, nernst in (("channelDensityNonUniform", "channel_density_non_uniforms", False),
                               ("channelDensityNonUniformNernst", "channel_density_non_uniform_nernsts", True)):
         for cd in getattr(mp, attr, None) or ():
-            extra = {} if nernst else {"erev": nc._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3}
+            extra = {} if nernst else {"erev": export_number(nc._q(cd.erev, "voltage", f"erev of {cd.id}"), 1e3)}
             for vp in cd.variable_parameters:
                 if vp.parameter != "condDensity":
                     nc.unsupported.append(nc._where(f"{tag} '{cd.id}': variableParameter '{vp.parameter}' "
@@ -123,6 +134,19 @@ def _inhomogeneous_parameter(nc, ident: str, tag: str, cid: str):
                 return g, ip
     raise ModelImportError(f"{tag} '{cid}': inhomogeneousParameter '{ident}' is defined in no segmentGroup "
                            f"of cell '{nc.id}'", file=nc.file, line=nc.line_of(tag, cid), element=f"{tag} id=\"{cid}\"")
+
+
+def _root_distance(nc):
+    """f(section, x) -> NEURON's path distance from the root section's 0
+    end (``distance()`` there), built once per cell."""
+    if getattr(nc, "_root_dist", None) is None:
+        from ..cable_cell import _distance_from
+        from ..cell import Cell
+
+        disc = Cell(nc.morphology).discretisation()
+        root = next(i for i, s in enumerate(nc.morphology.sections) if s.parent is None)
+        nc._root_dist = _distance_from(disc, (root, 0.0))
+    return nc._root_dist
 
 
 def inhomogeneous_values(nc, vp, tag: str, cid: str, secs: list[str]) -> dict[str, float]:
@@ -158,13 +182,8 @@ def inhomogeneous_values(nc, vp, tag: str, cid: str, secs: list[str]) -> dict[st
                                f"{', '.join(sorted(s.name for s in extra))}, not the variable '{var}'",
                                file=nc.file, line=nc.line_of(tag, cid), element=tag)
     f = sp.lambdify(sym(var), expr, modules="numpy")
-    from ..cable_cell import _distance_from
-    from ..cell import Cell
-
-    disc = Cell(nc.morphology).discretisation()
+    dist = _root_distance(nc)
     morph = nc.morphology
-    root = next(i for i, s in enumerate(morph.sections) if s.parent is None)
-    dist = _distance_from(disc, (root, 0.0))
     index = {s.name: i for i, s in enumerate(morph.sections)}
     centres, ends = [], []
     for name in secs:
