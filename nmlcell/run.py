@@ -51,13 +51,25 @@ def make_step(lowered, integrator, dt, observe, plan=None):
 
     layout = lowered.spike_layout()
 
-    def step(t, y, p, t1=None, i=None, ev=None, tsi=None):
-        t1 = t + dt if t1 is None else t1
-        if plan is not None:
-            y = lowered.deliver(t, y, p, plan.incoming(ev, i, tsi))
+    def advance(t, t1, y, p):
         y, _ = lowered.events(t1, y, p, phase="pre")
         y = integrator(lowered, t, y, dt, p)
-        y, spikes = lowered.events(t1, y, p, phase="post")
+        return lowered.events(t1, y, p, phase="post")
+
+    def step(t, y, p, t1=None, i=None, ev=None, tables=None):
+        import jax
+
+        t1 = t + dt if t1 is None else t1
+        if plan is not None:
+            y = lowered.deliver(t, y, p, plan.incoming(ev, i, tables))
+        y_start = y
+        y, spikes = advance(t, t1, y, p)
+        if plan is not None and plan.has_forward:
+            # jLEMS: a spike reaches the synapses of later cells with no delay within its step;
+            # redo the step with those events applied first (only on steps that have such spikes)
+            fwd, anyf = plan.forward_incoming(spikes)
+            y, spikes = jax.lax.cond(anyf, lambda: advance(t, t1, lowered.deliver(t, y_start, p, fwd), p),
+                                     lambda: (y, spikes))
         rec = observe(t1, y, p)
         if layout:
             spk = jnp.concatenate([spikes[gid] for gid, _ in layout])
@@ -148,8 +160,10 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     clen = math.ceil(n / nchunks)
     tev = event_times(lowered, n + clen * nchunks, dt)
     use_tev = tev is not None
-    tev = ((jnp.zeros((1,), jdt), None) if tev is None else
-           (jnp.asarray(tev, dtype=jdt), jnp.asarray(event_times_si(n + clen * nchunks, dt))))
+    plan = event_plan(lowered, float(dt))
+    tables = plan.arrival_tables(n + clen * nchunks) if plan is not None else None
+    tables = None if tables is None else tuple(jnp.asarray(x) for x in tables)
+    tev = (jnp.zeros((1,), jdt), None) if tev is None else (jnp.asarray(tev, dtype=jdt), tables)
     _start, run_chunk, dims, observe = _compiled(lowered, integrator, float(dt), tuple(record), dtype, clen,
                                                  use_tev)
     # the initial state with NumPy where possible: tracing and compiling it
@@ -158,7 +172,6 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     y0, rec0 = start if start is not None else _start(params)
     layout = lowered.spike_layout()
     _run = run_chunk
-    plan = event_plan(lowered, float(dt))
     ev = plan.empty() if plan is not None else None
 
     def run_chunk(y, i, bad):
@@ -263,13 +276,14 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
         rec0 = observe(jnp.asarray(0.0), y0, params)
 
         tev = event_times(lowered, n, dt)
-        tsi = None if tev is None else jnp.asarray(event_times_si(n, dt))
+        tables = plan.arrival_tables(n) if plan is not None else None
+        tables = None if tables is None else tuple(jnp.asarray(x) for x in tables)
         tev = None if tev is None else jnp.asarray(tev)
 
         def body(carry, i):
             y, count, ev = carry
             t = i.astype(jnp.float64) * dtv
-            y2, rec, spk, ev = step(t, y, params, None if tev is None else tev[i + 1], i, ev, tsi)
+            y2, rec, spk, ev = step(t, y, params, None if tev is None else tev[i + 1], i, ev, tables)
             return (y2, count + spk.astype(jnp.int32), ev), rec
 
         n_emit = sum(sz for _g, sz in lowered.spike_layout())

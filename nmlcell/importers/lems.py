@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from ..errors import ModelImportError, UnitError
-from ..ir.model import (Display, EventOutputFile, EventSelection, Group, Line, Link, ModelIR,
+from ..ir.model import (Display, EventLink, EventOutputFile, EventSelection, Group, Line, Link, ModelIR,
                         Network, OutputColumn, OutputFile, SimulationSpec)
 from .coretypes import core_types_dir
 from .lems_check import TypeChecker
@@ -431,6 +431,11 @@ def _build_network(rd, model, flat, net):
                                      f"does not expose", comp)
                     links.append(Link("gather", pop, cell_m.exposures[inp.name][0], gid, inp.name,
                                       tuple((idx, k) for k, idx in pairs)))
+            if any(h.port == "in" for h in m.on_events) and next(g for g in groups if g.id == pop).emits_spikes:
+                # jLEMS attaches an input through an EventConnection from the cell to the input:
+                # the cell's spikes reach the input's `in` (a timedSynapticInput relays them to its synapse)
+                event_links.append(EventLink(pop, "spike", gid, "in", tuple((idx, k) for k, idx in pairs),
+                                             (0.0,) * len(pairs)))
     return Network(net.id, tuple(groups), tuple(links), temperature,
                    event_links=tuple(event_links)), unsupported
 

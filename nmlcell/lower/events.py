@@ -33,6 +33,8 @@ class _Route:
     slot_src: np.ndarray  # (n_dst,) column of the source in the buffer, -1: none
     delay: np.ndarray     # (n_dst,) steps
     delay_si: np.ndarray  # (n_dst,) seconds
+    cls: np.ndarray = None  # (n_dst,) index of the delay in EventPlan.classes, -1 for none
+    forward: np.ndarray = None  # (n_dst,) delivered within the step the spike is emitted in (jLEMS)
 
 
 class EventPlan:
@@ -42,6 +44,7 @@ class EventPlan:
 
     def __init__(self, lowered, event_links, dt, lems_clock=False):
         self.lems_clock = lems_clock
+        self.dt = float(dt)
         self.sources: dict[str, int] = {}  # source gid -> column offset in the buffer
         width = 0
         for el in event_links:
@@ -54,12 +57,19 @@ class EventPlan:
         self.width = width
         routes: dict[tuple[str, str], _Route] = {}
         dmax = 0
+        # jLEMS's tree order: populations in document order, a synapse advancing with its post cell
+        order = {gid: k for k, gid in enumerate(lowered.groups)}
+        host = {}  # (synapse gid, instance) -> (group order, index) of the cell it sits on
+        for l in lowered.links:
+            if l.kind == "sum":
+                for k, q in l.pairs:
+                    host[(l.src, k)] = (order[l.dst], q)
         for el in event_links:
             n = lowered.groups[el.dst].size
             key = (el.dst, el.dst_port)
             if key not in routes:
                 routes[key] = _Route(el.dst, el.dst_port, np.full(n, -1, np.int32), np.zeros(n, np.int32),
-                                     np.zeros(n))
+                                     np.zeros(n), forward=np.zeros(n, bool))
             r = routes[key]
             off = self.sources[el.src]
             for (a, b), d in zip(el.pairs, el.delays):
@@ -70,7 +80,15 @@ class EventPlan:
                 r.delay[b] = steps
                 r.delay_si[b] = float(d) / 1e3
                 dmax = max(dmax, steps)
+                # no delay, source before the synapse's cell: jLEMS applies it within the same step
+                r.forward[b] = lems_clock and float(d) <= 0 and (order[el.src], a) < host.get((el.dst, b), (-1, -1))
+        self.has_forward = any(r.forward.any() for r in routes.values())
         self.routes = list(routes.values())
+        # the distinct delays (> 0, seconds) and each connection's index among them (-1: no delay)
+        self.classes = sorted({float(d) for r in self.routes for d, src in zip(r.delay_si, r.slot_src)
+                               if src >= 0 and d > 0})
+        for r in self.routes:
+            r.cls = np.array([self.classes.index(float(d)) if d > 0 else -1 for d in r.delay_si], np.int32)
         self.length = dmax + self.LATENCY + 3
         self.layout = [(gid, lowered.groups[gid].size) for gid in self.sources]
 
@@ -79,33 +97,75 @@ class EventPlan:
 
         return jnp.zeros((self.length, max(self.width, 1)), dtype=dtype)
 
-    def incoming(self, buf, i, tsi=None):
+    def arrival_tables(self, n):
+        """jLEMS's delivery rule as data, for a run of ``n`` steps: for each
+        distinct delay (seconds), ``first[c, m]`` and ``second[c, m]`` are
+        the spike steps whose events arrive at the start of step ``m`` (-1:
+        none; the rounding of jLEMS's clock can make two arrive at once and
+        none at the next). None when this plan does not follow jLEMS."""
+        if not self.lems_clock or not len(self.classes):
+            return None
+        from ..run import event_times_si
+
+        T = event_times_si(n + 2, self.dt)
+        s = np.arange(n)
+        first = np.full((len(self.classes), n + 1), -1, np.int32)
+        second = np.full((len(self.classes), n + 1), -1, np.int32)
+        for c, d in enumerate(self.classes):
+            # the first m > s with T[m+1] >= T[s+1] + d (EventManager: time <= t)
+            m = np.searchsorted(T, T[s + 1] + d, side="left") - 1
+            m = np.maximum(m, s + 1)
+            ok = m <= n
+            ms, ss = m[ok], s[ok]  # m is nondecreasing in s
+            uniq, start, count = np.unique(ms, return_index=True, return_counts=True)
+            if np.any(count > 2):
+                raise ValueError("more than two spike steps arrive on one step")
+            first[c, uniq] = ss[start]
+            two = count == 2
+            second[c, uniq[two]] = ss[start[two] + 1]
+        return first, second
+
+    def incoming(self, buf, i, tables=None):
         """{(gid, port): (N,) bool} of the events due at the start of step
-        ``i``; ``tsi`` is jLEMS's clock (seconds) when it decides."""
+        ``i``; ``tables`` (:meth:`arrival_tables`) when following jLEMS."""
+        import jax
         import jax.numpy as jnp
 
         out = {}
+        rows = None
+        if tables is not None:
+            rows = [jax.lax.dynamic_index_in_dim(t, i, axis=1, keepdims=False) for t in tables]
         for r in self.routes:
             col = jnp.asarray(np.maximum(r.slot_src, 0))
-            ok = jnp.asarray(r.slot_src >= 0)
-            if not self.lems_clock or tsi is None:
+            ok = jnp.asarray((r.slot_src >= 0) & ~r.forward)
+            if rows is None:
                 s = i - r.delay - self.LATENCY
                 out[(r.dst, r.port)] = buf[jnp.mod(s, self.length), col] & ok & (s >= 0)
                 continue
-            delay = jnp.asarray(r.delay)
-            dsi = jnp.asarray(r.delay_si)
+            cls = jnp.asarray(np.maximum(r.cls, 0))
+            delayed = jnp.asarray(r.cls >= 0)
             got = jnp.zeros(r.slot_src.shape, dtype=bool)
-            for c in (-1, 0, 1, 2):  # the spike steps whose event may be due now
-                s = i - delay + c
-                valid = (s >= 0) & (s < i)
-                sc = jnp.clip(s, 0, tsi.shape[0] - 2)
-                due = tsi[sc + 1] + dsi
-                now = tsi[jnp.clip(i + 1, 0, tsi.shape[0] - 1)] >= due
-                before = tsi[jnp.clip(i, 0, tsi.shape[0] - 1)] >= due  # already due a step earlier
-                first = jnp.where(dsi > 0, now & ((i - 1 == s) | ~before), i == s + 1)
-                got = got | (buf[jnp.mod(s, self.length), col] & valid & first)
+            for k, row in enumerate(rows):
+                s = jnp.where(delayed, row[cls], i - 1 if k == 0 else -1)
+                got = got | (buf[jnp.mod(s, self.length), col] & (s >= 0))
             out[(r.dst, r.port)] = got & ok
         return out
+
+    def forward_incoming(self, spikes):
+        """{(gid, port): (N,) bool} of this step's spikes on connections
+        jLEMS delivers within the step (see ``_Route.forward``), and whether
+        there is any."""
+        import jax.numpy as jnp
+
+        row = jnp.concatenate([spikes[gid] for gid in self.sources])
+        out, anyf = {}, jnp.asarray(False)
+        for r in self.routes:
+            if not r.forward.any():
+                continue
+            got = row[jnp.asarray(np.maximum(r.slot_src, 0))] & jnp.asarray(r.forward)
+            out[(r.dst, r.port)] = got
+            anyf = anyf | jnp.any(got)
+        return out, anyf
 
     def push(self, buf, i, spikes):
         """The buffer with the spikes of step ``i`` written to its slot."""
