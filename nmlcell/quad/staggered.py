@@ -10,7 +10,9 @@ from .registry import register_integrator
 
 def _needs_compartment(system):
     groups = getattr(system, "groups", None)
-    if not groups or not all("v" in getattr(g.mech, "methods", {}) for g in groups.values()):
+    # an artificial cell (NetStim) has no continuous dynamics: the step keeps it unchanged
+    cells = [g for g in (groups or {}).values() if g.mech.kind != "artificial_cell"]
+    if not cells or not all("v" in getattr(g.mech, "methods", {}) for g in cells):
         return ("it applies to cells built from NMODL mechanisms (nmlcell.Cell), whose states have "
                 "NEURON integration methods")
     return None
