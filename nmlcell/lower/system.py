@@ -350,6 +350,9 @@ class LoweredModel:
             return cable_staggered_step(self, t, y, dt, p)
         out = {}
         for gid, g in self.groups.items():
+            if g.mech.kind == "artificial_cell":
+                out[gid] = y[gid]  # no continuous dynamics: changes only in the event phase
+                continue
             if g.staggered is None:
                 g.staggered = StaggeredKernel(g.mech, g.kernel.static)
             u = self._inputs(t, y, p, gid, {})
