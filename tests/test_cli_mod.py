@@ -19,10 +19,10 @@ def test_info_hh(capsys):
 
 
 def test_info_lists_unsupported_with_lines(capsys):
-    assert main(["info", str(MECHS / "expsyn.mod")]) == 0
+    assert main(["info", str(MECHS / "netstim.mod")]) == 0
     out = capsys.readouterr().out
-    assert "point process ExpSyn" in out
-    assert "NET_RECEIVE" in out and "expsyn.mod:" in out
+    assert "NetStim" in out
+    assert "ARTIFICIAL_CELL" in out and "net_send" in out and "netstim.mod:" in out
 
 
 def test_info_bad_mod_file(tmp_path, capsys):
