@@ -15,7 +15,7 @@ from ..ir.mechanism import Assignment, Current, Derived, Input, Mechanism, Param
 from ..ir.units import NONE
 from .nmodl_exec import Executor
 from .nmodl_expr import ION_DIMS, SPECIAL, Frame, plain
-from .nmodl_parse import nmodl
+from .nmodl_parse import nmodl, node_name
 from .nmodl_steady import steady_sparse
 from .nmodl_units import parse_unit, to_customary
 
@@ -78,7 +78,68 @@ class MechanismBuilder(Executor):
                 on_start = on_start + tuple(solved)
                 self.steady_state = ()
 
-        return self._array_names(self._mechanism(derived, derivatives, on_start, conserve, updates))
+        on_events = self._net_receive(env0)
+        m = self._mechanism(derived, derivatives, on_start, conserve, updates)
+        if on_events:
+            from dataclasses import replace
+
+            m = replace(m, on_events=on_events, inputs=m.inputs + tuple(
+                i for i in self._event_inputs(on_events) if i.name not in {x.name for x in m.inputs}))
+        return self._array_names(m)
+
+    def _net_receive(self, env0) -> tuple:
+        """NET_RECEIVE of a POINT_PROCESS: one OnEvent handler on port
+        ``in`` for an external event (``flag`` 0) whose assignments to
+        STATEs are the block's effect, in terms of the values before the
+        event. The first argument (the NetCon's weight) is the symbol
+        ``__w0`` and further ones ``__w1`` ...; compose replaces them by
+        each NetCon's values. Assignments are ordered so that each reads
+        the values before the event (a cycle is refused)."""
+        b = self.net_receive
+        if b is None:
+            return ()
+        from ..ir.mechanism import OnEvent, Source
+
+        pat = r"(?i)^\s*NET_RECEIVE\b"
+        if self.kind != "point_process":
+            return ()   # ARTIFICIAL_CELL is refused by the declarations
+        args = [node_name(p) for p in b.parameters]
+        locals_ = {a: sp.Symbol(f"__w{k}", real=True) for k, a in enumerate(args)}
+        locals_["flag"] = sp.Integer(0)
+        env = dict(env0)
+        self.phase, self.block = "netreceive", ("NET_RECEIVE", pat)
+        frame = Frame(dict(locals_))
+        n_before = len(self.unsupported)
+        self._stmts(b.statement_block.statements, env, frame, depth=0)
+        if len(self.unsupported) > n_before:
+            return ()
+        for k, a in enumerate(args):
+            if k > 0 and frame.locals.get(a) != locals_[a]:
+                self._unsup(f"NET_RECEIVE assigns its argument '{a}' (per-NetCon state)",
+                            rf"\b{re.escape(a)}\s*=", 0, pat)
+                return ()
+        changed = {n: plain(v) for n, v in env.items() if n in env0 and v != env0[n]}
+        for n in changed:
+            if n not in self.state_decl:
+                self._unsup(f"NET_RECEIVE assigns '{n}', which is not a STATE", rf"\b{re.escape(n)}\s*=", 0, pat)
+                return ()
+        # a handler applies its assignments in order, each seeing the previous ones:
+        # an assignment reading another assigned variable goes before it
+        order, todo = [], dict(changed)
+        while todo:
+            ready = [n for n in todo if not any(sym(m) in todo[n].free_symbols for m in todo if m != n)]
+            if not ready:
+                self._unsup("NET_RECEIVE assignments that read each other's values", pat)
+                return ()
+            for n in ready:
+                order.append(Assignment(n, todo.pop(n)))
+        if not order:
+            return ()
+        return (OnEvent("in", tuple(order), (), Source(self.path, self.text.find(pat)[1], "NET_RECEIVE")),)
+
+    def _event_inputs(self, on_events) -> list:
+        used = {x.name for h in on_events for a in h.assignments for x in a.expr.free_symbols}
+        return [Input(n, dim, kind) for n, (dim, kind, _u) in SPECIAL.items() if n in used]
 
     def _array_names(self, m: Mechanism) -> Mechanism:
         """An element ``x[k]`` of a STATE or ASSIGNED array with a constant

@@ -90,6 +90,7 @@ class Declarations:
         self.function_tables: dict[str, tuple] = {}   # FUNCTION_TABLE name -> (file, line): data at run time
         self.initial = None
         self.breakpoint = None
+        self.net_receive = None
         for b in self.prog.blocks:
             t = b.get_node_type_name()
             if t == "NeuronBlock":
@@ -161,7 +162,7 @@ class Declarations:
                         continue
                     self.file_locals[node_name(v)] = None
             elif t == "NetReceiveBlock":
-                self._unsup("NET_RECEIVE (events)", r"\bNET_RECEIVE\b")
+                self.net_receive = b   # lowered to an OnEvent handler (nmodl_build._net_receive)
             elif t == "LinearBlock":
                 self.linear_blocks[node_name(b)] = b
             elif t == "NonLinearBlock":

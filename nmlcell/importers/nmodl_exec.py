@@ -115,7 +115,8 @@ class Executor(Declarations):
             elif et == "StatementBlock":
                 self._stmts(e.statements, env, frame, depth)
             elif et == "InitialBlock":
-                pass   # INITIAL inside NET_RECEIVE: NET_RECEIVE is listed already
+                raise Unsupported("INITIAL inside NET_RECEIVE (per-NetCon state)", r"\bINITIAL\b", 0,
+                                  r"(?i)^\s*NET_RECEIVE\b")
             else:
                 raise Unsupported(f"statement {et}", None)
         elif t == "LocalListStatement":
@@ -412,6 +413,9 @@ class Executor(Declarations):
             # NEURON's state phase reads what the step's current phase stored
             self.last_reads.setdefault(n, self.solving_name)
             return sp.Symbol(f"{n}@last", real=True)
+        if self.phase == "netreceive" and b in self.assigned_step:
+            raise Unsupported(f"NET_RECEIVE reads '{n}', a value the step assigns (its last value)",
+                              rf"\b{re.escape(b)}\b", 0, r"(?i)^\s*NET_RECEIVE\b")
         if b in self.assigned_step or b in self.assigned_init:
             shown = f"{b}[]" if "[" in n else n
             raise Unsupported(f"'{shown}' read before it is assigned (its value from the previous step or "

@@ -39,7 +39,7 @@ import sympy as sp
 
 from ..errors import ModelImportError, OptionError, UnsupportedError
 from ..ir.expr import DependencyCycle, dependency_order, sym
-from ..ir.mechanism import Assignment, Condition, Derived, Input, Mechanism, Parameter, Source, State
+from ..ir.mechanism import Assignment, Condition, Derived, Input, Mechanism, OnEvent, Parameter, Source, State
 from ..ir.units import NONE, Dim
 
 # NEURON 9's physical constants (nrnunits, codata 2018, as the exact products
@@ -70,6 +70,7 @@ class Inserted:
     mech: Mechanism
     label: str
     params: dict = field(default_factory=dict)
+    netcons: tuple = ()  # a synapse's NetCons: the weight vector of each (its NET_RECEIVE arguments)
 
     @property
     def point(self) -> bool:
@@ -120,6 +121,7 @@ class _Composer:
         self.current: list[str] = []  # derived values of the current phase (see current_phase)
         self.updates: list[tuple] = []  # (label, (Assignment, ...)): SOLVEd PROCEDUREs, NEURON's order
         self.conditions: list[Condition] = []  # a mechanism's OnConditions (a NeuroML cell's spike detector)
+        self.on_events: list[OnEvent] = []  # NET_RECEIVE of a synapse, one handler per NetCon (port label#k)
 
     # -- helpers ------------------------------------------------------------------
     def _param(self, name, value, unit="", dim=NONE, desc="", origin="compartment"):
@@ -240,12 +242,18 @@ class _Composer:
             parameters=tuple(self.params.values()), states=tuple(self.states), derived=tuple(derived),
             derivatives=dict(self.derivs), inputs=(Input("temperature", Dim(k=1), "global"),),
             on_start=tuple(self.on_start), conditions=tuple(self.conditions), exposures=dict(self.exposures),
+            on_events=tuple(self.on_events),
             source=Source(origin="compartment"), units="neuron",
             solves=tuple((it.label, m) for it in self.items for _b, m in it.mech.solves),
             methods=dict(self.methods), frozen=frozen, updates=tuple(self.updates))
 
     def _add(self, it: Inserted, ions, writes_conc, contrib, dens, pp, electrode):
         m = it.mech
+        # a PARAMETER that INITIAL reassigns (Exp2Syn's tau1) is set through the parameter holding its set value
+        held = {p.description[13:-len(" before INITIAL reassigns it")].removeprefix("PARAMETER "): p.name
+                for p in m.parameters if p.description.startswith("the value of PARAMETER ")}
+        if any(k in held for k in it.params):
+            it = replace(it, params={held.get(k, k): v for k, v in it.params.items()})
         unknown = set(it.params) - {p.name for p in m.parameters}
         if unknown:
             raise ModelImportError(f"{m.name} has no parameter {', '.join(sorted(unknown))} "
@@ -320,6 +328,14 @@ class _Composer:
         for c in m.conditions:
             self.conditions.append(replace(c, test=c.test.xreplace(ren), assignments=tuple(
                 Assignment(ren[sym(a.variable)].name, a.expr.xreplace(ren)) for a in c.assignments)))
+        for h in m.on_events:
+            for k, w in enumerate(it.netcons):
+                def weights(e, w=w):
+                    return e.xreplace({x: sp.Float(w[int(x.name[3:])] if int(x.name[3:]) < len(w) else 0.0)
+                                       for x in e.free_symbols if x.name.startswith("__w")})
+                self.on_events.append(OnEvent(f"{it.label}#{k}", tuple(
+                    Assignment(ren[sym(a.variable)].name, weights(a.expr.xreplace(ren))) for a in h.assignments),
+                    h.events, h.source))
         for c in m.currents:
             expr = ren.get(sym(c.variable), sym(c.variable))
             if c.kind == "electrode":

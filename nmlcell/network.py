@@ -1,0 +1,253 @@
+"""Networks in NEURON's terms: cells, artificial cells and NetCons.
+
+    net = nmlcell.Network()
+    a = nmlcell.Cell.soma(); a.insert("hh"); syn = a.add(nmlcell.PointProcess("ExpSyn", tau=2.0, e=0.0))
+    net.add(a, "a")
+    stim = net.add(nmlcell.NetStim(start=5.0, interval=10.0, number=5), "stim")
+    net.connect(stim, a, syn, weight=0.01, delay=1.0)
+    net.record("v", a)
+    res = net.run(100.0, dt=0.025)
+    res["a.v"], res.spikes["stim"]
+
+A NetCon from a cell watches its membrane potential (a threshold
+crossing from below, checked once per step as NEURON's fixed step does);
+one from an artificial cell carries its spikes. At the target, the
+synapse's NET_RECEIVE block runs with the NetCon's weight vector. Events
+travel through the delay buffer of :mod:`nmlcell.lower.events` inside the
+scan (no Python in the time loop), and arrive on NEURON's step: an event
+for time ``te`` is handled before the first step starting at ``t`` with
+``te <= t + dt/2``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+
+import sympy as sp
+
+from .cell import Cell
+from .errors import OptionError
+from .ir.expr import sym
+from .ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, Source, State
+from .ir.units import NONE, Dim
+
+_MS = Dim(t=1)
+
+
+class NetStim:
+    """NEURON's NetStim artificial cell: ``number`` spikes from ``start``
+    (ms) every ``interval`` ms; with ``noise`` in (0, 1] the intervals are
+    ``(1 - noise) * interval`` plus an exponential draw of mean ``noise *
+    interval`` (and the first spike is shifted as NetStim's INITIAL
+    does), the draws from JAX keys (``net.run(seed=...)``), not NEURON's
+    generator: compare rates, not spike times."""
+
+    def __init__(self, start: float = 50.0, interval: float = 10.0, number: float = 10, noise: float = 0.0):
+        if not 0.0 <= float(noise) <= 1.0:
+            raise OptionError(f"NetStim noise must be within 0..1 (got {noise})", element="NetStim")
+        self.start, self.interval, self.number, self.noise = float(start), float(interval), float(number), \
+            float(noise)
+        if self.interval <= 0:
+            self.interval = 0.01  # NetStim's invl(): a mean <= 0 is 0.01 ms
+
+    def __repr__(self):
+        return f"NetStim(start={self.start}, interval={self.interval}, number={self.number}, noise={self.noise})"
+
+
+def _netstim_mechanism(noisy: bool) -> Mechanism:
+    """NetStim's NET_RECEIVE self-events as the IR's OnCondition: the
+    pending event time ``tnext`` is handled at the end of the step whose
+    end time ``t`` has ``tnext <= t + dt/2`` (the start of NEURON's next
+    step), emitting a spike and scheduling the next."""
+    src = Source(origin="NetStim (netstim.mod's NET_RECEIVE, flags 3 and 1)")
+    start, interval, number, noise, half = (sym(n) for n in ("start", "interval", "number", "noise", "dt_half"))
+    t, tnext, ispike = sym("t"), sym("tnext"), sym("ispike")
+    if noisy:
+        u = sym("__random0")
+        invl = (1 - noise) * interval + noise * interval * (-sp.log(1 - u))
+    else:
+        invl = interval
+    first = start + invl - interval * (1 - noise)
+    first = sp.Piecewise((first, first > 0), (sp.Integer(0), True))  # not earlier than 0
+    on = sp.And(start >= 0, number > 0)
+    inputs = (Input("t", _MS, "time"),) + ((Input("__random0", NONE, "random"),) if noisy else ())
+    return Mechanism(
+        name="NetStim", kind="artificial_cell", component_type="NEURON NetStim",
+        parameters=(Parameter("start", 50.0, _MS, "ms", "time of the first spike"),
+                    Parameter("interval", 10.0, _MS, "ms", "mean time between spikes"),
+                    Parameter("number", 10.0, NONE, "", "number of spikes"),
+                    Parameter("noise", 0.0, NONE, "", "fraction of the interval that is random"),
+                    Parameter("dt_half", 0.0125, _MS, "ms", "half the run's dt (NEURON's delivery rule)")),
+        states=(State("tnext", _MS, "time of the pending self-event", src),
+                State("ispike", NONE, "spikes so far", src)),
+        derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0)},
+        inputs=inputs,
+        on_start=(Assignment("ispike", sp.Integer(0)),
+                  Assignment("tnext", sp.Piecewise((first, on), (sp.oo, True)))),
+        conditions=(Condition(sp.And(tnext <= t + half, ispike < number),
+                              (Assignment("ispike", ispike + 1), Assignment("tnext", tnext + invl)),
+                              ("spike",), src),),
+        exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE)}, source=src, units="neuron")
+
+
+@dataclass
+class NetCon:
+    """A connection: ``pre`` (a cell's name or an artificial cell's) to the
+    synapse ``syn`` (``"ExpSyn[0]"``) on cell ``post``."""
+    pre: str
+    post: str
+    syn: str
+    weight: tuple
+    delay: float
+    threshold: float
+
+
+_NAME = re.compile(r"^[A-Za-z_]\w*$")
+
+
+class Network:
+    """Cells (:class:`nmlcell.Cell`, one compartment each), artificial
+    cells (:class:`NetStim`) and NetCons between them, run together with
+    NEURON's fixed step (the ``staggered`` solver)."""
+
+    def __init__(self):
+        self._members: dict[str, object] = {}
+        self.netcons: list[NetCon] = []
+        self._record: list[tuple[str, str]] = []
+
+    # -- building ------------------------------------------------------------------
+    def add(self, obj, name: str | None = None):
+        """Add a cell or an artificial cell under ``name`` (a Python
+        identifier; default ``cell0``, ``stim0``, ...); returns ``obj``."""
+        if not isinstance(obj, (Cell, NetStim)):
+            raise OptionError(f"Network.add takes an nmlcell.Cell or an nmlcell.NetStim, not {obj!r}",
+                              element="add")
+        if isinstance(obj, Cell) and obj.morphology is not None:
+            raise OptionError("Network cells have one compartment (Cell.soma(...)) so far", element="add")
+        if any(o is obj for o in self._members.values()):
+            raise OptionError(f"{obj!r} is already in the network", element="add")
+        if name is None:
+            stem = "cell" if isinstance(obj, Cell) else "stim"
+            k = sum(1 for n in self._members if n.startswith(stem))
+            name = f"{stem}{k}"
+            while name in self._members:
+                k += 1
+                name = f"{stem}{k}"
+        if not _NAME.match(name) or name in self._members:
+            raise OptionError(f"name {name!r} is taken or not an identifier", element="add")
+        self._members[name] = obj
+        return obj
+
+    def _name(self, obj, role: str) -> str:
+        if isinstance(obj, str) and obj in self._members:
+            return obj
+        for n, o in self._members.items():
+            if o is obj:
+                return n
+        raise OptionError(f"{role} {obj!r} is not in the network (net.add it first)", element="connect")
+
+    def connect(self, pre, post, syn: str, *, weight=0.0, delay: float = 1.0, threshold: float = 10.0) -> NetCon:
+        """NEURON's ``NetCon(pre, syn)`` with ``weight`` (a number or the
+        weight vector: the arguments of the synapse's NET_RECEIVE),
+        ``delay`` (ms, >= 0) and ``threshold`` (mV; a cell source's
+        membrane potential crossing it from below). ``pre``: a cell or an
+        artificial cell of this network (or its name); ``post``: the cell
+        holding the synapse; ``syn``: the synapse's name from
+        ``post.add(...)`` (``"ExpSyn[0]"``)."""
+        p, q = self._name(pre, "pre"), self._name(post, "post")
+        cell = self._members[q]
+        if not isinstance(cell, Cell):
+            raise OptionError(f"post '{q}' is an artificial cell; events into it are not supported yet",
+                              element="connect")
+        it = next((i for i in cell._inserted if i.label == syn), None)
+        if it is None:
+            pps = [i.label for i in cell._inserted if i.point]
+            raise OptionError(f"'{q}' has no point process '{syn}' (it has: {', '.join(pps) or 'none'})",
+                              element="connect")
+        if not it.mech.on_events:
+            raise OptionError(f"{syn} ({it.mech.name}) has no NET_RECEIVE block: it cannot receive events",
+                              element="connect")
+        d = float(delay)
+        if not (d >= 0 and math.isfinite(d)):
+            raise OptionError(f"NetCon delay must be >= 0 ms (got {delay})", element="connect")
+        w = tuple(float(x) for x in (weight if isinstance(weight, (tuple, list)) else (weight,)))
+        th = float(threshold)
+        if isinstance(self._members[p], Cell):
+            prev = {nc.threshold for nc in self.netcons if nc.pre == p}
+            if prev and th not in prev:
+                raise OptionError(f"'{p}' already has NetCons with threshold {prev.pop()} mV: NEURON shares one "
+                                  f"threshold per source", element="connect")
+        nc = NetCon(p, q, syn, w, d, th)
+        self.netcons.append(nc)
+        return nc
+
+    def record(self, name: str, cell) -> "Network":
+        """Record a variable of a cell (``"v"``, ``"m_hh"``,
+        ``"ExpSyn[0].g"``); the column is ``"<cell>.<name>"``."""
+        c = self._name(cell, "cell")
+        if (c, name) not in self._record:
+            self._record.append((c, name))
+        return self
+
+    # -- the model -----------------------------------------------------------------------
+    def _ir(self, celsius: float, dt: float):
+        from .importers.nml_mechanisms import SPIKE_DETECTOR, spike_detector
+        from .ir.model import EventLink, Group, ModelIR, Network as NetIR
+        from .passes.compartment import Inserted, compose
+
+        groups, links, units = [], [], {}
+        stim_mechs = {}
+        ports: dict[tuple[str, str], int] = {}
+        for nc in self.netcons:
+            key = (nc.post, nc.syn)
+            k = ports.get(key, 0)
+            ports[key] = k + 1
+            links.append(EventLink(nc.pre, "spike", nc.post, f"{nc.syn}#{k}", ((0, 0),), (nc.delay,)))
+        for name, obj in self._members.items():
+            if isinstance(obj, NetStim):
+                mech = stim_mechs.setdefault(obj.noise > 0, _netstim_mechanism(obj.noise > 0))
+                ov = {"start": (obj.start,), "interval": (obj.interval,), "number": (obj.number,),
+                      "noise": (obj.noise,), "dt_half": (0.5 * float(dt),)}
+                groups.append(Group(name, mech, 1, component="NetStim", overrides=ov, emits_spikes=True))
+                continue
+            items = []
+            for it in obj._inserted:
+                ws = tuple(nc.weight for nc in self.netcons if nc.post == name and nc.syn == it.label)
+                items.append(replace(it, netcons=ws) if ws else it)
+            th = [nc.threshold for nc in self.netcons if nc.pre == name]
+            if th:
+                items.append(Inserted(spike_detector(), SPIKE_DETECTOR, {"threshold": th[0]}))
+            mech, u = compose(obj.geometry, items, v_init=obj.v_init)
+            units[name] = u
+            groups.append(Group(name, mech, 1, component="cell", emits_spikes=bool(th)))
+        if not groups:
+            raise OptionError("the network is empty (net.add cells first)", element="run")
+        net = NetIR("network", tuple(groups), temperature=float(celsius) + 273.15, event_links=tuple(links))
+        return ModelIR(name="network", file="<nmlcell.Network>", network=net), units
+
+    def model(self, celsius: float = 6.3, dt: float = 0.025):
+        """The lowered :class:`~nmlcell.model.Model` (staggered solver)."""
+        from .model import Model
+
+        ir, self._units = self._ir(celsius, dt)
+        return Model(ir, default_solver="staggered")
+
+    def run(self, duration: float, dt: float = 0.025, celsius: float = 6.3, *, seed: int = 0, progress=None):
+        """Simulate; returns Results with ``res["<cell>.v"]`` for each
+        recorded variable and ``res.spikes[name]``: the spike times (ms) of
+        every cell with an outgoing NetCon and of every artificial cell
+        (the time of the step end where it was detected, NEURON's
+        ``NetCon.record`` for a cell)."""
+        model = self.model(celsius, dt)
+        names = [f"{c}.{n}" for c, n in self._record]
+        inner = []
+        for c, n in self._record:
+            if n not in model.lowered.groups[c].mech.exposures:
+                raise OptionError(f"'{n}' is not a variable of '{c}'", element="record")
+            inner.append(f"{c}[0]/{n}")
+        res = model.run(duration=duration, dt=dt, record=inner, progress=progress, seed=seed)
+        res.rename(dict(zip(inner, names)))
+        res.set_units({f"{c}.{n}": self._units.get(c, {}).get(n, "") for c, n in self._record})
+        res.spikes = {k.removesuffix("[0]"): v for k, v in res.spikes.items()}
+        return res
