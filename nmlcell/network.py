@@ -219,6 +219,10 @@ class Network:
             if th:
                 items.append(Inserted(spike_detector(), SPIKE_DETECTOR, {"threshold": th[0]}))
             mech, u = compose(obj.geometry, items, v_init=obj.v_init)
+            # values of NEURON's current phase (Exp2Syn's g) recorded as the staggered step computes them
+            phase = tuple(sorted({n for c, n in self._record if c == name} & set(mech.frozen)))
+            if phase:
+                mech, u = compose(obj.geometry, items, v_init=obj.v_init, phase_columns=phase)
             units[name] = u
             groups.append(Group(name, mech, 1, component="cell", emits_spikes=bool(th)))
         if not groups:

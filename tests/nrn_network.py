@@ -49,6 +49,8 @@ for name, c in cfg["cells"].items():
     counts = {}
     for mech, params in c.get("syns", []):
         pp = getattr(h, mech)(s(0.5))
+        if hasattr(h, f"usetable_{mech}"):
+            setattr(h, f"usetable_{mech}", 0)
         for k, v in params.items():
             setattr(pp, k, v)
         k = counts.get(mech, 0); counts[mech] = k + 1
