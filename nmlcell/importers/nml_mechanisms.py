@@ -60,6 +60,24 @@ def _plain(m: Mechanism, keep_lags: bool = False, lagged_out: dict | None = None
     return out
 
 
+def nocmodl_default(x: float) -> float:
+    """A parameter's value as NEURON holds it from the export's mod file:
+    jNeuroML writes the PARAMETER default as a Java float
+    (``13.888889``), and NEURON 9's nocmodl compiles defaults with ``%g``,
+    6 significant digits (``_parm_default``: ``13.8889``). Traub's TCR
+    ``cal`` (forward-rate scale 13.888889 mV) moved its spikes by up to
+    0.025 ms over 1.5 s before this."""
+    import numpy as np
+
+    if not np.isfinite(x) or x == 0.0:
+        return float(x)
+    return float(f"{float(str(np.float32(x))):g}")
+
+
+def _mod_defaults(m: Mechanism) -> Mechanism:
+    return replace(m, parameters=tuple(replace(p, value=nocmodl_default(p.value)) for p in m.parameters))
+
+
 def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: list, where, *,
                       nernst: bool = False, ghk: bool = False, ghk2: bool = False) -> Mechanism:
     """An ion channel's flattened Mechanism (internal units: mV, ms) as the
@@ -87,7 +105,7 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     ``fopen`` of all-zero states). A channel without states computes
     ``fopen`` with its current (no lag)."""
     lagged: dict = {}
-    ch = _plain(ch, keep_lags=bool(ch.states), lagged_out=lagged)
+    ch = _mod_defaults(_plain(ch, keep_lags=bool(ch.states), lagged_out=lagged))
     subs = {}
     inputs = [Input("v", _V, "requirement")]
     ions, reads = [], []
@@ -233,7 +251,7 @@ def concentration_mechanism(cm: Mechanism, ion: str, unsupported: list, where) -
     the export's mod file, the states move by forward Euler in NEURON's
     state phase (with the ion current of the step's current phase) and an
     OnCondition (``concentration < 0``: set to 0) applies after it."""
-    cm = _plain(cm)
+    cm = _mod_defaults(_plain(cm))
     ci = f"{ion}i"
     subs = {sym("concentration"): sym(ci)}
     params = list(cm.parameters)
