@@ -226,6 +226,11 @@ class StaggeredKernel:
             if self.variant in ("implicit", "exponential", "independent") and ode:
                 self._variant_states(lines, cur, pc, ode, exprs, dexprs, frozen, base, order, dnames,
                                      k_owner)
+            elif ode and mech.methods[ode[0]][0] == "derivimplicit" and \
+                    self._nonlinear(ode, exprs, dexprs, frozen, order):
+                # NEURON's derivimplicit iterates Newton to convergence (Izhikevich's V^2)
+                self._variant_states(lines, cur, pc, ode, exprs, dexprs, frozen, base, order, dnames,
+                                     k_owner)
             elif ode and mech.methods[ode[0]][0] in IMPLICIT:
                 self._implicit(lines, pc, ode, exprs, dexprs, frozen, base)
             else:
@@ -303,6 +308,17 @@ class StaggeredKernel:
                          f"{x} + (1.0 - jnp.exp(bs_*dt))*(-a_/bs_ - {x}))")
         else:
             raise SolverError(f"staggered: state '{s}' uses METHOD {m}, which it cannot apply")
+
+    def _nonlinear(self, states, exprs, dexprs, frozen, order) -> bool:
+        """Whether the derivatives of ``states`` are nonlinear in them
+        (through derived values too): one Newton step is then not exact."""
+        table = self._derivative_table(states, exprs, frozen)
+        sdep, names = set(), set(states)
+        for d in order:
+            if d not in frozen and {a.name for a in exprs[d].free_symbols} & (names | sdep):
+                sdep.add(d)
+        return any({a.name for a in self._total(dexprs[s], x, table).free_symbols} & (names | sdep)
+                   for s in states for x in states)
 
     def _implicit(self, lines, pc, states, exprs, dexprs, frozen, base):
         """Backward Euler on one mechanism's states together: one Newton step."""
