@@ -294,10 +294,22 @@ def test_channel_density_nernst_vs_neuron_export(tmp_path):
     assert got["soma"][2] == 6
 
 
-def test_channel_density_ghk_vs_neuron_export(tmp_path):
+_GHK = ('<channelDensityGHK permeability="1e-7 m_per_s" id="Ca_pyr_soma_group" ionChannel="Ca_pyr" '
+        'segmentGroup="soma_group" ion="ca"/>')
+_NONUNIFORM_GHK = """<channelDensityNonUniformGHK id="Ca_pyr_soma_group" ionChannel="Ca_pyr" ion="ca">
+                    <variableParameter parameter="permeability" segmentGroup="soma_group">
+                        <inhomogeneousValue inhomogeneousParameter="PathLengthSoma" value="1e-7 * (1 + p / 10)"/>
+                    </variableParameter>
+                </channelDensityNonUniformGHK>"""
+
+
+@pytest.mark.parametrize("density", [_GHK, _NONUNIFORM_GHK], ids=["GHK", "NonUniformGHK"])
+def test_channel_density_ghk_vs_neuron_export(tmp_path, density):
     """pyr_4_sym with its Ca channel as a channelDensityGHK (permeability
-    1e-7 m/s): the export's mod computes ``ica = permeability * fopen *
-    ghk(v, cai, cao)`` (measured: 6 spikes within 1.2e-8 ms, v 5.3e-6 mV)."""
+    1e-7 m/s), or a channelDensityNonUniformGHK over the soma's path length
+    (the export multiplies the value by 100 into cm/s): the export's mod
+    computes ``ica = permeability * fopen * ghk(v, cai, cao)`` (measured:
+    6 spikes within 1.2e-8 ms and 5e-10 ms, v 5.3e-6 and 5e-6 mV)."""
     if not ACNET2.is_dir():
         pytest.skip("the acnet2 corpus is not here")
     for f in ("Ca_conc.nml", "Ca_pyr.channel.nml", "Kahp_pyr.channel.nml", "Kdr_pyr.channel.nml",
@@ -306,10 +318,15 @@ def test_channel_density_ghk_vs_neuron_export(tmp_path):
     text = (ACNET2 / "pyr_4_sym.cell.nml").read_text()
     old = ('<channelDensity condDensity="10.0 mS_per_cm2" id="Ca_pyr_soma_group" ionChannel="Ca_pyr" '
            'segmentGroup="soma_group" ion="ca" erev="80.0 mV"/>')
-    assert old in text
-    (tmp_path / "pyr_4_sym.cell.nml").write_text(text.replace(old, (
-        '<channelDensityGHK permeability="1e-7 m_per_s" id="Ca_pyr_soma_group" ionChannel="Ca_pyr" '
-        'segmentGroup="soma_group" ion="ca"/>')))
+    soma = """                <include segmentGroup="soma"/>
+            </segmentGroup>"""
+    assert old in text and soma in text
+    text = text.replace(soma, """                <include segmentGroup="soma"/>
+                <inhomogeneousParameter id="PathLengthSoma" variable="p" metric="Path Length from root">
+                    <proximal translationStart="0"/>
+                </inhomogeneousParameter>
+            </segmentGroup>""", 1)
+    (tmp_path / "pyr_4_sym.cell.nml").write_text(text.replace(old, density))
     shutil.copy(DATA / "LEMS_pyr_4_sym.xml", tmp_path)
     got = compare(tmp_path / "LEMS_pyr_4_sym.xml", v_tol=1e-3, spike_tol=1e-4)
     assert got["soma"][2] == 6

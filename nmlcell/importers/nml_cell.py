@@ -49,7 +49,6 @@ from .nml_mechanisms import (_CONC_INPUTS, _V, concentration_mechanism, density_
 CABLE = "sao864921383"
 _MEMBRANE_LISTS = {  # libNeuroML attribute -> NeuroML element, for what is not supported yet
     "channel_populations": "channelPopulation",
-    "channel_density_non_uniform_ghks": "channelDensityNonUniformGHK",
 }
 
 

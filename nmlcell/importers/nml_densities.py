@@ -23,6 +23,8 @@ sections as jNeuroML's NEURON export places them (used by
   group's sections (ends included) is subtracted, with ``<distal>``
   (``distal_style`` 1) the result is divided by the largest (at least 1).
   The expression gives S/m2 (the export multiplies by 1e-4 into S/cm2).
+- ``channelDensityNonUniformGHK``: the same for ``permeability`` (m/s, the
+  export multiplies by 100 into cm/s) of a GHK density.
 """
 from __future__ import annotations
 
@@ -113,6 +115,16 @@ def place_densities(nc, c, mp) -> None:
                 secs = nc._sections(vp.segment_groups, f"variableParameter of {tag} '{cd.id}'", tag, cd.id)
                 gmax = inhomogeneous_values(nc, vp, tag, cd.id, secs)
                 _insert(nc, c, tag, cd, secs, nernst=nernst, gmax=gmax, **extra)
+    for cd in getattr(mp, "channel_density_non_uniform_ghks", None) or ():
+        tag = "channelDensityNonUniformGHK"
+        for vp in cd.variable_parameters:
+            if vp.parameter != "permeability":
+                nc.unsupported.append(nc._where(f"{tag} '{cd.id}': variableParameter '{vp.parameter}' "
+                                                "(permeability is supported)"))
+                continue
+            secs = nc._sections(vp.segment_groups, f"variableParameter of {tag} '{cd.id}'", tag, cd.id)
+            perm = inhomogeneous_values(nc, vp, tag, cd.id, secs, factor=1e2)  # m/s -> cm/s
+            _insert(nc, c, tag, cd, secs, ghk=True, permeability=perm)
 
 
 def _insert(nc, c, tag, cd, secs, *, nernst=False, ghk=False, ghk2=False, **params):
@@ -149,9 +161,11 @@ def _root_distance(nc):
     return nc._root_dist
 
 
-def inhomogeneous_values(nc, vp, tag: str, cid: str, secs: list[str]) -> dict[str, float]:
-    """``{"sec(x)": value}`` (value in S/cm2) for every segment of
-    ``secs``, as the export's ``SubsetDomainIterator`` loop sets them."""
+def inhomogeneous_values(nc, vp, tag: str, cid: str, secs: list[str], factor: float = 1e-4) -> dict[str, float]:
+    """``{"sec(x)": value * factor}`` for every segment of ``secs``, as the
+    export's ``SubsetDomainIterator`` loop sets them (the value in SI;
+    ``factor`` 1e-4 for S/m2 -> S/cm2, 1e2 for a permeability's m/s ->
+    cm/s, the export's conversion factors)."""
     iv = vp.inhomogeneous_value
     if iv is None:
         raise ModelImportError(f"{tag} '{cid}': variableParameter without inhomogeneousValue",
@@ -203,5 +217,5 @@ def inhomogeneous_values(nc, vp, tag: str, cid: str, secs: list[str]) -> dict[st
         p1 -= p0
     if ip.distal is not None:
         d = d / p1 * float(ip.distal.normalization_end or 1.0)
-    vals = np.broadcast_to(np.asarray(f(d), dtype=float), d.shape) * 1e-4
+    vals = factor * np.broadcast_to(np.asarray(f(d), dtype=float), d.shape)
     return {f"{name}({x!r})": float(v) for (name, x, _), v in zip(centres, vals)}
