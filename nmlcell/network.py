@@ -91,6 +91,14 @@ def _netstim_mechanism(noisy: bool) -> Mechanism:
         exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE)}, source=src, units="neuron")
 
 
+def _no_spikes(m: Mechanism) -> Mechanism:
+    """``m`` with its net_event spikes dropped (the WATCH effects stay)."""
+    if not any("spike" in c.events for c in m.conditions):
+        return m
+    return replace(m, conditions=tuple(replace(c, events=tuple(e for e in c.events if e != "spike"))
+                                       for c in m.conditions))
+
+
 @dataclass
 class NetCon:
     """A connection: ``pre`` (a cell's name or an artificial cell's) to the
@@ -101,6 +109,7 @@ class NetCon:
     weight: tuple
     delay: float
     threshold: float
+    source: str | None = None  # a point process of ``pre`` that calls net_event (None: pre's v or NetStim)
 
 
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
@@ -147,15 +156,31 @@ class Network:
                 return n
         raise OptionError(f"{role} {obj!r} is not in the network (net.add it first)", element="connect")
 
+    def _source(self, pre) -> tuple[str, str | None]:
+        """(member name, point process label or None): ``pre`` is a member
+        (or its name) or ``(cell, "Izhi2003b[0]")``, a point process that
+        calls net_event."""
+        if isinstance(pre, tuple) and len(pre) == 2 and isinstance(pre[1], str):
+            name = self._name(pre[0], "pre")
+            cell = self._members[name]
+            it = next((i for i in getattr(cell, "_inserted", ()) if i.label == pre[1]), None)
+            if it is None or not any("spike" in c.events for c in it.mech.conditions):
+                raise OptionError(f"pre {pre[1]!r} on '{name}' is not a point process that calls net_event",
+                                  element="connect")
+            return name, pre[1]
+        return self._name(pre, "pre"), None
+
     def connect(self, pre, post, syn: str, *, weight=0.0, delay: float = 1.0, threshold: float = 10.0) -> NetCon:
         """NEURON's ``NetCon(pre, syn)`` with ``weight`` (a number or the
         weight vector: the arguments of the synapse's NET_RECEIVE),
         ``delay`` (ms, >= 0) and ``threshold`` (mV; a cell source's
         membrane potential crossing it from below). ``pre``: a cell or an
-        artificial cell of this network (or its name); ``post``: the cell
+        artificial cell of this network (or its name), or ``(cell,
+        "Izhi2003b[0]")``: a point process whose NET_RECEIVE calls
+        net_event (a WATCH's spike); ``post``: the cell
         holding the synapse; ``syn``: the synapse's name from
         ``post.add(...)`` (``"ExpSyn[0]"``)."""
-        p, q = self._name(pre, "pre"), self._name(post, "post")
+        (p, pp), q = self._source(pre), self._name(post, "post")
         cell = self._members[q]
         if not isinstance(cell, Cell):
             raise OptionError(f"post '{q}' is an artificial cell; events into it are not supported yet",
@@ -173,14 +198,21 @@ class Network:
             raise OptionError(f"NetCon delay must be >= 0 ms (got {delay})", element="connect")
         w = tuple(float(x) for x in (weight if isinstance(weight, (tuple, list)) else (weight,)))
         th = float(threshold)
-        if isinstance(self._members[p], Cell):
+        if any(nc.pre == p and nc.source != pp for nc in self.netcons):
+            raise OptionError(f"'{p}' already sends events from {self._what(p)}: one spike source per cell",
+                              element="connect")
+        if isinstance(self._members[p], Cell) and pp is None:
             prev = {nc.threshold for nc in self.netcons if nc.pre == p}
             if prev and th not in prev:
                 raise OptionError(f"'{p}' already has NetCons with threshold {prev.pop()} mV: NEURON shares one "
                                   f"threshold per source", element="connect")
-        nc = NetCon(p, q, syn, w, d, th)
+        nc = NetCon(p, q, syn, w, d, th, pp)
         self.netcons.append(nc)
         return nc
+
+    def _what(self, p) -> str:
+        src = next(nc.source for nc in self.netcons if nc.pre == p)
+        return f"point process {src}" if src else "its membrane potential"
 
     def record(self, name: str, cell) -> "Network":
         """Record a variable of a cell (``"v"``, ``"m_hh"``,
@@ -215,16 +247,21 @@ class Network:
             for it in obj._inserted:
                 ws = tuple(nc.weight for nc in self.netcons if nc.post == name and nc.syn == it.label)
                 items.append(replace(it, netcons=ws) if ws else it)
-            th = [nc.threshold for nc in self.netcons if nc.pre == name]
-            if th:
-                items.append(Inserted(spike_detector(), SPIKE_DETECTOR, {"threshold": th[0]}))
+            out = [nc for nc in self.netcons if nc.pre == name]
+            if out and out[0].source is None:
+                items.append(Inserted(spike_detector(), SPIKE_DETECTOR, {"threshold": out[0].threshold}))
+            elif not out:  # a point process's net_event reaches no NetCon: its spikes stay local
+                items = [replace(it, mech=_no_spikes(it.mech)) if it.point else it for it in items]
+            else:
+                items = [replace(it, mech=_no_spikes(it.mech)) if it.point and it.label != out[0].source else it
+                         for it in items]
             mech, u = compose(obj.geometry, items, v_init=obj.v_init)
             # values of NEURON's current phase (Exp2Syn's g) recorded as the staggered step computes them
             phase = tuple(sorted({n for c, n in self._record if c == name} & set(mech.frozen)))
             if phase:
                 mech, u = compose(obj.geometry, items, v_init=obj.v_init, phase_columns=phase)
             units[name] = u
-            groups.append(Group(name, mech, 1, component="cell", emits_spikes=bool(th)))
+            groups.append(Group(name, mech, 1, component="cell", emits_spikes=bool(out)))
         if not groups:
             raise OptionError("the network is empty (net.add cells first)", element="run")
         net = NetIR("network", tuple(groups), temperature=float(celsius) + 273.15, event_links=tuple(links))

@@ -9,6 +9,7 @@ A configuration::
                      "syns": [["ExpSyn", {"tau": 2, "e": 0}]]}},
      "stims": {"s": {"start": 5, "interval": 10, "number": 5, "noise": 0}},
      "netcons": [["s", "a", "ExpSyn[0]", [0.01], 1.0, 10.0]],   # pre, post, syn, weight, delay, threshold
+                                                    # (pre "a:Izhi2003b[0]": that point process's net_event)
      "record": [["a", "v"], ["a", "ExpSyn[0].g"]]}
 
 ``neuron_net(cfg)`` returns (traces {"a.v": array}, spikes {name: times})
@@ -64,6 +65,8 @@ ncs = []
 for pre, post, syn, w, d, th in cfg["netcons"]:
     if pre in stims:
         nc = h.NetCon(stims[pre], syns[(post, syn)])
+    elif ":" in pre:   # "cell:Izhi2003b[0]": a point process calling net_event
+        nc = h.NetCon(syns[tuple(pre.split(":"))], syns[(post, syn)])
     else:
         nc = h.NetCon(secs[pre](0.5)._ref_v, syns[(post, syn)], sec=secs[pre])
         nc.threshold = th
@@ -74,7 +77,10 @@ for pre, post, syn, w, d, th in cfg["netcons"]:
 spk = {}
 for name in list(secs) + list(stims):
     th = [n[5] for n in cfg["netcons"] if n[0] == name]
-    if name in stims:
+    pps = [n[0] for n in cfg["netcons"] if n[0].startswith(name + ":")]
+    if pps:
+        nc = h.NetCon(syns[tuple(pps[0].split(":"))], None)
+    elif name in stims:
         nc = h.NetCon(stims[name], None)
     else:
         nc = h.NetCon(secs[name](0.5)._ref_v, None, sec=secs[name])
@@ -130,6 +136,9 @@ def nmlcell_net(cfg: dict, mechs: dict | None = None, seed: int = 0):
     for name, p in cfg.get("stims", {}).items():
         net.add(nmlcell.NetStim(p["start"], p["interval"], p["number"], p.get("noise", 0.0)), name)
     for pre, post, syn, w, d, th in cfg["netcons"]:
+        if ":" in pre:
+            c, lab = pre.split(":")
+            pre = (cells[c], lab)
         net.connect(pre, post, syn, weight=w, delay=d, threshold=th)
     for c, v in cfg["record"]:
         net.record(v, c)

@@ -86,6 +86,41 @@ def test_exp2syn_nmda_corpus(corpus):
     _same(cfg, mechs=mechs)
 
 
+@pytest.mark.slow
+def test_izhikevich_point_processes_watch(corpus):
+    """Izhi2003a (its own V, WATCH (V > thresh) armed by INITIAL's
+    net_send(0, 1), net_event, reset) driven by a NetStim onto its gsyn, and
+    Izhi2003b (resets the cell's v), both sending spikes to an ExpSyn on an
+    hh cell. Spikes on NEURON's steps; traces within 1e-6 mV except at a
+    spike's step, where NEURON records the value before the reset (it
+    applies the WATCH's event at the start of the next step)."""
+    from nrn_cells import compile_mods
+
+    folder = corpus / "izhikevich" / "NEURON"
+    lib = compile_mods(folder, files=["izhi2003a.mod", "izhi2003b.mod"])
+    mechs = {**nmlcell.load_mod(folder / "izhi2003a.mod"), **nmlcell.load_mod(folder / "izhi2003b.mod")}
+    cfg = {"lib": lib, "T": 200.0, "dt": 0.025, "celsius": 6.3,
+           "cells": {"a": _hh(syns=[["Izhi2003a", {"Iin": 0.0}]]),
+                     "c": {"L": 5.6419, "diam": 5.6419, "cm": 1.0, "Ra": 100.0, "insert": [],
+                           "syns": [["Izhi2003b", {"Iin": 10.0}]]},
+                     "b": _hh(syns=[["ExpSyn", {"tau": 2.0, "e": 0.0}]])},
+           "stims": {"s": {"start": 5.0, "interval": 20.0, "number": 8, "noise": 0}},
+           "netcons": [["s", "a", "Izhi2003a[0]", [0.5], 1.0, 10.0],
+                       ["a:Izhi2003a[0]", "b", "ExpSyn[0]", [0.01], 2.0, 10.0],
+                       ["c:Izhi2003b[0]", "b", "ExpSyn[0]", [0.01], 1.5, 10.0]],
+           "record": [["a", "Izhi2003a[0].V"], ["c", "v"], ["c", "Izhi2003b[0].u"], ["b", "v"]]}
+    rn, sn = neuron_net(cfg)
+    rm, sm, _res = nmlcell_net(cfg, mechs)
+    assert len(sn["a"]) == 5 and len(sn["c"]) == 13
+    for k in sm:
+        assert len(sm[k]) == len(sn[k]) and np.max(np.abs(sm[k] - sn[k])) < 1e-3 * cfg["dt"], k
+    for k, src in (("a.Izhi2003a[0].V", "a"), ("c.v", "c"), ("c.Izhi2003b[0].u", "c"), ("b.v", None)):
+        d = np.abs(rn[k] - rm[k])
+        if src:
+            d[np.round(sn[src] / cfg["dt"]).astype(int)] = 0.0
+        assert d.max() < 1e-6, (k, d.max())
+
+
 def test_noisy_netstim_rate_and_seed():
     """noise=1: Poisson spikes at 1/interval (the draws are JAX's, not
     NEURON's: the rate is compared, within 4 standard deviations), the same

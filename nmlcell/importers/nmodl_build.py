@@ -38,6 +38,7 @@ class MechanismBuilder(Executor):
         self.conserve: list = []
         self.steady_blocks: list = []
         self.call_depth = 0
+        self.nr_branching, self.nr_sends, self.nr_watches, self.nr_events = 0, [], [], []  # NET_RECEIVE (events)
         self.depth_of_call = 0
         self.solving: str | None = None   # the SOLVEd block being executed in the step
         self.solve_updates: list = []     # (block, variable, value, states solved before, block label)
@@ -78,51 +79,40 @@ class MechanismBuilder(Executor):
                 on_start = on_start + tuple(solved)
                 self.steady_state = ()
 
-        on_events = self._net_receive(env0)
+        events = self._net_receive(env0)
         m = self._mechanism(derived, derivatives, on_start, conserve, updates)
-        if on_events:
-            from dataclasses import replace
-
-            m = replace(m, on_events=on_events, inputs=m.inputs + tuple(
-                i for i in self._event_inputs(on_events) if i.name not in {x.name for x in m.inputs}))
+        if events is not None:
+            m = events.apply(m)
         return self._array_names(m)
 
-    def _net_receive(self, env0) -> tuple:
-        """NET_RECEIVE of a POINT_PROCESS: one OnEvent handler on port
-        ``in`` for an external event (``flag`` 0) whose assignments to
-        STATEs are the block's effect, in terms of the values before the
-        event. The first argument (the NetCon's weight) is the symbol
-        ``__w0`` and further ones ``__w1`` ...; compose replaces them by
-        each NetCon's values. Assignments are ordered so that each reads
-        the values before the event (a cycle is refused)."""
+    def _run_net_receive(self, flag: float):
+        """NET_RECEIVE executed for events with ``flag`` (0: a NetCon's):
+        (assignments in order, WATCHes, net_events, net_sends), or None
+        when it cannot be lowered (recorded in ``unsupported``)."""
         b = self.net_receive
-        if b is None:
-            return ()
-        from ..ir.mechanism import OnEvent, Source
-
         pat = r"(?i)^\s*NET_RECEIVE\b"
-        if self.kind != "point_process":
-            return ()   # ARTIFICIAL_CELL is refused by the declarations
         args = [node_name(p) for p in b.parameters]
         locals_ = {a: sp.Symbol(f"__w{k}", real=True) for k, a in enumerate(args)}
-        locals_["flag"] = sp.Integer(0)
+        locals_["flag"] = sp.Float(flag) if flag else sp.Integer(0)
+        env0 = self.base_env()
         env = dict(env0)
         self.phase, self.block = "netreceive", ("NET_RECEIVE", pat)
+        self.nr_watches, self.nr_events, sends = [], [], len(self.nr_sends)
         frame = Frame(dict(locals_))
         n_before = len(self.unsupported)
         self._stmts(b.statement_block.statements, env, frame, depth=0)
         if len(self.unsupported) > n_before:
-            return ()
+            return None
         for k, a in enumerate(args):
             if k > 0 and frame.locals.get(a) != locals_[a]:
                 self._unsup(f"NET_RECEIVE assigns its argument '{a}' (per-NetCon state)",
                             rf"\b{re.escape(a)}\s*=", 0, pat)
-                return ()
+                return None
         changed = {n: plain(v) for n, v in env.items() if n in env0 and v != env0[n]}
         for n in changed:
-            if n not in self.state_decl:
+            if n not in self.state_decl and n != "v":
                 self._unsup(f"NET_RECEIVE assigns '{n}', which is not a STATE", rf"\b{re.escape(n)}\s*=", 0, pat)
-                return ()
+                return None
         # a handler applies its assignments in order, each seeing the previous ones:
         # an assignment reading another assigned variable goes before it
         order, todo = [], dict(changed)
@@ -130,12 +120,59 @@ class MechanismBuilder(Executor):
             ready = [n for n in todo if not any(sym(m) in todo[n].free_symbols for m in todo if m != n)]
             if not ready:
                 self._unsup("NET_RECEIVE assignments that read each other's values", pat)
-                return ()
+                return None
             for n in ready:
                 order.append(Assignment(n, todo.pop(n)))
-        if not order:
-            return ()
-        return (OnEvent("in", tuple(order), (), Source(self.path, self.text.find(pat)[1], "NET_RECEIVE")),)
+        return order, list(self.nr_watches), list(self.nr_events), self.nr_sends[sends:]
+
+    def _net_receive(self, env0):
+        """NET_RECEIVE of a POINT_PROCESS (:class:`_Events`): for a NetCon's
+        event (flag 0) an OnEvent handler on port ``in`` whose assignments
+        to STATEs (and v) are the block's effect; the first argument (the
+        NetCon's weight) is the symbol ``__w0``, further ones ``__w1`` ...,
+        which compose replaces by each NetCon's values. The WATCH idiom
+        (INITIAL's ``net_send(0, f)``, whose flag-f event arms ``WATCH
+        (cond) g``) becomes OnConditions: the flag-g effect when ``cond``
+        turns true, checked after each step as NEURON's fixed step checks
+        it, and a spike where that branch calls ``net_event``. Other
+        self-events (net_send with a delay, or from NET_RECEIVE) are
+        refused."""
+        pat = r"(?i)^\s*NET_RECEIVE\b"
+        init_sends = [(d, f) for ph, d, f in self.nr_sends if ph == "initial"]
+        if self.net_receive is None or self.kind != "point_process":
+            if init_sends:
+                self._unsup("net_send without a lowered NET_RECEIVE", r"\bnet_send\s*\(")
+            return None   # ARTIFICIAL_CELL is refused by the declarations
+        ext = self._run_net_receive(0.0)
+        if ext is None:
+            return None
+        assigns, watches, evs, sends = ext
+        if watches or evs or sends:
+            self._unsup("WATCH, net_event or net_send on a NetCon's event (flag 0)", pat)
+            return None
+        ev = _Events(assigns, self.path, self.text.find(pat)[1])
+        for d, f in init_sends:
+            if d != 0:
+                self._unsup("net_send with a delay (a self-event)", r"\bnet_send\s*\(")
+                return None
+            arm = self._run_net_receive(float(f))
+            if arm is None:
+                return None
+            a2, w2, e2, s2 = arm
+            if a2 or e2 or s2 or not w2:
+                self._unsup(f"INITIAL's net_send(0, {f}) to a NET_RECEIVE branch that does more than WATCH",
+                            r"\bnet_send\s*\(")
+                return None
+            for cond, g in w2:
+                fire = self._run_net_receive(g)
+                if fire is None:
+                    return None
+                a3, w3, e3, s3 = fire
+                if w3 or s3:
+                    self._unsup(f"WATCH or net_send in the branch of flag {g:g}", pat)
+                    return None
+                ev.watches.append((plain(cond), a3, bool(e3)))
+        return ev
 
     def _event_inputs(self, on_events) -> list:
         used = {x.name for h in on_events for a in h.assignments for x in a.expr.free_symbols}
@@ -573,3 +610,42 @@ class MechanismBuilder(Executor):
             globals=tuple(n for n in self.param_names if n in self.globals),
             threadsafe=self.threadsafe, updates=tuple(updates),
         )
+
+
+class _Events:
+    """What NET_RECEIVE adds to a point process: the handler of a
+    NetCon's event and the armed WATCHes (condition, assignments, whether
+    it calls net_event)."""
+
+    def __init__(self, assigns, path, line):
+        self.assigns, self.watches, self.src = assigns, [], Source(path, line, "NET_RECEIVE")
+
+    def apply(self, m: Mechanism) -> Mechanism:
+        from dataclasses import replace
+
+        from ..ir.mechanism import Condition, OnEvent
+        from ..ir.units import NONE as _NONE
+
+        on_events = (OnEvent("in", tuple(self.assigns), (), self.src),) if self.assigns else ()
+        states, conds, derivs, start = list(m.states), [], dict(m.derivatives), list(m.on_start)
+        for k, (cond, assigns, spike) in enumerate(self.watches):
+            w = f"watch{k}"
+            states.append(State(w, _NONE, "1 while the WATCH condition holds (NEURON's WatchCondition flag)",
+                                self.src))
+            derivs[w] = sp.Integer(0)
+            start.append(Assignment(w, sp.Integer(0)))
+            ws = sym(w)
+            conds.append(Condition(sp.And(cond, ws < sp.Float(0.5)), tuple(assigns) + (Assignment(w, sp.Integer(1)),),
+                                   ("spike",) if spike else (), self.src))
+            conds.append(Condition(sp.And(sp.Not(cond), ws > sp.Float(0.5)), (Assignment(w, sp.Integer(0)),), (),
+                                   self.src))
+        used = {x.name for h in on_events for a in h.assignments for x in a.expr.free_symbols}
+        used |= {x.name for c in conds for x in c.test.free_symbols}
+        used |= {x.name for c in conds for a in c.assignments for x in a.expr.free_symbols}
+        have = {i.name for i in m.inputs}
+        extra = tuple(Input(n, dim, kind) for n, (dim, kind, _u) in SPECIAL.items() if n in used and n not in have)
+        exposures = dict(m.exposures)
+        for s in states[len(m.states):]:
+            exposures[s.name] = (s.name, s.dim)
+        return replace(m, on_events=on_events, conditions=tuple(m.conditions) + tuple(conds), states=tuple(states),
+                       derivatives=derivs, on_start=tuple(start), inputs=m.inputs + extra, exposures=exposures)

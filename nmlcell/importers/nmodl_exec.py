@@ -137,7 +137,12 @@ class Executor(Declarations):
         elif t == "ProtectStatement":
             self._stmt_expr_assign(s.expression, env, frame, depth)
         elif t == "WatchStatement":
-            raise Unsupported("WATCH (events)", r"\bWATCH\b")
+            if self.phase != "netreceive":
+                raise Unsupported("WATCH outside NET_RECEIVE", r"\bWATCH\b")
+            if self.nr_branching:
+                raise Unsupported("WATCH under a condition on run-time values", r"\bWATCH\b")
+            for w in s.statements:
+                self.nr_watches.append((as_bool(self._expr(w.expression, env, frame)), float(w.value.eval())))
         elif t == "LagStatement":
             raise Unsupported("LAG statement", r"\bLAG\b")
         elif t == "Compartment" or t == "LonDiffuse":
@@ -259,14 +264,23 @@ class Executor(Declarations):
         branches += [(ei.condition, ei.statement_block) for ei in s.elseifs]
         els = s.elses.statement_block if s.elses is not None else None
         results = []
+        nr = self.phase == "netreceive"
+        decided = False  # NET_RECEIVE: a branch known to be taken (flag is a constant there)
         for cond, blk in branches:
             c = as_bool(self._expr(cond, env, frame))
             e2, f2 = dict(env), Frame(dict(frame.locals), frame.fname)
-            self._stmts(blk.statements, e2, f2, depth + 1)
+            if not (nr and (c is sp.false or decided)):   # NET_RECEIVE runs the branches it can take
+                self.nr_branching += nr and c is not sp.true
+                self._stmts(blk.statements, e2, f2, depth + 1)
+                self.nr_branching -= nr and c is not sp.true
+            decided = decided or c is sp.true
             results.append((c, e2, f2))
         e2, f2 = dict(env), Frame(dict(frame.locals), frame.fname)
-        if els is not None:
+        if els is not None and not (nr and decided):
+            open_ = nr and any(c is not sp.false for c, _e, _f in results)
+            self.nr_branching += open_
             self._stmts(els.statements, e2, f2, depth + 1)
+            self.nr_branching -= open_
         # fold, innermost last: Piecewise((v1, c1), (v2, c2), ..., (velse, True))
         for key_src in ("env", "locals"):
             names = set()
@@ -304,6 +318,21 @@ class Executor(Declarations):
                     env[n] = self._version(n, new)
                 else:
                     env[n] = new
+
+    def _event_call(self, fn, c, env, frame):
+        """net_send(delay, flag) in INITIAL or NET_RECEIVE and net_event(t)
+        in NET_RECEIVE, recorded for the builder (``_net_receive``) when
+        they are not under a condition on run-time values."""
+        where = rf"\b{fn}\s*\("
+        if fn == "net_send" and self.phase in ("initial", "netreceive") and not self.nr_branching:
+            d, f = (as_num(self._expr(a, env, frame)) for a in c.arguments)
+            self.nr_sends.append((self.phase, d, f))
+            return sp.Integer(0)
+        if fn == "net_event" and self.phase == "netreceive" and not self.nr_branching:
+            self.nr_events.append(fn)
+            return sp.Integer(0)
+        raise Unsupported(f"events ({fn}{' under a condition on run-time values' if self.nr_branching else ''})",
+                          where)
 
     def _while(self, s, env, frame, depth):
         """A WHILE whose condition is decided at import (constant bounds) is
@@ -437,7 +466,7 @@ class Executor(Declarations):
         if fn in RANDOM:
             raise Unsupported(f"random numbers ({fn})", rf"\b{fn}\s*\(")
         if fn in EVENTS:
-            raise Unsupported(f"events ({fn})", rf"\b{fn}\s*\(")
+            return self._event_call(fn, c, env, frame)
         args = [as_num(self._expr(a, env, frame)) for a in c.arguments]
         if fn in MATH and fn not in self.functions:
             return MATH[fn](*args)

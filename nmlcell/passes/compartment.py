@@ -325,16 +325,18 @@ class _Composer:
             self.updates.append((it.label, upd))
             for a in upd:
                 self.methods[a.variable] = ("update", it.label)
-        for c in m.conditions:
+        for c in m.conditions:  # (a NET_RECEIVE's WATCH may assign v)
             self.conditions.append(replace(c, test=c.test.xreplace(ren), assignments=tuple(
-                Assignment(ren[sym(a.variable)].name, a.expr.xreplace(ren)) for a in c.assignments)))
+                Assignment(ren.get(sym(a.variable), sym(a.variable)).name, a.expr.xreplace(ren))
+                for a in c.assignments)))
         for h in m.on_events:
             for k, w in enumerate(it.netcons):
                 def weights(e, w=w):
                     return e.xreplace({x: sp.Float(w[int(x.name[3:])] if int(x.name[3:]) < len(w) else 0.0)
                                        for x in e.free_symbols if x.name.startswith("__w")})
                 self.on_events.append(OnEvent(f"{it.label}#{k}", tuple(
-                    Assignment(ren[sym(a.variable)].name, weights(a.expr.xreplace(ren))) for a in h.assignments),
+                    Assignment(ren.get(sym(a.variable), sym(a.variable)).name, weights(a.expr.xreplace(ren)))
+                    for a in h.assignments),
                     h.events, h.source))
         for c in m.currents:
             expr = ren.get(sym(c.variable), sym(c.variable))
