@@ -12,7 +12,8 @@ Prints one JSON line with, timed in the same run:
 - NEURON 9 running jNeuroML's NEURON export of the same file (generated
   with ``pynml -neuron``, mods compiled by nrnivmodl): the simulation time
   its own script prints ("Finished NEURON simulation in ..."), best of 2;
-- spike counts and the largest spike-time difference between the two.
+- spike counts and the largest spike-time difference between the two
+  (0 mV crossings, interpolated).
 
     python bench/bench_l5pc_nml.py [path/to/hay2011-l5pc-osb/neuroConstruct/generatedNeuroML2]
 """
@@ -56,10 +57,11 @@ print(json.dumps({"pkg_s": t_pkg, "load_s": t_load, "first_s": t_first, "run_s":
 
 
 def spikes(t, v):
+    """Upward crossings of 0 mV, linearly interpolated (ms)."""
     import numpy as np
 
-    i = np.nonzero((v[1:] >= 0.0) & (v[:-1] < 0.0))[0] + 1
-    return t[i]
+    k = np.nonzero((v[:-1] < 0.0) & (v[1:] >= 0.0))[0]
+    return t[k] - v[k] * (t[k + 1] - t[k]) / (v[k + 1] - v[k])
 
 
 def main():
