@@ -189,6 +189,10 @@ def deliver(lowered, t, y, p, incoming):
         assigns = (g.event_plan or {}).get(port)
         if not assigns:
             continue
+        pg = p[gid]
+        if isinstance(got, tuple):  # a merged synapse group (passes/merge_synapses): (received, summed weight)
+            got, w = got
+            pg = {**pg, "weight": w}
         memo = {}
         u = lowered._group_inputs(t, y, p, gid, memo)
         dv = lowered._derived(t, y, p, gid, memo, g.event_reads)
@@ -196,7 +200,7 @@ def deliver(lowered, t, y, p, incoming):
             dv = {**dv, h: p[gid][g.kernel.hoisted_key(h)]}
         yg = y[gid]
         for col, fn in assigns:
-            (val,) = fn(t, yg, p[gid], u, dv)
+            (val,) = fn(t, yg, pg, u, dv)
             yg = _set(yg, col, jnp.where(got, val, yg[col]).astype(yg[col].dtype))
         y[gid] = yg
     return y
