@@ -40,7 +40,10 @@ def event_plan(lowered, dt):
     if dt not in cache:
         from .lower.events import EventPlan
 
-        cache[dt] = EventPlan(lowered, lowered.event_links, dt, lems_clock=getattr(lowered, "lems_exact", False))
+        from .passes.merge_synapses import MergedEventPlan, WeightedEventLink
+
+        cls = MergedEventPlan if any(isinstance(e, WeightedEventLink) for e in lowered.event_links) else EventPlan
+        cache[dt] = cls(lowered, lowered.event_links, dt, lems_clock=getattr(lowered, "lems_exact", False))
     return cache[dt]
 
 
