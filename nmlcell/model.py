@@ -48,6 +48,11 @@ def load(path, *, duration=None, dt=None, strict=True) -> "Model":
 class Model:
     """An imported model, ready to run with any registered solver."""
 
+    merge_synapses = True
+    """Merge a network's linear synapses into one instance per (post cell,
+    synapse component) under every solver but ``lems_euler``
+    (:mod:`nmlcell.passes.merge_synapses`); False keeps one per connection."""
+
     def __init__(self, ir, default_solver: str = DEFAULT_SOLVER):
         setup_jax()
         self.ir = ir
@@ -61,7 +66,12 @@ class Model:
         if lems_exact not in self._variants:
             from .lower.system import LoweredModel
 
-            self._variants[lems_exact] = LoweredModel(self.ir, lems_exact=lems_exact)
+            ir = self.ir
+            if not lems_exact and self.merge_synapses:  # linear synapses summed per post cell (exact)
+                from .passes.merge_synapses import merge_model
+
+                ir = merge_model(ir)
+            self._variants[lems_exact] = LoweredModel(ir, lems_exact=lems_exact)
         return self._variants[lems_exact]
 
     def _lowered_for(self, integ):
