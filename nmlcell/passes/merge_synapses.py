@@ -1,0 +1,307 @@
+"""Merging of linear synapses: one instance per (post cell, synapse type).
+
+A network importer gives each connection its own synapse instance (as jLEMS
+does): 4000 cells at 2 % connectivity make 320 000 synapse states. When a
+synapse's dynamics are linear and homogeneous in its states, its current is
+linear in its states, it starts at zero and an event only adds
+``weight * c`` to a state (``c`` free of states and weight), then the
+instances on one post cell sum exactly: one instance per (post cell,
+synapse component) whose incoming events add their connections' summed
+weights. expOneSynapse, expTwoSynapse, alphaSynapse, expThreeSynapse and
+NMODL ExpSyn/Exp2Syn-like types qualify; anything with conditions,
+regimes, plasticity, random inputs or state-dependent jumps stays one
+instance per connection.
+
+:func:`merge_network` rewrites the IR's network: merged groups with
+:class:`WeightedEventLink` event links. :class:`MergedEventPlan` delivers
+them: per delay, the spiking sources of a step (found with a fixed-size
+``nonzero``; a dense fallback under ``lax.cond`` when more cells spike)
+scatter-add their connections' weights into the per-cell instances, no
+Python in the time loop. Not used under ``lems_euler`` (jNeuroML's
+per-connection event order).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import sympy as sp
+
+from ..ir.model import EventLink, Group, Link
+from ..lower.events import EventPlan
+
+
+@dataclass(frozen=True)
+class WeightedEventLink(EventLink):
+    """An event link into a merged synapse group: several connections may
+    reach one instance; each adds its weight to the instance's ``weight``
+    seen by the OnEvent handler."""
+    weights: tuple[float, ...] = ()
+
+
+def _expand(mech, expr):
+    """``expr`` with the mechanism's derived values substituted."""
+    der = {d.name: d.expr for d in mech.derived}
+    for _ in range(len(der) + 1):
+        subs = {s: der[s.name] for s in expr.free_symbols if s.name in der}
+        if not subs:
+            return expr
+        expr = expr.xreplace(subs)
+    return None  # a cycle: not ours to judge
+
+
+def _names(expr):
+    return {s.name for s in expr.free_symbols}
+
+
+def _linear_homogeneous(expr, states, forbidden):
+    """``expr`` = sum_j a_j(other symbols) * s_j with no a_j reading
+    ``forbidden``."""
+    if expr is None or _names(expr) & forbidden:
+        return False
+    syms = {s.name: s for s in expr.free_symbols}
+    ss = [syms[n] for n in states if n in syms]
+    zero = expr.xreplace({s: 0 for s in ss})
+    if sp.simplify(zero) != 0:
+        return False
+    for s in ss:
+        d = sp.diff(expr, s)
+        if _names(d) & set(states):
+            return False
+    return True
+
+
+def mergeable(mech, out_var) -> str | None:
+    """None when instances of ``mech`` summed into a cell through
+    ``out_var`` can be merged; else the reason they cannot."""
+    states = [s.name for s in mech.states]
+    if not states:
+        return "no states"
+    if mech.conditions or mech.regimes or getattr(mech, "kinetic", ()):
+        return "conditions or regimes"
+    if any(i.kind not in ("requirement", "time", "global") for i in mech.inputs):
+        return "inputs other than requirements"
+    if getattr(mech, "ions", ()):
+        return "ion use"
+    pnames = {p.name for p in mech.parameters}
+    if "weight" not in pnames:
+        return "no weight"
+    forbid = {"weight"}
+    if set(mech.derivatives) != set(states):
+        return "a state without a derivative"
+    for s in states:
+        if not _linear_homogeneous(_expand(mech, mech.derivatives[s]), states, forbid):
+            return f"d{s}/dt is not linear and homogeneous in the states"
+    out = mech.exposures.get(out_var, (out_var,))[0]
+    e = _expand(mech, sp.Symbol(out))
+    if not _linear_homogeneous(e, states, forbid):
+        return f"'{out_var}' is not linear in the states"
+    if any(sp.simplify(a.expr) != 0 for a in mech.on_start):
+        return "a nonzero initial state"
+    hs = list(mech.on_events)
+    if len(hs) != 1 or hs[0].port != "in" or hs[0].events:
+        return "events other than one 'in' handler"
+    seen = set()
+    for a in hs[0].assignments:
+        if a.variable not in states or a.variable in seen:
+            return "an event assignment to a non-state"
+        seen.add(a.variable)
+        syms = {x.name: x for x in a.expr.free_symbols}
+        if a.variable not in syms:
+            return "an event assignment that does not add"
+        inc = sp.expand(a.expr - syms[a.variable])
+        if _names(inc) & set(states) or "weight" not in syms:
+            return "an event jump that reads the states"
+        w = syms["weight"]
+        if sp.simplify(inc.xreplace({w: 0})) != 0 or "weight" in _names(sp.diff(inc, w)):
+            return "an event jump not proportional to the weight"
+        if _names(sp.diff(inc, w)) & ({d.name for d in mech.derived}):
+            return "an event jump that reads derived values"
+    return None
+
+
+def merge_network(net):
+    """The network with every mergeable synapse group (one per projection,
+    one instance per connection) merged per (synapse component, post
+    population): one instance per post cell that receives any. Returns
+    (network, {merged gid: [original gids]})."""
+    links_from: dict[str, list] = {}
+    for l in net.links:
+        links_from.setdefault(l.src, []).append(l)
+    links_to: dict[str, list] = {}
+    for l in net.links:
+        links_to.setdefault(l.dst, []).append(l)
+    ev_to: dict[str, list] = {}
+    ev_from = {el.src for el in net.event_links}
+    for el in net.event_links:
+        ev_to.setdefault(el.dst, []).append(el)
+    cands: dict[tuple, list] = {}
+    for g in net.groups:
+        sums = links_from.get(g.id, [])
+        evs = ev_to.get(g.id, [])
+        if (g.mechanism.kind not in ("synapse",) or len(sums) != 1 or sums[0].kind != "sum" or not evs
+                or any(e.dst_port != "in" or isinstance(e, WeightedEventLink) for e in evs) or g.id in ev_from):
+            continue
+        s = sums[0]
+        if any(l.kind != "gather" or l.src != s.dst for l in links_to.get(g.id, [])):
+            continue
+        if mergeable(g.mechanism, s.src_var) is not None:
+            continue
+        uniform = []
+        ok = True
+        for k, v in sorted(g.overrides.items()):
+            if k == "weight":
+                continue
+            vals = set(np.asarray(v, dtype=float).ravel().tolist())
+            if len(vals) != 1:
+                ok = False
+                break
+            uniform.append((k, vals.pop()))
+        if not ok:
+            continue
+        key = (g.component, id(g.mechanism), s.dst, s.src_var, s.dst_input, tuple(uniform),
+               tuple(sorted((l.src_var, l.dst_input) for l in links_to.get(g.id, []))))
+        cands.setdefault(key, []).append(g)
+    if not cands:
+        return net, {}
+    drop, new_groups, new_links, new_events, merged = set(), {}, [], [], {}
+    for key, gs in cands.items():
+        comp, _m, post, src_var, dst_input, uniform, gathers = key
+        gid = gs[0].id if len(gs) == 1 else f"{comp}_on_{post}"
+        cells = sorted({q for g in gs for _k, q in links_from[g.id][0].pairs})
+        j_of = {q: j for j, q in enumerate(cells)}
+        M = len(cells)
+        over = {"weight": (1.0,) * M}
+        over.update({k: (v,) * M for k, v in uniform})
+        m = gs[0].mechanism
+        wdef = next(p.value for p in m.parameters if p.name == "weight")
+        new_groups[gs[0].id] = Group(gid, m, M, comp, overrides=over)
+        new_links.append(Link("sum", gid, src_var, post, dst_input, tuple((j, q) for j, q in enumerate(cells))))
+        for sv, di in gathers:
+            new_links.append(Link("gather", post, sv, gid, di, tuple((q, j) for j, q in enumerate(cells))))
+        for g in gs:
+            drop.add(g.id)
+            host = dict(links_from[g.id][0].pairs)  # instance -> post cell
+            w = np.asarray(g.overrides.get("weight", (wdef,) * g.size), dtype=float)
+            for el in ev_to[g.id]:
+                new_events.append(WeightedEventLink(el.src, el.src_port, gid, "in",
+                                                    tuple((a, j_of[host[k]]) for a, k in el.pairs), el.delays,
+                                                    weights=tuple(float(w[k]) for _a, k in el.pairs)))
+        merged[gid] = [g.id for g in gs]
+    groups = []
+    for g in net.groups:
+        if g.id in new_groups:
+            groups.append(new_groups[g.id])
+        elif g.id not in drop:
+            groups.append(g)
+    links = [l for l in net.links if l.src not in drop and l.dst not in drop] + new_links
+    events = [e for e in net.event_links if e.dst not in drop] + new_events
+    return replace(net, groups=tuple(groups), links=tuple(links), event_links=tuple(events)), merged
+
+
+def merge_model(ir):
+    """The ModelIR with its network's linear synapses merged (the same
+    object when none is)."""
+    net = getattr(ir, "network", None)
+    if net is None or not getattr(net, "event_links", ()):
+        return ir
+    new, merged = merge_network(net)
+    if not merged:
+        return ir
+    return replace(ir, network=new)
+
+
+@dataclass
+class _WRoute:
+    dst: str
+    port: str
+    size: int
+    classes: list  # [(delay steps, table of targets (width+1, D), table of weights (width+1, D), flat src, dst, w)]
+
+
+class MergedEventPlan(EventPlan):
+    """:class:`EventPlan` plus weighted routes into merged synapse groups:
+    :meth:`incoming` gives them (received, summed weight) per instance."""
+
+    MAX_SPIKES = 64  # sources spiking in one step handled sparsely; more: a dense pass
+
+    def __init__(self, lowered, event_links, dt, lems_clock=False):
+        if lems_clock:
+            raise ValueError("merged synapses are not delivered in jNeuroML's order")
+        plain = [e for e in event_links if not isinstance(e, WeightedEventLink)]
+        weighted = [e for e in event_links if isinstance(e, WeightedEventLink)]
+        super().__init__(lowered, plain, dt, lems_clock=False)
+        for el in weighted:
+            if el.src not in self.sources:
+                g = lowered.groups[el.src]
+                if not g.emits_spikes:
+                    raise ValueError(f"group '{el.src}' emits no spikes")
+                self.sources[el.src] = self.width
+                self.width += g.size
+        self.layout = [(gid, lowered.groups[gid].size) for gid in self.sources]
+        by_dst: dict[tuple, list] = {}
+        for el in weighted:
+            off = self.sources[el.src]
+            rows = by_dst.setdefault((el.dst, el.dst_port), [])
+            for (a, b), d, w in zip(el.pairs, el.delays, el.weights):
+                rows.append((int(round(float(d) / float(dt))), off + a, b, w))
+        self.wroutes = []
+        dmax = 0
+        W = self.width
+        for (dst, port), rows in by_dst.items():
+            arr = np.array(rows, dtype=float)
+            steps = arr[:, 0].astype(np.int64)
+            classes = []
+            for d in np.unique(steps):
+                sel = steps == d
+                src, tgt, w = arr[sel, 1].astype(np.int64), arr[sel, 2].astype(np.int64), arr[sel, 3]
+                order = np.lexsort((tgt, src))
+                src, tgt, w = src[order], tgt[order], w[order]
+                deg = np.bincount(src, minlength=W)
+                D = max(int(deg.max()), 1)
+                size = lowered.groups[dst].size
+                ttab = np.full((W + 1, D), size, np.int32)  # row W and padding: the dummy target `size`
+                wtab = np.zeros((W + 1, D))
+                start = np.concatenate([[0], np.cumsum(deg)])
+                pos = np.arange(len(src)) - start[src]
+                ttab[src, pos] = tgt
+                wtab[src, pos] = w
+                classes.append((int(d), ttab, wtab, src.astype(np.int32), tgt.astype(np.int32), w))
+                dmax = max(dmax, int(d))
+            self.wroutes.append(_WRoute(dst, port, lowered.groups[dst].size, classes))
+        self.length = max(self.length, dmax + self.LATENCY + 3)
+
+    def empty(self, dtype=bool):
+        import jax.numpy as jnp
+
+        return jnp.zeros((self.length, max(self.width, 1)), dtype=dtype)
+
+    def incoming(self, buf, i, tables=None):
+        import jax
+        import jax.numpy as jnp
+
+        out = super().incoming(buf, i, tables)
+        K = min(self.MAX_SPIKES, max(self.width, 1))
+        for r in self.wroutes:
+            wsum = jnp.zeros(r.size + 1)
+            cnt = jnp.zeros(r.size + 1, jnp.int32)
+            for d, ttab, wtab, src, tgt, w in r.classes:
+                s = i - d - self.LATENCY
+                row = buf[jnp.mod(s, self.length)] & (s >= 0)
+                n = jnp.sum(row)
+
+                def sparse(row=row, ttab=ttab, wtab=wtab):
+                    (idx,) = jnp.nonzero(row, size=K, fill_value=self.width)
+                    t = jnp.asarray(ttab)[idx].ravel()
+                    return (jnp.zeros(r.size + 1).at[t].add(jnp.asarray(wtab)[idx].ravel()),
+                            jnp.zeros(r.size + 1, jnp.int32).at[t].add(1))
+
+                def dense(row=row, src=src, tgt=tgt, w=w):
+                    got = row[jnp.asarray(src)]
+                    return (jnp.zeros(r.size + 1).at[jnp.asarray(tgt)].add(jnp.where(got, jnp.asarray(w), 0.0)),
+                            jnp.zeros(r.size + 1, jnp.int32).at[jnp.asarray(tgt)].add(got.astype(jnp.int32)))
+
+                a, c = jax.lax.cond(n <= K, sparse, dense)
+                wsum, cnt = wsum + a, cnt + c
+            out[(r.dst, r.port)] = (cnt[:r.size] > 0, wsum[:r.size])
+        return out
