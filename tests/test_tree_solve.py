@@ -483,3 +483,83 @@ def test_cells_sharded_over_devices_with_shard_map(method):
     for k in (0, 5):
         np.testing.assert_allclose(x[k], np.linalg.solve(dense(p, a[k], b[k], d[k]), rhs[k]),
                                    rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- a cable step's fused system
+
+
+def cable_system(name, seed):
+    """A CableSystem on one of TREES with NEURON-like coefficients (a, b < 0,
+    dax = -b - sum of the children's a) and a random caller order."""
+    p = TREES[name]
+    n = len(p)
+    rng = np.random.default_rng(seed)
+    a = -rng.uniform(0.1, 1.0, n)
+    b = -rng.uniform(0.1, 1.0, n)
+    a[0] = b[0] = 0.0
+    dax = -b.copy()
+    np.add.at(dax, p[1:], -a[1:])
+    return cable.CableSystem(p, rng.permutation(n), a, b, dax), rng
+
+
+def cable_dense(cs, V, I, D):
+    """x = A^-1 (-I - L V) with dense matrices, in the caller's order."""
+    p, n = cs.tree.parent, cs.tree.n
+    L = dense(p, cs.a, cs.b, cs.dax)
+    Vh, Ih, Dh = V[cs.pos], I[cs.pos], D[cs.pos]
+    x = np.linalg.solve(L + np.diag(Dh), -Ih - L @ Vh)
+    out = np.empty(n)
+    out[cs.pos] = x
+    return out
+
+
+@pytest.mark.parametrize("name", ["single", "pair", "star", "random200", "bench_c"])
+def test_cable_solve_matches_dense(name):
+    cs, rng = cable_system(name, 30)
+    n = cs.tree.n
+    V, I = rng.normal(-60, 10, n), rng.normal(0, 1, n)
+    D = rng.uniform(1.0, 3.0, n)
+    want = cable_dense(cs, V, I, D)
+    np.testing.assert_allclose(cable.cable_solve(cs, V, I, D), want, rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(cs._jax(*map(jnp.asarray, (V, I, D))), want, rtol=1e-11, atol=1e-11)
+
+
+@needs_ffi
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+def test_cable_kernel_agrees_with_jax_under_vmap_and_in_reverse_mode(dtype, tol):
+    """The fused kernel (one FFI call, custom_vjp with the transposed kernel)
+    against the plain JAX formulation differentiated by JAX: values and all
+    three cotangents, vmapped with one input shared by the batch."""
+    cs, rng = cable_system("bench_c", 31)
+    n = cs.tree.n
+    V = jnp.asarray(rng.normal(-60, 10, (6, n)), dtype)
+    I = jnp.asarray(rng.normal(0, 1, (6, n)), dtype)
+    D = jnp.asarray(rng.uniform(1.0, 3.0, n), dtype)   # shared: vmap's expand_dims
+    W = jnp.asarray(rng.normal(size=(6, n)), dtype)
+
+    def loss(f):
+        return lambda V, I, D: jnp.sum(W * jax.vmap(f, in_axes=(0, 0, None))(V, I, D) ** 2)
+
+    fused = jax.jit(jax.vmap(lambda *v: cable.cable_solve(cs, *v), in_axes=(0, 0, None)))
+    x = fused(V, I, D)
+    assert "nmlcell_cable" in str(jax.make_jaxpr(fused)(V, I, D))
+    x_jax = jax.vmap(cs._jax, in_axes=(0, 0, None))(V, I, D)
+    assert x.dtype == dtype and x.shape == (6, n)
+    scale = float(jnp.abs(x_jax).max())
+    np.testing.assert_allclose(x, x_jax, rtol=0, atol=tol * scale)
+    g = jax.grad(loss(lambda *v: cable.cable_solve(cs, *v)), argnums=(0, 1, 2))(V, I, D)
+    g_jax = jax.grad(loss(cs._jax), argnums=(0, 1, 2))(V, I, D)
+    for u, w in zip(g, g_jax):
+        assert u.shape == w.shape
+        np.testing.assert_allclose(u, w, rtol=0, atol=tol * 10 * float(jnp.abs(w).max()))
+
+
+def test_cable_solve_without_the_kernel(monkeypatch):
+    monkeypatch.setenv("NMLCELL_NO_FFI", "1")
+    cs, rng = cable_system("random200", 32)
+    n = cs.tree.n
+    V, I, D = rng.normal(-60, 10, n), rng.normal(0, 1, n), rng.uniform(1.0, 3.0, n)
+    f = lambda V: cable.cable_solve(cs, V, I, D)  # noqa: E731
+    assert "nmlcell_cable" not in str(jax.make_jaxpr(f)(V))
+    np.testing.assert_allclose(f(V), cable_dense(cs, V, I, D), rtol=1e-11, atol=1e-11)
+    jax.jvp(f, (V,), (jnp.ones(n),))  # forward mode through the JAX formulation

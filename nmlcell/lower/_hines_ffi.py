@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("hines.cc")
 TARGETS = {"float64": "nmlcell_hines_f64", "float32": "nmlcell_hines_f32"}
 _SYMBOLS = {"float64": "NmlcellHinesF64", "float32": "NmlcellHinesF32"}
+# the fused voltage system of a cable step and its transpose (cable_step.py)
+CABLE_TARGETS = {"float64": ("nmlcell_cable_f64", "nmlcell_cable_t_f64"),
+                 "float32": ("nmlcell_cable_f32", "nmlcell_cable_t_f32")}
+_CABLE_SYMBOLS = {"float64": ("NmlcellCableF64", "NmlcellCableTF64"),
+                  "float32": ("NmlcellCableF32", "NmlcellCableTF32")}
 
 _lock = threading.Lock()
 _state: dict = {"tried": False, "ok": False, "why": "not tried", "path": None}
@@ -138,6 +143,8 @@ def load() -> bool:
             for dtype, target in TARGETS.items():
                 fn = getattr(so, _SYMBOLS[dtype])
                 jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(fn), platform="cpu")
+                for t, sym in zip(CABLE_TARGETS[dtype], _CABLE_SYMBOLS[dtype]):
+                    jax.ffi.register_ffi_target(t, jax.ffi.pycapsule(getattr(so, sym)), platform="cpu")
             _state.update(ok=True, why="loaded", path=str(path))
         except Exception as e:  # any failure: the pure-JAX solve is used instead
             _state.update(ok=False, why=f"{type(e).__name__}: {e}")
@@ -155,6 +162,27 @@ def solve(parent, a, b, d, rhs):
     call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(rhs.shape, rhs.dtype),
                             vmap_method="broadcast_all")
     return call(parent, a, b, d, rhs)
+
+
+def cable(pos, parent, a, b, dax, V, I, D):
+    """The fused voltage system of one cable step (``hines.cc``): ``x`` with
+    ``(D + dax, a, b) x = -I - L V`` in the caller's node order (``pos[h]``:
+    where Hines node ``h`` sits). ``pos``, ``parent`` int32 (n,); ``a``, ``b``,
+    ``dax`` (n,); ``V``, ``I``, ``D`` of one shape (..., n)."""
+    import jax
+
+    call = jax.ffi.ffi_call(CABLE_TARGETS[V.dtype.name][0], jax.ShapeDtypeStruct(V.shape, V.dtype),
+                            vmap_method="expand_dims")
+    return call(pos, parent, a, b, dax, V, I, D)
+
+
+def cable_transpose(pos, parent, a, b, dax, D, x, g):
+    """Reverse mode of :func:`cable`: ``(Vbar, Ibar, Dbar)`` for the cotangent ``g`` of ``x``."""
+    import jax
+
+    out = jax.ShapeDtypeStruct(g.shape, g.dtype)
+    call = jax.ffi.ffi_call(CABLE_TARGETS[g.dtype.name][1], (out, out, out), vmap_method="expand_dims")
+    return call(pos, parent, a, b, dax, D, x, g)
 
 
 if __name__ == "__main__":  # python -m nmlcell.lower._hines_ffi: build ahead of first use

@@ -59,7 +59,7 @@ from jax import lax
 
 from . import _hines_ffi
 
-__all__ = ["HinesTree", "hines_tree", "tree_solve", "tree_matvec", "tree_to_dense",
+__all__ = ["HinesTree", "hines_tree", "tree_solve", "tree_matvec", "tree_to_dense", "CableSystem", "cable_solve",
            "axial_coefficients", "ffi_available"]
 
 METHODS = ("auto", "ffi", "jax")
@@ -331,3 +331,83 @@ def tree_solve(parent, a, b, d, rhs, *, method: str = "auto"):
         solve=lambda _, r: _raw_solve(tree, m, a, b, d, r),
         transpose_solve=lambda _, r: _raw_solve(tree, m, b, a, d, r),
     )
+
+
+# ----------------------------------------------------------------------------- a cable step's voltage system
+
+
+class CableSystem:
+    """The voltage system of a cable step with the compartments in the
+    caller's order (the mechanism groups side by side): ``pos[h]`` is where
+    Hines node ``h`` sits, ``a``, ``b`` and the axial diagonal ``dax`` are in
+    Hines order (NEURON's matrix, :func:`axial_coefficients`). Hashable by
+    identity (a static argument)."""
+
+    def __init__(self, parent, pos, a, b, dax):
+        self.tree = hines_tree(parent)
+        self.pos = np.asarray(pos, np.int32)
+        self.inv = np.argsort(self.pos).astype(np.int32)
+        self.a, self.b, self.dax = (np.asarray(v, float) for v in (a, b, dax))
+
+    def _jax(self, V, I, D):
+        """The same system in plain JAX: gathers into Hines order, NEURON's
+        right-hand side, the Hines solve, back to the caller's order."""
+        tree, dt = self.tree, V.dtype
+        par = tree.parent
+        Vh, Ih, Dh = V[..., self.pos], I[..., self.pos], D[..., self.pos]
+        a, b, dax = (jnp.asarray(v, dt) for v in (self.a, self.b, self.dax))
+        zero = jnp.zeros(Vh.shape[:-1] + (1,), dt)
+        dv = jnp.concatenate([zero, Vh[..., par[1:]] - Vh[..., 1:]], axis=-1)
+        rhs = (-Ih - b * dv).at[..., par[1:]].add((a * dv)[..., 1:])
+        x = tree_solve(tree, a, b, Dh + dax, rhs, method="jax")
+        return x[..., self.inv]
+
+    def _jax_transpose(self, D, x, g):
+        tree, dt = self.tree, g.dtype
+        a, b, dax = (jnp.asarray(v, dt) for v in (self.a, self.b, self.dax))
+        lam = tree_solve(tree, b, a, D[..., self.pos] + dax, g[..., self.pos], method="jax")
+        y = _matvec(tree, b, a, jnp.broadcast_to(dax, lam.shape), lam)
+        lam = lam[..., self.inv]
+        return -y[..., self.inv], -lam, -lam * x
+
+    def _args(self, dt):
+        return (jnp.asarray(self.pos), jnp.asarray(self.tree.parent),
+                *(jnp.asarray(v, dt) for v in (self.a, self.b, self.dax)))
+
+
+def cable_solve(system: CableSystem, V, I, D):
+    """``x`` (mV) with ``(D + dax) x + offdiag(a, b) x = -I - L V``: NEURON's
+    voltage step (``nrn_rhs`` then triang/bksub) for node voltages ``V``,
+    membrane currents ``I`` (mA/cm2) and the diagonal ``D`` without its
+    axial part (``1e-3 cm/dt + g``), all in the caller's node order, shape
+    ``(..., n)``. On the CPU with the C++ kernel loaded it is one FFI call
+    (gathers, right-hand side, elimination, substitution, scatter), with a
+    ``custom_vjp`` whose backward pass is one call of the transposed kernel
+    (``Vbar = -L^T lam``, ``Ibar = -lam``, ``Dbar = -lam x`` with
+    ``A^T lam = g``); forward mode then needs ``NMLCELL_NO_FFI=1``. Without
+    the kernel (or off the CPU) it is the plain JAX formulation."""
+    V, I, D = _as_float(V, I, D)
+    if _resolve_method("auto") == "jax" or V.dtype.name not in _hines_ffi.CABLE_TARGETS:
+        return system._jax(V, I, D)
+    return _cable_fused(system, V, I, D)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _cable_fused(system, V, I, D):
+    return _cable_fwd(system, V, I, D)[0]
+
+
+def _cable_fwd(system, V, I, D):
+    x = lax.platform_dependent(V, I, D, cpu=lambda *v: _hines_ffi.cable(*system._args(V.dtype), *v),
+                               default=system._jax)
+    return x, (D, x)
+
+
+def _cable_bwd(system, res, g):
+    D, x = res
+    return lax.platform_dependent(
+        D, x, g, cpu=lambda *v: tuple(_hines_ffi.cable_transpose(*system._args(g.dtype), *v)),
+        default=system._jax_transpose)
+
+
+_cable_fused.defvjp(_cable_fwd, _cable_bwd)

@@ -125,6 +125,14 @@ void solve_packed(int64_t n, const int32_t* __restrict par, const T* __restrict 
 template <typename T>
 constexpr int64_t lanes() { return 32 / sizeof(T); }  // one 256-bit vector
 
+#ifndef NMLCELL_CABLE_VECTORS
+#define NMLCELL_CABLE_VECTORS 4
+#endif
+// the fused cable kernels: a block of several vectors' worth of systems, so
+// that the dependent chain of one node's elimination overlaps across vectors
+template <typename T>
+constexpr int64_t cable_lanes() { return NMLCELL_CABLE_VECTORS * lanes<T>(); }
+
 template <ffi::DataType DT>
 ffi::Error hines_impl(ffi::Buffer<ffi::S32> parent, ffi::Buffer<DT> a, ffi::Buffer<DT> b,
                       ffi::Buffer<DT> d, ffi::Buffer<DT> rhs, ffi::ResultBuffer<DT> x) {
@@ -197,6 +205,181 @@ ffi::Error hines_impl(ffi::Buffer<ffi::S32> parent, ffi::Buffer<DT> a, ffi::Buff
   return ffi::Error::Success();
 }
 
+
+// ---------------------------------------------------------------------------
+// The whole voltage system of one cable step (cable_step.py), fused: the
+// compartments arrive in the caller's order (the mechanism groups side by
+// side) and pos[h] is where Hines node h sits in it. Inputs V (mV), I (the
+// membrane current, mA/cm2) and D (the diagonal without its axial part,
+// 1e-3 cm/dt + g); the shared a, b and axial diagonal dax in Hines order.
+//   rhs[h] = -I[h], then for h = 1..n-1 (NEURON's nrn_rhs order):
+//     dv = V[p] - V[h]; rhs[h] -= b[h] dv; rhs[p] += a[h] dv
+//   solve (D + dax, a, b) x = rhs; the result x in the caller's order.
+// The transpose (for reverse mode) takes the cotangent g of x and the x of
+// the forward pass, solves A^T lam = g (a and b swapped) and returns
+//   Vbar = -L^T lam, Ibar = -lam, Dbar = -lam x
+// with L the axial matrix (diagonal dax, b[h] at (h, p), a[h] at (p, h)).
+template <typename T, int64_t L>
+void cable_fwd_block(int64_t n, const int32_t* pos, const int32_t* par, const T* a, const T* b,
+                     const T* dax, const T* V, const T* I, const T* D, T* out, int64_t k0,
+                     const int64_t* st, T* Vh, T* W, T* X) {
+  for (int64_t h = 0; h < n; ++h) {
+    const int64_t q = pos[h];
+    for (int64_t l = 0; l < L; ++l) {
+      Vh[h * L + l] = V[(k0 + l) * st[0] + q];
+      W[h * L + l] = D[(k0 + l) * st[2] + q] + dax[h];
+      X[h * L + l] = -I[(k0 + l) * st[1] + q];
+    }
+  }
+  for (int64_t h = 1; h < n; ++h) {
+    const int64_t p = par[h];
+    for (int64_t l = 0; l < L; ++l) {
+      const T dv = Vh[p * L + l] - Vh[h * L + l];
+      X[h * L + l] -= b[h] * dv;
+      X[p * L + l] += a[h] * dv;
+    }
+  }
+  solve_packed<T, L, true>(n, par, a, b, W, X);
+  for (int64_t h = 0; h < n; ++h) {
+    const int64_t q = pos[h];
+    for (int64_t l = 0; l < L; ++l) out[(k0 + l) * n + q] = X[h * L + l];
+  }
+}
+
+template <typename T, int64_t L>
+void cable_bwd_block(int64_t n, const int32_t* pos, const int32_t* par, const T* a, const T* b,
+                     const T* dax, const T* D, const T* xs, const T* g, T* Vbar, T* Ibar,
+                     T* Dbar, int64_t k0, const int64_t* st, T* Y, T* W, T* X) {
+  for (int64_t h = 0; h < n; ++h) {
+    const int64_t q = pos[h];
+    for (int64_t l = 0; l < L; ++l) {
+      W[h * L + l] = D[(k0 + l) * st[0] + q] + dax[h];
+      X[h * L + l] = g[(k0 + l) * st[2] + q];
+    }
+  }
+  solve_packed<T, L, true>(n, par, b, a, W, X);  // the transpose: a and b swapped
+  for (int64_t h = 0; h < n; ++h)
+    for (int64_t l = 0; l < L; ++l) Y[h * L + l] = dax[h] * X[h * L + l];
+  for (int64_t h = 1; h < n; ++h) {
+    const int64_t p = par[h];
+    for (int64_t l = 0; l < L; ++l) {
+      Y[p * L + l] += b[h] * X[h * L + l];
+      Y[h * L + l] += a[h] * X[p * L + l];
+    }
+  }
+  for (int64_t h = 0; h < n; ++h) {
+    const int64_t q = pos[h];
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t o = (k0 + l) * n + q;
+      const T lam = X[h * L + l];
+      Vbar[o] = -Y[h * L + l];
+      Ibar[o] = -lam;
+      Dbar[o] = -lam * xs[(k0 + l) * st[1] + q];
+    }
+  }
+}
+
+// Checks shared by both: the index arrays and the shared coefficients hold
+// at least n entries (a leading axis of 1, as vmap's expand_dims gives, is fine).
+inline ffi::Error cable_check(int64_t n, const int32_t* pos, const int32_t* par, int64_t npos,
+                              int64_t npar, int64_t nc) {
+  if (npos < n || npar < n || nc < n)
+    return ffi::Error::InvalidArgument("cable: pos, parent, a, b, dax need the node axis's n entries");
+  if (par[0] != -1) return ffi::Error::InvalidArgument("cable: parent[0] must be -1");
+  for (int64_t i = 1; i < n; ++i)
+    if (par[i] < 0 || par[i] >= i)
+      return ffi::Error::InvalidArgument("cable: nodes are not in Hines order (parent[i] < i)");
+  for (int64_t i = 0; i < n; ++i)
+    if (pos[i] < 0 || pos[i] >= n) return ffi::Error::InvalidArgument("cable: pos out of range");
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType DT>
+ffi::Error cable_fwd_impl(ffi::Buffer<ffi::S32> pos, ffi::Buffer<ffi::S32> parent, ffi::Buffer<DT> a,
+                          ffi::Buffer<DT> b, ffi::Buffer<DT> dax, ffi::Buffer<DT> V, ffi::Buffer<DT> I,
+                          ffi::Buffer<DT> D, ffi::ResultBuffer<DT> x) {
+  using T = ffi::NativeType<DT>;
+  constexpr int64_t L = cable_lanes<T>();
+  const auto dims = x->dimensions();
+  if (dims.size() == 0) return ffi::Error::InvalidArgument("cable: x must have a node axis");
+  const int64_t n = dims.back();
+  if (n == 0) return ffi::Error::Success();
+  const int64_t total = static_cast<int64_t>(x->element_count());
+  // V, I, D: one system's n values (shared by the batch, vmap's expand_dims) or the whole batch's
+  int64_t st[3];
+  {
+    const int64_t cnt[3] = {static_cast<int64_t>(V.element_count()), static_cast<int64_t>(I.element_count()),
+                            static_cast<int64_t>(D.element_count())};
+    for (int j = 0; j < 3; ++j) {
+      if (cnt[j] != n && cnt[j] != total)
+        return ffi::Error::InvalidArgument("cable: V, I and D need n entries or the result's shape");
+      st[j] = cnt[j] == total ? n : 0;
+    }
+  }
+  const int64_t nc = std::min({a.element_count(), b.element_count(), dax.element_count()});
+  ffi::Error err = cable_check(n, pos.typed_data(), parent.typed_data(), pos.element_count(),
+                               parent.element_count(), nc);
+  if (err.failure()) return err;
+  const int64_t batch = total / n;
+  thread_local std::vector<T> scratch;
+  scratch.resize(static_cast<size_t>(3 * n * L));
+  T* s0 = scratch.data();
+  int64_t k = 0;
+  for (; k + L <= batch; k += L)
+    cable_fwd_block<T, L>(n, pos.typed_data(), parent.typed_data(), a.typed_data(), b.typed_data(),
+                          dax.typed_data(), V.typed_data(), I.typed_data(), D.typed_data(),
+                          x->typed_data(), k, st, s0, s0 + n * L, s0 + 2 * n * L);
+  for (; k < batch; ++k)
+    cable_fwd_block<T, 1>(n, pos.typed_data(), parent.typed_data(), a.typed_data(), b.typed_data(),
+                          dax.typed_data(), V.typed_data(), I.typed_data(), D.typed_data(),
+                          x->typed_data(), k, st, s0, s0 + n, s0 + 2 * n);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType DT>
+ffi::Error cable_bwd_impl(ffi::Buffer<ffi::S32> pos, ffi::Buffer<ffi::S32> parent, ffi::Buffer<DT> a,
+                          ffi::Buffer<DT> b, ffi::Buffer<DT> dax, ffi::Buffer<DT> D, ffi::Buffer<DT> xs,
+                          ffi::Buffer<DT> g, ffi::ResultBuffer<DT> Vbar, ffi::ResultBuffer<DT> Ibar,
+                          ffi::ResultBuffer<DT> Dbar) {
+  using T = ffi::NativeType<DT>;
+  constexpr int64_t L = cable_lanes<T>();
+  const auto dims = Vbar->dimensions();
+  if (dims.size() == 0) return ffi::Error::InvalidArgument("cable: g must have a node axis");
+  const int64_t n = dims.back();
+  if (n == 0) return ffi::Error::Success();
+  const int64_t total = static_cast<int64_t>(Vbar->element_count());
+  int64_t st[3];
+  {
+    const int64_t cnt[3] = {static_cast<int64_t>(D.element_count()), static_cast<int64_t>(xs.element_count()),
+                            static_cast<int64_t>(g.element_count())};
+    for (int j = 0; j < 3; ++j) {
+      if (cnt[j] != n && cnt[j] != total)
+        return ffi::Error::InvalidArgument("cable: D, x and g need n entries or the results' shape");
+      st[j] = cnt[j] == total ? n : 0;
+    }
+  }
+  const int64_t nc = std::min({a.element_count(), b.element_count(), dax.element_count()});
+  ffi::Error err = cable_check(n, pos.typed_data(), parent.typed_data(), pos.element_count(),
+                               parent.element_count(), nc);
+  if (err.failure()) return err;
+  const int64_t batch = total / n;
+  thread_local std::vector<T> scratch;
+  scratch.resize(static_cast<size_t>(3 * n * L));
+  T* s0 = scratch.data();
+  int64_t k = 0;
+  for (; k + L <= batch; k += L)
+    cable_bwd_block<T, L>(n, pos.typed_data(), parent.typed_data(), a.typed_data(), b.typed_data(),
+                          dax.typed_data(), D.typed_data(), xs.typed_data(), g.typed_data(),
+                          Vbar->typed_data(), Ibar->typed_data(), Dbar->typed_data(), k, st, s0,
+                          s0 + n * L, s0 + 2 * n * L);
+  for (; k < batch; ++k)
+    cable_bwd_block<T, 1>(n, pos.typed_data(), parent.typed_data(), a.typed_data(), b.typed_data(),
+                          dax.typed_data(), D.typed_data(), xs.typed_data(), g.typed_data(),
+                          Vbar->typed_data(), Ibar->typed_data(), Dbar->typed_data(), k, st, s0, s0 + n,
+                          s0 + 2 * n);
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 #define NMLCELL_HINES(name, DT)                                                      \
@@ -211,3 +394,35 @@ ffi::Error hines_impl(ffi::Buffer<ffi::S32> parent, ffi::Buffer<DT> a, ffi::Buff
 
 NMLCELL_HINES(NmlcellHinesF64, ffi::F64)
 NMLCELL_HINES(NmlcellHinesF32, ffi::F32)
+
+#define NMLCELL_CABLE(name, DT)                                                      \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(name, cable_fwd_impl<DT>,                            \
+                                ffi::Ffi::Bind()                                     \
+                                    .Arg<ffi::Buffer<ffi::S32>>()                    \
+                                    .Arg<ffi::Buffer<ffi::S32>>()                    \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Ret<ffi::Buffer<DT>>());
+#define NMLCELL_CABLE_T(name, DT)                                                    \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(name, cable_bwd_impl<DT>,                            \
+                                ffi::Ffi::Bind()                                     \
+                                    .Arg<ffi::Buffer<ffi::S32>>()                    \
+                                    .Arg<ffi::Buffer<ffi::S32>>()                    \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Arg<ffi::Buffer<DT>>()                          \
+                                    .Ret<ffi::Buffer<DT>>()                          \
+                                    .Ret<ffi::Buffer<DT>>()                          \
+                                    .Ret<ffi::Buffer<DT>>());
+
+NMLCELL_CABLE(NmlcellCableF64, ffi::F64)
+NMLCELL_CABLE(NmlcellCableF32, ffi::F32)
+NMLCELL_CABLE_T(NmlcellCableTF64, ffi::F64)
+NMLCELL_CABLE_T(NmlcellCableTF32, ffi::F32)
