@@ -7,31 +7,28 @@ NEURON export lays it out, so that its recorded outputs are the reference.
   ``numberInternalDivisions``; every segment a section otherwise, as the
   export does).
 - Biophysics from libNeuroML's object model: ``specificCapacitance``,
-  ``resistivity``, ``initMembPotential`` and ``channelDensity`` on segment
-  groups (``all`` when none is named). Each channel density becomes one
-  NEURON-style density mechanism whose dynamics are its ion channel's LEMS
-  ComponentType flattened by :class:`~nmlcell.importers.lems_flatten.Flattener`
-  (any ionChannel type, core or the user's own), with the export's current
-  ``i = gmax * fopen * (v - erev)`` (mA/cm2; ``gmax`` the condDensity in
-  S/cm2), its gates integrated with ``cnexp`` as the export's mod files ask.
+  ``resistivity``, ``initMembPotential`` and the channel densities on
+  segment groups (``all`` when none is named), placed by
+  :mod:`~nmlcell.importers.nml_densities` (plain, Nernst, GHK, GHK2, VShift
+  and non-uniform ones). Each becomes a NEURON-style density mechanism whose
+  dynamics are its ion channel's LEMS ComponentType flattened by
+  :class:`~nmlcell.importers.lems_flatten.Flattener` (any ionChannel type,
+  core or the user's own), as the export's mod file computes it
+  (:mod:`~nmlcell.importers.nml_mechanisms`).
+- Species: a calcium concentration model (any LEMS type, flattened) on the
+  species' segment group, its concentration NEURON's ``cai``.
 - Inputs: a ``pulseGenerator`` on a segment is NEURON's ``IClamp`` at the
   same place (the export's mod file switches the current on the same
   condition on ``t``).
 - Recorded quantities ``pop/0/cell/[seg/]v`` (and gate variables of a
-  channel density) are read where the export records them: the middle of
-  the segment, as a fraction along its section (rounded as the export
-  prints it, a Java float).
+  channel density, ``caConc``) are read where the export records them: the
+  middle of the segment, as a fraction along its section (rounded as the
+  export prints it, a Java float). An EventOutputFile records the spikes of
+  the export's NetCon (a spike-detector mechanism at v(0.5) of segment 0's
+  section, threshold the cell's spikeThresh).
 
-- Species: a calcium concentration model (any LEMS type, flattened) on the
-  species' segment group, its concentration NEURON's ``cai``, read by channels
-  needing ``caConc``.
-
-- channelDensityNernst: the current's reversal potential is NEURON's
-  ``e<ion>`` (Nernst where a pool writes the concentration).
-
-Everything else (species of other ions, GHK densities,
-non-uniform densities, populations of several cells, synapses,
-projections, spike outputs) is listed as unsupported.
+Everything else (species of other ions, channelPopulations, inputs other
+than pulseGenerator, synapses, projections) is listed as unsupported.
 """
 from __future__ import annotations
 
