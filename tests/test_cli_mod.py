@@ -22,7 +22,7 @@ def test_info_lists_unsupported_with_lines(capsys):
     assert main(["info", str(MECHS / "netstim.mod")]) == 0
     out = capsys.readouterr().out
     assert "NetStim" in out
-    assert "ARTIFICIAL_CELL" in out and "net_send" in out and "netstim.mod:" in out
+    assert "RANDOM" in out and "VERBATIM" in out and "netstim.mod:" in out
 
 
 def test_info_bad_mod_file(tmp_path, capsys):
