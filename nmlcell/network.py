@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from .cell import Cell
+from .cell import Cell, PointProcess
 from .errors import OptionError
 from .ir.expr import sym
 from .ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, Source, State
@@ -127,14 +127,25 @@ class Network:
 
     # -- building ------------------------------------------------------------------
     def add(self, obj, name: str | None = None):
-        """Add a cell or an artificial cell under ``name`` (a Python
-        identifier; default ``cell0``, ``stim0``, ...); returns ``obj``."""
-        if not isinstance(obj, (Cell, NetStim)):
-            raise OptionError(f"Network.add takes an nmlcell.Cell or an nmlcell.NetStim, not {obj!r}",
-                              element="add")
+        """Add a cell, a :class:`NetStim` or an ARTIFICIAL_CELL from a
+        ``.mod`` file (``nmlcell.PointProcess(mechs["IntervalFire"],
+        tau=5.0)``) under ``name`` (a Python identifier; default ``cell0``,
+        ``stim0``, ...); returns ``obj`` (for an ARTIFICIAL_CELL, its
+        name)."""
+        if isinstance(obj, PointProcess):
+            obj = PointProcess(Cell._mech(obj.mech), **obj.params)
+            if obj.mech.kind != "artificial_cell":
+                raise OptionError(f"{obj.mech.name} is a {obj.mech.kind.replace('_', ' ')}: add it to a cell "
+                                  f"(cell.add); a network takes ARTIFICIAL_CELLs", element="add")
+            unknown = set(obj.params) - {p.name for p in obj.mech.parameters}
+            if unknown:
+                raise OptionError(f"{obj.mech.name} has no parameter {', '.join(sorted(unknown))}", element="add")
+        elif not isinstance(obj, (Cell, NetStim)):
+            raise OptionError(f"Network.add takes an nmlcell.Cell, an nmlcell.NetStim or an ARTIFICIAL_CELL "
+                              f"(nmlcell.PointProcess(mech, ...)), not {obj!r}", element="add")
         if isinstance(obj, Cell) and obj.morphology is not None:
             raise OptionError("Network cells have one compartment (Cell.soma(...)) so far", element="add")
-        if any(o is obj for o in self._members.values()):
+        if any(o is obj for o in self._members.values()) and not isinstance(obj, PointProcess):
             raise OptionError(f"{obj!r} is already in the network", element="add")
         if name is None:
             stem = "cell" if isinstance(obj, Cell) else "stim"
@@ -146,7 +157,7 @@ class Network:
         if not _NAME.match(name) or name in self._members:
             raise OptionError(f"name {name!r} is taken or not an identifier", element="add")
         self._members[name] = obj
-        return obj
+        return name if isinstance(obj, PointProcess) else obj
 
     def _name(self, obj, role: str) -> str:
         if isinstance(obj, str) and obj in self._members:
@@ -183,8 +194,8 @@ class Network:
         (p, pp), q = self._source(pre), self._name(post, "post")
         cell = self._members[q]
         if not isinstance(cell, Cell):
-            raise OptionError(f"post '{q}' is an artificial cell; events into it are not supported yet",
-                              element="connect")
+            raise OptionError(f"post '{q}' is an artificial cell; NetCon events into it (flag 0) are not "
+                              f"supported yet", element="connect")
         it = next((i for i in cell._inserted if i.label == syn), None)
         if it is None:
             pps = [i.label for i in cell._inserted if i.point]
@@ -237,6 +248,14 @@ class Network:
             ports[key] = k + 1
             links.append(EventLink(nc.pre, "spike", nc.post, f"{nc.syn}#{k}", ((0, 0),), (nc.delay,)))
         for name, obj in self._members.items():
+            if isinstance(obj, PointProcess):  # an ARTIFICIAL_CELL from a .mod file
+                from .passes.compartment import _declared_unit_value
+
+                pd = {p.name: p for p in obj.mech.parameters}
+                ov = {k: (_declared_unit_value(pd[k], v),) for k, v in obj.params.items()}
+                ov["dt_half"] = (0.5 * float(dt),)
+                groups.append(Group(name, obj.mech, 1, component=obj.mech.name, overrides=ov, emits_spikes=True))
+                continue
             if isinstance(obj, NetStim):
                 mech = stim_mechs.setdefault(obj.noise > 0, _netstim_mechanism(obj.noise > 0))
                 ov = {"start": (obj.start,), "interval": (obj.interval,), "number": (obj.number,),

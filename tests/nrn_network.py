@@ -8,6 +8,7 @@ A configuration::
                      "insert": [["hh", {}]], "iclamp": [delay, dur, amp],
                      "syns": [["ExpSyn", {"tau": 2, "e": 0}]]}},
      "stims": {"s": {"start": 5, "interval": 10, "number": 5, "noise": 0}},
+     "artificial": {"f": ["IntervalFire", {"tau": 5, "invl": 7}]},          # ARTIFICIAL_CELLs
      "netcons": [["s", "a", "ExpSyn[0]", [0.01], 1.0, 10.0]],   # pre, post, syn, weight, delay, threshold
                                                     # (pre "a:Izhi2003b[0]": that point process's net_event)
      "record": [["a", "v"], ["a", "ExpSyn[0].g"]]}
@@ -61,6 +62,11 @@ for name, p in cfg.get("stims", {}).items():
     ns = h.NetStim()
     ns.start, ns.interval, ns.number, ns.noise = p["start"], p["interval"], p["number"], p.get("noise", 0)
     stims[name] = ns
+for name, (mech, params) in cfg.get("artificial", {}).items():   # ARTIFICIAL_CELLs from .mod files
+    a = getattr(h, mech)()
+    for k, v in params.items():
+        setattr(a, k, v)
+    stims[name] = a
 ncs = []
 for pre, post, syn, w, d, th in cfg["netcons"]:
     if pre in stims:
@@ -135,6 +141,8 @@ def nmlcell_net(cfg: dict, mechs: dict | None = None, seed: int = 0):
         cells[name] = net.add(cell, name)
     for name, p in cfg.get("stims", {}).items():
         net.add(nmlcell.NetStim(p["start"], p["interval"], p["number"], p.get("noise", 0.0)), name)
+    for name, (mech, params) in cfg.get("artificial", {}).items():
+        net.add(nmlcell.PointProcess(mechs[mech] if mechs and mech in mechs else mech, **params), name)
     for pre, post, syn, w, d, th in cfg["netcons"]:
         if ":" in pre:
             c, lab = pre.split(":")

@@ -121,6 +121,29 @@ def test_izhikevich_point_processes_watch(corpus):
         assert d.max() < 1e-6, (k, d.max())
 
 
+def test_artificial_cell_intervalfire(corpus):
+    """invlfire.mod's IntervalFire (ARTIFICIAL_CELL: INITIAL's net_send, a
+    FUNCTION of t and t0, net_event) as a spike source onto an ExpSyn.
+    invl 7.31 ms puts its self-events between steps: each is handled on
+    NEURON's step (te <= t + dt/2), reported at that step's time."""
+    from nrn_cells import compile_mods
+
+    folder = corpus / "neuron-builtin-mods" / "demo_release"
+    lib = compile_mods(folder, files=["invlfire.mod"])
+    mechs = nmlcell.load_mod(folder / "invlfire.mod")
+    cfg = {"lib": lib, "T": 100.0, "dt": 0.025, "celsius": 6.3,
+           "cells": {"b": _hh(syns=[["ExpSyn", {"tau": 2.0, "e": 0.0}]])},
+           "artificial": {"f": ["IntervalFire", {"tau": 5.0, "invl": 7.31}]},
+           "netcons": [["f", "b", "ExpSyn[0]", [0.01], 1.0, 10.0]],
+           "record": [["b", "v"], ["b", "ExpSyn[0].g"]]}
+    rn, sn = neuron_net(cfg)
+    rm, sm, _res = nmlcell_net(cfg, mechs)
+    assert len(sn["f"]) == 13
+    np.testing.assert_allclose(sm["f"], np.ceil(sn["f"] / cfg["dt"] - 0.5) * cfg["dt"], atol=1e-9)
+    assert np.max(np.abs(rn["b.v"] - rm["b.v"])) < 1e-6
+    assert np.max(np.abs(rn["b.ExpSyn[0].g"] - rm["b.ExpSyn[0].g"])) < 1e-12
+
+
 def test_noisy_netstim_rate_and_seed():
     """noise=1: Poisson spikes at 1/interval (the draws are JAX's, not
     NEURON's: the rate is compared, within 4 standard deviations), the same

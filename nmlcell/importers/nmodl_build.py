@@ -39,6 +39,7 @@ class MechanismBuilder(Executor):
         self.steady_blocks: list = []
         self.call_depth = 0
         self.nr_branching, self.nr_sends, self.nr_watches, self.nr_events = 0, [], [], []  # NET_RECEIVE (events)
+        self.nr_path: list = []   # conditions of the IF branches being executed (events record them)
         self.depth_of_call = 0
         self.solving: str | None = None   # the SOLVEd block being executed in the step
         self.solve_updates: list = []     # (block, variable, value, states solved before, block label)
@@ -110,14 +111,14 @@ class MechanismBuilder(Executor):
                 return None
         changed = {n: plain(v) for n, v in env.items() if n in env0 and v != env0[n]}
         for n in changed:
-            if n not in self.state_decl and n != "v":
+            if n not in self.state_decl and n != "v" and not (self.kind == "artificial_cell" and n in self.frozen):
                 self._unsup(f"NET_RECEIVE assigns '{n}', which is not a STATE", rf"\b{re.escape(n)}\s*=", 0, pat)
                 return None
         # a handler applies its assignments in order, each seeing the previous ones:
-        # an assignment reading another assigned variable goes before it
+        # a variable that another assignment reads is assigned after it
         order, todo = [], dict(changed)
         while todo:
-            ready = [n for n in todo if not any(sym(m) in todo[n].free_symbols for m in todo if m != n)]
+            ready = [n for n in todo if not any(sym(n) in todo[m].free_symbols for m in todo if m != n)]
             if not ready:
                 self._unsup("NET_RECEIVE assignments that read each other's values", pat)
                 return None
@@ -138,11 +139,19 @@ class MechanismBuilder(Executor):
         self-events (net_send with a delay, or from NET_RECEIVE) are
         refused."""
         pat = r"(?i)^\s*NET_RECEIVE\b"
-        init_sends = [(d, f) for ph, d, f in self.nr_sends if ph == "initial"]
+        if self.kind == "artificial_cell":
+            from .nmodl_artificial import artificial_events
+
+            return artificial_events(self)
+        init_sends = [(d, f) for ph, d, f, _p in self.nr_sends if ph == "initial"]
         if self.net_receive is None or self.kind != "point_process":
             if init_sends:
                 self._unsup("net_send without a lowered NET_RECEIVE", r"\bnet_send\s*\(")
-            return None   # ARTIFICIAL_CELL is refused by the declarations
+            return None
+        if any(p is not sp.true for _ph, _d, f, p in self.nr_sends) or any(f is None for _ph, _d, f, _p in self.nr_sends):
+            self._unsup("net_send or net_move under a condition in a POINT_PROCESS (self-events)",
+                        r"\bnet_(send|move)\s*\(")
+            return None
         ext = self._run_net_receive(0.0)
         if ext is None:
             return None
@@ -168,7 +177,7 @@ class MechanismBuilder(Executor):
                 if fire is None:
                     return None
                 a3, w3, e3, s3 = fire
-                if w3 or s3:
+                if w3 or s3 or any(p is not sp.true for p in e3):
                     self._unsup(f"WATCH or net_send in the branch of flag {g:g}", pat)
                     return None
                 ev.watches.append((plain(cond), a3, bool(e3)))

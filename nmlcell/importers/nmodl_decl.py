@@ -227,8 +227,6 @@ class Declarations:
                 self.suffix = node_name(s.name)
                 self.kind = {"SUFFIX": "density", "POINT_PROCESS": "point_process",
                              "ARTIFICIAL_CELL": "artificial_cell"}.get(kw, "density")
-                if kw == "ARTIFICIAL_CELL":
-                    self._unsup("ARTIFICIAL_CELL (event-driven cell)", r"\bARTIFICIAL_CELL\b")
             elif t == "Useion":
                 ion = node_name(s.name)
                 reads = tuple(node_name(r) for r in s.readlist)

@@ -266,20 +266,26 @@ class Executor(Declarations):
         results = []
         nr = self.phase == "netreceive"
         decided = False  # NET_RECEIVE: a branch known to be taken (flag is a constant there)
+        taken = sp.false  # the conditions of the branches before (events record their path)
         for cond, blk in branches:
             c = as_bool(self._expr(cond, env, frame))
             e2, f2 = dict(env), Frame(dict(frame.locals), frame.fname)
             if not (nr and (c is sp.false or decided)):   # NET_RECEIVE runs the branches it can take
                 self.nr_branching += nr and c is not sp.true
+                self.nr_path.append(sp.And(c, sp.Not(taken)))
                 self._stmts(blk.statements, e2, f2, depth + 1)
+                self.nr_path.pop()
                 self.nr_branching -= nr and c is not sp.true
             decided = decided or c is sp.true
+            taken = sp.Or(taken, c)
             results.append((c, e2, f2))
         e2, f2 = dict(env), Frame(dict(frame.locals), frame.fname)
         if els is not None and not (nr and decided):
             open_ = nr and any(c is not sp.false for c, _e, _f in results)
             self.nr_branching += open_
+            self.nr_path.append(sp.Not(taken))
             self._stmts(els.statements, e2, f2, depth + 1)
+            self.nr_path.pop()
             self.nr_branching -= open_
         # fold, innermost last: Piecewise((v1, c1), (v2, c2), ..., (velse, True))
         for key_src in ("env", "locals"):
@@ -324,15 +330,17 @@ class Executor(Declarations):
         in NET_RECEIVE, recorded for the builder (``_net_receive``) when
         they are not under a condition on run-time values."""
         where = rf"\b{fn}\s*\("
-        if fn == "net_send" and self.phase in ("initial", "netreceive") and not self.nr_branching:
-            d, f = (as_num(self._expr(a, env, frame)) for a in c.arguments)
-            self.nr_sends.append((self.phase, d, f))
+        path = sp.And(*self.nr_path)   # the conditions of the branches it is in
+        if fn in ("net_send", "net_move") and self.phase in ("initial", "netreceive"):
+            args = [as_num(self._expr(a, env, frame)) for a in c.arguments]
+            if fn == "net_move":   # the pending self-event moves to time args[0]
+                args = [args[0] - sym("t"), None]
+            self.nr_sends.append((self.phase, args[0], args[1], path))
             return sp.Integer(0)
-        if fn == "net_event" and self.phase == "netreceive" and not self.nr_branching:
-            self.nr_events.append(fn)
+        if fn == "net_event" and self.phase == "netreceive":
+            self.nr_events.append(path)
             return sp.Integer(0)
-        raise Unsupported(f"events ({fn}{' under a condition on run-time values' if self.nr_branching else ''})",
-                          where)
+        raise Unsupported(f"events ({fn})", where)
 
     def _while(self, s, env, frame, depth):
         """A WHILE whose condition is decided at import (constant bounds) is

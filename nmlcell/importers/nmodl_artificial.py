@@ -1,0 +1,134 @@
+"""ARTIFICIAL_CELL: a cell that lives on events (invlfire's IntervalFire).
+
+Its NET_RECEIVE runs for the self-events it sends itself (``net_send(d,
+flag)`` from INITIAL or NET_RECEIVE, ``net_move``). The IR has no event
+queue inside a mechanism, so one pending self-event is kept as states:
+``selfev_t`` (its time; +inf for none) and ``selfev_flag``. After each
+step an OnCondition delivers it when it is due, NEURON's fixed-step rule
+(``te <= t + dt/2`` at the start of the next step; ``dt_half`` is set by
+the run): NET_RECEIVE's effect for that flag with ``t`` = ``te``, the
+next self-event it sends, and a spike where it calls ``net_event``. The
+condition is applied three times in a row, so a chain of zero-delay
+self-events (INITIAL's ``net_send(0, 3)`` then ``net_send(0, 1)``) runs
+within one step. Refused: events from NetCons (flag 0), two self-events
+pending at once, WATCH.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from ..ir.expr import sym
+from ..ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, Source, State
+from ..ir.units import NONE, Dim
+
+PAT = r"(?i)^\s*NET_RECEIVE\b"
+REPEAT = 3  # zero-delay self-events handled within one step
+
+
+def artificial_events(b):
+    """The builder's ``_Events``-like object for an ARTIFICIAL_CELL, or
+    None (the reasons recorded in ``b.unsupported``)."""
+    if b.net_receive is None:
+        b._unsup("ARTIFICIAL_CELL without NET_RECEIVE", r"\bARTIFICIAL_CELL\b")
+        return None
+    if b.breakpoint is not None or b.derivative_blocks:
+        b._unsup("ARTIFICIAL_CELL with BREAKPOINT or DERIVATIVE (continuous dynamics)", r"\bBREAKPOINT\b")
+        return None
+    init = [(d, f, p) for ph, d, f, p in b.nr_sends if ph == "initial"]
+    if len(init) > 1 or any(f is None for _d, f, _p in init):
+        b._unsup("INITIAL with more than one net_send, or net_move", r"\bnet_(send|move)\s*\(")
+        return None
+    runs, todo = {}, [float(f) for _d, f, _p in init]
+    while todo:
+        f = todo.pop()
+        if f in runs:
+            continue
+        if f == 0:
+            b._unsup("a self-event with flag 0 (the flag of NetCon events)", r"\bnet_send\s*\(")
+            return None
+        r = b._run_net_receive(f)
+        if r is None:
+            return None
+        assigns, watches, events, sends = r
+        if watches:
+            b._unsup("WATCH in an ARTIFICIAL_CELL", r"\bWATCH\b")
+            return None
+        for _ph, _d, f2, _p in sends:
+            if f2 is None or not isinstance(f2, sp.Number):
+                b._unsup("net_move, or net_send with a flag that is not a number, in NET_RECEIVE "
+                         "of a self-event", r"\bnet_(send|move)\s*\(")
+                return None
+            todo.append(float(f2))
+        runs[f] = (assigns, events, sends)
+    return _Artificial(b, init, runs)
+
+
+class _Artificial:
+    def __init__(self, b, init, runs):
+        self.init, self.runs = init, runs
+        self.src = Source(b.path, b.text.find(PAT)[1], "NET_RECEIVE")
+        self.b = b
+
+    def apply(self, m: Mechanism) -> Mechanism | None:
+        from dataclasses import replace
+
+        te, fl, spk = sym("selfev_t"), sym("selfev_flag"), sym("spiked")
+        t = sym("t")
+        at = {t: te}  # NET_RECEIVE sees t = the event's time
+        values: dict[str, list] = {}
+        next_t, next_f, spiked = [], [], []
+        for f, (assigns, events, sends) in self.runs.items():
+            is_f = sp.Abs(fl - f) < sp.Float(0.5)
+            for a in assigns:
+                values.setdefault(a.variable, []).append((a.expr.xreplace(at), is_f))
+            # the last net_send taken wins (one pending self-event)
+            tt = [(te + d.xreplace(at), p.xreplace(at)) for _ph, d, _f, p in reversed(sends)]
+            ff = [(sp.Float(float(f2)), p.xreplace(at)) for _ph, _d, f2, p in reversed(sends)]
+            next_t.append((sp.Piecewise(*tt, (sp.oo, True)) if tt else sp.oo, is_f))
+            next_f.append((sp.Piecewise(*ff, (sp.Float(0.0), True)) if ff else sp.Float(0.0), is_f))
+            if events:
+                spiked.append(sp.And(is_f, sp.Or(*[p.xreplace(at) for p in events])))
+        new = {x: sp.Piecewise(*pieces, (sym(x), True)) for x, pieces in values.items()}
+        if any(x.name.startswith("__w") for e in new.values() for x in e.free_symbols) or \
+                any(x.name.startswith("__w") for pc in next_t for x in pc[0].free_symbols):
+            self.b._unsup("a self-event's NET_RECEIVE reads the weight (NetCon events are not supported)", PAT)
+            return replace(m, unsupported=tuple(self.b.unsupported))
+        new["selfev_t"] = sp.Piecewise(*next_t, (sp.oo, True))
+        new["selfev_flag"] = sp.Piecewise(*next_f, (sp.Float(0.0), True))
+        new["spiked"] = sp.Piecewise((sp.Integer(1), sp.Or(spk > sp.Float(0.5), *spiked)), (sp.Integer(0), True))
+        order = _simultaneous(new)
+        if order is None:
+            self.b._unsup("NET_RECEIVE assignments that read each other's values", PAT)
+            return replace(m, unsupported=tuple(self.b.unsupported))
+        due = te <= t + sym("dt_half")
+        conds = tuple(Condition(due, tuple(order), (), self.src) for _ in range(REPEAT))
+        conds += (Condition(spk > sp.Float(0.5), (Assignment("spiked", sp.Integer(0)),), ("spike",), self.src),)
+        (d0, f0, p0), = self.init or [(sp.oo, 0.0, sp.true)]
+        start = (Assignment("selfev_t", sp.Piecewise((d0.xreplace({t: sp.Integer(0)}), p0), (sp.oo, True))),
+                 Assignment("selfev_flag", sp.Float(float(f0))), Assignment("spiked", sp.Integer(0)))
+        ms = Dim(t=1)
+        states = (State("selfev_t", ms, "time of the pending self-event (net_send)", self.src),
+                  State("selfev_flag", NONE, "its flag", self.src),
+                  State("spiked", NONE, "1 when NET_RECEIVE called net_event this step", self.src))
+        exposures = dict(m.exposures)
+        for s in states:
+            exposures[s.name] = (s.name, s.dim)
+        derivs = dict(m.derivatives, **{s.name: sp.Integer(0) for s in states})
+        inputs = m.inputs + tuple(Input("t", ms, "time") for _ in [0] if "t" not in {i.name for i in m.inputs})
+        params = m.parameters + (Parameter("dt_half", 0.0125, ms, "ms", "half the run's dt (set by the run)"),)
+        return replace(m, states=m.states + states, derivatives=derivs, on_start=m.on_start + start,
+                       conditions=conds, exposures=exposures, inputs=inputs, parameters=params)
+
+
+def _simultaneous(new: dict):
+    """Assignments applied one after another that give the simultaneous
+    result: a variable another assignment reads is assigned after it;
+    None on a cycle."""
+    order, todo = [], dict(new)
+    while todo:
+        ready = [n for n in todo if not any(sym(n) in todo[m].free_symbols for m in todo if m != n)]
+        if not ready:
+            return None
+        for n in ready:
+            order.append(Assignment(n, todo.pop(n)))
+    return order
