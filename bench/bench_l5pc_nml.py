@@ -5,7 +5,8 @@ from 100 ms (tests/data/nml_mc/LEMS_L5PC_step.xml with its length and
 pulse stretched to 1 s).
 
 Prints one JSON line with, timed in the same run:
-- nmlcell, in a subprocess: ``nmlcell.load`` of the LEMS file (import),
+- nmlcell, in a subprocess with empty caches (``NMLCELL_CACHE`` a new
+  folder: no IR, kernel or XLA cache): ``nmlcell.load`` of the LEMS file (import),
   build + compile (the first ``run`` minus a steady-state run), the
   steady-state 1 s run (best of 2), peak memory of that process
   (``resource.getrusage`` maxrss);
@@ -82,8 +83,10 @@ def main():
         text = text.replace('length="600ms"', 'length="1000ms"').replace('duration="500ms"', 'duration="900ms"')
         lems = d / "LEMS_L5PC_1s.xml"
         lems.write_text(text)
+        # cold caches: nmlcell's (IR, kernels) and JAX's compilation cache in a new folder
+        env0 = dict(os.environ, NMLCELL_CACHE=str(d / "cache"))
         r = subprocess.run([sys.executable, "-c", _NMLCELL, str(lems), str(d / "v.npy")],
-                           capture_output=True, text=True, timeout=1200)
+                           capture_output=True, text=True, timeout=1200, env=env0)
         if r.returncode != 0:
             raise SystemExit(r.stderr[-3000:])
         ours = json.loads(r.stdout.strip().splitlines()[-1])
