@@ -86,7 +86,9 @@ def test_other_solvers_deliver_at_spike_time_plus_delay():
     """Every solver but lems_euler: an event with delay d reaches its synapse
     at the start of the step that begins d after the spike (the first
     sample showing the jump is d + dt after the sample showing the spike)."""
-    res = nmlcell.load(DATA / "LEMS_delays.xml").run(progress=False, solver="euler")
+    m = nmlcell.load(DATA / "LEMS_delays.xml")
+    m.merge_synapses = False  # record each synapse's own g (merged per post cell otherwise)
+    res = m.run(progress=False, solver="euler")
     spike_rows = np.round(res.spikes["src[0]"] / 0.01).astype(int)
     for q, d in (("post[0]/synapses:exp1:0/g", 2.0), ("post[1]/synapses:exp1:0/g", 1.0)):
         jumps = np.where(np.diff(res[q]) > 0)[0] + 1
@@ -182,6 +184,11 @@ CORPUS_CASES = [
         "stdpSyn/g, a DerivedVariable, is jNeuroML's shifted by one row (jNeuroML writes derived "
         "values one step old, docs/differences-from-neuron.md)")),
     (EX + "Ex12_Net2.xml", ()),                      # projections, connectionWD weights/delays, spikeArray
+    (EX + "Ex13_Instances.xml", ()),                 # populationList instances, projections
+    pytest.param(EX + "Ex14_PyNN.xml", (), marks=pytest.mark.xfail(  # PyNN cells and synapses
+        strict=False, reason="measured: same spikes in all 7 cells, v of all 11 within 1.1e-4 mV; the "
+        "expCondSynapse's g after an EIF_cond_exp_isfa_ista (Regime cell) spike with 10 ms delay jumps "
+        "one row later than jNeuroML's, 5 of 50001 samples")),
     (EX + "Ex16_Inputs.xml", ("izhPop[6]", "izhPop[7]", "izhPop[8]", "izhPop[10]", "izhPop[12]")),
     (EX + "Ex19_GapJunctions.xml", ()),              # electricalProjection
     (EX + "Ex19a_GapJunctionInstances.xml", ()),     # electricalConnectionInstance

@@ -232,6 +232,16 @@ class _TypeCheck:
             self._handlers(r.event_handlers, r.name)
         self._regime_entries()
 
+    def _core_type(self) -> bool:
+        """Whether this type is one of the NeuroML2 core types jNeuroML ships."""
+        from .coretypes import core_types_dir
+
+        owner, file, _line = self.p.types.find(self.name, "ComponentType", self.name)
+        try:
+            return file is not None and str(core_types_dir()) in str(file)
+        except Exception:
+            return False
+
     def _exposures(self):
         dyn = self.dyn
         named: dict[str, Dim | None] = {}
@@ -255,7 +265,9 @@ class _TypeCheck:
                           f"DerivedVariable, Parameter or Constant of that name or exposure)",
                           "Exposure", e.name)
             want, have = self.p.dim(e.dimension), named[e.name]
-            if want is not None and have is not None and want != have:
+            if want is not None and have is not None and want != have and not self._core_type():
+                # jLEMS accepts this; only the user's own types are held to it (PyNN.xml's
+                # alphaCurrSynapse exposes a dimensionless A as a current)
                 self.fail(f"exposure '{e.name}' is {_dim_text(want)} but the variable it exposes is "
                           f"{_dim_text(have)}", "Exposure", e.name, exc=UnitError)
 
