@@ -104,9 +104,13 @@ class Model:
         """Pytree of every numeric parameter: {population: {LEMS path: (N,)
         array}, '__global__': {'temperature': K}}, in internal units
         (mV, ms, nA, µS, nF, µm, mM)."""
-        if self._params is None:
-            self._params = self.lowered.parameters()
-        return self._params
+        return self._parameters_of(self.lowered)
+
+    def _parameters_of(self, lowered):
+        # per lowered variant: merged synapses (passes/merge_synapses) change the groups' sizes
+        if self._params is None or self._params[0] is not lowered:
+            self._params = (lowered, lowered.parameters())
+        return self._params[1]
 
     # -- recording --------------------------------------------------------------------
     def default_record(self) -> list[str]:
@@ -148,7 +152,7 @@ class Model:
         lowered = self._lowered_for(integ)
         integ.check(lowered)
         record = list(record) if record is not None else self.default_record()
-        params = params if params is not None else self.parameters()
+        params = params if params is not None else self._parameters_of(lowered)
         if seed is not None:
             params = {**params, "__global__": {**params["__global__"], "seed": np.asarray(float(int(seed)))}}
         out = simulate(lowered, integ, duration=duration, dt=dt, record=record, params=params,
