@@ -15,9 +15,9 @@ instance per connection.
 :func:`merge_network` rewrites the IR's network: merged groups with
 :class:`WeightedEventLink` event links. :class:`MergedEventPlan` delivers
 them: per delay, the spiking sources of a step (found with a fixed-size
-``nonzero``; a dense fallback under ``lax.cond`` when more cells spike)
-scatter-add their connections' weights into the per-cell instances, no
-Python in the time loop. Not used under ``lems_euler`` (jNeuroML's
+``nonzero``) scatter-add their connections' weights into the per-cell instances (a
+``lax.while_loop`` taking up to 64 sources per pass), no Python in the time
+loop. Not used under ``lems_euler`` (jNeuroML's
 per-connection event order).
 """
 from __future__ import annotations
@@ -115,8 +115,9 @@ def mergeable(mech, out_var) -> str | None:
         w = syms["weight"]
         if sp.simplify(inc.xreplace({w: 0})) != 0 or "weight" in _names(sp.diff(inc, w)):
             return "an event jump not proportional to the weight"
-        if _names(sp.diff(inc, w)) & ({d.name for d in mech.derived}):
-            return "an event jump that reads derived values"
+        coef = _expand(mech, sp.diff(inc, w))  # derived values read must be parameter-only (waveformFactor)
+        if coef is None or _names(coef) & (set(states) | {"weight"}):
+            return "an event jump whose factor reads the states"
     return None
 
 
@@ -216,14 +217,14 @@ class _WRoute:
     dst: str
     port: str
     size: int
-    classes: list  # [(delay steps, table of targets (width+1, D), table of weights (width+1, D), flat src, dst, w)]
+    classes: list  # [(delay steps, targets (width+1, D), weights (width+1, D), src, dst, w per connection)]
 
 
 class MergedEventPlan(EventPlan):
     """:class:`EventPlan` plus weighted routes into merged synapse groups:
     :meth:`incoming` gives them (received, summed weight) per instance."""
 
-    MAX_SPIKES = 64  # sources spiking in one step handled sparsely; more: a dense pass
+    MAX_SPIKES = 64  # spiking sources taken per pass of the delivery loop
 
     def __init__(self, lowered, event_links, dt, lems_clock=False):
         if lems_clock:
@@ -252,7 +253,7 @@ class MergedEventPlan(EventPlan):
             arr = np.array(rows, dtype=float)
             steps = arr[:, 0].astype(np.int64)
             classes = []
-            for d in np.unique(steps):
+            for d in np.unique(steps):  # a (sources+1, max out-degree) table of targets and weights per delay
                 sel = steps == d
                 src, tgt, w = arr[sel, 1].astype(np.int64), arr[sel, 2].astype(np.int64), arr[sel, 3]
                 order = np.lexsort((tgt, src))
@@ -285,23 +286,18 @@ class MergedEventPlan(EventPlan):
         for r in self.wroutes:
             wsum = jnp.zeros(r.size + 1)
             cnt = jnp.zeros(r.size + 1, jnp.int32)
-            for d, ttab, wtab, src, tgt, w in r.classes:
+            for d, ttab, wtab, _src, _tgt, _w in r.classes:
                 s = i - d - self.LATENCY
                 row = buf[jnp.mod(s, self.length)] & (s >= 0)
-                n = jnp.sum(row)
+                T, Wt = jnp.asarray(ttab), jnp.asarray(wtab)
 
-                def sparse(row=row, ttab=ttab, wtab=wtab):
+                def body(st, T=T, Wt=Wt):
+                    # up to K spiking sources at a time, until none is left (one pass in most steps)
+                    row, ws, cn = st
                     (idx,) = jnp.nonzero(row, size=K, fill_value=self.width)
-                    t = jnp.asarray(ttab)[idx].ravel()
-                    return (jnp.zeros(r.size + 1).at[t].add(jnp.asarray(wtab)[idx].ravel()),
-                            jnp.zeros(r.size + 1, jnp.int32).at[t].add(1))
+                    t = T[idx].ravel()
+                    return row.at[idx].set(False, mode="drop"), ws.at[t].add(Wt[idx].ravel()), cn.at[t].add(1)
 
-                def dense(row=row, src=src, tgt=tgt, w=w):
-                    got = row[jnp.asarray(src)]
-                    return (jnp.zeros(r.size + 1).at[jnp.asarray(tgt)].add(jnp.where(got, jnp.asarray(w), 0.0)),
-                            jnp.zeros(r.size + 1, jnp.int32).at[jnp.asarray(tgt)].add(got.astype(jnp.int32)))
-
-                a, c = jax.lax.cond(n <= K, sparse, dense)
-                wsum, cnt = wsum + a, cnt + c
+                _, wsum, cnt = jax.lax.while_loop(lambda st: jnp.any(st[0]), body, (row, wsum, cnt))
             out[(r.dst, r.port)] = (cnt[:r.size] > 0, wsum[:r.size])
         return out
