@@ -41,12 +41,12 @@ varying-axes check on the FFI call inside ``custom_linear_solve``); under
 plain ``NamedSharding`` propagation XLA gathers the kernel's operands onto
 every device and each solves the whole batch.
 
-On a GPU the ``"jax"`` path is correct but runs a loop of tiny kernels per
-node. The right GPU kernel is one launch per solve with one thread per cell
-(a batch of cells), each thread running this same sequential sweep over
-coalesced ``(n, batch)`` arrays; for a single large cell a level-parallel
-elimination (all nodes of one depth at once) or tree cyclic reduction would
-be needed. Neither is built yet.
+Off the CPU (GPU, TPU) both ``"auto"`` and ``"jax"`` solve level by level
+(:mod:`nmlcell.lower.tree_levels`): all nodes of one depth at once, ``2
+depth`` dependent steps instead of ``2 (n - 1)``, each vectorised over the
+level's nodes and over the batch. A one-launch-per-solve GPU kernel (one
+thread per cell, the sequential sweep over coalesced ``(n, batch)`` arrays)
+would be faster for large batches; it is not built.
 """
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ import numpy as np
 from jax import lax
 
 from . import _hines_ffi
+from .tree_levels import solve_levels
 
 __all__ = ["HinesTree", "hines_tree", "tree_solve", "tree_matvec", "tree_to_dense", "CableSystem", "cable_solve",
            "axial_coefficients", "ffi_available"]
@@ -245,13 +246,16 @@ def _raw_solve(tree: HinesTree, method: str, a, b, d, r):
     """Undifferentiated solve: ``d``, ``r`` of shape (..., n), ``a``, ``b``
     the same or (n,) (shared by every system)."""
     if method == "jax" or r.dtype.name not in _hines_ffi.TARGETS:  # e.g. bfloat16
-        return _solve_jax(tree, a, b, d, r)
+        # the node loop on the CPU; level by level on accelerators (tree_levels.py)
+        return lax.platform_dependent(a, b, d, r,
+                                      cpu=lambda *v: _solve_jax(tree, *v),
+                                      default=lambda *v: solve_levels(tree.parent, *v))
     if method == "ffi":
         return _solve_ffi(tree, a, b, d, r)
     # auto with the kernel loaded: the kernel where lowered for the CPU
     return lax.platform_dependent(a, b, d, r,
                                   cpu=lambda *v: _solve_ffi(tree, *v),
-                                  default=lambda *v: _solve_jax(tree, *v))
+                                  default=lambda *v: solve_levels(tree.parent, *v))
 
 
 def _resolve_method(method: str) -> str:
