@@ -114,78 +114,19 @@ class MechanismBuilder(Executor):
             if n not in self.state_decl and n != "v" and not (self.kind == "artificial_cell" and n in self.frozen):
                 self._unsup(f"NET_RECEIVE assigns '{n}', which is not a STATE", rf"\b{re.escape(n)}\s*=", 0, pat)
                 return None
-        # a handler applies its assignments in order, each seeing the previous ones:
-        # a variable that another assignment reads is assigned after it
-        order, todo = [], dict(changed)
-        while todo:
-            ready = [n for n in todo if not any(sym(n) in todo[m].free_symbols for m in todo if m != n)]
-            if not ready:
-                self._unsup("NET_RECEIVE assignments that read each other's values", pat)
-                return None
-            for n in ready:
-                order.append(Assignment(n, todo.pop(n)))
+        # a handler applies its assignments in order, each seeing the previous ones
+        from .nmodl_events import simultaneous
+
+        order = simultaneous(changed)
+        if order is None:
+            self._unsup("NET_RECEIVE assignments that read each other's values", pat)
+            return None
         return order, list(self.nr_watches), list(self.nr_events), self.nr_sends[sends:]
 
     def _net_receive(self, env0):
-        """NET_RECEIVE of a POINT_PROCESS (:class:`_Events`): for a NetCon's
-        event (flag 0) an OnEvent handler on port ``in`` whose assignments
-        to STATEs (and v) are the block's effect; the first argument (the
-        NetCon's weight) is the symbol ``__w0``, further ones ``__w1`` ...,
-        which compose replaces by each NetCon's values. The WATCH idiom
-        (INITIAL's ``net_send(0, f)``, whose flag-f event arms ``WATCH
-        (cond) g``) becomes OnConditions: the flag-g effect when ``cond``
-        turns true, checked after each step as NEURON's fixed step checks
-        it, and a spike where that branch calls ``net_event``. Other
-        self-events (net_send with a delay, or from NET_RECEIVE) are
-        refused."""
-        pat = r"(?i)^\s*NET_RECEIVE\b"
-        if self.kind == "artificial_cell":
-            from .nmodl_artificial import artificial_events
+        from .nmodl_events import net_receive_events
 
-            return artificial_events(self)
-        init_sends = [(d, f) for ph, d, f, _p in self.nr_sends if ph == "initial"]
-        if self.net_receive is None or self.kind != "point_process":
-            if init_sends:
-                self._unsup("net_send without a lowered NET_RECEIVE", r"\bnet_send\s*\(")
-            return None
-        if any(p is not sp.true for _ph, _d, f, p in self.nr_sends) or any(f is None for _ph, _d, f, _p in self.nr_sends):
-            self._unsup("net_send or net_move under a condition in a POINT_PROCESS (self-events)",
-                        r"\bnet_(send|move)\s*\(")
-            return None
-        ext = self._run_net_receive(0.0)
-        if ext is None:
-            return None
-        assigns, watches, evs, sends = ext
-        if watches or evs or sends:
-            self._unsup("WATCH, net_event or net_send on a NetCon's event (flag 0)", pat)
-            return None
-        ev = _Events(assigns, self.path, self.text.find(pat)[1])
-        for d, f in init_sends:
-            if d != 0:
-                self._unsup("net_send with a delay (a self-event)", r"\bnet_send\s*\(")
-                return None
-            arm = self._run_net_receive(float(f))
-            if arm is None:
-                return None
-            a2, w2, e2, s2 = arm
-            if a2 or e2 or s2 or not w2:
-                self._unsup(f"INITIAL's net_send(0, {f}) to a NET_RECEIVE branch that does more than WATCH",
-                            r"\bnet_send\s*\(")
-                return None
-            for cond, g in w2:
-                fire = self._run_net_receive(g)
-                if fire is None:
-                    return None
-                a3, w3, e3, s3 = fire
-                if w3 or s3 or any(p is not sp.true for p in e3):
-                    self._unsup(f"WATCH or net_send in the branch of flag {g:g}", pat)
-                    return None
-                ev.watches.append((plain(cond), a3, bool(e3)))
-        return ev
-
-    def _event_inputs(self, on_events) -> list:
-        used = {x.name for h in on_events for a in h.assignments for x in a.expr.free_symbols}
-        return [Input(n, dim, kind) for n, (dim, kind, _u) in SPECIAL.items() if n in used]
+        return net_receive_events(self)
 
     def _array_names(self, m: Mechanism) -> Mechanism:
         """An element ``x[k]`` of a STATE or ASSIGNED array with a constant
@@ -620,41 +561,3 @@ class MechanismBuilder(Executor):
             threadsafe=self.threadsafe, updates=tuple(updates),
         )
 
-
-class _Events:
-    """What NET_RECEIVE adds to a point process: the handler of a
-    NetCon's event and the armed WATCHes (condition, assignments, whether
-    it calls net_event)."""
-
-    def __init__(self, assigns, path, line):
-        self.assigns, self.watches, self.src = assigns, [], Source(path, line, "NET_RECEIVE")
-
-    def apply(self, m: Mechanism) -> Mechanism:
-        from dataclasses import replace
-
-        from ..ir.mechanism import Condition, OnEvent
-        from ..ir.units import NONE as _NONE
-
-        on_events = (OnEvent("in", tuple(self.assigns), (), self.src),) if self.assigns else ()
-        states, conds, derivs, start = list(m.states), [], dict(m.derivatives), list(m.on_start)
-        for k, (cond, assigns, spike) in enumerate(self.watches):
-            w = f"watch{k}"
-            states.append(State(w, _NONE, "1 while the WATCH condition holds (NEURON's WatchCondition flag)",
-                                self.src))
-            derivs[w] = sp.Integer(0)
-            start.append(Assignment(w, sp.Integer(0)))
-            ws = sym(w)
-            conds.append(Condition(sp.And(cond, ws < sp.Float(0.5)), tuple(assigns) + (Assignment(w, sp.Integer(1)),),
-                                   ("spike",) if spike else (), self.src))
-            conds.append(Condition(sp.And(sp.Not(cond), ws > sp.Float(0.5)), (Assignment(w, sp.Integer(0)),), (),
-                                   self.src))
-        used = {x.name for h in on_events for a in h.assignments for x in a.expr.free_symbols}
-        used |= {x.name for c in conds for x in c.test.free_symbols}
-        used |= {x.name for c in conds for a in c.assignments for x in a.expr.free_symbols}
-        have = {i.name for i in m.inputs}
-        extra = tuple(Input(n, dim, kind) for n, (dim, kind, _u) in SPECIAL.items() if n in used and n not in have)
-        exposures = dict(m.exposures)
-        for s in states[len(m.states):]:
-            exposures[s.name] = (s.name, s.dim)
-        return replace(m, on_events=on_events, conditions=tuple(m.conditions) + tuple(conds), states=tuple(states),
-                       derivatives=derivs, on_start=tuple(start), inputs=m.inputs + extra, exposures=exposures)

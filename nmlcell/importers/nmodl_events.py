@@ -1,4 +1,7 @@
-"""ARTIFICIAL_CELL: a cell that lives on events (invlfire's IntervalFire).
+"""NET_RECEIVE lowered: the events of a POINT_PROCESS (a NetCon's event,
+the WATCH idiom) and of an ARTIFICIAL_CELL.
+
+ARTIFICIAL_CELL, a cell that lives on events (invlfire's IntervalFire).
 
 Its NET_RECEIVE runs for the self-events it sends itself (``net_send(d,
 flag)`` from INITIAL or NET_RECEIVE, ``net_move``). The IR has no event
@@ -20,13 +23,76 @@ import sympy as sp
 from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE, Dim
+from .nmodl_expr import SPECIAL, plain
 
 PAT = r"(?i)^\s*NET_RECEIVE\b"
 REPEAT = 3  # zero-delay self-events handled within one step
 
 
+def net_receive_events(b):
+    """What the file's NET_RECEIVE adds to its mechanism (an object with
+    ``apply(mechanism)``), or None."""
+    if b.kind == "artificial_cell":
+        return artificial_events(b)
+    return point_process_events(b)
+
+
+def point_process_events(b):
+    """NET_RECEIVE of a POINT_PROCESS (:class:`Events`): for a NetCon's
+    event (flag 0) an OnEvent handler on port ``in`` whose assignments
+    to STATEs (and v) are the block's effect; the first argument (the
+    NetCon's weight) is the symbol ``__w0``, further ones ``__w1`` ...,
+    which compose replaces by each NetCon's values. The WATCH idiom
+    (INITIAL's ``net_send(0, f)``, whose flag-f event arms ``WATCH
+    (cond) g``) becomes OnConditions: the flag-g effect when ``cond``
+    turns true, checked after each step as NEURON's fixed step checks
+    it, and a spike where that branch calls ``net_event``. Other
+    self-events (net_send with a delay, or from NET_RECEIVE) are
+    refused."""
+    pat = r"(?i)^\s*NET_RECEIVE\b"
+    init_sends = [(d, f) for ph, d, f, _p in b.nr_sends if ph == "initial"]
+    if b.net_receive is None or b.kind != "point_process":
+        if init_sends:
+            b._unsup("net_send without a lowered NET_RECEIVE", r"\bnet_send\s*\(")
+        return None
+    if any(p is not sp.true for _ph, _d, f, p in b.nr_sends) or any(f is None for _ph, _d, f, _p in b.nr_sends):
+        b._unsup("net_send or net_move under a condition in a POINT_PROCESS (self-events)",
+                 r"\bnet_(send|move)\s*\(")
+        return None
+    ext = b._run_net_receive(0.0)
+    if ext is None:
+        return None
+    assigns, watches, evs, sends = ext
+    if watches or evs or sends:
+        b._unsup("WATCH, net_event or net_send on a NetCon's event (flag 0)", pat)
+        return None
+    ev = Events(assigns, b.path, b.text.find(pat)[1])
+    for d, f in init_sends:
+        if d != 0:
+            b._unsup("net_send with a delay (a self-event)", r"\bnet_send\s*\(")
+            return None
+        arm = b._run_net_receive(float(f))
+        if arm is None:
+            return None
+        a2, w2, e2, s2 = arm
+        if a2 or e2 or s2 or not w2:
+            b._unsup(f"INITIAL's net_send(0, {f}) to a NET_RECEIVE branch that does more than WATCH",
+                     r"\bnet_send\s*\(")
+            return None
+        for cond, g in w2:
+            fire = b._run_net_receive(g)
+            if fire is None:
+                return None
+            a3, w3, e3, s3 = fire
+            if w3 or s3 or any(p is not sp.true for p in e3):
+                b._unsup(f"WATCH or net_send in the branch of flag {g:g}", pat)
+                return None
+            ev.watches.append((plain(cond), a3, bool(e3)))
+    return ev
+
+
 def artificial_events(b):
-    """The builder's ``_Events``-like object for an ARTIFICIAL_CELL, or
+    """The :class:`Events`-like object for an ARTIFICIAL_CELL, or
     None (the reasons recorded in ``b.unsupported``)."""
     if b.net_receive is None:
         b._unsup("ARTIFICIAL_CELL without NET_RECEIVE", r"\bARTIFICIAL_CELL\b")
@@ -96,7 +162,7 @@ class _Artificial:
         new["selfev_t"] = sp.Piecewise(*next_t, (sp.oo, True))
         new["selfev_flag"] = sp.Piecewise(*next_f, (sp.Float(0.0), True))
         new["spiked"] = sp.Piecewise((sp.Integer(1), sp.Or(spk > sp.Float(0.5), *spiked)), (sp.Integer(0), True))
-        order = _simultaneous(new)
+        order = simultaneous(new)
         if order is None:
             self.b._unsup("NET_RECEIVE assignments that read each other's values", PAT)
             return replace(m, unsupported=tuple(self.b.unsupported))
@@ -120,7 +186,7 @@ class _Artificial:
                        conditions=conds, exposures=exposures, inputs=inputs, parameters=params)
 
 
-def _simultaneous(new: dict):
+def simultaneous(new: dict):
     """Assignments applied one after another that give the simultaneous
     result: a variable another assignment reads is assigned after it;
     None on a cycle."""
@@ -132,3 +198,42 @@ def _simultaneous(new: dict):
         for n in ready:
             order.append(Assignment(n, todo.pop(n)))
     return order
+
+
+class Events:
+    """What NET_RECEIVE adds to a point process: the handler of a
+    NetCon's event and the armed WATCHes (condition, assignments, whether
+    it calls net_event)."""
+
+    def __init__(self, assigns, path, line):
+        self.assigns, self.watches, self.src = assigns, [], Source(path, line, "NET_RECEIVE")
+
+    def apply(self, m: Mechanism) -> Mechanism:
+        from dataclasses import replace
+
+        from ..ir.mechanism import Condition, OnEvent
+        from ..ir.units import NONE as _NONE
+
+        on_events = (OnEvent("in", tuple(self.assigns), (), self.src),) if self.assigns else ()
+        states, conds, derivs, start = list(m.states), [], dict(m.derivatives), list(m.on_start)
+        for k, (cond, assigns, spike) in enumerate(self.watches):
+            w = f"watch{k}"
+            states.append(State(w, _NONE, "1 while the WATCH condition holds (NEURON's WatchCondition flag)",
+                                self.src))
+            derivs[w] = sp.Integer(0)
+            start.append(Assignment(w, sp.Integer(0)))
+            ws = sym(w)
+            conds.append(Condition(sp.And(cond, ws < sp.Float(0.5)), tuple(assigns) + (Assignment(w, sp.Integer(1)),),
+                                   ("spike",) if spike else (), self.src))
+            conds.append(Condition(sp.And(sp.Not(cond), ws > sp.Float(0.5)), (Assignment(w, sp.Integer(0)),), (),
+                                   self.src))
+        used = {x.name for h in on_events for a in h.assignments for x in a.expr.free_symbols}
+        used |= {x.name for c in conds for x in c.test.free_symbols}
+        used |= {x.name for c in conds for a in c.assignments for x in a.expr.free_symbols}
+        have = {i.name for i in m.inputs}
+        extra = tuple(Input(n, dim, kind) for n, (dim, kind, _u) in SPECIAL.items() if n in used and n not in have)
+        exposures = dict(m.exposures)
+        for s in states[len(m.states):]:
+            exposures[s.name] = (s.name, s.dim)
+        return replace(m, on_events=on_events, conditions=tuple(m.conditions) + tuple(conds), states=tuple(states),
+                       derivatives=derivs, on_start=tuple(start), inputs=m.inputs + extra, exposures=exposures)
