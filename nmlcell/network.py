@@ -99,6 +99,11 @@ def _no_spikes(m: Mechanism) -> Mechanism:
                                        for c in m.conditions))
 
 
+def _shape(m: Mechanism) -> Mechanism:
+    """``m`` without its parameter values: members with equal shapes share a group."""
+    return replace(m, parameters=tuple(replace(p, value=0.0, description="") for p in m.parameters))
+
+
 @dataclass
 class NetCon:
     """A connection: ``pre`` (a cell's name or an artificial cell's) to the
@@ -235,63 +240,91 @@ class Network:
 
     # -- the model -----------------------------------------------------------------------
     def _ir(self, celsius: float, dt: float):
-        from .importers.nml_mechanisms import SPIKE_DETECTOR, spike_detector
+        """The model IR. Members with the same dynamics (the same composed
+        mechanism but for parameter values: same mechanisms, synapses,
+        NetCon count per synapse, spike source) share one group, their
+        differing values as per-instance parameters; ``self._where`` maps
+        each member to (group, index)."""
         from .ir.model import EventLink, Group, ModelIR, Network as NetIR
-        from .passes.compartment import Inserted, compose
 
-        groups, links, units = [], [], {}
-        stim_mechs = {}
+        protos: list[dict] = []
+        self._where: dict[str, tuple[str, int]] = {}
+        self._units = {}
+        for name, obj in self._members.items():
+            mech, values, emits, units, kind = self._member(name, obj, dt)
+            shape = _shape(mech)
+            pr = next((q for q in protos if q["kind"] == kind and q["emits"] == emits and q["shape"] == shape), None)
+            if pr is None:
+                pr = {"kind": kind, "emits": emits, "shape": shape, "mech": mech, "values": [], "names": [],
+                      "gid": f"{kind}{sum(1 for q in protos if q['kind'] == kind)}"}
+                protos.append(pr)
+                self._units[pr["gid"]] = units
+            self._where[name] = (pr["gid"], len(pr["names"]))
+            pr["names"].append(name)
+            pr["values"].append(values)
+        if not protos:
+            raise OptionError("the network is empty (net.add cells first)", element="run")
+        groups = []
+        for pr in protos:
+            ov = {}
+            for prm in pr["mech"].parameters:
+                vals = tuple(float(v.get(prm.name, prm.value)) for v in pr["values"])
+                if any(x != prm.value for x in vals):
+                    ov[prm.name] = vals
+            groups.append(Group(pr["gid"], pr["mech"], len(pr["names"]), component=pr["kind"], overrides=ov,
+                                emits_spikes=pr["emits"]))
+        links: dict[tuple, tuple[list, list]] = {}
         ports: dict[tuple[str, str], int] = {}
         for nc in self.netcons:
-            key = (nc.post, nc.syn)
-            k = ports.get(key, 0)
-            ports[key] = k + 1
-            links.append(EventLink(nc.pre, "spike", nc.post, f"{nc.syn}#{k}", ((0, 0),), (nc.delay,)))
-        for name, obj in self._members.items():
-            if isinstance(obj, PointProcess):  # an ARTIFICIAL_CELL from a .mod file
-                from .passes.compartment import _declared_unit_value
+            k = ports.get((nc.post, nc.syn), 0)
+            ports[(nc.post, nc.syn)] = k + 1
+            (gs, i_s), (gd, i_d) = self._where[nc.pre], self._where[nc.post]
+            pairs, delays = links.setdefault((gs, gd, f"{nc.syn}#{k}"), ([], []))
+            pairs.append((i_s, i_d))
+            delays.append(nc.delay)
+        events = tuple(EventLink(gs, "spike", gd, port, tuple(pairs), tuple(delays))
+                       for (gs, gd, port), (pairs, delays) in links.items())
+        net = NetIR("network", tuple(groups), temperature=float(celsius) + 273.15, event_links=events)
+        return ModelIR(name="network", file="<nmlcell.Network>", network=net)
 
-                pd = {p.name: p for p in obj.mech.parameters}
-                ov = {k: (_declared_unit_value(pd[k], v),) for k, v in obj.params.items()}
-                ov["dt_half"] = (0.5 * float(dt),)
-                groups.append(Group(name, obj.mech, 1, component=obj.mech.name, overrides=ov, emits_spikes=True))
-                continue
-            if isinstance(obj, NetStim):
-                mech = stim_mechs.setdefault(obj.noise > 0, _netstim_mechanism(obj.noise > 0))
-                ov = {"start": (obj.start,), "interval": (obj.interval,), "number": (obj.number,),
-                      "noise": (obj.noise,), "dt_half": (0.5 * float(dt),)}
-                groups.append(Group(name, mech, 1, component="NetStim", overrides=ov, emits_spikes=True))
-                continue
-            items = []
-            for it in obj._inserted:
-                ws = tuple(nc.weight for nc in self.netcons if nc.post == name and nc.syn == it.label)
-                items.append(replace(it, netcons=ws) if ws else it)
-            out = [nc for nc in self.netcons if nc.pre == name]
-            if out and out[0].source is None:
-                items.append(Inserted(spike_detector(), SPIKE_DETECTOR, {"threshold": out[0].threshold}))
-            elif not out:  # a point process's net_event reaches no NetCon: its spikes stay local
-                items = [replace(it, mech=_no_spikes(it.mech)) if it.point else it for it in items]
-            else:
-                items = [replace(it, mech=_no_spikes(it.mech)) if it.point and it.label != out[0].source else it
-                         for it in items]
-            mech, u = compose(obj.geometry, items, v_init=obj.v_init)
-            # values of NEURON's current phase (Exp2Syn's g) recorded as the staggered step computes them
-            phase = tuple(sorted({n for c, n in self._record if c == name} & set(mech.frozen)))
-            if phase:
-                mech, u = compose(obj.geometry, items, v_init=obj.v_init, phase_columns=phase)
-            units[name] = u
-            groups.append(Group(name, mech, 1, component="cell", emits_spikes=bool(out)))
-        if not groups:
-            raise OptionError("the network is empty (net.add cells first)", element="run")
-        net = NetIR("network", tuple(groups), temperature=float(celsius) + 273.15, event_links=tuple(links))
-        return ModelIR(name="network", file="<nmlcell.Network>", network=net), units
+    def _member(self, name, obj, dt):
+        """(mechanism, parameter values, emits spikes, units, kind) of one member."""
+        from .importers.nml_mechanisms import SPIKE_DETECTOR, spike_detector
+        from .passes.compartment import Inserted, _declared_unit_value, compose
+
+        if isinstance(obj, PointProcess):  # an ARTIFICIAL_CELL from a .mod file
+            pd = {p.name: p for p in obj.mech.parameters}
+            vals = {k: _declared_unit_value(pd[k], v) for k, v in obj.params.items()}
+            return obj.mech, {**vals, "dt_half": 0.5 * float(dt)}, True, {}, "artificial"
+        if isinstance(obj, NetStim):
+            mech = _netstim_mechanism(obj.noise > 0)
+            vals = {"start": obj.start, "interval": obj.interval, "number": obj.number, "noise": obj.noise,
+                    "dt_half": 0.5 * float(dt)}
+            return mech, vals, True, {}, "netstims"
+        items = []
+        for it in obj._inserted:
+            ws = tuple(nc.weight for nc in self.netcons if nc.post == name and nc.syn == it.label)
+            items.append(replace(it, netcons=ws) if ws else it)
+        out = [nc for nc in self.netcons if nc.pre == name]
+        if out and out[0].source is None:
+            items.append(Inserted(spike_detector(), SPIKE_DETECTOR, {"threshold": out[0].threshold}))
+        elif not out:  # a point process's net_event reaches no NetCon: its spikes stay local
+            items = [replace(it, mech=_no_spikes(it.mech)) if it.point else it for it in items]
+        else:
+            items = [replace(it, mech=_no_spikes(it.mech)) if it.point and it.label != out[0].source else it
+                     for it in items]
+        # values of NEURON's current phase (Exp2Syn's g) recorded as the staggered step computes them
+        mech, units = compose(obj.geometry, items, v_init=obj.v_init)
+        phase = tuple(sorted({n for c, n in self._record if c == name} & set(mech.frozen)))
+        if phase:
+            mech, units = compose(obj.geometry, items, v_init=obj.v_init, phase_columns=phase)
+        return mech, {p.name: p.value for p in mech.parameters}, bool(out), units, "cells"
 
     def model(self, celsius: float = 6.3, dt: float = 0.025):
         """The lowered :class:`~nmlcell.model.Model` (staggered solver)."""
         from .model import Model
 
-        ir, self._units = self._ir(celsius, dt)
-        return Model(ir, default_solver="staggered")
+        return Model(self._ir(celsius, dt), default_solver="staggered")
 
     def run(self, duration: float, dt: float = 0.025, celsius: float = 6.3, *, seed: int = 0, progress=None):
         """Simulate; returns Results with ``res["<cell>.v"]`` for each
@@ -303,11 +336,13 @@ class Network:
         names = [f"{c}.{n}" for c, n in self._record]
         inner = []
         for c, n in self._record:
-            if n not in model.lowered.groups[c].mech.exposures:
+            gid, i = self._where[c]
+            if n not in model.lowered.groups[gid].mech.exposures:
                 raise OptionError(f"'{n}' is not a variable of '{c}'", element="record")
-            inner.append(f"{c}[0]/{n}")
+            inner.append(f"{gid}[{i}]/{n}")
         res = model.run(duration=duration, dt=dt, record=inner, progress=progress, seed=seed)
         res.rename(dict(zip(inner, names)))
-        res.set_units({f"{c}.{n}": self._units.get(c, {}).get(n, "") for c, n in self._record})
-        res.spikes = {k.removesuffix("[0]"): v for k, v in res.spikes.items()}
+        res.set_units({f"{c}.{n}": self._units.get(self._where[c][0], {}).get(n, "") for c, n in self._record})
+        back = {f"{gid}[{i}]": name for name, (gid, i) in self._where.items()}
+        res.spikes = {back[k]: v for k, v in res.spikes.items() if k in back}
         return res

@@ -330,14 +330,20 @@ class _Composer:
                 Assignment(ren.get(sym(a.variable), sym(a.variable)).name, a.expr.xreplace(ren))
                 for a in c.assignments)))
         for h in m.on_events:
+            args = sorted({int(x.name[3:]) for a in h.assignments for x in a.expr.free_symbols
+                           if x.name.startswith("__w")})
             for k, w in enumerate(it.netcons):
-                def weights(e, w=w):
-                    return e.xreplace({x: sp.Float(w[int(x.name[3:])] if int(x.name[3:]) < len(w) else 0.0)
-                                       for x in e.free_symbols if x.name.startswith("__w")})
+                # NetCon k's weight vector: parameters "ExpSyn[0]#k.w0" ... (per instance, differentiable)
+                subs = {}
+                for j in args:
+                    pname = f"{it.label}#{k}.w{j}"
+                    self._param(pname, float(w[j]) if j < len(w) else 0.0, "", NONE,
+                                f"weight[{j}] of NetCon {k} onto {it.label}", origin=m.name)
+                    subs[sp.Symbol(f"__w{j}", real=True)] = sym(pname)
+                    subs[sp.Symbol(f"__w{j}")] = sym(pname)
                 self.on_events.append(OnEvent(f"{it.label}#{k}", tuple(
-                    Assignment(ren.get(sym(a.variable), sym(a.variable)).name, weights(a.expr.xreplace(ren)))
-                    for a in h.assignments),
-                    h.events, h.source))
+                    Assignment(ren.get(sym(a.variable), sym(a.variable)).name, a.expr.xreplace(ren).xreplace(subs))
+                    for a in h.assignments), h.events, h.source))
         for c in m.currents:
             expr = ren.get(sym(c.variable), sym(c.variable))
             if c.kind == "electrode":
