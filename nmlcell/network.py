@@ -326,6 +326,46 @@ class Network:
 
         return Model(self._ir(celsius, dt), default_solver="staggered")
 
+    def where(self, name: str) -> tuple[str, int]:
+        """(group, index) of a member in the lowered model (after
+        :meth:`model`, :meth:`parameters` or :meth:`run`): its values in
+        :meth:`parameters` are ``p[group][name][index]``."""
+        if name not in getattr(self, "_where", {}):
+            raise OptionError(f"'{name}' is not in the built network (build it first: net.parameters())",
+                              element="where")
+        return self._where[name]
+
+    def parameters(self, celsius: float = 6.3, dt: float = 0.025):
+        """The parameter pytree of :meth:`simulator` (group -> name ->
+        (instances,)); a NetCon's weights are ``"ExpSyn[0]#k.w0"`` of the
+        target cell's group (k: the NetCon's order among those onto that
+        synapse), at index ``net.where(cell)[1]``."""
+        return self.model(celsius, dt).parameters()
+
+    def simulator(self, duration: float, dt: float = 0.025, celsius: float = 6.3):
+        """A pure function ``params -> {"<cell>.<name>": trace, "spike_count":
+        ...}`` of the recorded variables, for ``jax.jit``/``jax.grad``/
+        ``jax.vmap`` (``params`` shaped like :meth:`parameters`)."""
+        model = self.model(celsius, dt)
+        names, inner = self._inner(model)
+        sim = model.simulator(duration=duration, dt=dt, record=inner)
+        back = dict(zip(inner, names))
+
+        def renamed(params):
+            return {back.get(k, k): v for k, v in sim(params).items()}
+
+        return renamed
+
+    def _inner(self, model):
+        names, inner = [], []
+        for c, n in self._record:
+            gid, i = self._where[c]
+            if n not in model.lowered.groups[gid].mech.exposures:
+                raise OptionError(f"'{n}' is not a variable of '{c}'", element="record")
+            names.append(f"{c}.{n}")
+            inner.append(f"{gid}[{i}]/{n}")
+        return names, inner
+
     def run(self, duration: float, dt: float = 0.025, celsius: float = 6.3, *, seed: int = 0, progress=None):
         """Simulate; returns Results with ``res["<cell>.v"]`` for each
         recorded variable and ``res.spikes[name]``: the spike times (ms) of
@@ -333,13 +373,7 @@ class Network:
         (the time of the step end where it was detected, NEURON's
         ``NetCon.record`` for a cell)."""
         model = self.model(celsius, dt)
-        names = [f"{c}.{n}" for c, n in self._record]
-        inner = []
-        for c, n in self._record:
-            gid, i = self._where[c]
-            if n not in model.lowered.groups[gid].mech.exposures:
-                raise OptionError(f"'{n}' is not a variable of '{c}'", element="record")
-            inner.append(f"{gid}[{i}]/{n}")
+        names, inner = self._inner(model)
         res = model.run(duration=duration, dt=dt, record=inner, progress=progress, seed=seed)
         res.rename(dict(zip(inner, names)))
         res.set_units({f"{c}.{n}": self._units.get(self._where[c][0], {}).get(n, "") for c, n in self._record})

@@ -167,6 +167,32 @@ def test_noisy_netstim_rate_and_seed():
     assert abs(np.std(isi) / np.mean(isi) - 1.0) < 0.15  # exponential intervals: CV 1
 
 
+def test_grad_through_netcon_weight():
+    """jax.grad of a synapse's conductance with respect to the NetCon
+    weight (a per-instance parameter): ExpSyn's g is linear in it."""
+    import jax
+
+    net = nmlcell.Network()
+    c = nmlcell.Cell.soma()
+    c.insert("pas")
+    syn = c.add(nmlcell.PointProcess("ExpSyn", tau=2.0))
+    net.add(c, "a")
+    net.add(nmlcell.NetStim(start=1.0, interval=3.0, number=3), "s")
+    net.connect("s", "a", syn, weight=0.004, delay=0.5)
+    net.record("ExpSyn[0].g", "a")
+    p = net.parameters(dt=0.025)
+    gid, i = net.where("a")
+    sim = net.simulator(12.0, dt=0.025)
+
+    def g_end(w):
+        q = jax.tree.map(lambda x: x, p)
+        q[gid] = dict(q[gid], **{"ExpSyn[0]#0.w0": q[gid]["ExpSyn[0]#0.w0"].at[i].set(w)})
+        return sim(q)["a.ExpSyn[0].g"][-1]
+
+    g, dg = jax.value_and_grad(g_end)(0.004)
+    assert g > 0 and abs(float(dg) - float(g) / 0.004) < 1e-12 * max(1.0, abs(float(dg)))
+
+
 def test_bad_input():
     net = nmlcell.Network()
     c = nmlcell.Cell.soma()
