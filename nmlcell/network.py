@@ -99,6 +99,29 @@ def _no_spikes(m: Mechanism) -> Mechanism:
                                        for c in m.conditions))
 
 
+def _with_netcons(m: Mechanism, weights: list) -> Mechanism:
+    """An artificial cell's NetCon handler once per NetCon (port ``in#k``),
+    its weight vector as parameters ``in#k.w<j>``."""
+    from .ir.mechanism import OnEvent
+
+    if not m.on_events:
+        return m
+    (h,) = m.on_events
+    args = sorted({int(x.name[3:]) for a in h.assignments for x in a.expr.free_symbols if x.name.startswith("__w")})
+    params, handlers = list(m.parameters), []
+    for k, w in enumerate(weights):
+        subs = {}
+        for j in args:
+            pname = f"in#{k}.w{j}"
+            params.append(Parameter(pname, float(w[j]) if j < len(w) else 0.0, NONE, "",
+                                    f"weight[{j}] of NetCon {k}"))
+            subs[sp.Symbol(f"__w{j}", real=True)] = sym(pname)
+            subs[sp.Symbol(f"__w{j}")] = sym(pname)
+        handlers.append(OnEvent(f"in#{k}", tuple(Assignment(a.variable, a.expr.xreplace(subs)) for a in h.assignments),
+                                h.events, h.source))
+    return replace(m, parameters=tuple(params), on_events=tuple(handlers))
+
+
 def _shape(m: Mechanism) -> Mechanism:
     """``m`` without its parameter values: members with equal shapes share a group."""
     return replace(m, parameters=tuple(replace(p, value=0.0, description="") for p in m.parameters))
@@ -186,7 +209,8 @@ class Network:
             return name, pre[1]
         return self._name(pre, "pre"), None
 
-    def connect(self, pre, post, syn: str, *, weight=0.0, delay: float = 1.0, threshold: float = 10.0) -> NetCon:
+    def connect(self, pre, post, syn: str | None = None, *, weight=0.0, delay: float = 1.0,
+                threshold: float = 10.0) -> NetCon:
         """NEURON's ``NetCon(pre, syn)`` with ``weight`` (a number or the
         weight vector: the arguments of the synapse's NET_RECEIVE),
         ``delay`` (ms, >= 0) and ``threshold`` (mV; a cell source's
@@ -195,20 +219,28 @@ class Network:
         "Izhi2003b[0]")``: a point process whose NET_RECEIVE calls
         net_event (a WATCH's spike); ``post``: the cell
         holding the synapse; ``syn``: the synapse's name from
-        ``post.add(...)`` (``"ExpSyn[0]"``)."""
+        ``post.add(...)`` (``"ExpSyn[0]"``); an ARTIFICIAL_CELL as ``post``
+        takes the event itself (no ``syn``; its delay must be at least
+        dt/2, see docs/differences-from-neuron.md)."""
         (p, pp), q = self._source(pre), self._name(post, "post")
         cell = self._members[q]
-        if not isinstance(cell, Cell):
-            raise OptionError(f"post '{q}' is an artificial cell; NetCon events into it (flag 0) are not "
-                              f"supported yet", element="connect")
-        it = next((i for i in cell._inserted if i.label == syn), None)
-        if it is None:
-            pps = [i.label for i in cell._inserted if i.point]
-            raise OptionError(f"'{q}' has no point process '{syn}' (it has: {', '.join(pps) or 'none'})",
-                              element="connect")
-        if not it.mech.on_events:
-            raise OptionError(f"{syn} ({it.mech.name}) has no NET_RECEIVE block: it cannot receive events",
-                              element="connect")
+        if isinstance(cell, NetStim):
+            raise OptionError(f"post '{q}' is a NetStim; NetCon events into it are not supported (an "
+                              f"ARTIFICIAL_CELL from a .mod file can take them)", element="connect")
+        if isinstance(cell, PointProcess):   # an ARTIFICIAL_CELL: its NET_RECEIVE with flag 0
+            if not cell.mech.on_events:
+                raise OptionError(f"'{q}' ({cell.mech.name}): its NET_RECEIVE for a NetCon's event is not "
+                                  f"lowered", element="connect")
+            syn = "in"
+        else:
+            it = next((i for i in cell._inserted if i.label == syn), None)
+            if it is None:
+                pps = [i.label for i in cell._inserted if i.point]
+                raise OptionError(f"'{q}' has no point process '{syn}' (it has: {', '.join(pps) or 'none'})",
+                                  element="connect")
+            if not it.mech.on_events:
+                raise OptionError(f"{syn} ({it.mech.name}) has no NET_RECEIVE block: it cannot receive events",
+                                  element="connect")
         d = float(delay)
         if not (d >= 0 and math.isfinite(d)):
             raise OptionError(f"NetCon delay must be >= 0 ms (got {delay})", element="connect")
@@ -281,7 +313,14 @@ class Network:
             (gs, i_s), (gd, i_d) = self._where[nc.pre], self._where[nc.post]
             pairs, delays = links.setdefault((gs, gd, f"{nc.syn}#{k}"), ([], []))
             pairs.append((i_s, i_d))
-            delays.append(nc.delay)
+            if isinstance(self._members[nc.post], PointProcess):
+                # an artificial cell takes the event a step early, at the step's end (nmodl_events)
+                if nc.delay < 0.5 * float(dt):
+                    raise OptionError(f"a NetCon into the artificial cell '{nc.post}' needs a delay of at least "
+                                      f"dt/2 ({0.5 * float(dt)} ms; got {nc.delay})", element="connect")
+                delays.append(nc.delay - float(dt))
+            else:
+                delays.append(nc.delay)
         events = tuple(EventLink(gs, "spike", gd, port, tuple(pairs), tuple(delays))
                        for (gs, gd, port), (pairs, delays) in links.items())
         net = NetIR("network", tuple(groups), temperature=float(celsius) + 273.15, event_links=events)
@@ -295,7 +334,8 @@ class Network:
         if isinstance(obj, PointProcess):  # an ARTIFICIAL_CELL from a .mod file
             pd = {p.name: p for p in obj.mech.parameters}
             vals = {k: _declared_unit_value(pd[k], v) for k, v in obj.params.items()}
-            return obj.mech, {**vals, "dt_half": 0.5 * float(dt)}, True, {}, "artificial"
+            mech = _with_netcons(obj.mech, [nc.weight for nc in self.netcons if nc.post == name])
+            return mech, {**vals, "dt_half": 0.5 * float(dt)}, True, {}, "artificial"
         if isinstance(obj, NetStim):
             mech = _netstim_mechanism(obj.noise > 0)
             vals = {"start": obj.start, "interval": obj.interval, "number": obj.number, "noise": obj.noise,

@@ -69,12 +69,13 @@ for name, (mech, params) in cfg.get("artificial", {}).items():   # ARTIFICIAL_CE
     stims[name] = a
 ncs = []
 for pre, post, syn, w, d, th in cfg["netcons"]:
+    target = stims[post] if post in stims else syns[(post, syn)]   # an artificial cell takes it itself
     if pre in stims:
-        nc = h.NetCon(stims[pre], syns[(post, syn)])
+        nc = h.NetCon(stims[pre], target)
     elif ":" in pre:   # "cell:Izhi2003b[0]": a point process calling net_event
-        nc = h.NetCon(syns[tuple(pre.split(":"))], syns[(post, syn)])
+        nc = h.NetCon(syns[tuple(pre.split(":"))], target)
     else:
-        nc = h.NetCon(secs[pre](0.5)._ref_v, syns[(post, syn)], sec=secs[pre])
+        nc = h.NetCon(secs[pre](0.5)._ref_v, target, sec=secs[pre])
         nc.threshold = th
     for k, x in enumerate(w):
         nc.weight[k] = x

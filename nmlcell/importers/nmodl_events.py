@@ -13,8 +13,9 @@ the run): NET_RECEIVE's effect for that flag with ``t`` = ``te``, the
 next self-event it sends, and a spike where it calls ``net_event``. The
 condition is applied three times in a row, so a chain of zero-delay
 self-events (INITIAL's ``net_send(0, 3)`` then ``net_send(0, 1)``) runs
-within one step. Refused: events from NetCons (flag 0), two self-events
-pending at once, WATCH.
+within one step. Refused: two self-events
+pending at once, WATCH; a NetCon's event (flag 0) is handled by an
+OnEvent (see ``_Artificial._external``) where it lowers.
 """
 from __future__ import annotations
 
@@ -104,7 +105,14 @@ def artificial_events(b):
     if len(init) > 1 or any(f is None for _d, f, _p in init):
         b._unsup("INITIAL with more than one net_send, or net_move", r"\bnet_(send|move)\s*\(")
         return None
+    # a NetCon's event (flag 0); when it cannot be lowered the cell still works as a source
+    n0 = len(b.unsupported)
+    ext = b._run_net_receive(0.0)
+    del b.unsupported[n0:]
+    if ext is not None and (ext[1] or any(not isinstance(f, (sp.Number, type(None))) for _ph, _d, f, _p in ext[3])):
+        ext = None
     runs, todo = {}, [float(f) for _d, f, _p in init]
+    todo += [float(f) for _ph, _d, f, _p in (ext[3] if ext else ()) if f is not None]
     while todo:
         f = todo.pop()
         if f in runs:
@@ -126,12 +134,12 @@ def artificial_events(b):
                 return None
             todo.append(float(f2))
         runs[f] = (assigns, events, sends)
-    return _Artificial(b, init, runs)
+    return _Artificial(b, init, runs, ext)
 
 
 class _Artificial:
-    def __init__(self, b, init, runs):
-        self.init, self.runs = init, runs
+    def __init__(self, b, init, runs, ext=None):
+        self.init, self.runs, self.ext = init, runs, ext
         self.src = Source(b.path, b.text.find(PAT)[1], "NET_RECEIVE")
         self.b = b
 
@@ -183,7 +191,36 @@ class _Artificial:
         inputs = m.inputs + tuple(Input("t", ms, "time") for _ in [0] if "t" not in {i.name for i in m.inputs})
         params = m.parameters + (Parameter("dt_half", 0.0125, ms, "ms", "half the run's dt (set by the run)"),)
         return replace(m, states=m.states + states, derivatives=derivs, on_start=m.on_start + start,
-                       conditions=conds, exposures=exposures, inputs=inputs, parameters=params)
+                       conditions=conds, exposures=exposures, inputs=inputs, parameters=params,
+                       on_events=self._external())
+
+    def _external(self) -> tuple:
+        """The handler of a NetCon's event (port ``in``, weights ``__w<j>``).
+        It runs at the start of the step before the one NEURON delivers it
+        in (the network shortens the delay by dt; an artificial cell does
+        not change during a step), with ``t`` the step's end, so that a
+        spike it emits (``spiked``) leaves on NEURON's step. ``net_send``
+        and ``net_move`` replace the pending self-event."""
+        if self.ext is None:
+            return ()
+        from ..ir.mechanism import OnEvent
+
+        assigns, _w, events, sends = self.ext
+        t, te, fl, spk = sym("t"), sym("selfev_t"), sym("selfev_flag"), sym("spiked")
+        at = {t: t + 2 * sym("dt_half")}
+        new = {a.variable: a.expr.xreplace(at) for a in assigns}
+        tt = [(at[t] + d.xreplace(at), p.xreplace(at)) for _ph, d, _f, p in reversed(sends)]
+        ff = [(fl if f is None else sp.Float(float(f)), p.xreplace(at)) for _ph, _d, f, p in reversed(sends)]
+        if tt:
+            new["selfev_t"] = sp.Piecewise(*tt, (te, True))
+            new["selfev_flag"] = sp.Piecewise(*ff, (fl, True))
+        if events:
+            new["spiked"] = sp.Piecewise((sp.Integer(1), sp.Or(spk > sp.Float(0.5), *[p.xreplace(at) for p in events])),
+                                         (sp.Integer(0), True))
+        order = simultaneous(new)
+        if order is None:
+            return ()
+        return (OnEvent("in", tuple(order), (), self.src),)
 
 
 def simultaneous(new: dict):
