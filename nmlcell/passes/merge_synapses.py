@@ -283,21 +283,31 @@ class MergedEventPlan(EventPlan):
 
         out = super().incoming(buf, i, tables)
         K = min(self.MAX_SPIKES, max(self.width, 1))
-        for r in self.wroutes:
-            wsum = jnp.zeros(r.size + 1)
-            cnt = jnp.zeros(r.size + 1, jnp.int32)
-            for d, ttab, wtab, _src, _tgt, _w in r.classes:
-                s = i - d - self.LATENCY
-                row = buf[jnp.mod(s, self.length)] & (s >= 0)
-                T, Wt = jnp.asarray(ttab), jnp.asarray(wtab)
+        acc = {k: (jnp.zeros(r.size + 1), jnp.zeros(r.size + 1, jnp.int32)) for k, r in enumerate(self.wroutes)}
+        by_delay: dict[int, list] = {}
+        for k, r in enumerate(self.wroutes):
+            for d, ttab, wtab, *_ in r.classes:
+                by_delay.setdefault(d, []).append((k, jnp.asarray(ttab), jnp.asarray(wtab)))
+        for d, items in sorted(by_delay.items()):
+            s = i - d - self.LATENCY
+            row = buf[jnp.mod(s, self.length)] & (s >= 0)
 
-                def body(st, T=T, Wt=Wt):
-                    # up to K spiking sources at a time, until none is left (one pass in most steps)
-                    row, ws, cn = st
-                    (idx,) = jnp.nonzero(row, size=K, fill_value=self.width)
+            def body(st, items=items):
+                # up to K spiking sources at a time, shared by every route of this delay,
+                # until none is left (one pass in most steps)
+                row, sums = st
+                (idx,) = jnp.nonzero(row, size=K, fill_value=self.width)
+                new = []
+                for (k, T, Wt), (ws, cn) in zip(items, sums):
                     t = T[idx].ravel()
-                    return row.at[idx].set(False, mode="drop"), ws.at[t].add(Wt[idx].ravel()), cn.at[t].add(1)
+                    new.append((ws.at[t].add(Wt[idx].ravel()), cn.at[t].add(1)))
+                return row.at[idx].set(False, mode="drop"), tuple(new)
 
-                _, wsum, cnt = jax.lax.while_loop(lambda st: jnp.any(st[0]), body, (row, wsum, cnt))
-            out[(r.dst, r.port)] = (cnt[:r.size] > 0, wsum[:r.size])
+            _, sums = jax.lax.while_loop(lambda st: jnp.any(st[0]), body,
+                                         (row, tuple(acc[k] for k, _T, _W in items)))
+            for (k, _T, _W), v in zip(items, sums):
+                acc[k] = v
+        for k, r in enumerate(self.wroutes):
+            ws, cn = acc[k]
+            out[(r.dst, r.port)] = (cn[:r.size] > 0, ws[:r.size])
         return out
