@@ -349,6 +349,28 @@ _Q_POP = re.compile(r"^(?P<pop>\w+)(?:/(?P<i>\d+)/\w+|\[(?P<j>\d+)\])$")
 _Q_IDX = re.compile(r"^(?P<pop>\w+)\[(?P<i>\d+)\]/(?:(?P<seg>\d+)/)?(?P<rest>.+)$")
 
 
+def prebuild_tree_kernel() -> None:
+    """Start building (or loading) the C++ tree-solve kernel
+    (:mod:`nmlcell.lower._hines_ffi`) in a background thread, so that its
+    one-time g++ build (about 6 s on the first run on a machine) overlaps the
+    import and the tracing of a multi-compartment model instead of following
+    them. The first cable solve waits for it (``load()`` holds a lock). Does
+    nothing when ``NMLCELL_NO_FFI`` is set or once it has been tried."""
+    import threading
+
+    from ..lower import _hines_ffi
+
+    if _hines_ffi.disabled_by_env() or _hines_ffi.status()["tried"] or _prebuild.get("started"):
+        return
+    _prebuild["started"] = True
+    # a daemon: a process that never simulates does not wait for g++ at exit
+    # (the library is renamed into place only when whole)
+    threading.Thread(target=_hines_ffi.load, name="nmlcell-ffi-build", daemon=True).start()
+
+
+_prebuild: dict = {}
+
+
 def build_network(rd, model, flat, net, temperature: float):
     """(Network, unsupported, addressing) for a network of multi-compartment
     cells: every instance a cable of :func:`build_cable_ir`, one after the
@@ -360,6 +382,7 @@ def build_network(rd, model, flat, net, temperature: float):
     from ..cell import IClamp
     from ..ir.model import Cable
 
+    prebuild_tree_kernel()
     unsupported: list[str] = []
     pops = {}
     types: dict[str, NmlCell] = {}
