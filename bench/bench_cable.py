@@ -6,7 +6,8 @@ C: soma + axon + a binary dendritic tree of 127 branches (516 compartments),
    vs NEURON on the same SWC (Import3d, same nseg, usetable off), timed in
    the same run; build + compile; largest v difference.
 D: C with 100 values of the soma's gnabar, vmapped, vs a NEURON loop
-   (NEURON's time is 100 x one run of C, measured in the same run).
+   (NEURON's time is 100 x one run of C, measured in the same run); on one
+   device, and with the batch split over two CPU devices (shard_map).
 E: gradient of a loss over 50 ms of C with respect to every conductance
    (gnabar, gkbar, gl of hh and g of pas in every group): value_and_grad
    time over the forward time.
@@ -171,10 +172,27 @@ def case_d(swc, neuron_one=None):
     t_run = time.perf_counter() - t0
     if neuron_one is None:
         neuron_one = neuron_run(swc)[0]["run_s"]
-    print(json.dumps({"case": "D", "batch": 100, "nmlcell_vmap_run_s": round(t_run, 3),
-                      "nmlcell_compile_s": round(t_first - t_run, 3),
-                      "neuron_loop_s_estimate": round(100 * neuron_one, 3),
-                      "ratio_nmlcell_over_neuron": round(t_run / (100 * neuron_one), 3), "peak_rss_mb": peak_mb()}))
+    out = {"case": "D", "batch": 100, "nmlcell_vmap_run_s": round(t_run, 3),
+           "nmlcell_compile_s": round(t_first - t_run, 3),
+           "neuron_loop_s_estimate": round(100 * neuron_one, 3),
+           "ratio_nmlcell_over_neuron": round(t_run / (100 * neuron_one), 3)}
+    if len(jax.devices()) >= 2:
+        # the same vmapped function with the batch split over the CPU's devices
+        # (nmlcell makes one per core): each device runs its 50 cells, the
+        # tree-solve kernel included (shard_map; NEURON's loop stays one core)
+        from jax.sharding import NamedSharding, PartitionSpec as P
+
+        mesh = jax.make_mesh((2,), ("cells",))
+        f2 = jax.jit(jax.shard_map(jax.vmap(one), mesh=mesh, in_specs=P("cells"), out_specs=P("cells"),
+                                   check_vma=False))
+        v2 = jax.device_put(vals, NamedSharding(mesh, P("cells")))
+        jax.block_until_ready(f2(v2))
+        t0 = time.perf_counter()
+        jax.block_until_ready(f2(v2))
+        t2 = time.perf_counter() - t0
+        out.update(nmlcell_2dev_run_s=round(t2, 3), ratio_2dev_over_neuron=round(t2 / (100 * neuron_one), 3))
+    out["peak_rss_mb"] = peak_mb()
+    print(json.dumps(out))
 
 
 def case_e(swc):

@@ -66,7 +66,7 @@ class CablePlan:
         # each group's slice of the side-by-side order
         sizes = [len(self.members[g]) for g in self.order]
         starts = np.concatenate([[0], np.cumsum(sizes)])
-        self.slices = {g: (int(starts[k]), int(starts[k + 1])) for k, g in enumerate(self.order)}
+        self.take = {g: np.arange(starts[k], starts[k + 1]) for k, g in enumerate(self.order)}
         from .cable import CableSystem
 
         self.system = CableSystem(self.parent, self.to_hines, a, b, dax)
@@ -118,7 +118,7 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
     plan = system.cable_plan
     dtype = next(iter(y.values()))[0].dtype
     cfac = 2e-3 if second_order else 1e-3
-    parts = {"v": [], "i": [], "d": []}
+    parts = {"v": [], "i": [], "g": [], "cm": []}
     carried = {}
     for gid in plan.order:
         g = system.groups[gid]
@@ -127,11 +127,12 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
         out = kern.currents(t, y[gid], p[gid], u, dt)
         i0, gg, pa = out[:3]
         carried[gid] = (u, pa, out[3] if len(out) > 3 else ())
-        cm = jnp.broadcast_to(p[gid]["cm"], (g.size,)).astype(dtype)
         parts["v"].append(y[gid][g.state_index["v"]])
-        parts["i"].append(jnp.broadcast_to(i0, (g.size,)))
-        parts["d"].append(cfac * cm / dt + gg)
-    V, I, D = (jnp.concatenate(parts[k]) for k in ("v", "i", "d"))
+        parts["i"].append(i0)
+        parts["g"].append(gg)
+        parts["cm"].append(jnp.broadcast_to(p[gid]["cm"], (g.size,)).astype(dtype))
+    V, I, G, CM = (jnp.concatenate(parts[k]) for k in ("v", "i", "g", "cm"))
+    D = cfac * CM / dt + G
     # the groups side by side in, dv in the same order out: the kernel gathers into Hines order
     dv = cable_solve(plan.system, V, I, D)
     V_new = V + 2.0 * dv if second_order else V + dv
@@ -139,14 +140,17 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
     for gid in plan.order:
         kern = _kernel(system, gid, variant)
         u, pa, slopes = carried[gid]
-        lo, hi = plan.slices[gid]
+        # the group's nodes taken by index: with slices (lo:hi) the loop ran
+        # 1.5x slower (bench C, 0.12 vs 0.08 s of CPU time, and the process
+        # then used two threads)
+        take = plan.take[gid]
         if second_order and kern.ion_currents:
-            dvg = dv[lo:hi]
+            dvg = dv[take]
             pa = list(pa)
             for (k, _name), s in zip(kern.ion_currents, slopes):
                 pa[k] = pa[k] + s * dvg
             pa = tuple(pa)
-        out[gid] = kern.states(t, y[gid], p[gid], u, dt, V_new[lo:hi], pa)
+        out[gid] = kern.states(t, y[gid], p[gid], u, dt, V_new[take], pa)
     return out
 
 
