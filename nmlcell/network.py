@@ -102,23 +102,13 @@ def _no_spikes(m: Mechanism) -> Mechanism:
 def _with_netcons(m: Mechanism, weights: list) -> Mechanism:
     """An artificial cell's NetCon handler once per NetCon (port ``in#k``),
     its weight vector as parameters ``in#k.w<j>``."""
-    from .ir.mechanism import OnEvent
+    from .passes.compartment import netcon_handlers
 
     if not m.on_events:
         return m
-    (h,) = m.on_events
-    args = sorted({int(x.name[3:]) for a in h.assignments for x in a.expr.free_symbols if x.name.startswith("__w")})
-    params, handlers = list(m.parameters), []
-    for k, w in enumerate(weights):
-        subs = {}
-        for j in args:
-            pname = f"in#{k}.w{j}"
-            params.append(Parameter(pname, float(w[j]) if j < len(w) else 0.0, NONE, "",
-                                    f"weight[{j}] of NetCon {k}"))
-            subs[sp.Symbol(f"__w{j}", real=True)] = sym(pname)
-            subs[sp.Symbol(f"__w{j}")] = sym(pname)
-        handlers.append(OnEvent(f"in#{k}", tuple(Assignment(a.variable, a.expr.xreplace(subs)) for a in h.assignments),
-                                h.events, h.source))
+    params = list(m.parameters)
+    handlers = netcon_handlers(m.on_events[0], "in", weights, lambda n, v, k, j: params.append(
+        Parameter(n, v, NONE, "", f"weight[{j}] of NetCon {k}")))
     return replace(m, parameters=tuple(params), on_events=tuple(handlers))
 
 

@@ -330,20 +330,10 @@ class _Composer:
                 Assignment(ren.get(sym(a.variable), sym(a.variable)).name, a.expr.xreplace(ren))
                 for a in c.assignments)))
         for h in m.on_events:
-            args = sorted({int(x.name[3:]) for a in h.assignments for x in a.expr.free_symbols
-                           if x.name.startswith("__w")})
-            for k, w in enumerate(it.netcons):
-                # NetCon k's weight vector: parameters "ExpSyn[0]#k.w0" ... (per instance, differentiable)
-                subs = {}
-                for j in args:
-                    pname = f"{it.label}#{k}.w{j}"
-                    self._param(pname, float(w[j]) if j < len(w) else 0.0, "", NONE,
-                                f"weight[{j}] of NetCon {k} onto {it.label}", origin=m.name)
-                    subs[sp.Symbol(f"__w{j}", real=True)] = sym(pname)
-                    subs[sp.Symbol(f"__w{j}")] = sym(pname)
-                self.on_events.append(OnEvent(f"{it.label}#{k}", tuple(
-                    Assignment(ren.get(sym(a.variable), sym(a.variable)).name, a.expr.xreplace(ren).xreplace(subs))
-                    for a in h.assignments), h.events, h.source))
+            h = replace(h, assignments=tuple(Assignment(ren.get(sym(a.variable), sym(a.variable)).name,
+                                                        a.expr.xreplace(ren)) for a in h.assignments))
+            self.on_events += netcon_handlers(h, it.label, it.netcons, lambda n, v, k, j, it=it, m=m: self._param(
+                n, v, "", NONE, f"weight[{j}] of NetCon {k} onto {it.label}", origin=m.name))
         for c in m.currents:
             expr = ren.get(sym(c.variable), sym(c.variable))
             if c.kind == "electrode":
@@ -355,6 +345,26 @@ class _Composer:
                 else:
                     contrib[c.ion].append(expr)
             (pp if it.point else dens).append(expr)
+
+
+def netcon_handlers(h: OnEvent, port: str, weights, declare) -> list[OnEvent]:
+    """NET_RECEIVE's handler ``h`` once per NetCon (port ``<port>#k``), its
+    weight symbols ``__w<j>`` replaced by parameters ``<port>#k.w<j>``
+    (per instance, differentiable), each declared by ``declare(name,
+    value, k, j)`` with the NetCon's value (0 past the end of its vector,
+    as NEURON's weight vector)."""
+    args = sorted({int(x.name[3:]) for a in h.assignments for x in a.expr.free_symbols if x.name.startswith("__w")})
+    out = []
+    for k, w in enumerate(weights):
+        subs = {}
+        for j in args:
+            name = f"{port}#{k}.w{j}"
+            declare(name, float(w[j]) if j < len(w) else 0.0, k, j)
+            subs[sp.Symbol(f"__w{j}", real=True)] = sym(name)
+            subs[sp.Symbol(f"__w{j}")] = sym(name)
+        out.append(OnEvent(f"{port}#{k}", tuple(Assignment(a.variable, a.expr.xreplace(subs)) for a in h.assignments),
+                           h.events, h.source))
+    return out
 
 
 # NEURON registers its own mechanisms first, in this order (nrn's mechanism
