@@ -6,7 +6,7 @@ al. 2007's COBAHH) as NeuroML2 + LEMS.
 
 The connection list (2 % fixed out-degree: each cell projects to
 round(0.02 * N) distinct cells, numpy seed 42) is 320 000 <connection>
-elements (about 20 MB) for the full network, so it is generated, not kept
+elements (26 MB) for the full network, so it is generated, not kept
 in the repository; LEMS_EINet.xml includes it.
 """
 from __future__ import annotations
