@@ -72,8 +72,13 @@ np.save(sys.argv[2], np.array([np.array(v) for v in vecs]))
 
 
 def cache_root() -> Path:
-    base = os.environ.get("NMLCELL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nmlcell")
+    """nmlcell's cache folder; with ``NMLCELL_CACHE=off`` (nmlcell caches
+    nothing) NEURON's compiled libraries go to the temporary folder, never
+    to a folder named ``off`` in the working directory."""
+    env = os.environ.get("NMLCELL_CACHE")
+    if env and env.lower() in ("off", "0", "none", "false"):
+        return Path(tempfile.gettempdir()) / "nmlcell-test-cache"
+    base = env or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nmlcell")
     return Path(base)
 
 
