@@ -193,9 +193,15 @@ def sections_of(morph, where) -> set[int]:
     if where is None:
         return set(range(len(morph.sections)))
     if isinstance(where, (list, tuple, set)):
+        # a list of names (a NeuroML cell's hundreds of sections): one index, not a scan per name
+        index: dict[str, set] = {}
+        for i, s in enumerate(morph.sections):
+            index.setdefault(s.region, set()).add(i)
+            index.setdefault(s.name, set()).add(i)
         out = set()
         for w in where:
-            out |= sections_of(morph, w)
+            hit = index.get(w) if isinstance(w, str) else None
+            out |= hit if hit else sections_of(morph, w)
         return out
     w = str(where)
     hits = {i for i, s in enumerate(morph.sections) if s.region == w or s.name == w}
