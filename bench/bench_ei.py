@@ -5,7 +5,8 @@ exponential conductance synapses, 100 ms at dt 0.1 ms).
 Each simulator runs in its own subprocess (its peak memory is that
 process's maxrss) on the same connection list (make_network.connections,
 seed 42), and prints one JSON line: the steady-state run time of 100 ms
-(best of REPEATS after a warm-up run), the time to load/compile, peak
+(best of REPEATS after a warm-up run; the simulators take turns ROUNDS
+times and each one's best round is kept), the time to load/compile, peak
 memory, spike count and mean rate. A last line gives the ratios.
 
 - nmlcell: ``nmlcell.load`` of LEMS_EINet.xml, solver ind_exp_euler
@@ -36,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "ei_network"
 REPEATS = 3
+ROUNDS = 2  # each simulator's best round is reported (all rounds listed)
 N_E, N_I = 3200, 800
 
 _COMMON = f"""
@@ -237,28 +239,35 @@ def _run(code, *args):
     return json.loads(lines[-1])
 
 
-def main(which):
+def main(which, rounds=ROUNDS):
     sys.path.insert(0, str(EX))
     import make_network as mn
 
-    out = {}
+    runs: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        if "nmlcell" in which:
-            lems = EX / "LEMS_EINet.xml"
-            if not (EX / "EINet.net.nml").exists():
-                mn.write(EX)
-            out["nmlcell"] = _run(_NMLCELL, lems)
-            print(json.dumps({"case": "EI-nmlcell", **out["nmlcell"]}), flush=True)
+        if "nmlcell" in which and not (EX / "EINet.net.nml").exists():
+            mn.write(EX)
         if "neuron" in which:
             (Path(tmp) / "tm.mod").write_text(_TM_MOD)
             nrnivmodl = Path(sys.executable).parent / "nrnivmodl"
             b = subprocess.run([str(nrnivmodl) if nrnivmodl.exists() else "nrnivmodl"], cwd=tmp,
                                capture_output=True, text=True)
-            out["NEURON"] = _run(_NEURON, tmp) if b.returncode == 0 else {"error": b.stderr[-300:]}
-            print(json.dumps({"case": "EI-NEURON", **out["NEURON"]}), flush=True)
-        if "braincell" in which:
-            out["braincell"] = _run(_BRAINCELL)
-            print(json.dumps({"case": "EI-braincell", **out["braincell"]}), flush=True)
+        # the simulators take turns, `rounds` times: the machine's load changes over minutes
+        for rnd in range(rounds):
+            if "nmlcell" in which:
+                runs.setdefault("nmlcell", []).append(_run(_NMLCELL, EX / "LEMS_EINet.xml"))
+            if "neuron" in which:
+                runs.setdefault("NEURON", []).append(_run(_NEURON, tmp) if b.returncode == 0
+                                                     else {"error": b.stderr[-300:]})
+            if "braincell" in which:
+                runs.setdefault("braincell", []).append(_run(_BRAINCELL))
+    out = {}
+    for k, rs in runs.items():
+        ok = [r for r in rs if "run_s" in r]
+        best = min(ok, key=lambda r: r["run_s"]) if ok else rs[-1]
+        out[k] = best
+        print(json.dumps({"case": f"EI-{k}", **best, "run_s_all": [r.get("run_s") for r in rs],
+                          "peak_mb_all": [r.get("peak_mb") for r in rs]}), flush=True)
     ratios = {}
     base = out.get("nmlcell", {}).get("run_s")
     for k in ("NEURON", "braincell"):
