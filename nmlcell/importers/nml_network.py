@@ -1,0 +1,250 @@
+"""Projections between multi-compartment NeuroML cells, as jNeuroML's
+NEURON export builds them (:func:`nml_cell.build_network` calls these).
+
+- Each ``<connection>``/``<connectionWD>`` of a ``<projection>`` is a new
+  synapse point process on the post cell at ``postSegmentId`` /
+  ``postFractionAlong`` (the export makes one synapse object per
+  connection) and one NetCon into it, its weight the connection's.
+- ``expTwoSynapse`` and ``expOneSynapse`` compute as the export's mod file
+  does. Its DERIVATIVE block reads the rates from a PROCEDURE (``A' =
+  rate_A``), so NEURON's ``cnexp`` sees a constant derivative and steps
+  forward Euler (``A += dt * rate_A``); the same PROCEDURE sets the
+  current ``i = g (v - erev)``, only in the state phase (BREAKPOINT has no
+  statement but the SOLVE), with the states before their update and the
+  new ``v``: each step's current is the one computed at the end of the
+  step before, with no ``di/dv``. The point processes below state that in
+  NMODL (METHOD euler; the SOLVEd PROCEDURE ``stale`` runs in the state
+  phase, before an euler mechanism's states advance);
+  gbase, erev and the time constants as the export prints them (Java floats).
+- The NetCon watches ``v`` at ``preSegmentId``/``preFractionAlong`` of the
+  pre cell at the cell's spikeThresh: the spike detector of
+  :meth:`NmlCell.make_cell` (segment 0's section, ``(0.5)``); a pre place
+  on another compartment is listed as unsupported.
+- Events travel through :mod:`nmlcell.lower.events` (an ``EventLink`` per
+  connection, the delay in ms; ``<connection>`` has delay 0).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+
+from ..errors import ModelImportError
+
+_CELL = (re.compile(r"^(?:\.\./)?(?P<pop>\w+)/(?P<i>\d+)(?:/\w+)?$"),
+         re.compile(r"^(?:\.\./)?(?P<pop>\w+)\[(?P<i>\d+)\]$"))
+_SYNAPSES = {"expTwoSynapse": "NmlExpTwoSynapse", "expOneSynapse": "NmlExpOneSynapse"}
+_MOD = {
+    "NmlExpTwoSynapse": """
+NEURON {
+    POINT_PROCESS NmlExpTwoSynapse
+    RANGE tauRise, tauDecay, waveformFactor, gbase, erev, i, isav
+    NONSPECIFIC_CURRENT i
+}
+PARAMETER {
+    tauRise = 1 (ms)
+    tauDecay = 2 (ms)
+    waveformFactor = 1
+    gbase = 0.001 (uS)
+    erev = 0 (mV)
+}
+ASSIGNED { v (mV) i (nA) isav (nA) }
+STATE { A B }
+INITIAL { A = 0  B = 0  isav = 0 }
+BREAKPOINT {
+    SOLVE states METHOD euler
+    SOLVE stale
+    i = isav
+}
+DERIVATIVE states {
+    A' = -A / tauRise
+    B' = -B / tauDecay
+}
+PROCEDURE stale() {
+    isav = gbase * (B - A) * (v - erev)
+}
+NET_RECEIVE(weight) {
+    A = A + weight * waveformFactor
+    B = B + weight * waveformFactor
+}
+""",
+    "NmlExpOneSynapse": """
+NEURON {
+    POINT_PROCESS NmlExpOneSynapse
+    RANGE tauDecay, gbase, erev, i, isav
+    NONSPECIFIC_CURRENT i
+}
+PARAMETER {
+    tauDecay = 2 (ms)
+    gbase = 0.001 (uS)
+    erev = 0 (mV)
+}
+ASSIGNED { v (mV) i (nA) isav (nA) }
+STATE { g (uS) }
+INITIAL { g = 0  isav = 0 }
+BREAKPOINT {
+    SOLVE states METHOD euler
+    SOLVE stale
+    i = isav
+}
+DERIVATIVE states {
+    g' = -g / tauDecay
+}
+PROCEDURE stale() {
+    isav = g * (v - erev)
+}
+NET_RECEIVE(weight) {
+    g = g + weight * gbase
+}
+"""}
+_loaded: dict = {}
+
+
+def synapse_mechanism(name: str):
+    """The point process ``name`` of :data:`_MOD` (imported once)."""
+    if name not in _loaded:
+        import hashlib
+        import tempfile
+        from pathlib import Path
+
+        from .nmodl import load_mod_file
+
+        text = _MOD[name]
+        f = Path(tempfile.gettempdir()) / f"nmlcell-{name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}.mod"
+        if not f.exists():
+            tmp = f.with_suffix(f".{id(text)}.tmp")
+            tmp.write_text(text)
+            tmp.replace(f)
+        _loaded[name] = load_mod_file(f)
+    return _loaded[name]
+
+
+@dataclass
+class Connection:
+    pre: tuple[str, int]      # (population, instance)
+    post: tuple[str, int]
+    label: str                # the synapse point process on the post cell ("Exp2Syn[3]")
+    at: str                   # its place on the post cell ("dend_2(0.5)")
+    delay: float              # ms
+
+
+def _cell(rd, text, proj, pops, what):
+    for rx in _CELL:
+        m = rx.match((text or "").strip())
+        if m:
+            pop, i = m.group("pop"), int(m.group("i"))
+            if pop not in pops or i >= len(pops[pop][1]):
+                raise rd.err(f"projection '{proj}': {what} '{text}' names no cell of the network", proj,
+                             "projection")
+            return pop, i
+    raise rd.err(f"projection '{proj}': {what} '{text}' is not '../population/index/cell' or "
+                 f"'../population[index]'", proj, "projection")
+
+
+def _synapse(rd, model, syn_id: str, proj: str):
+    """(point process Mechanism, its parameters) of NeuroML synapse
+    ``syn_id`` (None for a type not supported here)."""
+    if syn_id not in model.components:
+        raise rd.err(f"projection '{proj}': synapse '{syn_id}' is not defined", proj, "projection")
+    c = model.components[syn_id]
+    if c.type not in _SYNAPSES:
+        return None
+    P = c.parameters
+    for need in (("gbase", "erev", "tauDecay") + (("tauRise",) if c.type == "expTwoSynapse" else ())):
+        if need not in P:
+            raise rd.err(f"synapse '{syn_id}' ({c.type}) has no {need}", syn_id, c.type)
+    from .nml_cell import java_float
+
+    ms = lambda k: java_float(rd.quantity(P[k], "time", syn_id, k) * 1e3)  # noqa: E731
+    e = java_float(rd.quantity(P["erev"], "voltage", syn_id, "erev") * 1e3)
+    g = java_float(rd.quantity(P["gbase"], "conductance", syn_id, "gbase") * 1e6)
+    params = {"tauDecay": ms("tauDecay"), "gbase": g, "erev": e}
+    if c.type == "expTwoSynapse":
+        rise, decay = ms("tauRise"), params["tauDecay"]
+        if not 0 < rise < decay:
+            raise rd.err(f"synapse '{syn_id}': tauRise must be positive and below tauDecay", syn_id, c.type)
+        peak = rise * decay * math.log(decay / rise) / (decay - rise)
+        params.update(tauRise=rise, waveformFactor=1.0 / (math.exp(-peak / decay) - math.exp(-peak / rise)))
+    return synapse_mechanism(_SYNAPSES[c.type]), params
+
+
+def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list) -> None:
+    """Place the synapses of projection ``ch`` on the post cells of
+    ``pops`` (population -> (NmlCell, [Cell])) and append its
+    :class:`Connection` s to ``conns``."""
+    from ..cell import PointProcess
+
+    pid = ch.id
+    pre_pop, post_pop = ch.parameters.get("presynapticPopulation"), ch.parameters.get("postsynapticPopulation")
+    for what, pop in (("presynapticPopulation", pre_pop), ("postsynapticPopulation", post_pop)):
+        if pop not in pops:
+            unsupported.append(f"projection '{pid}': {what} '{pop}' is not a population of multi-compartment "
+                               f"cells")
+            return
+    syn = _synapse(rd, model, ch.parameters.get("synapse"), pid)
+    if syn is None:
+        t = model.components[ch.parameters.get("synapse")].type
+        unsupported.append(f"synapse of type {t} in projection '{pid}' (expTwoSynapse and expOneSynapse are "
+                           f"supported on multi-compartment cells)")
+        return
+    mech, params = syn
+    for cc in ch.children:
+        if cc.type not in ("connection", "connectionWD"):
+            continue
+        P = cc.parameters
+        pre = _cell(rd, P.get("preCellId"), pid, pops, "preCellId")
+        post = _cell(rd, P.get("postCellId"), pid, pops, "postCellId")
+        if pre[0] != pre_pop or post[0] != post_pop:
+            raise rd.err(f"projection '{pid}': connection '{cc.id}' joins {pre[0]} to {post[0]}, not "
+                         f"{pre_pop} to {post_pop}", pid, "projection")
+        weight = float(P.get("weight", 1.0)) if cc.type == "connectionWD" else 1.0
+        delay = rd.quantity(P.get("delay", "0ms"), "time", pid, "delay") * 1e3 if cc.type == "connectionWD" else 0.0
+        if not delay >= 0.0:
+            raise rd.err(f"projection '{pid}': connection '{cc.id}' has a negative delay ({delay:g} ms)", pid,
+                         "connectionWD")
+        nc_pre, cells_pre = pops[pre[0]]
+        nc_post, cells_post = pops[post[0]]
+        seg, frac = int(P.get("postSegmentId", 0)), float(P.get("postFractionAlong", 0.5))
+        pseg, pfrac = int(P.get("preSegmentId", 0)), float(P.get("preFractionAlong", 0.5))
+        for s, f, nc in ((seg, frac, nc_post), (pseg, pfrac, nc_pre)):
+            if s not in nc.seg_at or not 0.0 <= f <= 1.0:
+                raise rd.err(f"projection '{pid}': connection '{cc.id}': segment {s}, fraction {f:g} is not on "
+                             f"cell '{nc.id}'", pid, "projection")
+        pre_cell = cells_pre[pre[1]]
+        disc_pre = pre_cell.discretisation()
+        if disc_pre.locate(nc_pre.location(pseg, pfrac)) != disc_pre.locate(nc_pre.spike_location()):
+            unsupported.append(f"projection '{pid}': a NetCon on segment {pseg} at {pfrac:g} (only the "
+                               f"compartment of {nc_pre.spike_location()} is watched)")
+            return
+        cell = cells_post[post[1]]
+        at = nc_post.location(seg, frac)
+        disc = cell.discretisation()
+        if disc.compartments[disc.locate(at)].area == 0.0:
+            unsupported.append(f"projection '{pid}': a synapse at {at}, a zero-area end node")
+            return
+        label = cell.add(PointProcess(mech, **params), at=at)
+        k = next(j for j, (it, _) in enumerate(cell._placed) if it.label == label)
+        it, where = cell._placed[k]
+        cell._placed[k] = (replace(it, netcons=((weight,),)), where)
+        conns.append(Connection(pre, post, label, at, delay))
+
+
+def event_links(conns: list, where: dict) -> tuple:
+    """The network's EventLinks: ``where`` maps (population, instance) to
+    (NmlCell, discretisation, {node: (group, i)}, "group[i]" of the spike
+    detector)."""
+    from ..ir.model import EventLink
+
+    links: dict[tuple, tuple[list, list]] = {}
+    for c in conns:
+        _nc, _d, _idx, spike_at = where[c.pre]
+        if spike_at is None:
+            raise ModelImportError(f"cell {c.pre[0]}[{c.pre[1]}] has no spike detector")
+        m = re.match(r"^(.*)\[(\d+)\]$", spike_at)
+        gs, i_s = m.group(1), int(m.group(2))
+        _nc, disc, idx, _s = where[c.post]
+        gd, i_d = idx[disc.locate(c.at)]
+        pairs, delays = links.setdefault((gs, gd, f"{c.label}#0"), ([], []))
+        pairs.append((i_s, i_d))
+        delays.append(c.delay)
+    return tuple(EventLink(gs, "spike", gd, port, tuple(p), tuple(d)) for (gs, gd, port), (p, d) in links.items())
