@@ -388,6 +388,9 @@ def build_network(rd, model, flat, net, temperature: float):
     types: dict[str, NmlCell] = {}
     spikes = any(ch.type == "EventOutputFile" for c in model.components if c.type == "Simulation"
                  for ch in c.children)
+    from .nml_network import add_projection, event_links
+    conns: list = []
+    spikes = spikes or any(ch.type == "projection" for ch in net.children)  # the NetCons' spike detectors
     for ch in net.children:
         if ch.type not in ("population", "populationList"):
             continue
@@ -439,6 +442,8 @@ def build_network(rd, model, flat, net, temperature: float):
                     raise rd.err(f"input '{inp.id}' of inputList '{ch.id}': {what}", ch.id, "inputList")
                 _add_input(rd, model, nc, cells[int(m.group(2))], ch.parameters.get("component"), seg, frac,
                            unsupported, IClamp)
+        elif t == "projection":
+            add_projection(rd, model, pops, ch, unsupported, conns)
         else:
             unsupported.append(f"{t} '{ch.id}' in a network of multi-compartment cells")
     if unsupported or not pops:
@@ -473,7 +478,8 @@ def build_network(rd, model, flat, net, temperature: float):
                     spike_at = f"{gid}[{cab.members[g.id].index(node)}]"
             where[pop, k] = (nc, disc, {node: (prefix + gid, i) for node, (gid, i) in index.items()}, spike_at)
     network = Network(net.id, tuple(groups), temperature=temperature,
-                      cable=Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members))
+                      cable=Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members),
+                      event_links=event_links(conns, where))
     return network, unsupported, where
 
 
