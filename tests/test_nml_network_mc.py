@@ -1,0 +1,76 @@
+"""Networks of multi-compartment NeuroML cells (issue 6): projections with
+pre/post segments and fractions, expTwoSynapse/expOneSynapse, against
+jNeuroML's NEURON export (references made and cached as in
+test_nml_multicomp; the tests skip without Java, pynml, NEURON or the
+corpus)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from test_nml_multicomp import CORPUS, HERE, compare
+
+import nmlcell
+from nmlcell.errors import ModelImportError, UnsupportedError
+
+ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
+MC_NET = HERE / "data" / "mc_net"
+
+
+def _mc_net(tmp_path, edit=None):
+    """ACnet2's cells with tests/data/mc_net's network (``edit``: text -> text
+    applied to McNet.net.nml) in ``tmp_path``; returns the LEMS file."""
+    if not ACNET2.is_dir():
+        pytest.skip(f"{ACNET2} is not here")
+    for f in ACNET2.glob("*.nml"):
+        shutil.copy(f, tmp_path)
+    text = (MC_NET / "McNet.net.nml").read_text()
+    (tmp_path / "McNet.net.nml").write_text(edit(text) if edit else text)
+    shutil.copy(MC_NET / "LEMS_McNet.xml", tmp_path)
+    return tmp_path / "LEMS_McNet.xml"
+
+
+def test_projections_between_multicompartment_cells_vs_neuron_export(tmp_path):
+    """Two pyr_4_sym cells and a basket cell (one Hines tree), a pulse into
+    pyramidal 0; expTwoSynapse connections onto pyramidal 1's apical and
+    basal dendrites (connectionWD: weights 3 and 2, delays 2.5 and 1 ms)
+    and onto the basket's dendrite (connection: weight 1, delay 0), an
+    expOneSynapse back onto pyramidal 0's soma. Measured against the
+    export: all 20 spikes within 4e-5 ms, v within 5e-6 mV (pyramidal 0),
+    4e-3 mV (pyramidal 1), 0.03 mV (basket) including spikes."""
+    got = compare(_mc_net(tmp_path), v_tol=1e-3, spike_tol=1e-3)
+    assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == [5, 5, 10]
+
+
+def test_unsupported_synapse_and_pre_place_are_listed(tmp_path):
+    """A synapse type not lowered here and a NetCon watching another
+    compartment than the detector's are listed, not dropped."""
+    def edit(t):
+        t = t.replace('<expOneSynapse id="GABA" tauDecay="8ms" gbase="5nS" erev="-80mV"/>',
+                      '<alphaSynapse id="GABA" tau="8ms" gbase="5nS" erev="-80mV"/>')
+        return t.replace('preCellId="../pyr/0/pyr_4_sym" preSegmentId="0" preFractionAlong="0.5" '
+                         'postCellId="../bsk/0/bask"',
+                         'preCellId="../pyr/0/pyr_4_sym" preSegmentId="2" preFractionAlong="0.5" '
+                         'postCellId="../bsk/0/bask"')
+    with pytest.raises(UnsupportedError) as e:
+        nmlcell.load(_mc_net(tmp_path, edit))
+    text = str(e.value)
+    assert "synapse of type alphaSynapse in projection 'bsk_pyr'" in text
+    assert "projection 'pyr_bsk': a NetCon on segment 2" in text
+
+
+@pytest.mark.parametrize("old,new,what", [
+    ('postCellId="../pyr/1/pyr_4_sym" postSegmentId="2"', 'postCellId="../pyr/5/pyr_4_sym" postSegmentId="2"',
+     "postCellId '../pyr/5/pyr_4_sym' names no cell"),
+    ('weight="3.0" delay="2.5ms"', 'weight="3.0" delay="-2.5ms"', "negative delay"),
+    ('postSegmentId="7" postFractionAlong="0.3"', 'postSegmentId="70" postFractionAlong="0.3"',
+     "segment 70, fraction 0.3 is not on cell 'pyr_4_sym'"),
+])
+def test_bad_connections(tmp_path, old, new, what):
+    lems = _mc_net(tmp_path, lambda t: t.replace(old, new))
+    with pytest.raises(ModelImportError) as e:
+        nmlcell.load(lems)
+    msg = str(e.value)
+    assert what in msg and "McNet.net.nml" in msg, msg
+    assert e.value.line is not None
