@@ -341,15 +341,19 @@ class LoweredModel:
 
     def staggered_step(self, t, y, dt, p):
         """NEURON's fixed step (see :mod:`nmlcell.lower.staggered`) for
-        every NEURON-style compartment group."""
+        every NEURON-style compartment group: the cable's nodes together,
+        the other groups (a network's one-compartment and artificial cells
+        beside branched ones) each on its own."""
         from .staggered import StaggeredKernel
 
+        out = {}
         if self.cable is not None:
             from .cable_step import cable_staggered_step
 
-            return cable_staggered_step(self, t, y, dt, p)
-        out = {}
+            out = dict(cable_staggered_step(self, t, y, dt, p))
         for gid, g in self.groups.items():
+            if gid in out:  # a node of the cable
+                continue
             if g.mech.kind == "artificial_cell":
                 out[gid] = y[gid]  # no continuous dynamics: changes only in the event phase
                 continue
