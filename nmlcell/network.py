@@ -128,15 +128,18 @@ class NetCon:
     delay: float
     threshold: float
     source: str | None = None  # a point process of ``pre`` that calls net_event (None: pre's v or NetStim)
+    at: str | None = None      # where a branched ``pre`` cell's v is watched (None: its root's middle)
 
 
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
 
 
 class Network:
-    """Cells (:class:`nmlcell.Cell`, one compartment each), artificial
-    cells (:class:`NetStim`) and NetCons between them, run together with
-    NEURON's fixed step (the ``staggered`` solver)."""
+    """Cells (:class:`nmlcell.Cell`: one compartment, or branched on a
+    morphology), artificial cells (:class:`NetStim`) and NetCons between
+    them, run together with NEURON's fixed step (the ``staggered`` solver;
+    the branched cells share one Hines tree, see
+    :mod:`nmlcell.network_cable`)."""
 
     def __init__(self):
         self._members: dict[str, object] = {}
@@ -161,8 +164,6 @@ class Network:
         elif not isinstance(obj, (Cell, NetStim)):
             raise OptionError(f"Network.add takes an nmlcell.Cell, an nmlcell.NetStim or an ARTIFICIAL_CELL "
                               f"(nmlcell.PointProcess(mech, ...)), not {obj!r}", element="add")
-        if isinstance(obj, Cell) and obj.morphology is not None:
-            raise OptionError("Network cells have one compartment (Cell.soma(...)) so far", element="add")
         if any(o is obj for o in self._members.values()) and not isinstance(obj, PointProcess):
             raise OptionError(f"{obj!r} is already in the network", element="add")
         if name is None:
@@ -200,7 +201,7 @@ class Network:
         return self._name(pre, "pre"), None
 
     def connect(self, pre, post, syn: str | None = None, *, weight=0.0, delay: float = 1.0,
-                threshold: float = 10.0) -> NetCon:
+                threshold: float = 10.0, at: str | None = None) -> NetCon:
         """NEURON's ``NetCon(pre, syn)`` with ``weight`` (a number or the
         weight vector: the arguments of the synapse's NET_RECEIVE),
         ``delay`` (ms, >= 0) and ``threshold`` (mV; a cell source's
@@ -211,7 +212,10 @@ class Network:
         holding the synapse; ``syn``: the synapse's name from
         ``post.add(...)`` (``"ExpSyn[0]"``); an ARTIFICIAL_CELL as ``post``
         takes the event itself (no ``syn``; its delay must be at least
-        dt/2, see docs/differences-from-neuron.md)."""
+        dt/2, see docs/differences-from-neuron.md). ``at``: on a branched
+        ``pre`` cell, where its ``v`` is watched (``"soma(0.5)"``, the
+        default: the middle of the root section), NEURON's
+        ``NetCon(sec(x)._ref_v, ...)``; one place per cell."""
         (p, pp), q = self._source(pre), self._name(post, "post")
         cell = self._members[q]
         if isinstance(cell, NetStim):
@@ -223,9 +227,10 @@ class Network:
                                   f"lowered", element="connect")
             syn = "in"
         else:
-            it = next((i for i in cell._inserted if i.label == syn), None)
+            items = list(cell._inserted) + [i for i, _w in cell._placed]
+            it = next((i for i in items if i.label == syn), None)
             if it is None:
-                pps = [i.label for i in cell._inserted if i.point]
+                pps = [i.label for i in items if i.point]
                 raise OptionError(f"'{q}' has no point process '{syn}' (it has: {', '.join(pps) or 'none'})",
                                   element="connect")
             if not it.mech.on_events:
@@ -244,7 +249,17 @@ class Network:
             if prev and th not in prev:
                 raise OptionError(f"'{p}' already has NetCons with threshold {prev.pop()} mV: NEURON shares one "
                                   f"threshold per source", element="connect")
-        nc = NetCon(p, q, syn, w, d, th, pp)
+        src = self._members[p]
+        if at is not None:
+            if not (isinstance(src, Cell) and src.morphology is not None and pp is None):
+                raise OptionError("at= places the NetCon on a branched cell's v (a cell with a morphology)",
+                                  element="connect")
+            Cell._locate(src.discretisation(), at)
+            prev = {nc.at or src._root_loc() for nc in self.netcons if nc.pre == p}
+            if prev and at not in prev:
+                raise OptionError(f"'{p}' already has NetCons watching {prev.pop()}: one place per cell",
+                                  element="connect")
+        nc = NetCon(p, q, syn, w, d, th, pp, at)
         self.netcons.append(nc)
         return nc
 
@@ -252,10 +267,19 @@ class Network:
         src = next(nc.source for nc in self.netcons if nc.pre == p)
         return f"point process {src}" if src else "its membrane potential"
 
-    def record(self, name: str, cell) -> "Network":
+    def record(self, name: str, cell, at: str | None = None) -> "Network":
         """Record a variable of a cell (``"v"``, ``"m_hh"``,
-        ``"ExpSyn[0].g"``); the column is ``"<cell>.<name>"``."""
+        ``"ExpSyn[0].g"``); the column is ``"<cell>.<name>"``. On a
+        branched cell ``at`` is the place (``"dend[3](0.7)"``; default the
+        root's middle, or the point process's own place) and the column
+        ``"<cell>.<at>.<name>"`` when given."""
         c = self._name(cell, "cell")
+        if at is not None:
+            obj = self._members[c]
+            if not (isinstance(obj, Cell) and obj.morphology is not None):
+                raise OptionError("at= needs a cell with a morphology", element="record")
+            Cell._locate(obj.discretisation(), at)
+            name = f"{at}.{name}"
         if (c, name) not in self._record:
             self._record.append((c, name))
         return self
@@ -269,10 +293,21 @@ class Network:
         each member to (group, index)."""
         from .ir.model import EventLink, Group, ModelIR, Network as NetIR
 
+        from .network_cable import cable_groups
+
         protos: list[dict] = []
         self._where: dict[str, tuple[str, int]] = {}
         self._units = {}
+        branched = {n: o for n, o in self._members.items() if isinstance(o, Cell) and o.morphology is not None}
+        cable_gs, cable, self._cable = [], None, {}
+        if branched:
+            cable_gs, cable, self._cable, units = cable_groups(self, branched, celsius)
+            for n, (_disc, idx, spike, _pps) in self._cable.items():
+                self._where[n] = spike or next(iter(idx.values()))
+                self._units[n] = units
         for name, obj in self._members.items():
+            if name in branched:
+                continue
             mech, values, emits, units, kind = self._member(name, obj, dt)
             shape = _shape(mech)
             pr = next((q for q in protos if q["kind"] == kind and q["emits"] == emits and q["shape"] == shape), None)
@@ -284,9 +319,9 @@ class Network:
             self._where[name] = (pr["gid"], len(pr["names"]))
             pr["names"].append(name)
             pr["values"].append(values)
-        if not protos:
+        if not protos and not branched:
             raise OptionError("the network is empty (net.add cells first)", element="run")
-        groups = []
+        groups = list(cable_gs)
         for pr in protos:
             ov = {}
             for prm in pr["mech"].parameters:
@@ -301,6 +336,8 @@ class Network:
             k = ports.get((nc.post, nc.syn), 0)
             ports[(nc.post, nc.syn)] = k + 1
             (gs, i_s), (gd, i_d) = self._where[nc.pre], self._where[nc.post]
+            if nc.post in self._cable:
+                gd, i_d = self._cable[nc.post][3][nc.syn]
             pairs, delays = links.setdefault((gs, gd, f"{nc.syn}#{k}"), ([], []))
             pairs.append((i_s, i_d))
             if isinstance(self._members[nc.post], PointProcess):
@@ -313,7 +350,8 @@ class Network:
                 delays.append(nc.delay)
         events = tuple(EventLink(gs, "spike", gd, port, tuple(pairs), tuple(delays))
                        for (gs, gd, port), (pairs, delays) in links.items())
-        net = NetIR("network", tuple(groups), temperature=float(celsius) + 273.15, event_links=events)
+        net = NetIR("network", tuple(groups), temperature=float(celsius) + 273.15, event_links=events,
+                    cable=cable)
         return ModelIR(name="network", file="<nmlcell.Network>", network=net)
 
     def _member(self, name, obj, dt):
@@ -390,11 +428,31 @@ class Network:
         names, inner = [], []
         for c, n in self._record:
             gid, i = self._where[c]
-            if n not in model.lowered.groups[gid].mech.exposures:
-                raise OptionError(f"'{n}' is not a variable of '{c}'", element="record")
+            var = n
+            if c in self._cable:
+                gid, i, var = self._cable_column(c, n)
+            if var not in model.lowered.groups[gid].mech.exposures:
+                raise OptionError(f"'{var}' is not a variable of '{c}'", element="record")
             names.append(f"{c}.{n}")
-            inner.append(f"{gid}[{i}]/{n}")
+            inner.append(f"{gid}[{i}]/{var}")
         return names, inner
+
+    def _cable_column(self, c: str, n: str) -> tuple[str, int, str]:
+        """(group, instance, variable) of column ``n`` (``"v"``,
+        ``"ExpSyn[0].g"`` or ``"dend[3](0.7).v"``) of branched cell ``c``."""
+        disc, idx, _spike, pps = self._cable[c]
+        if ")." in n:
+            at, var = n.split(").", 1)
+            return (*idx[disc.locate(at + ")")], var)
+        label = n.split(".", 1)[0] if "." in n else None
+        if label in pps:
+            return (*pps[label], n)
+        return (*idx[disc.locate(self._members[c]._root_loc())], n)
+
+    def _unit(self, c: str, n: str) -> str:
+        if c in self._cable:
+            return self._units.get(c, {}).get(self._cable_column(c, n)[2], "")
+        return self._units.get(self._where[c][0], {}).get(n, "")
 
     def run(self, duration: float, dt: float = 0.025, celsius: float = 6.3, *, seed: int = 0, progress=None):
         """Simulate; returns Results with ``res["<cell>.v"]`` for each
@@ -406,7 +464,7 @@ class Network:
         names, inner = self._inner(model)
         res = model.run(duration=duration, dt=dt, record=inner, progress=progress, seed=seed)
         res.rename(dict(zip(inner, names)))
-        res.set_units({f"{c}.{n}": self._units.get(self._where[c][0], {}).get(n, "") for c, n in self._record})
+        res.set_units({f"{c}.{n}": self._unit(c, n) for c, n in self._record})
         back = {f"{gid}[{i}]": name for name, (gid, i) in self._where.items()}
         res.spikes = {back[k]: v for k, v in res.spikes.items() if k in back}
         return res

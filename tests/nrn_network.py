@@ -13,6 +13,14 @@ A configuration::
                                                     # (pre "a:Izhi2003b[0]": that point process's net_event)
      "record": [["a", "v"], ["a", "ExpSyn[0].g"]]}
 
+A branched cell: ``"sections": [[name, parent, parent_x, L, diam], ...]``
+(the first is the root, ``parent`` None; nmlcell names it ``dend[0]``:
+a two-point SWC cylinder), ``"nseg"`` for all its sections, ``"insert"``
+entries ``[mech, params, [section, ...] or None]``, ``"syns"`` entries
+``[mech, params, "dend[3](0.7)"]``, ``"iclamp"`` with a fourth item, its
+place; a NetCon may carry a 7th item, the place its pre cell's v is
+watched (default the root's middle) and a record entry a 3rd, the place.
+
 ``neuron_net(cfg)`` returns (traces {"a.v": array}, spikes {name: times})
 with NEURON's fixed step (secondorder 0, ``usetable_<suffix> = 0``); the spikes of a cell are recorded
 by a NetCon at its v with the threshold of its NetCons (10 mV without).
@@ -37,20 +45,42 @@ if cfg.get("lib"):
     h.nrn_load_dll(cfg["lib"])
 h.secondorder = 0
 secs, syns, stims, keep = {}, {}, {}, []
+bsecs = {}
+def place(name, at):
+    if at is None:
+        return secs[name](0.5)
+    sec, x = at.rstrip(")").split("(")
+    return bsecs[name][sec](float(x))
 for name, c in cfg["cells"].items():
-    s = h.Section(name=name)
-    s.L, s.diam, s.cm, s.Ra, s.nseg = c["L"], c["diam"], c["cm"], c["Ra"], 1
-    for mech, params in c.get("insert", []):
-        s.insert(mech)
-        for k, v in params.items():
-            setattr(s(0.5), f"{k}_{mech}", v)
+    if "sections" in c:
+        bs = {}
+        for sn, par, px, L, d in c["sections"]:
+            s = h.Section(name=f"{name}_{sn}")
+            s.L, s.diam, s.cm, s.Ra, s.nseg = L, d, c["cm"], c["Ra"], c["nseg"]
+            if par is not None:
+                s.connect(bs[par](px), 0)
+            bs[sn] = s
+        bsecs[name] = bs
+        s = bs[c["sections"][0][0]]
+    else:
+        s = h.Section(name=name)
+        s.L, s.diam, s.cm, s.Ra, s.nseg = c["L"], c["diam"], c["cm"], c["Ra"], 1
+    for mech, params, *where in c.get("insert", []):
+        for sec in ([bsecs[name][w] for w in where[0]] if where and where[0] else
+                    list(bsecs[name].values()) if name in bsecs else [s]):
+            sec.insert(mech)
+            for seg in sec:
+                for k, v in params.items():
+                    setattr(seg, f"{k}_{mech}", v)
         if hasattr(h, f"usetable_{mech}"):
             setattr(h, f"usetable_{mech}", 0)   # NEURON's rate tables are an approximation
+    secs[name] = s
     if c.get("iclamp"):
-        st = h.IClamp(s(0.5)); st.delay, st.dur, st.amp = c["iclamp"]; keep.append(st)
+        st = h.IClamp(place(name, c["iclamp"][3] if len(c["iclamp"]) > 3 else None))
+        st.delay, st.dur, st.amp = c["iclamp"][:3]; keep.append(st)
     counts = {}
-    for mech, params in c.get("syns", []):
-        pp = getattr(h, mech)(s(0.5))
+    for mech, params, *at in c.get("syns", []):
+        pp = getattr(h, mech)(place(name, at[0] if at else None))
         if hasattr(h, f"usetable_{mech}"):
             setattr(h, f"usetable_{mech}", 0)
         for k, v in params.items():
@@ -68,14 +98,15 @@ for name, (mech, params) in cfg.get("artificial", {}).items():   # ARTIFICIAL_CE
         setattr(a, k, v)
     stims[name] = a
 ncs = []
-for pre, post, syn, w, d, th in cfg["netcons"]:
+for pre, post, syn, w, d, th, *pre_at in cfg["netcons"]:
     target = stims[post] if post in stims else syns[(post, syn)]   # an artificial cell takes it itself
     if pre in stims:
         nc = h.NetCon(stims[pre], target)
     elif ":" in pre:   # "cell:Izhi2003b[0]": a point process calling net_event
         nc = h.NetCon(syns[tuple(pre.split(":"))], target)
     else:
-        nc = h.NetCon(secs[pre](0.5)._ref_v, target, sec=secs[pre])
+        seg = place(pre, pre_at[0] if pre_at else None)
+        nc = h.NetCon(seg._ref_v, target, sec=seg.sec)
         nc.threshold = th
     for k, x in enumerate(w):
         nc.weight[k] = x
@@ -90,16 +121,18 @@ for name in list(secs) + list(stims):
     elif name in stims:
         nc = h.NetCon(stims[name], None)
     else:
-        nc = h.NetCon(secs[name](0.5)._ref_v, None, sec=secs[name])
+        at = [n[6] for n in cfg["netcons"] if n[0] == name and len(n) > 6]
+        seg = place(name, at[0] if at else None)
+        nc = h.NetCon(seg._ref_v, None, sec=seg.sec)
         nc.threshold = th[0] if th else 10.0
     vec = h.Vector(); nc.record(vec); ncs.append(nc); spk[name] = vec
 vecs = []
-for cell, var in cfg["record"]:
+for cell, var, *at in cfg["record"]:
     if "." in var:
         lab, _, x = var.rpartition(".")
         ref = getattr(syns[(cell, lab)], "_ref_" + x)
     else:
-        ref = getattr(secs[cell](0.5), "_ref_" + var)
+        ref = getattr(place(cell, at[0] if at else None), "_ref_" + var)
     vec = h.Vector(); vec.record(ref); vecs.append(vec)
 h.dt = cfg["dt"]
 h.celsius = cfg["celsius"]
@@ -120,8 +153,27 @@ def neuron_net(cfg: dict):
         if r.returncode != 0:
             pytest.fail(f"NEURON run failed: {r.stderr[-2000:]}")
         got = json.loads(out.read_text())
-    rec = {f"{c}.{v}": np.asarray(x) for (c, v), x in zip(cfg["record"], got["rec"])}
+    rec = {_col(r): np.asarray(x) for r, x in zip(cfg["record"], got["rec"])}
     return rec, {k: np.asarray(v) for k, v in got["spikes"].items()}
+
+
+def _col(r) -> str:
+    return f"{r[0]}.{r[2]}.{r[1]}" if len(r) > 2 else f"{r[0]}.{r[1]}"
+
+
+def _branched(name: str, c: dict, folder: Path, v_init: float):
+    """An nmlcell.Cell of config ``c``'s sections: the root a two-point SWC
+    cylinder (``dend[0]``), the others created on it."""
+    import nmlcell
+
+    (sn0, _p, _x, L, d), *rest = c["sections"]
+    assert sn0 == "dend[0]", "the root of a branched cell is dend[0] (a two-point SWC cylinder)"
+    f = folder / f"{name}.swc"
+    f.write_text(f"1 3 0 0 0 {d / 2} -1\n2 3 {L} 0 0 {d / 2} 1\n")
+    cell = nmlcell.Cell(f, nseg=c["nseg"], cm=c["cm"], Ra=c["Ra"], v_init=v_init)
+    for sn, par, px, L, d in rest:
+        cell.create(sn, L=L, diam=d, at=f"{par}({px})", region="dend")
+    return cell
 
 
 def nmlcell_net(cfg: dict, mechs: dict | None = None, seed: int = 0):
@@ -130,26 +182,33 @@ def nmlcell_net(cfg: dict, mechs: dict | None = None, seed: int = 0):
 
     net = nmlcell.Network()
     cells = {}
+    tmp = tempfile.TemporaryDirectory()
     for name, c in cfg["cells"].items():
-        cell = nmlcell.Cell.soma(L=c["L"], diam=c["diam"], cm=c["cm"], Ra=c["Ra"], v_init=cfg.get("v_init", -65.0))
-        for mech, params in c.get("insert", []):
-            cell.insert(mechs[mech] if mechs and mech in mechs else mech, **params)
+        if "sections" in c:
+            cell = _branched(name, c, Path(tmp.name), cfg.get("v_init", -65.0))
+        else:
+            cell = nmlcell.Cell.soma(L=c["L"], diam=c["diam"], cm=c["cm"], Ra=c["Ra"],
+                                     v_init=cfg.get("v_init", -65.0))
+        for mech, params, *where in c.get("insert", []):
+            kw = {"where": where[0]} if where and where[0] else {}
+            cell.insert(mechs[mech] if mechs and mech in mechs else mech, **kw, **params)
         if c.get("iclamp"):
-            d, dur, amp = c["iclamp"]
-            cell.add(nmlcell.IClamp(delay=d, dur=dur, amp=amp))
-        for mech, params in c.get("syns", []):
-            cell.add(nmlcell.PointProcess(mechs[mech] if mechs and mech in mechs else mech, **params))
+            d, dur, amp = c["iclamp"][:3]
+            cell.add(nmlcell.IClamp(delay=d, dur=dur, amp=amp), *c["iclamp"][3:])
+        for mech, params, *at in c.get("syns", []):
+            cell.add(nmlcell.PointProcess(mechs[mech] if mechs and mech in mechs else mech, **params), *at)
         cells[name] = net.add(cell, name)
     for name, p in cfg.get("stims", {}).items():
         net.add(nmlcell.NetStim(p["start"], p["interval"], p["number"], p.get("noise", 0.0)), name)
     for name, (mech, params) in cfg.get("artificial", {}).items():
         net.add(nmlcell.PointProcess(mechs[mech] if mechs and mech in mechs else mech, **params), name)
-    for pre, post, syn, w, d, th in cfg["netcons"]:
+    for pre, post, syn, w, d, th, *pre_at in cfg["netcons"]:
         if ":" in pre:
             c, lab = pre.split(":")
             pre = (cells[c], lab)
-        net.connect(pre, post, syn, weight=w, delay=d, threshold=th)
-    for c, v in cfg["record"]:
-        net.record(v, c)
+        net.connect(pre, post, syn, weight=w, delay=d, threshold=th, **({"at": pre_at[0]} if pre_at else {}))
+    for c, v, *at in cfg["record"]:
+        net.record(v, c, *at)
     res = net.run(cfg["T"], dt=cfg["dt"], celsius=cfg["celsius"], seed=seed)
-    return {f"{c}.{v}": res[f"{c}.{v}"] for c, v in cfg["record"]}, res.spikes, res
+    tmp.cleanup()
+    return {_col(r): res[_col(r)] for r in cfg["record"]}, res.spikes, res

@@ -1,0 +1,63 @@
+"""The branched cells of an :class:`nmlcell.Network` (cells with a
+morphology): each one a cable of :func:`~nmlcell.cable_cell.build_cable_ir`,
+one after the other in one Hines tree (a later cell's root hangs from the
+first cell's root through 1e300 MOhm: no current passes), as
+:func:`nmlcell.importers.nml_cell.build_network` lays out NeuroML cells.
+
+A NetCon from a branched cell watches ``v`` at its ``at`` place (default
+the middle of the root section: ``soma(0.5)``) with its threshold (the
+spike detector of jNeuroML's export, a density mechanism whose threshold
+is +inf elsewhere); a NetCon onto one reaches the synapse's node, whose
+composed mechanism carries one NET_RECEIVE handler per NetCon
+(``<syn>#k``, as for one-compartment cells).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+
+def cable_groups(net, cells: dict, celsius: float):
+    """(groups, Cable, where, units) for the branched ``cells`` (name ->
+    Cell) of Network ``net``; ``where[name]`` = (discretisation, {node:
+    (group, i)}, (group, i) of the spike detector or None, {synapse label:
+    (group, i)})."""
+    from .cable_cell import build_cable_ir
+    from .importers.nml_mechanisms import spike_detector
+    from .ir.model import Cable
+
+    groups, parent, ri, area, members, units, where = [], [], [], [], {}, {}, {}
+    for name, cell in cells.items():
+        c = copy.copy(cell)
+        c._placed = list(cell._placed)
+        c._counts = dict(cell._counts)
+        c._model = c._frozen = None
+        for k, (it, at) in enumerate(c._placed):
+            ws = tuple(nc.weight for nc in net.netcons if nc.post == name and nc.syn == it.label)
+            if ws:
+                c._placed[k] = (replace(it, netcons=ws), at)
+        out = [nc for nc in net.netcons if nc.pre == name]
+        det_at = None
+        if out:
+            det_at = out[0].at or cell._root_loc()
+            c.insert(spike_detector(), where=[det_at.split("(")[0].strip()], threshold={det_at: out[0].threshold})
+        # values of NEURON's current phase (Exp2Syn's g) recorded as the staggered step computes them
+        recorded = {n.split(").", 1)[-1] for cc, n in net._record if cc == name}
+        phase = tuple(sorted(n for n in recorded if "." in n))
+        ir, u, index, disc = build_cable_ir(c, celsius, phase=phase)
+        units.update(u)
+        off = len(parent)
+        cab = ir.network.cable
+        parent += [(p + off if p >= 0 else (0 if off else -1)) for p in cab.parent]
+        ri += [(1e300 if (off and j == 0) else r) for j, r in enumerate(cab.ri)]
+        area += list(cab.area)
+        for g in ir.network.groups:
+            gid = f"{name}_{g.id}"
+            det = any("spike" in cc.events for cc in g.mechanism.conditions)
+            groups.append(replace(g, id=gid, component="cells", emits_spikes=det))
+            members[gid] = tuple(n + off for n in cab.members[g.id])
+        idx = {node: (f"{name}_{gid}", i) for node, (gid, i) in index.items()}
+        spike = idx[disc.locate(det_at)] if det_at else None
+        pps = {it.label: idx[c._locate(disc, at)] for it, at in c._placed if it.point}
+        where[name] = (disc, idx, spike, pps)
+    return groups, Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members), where, units
