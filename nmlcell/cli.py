@@ -62,14 +62,16 @@ def main(argv=None) -> int:
 
 
 def _solvers(args) -> int:
-    from .quad.registry import all_integrators
+    from .quad.registry import all_integrators, cable_solvers
 
-    rows = [("name", "aliases", "family", "order", "description")]
+    cable = set(cable_solvers())
+    rows = [("name", "aliases", "family", "order", "cables", "description")]
     for it in sorted(all_integrators(), key=lambda x: (x.category, x.order, x.name)):
-        rows.append((it.name, ",".join(it.aliases) or "-", it.category, str(it.order), it.description))
-    w = [max(len(r[k]) for r in rows) for k in range(4)]
+        rows.append((it.name, ",".join(it.aliases) or "-", it.category, str(it.order),
+                     "yes" if it.name in cable else "-", it.description))
+    w = [max(len(r[k]) for r in rows) for k in range(5)]
     for r in rows:
-        print("  ".join(r[k].ljust(w[k]) for k in range(4)) + "  " + r[4])
+        print("  ".join(r[k].ljust(w[k]) for k in range(5)) + "  " + r[5])
     return 0
 
 
