@@ -86,6 +86,12 @@ def describe_mod(path) -> str:
     used = [i.name for i in m.inputs if i.name in ("v", "t", "dt", "celsius", "area", "diam")]
     if used:
         out.append("  reads: " + ", ".join(used))
+    from .importers.nmodl_table import function_tables
+
+    for name, (nargs, file, line) in sorted(function_tables(m).items()):
+        where = f"{Path(file).name}:{line}" if line else Path(file).name
+        out.append(f"  FUNCTION_TABLE {name} ({nargs} argument{'s' if nargs != 1 else ''}, {where}): "
+                   f"needs data at run time, cell.insert(..., tables={{'{name}': {{'x': [...], 'y': [...]}}}})")
     out += _unsupported(m.unsupported, "file", "  ")
     return "\n".join(out)
 

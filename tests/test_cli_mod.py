@@ -32,3 +32,11 @@ def test_info_bad_mod_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.mod:2" in err and "Traceback" not in err
     assert main(["info", str(tmp_path / "missing.mod")]) == 2
+
+
+def test_info_names_function_tables_that_need_data(capsys):
+    f = Path(__file__).resolve().parent / "data" / "mod" / "regress" / "function_table" / "ftab.mod"
+    assert main(["info", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "FUNCTION_TABLE tau (1 argument, ftab.mod:20): needs data at run time" in out
+    assert "FUNCTION_TABLE scale (2 arguments, ftab.mod:21)" in out
