@@ -15,7 +15,10 @@ NEURON export builds them (:func:`nml_cell.build_network` calls these).
   step before, with no ``di/dv``. The point processes below state that in
   NMODL (METHOD euler; the SOLVEd PROCEDURE ``stale`` runs in the state
   phase, before an euler mechanism's states advance);
-  gbase, erev and the time constants as the export prints them (Java floats).
+  Parameters as the export prints them (Java floats, the waveform factor
+  too). ``blockingPlasticSynapse`` with one ``voltageConcDepBlockMechanism``
+  and no plasticity mechanism: ``g`` times ``1 / (1 + [Mg]/scalingConc *
+  exp(-v / scalingVolt))`` with the same ``v``.
 - The NetCon watches ``v`` at ``preSegmentId``/``preFractionAlong`` of the
   pre cell at the cell's spikeThresh: the spike detector of
   :meth:`NmlCell.make_cell` (segment 0's section, ``(0.5)``); a pre place
@@ -33,7 +36,8 @@ from ..errors import ModelImportError
 
 _CELL = (re.compile(r"^(?:\.\./)?(?P<pop>\w+)/(?P<i>\d+)(?:/\w+)?$"),
          re.compile(r"^(?:\.\./)?(?P<pop>\w+)\[(?P<i>\d+)\]$"))
-_SYNAPSES = {"expTwoSynapse": "NmlExpTwoSynapse", "expOneSynapse": "NmlExpOneSynapse"}
+_SYNAPSES = {"expTwoSynapse": "NmlExpTwoSynapse", "expOneSynapse": "NmlExpOneSynapse",
+             "blockingPlasticSynapse": "NmlBlockingSynapse"}
 _MOD = {
     "NmlExpTwoSynapse": """
 NEURON {
@@ -96,6 +100,42 @@ PROCEDURE stale() {
 NET_RECEIVE(weight) {
     g = g + weight * gbase
 }
+""",
+    "NmlBlockingSynapse": """
+NEURON {
+    POINT_PROCESS NmlBlockingSynapse
+    RANGE tauRise, tauDecay, waveformFactor, gbase, erev, blockConcentration, scalingConc, scalingVolt, i, isav
+    NONSPECIFIC_CURRENT i
+}
+PARAMETER {
+    tauRise = 1 (ms)
+    tauDecay = 2 (ms)
+    waveformFactor = 1
+    gbase = 0.001 (uS)
+    erev = 0 (mV)
+    blockConcentration = 1.2 (mM)
+    scalingConc = 1.9 (mM)
+    scalingVolt = 16 (mV)
+}
+ASSIGNED { v (mV) i (nA) isav (nA) }
+STATE { A B }
+INITIAL { A = 0  B = 0  isav = 0 }
+BREAKPOINT {
+    SOLVE states METHOD euler
+    SOLVE stale
+    i = isav
+}
+DERIVATIVE states {
+    A' = -A / tauRise
+    B' = -B / tauDecay
+}
+PROCEDURE stale() {
+    isav = gbase * (B - A) * (v - erev) / (1 + (blockConcentration / scalingConc) * exp(-v / scalingVolt))
+}
+NET_RECEIVE(weight) {
+    A = A + weight * waveformFactor
+    B = B + weight * waveformFactor
+}
 """}
 _loaded: dict = {}
 
@@ -150,7 +190,14 @@ def _synapse(rd, model, syn_id: str, proj: str):
     if c.type not in _SYNAPSES:
         return None
     P = c.parameters
-    for need in (("gbase", "erev", "tauDecay") + (("tauRise",) if c.type == "expTwoSynapse" else ())):
+    block = None
+    if c.type == "blockingPlasticSynapse":
+        kids = [k for k in c.children if k.type not in ("notes", "annotation", "property")]
+        if len(kids) != 1 or kids[0].type != "voltageConcDepBlockMechanism":
+            return None
+        block = kids[0]
+    two = c.type != "expOneSynapse"
+    for need in (("gbase", "erev", "tauDecay") + (("tauRise",) if two else ())):
         if need not in P:
             raise rd.err(f"synapse '{syn_id}' ({c.type}) has no {need}", syn_id, c.type)
     from .nml_cell import java_float
@@ -159,12 +206,25 @@ def _synapse(rd, model, syn_id: str, proj: str):
     e = java_float(rd.quantity(P["erev"], "voltage", syn_id, "erev") * 1e3)
     g = java_float(rd.quantity(P["gbase"], "conductance", syn_id, "gbase") * 1e6)
     params = {"tauDecay": ms("tauDecay"), "gbase": g, "erev": e}
-    if c.type == "expTwoSynapse":
+    if two:
         rise, decay = ms("tauRise"), params["tauDecay"]
         if not 0 < rise < decay:
             raise rd.err(f"synapse '{syn_id}': tauRise must be positive and below tauDecay", syn_id, c.type)
         peak = rise * decay * math.log(decay / rise) / (decay - rise)
-        params.update(tauRise=rise, waveformFactor=1.0 / (math.exp(-peak / decay) - math.exp(-peak / rise)))
+        params.update(tauRise=rise, waveformFactor=java_float(1.0 / (math.exp(-peak / decay)
+                                                                      - math.exp(-peak / rise))))
+    if block is not None:
+        B = block.parameters
+        try:
+            params.update(blockConcentration=java_float(rd.quantity(B["blockConcentration"], "concentration",
+                                                                    syn_id, "blockConcentration")),
+                          scalingConc=java_float(rd.quantity(B["scalingConc"], "concentration", syn_id,
+                                                             "scalingConc")),
+                          scalingVolt=java_float(rd.quantity(B["scalingVolt"], "voltage", syn_id,
+                                                             "scalingVolt") * 1e3))
+        except KeyError as e:
+            raise rd.err(f"synapse '{syn_id}': its voltageConcDepBlockMechanism has no {e.args[0]}", syn_id,
+                         c.type) from None
     return synapse_mechanism(_SYNAPSES[c.type]), params
 
 
@@ -184,8 +244,9 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list) ->
     syn = _synapse(rd, model, ch.parameters.get("synapse"), pid)
     if syn is None:
         t = model.components[ch.parameters.get("synapse")].type
-        unsupported.append(f"synapse of type {t} in projection '{pid}' (expTwoSynapse and expOneSynapse are "
-                           f"supported on multi-compartment cells)")
+        unsupported.append(f"synapse of type {t} in projection '{pid}' (expTwoSynapse, expOneSynapse and "
+                           f"blockingPlasticSynapse with one voltageConcDepBlockMechanism and no plasticity "
+                           f"are supported on multi-compartment cells)")
         return
     mech, params = syn
     for cc in ch.children:
