@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass, replace
 
 from ..errors import ModelImportError
+from ..ir.units import Dim
 
 _CELL = (re.compile(r"^(?:\.\./)?(?P<pop>\w+)/(?P<i>\d+)(?:/\w+)?$"),
          re.compile(r"^(?:\.\./)?(?P<pop>\w+)\[(?P<i>\d+)\]$"))
@@ -42,7 +43,7 @@ _MOD = {
     "NmlExpTwoSynapse": """
 NEURON {
     POINT_PROCESS NmlExpTwoSynapse
-    RANGE tauRise, tauDecay, waveformFactor, gbase, erev, i, isav
+    RANGE tauRise, tauDecay, waveformFactor, gbase, erev, i, isav, gsav
     NONSPECIFIC_CURRENT i
 }
 PARAMETER {
@@ -52,9 +53,9 @@ PARAMETER {
     gbase = 0.001 (uS)
     erev = 0 (mV)
 }
-ASSIGNED { v (mV) i (nA) isav (nA) }
+ASSIGNED { v (mV) i (nA) isav (nA) gsav (uS) }
 STATE { A B }
-INITIAL { A = 0  B = 0  isav = 0 }
+INITIAL { A = 0  B = 0  isav = 0  gsav = 0 }
 BREAKPOINT {
     SOLVE states METHOD euler
     SOLVE stale
@@ -65,7 +66,8 @@ DERIVATIVE states {
     B' = -B / tauDecay
 }
 PROCEDURE stale() {
-    isav = gbase * (B - A) * (v - erev)
+    gsav = gbase * (B - A)
+    isav = gsav * (v - erev)
 }
 NET_RECEIVE(weight) {
     A = A + weight * waveformFactor
@@ -105,6 +107,7 @@ NET_RECEIVE(weight) {
 NEURON {
     POINT_PROCESS NmlBlockingSynapse
     RANGE tauRise, tauDecay, waveformFactor, gbase, erev, blockConcentration, scalingConc, scalingVolt, i, isav
+    RANGE gsav
     NONSPECIFIC_CURRENT i
 }
 PARAMETER {
@@ -117,9 +120,9 @@ PARAMETER {
     scalingConc = 1.9 (mM)
     scalingVolt = 16 (mV)
 }
-ASSIGNED { v (mV) i (nA) isav (nA) }
+ASSIGNED { v (mV) i (nA) isav (nA) gsav (uS) }
 STATE { A B }
-INITIAL { A = 0  B = 0  isav = 0 }
+INITIAL { A = 0  B = 0  isav = 0  gsav = 0 }
 BREAKPOINT {
     SOLVE states METHOD euler
     SOLVE stale
@@ -130,7 +133,8 @@ DERIVATIVE states {
     B' = -B / tauDecay
 }
 PROCEDURE stale() {
-    isav = gbase * (B - A) * (v - erev) / (1 + (blockConcentration / scalingConc) * exp(-v / scalingVolt))
+    gsav = gbase * (B - A) / (1 + (blockConcentration / scalingConc) * exp(-v / scalingVolt))
+    isav = gsav * (v - erev)
 }
 NET_RECEIVE(weight) {
     A = A + weight * waveformFactor
@@ -288,6 +292,35 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list) ->
         it, where = cell._placed[k]
         cell._placed[k] = (replace(it, netcons=((weight,),)), where)
         conns.append(Connection(pre, post, label, at, delay))
+        on = nc_post.__dict__.setdefault("nml_synapses", {})   # for recordings of synapses:<id>:<k>/g
+        on.setdefault((post, seg, ch.parameters.get("synapse")), []).append((label, at, mech.name))
+
+
+_G = Dim(m=-1, l=-2, t=3, i=2)   # conductance; the internal unit is uS
+_Q_SYN = re.compile(r"^synapses:(?P<syn>\w+):(?P<k>\d+)/g$")
+
+
+def synapse_quantity(nc, key: tuple, seg: int, rest: str):
+    """(place, variable) of a LEMS quantity ``.../<seg>/synapses:AMPA:0/g``
+    of cell ``key`` (population, instance): the k-th synapse of that
+    component on segment ``seg``, in connection order; its ``g`` as the
+    export records it (after the state phase). None when it names none."""
+    m = _Q_SYN.match(rest)
+    found = getattr(nc, "nml_synapses", {}).get((key, seg, m.group("syn"))) if m else None
+    if not found or int(m.group("k")) >= len(found):
+        return None
+    label, at, mech = found[int(m.group("k"))]
+    return at, f"{label}.{'g' if mech == 'NmlExpOneSynapse' else 'gsav'}"
+
+
+def with_synapse_dims(m):
+    """Mechanism ``m`` with its synapses' ``g`` exposed as a conductance
+    (uS inside, siemens in LEMS output files)."""
+    if not any(k.endswith((".gsav", ".g")) for k in m.exposures):
+        return m
+    ex = {k: ((v[0], _G) if k.endswith(".gsav") or (k.endswith(".g") and "NmlExpOneSynapse" in k) else v)
+          for k, v in m.exposures.items()}
+    return replace(m, exposures=ex)
 
 
 def event_links(conns: list, where: dict) -> tuple:
