@@ -388,7 +388,7 @@ def build_network(rd, model, flat, net, temperature: float):
     types: dict[str, NmlCell] = {}
     spikes = any(ch.type == "EventOutputFile" for c in model.components if c.type == "Simulation"
                  for ch in c.children)
-    from .nml_network import add_projection, event_links
+    from .nml_network import add_projection, event_links, with_synapse_dims
     conns: list = []
     spikes = spikes or any(ch.type == "projection" for ch in net.children)  # the NetCons' spike detectors
     for ch in net.children:
@@ -462,7 +462,7 @@ def build_network(rd, model, flat, net, temperature: float):
             prefix = f"{pop}_{k}_" if len(pops) > 1 or len(cells) > 1 else ""
             spike_at = None
             for g in ir.network.groups:
-                mech = _voltage_dims(g.mechanism)
+                mech = with_synapse_dims(_voltage_dims(g.mechanism))
                 same = next((c for c in canon if c == mech), None)
                 if same is None:
                     canon.append(mech)
@@ -525,10 +525,14 @@ def quantity_map(where: dict, quantities) -> tuple[dict, list[str]]:
         nc, disc, index, _spk = where[key]
         seg = int(m.group("seg") or 0)
         name = _variable(nc, m.group("rest"))
+        at = nc.location(seg, 0.5) if seg in nc.seg_at else None
+        if name is None and at is not None:  # a synapse's g (projections, nml_network)
+            from .nml_network import synapse_quantity
+            at, name = synapse_quantity(nc, key, seg, m.group("rest")) or (at, None)
         if name is None or seg not in nc.seg_at:
             bad.append(q)
             continue
-        gid, i = index[disc.locate(nc.location(seg, 0.5))]
+        gid, i = index[disc.locate(at)]
         out[q] = f"{gid}[{i}]/{name}"
     return out, bad
 
