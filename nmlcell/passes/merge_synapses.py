@@ -224,7 +224,10 @@ class MergedEventPlan(EventPlan):
     """:class:`EventPlan` plus weighted routes into merged synapse groups:
     :meth:`incoming` gives them (received, summed weight) per instance."""
 
-    MAX_SPIKES = 64  # spiking sources taken per pass of the delivery loop
+    # spiking sources taken per pass of the delivery loop: each pass gathers and scatter-adds
+    # MAX_SPIKES x (max out-degree) entries whether or not the slots are used; the E-I
+    # benchmark has ~15 spikes per step (1000 steps: 16 -> 0.26-0.28 s, 64 -> 0.31-0.32 s)
+    MAX_SPIKES = 16
 
     def __init__(self, lowered, event_links, dt, lems_clock=False):
         if lems_clock:
@@ -283,7 +286,7 @@ class MergedEventPlan(EventPlan):
 
         out = super().incoming(buf, i, tables)
         K = min(self.MAX_SPIKES, max(self.width, 1))
-        acc = {k: (jnp.zeros(r.size + 1), jnp.zeros(r.size + 1, jnp.int32)) for k, r in enumerate(self.wroutes)}
+        acc = {k: jnp.zeros(r.size + 1) for k, r in enumerate(self.wroutes)}
         by_delay: dict[int, list] = {}
         for k, r in enumerate(self.wroutes):
             for d, ttab, wtab, *_ in r.classes:
@@ -298,9 +301,8 @@ class MergedEventPlan(EventPlan):
                 row, sums = st
                 (idx,) = jnp.nonzero(row, size=K, fill_value=self.width)
                 new = []
-                for (k, T, Wt), (ws, cn) in zip(items, sums):
-                    t = T[idx].ravel()
-                    new.append((ws.at[t].add(Wt[idx].ravel()), cn.at[t].add(1)))
+                for (k, T, Wt), ws in zip(items, sums):
+                    new.append(ws.at[T[idx].ravel()].add(Wt[idx].ravel()))
                 return row.at[idx].set(False, mode="drop"), tuple(new)
 
             _, sums = jax.lax.while_loop(lambda st: jnp.any(st[0]), body,
@@ -308,6 +310,8 @@ class MergedEventPlan(EventPlan):
             for (k, _T, _W), v in zip(items, sums):
                 acc[k] = v
         for k, r in enumerate(self.wroutes):
-            ws, cn = acc[k]
-            out[(r.dst, r.port)] = (cn[:r.size] > 0, ws[:r.size])
+            # an instance whose summed weight is 0 (none arrived, or they cancel) is left as it is:
+            # the jump is weight * c (mergeable), so applying it would change nothing either
+            ws = acc[k][:r.size]
+            out[(r.dst, r.port)] = (ws != 0, ws)
         return out
