@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass, replace
 
 from ..errors import ModelImportError
+from ..ir.mechanism import Assignment
 from ..ir.units import Dim
 
 _CELL = (re.compile(r"^(?:\.\./)?(?P<pop>\w+)/(?P<i>\d+)(?:/\w+)?$"),
@@ -172,6 +173,40 @@ class Connection:
     delay: float              # ms
 
 
+def spike_array(rd, model, comp_id: str):
+    """The ``spikeArray`` ``comp_id`` as the export runs it (a point process
+    on a dummy section: ``WATCH (t > time)`` for each spike in turn,
+    ``net_event(t)``): an artificial cell emitting a spike at the end of
+    the first step whose end time is past each time. None for another
+    type."""
+    import sympy as sp
+
+    from ..ir.expr import sym
+    from ..ir.mechanism import Condition, Input, Mechanism, Source, State
+    from ..ir.units import NONE
+
+    c = model.components[comp_id]
+    if c.type != "spikeArray":
+        return None
+    times = []
+    for k in c.children:
+        if k.type == "spike":
+            times.append(rd.quantity(k.parameters.get("time", "0ms"), "time", comp_id, "time") * 1e3)
+    if any(b < a for a, b in zip(times, times[1:])):
+        raise rd.err(f"spikeArray '{comp_id}': its spike times are not in increasing order", comp_id, "spikeArray")
+    src = Source(origin=f"spikeArray '{comp_id}' (the export's WATCH (t > time))")
+    t, k = sym("t"), sym("nspike")
+    nxt = sp.Piecewise(*[(sp.Float(x), k < j + 0.5) for j, x in enumerate(times)], (sp.oo, True)) if times \
+        else sp.oo
+    return Mechanism(
+        name="spikeArray", kind="artificial_cell", component_type="spikeArray", parameters=(),
+        states=(State("nspike", NONE, "spikes emitted so far", src),), derived=(),
+        derivatives={"nspike": sp.Integer(0)}, inputs=(Input("t", Dim(t=1), "time"),),
+        on_start=(Assignment("nspike", sp.Integer(0)),),
+        conditions=(Condition(sp.StrictGreaterThan(t, nxt), (Assignment("nspike", k + 1),), ("spike",), src),),
+        exposures={"nspike": ("nspike", NONE)}, source=src, units="neuron")
+
+
 def _cell(rd, text, proj, pops, what):
     for rx in _CELL:
         m = rx.match((text or "").strip())
@@ -232,16 +267,18 @@ def _synapse(rd, model, syn_id: str, proj: str):
     return synapse_mechanism(_SYNAPSES[c.type]), params
 
 
-def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list) -> None:
+def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, sources=None) -> None:
     """Place the synapses of projection ``ch`` on the post cells of
     ``pops`` (population -> (NmlCell, [Cell])) and append its
-    :class:`Connection` s to ``conns``."""
+    :class:`Connection` s to ``conns``; ``sources``: population ->
+    (Mechanism, size) of spike sources (:func:`spike_array`)."""
     from ..cell import PointProcess
 
     pid = ch.id
+    sources = sources or {}
     pre_pop, post_pop = ch.parameters.get("presynapticPopulation"), ch.parameters.get("postsynapticPopulation")
     for what, pop in (("presynapticPopulation", pre_pop), ("postsynapticPopulation", post_pop)):
-        if pop not in pops:
+        if pop not in pops and not (what[:3] == "pre" and pop in sources):
             unsupported.append(f"projection '{pid}': {what} '{pop}' is not a population of multi-compartment "
                                f"cells")
             return
@@ -257,7 +294,8 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list) ->
         if cc.type not in ("connection", "connectionWD"):
             continue
         P = cc.parameters
-        pre = _cell(rd, P.get("preCellId"), pid, pops, "preCellId")
+        every = {**pops, **{k: (None, range(n)) for k, (_m, n) in sources.items()}}
+        pre = _cell(rd, P.get("preCellId"), pid, every, "preCellId")
         post = _cell(rd, P.get("postCellId"), pid, pops, "postCellId")
         if pre[0] != pre_pop or post[0] != post_pop:
             raise rd.err(f"projection '{pid}': connection '{cc.id}' joins {pre[0]} to {post[0]}, not "
@@ -267,17 +305,17 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list) ->
         if not delay >= 0.0:
             raise rd.err(f"projection '{pid}': connection '{cc.id}' has a negative delay ({delay:g} ms)", pid,
                          "connectionWD")
-        nc_pre, cells_pre = pops[pre[0]]
+        nc_pre, cells_pre = every[pre[0]]
         nc_post, cells_post = pops[post[0]]
         seg, frac = int(P.get("postSegmentId", 0)), float(P.get("postFractionAlong", 0.5))
         pseg, pfrac = int(P.get("preSegmentId", 0)), float(P.get("preFractionAlong", 0.5))
         for s, f, nc in ((seg, frac, nc_post), (pseg, pfrac, nc_pre)):
-            if s not in nc.seg_at or not 0.0 <= f <= 1.0:
+            if nc is not None and (s not in nc.seg_at or not 0.0 <= f <= 1.0):
                 raise rd.err(f"projection '{pid}': connection '{cc.id}': segment {s}, fraction {f:g} is not on "
                              f"cell '{nc.id}'", pid, "projection")
-        pre_cell = cells_pre[pre[1]]
-        disc_pre = pre_cell.discretisation()
-        if disc_pre.locate(nc_pre.location(pseg, pfrac)) != disc_pre.locate(nc_pre.spike_location()):
+        disc_pre = cells_pre[pre[1]].discretisation() if nc_pre is not None else None
+        if disc_pre is not None and \
+                disc_pre.locate(nc_pre.location(pseg, pfrac)) != disc_pre.locate(nc_pre.spike_location()):
             unsupported.append(f"projection '{pid}': a NetCon on segment {pseg} at {pfrac:g} (only the "
                                f"compartment of {nc_pre.spike_location()} is watched)")
             return
@@ -331,11 +369,14 @@ def event_links(conns: list, where: dict) -> tuple:
 
     links: dict[tuple, tuple[list, list]] = {}
     for c in conns:
-        _nc, _d, _idx, spike_at = where[c.pre]
-        if spike_at is None:
-            raise ModelImportError(f"cell {c.pre[0]}[{c.pre[1]}] has no spike detector")
-        m = re.match(r"^(.*)\[(\d+)\]$", spike_at)
-        gs, i_s = m.group(1), int(m.group(2))
+        if c.pre not in where:  # a spike source: its own group, named as the population
+            gs, i_s = c.pre
+        else:
+            _nc, _d, _idx, spike_at = where[c.pre]
+            if spike_at is None:
+                raise ModelImportError(f"cell {c.pre[0]}[{c.pre[1]}] has no spike detector")
+            m = re.match(r"^(.*)\[(\d+)\]$", spike_at)
+            gs, i_s = m.group(1), int(m.group(2))
         _nc, disc, idx, _s = where[c.post]
         gd, i_d = idx[disc.locate(c.at)]
         pairs, delays = links.setdefault((gs, gd, f"{c.label}#0"), ([], []))
