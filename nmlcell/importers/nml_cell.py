@@ -388,13 +388,19 @@ def build_network(rd, model, flat, net, temperature: float):
     types: dict[str, NmlCell] = {}
     spikes = any(ch.type == "EventOutputFile" for c in model.components if c.type == "Simulation"
                  for ch in c.children)
-    from .nml_network import add_projection, event_links, with_synapse_dims
+    from .nml_network import add_projection, event_links, spike_array, with_synapse_dims
     conns: list = []
+    sources: dict = {}  # population -> (Mechanism, size) of spikeArrays
     spikes = spikes or any(ch.type == "projection" for ch in net.children)  # the NetCons' spike detectors
     for ch in net.children:
         if ch.type not in ("population", "populationList"):
             continue
         comp = ch.parameters.get("component")
+        src = spike_array(rd, model, comp) if comp in model.components else None
+        if src is not None:
+            sources[ch.id] = (src, int(float(ch.parameters.get("size", 1))) if ch.type == "population"
+                              else sum(1 for cc in ch.children if cc.type == "instance"))
+            continue
         if not is_multicompartment(model, comp):
             unsupported.append(f"population '{ch.id}' of point cells '{comp}' in a network of "
                                "multi-compartment cells")
@@ -443,7 +449,7 @@ def build_network(rd, model, flat, net, temperature: float):
                 _add_input(rd, model, nc, cells[int(m.group(2))], ch.parameters.get("component"), seg, frac,
                            unsupported, IClamp)
         elif t == "projection":
-            add_projection(rd, model, pops, ch, unsupported, conns)
+            add_projection(rd, model, pops, ch, unsupported, conns, sources)
         else:
             unsupported.append(f"{t} '{ch.id}' in a network of multi-compartment cells")
     if unsupported or not pops:
@@ -477,6 +483,8 @@ def build_network(rd, model, flat, net, temperature: float):
                     node = disc.locate(nc.spike_location())
                     spike_at = f"{gid}[{cab.members[g.id].index(node)}]"
             where[pop, k] = (nc, disc, {node: (prefix + gid, i) for node, (gid, i) in index.items()}, spike_at)
+    from ..ir.model import Group
+    groups += [Group(pop, m, n, component=m.component_type, emits_spikes=True) for pop, (m, n) in sources.items()]
     network = Network(net.id, tuple(groups), temperature=temperature,
                       cable=Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members),
                       event_links=event_links(conns, where))
