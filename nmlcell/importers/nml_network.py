@@ -103,45 +103,14 @@ PROCEDURE stale() {
 NET_RECEIVE(weight) {
     g = g + weight * gbase
 }
-""",
-    "NmlBlockingSynapse": """
-NEURON {
-    POINT_PROCESS NmlBlockingSynapse
-    RANGE tauRise, tauDecay, waveformFactor, gbase, erev, blockConcentration, scalingConc, scalingVolt, i, isav
-    RANGE gsav
-    NONSPECIFIC_CURRENT i
-}
-PARAMETER {
-    tauRise = 1 (ms)
-    tauDecay = 2 (ms)
-    waveformFactor = 1
-    gbase = 0.001 (uS)
-    erev = 0 (mV)
-    blockConcentration = 1.2 (mM)
-    scalingConc = 1.9 (mM)
-    scalingVolt = 16 (mV)
-}
-ASSIGNED { v (mV) i (nA) isav (nA) gsav (uS) }
-STATE { A B }
-INITIAL { A = 0  B = 0  isav = 0  gsav = 0 }
-BREAKPOINT {
-    SOLVE states METHOD euler
-    SOLVE stale
-    i = isav
-}
-DERIVATIVE states {
-    A' = -A / tauRise
-    B' = -B / tauDecay
-}
-PROCEDURE stale() {
-    gsav = gbase * (B - A) / (1 + (blockConcentration / scalingConc) * exp(-v / scalingVolt))
-    isav = gsav * (v - erev)
-}
-NET_RECEIVE(weight) {
-    A = A + weight * waveformFactor
-    B = B + weight * waveformFactor
-}
 """}
+# the blocking synapse: the two-exponential one with its g times the block factor
+_MOD["NmlBlockingSynapse"] = _MOD["NmlExpTwoSynapse"].replace("NmlExpTwoSynapse", "NmlBlockingSynapse").replace(
+    "RANGE tauRise,", "RANGE blockConcentration, scalingConc, scalingVolt\n    RANGE tauRise,").replace(
+    "    erev = 0 (mV)\n", "    erev = 0 (mV)\n    blockConcentration = 1.2 (mM)\n    scalingConc = 1.9 (mM)\n"
+    "    scalingVolt = 16 (mV)\n").replace(
+    "gsav = gbase * (B - A)", "gsav = gbase * (B - A) / (1 + (blockConcentration / scalingConc) * "
+    "exp(-v / scalingVolt))")
 _loaded: dict = {}
 
 
@@ -149,6 +118,7 @@ def synapse_mechanism(name: str):
     """The point process ``name`` of :data:`_MOD` (imported once)."""
     if name not in _loaded:
         import hashlib
+        import os
         import tempfile
         from pathlib import Path
 
@@ -157,7 +127,7 @@ def synapse_mechanism(name: str):
         text = _MOD[name]
         f = Path(tempfile.gettempdir()) / f"nmlcell-{name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}.mod"
         if not f.exists():
-            tmp = f.with_suffix(f".{id(text)}.tmp")
+            tmp = f.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(text)
             tmp.replace(f)
         _loaded[name] = load_mod_file(f)
