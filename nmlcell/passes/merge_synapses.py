@@ -226,7 +226,8 @@ class MergedEventPlan(EventPlan):
 
     # spiking sources taken per pass of the delivery loop: each pass gathers and scatter-adds
     # MAX_SPIKES x (max out-degree) entries whether or not the slots are used; the E-I
-    # benchmark has ~15 spikes per step (1000 steps: 16 -> 0.26-0.28 s, 64 -> 0.31-0.32 s)
+    # benchmark has ~15 spikes per step (1000 steps, one process, best of 3: 16 -> 0.26-0.28 s,
+    # 64 -> 0.31-0.32 s; separate processes on the loaded machine: within noise, 0.48-0.59 s)
     MAX_SPIKES = 16
 
     def __init__(self, lowered, event_links, dt, lems_clock=False):
