@@ -250,3 +250,17 @@ def test_cli_exit_code_and_one_line(tmp_path):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert re.search(r"undef\.mod:6: undefined variable 'erev'", r.stderr), r.stderr
+
+
+def test_nonspecific_current_assigned_only_in_a_solved_block_is_refused_with_its_line(capsys):
+    """jNeuroML's NEURON export writes synapses whose NONSPECIFIC_CURRENT is
+    assigned only in a PROCEDURE the DERIVATIVE block calls (NEURON then
+    uses the value of the previous state phase). Not lowered: a one-line
+    refusal naming the file and line, never an internal error."""
+    f = Path(__file__).resolve().parent / "data" / "mod" / "regress" / "current_in_derivative" / "syncur.mod"
+    with pytest.raises(NmlcellError) as err:
+        load_mod_file(f)
+    msg = str(err.value)
+    assert "'i' (a NONSPECIFIC_CURRENT) assigned in DERIVATIVE states" in msg and "syncur.mod:34" in msg
+    assert main(["run", str(f)]) == 2
+    assert "internal error" not in capsys.readouterr().err

@@ -252,6 +252,13 @@ class MechanismBuilder(Executor):
             return {}
         return {x.name: sp.simplify(v) if sp.count_ops(v) < 200 else v for x, v in zip(xs, sol)}
 
+    def _written_as(self, n: str) -> str:
+        """How ``n`` leaves the mechanism, for a refusal's words: an ion's
+        variable or a NONSPECIFIC_CURRENT."""
+        if n in self.ion_writes:
+            return f"written to ion {self.ion_writes[n]}"
+        return "a NONSPECIFIC_CURRENT" if n in self.nonspecific else "an output"
+
     def _derivative_updates(self) -> tuple:
         """An ion variable the mechanism WRITEs assigned inside a SOLVEd
         DERIVATIVE block (``cai = ca``, cad.mod): NEURON executes the block
@@ -283,16 +290,16 @@ class MechanismBuilder(Executor):
                     if not vs:
                         break
                     if not vs <= here:
-                        self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in {kw} {bname} "
+                        self._unsup(f"'{n}' ({self._written_as(n)}) assigned in {kw} {bname} "
                                     f"from a value BREAKPOINT computes: not lowered yet", *where)
                         break
                     val = val.xreplace({x: value[x] for x in vs})
             elif m == "cnexp":
                 if solved != states or any("#" in x.name for x in val.free_symbols):
-                    self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in {kw} {bname} "
+                    self._unsup(f"'{n}' ({self._written_as(n)}) assigned in {kw} {bname} "
                                 f"(METHOD cnexp) from values before the states' update: not lowered yet", *where)
             else:
-                self._unsup(f"'{n}' (written to ion {self.ion_writes[n]}) assigned in {kw} {bname} "
+                self._unsup(f"'{n}' ({self._written_as(n)}) assigned in {kw} {bname} "
                             f"SOLVEd with METHOD {m}: NEURON writes it to the ion in its state phase; "
                             f"lowered for euler, sparse and cnexp only", *where)
             out.setdefault(bname, {})[n] = val
@@ -418,6 +425,9 @@ class MechanismBuilder(Executor):
                 val = sp.Integer(0)
             on_start.append(Assignment(st, val))
         for n in self.frozen:
+            if n in self.solve_writes and n not in self.ion_writes:   # a NONSPECIFIC_CURRENT: 0
+                on_start.append(Assignment(n, sp.Integer(0)))
+                continue
             if n in self.solve_writes:   # the ion's value before INITIAL
                 ion = self.ion_writes[n]
                 init_name = f"{n}0_{ion}_ion"
