@@ -21,6 +21,7 @@ from ..ir.mechanism import (Assignment, Condition, Derived, Input, Mechanism, Pa
                             State)
 from ..ir.units import NONE, Dim, display_unit
 from .lems_events import EventRouting
+from .lems_regimes import RegimesAndHandlers
 
 _SEL = re.compile(r"^(?P<name>[A-Za-z_][\w]*)(\[(?P<pred>[^\]]*)\])?$")
 
@@ -106,7 +107,7 @@ def extends(model, tname: str, base: str) -> bool:
     return base in (getattr(ct, "types", None) or ()) or ct.extends == base
 
 
-class Flattener(EventRouting):
+class Flattener(EventRouting, RegimesAndHandlers):
     """Flatten one FatComponent tree. ``model`` is the resolved pylems model
     (for component-type inheritance and dimensions); ``locate(id)`` maps a
     component id to (file, line) for messages."""
@@ -500,107 +501,6 @@ class Flattener(EventRouting):
         first = nodes[0][0]
         for cid, s in occ.items():
             self.on_start.append(Assignment(s.name, sp.Integer(1 if cid == first else 0)))
-
-    # -- regimes ------------------------------------------------------------
-    def _regimes(self, node, dyn, src):
-        """Regimes become one discrete state ``<prefix>regime`` holding the
-        active regime's index (document order). Each regime's
-        TimeDerivatives apply while it is active; its OnConditions are
-        guarded by it; a Transition sets the index and runs the target's
-        OnEntry. The initial regime is set at OnStart (its OnEntry is not
-        run, as in jLEMS)."""
-        regimes = list(dyn.regimes.values()) if hasattr(dyn.regimes, "values") else list(dyn.regimes)
-        full = node.prefix + "regime"
-        names = [r.name for r in regimes]
-        node.names["regime"] = sym(full)
-        node.regimes = {n: k for k, n in enumerate(names)}
-        self.dims[full] = NONE
-        self.states.append(State(full, NONE, "active Regime: " + ", ".join(
-            f"{k} = {n}" for k, n in enumerate(names)), src))
-        self._expose(node, "regime", full, NONE)
-        init = [r for r in regimes if str(getattr(r, "initial", "")).lower() in ("true", "1")]
-        first = names.index(init[0].name) if init else 0
-        self.on_start.insert(0, Assignment(full, sp.Integer(first)))
-        self.regime_states[full] = first
-        for k, r in enumerate(regimes):
-            for what in ("state_variables", "derived_variables", "conditional_derived_variables",
-                         "kinetic_schemes"):
-                if len(getattr(r, what, ()) or ()):
-                    self.unsupported.append(f"{what.replace('_', ' ')} inside Regime '{r.name}' of "
-                                            f"{node.fc.type} '{node.fc.id}' ({src})")
-            for pos, td in enumerate(r.time_derivatives):
-                self._pending.append(lambda n=node, td=td, k=k, pos=pos:
-                                     self._time_derivative(n, td, src, (full, k), pos))
-            for eh in r.event_handlers:
-                if type(eh).__name__ == "OnEntry":
-                    node.on_entry[r.name] = eh.actions
-                else:
-                    self._pending.append(lambda n=node, eh=eh, k=k: self._event_handler(n, eh, src, (full, k)))
-
-    def _merge_regime_derivatives(self):
-        # order (jNeuroML updates a component's states one after the other,
-        # in TimeDerivative order): the initial Regime's order first
-        def rank(name):
-            cases = self._regime_derivs[name]
-            return min((k != self.regime_states.get(reg), pos) for (reg, k), _e, pos in cases)
-
-        for name in sorted(self._regime_derivs, key=rank):
-            self.sequential.append(name)
-            cases = self._regime_derivs[name]
-            rest = self.derivs.get(name, sp.Integer(0))
-            self.derivs[name] = sp.Piecewise(*[(e, sp.Eq(sym(reg), k)) for (reg, k), e, _p in cases],
-                                             (rest, True))
-
-    def _assignments(self, node, actions, src, what):
-        """(assignments, events); a Transition adds the regime index and the
-        target's OnEntry assignments."""
-        out, events = [], []
-        for a in actions:
-            tname = type(a).__name__
-            if tname == "Transition":
-                regimes = node.regimes
-                if a.regime not in regimes:
-                    raise ModelImportError(f"Transition to unknown regime '{a.regime}' (have "
-                                           f"{', '.join(regimes) or 'none'})", file=src.file, line=src.line,
-                                           element=node.fc.type)
-                # the target's OnEntry runs at once, from the same pre-transition values
-                out.append(Assignment(node.prefix + "regime", sp.Integer(regimes[a.regime])))
-                entry, ev = self._assignments(node, node.on_entry.get(a.regime, ()), src,
-                                              f"OnEntry of {a.regime}")
-                out.extend(entry)
-                events.extend(ev)
-            elif tname == "StateAssignment":
-                target = node.lookup(a.variable)
-                if target is None:
-                    raise ModelImportError(f"StateAssignment to undefined variable '{a.variable}'",
-                                           file=src.file, line=src.line, element=node.fc.type)
-                out.append(Assignment(target.name, self._parse(node, a.value, what, src)))
-            elif tname == "EventOut":
-                events.append(a.port)
-            else:
-                self.unsupported.append(f"{tname} in {node.fc.type} '{node.fc.id}' ({src})")
-        return tuple(out), tuple(events)
-
-    def _event_handler(self, node, eh, src, regime=None):
-        tname = type(eh).__name__
-        if tname == "OnStart":
-            a, _ = self._assignments(node, eh.actions, src, "OnStart")
-            self.on_start.extend(a)
-        elif tname == "OnCondition":
-            test = self._parse(node, eh.test, "OnCondition test", src)
-            a, ev = self._assignments(node, eh.actions, src, "OnCondition")
-            # events are routed once every handler is known: to the parent's
-            # OnEvent (a spikeArray's spike), to children's (a
-            # poissonFiringSynapse's synapse), out at the root
-            self._nested_conds.append((node, test, a, ev, src, regime))
-        elif tname == "OnEvent":
-            if regime is not None:
-                self.unsupported.append(f"OnEvent inside a Regime of {node.fc.type} '{node.fc.id}' ({src})")
-                return
-            a, ev = self._assignments(node, eh.actions, src, f"OnEvent {eh.port}")
-            self._handlers[(id(node), eh.port)] = (node, a, ev, src)
-        else:
-            self.unsupported.append(f"{tname} in {node.fc.type} '{node.fc.id}' ({src})")
 
     # -- ordering ---------------------------------------------------------
     def _order_derived(self):
