@@ -294,6 +294,17 @@ inline ffi::Error cable_check(int64_t n, const int32_t* pos, const int32_t* par,
   return ffi::Error::Success();
 }
 
+// The batch stride of each of three inputs: n where it holds the whole
+// batch, 0 where it is one system's n values shared by the batch (vmap's
+// expand_dims); false where it is neither.
+inline bool cable_strides(int64_t n, int64_t total, const int64_t (&cnt)[3], int64_t (&st)[3]) {
+  for (int j = 0; j < 3; ++j) {
+    if (cnt[j] != n && cnt[j] != total) return false;
+    st[j] = cnt[j] == total ? n : 0;
+  }
+  return true;
+}
+
 template <ffi::DataType DT>
 ffi::Error cable_fwd_impl(ffi::Buffer<ffi::S32> pos, ffi::Buffer<ffi::S32> parent, ffi::Buffer<DT> a,
                           ffi::Buffer<DT> b, ffi::Buffer<DT> dax, ffi::Buffer<DT> V, ffi::Buffer<DT> I,
@@ -305,17 +316,10 @@ ffi::Error cable_fwd_impl(ffi::Buffer<ffi::S32> pos, ffi::Buffer<ffi::S32> paren
   const int64_t n = dims.back();
   if (n == 0) return ffi::Error::Success();
   const int64_t total = static_cast<int64_t>(x->element_count());
-  // V, I, D: one system's n values (shared by the batch, vmap's expand_dims) or the whole batch's
   int64_t st[3];
-  {
-    const int64_t cnt[3] = {static_cast<int64_t>(V.element_count()), static_cast<int64_t>(I.element_count()),
-                            static_cast<int64_t>(D.element_count())};
-    for (int j = 0; j < 3; ++j) {
-      if (cnt[j] != n && cnt[j] != total)
-        return ffi::Error::InvalidArgument("cable: V, I and D need n entries or the result's shape");
-      st[j] = cnt[j] == total ? n : 0;
-    }
-  }
+  if (!cable_strides(n, total, {static_cast<int64_t>(V.element_count()), static_cast<int64_t>(I.element_count()),
+                                static_cast<int64_t>(D.element_count())}, st))
+    return ffi::Error::InvalidArgument("cable: V, I and D need n entries or the result's shape");
   const int64_t nc = std::min({a.element_count(), b.element_count(), dax.element_count()});
   ffi::Error err = cable_check(n, pos.typed_data(), parent.typed_data(), pos.element_count(),
                                parent.element_count(), nc);
@@ -349,15 +353,9 @@ ffi::Error cable_bwd_impl(ffi::Buffer<ffi::S32> pos, ffi::Buffer<ffi::S32> paren
   if (n == 0) return ffi::Error::Success();
   const int64_t total = static_cast<int64_t>(Vbar->element_count());
   int64_t st[3];
-  {
-    const int64_t cnt[3] = {static_cast<int64_t>(D.element_count()), static_cast<int64_t>(xs.element_count()),
-                            static_cast<int64_t>(g.element_count())};
-    for (int j = 0; j < 3; ++j) {
-      if (cnt[j] != n && cnt[j] != total)
-        return ffi::Error::InvalidArgument("cable: D, x and g need n entries or the results' shape");
-      st[j] = cnt[j] == total ? n : 0;
-    }
-  }
+  if (!cable_strides(n, total, {static_cast<int64_t>(D.element_count()), static_cast<int64_t>(xs.element_count()),
+                                static_cast<int64_t>(g.element_count())}, st))
+    return ffi::Error::InvalidArgument("cable: D, x and g need n entries or the results' shape");
   const int64_t nc = std::min({a.element_count(), b.element_count(), dax.element_count()});
   ffi::Error err = cable_check(n, pos.typed_data(), parent.typed_data(), pos.element_count(),
                                parent.element_count(), nc);
