@@ -48,29 +48,6 @@ def _fingerprint(obj, out: list) -> None:
         out.append(repr(obj))
 
 
-def _cache_file(mech, static, lems_exact):
-    """Where the generated sources of this mechanism are cached (None: no
-    cache): keyed by nmlcell's and sympy's versions, the code generator's
-    own source and the mechanism's content."""
-    import hashlib
-    from pathlib import Path
-
-    from .. import __version__
-    from .._config import cache_dir
-
-    cd = cache_dir()
-    if cd is None:
-        return None
-    h = hashlib.sha256(f"{__version__}|{sp.__version__}|{lems_exact}|{sorted(static.items())}|".encode())
-    here = Path(__file__).resolve().parent
-    for f in ("codegen.py", "system.py"):
-        h.update((here / f).read_bytes())
-    out: list[str] = []
-    _fingerprint(mech, out)
-    h.update("".join(out).encode())
-    return cd / "kernels" / f"{h.hexdigest()[:32]}.pkl"
-
-
 def cache_file(mech, static, lems_exact):
     """Where the generated sources of this mechanism are cached (None: no
     cache): keyed by nmlcell's and sympy's versions, the code generator's
