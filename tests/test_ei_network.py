@@ -4,7 +4,8 @@ the merging of linear synapses (nmlcell/passes/merge_synapses.py).
 Quick: a 200-cell version of the example runs under ind_exp_euler, and
 merged synapses (one per post cell and type) give the same v and spikes as
 one synapse per connection, also with expTwoSynapse/alphaSynapse, weights
-and delays, and with the delivery loop forced to take 2 sources per pass.
+and delays, and with the delivery loop forced to take 2 sources per pass;
+the pull delivery (GPUs) gives the loop's sums bit for bit.
 Slow: the full 4000-cell example (its rate)."""
 from __future__ import annotations
 
@@ -84,9 +85,31 @@ def test_merged_exp2_alpha_weights_delays(small, tmp_path, monkeypatch):
     path = tmp_path / "LEMS_EINet.xml"
     _m, a = _run(path, False, REC, duration=50)
     monkeypatch.setattr(ms.MergedEventPlan, "MAX_SPIKES", 2)
+    monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "loop")
     m2, b = _run(path, True, REC, duration=50)
     assert any(isinstance(e, ms.WeightedEventLink) for e in m2.lowered.event_links)
     _same(a, b, REC)
+    # the pull delivery: the same sums in the same order, so the same trajectory bit for bit
+    monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "pull")
+    m3, c = _run(path, True, REC, duration=50)
+    assert m3.lowered._event_plans[0.1].delivery() == "pull"
+    for q in REC:
+        assert np.array_equal(np.asarray(b[q]), np.asarray(c[q])), q
+    _same(b, c, REC)
+
+
+def test_delivery_choice(monkeypatch):
+    """auto: the loop on CPUs, the pull (no data-dependent control flow) on
+    other backends; an unknown name is refused."""
+    import jax
+
+    plan = ms.MergedEventPlan.__new__(ms.MergedEventPlan)
+    assert plan.delivery() == ("loop" if jax.default_backend() == "cpu" else "pull")
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert plan.delivery() == "pull"
+    monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "dense")
+    with pytest.raises(ValueError, match="unknown delivery"):
+        plan.delivery()
 
 
 def test_what_merges():

@@ -14,10 +14,10 @@ instance per connection.
 
 :func:`merge_network` rewrites the IR's network: merged groups with
 :class:`WeightedEventLink` event links. :class:`MergedEventPlan` delivers
-them: per delay, the spiking sources of a step (found with a fixed-size
-``nonzero``) scatter-add their connections' weights into the per-cell instances (a
-``lax.while_loop`` taking up to 64 sources per pass), no Python in the time
-loop. Not used under ``lems_euler`` (jNeuroML's
+them with no Python in the time loop: per delay, either the spiking sources of
+a step (a fixed-size ``nonzero`` in a ``lax.while_loop``) scatter-add their
+connections' weights into the per-cell instances, or each instance gathers
+its in-edges (no control flow; on GPUs). Not used under ``lems_euler`` (jNeuroML's
 per-connection event order).
 """
 from __future__ import annotations
@@ -217,18 +217,40 @@ class _WRoute:
     dst: str
     port: str
     size: int
-    classes: list  # [(delay steps, targets (width+1, D), weights (width+1, D), src, dst, w per connection)]
+    classes: list  # [(delay steps, push (targets, weights): (width+1, out-degree), pull (sources, weights): (size, in-degree))]
 
 
 class MergedEventPlan(EventPlan):
     """:class:`EventPlan` plus weighted routes into merged synapse groups:
-    :meth:`incoming` gives them (received, summed weight) per instance."""
+    :meth:`incoming` gives them (received, summed weight) per instance.
+
+    Two deliveries, the same sums in the same order (ascending source
+    column within a delay class, classes by ascending delay):
+
+    - ``"loop"`` (push): the spiking sources of the step's buffer row, up
+      to :attr:`MAX_SPIKES` at a time (a fixed-size ``nonzero``),
+      scatter-add their out-edges' weights; a ``lax.while_loop`` takes
+      passes until none is left (one pass in most steps). Work follows the
+      spike count; the loop's test is data-dependent (on a GPU, a host
+      round trip per pass).
+    - ``"pull"``: each instance sums the weights of its in-edges whose
+      source spiked: a (instances, in-degree) gather of the buffer row and
+      a column-by-column sum, no control flow (one fused kernel on a GPU),
+      work follows the connection count.
+
+    ``DELIVERY = "auto"`` takes ``"pull"`` on GPUs and ``"loop"`` on CPUs
+    (measured: docs/performance.md, the E-I section).
+    """
 
     # spiking sources taken per pass of the delivery loop: each pass gathers and scatter-adds
     # MAX_SPIKES x (max out-degree) entries whether or not the slots are used; the E-I
     # benchmark has ~15 spikes per step (1000 steps, one process, best of 3: 16 -> 0.26-0.28 s,
     # 64 -> 0.31-0.32 s; separate processes on the loaded machine: within noise, 0.48-0.59 s)
     MAX_SPIKES = 16
+    DELIVERY = "auto"  # "loop", "pull" or "auto" (by JAX's default backend)
+    # pull: above this many (in-degree) columns in all, one reduction per table instead of the
+    # column-by-column sum (the sum is then not in the loop's order: last-bit differences)
+    PULL_COLUMNS = 4096
 
     def __init__(self, lowered, event_links, dt, lems_clock=False):
         if lems_clock:
@@ -256,45 +278,56 @@ class MergedEventPlan(EventPlan):
         for (dst, port), rows in by_dst.items():
             arr = np.array(rows, dtype=float)
             steps = arr[:, 0].astype(np.int64)
+            size = lowered.groups[dst].size
             classes = []
-            for d in np.unique(steps):  # a (sources+1, max out-degree) table of targets and weights per delay
+            for d in np.unique(steps):
                 sel = steps == d
                 src, tgt, w = arr[sel, 1].astype(np.int64), arr[sel, 2].astype(np.int64), arr[sel, 3]
                 order = np.lexsort((tgt, src))
                 src, tgt, w = src[order], tgt[order], w[order]
-                deg = np.bincount(src, minlength=W)
-                D = max(int(deg.max()), 1)
-                size = lowered.groups[dst].size
-                ttab = np.full((W + 1, D), size, np.int32)  # row W and padding: the dummy target `size`
-                wtab = np.zeros((W + 1, D))
-                start = np.concatenate([[0], np.cumsum(deg)])
-                pos = np.arange(len(src)) - start[src]
-                ttab[src, pos] = tgt
-                wtab[src, pos] = w
-                classes.append((int(d), ttab, wtab, src.astype(np.int32), tgt.astype(np.int32), w))
+                push = _table(src, tgt, w, W, size)  # (sources+1, out-degree): row W, padding -> target `size`
+                o2 = np.argsort(tgt, kind="stable")  # by target, each target's sources ascending
+                pull = tuple(a[:size] for a in _table(tgt[o2], src[o2], w[o2], size, W))  # (instances, in-degree), pad W
+                classes.append((int(d), push, pull))
                 dmax = max(dmax, int(d))
-            self.wroutes.append(_WRoute(dst, port, lowered.groups[dst].size, classes))
+            self.wroutes.append(_WRoute(dst, port, size, classes))
         self.length = max(self.length, dmax + self.LATENCY + 3)
+
+    def delivery(self) -> str:
+        """The delivery this plan traces: :attr:`DELIVERY`, ``"auto"``
+        resolved by JAX's default backend."""
+        if self.DELIVERY != "auto":
+            if self.DELIVERY not in ("loop", "pull"):
+                raise ValueError(f"unknown delivery '{self.DELIVERY}' (loop, pull or auto)")
+            return self.DELIVERY
+        import jax
+
+        return "loop" if jax.default_backend() == "cpu" else "pull"
 
     def empty(self, dtype=bool):
         import jax.numpy as jnp
 
         return jnp.zeros((self.length, max(self.width, 1)), dtype=dtype)
 
-    def incoming(self, buf, i, tables=None):
+    def _row(self, buf, i, d):
+        import jax.numpy as jnp
+
+        s = i - d - self.LATENCY
+        return buf[jnp.mod(s, self.length)] & (s >= 0)
+
+    def _push(self, buf, i):
+        """{route index: (size+1,) summed weights} by the delivery loop."""
         import jax
         import jax.numpy as jnp
 
-        out = super().incoming(buf, i, tables)
         K = min(self.MAX_SPIKES, max(self.width, 1))
         acc = {k: jnp.zeros(r.size + 1) for k, r in enumerate(self.wroutes)}
         by_delay: dict[int, list] = {}
         for k, r in enumerate(self.wroutes):
-            for d, ttab, wtab, *_ in r.classes:
+            for d, (ttab, wtab), _pull in r.classes:
                 by_delay.setdefault(d, []).append((k, jnp.asarray(ttab), jnp.asarray(wtab)))
         for d, items in sorted(by_delay.items()):
-            s = i - d - self.LATENCY
-            row = buf[jnp.mod(s, self.length)] & (s >= 0)
+            row = self._row(buf, i, d)
 
             def body(st, items=items):
                 # up to K spiking sources at a time, shared by every route of this delay,
@@ -310,9 +343,51 @@ class MergedEventPlan(EventPlan):
                                          (row, tuple(acc[k] for k, _T, _W in items)))
             for (k, _T, _W), v in zip(items, sums):
                 acc[k] = v
+        return {k: a[:self.wroutes[k].size] for k, a in acc.items()}
+
+    def _pull(self, buf, i):
+        """{route index: (size,) summed weights}, gathered per instance."""
+        import jax.numpy as jnp
+
+        ncols = sum(p[0].shape[1] for r in self.wroutes for _d, _push, p in r.classes)
+        ordered = ncols <= self.PULL_COLUMNS
+        rows = {}
+        out = {}
+        for k, r in enumerate(self.wroutes):
+            acc = jnp.zeros(r.size)
+            for d, _push, (stab, wtab) in r.classes:  # ascending delay, as the loop
+                if d not in rows:
+                    rows[d] = self._row(buf, i, d)
+                got = rows[d].at[jnp.asarray(stab)].get(mode="fill", fill_value=False)
+                vals = jnp.where(got, jnp.asarray(wtab), 0.0)
+                if ordered:  # sources ascending, one column at a time: the loop's sums, bit for bit
+                    for c in range(vals.shape[1]):
+                        acc = acc + vals[:, c]
+                else:
+                    acc = acc + jnp.sum(vals, axis=1)
+            out[k] = acc
+        return out
+
+    def incoming(self, buf, i, tables=None):
+        out = super().incoming(buf, i, tables)
+        sums = self._pull(buf, i) if self.delivery() == "pull" else self._push(buf, i)
         for k, r in enumerate(self.wroutes):
             # an instance whose summed weight is 0 (none arrived, or they cancel) is left as it is:
             # the jump is weight * c (mergeable), so applying it would change nothing either
-            ws = acc[k][:r.size]
+            ws = sums[k]
             out[(r.dst, r.port)] = (ws != 0, ws)
         return out
+
+
+def _table(key, val, w, n_keys, pad):
+    """(n_keys+1, max count) tables of ``val`` and ``w`` grouped by ``key``
+    (``key`` sorted), each group in its given order; padding ``pad`` and 0."""
+    deg = np.bincount(key, minlength=n_keys)
+    D = max(int(deg.max()) if len(deg) else 1, 1)
+    vtab = np.full((n_keys + 1, D), pad, np.int32)
+    wtab = np.zeros((n_keys + 1, D))
+    start = np.concatenate([[0], np.cumsum(deg)])
+    pos = np.arange(len(key)) - start[key]
+    vtab[key, pos] = val
+    wtab[key, pos] = w
+    return vtab, wtab
