@@ -143,12 +143,14 @@ class Connection:
     delay: float              # ms
 
 
-def spike_array(rd, model, comp_id: str):
+def spike_array(rd, model, comp_id: str, netstim: bool = False):
     """The ``spikeArray`` ``comp_id`` as the export runs it (a point process
     on a dummy section: ``WATCH (t > time)`` for each spike in turn,
     ``net_event(t)``): an artificial cell emitting a spike at the end of
     the first step whose end time is past each time. None for another
-    type."""
+    type. ``netstim``: the spikes of a ``timedSynapticInput`` as the
+    export's NetStims give them (the end of the first step past ``time -
+    dt/2``; :mod:`.nml_network_inputs`)."""
     import sympy as sp
 
     from ..ir.expr import sym
@@ -156,24 +158,32 @@ def spike_array(rd, model, comp_id: str):
     from ..ir.units import NONE
 
     c = model.components[comp_id]
-    if c.type != "spikeArray":
+    kind = "timedSynapticInput" if netstim else "spikeArray"
+    if c.type != kind:
         return None
     times = []
     for k in c.children:
         if k.type == "spike":
             times.append(rd.quantity(k.parameters.get("time", "0ms"), "time", comp_id, "time") * 1e3)
     if any(b < a for a, b in zip(times, times[1:])):
-        raise rd.err(f"spikeArray '{comp_id}': its spike times are not in increasing order", comp_id, "spikeArray")
-    src = Source(origin=f"spikeArray '{comp_id}' (the export's WATCH (t > time))")
+        raise rd.err(f"{kind} '{comp_id}': its spike times are not in increasing order", comp_id, kind)
+    src = Source(origin=f"{kind} '{comp_id}' (" + ("the export's NetStims)" if netstim else
+                                                  "the export's WATCH (t > time))"))
     t, k = sym("t"), sym("nspike")
     nxt = sp.Piecewise(*[(sp.Float(x), k < j + 0.5) for j, x in enumerate(times)], (sp.oo, True)) if times \
         else sp.oo
+    states = (State("nspike", NONE, "spikes emitted so far", src),)
+    conds = [Condition(sp.StrictGreaterThan(t, nxt), (Assignment("nspike", k + 1),), ("spike",), src)]
+    if netstim:  # dt is t minus the end of the step before (tlast: set after every step)
+        states += (State("tlast", Dim(t=1), "the time at the end of the step before", src),)
+        conds = [Condition(sp.StrictGreaterThan(t, nxt - (t - sym("tlast")) / 2), (Assignment("nspike", k + 1),),
+                           ("spike",), src),
+                 Condition(sp.StrictGreaterThan(t, sp.Float(-1e300)), (Assignment("tlast", t),), (), src)]
     return Mechanism(
-        name="spikeArray", kind="artificial_cell", component_type="spikeArray", parameters=(),
-        states=(State("nspike", NONE, "spikes emitted so far", src),), derived=(),
-        derivatives={"nspike": sp.Integer(0)}, inputs=(Input("t", Dim(t=1), "time"),),
-        on_start=(Assignment("nspike", sp.Integer(0)),),
-        conditions=(Condition(sp.StrictGreaterThan(t, nxt), (Assignment("nspike", k + 1),), ("spike",), src),),
+        name=kind, kind="artificial_cell", component_type=kind, parameters=(),
+        states=states, derived=(), derivatives={s.name: sp.Integer(0) for s in states},
+        inputs=(Input("t", Dim(t=1), "time"),),
+        on_start=tuple(Assignment(s.name, sp.Integer(0)) for s in states), conditions=tuple(conds),
         exposures={"nspike": ("nspike", NONE)}, source=src, units="neuron")
 
 
@@ -190,11 +200,12 @@ def _cell(rd, text, proj, pops, what):
                  f"'../population[index]'", proj, "projection")
 
 
-def _synapse(rd, model, syn_id: str, proj: str):
+def synapse_of(rd, model, syn_id: str, owner: str, owner_id: str, element: str):
     """(point process Mechanism, its parameters) of NeuroML synapse
-    ``syn_id`` (None for a type not supported here)."""
+    ``syn_id`` (None for a type not supported here); ``owner`` ("projection
+    'p'"), ``owner_id`` and ``element`` place an error."""
     if syn_id not in model.components:
-        raise rd.err(f"projection '{proj}': synapse '{syn_id}' is not defined", proj, "projection")
+        raise rd.err(f"{owner}: synapse '{syn_id}' is not defined", owner_id, element)
     c = model.components[syn_id]
     if c.type not in _SYNAPSES:
         return None
@@ -241,9 +252,8 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, so
     """Place the synapses of projection ``ch`` on the post cells of
     ``pops`` (population -> (NmlCell, [Cell])) and append its
     :class:`Connection` s to ``conns``; ``sources``: population ->
-    (Mechanism, size) of spike sources (:func:`spike_array`)."""
-    from ..cell import PointProcess
-
+    (Mechanism, size) of spike sources (:func:`spike_array`,
+    :func:`.nml_network_inputs.spike_source`)."""
     pid = ch.id
     sources = sources or {}
     pre_pop, post_pop = ch.parameters.get("presynapticPopulation"), ch.parameters.get("postsynapticPopulation")
@@ -252,14 +262,14 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, so
             unsupported.append(f"projection '{pid}': {what} '{pop}' is not a population of multi-compartment "
                                f"cells")
             return
-    syn = _synapse(rd, model, ch.parameters.get("synapse"), pid)
+    syn = synapse_of(rd, model, ch.parameters.get("synapse"), f"projection '{pid}'", pid, "projection")
     if syn is None:
         t = model.components[ch.parameters.get("synapse")].type
         unsupported.append(f"synapse of type {t} in projection '{pid}' (expTwoSynapse, expOneSynapse and "
                            f"blockingPlasticSynapse with one voltageConcDepBlockMechanism and no plasticity "
                            f"are supported on multi-compartment cells)")
         return
-    mech, params = syn
+    mech = syn[0]
     for cc in ch.children:
         if cc.type not in ("connection", "connectionWD"):
             continue
@@ -289,19 +299,33 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, so
             unsupported.append(f"projection '{pid}': a NetCon on segment {pseg} at {pfrac:g} (only the "
                                f"compartment of {nc_pre.spike_location()} is watched)")
             return
-        cell = cells_post[post[1]]
-        at = nc_post.location(seg, frac)
-        disc = cell.discretisation()
-        if disc.compartments[disc.locate(at)].area == 0.0:
-            unsupported.append(f"projection '{pid}': a synapse at {at}, a zero-area end node")
+        label, at = place_synapse(cells_post[post[1]], nc_post, syn, seg, frac, weight, unsupported,
+                                  f"projection '{pid}'")
+        if label is None:
             return
-        label = cell.add(PointProcess(mech, **params), at=at)
-        k = next(j for j, (it, _) in enumerate(cell._placed) if it.label == label)
-        it, where = cell._placed[k]
-        cell._placed[k] = (replace(it, netcons=((weight,),)), where)
         conns.append(Connection(pre, post, label, at, delay))
         on = nc_post.__dict__.setdefault("nml_synapses", {})   # for recordings of synapses:<id>:<k>/g
         on.setdefault((post, seg, ch.parameters.get("synapse")), []).append((label, at, mech.name))
+
+
+def place_synapse(cell, nc, syn, seg: int, frac: float, weight: float, unsupported: list, what: str):
+    """(label, place) of a new synapse point process ``syn`` ((Mechanism,
+    parameters)) on ``cell`` (of NmlCell ``nc``) at segment ``seg``,
+    fraction ``frac``, with one NetCon of ``weight`` into it; (None, None)
+    (and a line in ``unsupported``) on a zero-area end node."""
+    from ..cell import PointProcess
+
+    mech, params = syn
+    at = nc.location(seg, frac)
+    disc = cell.discretisation()
+    if disc.compartments[disc.locate(at)].area == 0.0:
+        unsupported.append(f"{what}: a synapse at {at}, a zero-area end node")
+        return None, None
+    label = cell.add(PointProcess(mech, **params), at=at)
+    k = next(j for j, (it, _) in enumerate(cell._placed) if it.label == label)
+    it, where = cell._placed[k]
+    cell._placed[k] = (replace(it, netcons=((weight,),)), where)
+    return label, at
 
 
 _G = Dim(m=-1, l=-2, t=3, i=2)   # conductance; the internal unit is uS
