@@ -378,7 +378,6 @@ def build_network(rd, model, flat, net, temperature: float):
     cell's root through an axial resistance of 1e300 MOhm: no current
     passes, the tree solve stays one). Returns (None, unsupported, None)
     when something is not supported."""
-    from ..cable_cell import build_cable_ir
     from ..cell import IClamp
     from ..ir.model import Cable
 
@@ -388,7 +387,8 @@ def build_network(rd, model, flat, net, temperature: float):
     types: dict[str, NmlCell] = {}
     spikes = any(ch.type == "EventOutputFile" for c in model.components if c.type == "Simulation"
                  for ch in c.children)
-    from .nml_network import add_projection, event_links, spike_array, with_synapse_dims
+    from .nml_network import add_projection, event_links, with_synapse_dims
+    from .nml_network_inputs import add_synaptic_input, spike_source
     conns: list = []
     sources: dict = {}  # population -> (Mechanism, size) of spikeArrays
     spikes = spikes or any(ch.type == "projection" for ch in net.children)  # the NetCons' spike detectors
@@ -396,7 +396,7 @@ def build_network(rd, model, flat, net, temperature: float):
         if ch.type not in ("population", "populationList"):
             continue
         comp = ch.parameters.get("component")
-        src = spike_array(rd, model, comp) if comp in model.components else None
+        src = spike_source(rd, model, flat, comp, unsupported) if comp in model.components else None
         if src is not None:
             sources[ch.id] = (src, int(float(ch.parameters.get("size", 1))) if ch.type == "population"
                               else sum(1 for cc in ch.children if cc.type == "instance"))
@@ -432,6 +432,8 @@ def build_network(rd, model, flat, net, temperature: float):
             for inp in ch.children:
                 if inp.type not in ("input", "inputW"):
                     continue
+                if add_synaptic_input(rd, model, flat, ch, inp, pops, unsupported, conns, sources):
+                    continue  # a synapse and its spike source (nml_network_inputs)
                 if inp.type == "inputW" and float(inp.parameters.get("weight", 1.0)) != 1.0:
                     unsupported.append(f"inputW with weight in inputList '{ch.id}'")
                     continue
@@ -454,41 +456,63 @@ def build_network(rd, model, flat, net, temperature: float):
             unsupported.append(f"{t} '{ch.id}' in a network of multi-compartment cells")
     if unsupported or not pops:
         return None, list(dict.fromkeys(unsupported)) or [f"network '{net.id}' has no population"], None
-    groups, parent, ri, area, members = [], [], [], [], {}
-    canon: list = []  # mechanisms already used: equal ones are shared (one kernel)
-    where: dict = {}  # (population, instance) -> (NmlCell, discretisation, {node: (group, i)})
-    for pop, (nc, cells) in pops.items():
-        for k, cell in enumerate(cells):
-            ir, _units, index, disc = build_cable_ir(cell, temperature - 273.15)
-            off = len(parent)
-            cab = ir.network.cable
-            parent += [(p + off if p >= 0 else (0 if off else -1)) for p in cab.parent]
-            ri += [(1e300 if (off and j == 0) else r) for j, r in enumerate(cab.ri)]
-            area += list(cab.area)
-            prefix = f"{pop}_{k}_" if len(pops) > 1 or len(cells) > 1 else ""
-            spike_at = None
-            for g in ir.network.groups:
-                mech = with_synapse_dims(_voltage_dims(g.mechanism))
-                same = next((c for c in canon if c == mech), None)
-                if same is None:
-                    canon.append(mech)
-                    same = mech
-                gid = prefix + g.id
-                # a compartment's mechanisms are one combined mechanism: the detector's
-                # is the only condition emitting spikes
-                det = any("spike" in c.events for c in g.mechanism.conditions)
-                groups.append(replace(g, id=gid, mechanism=same, component=nc.id, emits_spikes=det))
-                members[gid] = tuple(n + off for n in cab.members[g.id])
-                if det:
-                    node = disc.locate(nc.spike_location())
-                    spike_at = f"{gid}[{cab.members[g.id].index(node)}]"
-            where[pop, k] = (nc, disc, {node: (prefix + gid, i) for node, (gid, i) in index.items()}, spike_at)
+    groups, parent, ri, area, members, where = _share_cells(pops)
+    conns = [replace(c, label=where.labels[c.post].get(c.label, c.label)) for c in conns]
     from ..ir.model import Group
     groups += [Group(pop, m, n, component=m.component_type, emits_spikes=True) for pop, (m, n) in sources.items()]
     network = Network(net.id, tuple(groups), temperature=temperature,
                       cable=Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members),
                       event_links=event_links(conns, where))
     return network, unsupported, where
+
+
+class _Placement(dict):
+    """(population, instance) -> (NmlCell, discretisation, {node: (group,
+    i)}, "group[i]" of the spike detector); ``labels[(population,
+    instance)]`` maps a point process's label on that cell to its name in
+    its group (``GABA_syn[17]`` -> ``GABA_syn[0]``, :func:`cable_parts`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.labels: dict = {}
+
+
+def _share_cells(pops: dict):
+    """(groups, parent, ri, area, members, placement) of the cells of
+    ``pops`` (population -> (NmlCell, [Cell])), one after the other in one
+    Hines tree; compartments of one composition share one group across all
+    cells (:mod:`nmlcell.passes.share_groups`), so the number of groups is
+    the number of distinct compositions, not of cells."""
+    from ..cable_cell import cable_parts
+    from ..passes.share_groups import Compositions, merge_parts
+    from .nml_network import with_synapse_dims
+
+    shared = Compositions()
+    parts, parent, ri, area, cells_at = [], [], [], [], []
+    where = _Placement()
+    for pop, (nc, cells) in pops.items():
+        for k, cell in enumerate(cells):
+            labels: dict = {}
+            mine, disc = cable_parts(cell, (), shared, labels=labels, component=nc.id)
+            off = len(parent)
+            parent += [(p + off if p >= 0 else (0 if off else -1)) for p in disc.parents]
+            ri += [(1e300 if (off and j == 0) else c.ri) for j, c in enumerate(disc.compartments)]
+            area += list(disc.areas)
+            cells_at.append(((pop, k), nc, disc, len(parts), len(mine), off))
+            parts += [replace(pt, nodes=tuple(n + off for n in pt.nodes)) for pt in mine]
+            where.labels[pop, k] = labels
+    groups, members, place = merge_parts(parts)
+    # LEMS output files hold v in volts and a synapse's g in siemens
+    groups = [replace(g, mechanism=with_synapse_dims(_voltage_dims(g.mechanism))) for g in groups]
+    emits = {g.id: g.emits_spikes for g in groups}
+    for key, nc, disc, first, count, off in cells_at:
+        index = {}
+        for pt, (gid, o) in zip(parts[first:first + count], place[first:first + count]):
+            for i, n in enumerate(pt.nodes):
+                index[n - off] = (gid, o + i)
+        gid, i = index[disc.locate(nc.spike_location())]
+        where[key] = (nc, disc, index, f"{gid}[{i}]" if emits[gid] else None)
+    return groups, parent, ri, area, members, where
 
 
 def _voltage_dims(m: Mechanism) -> Mechanism:
@@ -537,6 +561,9 @@ def quantity_map(where: dict, quantities) -> tuple[dict, list[str]]:
         if name is None and at is not None:  # a synapse's g (projections, nml_network)
             from .nml_network import synapse_quantity
             at, name = synapse_quantity(nc, key, seg, m.group("rest")) or (at, None)
+            if name is not None:  # the synapse's name in its group
+                label, _, var = name.partition(".")
+                name = f"{getattr(where, 'labels', {}).get(key, {}).get(label, label)}.{var}"
         if name is None or seg not in nc.seg_at:
             bad.append(q)
             continue
