@@ -101,9 +101,10 @@ class LoweredModel(Addressing):
             on_start = [(sidx[a.variable], a.expr, a.variable not in {x.name for x in a.expr.free_symbols})
                         for a in g.mechanism.on_start]
             cond_plan = []
-            # jNeuroML enters the initial Regime only at the end of the first
-            # step: during it no Regime's equations or conditions apply
-            regimes = {sidx[r]: float(k) for r, k in g.mechanism.regimes.items()} if lems_exact else {}
+            # no Regime held back during the first step: jNeuroML's first rows
+            # of a Regime cell are its exposures one step old (the flattener's
+            # ``x@1``, importers/lems_regimes.py), not a late Regime
+            regimes = {}
             init_key = (key, tuple((c, a) for c, _e, a in on_start), tuple(sorted(regimes)))
             if init_key not in inits:
                 inits[init_key] = kern.init_fn(on_start, set(regimes))
@@ -301,6 +302,7 @@ class LoweredModel(Addressing):
     def _value(self, t, y, p, gid, name, memo):
         g = self.groups[gid]
         jnp = self._np()
+        name = self.plain(g, name)
         if name in g.state_index:
             return y[gid][g.state_index[name]]
         if name in g.params0:
@@ -312,6 +314,14 @@ class LoweredModel(Addressing):
         else:
             v = self._derived(t, y, p, gid, memo, {name})[name]
         return jnp.broadcast_to(jnp.asarray(v, dtype=jnp.result_type(float)), (g.size,))
+
+    @staticmethod
+    def plain(g, name):
+        """``name``, or for a delayed copy ``x@k`` that this lowering does
+        not keep (every solver but ``lems_euler``), ``x``."""
+        if "@" in name and name not in g.state_index:
+            return name.rsplit("@", 1)[0]
+        return name
 
     def _group_inputs(self, t, y, p, gid, memo):
         if ("u", gid) not in memo:

@@ -54,7 +54,7 @@ class Addressing:
                 raise OptionError(f"quantity '{quantity}': '{rest}' is not a variable of "
                                   f"{g.mech.component_type} '{g.mech.name}'")
             return hit
-        return gid, idx, name, dim
+        return gid, idx, self.plain(g, name), dim
 
     def observer(self, quantities):
         """A function (t, y, p) -> (n,) array of the quantities' values
