@@ -82,6 +82,30 @@ def test_delayed_events_arrive_on_jneuromls_step():
         assert len(ja) == 5 and np.array_equal(ja, jb), (cid, ja, jb)
 
 
+def test_regime_cells_expose_their_state_one_step_old():
+    """jLEMS copies a component's exposures after its main Dynamics and
+    before its Regime advances: what a Regime changes (v of an iafRefCell,
+    adExIaFCell, EIF_cond_exp_isfa_ista) is recorded and read by its
+    synapses one step old, while the cell spikes on its own step. Every
+    column (v, w, synaptic g) equals jNeuroML's to its printed digits
+    (measured: v within 7.4e-9 V), for delayed (1.5, 2 ms) and zero-delay
+    connections from Regime cells, a cell started away from rest, and the
+    same cell without Regimes; the same spikes. Before (a late Regime in
+    the first step instead): the iafRefCell's v one row early (15 mV at its
+    resets) and the EIF's synapse's g one row late."""
+    path = DATA / "LEMS_regime_cells.xml"
+    res = nmlcell.load(path).run(progress=False)
+    ref = jnml_reference(path)
+    out = next(iter(ref["outputs"].values()))
+    for cid, (q, a) in out["columns"].items():
+        a, b = np.asarray(a), res.si(q)
+        err = np.max(np.abs(a - b))
+        assert err <= 2e-6 * np.max(np.abs(a)), (cid, err)
+    failures = compare(ref, res)
+    assert not failures, "\n".join(failures)
+    assert [len(res.spikes[k]) for k in ("src[0]", "ref[0]", "eif[0]")] == [3, 4, 1]
+
+
 def test_other_solvers_deliver_at_spike_time_plus_delay():
     """Every solver but lems_euler: an event with delay d reaches its synapse
     at the start of the step that begins d after the spike (the first
@@ -185,19 +209,13 @@ CORPUS_CASES = [
         "values one step old, docs/differences-from-neuron.md)")),
     (EX + "Ex12_Net2.xml", ()),                      # projections, connectionWD weights/delays, spikeArray
     (EX + "Ex13_Instances.xml", ()),                 # populationList instances, projections
-    pytest.param(EX + "Ex14_PyNN.xml", (), marks=pytest.mark.xfail(  # PyNN cells and synapses
-        strict=False, reason="measured: same spikes in all 7 cells, v of all 11 within 1.1e-4 mV; the "
-        "expCondSynapse's g after an EIF_cond_exp_isfa_ista (Regime cell) spike with 10 ms delay jumps "
-        "one row later than jNeuroML's, 5 of 50001 samples")),
+    (EX + "Ex14_PyNN.xml", ()),                      # PyNN cells (Regimes) and synapses, delays 10-40 ms
     (EX + "Ex16_Inputs.xml", ("izhPop[6]", "izhPop[7]", "izhPop[8]", "izhPop[10]", "izhPop[12]")),
     (EX + "Ex19_GapJunctions.xml", ()),              # electricalProjection
     (EX + "Ex19a_GapJunctionInstances.xml", ()),     # electricalConnectionInstance
     (EX + "Ex20_AnalogSynapses.xml", ()),            # continuousProjection: silent -> graded/linearGraded
     (EX + "Ex20a_AnalogSynapsesHH.xml", ()),
-    pytest.param(EX + "Ex21_CurrentBasedSynapses.xml", (), marks=pytest.mark.xfail(
-        strict=False, reason="measured: the iafRefCell (Regimes) resets once at 137.916 ms, one step "
-        "(0.001 ms) before jNeuroML, where jNeuroML's v peaks at 0.999915 mV under the 1 mV threshold; "
-        "jNeuroML feeds a Regime cell its inputs one step late (docs/differences-from-neuron.md)")),
+    (EX + "Ex21_CurrentBasedSynapses.xml", ()),      # alphaCurrentSynapse on an iafRefCell (Regimes)
     (EX + "Ex26_Weights.xml", ()),                   # weights on projections, gap junctions, graded
     (EX + "Ex27_MultiSynapses.xml", ()),             # doubleSynapse
     ("izhikevich/NeuroML2/LEMS_SmallNetwork.xml", ()),

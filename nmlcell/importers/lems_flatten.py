@@ -166,6 +166,7 @@ class Flattener(EventRouting, RegimesAndHandlers):
         self.kinetic: list = []
         self._dynamic_derived: set = set()  # DerivedVariables (not DerivedParameters)
         self._regime_derivs: dict = {}
+        self._regime_exposed: set = set()  # states a Regime updates: exposed one step old (jLEMS)
         self.regime_states: dict = {}
         self.sequential: list = []
         self._handlers: dict = {}   # (id(node), port) -> (node, assignments, events, src)
@@ -176,6 +177,7 @@ class Flattener(EventRouting, RegimesAndHandlers):
             job()
         on_events = self._route_events(root)
         self._merge_regime_derivatives()
+        self._expose_regime_states()
         derived = self._order_derived()
         return Mechanism(
             name=name, kind=kind, component_type=fc.type, parameters=tuple(self.params),
@@ -316,6 +318,7 @@ class Flattener(EventRouting, RegimesAndHandlers):
                 # reads the parent's DerivedVariables as computed in the
                 # previous step (one step more than a state)
                 k = lag + (1 if getattr(target, "name", None) in self._dynamic_derived else 0)
+                k += 1 if getattr(target, "name", None) in self._regime_exposed else 0
                 if k and (target.name in self._state_names() or target.name in self._dynamic_derived):
                     key = (target.name, k)
                     if key not in self.lags:
@@ -403,7 +406,8 @@ class Flattener(EventRouting, RegimesAndHandlers):
             for n in current:
                 if last and pred is None and (name in n.exposures or name in n.names):
                     target = n.exposures.get(name, n.names.get(name))
-                    if n is not node and getattr(target, "name", None) in self._state_names():
+                    if (n is not node and getattr(target, "name", None) in self._state_names()
+                            and target.name not in self._regime_exposed):  # those: as exposed, before the update
                         # jLEMS advances children before their parent: the
                         # parent reads a child's state after this step's update
                         if target.name not in self.leads:

@@ -31,6 +31,15 @@ class RegimesAndHandlers:
         self.states.append(State(full, NONE, "active Regime: " + ", ".join(
             f"{k} = {n}" for k, n in enumerate(names)), src))
         self._expose(node, "regime", full, NONE)
+        # what a Regime changes (TimeDerivatives, assignments in its handlers)
+        for r in regimes:
+            changed = [td.variable for td in r.time_derivatives]
+            for eh in r.event_handlers:
+                changed += [a.variable for a in eh.actions if type(a).__name__ == "StateAssignment"]
+            for v in changed:
+                target = node.names.get(v)
+                if target is not None:
+                    self._regime_exposed.add(target.name)
         init = [r for r in regimes if str(getattr(r, "initial", "")).lower() in ("true", "1")]
         first = names.index(init[0].name) if init else 0
         self.on_start.insert(0, Assignment(full, sp.Integer(first)))
@@ -63,6 +72,28 @@ class RegimesAndHandlers:
             rest = self.derivs.get(name, sp.Integer(0))
             self.derivs[name] = sp.Piecewise(*[(e, sp.Eq(sym(reg), k)) for (reg, k), e, _p in cases],
                                              (rest, True))
+
+    def _expose_regime_states(self):
+        """jLEMS advances a component with Regimes in two parts: its main
+        Dynamics (DerivedVariables, TimeDerivatives, OnConditions), after
+        which it copies its exposures, then the active Regime (its
+        TimeDerivatives, OnConditions, Transitions and OnEntry), after which
+        it does not. What a Regime changes (``v`` of an ``iafRefCell``,
+        ``adExIaFCell`` or PyNN cell) is therefore exposed as it was before
+        the step: recorded values, a synapse's ``v``, a parent's select all
+        read the previous step's value, while the cell itself, its spikes and
+        its conditions use the new one. Here such an exposure names the
+        delayed copy ``x@1`` (kept by ``lems_euler``; ``x`` under the other
+        solvers, whose lowering has no copies). Measured: ``Ex21`` (an
+        ``iafRefCell`` reset and ``v`` within 1e-10 V of jNeuroML), ``Ex14``
+        (an ``expCondSynapse`` after an ``EIF_cond_exp_isfa_ista`` spike
+        jumps on jNeuroML's row)."""
+        for x in sorted(self._regime_exposed):
+            if (x, 1) not in self.lags:
+                self.lags.append((x, 1))
+            for key, (full, d) in list(self.exposures.items()):
+                if full == x:
+                    self.exposures[key] = (f"{x}@1", d)
 
     def _assignments(self, node, actions, src, what):
         """(assignments, events); a Transition adds the regime index and the
