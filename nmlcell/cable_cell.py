@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -218,14 +219,39 @@ def sections_of(morph, where) -> set[int]:
 
 
 def build_cable_ir(cell, celsius: float, phase=()):
-    """(ModelIR, units, index) for a branched cell; ``index`` maps a
-    location spec to (group id, instance)."""
-    from .ir.model import Cable, Group, ModelIR, Network
-    from .passes.compartment import Geometry, Inserted, _declared_unit_value, compose
+    """(ModelIR, units, index, discretisation) for a branched cell;
+    ``index`` maps a node to (group id, instance). Compartments of the same
+    composition (the same mechanisms, whatever their parameter values) are
+    one group (:mod:`nmlcell.passes.share_groups`)."""
+    from .ir.model import Cable, ModelIR, Network
+    from .passes.share_groups import Compositions, merge_parts
+
+    shared = Compositions()
+    parts, disc = cable_parts(cell, phase, shared)
+    groups, members, place = merge_parts(parts)
+    groups = [replace(g, emits_spikes=False) for g in groups]
+    index = {n: (gid, off + i) for pt, (gid, off) in zip(parts, place) for i, n in enumerate(pt.nodes)}
+    cable = Cable(parent=disc.parents, ri=tuple(c.ri for c in disc.compartments), area=disc.areas,
+                  members=members)
+    net = Network("cell", tuple(groups), temperature=float(celsius) + 273.15, cable=cable)
+    morph = disc.morphology
+    return (ModelIR(name="cell", file=str(morph.file or "<nmlcell.Cell>"), network=net), shared.units, index,
+            disc)
+
+
+def cable_parts(cell, phase, shared, *, labels: dict | None = None, component: str = ""):
+    """(parts, discretisation): the compartments of ``cell`` cut into
+    :class:`~nmlcell.passes.share_groups.Part` s of one composition each
+    (nodes numbered within the cell), composed through ``shared``. With
+    ``labels`` (a dict, filled with label -> name in its compartment), a
+    point process is named after its place among those of its mechanism in
+    its compartment (``GABA_syn[0]``, ``GABA_syn[1]``... in every
+    compartment), so that compartments carrying the same synapses share a
+    composition (NeuroML networks: a synapse per connection)."""
+    from .passes.compartment import Geometry, Inserted, _declared_unit_value
 
     disc = cell.discretisation()
     morph = disc.morphology
-    n = len(disc)
     dist = path_distances(disc)
     dens = [it for it in cell._placed if not it[0].point]
     pps = [it for it in cell._placed if it[0].point]
@@ -234,23 +260,34 @@ def build_cable_ir(cell, celsius: float, phase=()):
     pp_node: dict[int, list] = {}
     for it, at in pps:
         pp_node.setdefault(cell._locate(disc, at), []).append(it)
+    if labels is not None:
+        for k, its in pp_node.items():
+            seen: dict[str, int] = {}
+            local = []
+            for it in its:
+                j = seen.get(it.mech.name, 0)
+                seen[it.mech.name] = j + 1
+                labels[it.label] = f"{it.mech.name}[{j}]"
+                local.append(replace(it, label=labels[it.label]))
+            pp_node[k] = local
     sig = []
     for k, c in enumerate(disc.compartments):
         if c.area == 0.0:
             sig.append(("__end__",))
             continue
         names = tuple(j for j, secs in enumerate(where_secs) if c.section in secs)
-        sig.append(names + tuple(it.label for it in pp_node.get(k, ())))
-    groups, members, units = [], {}, {}
+        # a compartment holding point processes is a part of its own (their values are its own)
+        sig.append((names, k if k in pp_node else -1))
     by_sig: dict[tuple, list[int]] = {}
     for k, s in enumerate(sig):
         by_sig.setdefault(s, []).append(k)
-    for gi, (s, nodes) in enumerate(by_sig.items()):
-        gid = "end_nodes" if s == ("__end__",) else f"g{gi}"
+    parts = []
+    for s, nodes in by_sig.items():
+        end = s == ("__end__",)
         first = nodes[0]
         items, funcs = [], []
-        if s != ("__end__",):
-            for j in (x for x in s if isinstance(x, int)):
+        if not end:
+            for j in s[0]:
                 it = dens[j][0]
                 fixed = {kk: v for kk, v in it.params.items() if kk not in varying[j]}
                 for kk, arr in varying[j].items():
@@ -261,11 +298,9 @@ def build_cable_ir(cell, celsius: float, phase=()):
         c0 = disc.compartments[first]
         seg_L = disc.L[c0.section] / disc.nseg[c0.section] if disc.L else 1.0
         geo = Geometry(L=seg_L, diam=max(c0.area, 1e-12) / (math.pi * seg_L), cm=c0.cm, Ra=c0.Ra)
-        mech, u = compose(geo, items, v_init=cell.v_init, name=gid, phase_columns=phase)
-        units.update(u)
         over = {}
         comps = [disc.compartments[k] for k in nodes]
-        if len(nodes) > 1 or s == ("__end__",):
+        if len(nodes) > 1 or end:
             lens = [disc.L[c.section] / disc.nseg[c.section] if c.area > 0 else 1.0 for c in comps]
             over["area"] = tuple(c.area for c in comps)
             over["cm"] = tuple(c.cm if c.area > 0 else 0.0 for c in comps)
@@ -275,15 +310,12 @@ def build_cable_ir(cell, celsius: float, phase=()):
         for it, kk, arr in funcs:
             p = next(pp for pp in it.mech.parameters if pp.name == kk)
             over[f"{kk}_{it.label}"] = tuple(_declared_unit_value(p, float(arr[k])) for k in nodes)
-        if s != ("__end__",):
-            over.update(_ion_overrides(cell, morph, mech, comps))
-        groups.append(Group(gid, mech, len(nodes), overrides=over))
-        members[gid] = tuple(nodes)
-    cable = Cable(parent=disc.parents, ri=tuple(c.ri for c in disc.compartments), area=disc.areas,
-                  members=members)
-    net = Network("cell", tuple(groups), temperature=float(celsius) + 273.15, cable=cable)
-    index = {k: (gid, i) for gid, nodes in members.items() for i, k in enumerate(nodes)}
-    return ModelIR(name="cell", file=str(morph.file or "<nmlcell.Cell>"), network=net), units, index, disc
+        pt = shared.part(geo, items, v_init=cell.v_init, phase=phase, end=end, nodes=nodes, over=over,
+                         component=component)
+        if not end:
+            pt.over.update(_ion_overrides(cell, morph, pt.mech, comps))
+        parts.append(pt)
+    return parts, disc
 
 
 def _varying_values(disc, dist, it, secs) -> dict[str, np.ndarray]:

@@ -249,11 +249,7 @@ class _Composer:
 
     def _add(self, it: Inserted, ions, writes_conc, contrib, dens, pp, electrode):
         m = it.mech
-        # a PARAMETER that INITIAL reassigns (Exp2Syn's tau1) is set through the parameter holding its set value
-        held = {p.description[13:-len(" before INITIAL reassigns it")].removeprefix("PARAMETER "): p.name
-                for p in m.parameters if p.description.startswith("the value of PARAMETER ")}
-        if any(k in held for k in it.params):
-            it = replace(it, params={held.get(k, k): v for k, v in it.params.items()})
+        it = _held(it)
         unknown = set(it.params) - {p.name for p in m.parameters}
         if unknown:
             raise ModelImportError(f"{m.name} has no parameter {', '.join(sorted(unknown))} "
@@ -347,13 +343,54 @@ class _Composer:
             (pp if it.point else dens).append(expr)
 
 
+def _held(it: Inserted) -> Inserted:
+    """``it`` with a PARAMETER that INITIAL reassigns (Exp2Syn's tau1) set
+    through the parameter holding its set value."""
+    m = it.mech
+    held = {p.description[13:-len(" before INITIAL reassigns it")].removeprefix("PARAMETER "): p.name
+            for p in m.parameters if p.description.startswith("the value of PARAMETER ")}
+    if any(k in held for k in it.params):
+        it = replace(it, params={held.get(k, k): v for k, v in it.params.items()})
+    return it
+
+
+def _weight_args(h: OnEvent) -> list[int]:
+    """The NET_RECEIVE arguments (weight vector entries) handler ``h`` reads."""
+    return sorted({int(x.name[3:]) for a in h.assignments for x in a.expr.free_symbols if x.name.startswith("__w")})
+
+
+def param_values(geometry: Geometry, inserted: list[Inserted], v_init: float) -> dict[str, float]:
+    """The values :func:`compose` gives the parameters that depend on the
+    compartment rather than on its structure: the geometry, ``v_init``, the
+    inserts' parameters and the NetCon weights (the others, ion defaults
+    and inputs, follow from the structure). Cheap: no expression is
+    touched, so compartments of one structure are composed once
+    (:mod:`nmlcell.passes.share_groups`)."""
+    geo = geometry
+    out = {"v_init": float(v_init), "cm": float(geo.cm), "L": float(geo.L), "diam": float(geo.diam),
+           "area": float(geo.area), "Ra": float(geo.Ra)}
+    for it in sorted(inserted, key=neuron_order):
+        it = _held(it)
+        m = it.mech
+        local = (lambda x: f"{it.label}.{x}") if it.point else (lambda x: f"{x}_{it.label}")
+        for p in m.parameters:
+            v = _declared_unit_value(p, it.params[p.name]) if p.name in it.params else p.value
+            out.setdefault(local(p.name), float(v))
+        for h in m.on_events:
+            args = _weight_args(h)
+            for k, w in enumerate(it.netcons):
+                for j in args:
+                    out.setdefault(f"{it.label}#{k}.w{j}", float(w[j]) if j < len(w) else 0.0)
+    return out
+
+
 def netcon_handlers(h: OnEvent, port: str, weights, declare) -> list[OnEvent]:
     """NET_RECEIVE's handler ``h`` once per NetCon (port ``<port>#k``), its
     weight symbols ``__w<j>`` replaced by parameters ``<port>#k.w<j>``
     (per instance, differentiable), each declared by ``declare(name,
     value, k, j)`` with the NetCon's value (0 past the end of its vector,
     as NEURON's weight vector)."""
-    args = sorted({int(x.name[3:]) for a in h.assignments for x in a.expr.free_symbols if x.name.startswith("__w")})
+    args = _weight_args(h)
     out = []
     for k, w in enumerate(weights):
         subs = {}
