@@ -163,9 +163,11 @@ def _cache_key(rd: _Reader, duration, dt) -> str | None:
 
     h = hashlib.sha256(f"{__version__}|{duration}|{dt}|{rd.core}".encode())
     pkg = Path(__file__).resolve().parents[1]
-    for sub in ("importers", "ir"):
+    # the multi-compartment path composes through passes/ and cable_cell.py
+    for sub in ("importers", "ir", "passes"):
         for f in sorted((pkg / sub).glob("*.py")):
             h.update(f.read_bytes())
+    h.update((pkg / "cable_cell.py").read_bytes())
     for f in rd.index.files:
         h.update(str(f).encode())
         h.update(f.read_bytes())
