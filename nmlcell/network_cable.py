@@ -21,12 +21,15 @@ def cable_groups(net, cells: dict, celsius: float):
     """(groups, Cable, where, units) for the branched ``cells`` (name ->
     Cell) of Network ``net``; ``where[name]`` = (discretisation, {node:
     (group, i)}, (group, i) of the spike detector or None, {synapse label:
-    (group, i)})."""
-    from .cable_cell import build_cable_ir
+    (group, i)}). Compartments of one composition share one group across
+    the cells (:mod:`nmlcell.passes.share_groups`)."""
+    from .cable_cell import cable_parts
     from .importers.nml_mechanisms import spike_detector
     from .ir.model import Cable
+    from .passes.share_groups import Compositions, merge_parts
 
-    groups, parent, ri, area, members, units, where = [], [], [], [], {}, {}, {}
+    shared = Compositions()
+    parts, parent, ri, area, placed = [], [], [], [], []
     for name, cell in cells.items():
         c = copy.copy(cell)
         c._placed = list(cell._placed)
@@ -44,20 +47,22 @@ def cable_groups(net, cells: dict, celsius: float):
         # values of NEURON's current phase (Exp2Syn's g) recorded as the staggered step computes them
         recorded = {n.split(").", 1)[-1] for cc, n in net._record if cc == name}
         phase = tuple(sorted(n for n in recorded if "." in n))
-        ir, u, index, disc = build_cable_ir(c, celsius, phase=phase)
-        units.update(u)
+        mine, disc = cable_parts(c, phase, shared, component="cells")
         off = len(parent)
-        cab = ir.network.cable
-        parent += [(p + off if p >= 0 else (0 if off else -1)) for p in cab.parent]
-        ri += [(1e300 if (off and j == 0) else r) for j, r in enumerate(cab.ri)]
-        area += list(cab.area)
-        for g in ir.network.groups:
-            gid = f"{name}_{g.id}"
-            det = any("spike" in cc.events for cc in g.mechanism.conditions)
-            groups.append(replace(g, id=gid, component="cells", emits_spikes=det))
-            members[gid] = tuple(n + off for n in cab.members[g.id])
-        idx = {node: (f"{name}_{gid}", i) for node, (gid, i) in index.items()}
+        parent += [(p + off if p >= 0 else (0 if off else -1)) for p in disc.parents]
+        ri += [(1e300 if (off and j == 0) else cc.ri) for j, cc in enumerate(disc.compartments)]
+        area += list(disc.areas)
+        placed.append((name, c, disc, det_at, len(parts), len(mine), off))
+        parts += [replace(pt, nodes=tuple(n + off for n in pt.nodes)) for pt in mine]
+    groups, members, place = merge_parts(parts)
+    where = {}
+    for name, c, disc, det_at, first, count, off in placed:
+        idx = {}
+        for pt, (gid, o) in zip(parts[first:first + count], place[first:first + count]):
+            for i, n in enumerate(pt.nodes):
+                idx[n - off] = (gid, o + i)
         spike = idx[disc.locate(det_at)] if det_at else None
         pps = {it.label: idx[c._locate(disc, at)] for it, at in c._placed if it.point}
         where[name] = (disc, idx, spike, pps)
-    return groups, Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members), where, units
+    cable = Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members)
+    return groups, cable, where, shared.units
