@@ -54,10 +54,16 @@ def make_step(lowered, integrator, dt, observe, plan=None):
 
     layout = lowered.spike_layout()
 
+    # jNeuroML writes a DerivedVariable as computed at the start of the step
+    # (after the events delivered then); lems_euler records it the same way
+    derived_before = getattr(lowered, "lems_exact", False)
+
     def advance(t, t1, y, p):
         y, _ = lowered.events(t1, y, p, phase="pre")
+        y_mid = y
         y = integrator(lowered, t, y, dt, p)
-        return lowered.events(t1, y, p, phase="post")
+        y, spikes = lowered.events(t1, y, p, phase="post")
+        return y, (spikes, y_mid)
 
     def step(t, y, p, t1=None, i=None, ev=None, tables=None):
         import jax
@@ -66,14 +72,15 @@ def make_step(lowered, integrator, dt, observe, plan=None):
         if plan is not None:
             y = lowered.deliver(t, y, p, plan.incoming(ev, i, tables))
         y_start = y
-        y, spikes = advance(t, t1, y, p)
+        y, (spikes, y_mid) = advance(t, t1, y, p)
         if plan is not None and plan.has_forward:
             # jLEMS: a spike reaches the synapses of later cells with no delay within its step;
             # redo the step with those events applied first (only on steps that have such spikes)
             fwd, anyf = plan.forward_incoming(spikes)
-            y, spikes = jax.lax.cond(anyf, lambda: advance(t, t1, lowered.deliver(t, y_start, p, fwd), p),
-                                     lambda: (y, spikes))
-        rec = observe(t1, y, p)
+            y, (spikes, y_mid) = jax.lax.cond(
+                anyf, lambda: advance(t, t1, lowered.deliver(t, y_start, p, fwd), p),
+                lambda: (y, (spikes, y_mid)))
+        rec = observe(t1, y, p, before=(t, y_mid, dt) if derived_before else None)
         if layout:
             spk = jnp.concatenate([spikes[gid] for gid, _ in layout])
         else:

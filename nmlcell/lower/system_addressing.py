@@ -69,14 +69,22 @@ class Addressing:
                     or name in g.hoisted_derived):
                 wanted.setdefault(gid, set()).add(name)
 
-        def observe(t, y, p):
+        def observe(t, y, p, before=None):
+            """``before``: (t0, y0, dt), the state the step started from:
+            DerivedVariables are then evaluated on it, as jNeuroML writes
+            them (computed before the step's update); states from ``y``."""
             jnp = self._np()
             memo = {}
+            td, yd = t, y
+            if before is not None:
+                td, yd, memo = before[0], before[1], {"dt": before[2]}
             for gid, names in wanted.items():  # one evaluation per group
-                self._derived(t, y, p, gid, memo, names)
+                self._derived(td, yd, p, gid, memo, names)
             vals = []
             for gid, idx, name, _d in plan:
-                vals.append(jnp.asarray(self._value(t, y, p, gid, name, memo))[idx])
+                derived = name in wanted.get(gid, ())
+                v = self._value(td if derived else t, yd if derived else y, p, gid, name, memo)
+                vals.append(jnp.asarray(v)[idx])
             if not vals:
                 return jnp.zeros((0,))
             return jnp.stack(vals)
