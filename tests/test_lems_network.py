@@ -203,10 +203,7 @@ CORPUS_CASES = [
     (EX + "Ex3_Net.xml", ()),                        # synapticConnection: expOne/expTwo/alpha on HH cells
     (EX + "Ex6_NMDA.xml", ()),                       # blockingPlasticSynapse (NMDA), spikeGenerator
     (EX + "Ex7_STP.xml", ()),                        # Tsodyks-Markram depression / facilitation
-    pytest.param(EX + "Ex11_STDP.xml", (), marks=pytest.mark.xfail(  # stdpSynapse
-        strict=False, reason="measured: the spikes and v agree (v within 0.016 mV); the recorded "
-        "stdpSyn/g, a DerivedVariable, is jNeuroML's shifted by one row (jNeuroML writes derived "
-        "values one step old, docs/differences-from-neuron.md)")),
+    (EX + "Ex11_STDP.xml", ()),                      # stdpSynapse (its recorded g a DerivedVariable)
     (EX + "Ex12_Net2.xml", ()),                      # projections, connectionWD weights/delays, spikeArray
     (EX + "Ex13_Instances.xml", ()),                 # populationList instances, projections
     (EX + "Ex14_PyNN.xml", ()),                      # PyNN cells (Regimes) and synapses, delays 10-40 ms
