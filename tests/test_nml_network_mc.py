@@ -105,8 +105,9 @@ def test_ex25_ampa_and_nmda_vs_neuron_export(tmp_path):
 def _stimuli_spike_arrays(tmp_path):
     """acnet2's StimuliTest reduced to its spikeArray part (the population of
     one spikeArray, projection Proj_sa onto three pyr_4_sym cells' soma and
-    dendrites, their voltages recorded): the other stimuli are not lowered
-    on multi-compartment cells yet."""
+    dendrites, their voltages recorded): a quick check; the full model
+    (Poisson sources, timedSynapticInput) is test_nml_network_inputs's
+    slow test."""
     import re
 
     if not ACNET2.is_dir():

@@ -25,6 +25,9 @@ NEURON export builds them (:func:`nml_cell.build_network` calls these).
   on another compartment is listed as unsupported.
 - Events travel through :mod:`nmlcell.lower.events` (an ``EventLink`` per
   connection, the delay in ms; ``<connection>`` has delay 0).
+- Spike-source populations other than ``spikeArray`` and synaptic inputs
+  (``poissonFiringSynapse``, ``timedSynapticInput``...):
+  :mod:`.nml_network_inputs`.
 """
 from __future__ import annotations
 
