@@ -23,6 +23,15 @@ memory, spike count and mean rate. A last line gives the ratios.
 
     python bench/bench_ei.py              # all three
     python bench/bench_ei.py nmlcell      # one
+    python bench/bench_ei.py --nmlcell-only [--delivery ffi,loop,pull] [--rounds 3]
+
+``--nmlcell-only``: nmlcell alone, each delivery of the merged synapses
+(passes/merge_synapses.MergedEventPlan: ``ffi``, the C++ kernel, CPU only;
+``loop``, the push while_loop; ``pull``, the in-edge gather with no control
+flow; ``auto``, what a plain run takes) timed in one process,
+taking turns ``--rounds`` times (best of REPEATS each time), with the JAX
+backend and device; one JSON line per delivery, then one comparing them
+(their spike trains must be identical).
 """
 from __future__ import annotations
 
@@ -51,20 +60,40 @@ def peak_mb():
 """
 
 _NMLCELL = _COMMON + """
-lems = sys.argv[1]
+import hashlib
+lems, deliveries, rounds = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
 t0 = time.perf_counter()
 import nmlcell
+import jax
+if deliveries == ["all"]:  # the C++ kernel runs on CPUs only
+    deliveries = ["ffi", "loop", "pull"] if jax.default_backend() == "cpu" else ["pull", "loop"]
+from nmlcell.passes.merge_synapses import MergedEventPlan
 m = nmlcell.load(lems)
 m.solver = "ind_exp_euler"
 t_load = time.perf_counter() - t0
-t0 = time.perf_counter()
-r = m.run(progress=False, record=["E[0]/v"])
-t_first = time.perf_counter() - t0
-best = min(m.run(progress=False, record=["E[0]/v"]).wall_time for _ in range(REPEATS))
-n = sum(len(s) for s in r.spikes.values())
-print(json.dumps({"sim": "nmlcell", "run_s": round(best, 4), "load_s": round(t_load, 2),
-                  "compile_s": round(t_first - best, 2), "peak_mb": peak_mb(), "spikes": n,
-                  "rate_hz": round(n / (N_E + N_I) / 0.1, 2)}))
+dev = jax.devices()[0]
+out = {}
+for rnd in range(rounds):
+    for dl in deliveries:  # the deliveries take turns: the machine's load changes over minutes
+        MergedEventPlan.DELIVERY = dl
+        lw = m.lowered
+        lw.__dict__.pop("_event_plans", None)
+        lw.__dict__.pop("_run_cache", None)  # compiled per delivery
+        t0 = time.perf_counter()
+        r = m.run(progress=False, record=["E[0]/v"])
+        t_first = time.perf_counter() - t0
+        runs = [m.run(progress=False, record=["E[0]/v"]).wall_time for _ in range(REPEATS)]
+        n = sum(len(s) for s in r.spikes.values())
+        spk = sorted((k, np.asarray(s).tolist()) for k, s in r.spikes.items())
+        o = out.setdefault(dl, {"sim": "nmlcell", "delivery": lw._event_plans[0.1].delivery(), "run_s": 1e9,
+                                "rounds_s": [], "load_s": round(t_load, 2),
+                                "backend": jax.default_backend(), "device": str(dev.device_kind)})
+        o["rounds_s"].append(round(min(runs), 4))
+        o.update(run_s=min(o["run_s"], round(min(runs), 4)), compile_s=round(t_first - min(runs), 2),
+                 peak_mb=peak_mb(), spikes=n, rate_hz=round(n / (N_E + N_I) / 0.1, 2),
+                 spikes_md5=hashlib.md5(repr(spk).encode()).hexdigest()[:12])
+for dl in deliveries:
+    print(json.dumps(out[dl]), flush=True)
 """
 
 _TM_MOD = textwrap.dedent('''
@@ -239,6 +268,29 @@ def _run(code, *args):
     return json.loads(lines[-1])
 
 
+def nmlcell_only(deliveries=("all",), rounds=ROUNDS):
+    """nmlcell alone: its deliveries timed in one process (see the module
+    docstring); prints their JSON lines and a comparison."""
+    if not (EX / "EINet.net.nml").exists():
+        sys.path.insert(0, str(EX))
+        import make_network as mn
+
+        mn.write(EX)
+    r = subprocess.run([sys.executable, "-c", _NMLCELL, str(EX / "LEMS_EINet.xml"), ",".join(deliveries),
+                        str(rounds)], capture_output=True, text=True, timeout=3600, env={**os.environ})
+    lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    if r.returncode or not lines:
+        print(json.dumps({"case": "EI-nmlcell", "error": (r.stderr or r.stdout).strip().splitlines()[-3:]}))
+        return
+    for o in lines:
+        print(json.dumps({"case": f"EI-nmlcell-{o['delivery']}", **o}), flush=True)
+    base = lines[0]
+    print(json.dumps({"case": "EI-deliveries", "backend": base["backend"], "device": base["device"],
+                      **{f"{o['delivery']}_over_{base['delivery']}": round(o["run_s"] / base["run_s"], 3)
+                         for o in lines[1:]},
+                      "identical_spikes": len({o["spikes_md5"] for o in lines}) == 1}))
+
+
 def main(which, rounds=ROUNDS):
     sys.path.insert(0, str(EX))
     import make_network as mn
@@ -255,7 +307,7 @@ def main(which, rounds=ROUNDS):
         # the simulators take turns, `rounds` times: the machine's load changes over minutes
         for rnd in range(rounds):
             if "nmlcell" in which:
-                runs.setdefault("nmlcell", []).append(_run(_NMLCELL, EX / "LEMS_EINet.xml"))
+                runs.setdefault("nmlcell", []).append(_run(_NMLCELL, EX / "LEMS_EINet.xml", "auto", 1))
             if "neuron" in which:
                 runs.setdefault("NEURON", []).append(_run(_NEURON, tmp) if b.returncode == 0
                                                      else {"error": b.stderr[-300:]})
@@ -278,4 +330,16 @@ def main(which, rounds=ROUNDS):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["nmlcell", "neuron", "braincell"])
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("which", nargs="*", default=["nmlcell", "neuron", "braincell"])
+    ap.add_argument("--nmlcell-only", action="store_true", help="nmlcell's deliveries in one process")
+    ap.add_argument("--delivery", default="all", help="with --nmlcell-only: comma-separated, of ffi, loop, "
+                    "pull, auto; all: ffi,loop,pull on a CPU, pull,loop on a GPU")
+    ap.add_argument("--rounds", type=int, default=ROUNDS)
+    a = ap.parse_args()
+    if a.nmlcell_only:
+        nmlcell_only(a.delivery.split(","), a.rounds)
+    else:
+        main(a.which, a.rounds)

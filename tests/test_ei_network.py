@@ -5,7 +5,7 @@ Quick: a 200-cell version of the example runs under ind_exp_euler, and
 merged synapses (one per post cell and type) give the same v and spikes as
 one synapse per connection, also with expTwoSynapse/alphaSynapse, weights
 and delays, and with the delivery loop forced to take 2 sources per pass;
-the pull delivery (GPUs) gives the loop's sums bit for bit.
+the C++ (CPUs) and pull (GPUs) deliveries give the loop's sums bit for bit.
 Slow: the full 4000-cell example (its rate)."""
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import nmlcell
+from nmlcell.lower import _deliver_ffi
 from nmlcell.passes import merge_synapses as ms
 
 EX = Path(__file__).resolve().parents[1] / "examples" / "ei_network"
@@ -89,22 +90,36 @@ def test_merged_exp2_alpha_weights_delays(small, tmp_path, monkeypatch):
     m2, b = _run(path, True, REC, duration=50)
     assert any(isinstance(e, ms.WeightedEventLink) for e in m2.lowered.event_links)
     _same(a, b, REC)
-    # the pull delivery: the same sums in the same order, so the same trajectory bit for bit
-    monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "pull")
-    m3, c = _run(path, True, REC, duration=50)
-    assert m3.lowered._event_plans[0.1].delivery() == "pull"
-    for q in REC:
-        assert np.array_equal(np.asarray(b[q]), np.asarray(c[q])), q
-    _same(b, c, REC)
+    # the other deliveries: the same additions in the same order, so on a CPU the same trajectory
+    # bit for bit (a GPU's scatter-add takes a pass's additions in no set order)
+    import jax
+
+    cpu = jax.default_backend() == "cpu"
+    others = ["pull"] + (["ffi"] if cpu and _deliver_ffi.load() else [])
+    for dl in others:
+        monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", dl)
+        m3, c = _run(path, True, REC, duration=50)
+        assert m3.lowered._event_plans[0.1].delivery() == dl
+        for q in REC:
+            assert not cpu or np.array_equal(np.asarray(b[q]), np.asarray(c[q])), (dl, q)
+        _same(b, c, REC)
 
 
 def test_delivery_choice(monkeypatch):
-    """auto: the loop on CPUs, the pull (no data-dependent control flow) on
+    """auto: the C++ kernel on CPUs (the JAX loop where it cannot be built
+    or NMLCELL_NO_FFI is set), the pull (no data-dependent control flow) on
     other backends; an unknown name is refused."""
     import jax
 
     plan = ms.MergedEventPlan.__new__(ms.MergedEventPlan)
-    assert plan.delivery() == ("loop" if jax.default_backend() == "cpu" else "pull")
+    if jax.default_backend() == "cpu":
+        assert plan.delivery() == ("ffi" if _deliver_ffi.load() else "loop"), _deliver_ffi.status()
+        monkeypatch.setenv("NMLCELL_NO_FFI", "1")
+        assert plan.delivery() == "loop"
+        monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "ffi")
+        with pytest.raises(ValueError, match="unavailable"):
+            plan.delivery()
+        monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "auto")
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert plan.delivery() == "pull"
     monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "dense")

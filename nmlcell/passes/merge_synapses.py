@@ -217,29 +217,34 @@ class _WRoute:
     dst: str
     port: str
     size: int
-    classes: list  # [(delay steps, push (targets, weights): (width+1, out-degree), pull (sources, weights): (size, in-degree))]
+    classes: list  # [(delay steps, pull tables (sources, weights): (size, in-degree))]
 
 
 class MergedEventPlan(EventPlan):
     """:class:`EventPlan` plus weighted routes into merged synapse groups:
     :meth:`incoming` gives them (received, summed weight) per instance.
 
-    Two deliveries, the same sums in the same order (ascending source
-    column within a delay class, classes by ascending delay):
+    Three deliveries, the same additions in the same order (ascending
+    source column within a delay class, classes by ascending delay), so the
+    same sums bit for bit:
 
-    - ``"loop"`` (push): the spiking sources of the step's buffer row, up
-      to :attr:`MAX_SPIKES` at a time (a fixed-size ``nonzero``),
-      scatter-add their out-edges' weights; a ``lax.while_loop`` takes
-      passes until none is left (one pass in most steps). Work follows the
-      spike count; the loop's test is data-dependent (on a GPU, a host
-      round trip per pass).
-    - ``"pull"``: each instance sums the weights of its in-edges whose
-      source spiked: a (instances, in-degree) gather of the buffer row and
-      a column-by-column sum, no control flow (one fused kernel on a GPU),
-      work follows the connection count.
+    - ``"ffi"`` (CPU): a C++ kernel (``lower/deliver.cc``) walks the
+      step's buffer row and adds the out-edges of the sources that spiked
+      (CSR tables, one per delay, carried in the loop's state). Built at
+      first use as the Hines kernel is; without a compiler, ``"loop"``.
+    - ``"loop"`` (push): the spiking sources, up to :attr:`MAX_SPIKES` at
+      a time (a fixed-size ``nonzero``), scatter-add their out-edges'
+      weights, every route of a delay in one table; a ``lax.while_loop``
+      takes passes until none is left (one pass in most steps). The loop's
+      test is data-dependent (on a GPU, a host round trip per pass).
+    - ``"pull"`` (GPU): each instance sums the weights of its in-edges
+      whose source spiked: a (instances, in-degree) gather of the buffer
+      row and a column-by-column sum, no control flow (one fused kernel on
+      a GPU); work follows the connection count, not the spike count.
 
-    ``DELIVERY = "auto"`` takes ``"pull"`` on GPUs and ``"loop"`` on CPUs
-    (measured: docs/performance.md, the E-I section).
+    ``DELIVERY = "auto"``: ``"pull"`` on GPUs, ``"ffi"`` on CPUs (or
+    ``"loop"`` where the kernel cannot be built). Measured:
+    docs/performance.md, the E-I section.
     """
 
     # spiking sources taken per pass of the delivery loop: each pass gathers and scatter-adds
@@ -247,7 +252,7 @@ class MergedEventPlan(EventPlan):
     # benchmark has ~15 spikes per step (1000 steps, one process, best of 3: 16 -> 0.26-0.28 s,
     # 64 -> 0.31-0.32 s; separate processes on the loaded machine: within noise, 0.48-0.59 s)
     MAX_SPIKES = 16
-    DELIVERY = "auto"  # "loop", "pull" or "auto" (by JAX's default backend)
+    DELIVERY = "auto"  # "ffi", "loop", "pull" or "auto" (by JAX's default backend)
     # pull: above this many (in-degree) columns in all, one reduction per table instead of the
     # column-by-column sum (the sum is then not in the loop's order: last-bit differences)
     PULL_COLUMNS = 4096
@@ -275,6 +280,7 @@ class MergedEventPlan(EventPlan):
         self.wroutes = []
         dmax = 0
         W = self.width
+        by_delay: dict[int, list] = {}
         for (dst, port), rows in by_dst.items():
             arr = np.array(rows, dtype=float)
             steps = arr[:, 0].astype(np.int64)
@@ -285,29 +291,61 @@ class MergedEventPlan(EventPlan):
                 src, tgt, w = arr[sel, 1].astype(np.int64), arr[sel, 2].astype(np.int64), arr[sel, 3]
                 order = np.lexsort((tgt, src))
                 src, tgt, w = src[order], tgt[order], w[order]
-                push = _table(src, tgt, w, W, size)  # (sources+1, out-degree): row W, padding -> target `size`
                 o2 = np.argsort(tgt, kind="stable")  # by target, each target's sources ascending
                 pull = tuple(a[:size] for a in _table(tgt[o2], src[o2], w[o2], size, W))  # (instances, in-degree), pad W
-                classes.append((int(d), push, pull))
+                classes.append((int(d), pull))
                 dmax = max(dmax, int(d))
+                by_delay.setdefault(int(d), []).append((len(self.wroutes), src, tgt, w))
             self.wroutes.append(_WRoute(dst, port, size, classes))
         self.length = max(self.length, dmax + self.LATENCY + 3)
+        # the loop's tables: per delay, every route's out-edges in one table, targets offset into the
+        # routes' instances laid end to end (one gather and one scatter-add per pass, not one per route)
+        self.offsets = np.concatenate([[0], np.cumsum([r.size for r in self.wroutes])]).astype(np.int64)
+        total = int(self.offsets[-1])
+        self.push_tables, self.csr_tables = [], []
+        for d, parts in sorted(by_delay.items()):
+            src = np.concatenate([p[1] for p in parts])
+            tgt = np.concatenate([p[2] + self.offsets[p[0]] for p in parts])
+            w = np.concatenate([p[3] for p in parts])
+            order = np.lexsort((tgt, src))  # a target's sources stay ascending, as in each route's table
+            src, tgt, w = src[order], tgt[order], w[order]
+            self.push_tables.append((d, _table(src, tgt, w, W, total)))
+            ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=W))]).astype(np.int32)
+            self.csr_tables.append((d, ptr, tgt.astype(np.int32), w))  # the same edges for deliver.cc
 
     def delivery(self) -> str:
         """The delivery this plan traces: :attr:`DELIVERY`, ``"auto"``
         resolved by JAX's default backend."""
         if self.DELIVERY != "auto":
-            if self.DELIVERY not in ("loop", "pull"):
-                raise ValueError(f"unknown delivery '{self.DELIVERY}' (loop, pull or auto)")
+            if self.DELIVERY not in ("ffi", "loop", "pull"):
+                raise ValueError(f"unknown delivery '{self.DELIVERY}' (ffi, loop, pull or auto)")
+            import jax
+
+            if self.DELIVERY == "ffi" and (jax.default_backend() != "cpu" or not _ffi_ok()):
+                why = "it runs on CPUs only" if jax.default_backend() != "cpu" else _ffi_why()
+                raise ValueError("the C++ delivery is unavailable: " + why)
             return self.DELIVERY
         import jax
 
-        return "loop" if jax.default_backend() == "cpu" else "pull"
+        if jax.default_backend() != "cpu":
+            return "pull"
+        return "ffi" if _ffi_ok() else "loop"
 
     def empty(self, dtype=bool):
+        """The carry's event state: (ring buffer, tables). The C++ delivery's
+        edge tables travel in the carry, unchanged from step to step: as
+        constants of the compiled loop, XLA copies them at every call of the
+        kernel (measured: 150 against 19 us per step for 320 000 edges)."""
         import jax.numpy as jnp
 
-        return jnp.zeros((self.length, max(self.width, 1)), dtype=dtype)
+        buf = jnp.zeros((self.length, max(self.width, 1)), dtype=dtype)
+        if self.delivery() != "ffi":
+            return buf, ()
+        return buf, tuple((jnp.asarray(ptr), jnp.asarray(tgt), jnp.asarray(w)) for _d, ptr, tgt, w in self.csr_tables)
+
+    def push(self, ev, i, spikes):
+        buf, tabs = ev
+        return super().push(buf, i, spikes), tabs
 
     def _row(self, buf, i, d):
         import jax.numpy as jnp
@@ -316,46 +354,47 @@ class MergedEventPlan(EventPlan):
         return buf[jnp.mod(s, self.length)] & (s >= 0)
 
     def _push(self, buf, i):
-        """{route index: (size+1,) summed weights} by the delivery loop."""
+        """{route index: (size,) summed weights} by the delivery loop."""
         import jax
         import jax.numpy as jnp
 
         K = min(self.MAX_SPIKES, max(self.width, 1))
-        acc = {k: jnp.zeros(r.size + 1) for k, r in enumerate(self.wroutes)}
-        by_delay: dict[int, list] = {}
-        for k, r in enumerate(self.wroutes):
-            for d, (ttab, wtab), _pull in r.classes:
-                by_delay.setdefault(d, []).append((k, jnp.asarray(ttab), jnp.asarray(wtab)))
-        for d, items in sorted(by_delay.items()):
-            row = self._row(buf, i, d)
+        acc = jnp.zeros(int(self.offsets[-1]) + 1)  # every route's instances, then the dummy target
+        for d, (ttab, wtab) in self.push_tables:
+            T, Wt = jnp.asarray(ttab), jnp.asarray(wtab)
 
-            def body(st, items=items):
-                # up to K spiking sources at a time, shared by every route of this delay,
-                # until none is left (one pass in most steps)
-                row, sums = st
+            def body(st, T=T, Wt=Wt):
+                # up to K spiking sources at a time until none is left (one pass in most steps)
+                row, ws = st
                 (idx,) = jnp.nonzero(row, size=K, fill_value=self.width)
-                new = []
-                for (k, T, Wt), ws in zip(items, sums):
-                    new.append(ws.at[T[idx].ravel()].add(Wt[idx].ravel()))
-                return row.at[idx].set(False, mode="drop"), tuple(new)
+                return row.at[idx].set(False, mode="drop"), ws.at[T[idx].ravel()].add(Wt[idx].ravel())
 
-            _, sums = jax.lax.while_loop(lambda st: jnp.any(st[0]), body,
-                                         (row, tuple(acc[k] for k, _T, _W in items)))
-            for (k, _T, _W), v in zip(items, sums):
-                acc[k] = v
-        return {k: a[:self.wroutes[k].size] for k, a in acc.items()}
+            _, acc = jax.lax.while_loop(lambda st: jnp.any(st[0]), body, (self._row(buf, i, d), acc))
+        return {k: acc[self.offsets[k]:self.offsets[k + 1]] for k in range(len(self.wroutes))}
+
+    def _ffi(self, buf, i, tabs):
+        """{route index: (size,) summed weights} by the C++ kernel (deliver.cc):
+        the loop's additions in the loop's order."""
+        import jax.numpy as jnp
+
+        from ..lower import _deliver_ffi
+
+        acc = jnp.zeros(int(self.offsets[-1]), dtype=jnp.float64)
+        for (d, *_csr), (ptr, tgt, w) in zip(self.csr_tables, tabs):
+            acc = _deliver_ffi.deliver(self._row(buf, i, d), ptr, tgt, w, acc)
+        return {k: acc[self.offsets[k]:self.offsets[k + 1]] for k in range(len(self.wroutes))}
 
     def _pull(self, buf, i):
         """{route index: (size,) summed weights}, gathered per instance."""
         import jax.numpy as jnp
 
-        ncols = sum(p[0].shape[1] for r in self.wroutes for _d, _push, p in r.classes)
+        ncols = sum(p[0].shape[1] for r in self.wroutes for _d, p in r.classes)
         ordered = ncols <= self.PULL_COLUMNS
         rows = {}
         out = {}
         for k, r in enumerate(self.wroutes):
             acc = jnp.zeros(r.size)
-            for d, _push, (stab, wtab) in r.classes:  # ascending delay, as the loop
+            for d, (stab, wtab) in r.classes:  # ascending delay, as the loop
                 if d not in rows:
                     rows[d] = self._row(buf, i, d)
                 got = rows[d].at[jnp.asarray(stab)].get(mode="fill", fill_value=False)
@@ -368,15 +407,29 @@ class MergedEventPlan(EventPlan):
             out[k] = acc
         return out
 
-    def incoming(self, buf, i, tables=None):
+    def incoming(self, ev, i, tables=None):
+        buf, tabs = ev
         out = super().incoming(buf, i, tables)
-        sums = self._pull(buf, i) if self.delivery() == "pull" else self._push(buf, i)
+        dl = self.delivery()
+        sums = self._ffi(buf, i, tabs) if dl == "ffi" else self._pull(buf, i) if dl == "pull" else self._push(buf, i)
         for k, r in enumerate(self.wroutes):
             # an instance whose summed weight is 0 (none arrived, or they cancel) is left as it is:
             # the jump is weight * c (mergeable), so applying it would change nothing either
             ws = sums[k]
             out[(r.dst, r.port)] = (ws != 0, ws)
         return out
+
+
+def _ffi_ok() -> bool:
+    from ..lower import _deliver_ffi
+
+    return _deliver_ffi.load()
+
+
+def _ffi_why() -> str:
+    from ..lower import _deliver_ffi
+
+    return _deliver_ffi.status()["why"]
 
 
 def _table(key, val, w, n_keys, pad):
