@@ -217,7 +217,7 @@ class _WRoute:
     dst: str
     port: str
     size: int
-    classes: list  # [(delay steps, pull tables (sources, weights): (size, in-degree))]
+    classes: list  # delays (steps) of its connections
 
 
 class MergedEventPlan(EventPlan):
@@ -291,18 +291,16 @@ class MergedEventPlan(EventPlan):
                 src, tgt, w = arr[sel, 1].astype(np.int64), arr[sel, 2].astype(np.int64), arr[sel, 3]
                 order = np.lexsort((tgt, src))
                 src, tgt, w = src[order], tgt[order], w[order]
-                o2 = np.argsort(tgt, kind="stable")  # by target, each target's sources ascending
-                pull = tuple(a[:size] for a in _table(tgt[o2], src[o2], w[o2], size, W))  # (instances, in-degree), pad W
-                classes.append((int(d), pull))
+                classes.append(int(d))
                 dmax = max(dmax, int(d))
                 by_delay.setdefault(int(d), []).append((len(self.wroutes), src, tgt, w))
             self.wroutes.append(_WRoute(dst, port, size, classes))
         self.length = max(self.length, dmax + self.LATENCY + 3)
-        # the loop's tables: per delay, every route's out-edges in one table, targets offset into the
-        # routes' instances laid end to end (one gather and one scatter-add per pass, not one per route)
+        # per delay, every route's edges in one table, targets offset into the routes' instances laid
+        # end to end (one gather and one scatter-add per pass of the loop, not one per route)
         self.offsets = np.concatenate([[0], np.cumsum([r.size for r in self.wroutes])]).astype(np.int64)
         total = int(self.offsets[-1])
-        self.push_tables, self.csr_tables = [], []
+        self.push_tables, self.csr_tables, self.pull_tables = [], [], []
         for d, parts in sorted(by_delay.items()):
             src = np.concatenate([p[1] for p in parts])
             tgt = np.concatenate([p[2] + self.offsets[p[0]] for p in parts])
@@ -312,6 +310,9 @@ class MergedEventPlan(EventPlan):
             self.push_tables.append((d, _table(src, tgt, w, W, total)))
             ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=W))]).astype(np.int32)
             self.csr_tables.append((d, ptr, tgt.astype(np.int32), w))  # the same edges for deliver.cc
+            o2 = np.argsort(tgt, kind="stable")  # by target, each target's sources ascending
+            # (instances, in-degree) of sources and weights, padding: source W (never spikes)
+            self.pull_tables.append((d, tuple(a[:total] for a in _table(tgt[o2], src[o2], w[o2], total, W))))
 
     def delivery(self) -> str:
         """The delivery this plan traces: :attr:`DELIVERY`, ``"auto"``
@@ -388,24 +389,17 @@ class MergedEventPlan(EventPlan):
         """{route index: (size,) summed weights}, gathered per instance."""
         import jax.numpy as jnp
 
-        ncols = sum(p[0].shape[1] for r in self.wroutes for _d, p in r.classes)
-        ordered = ncols <= self.PULL_COLUMNS
-        rows = {}
-        out = {}
-        for k, r in enumerate(self.wroutes):
-            acc = jnp.zeros(r.size)
-            for d, (stab, wtab) in r.classes:  # ascending delay, as the loop
-                if d not in rows:
-                    rows[d] = self._row(buf, i, d)
-                got = rows[d].at[jnp.asarray(stab)].get(mode="fill", fill_value=False)
-                vals = jnp.where(got, jnp.asarray(wtab), 0.0)
-                if ordered:  # sources ascending, one column at a time: the loop's sums, bit for bit
-                    for c in range(vals.shape[1]):
-                        acc = acc + vals[:, c]
-                else:
-                    acc = acc + jnp.sum(vals, axis=1)
-            out[k] = acc
-        return out
+        ordered = sum(t[0].shape[1] for _d, t in self.pull_tables) <= self.PULL_COLUMNS
+        acc = jnp.zeros(int(self.offsets[-1]))
+        for d, (stab, wtab) in self.pull_tables:  # ascending delay, as the loop
+            got = self._row(buf, i, d).at[jnp.asarray(stab)].get(mode="fill", fill_value=False)
+            vals = jnp.where(got, jnp.asarray(wtab), 0.0)
+            if ordered:  # sources ascending, one column at a time: the loop's sums, bit for bit
+                for c in range(vals.shape[1]):
+                    acc = acc + vals[:, c]
+            else:
+                acc = acc + jnp.sum(vals, axis=1)
+        return {k: acc[self.offsets[k]:self.offsets[k + 1]] for k in range(len(self.wroutes))}
 
     def incoming(self, ev, i, tables=None):
         buf, tabs = ev
