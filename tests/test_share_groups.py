@@ -103,6 +103,21 @@ def test_param_values_equal_composed_values():
     assert {"gnabar_hh", "Exp2Syn[0]#1.w0", "IClamp[0].amp", "area"} <= set(fast)
 
 
+def test_a_misspelt_parameter_in_a_shared_composition_is_refused():
+    """The second compartment of a composition is not composed again: a
+    parameter name its mechanism lacks is still an error there."""
+    from nmlcell.cell import Cell
+    from nmlcell.errors import ModelImportError
+    from nmlcell.passes.share_groups import Compositions
+
+    hh = Cell._mech("hh")
+    shared = Compositions()
+    shared.part(Geometry(), [Inserted(hh, "hh", {"gnabar": 0.1})], v_init=-65.0, nodes=(0,))
+    with pytest.raises(ModelImportError, match="hh has no parameter gnabarr"):
+        shared.part(Geometry(), [Inserted(hh, "hh", {"gnabarr": 0.1})], v_init=-65.0, nodes=(1,))
+    assert shared.composed == 1
+
+
 @pytest.mark.slow
 def test_medium_net_vs_neuron_export():
     """acnet2's MediumNet (48 pyr_4_sym + 12 bask cells, 984 expTwoSynapse

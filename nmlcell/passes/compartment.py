@@ -146,7 +146,7 @@ class _Composer:
         uses_conc: set[str] = set()  # ions some mechanism reads or writes a concentration of
         for it in self.items:
             m = it.mech
-            _check_function_tables(m)
+            _memo(_check_function_tables, m)
             if m.unsupported:
                 self.unsupported += list(m.unsupported)
             if m.steady_state:
@@ -195,7 +195,9 @@ class _Composer:
                 # reversal potential follow Nernst (at finitialize, and at every
                 # step when written; a concentration only read stays constant)
                 ktf = 1000.0 * GAS_R / FARADAY  # mV per kelvin
-                T = sym("celsius") + sp.Float(273.15)
+                # temperature, never celsius + 273.15: sympy would distribute
+                # ktf over the sum (eca 9 ulp from NEURON's ktf*(celsius+273.15))
+                T = sym("temperature")
                 self._derive("e" + ion, ktf * T / z * sp.log(sym(ion + "o") / sym(ion + "i")), "mV", V,
                              origin=f"{ion}_ion (Nernst)")
             else:
@@ -250,10 +252,6 @@ class _Composer:
     def _add(self, it: Inserted, ions, writes_conc, contrib, dens, pp, electrode):
         m = it.mech
         it = _held(it)
-        unknown = set(it.params) - {p.name for p in m.parameters}
-        if unknown:
-            raise ModelImportError(f"{m.name} has no parameter {', '.join(sorted(unknown))} "
-                                   f"(it has {', '.join(p.name for p in m.parameters)})", element=m.name)
         ion_names = set(ions)
         ren: dict[sp.Symbol, sp.Symbol] = {}
         for p in m.parameters:
@@ -301,23 +299,31 @@ class _Composer:
                 continue
             # a GLOBAL of another mechanism or an unknown name: a parameter
             self._param(n, 0.0, "", NONE, "input", origin=m.name)
-        phase = current_phase(m)
+        phase = _memo(current_phase, m)
+        rk = frozenset(ren.items())
+
+        def rx(e):  # e renamed; a mechanism in several compositions is renamed once (memo)
+            hit = _RENAMED.get((id(e), rk))
+            if hit is None or hit[0] is not e:
+                hit = _RENAMED[id(e), rk] = (e, e.xreplace(ren))
+            return hit[1]
+
         for d in m.derived:
             new = ren[sym(d.name)].name
-            self._derive(new, d.expr.xreplace(ren), origin=m.name)
+            self._derive(new, rx(d.expr), origin=m.name)
             if d.name in phase:
                 self.current.append(new)
         method = m.solves[0][1] if m.solves else "none"
         for s, e in m.derivatives.items():
-            self.derivs[ren[sym(s)].name] = e.xreplace(ren)
+            self.derivs[ren[sym(s)].name] = rx(e)
             self.methods[ren[sym(s)].name] = (method, it.label)
         for a in m.on_start:
             # INITIAL values that read dt (CaT's mexp) are recomputed by the first
             # update before anything reads them: at initialisation dt is 0
-            expr = a.expr.xreplace(ren).xreplace({sym("dt"): sp.Integer(0)})
+            expr = rx(a.expr).xreplace({sym("dt"): sp.Integer(0)})
             self.on_start.append(Assignment(ren[sym(a.variable)].name, expr))
         for _proc, assigns in m.updates:
-            upd = tuple(Assignment(ren[sym(a.variable)].name, a.expr.xreplace(ren)) for a in assigns)
+            upd = tuple(Assignment(ren[sym(a.variable)].name, rx(a.expr)) for a in assigns)
             self.updates.append((it.label, upd))
             for a in upd:
                 self.methods[a.variable] = ("update", it.label)
@@ -343,14 +349,32 @@ class _Composer:
             (pp if it.point else dens).append(expr)
 
 
+_RENAMED: dict = {}  # (id(expr), renaming) -> (expr, renamed expr)
+_MEMO: dict = {}     # (function, id(mechanism)) -> (mechanism, result)
+
+
+def _memo(fn, m):
+    """``fn(m)`` once per mechanism object (``current_phase`` parses the
+    mechanism's file; a mechanism is composed into several compartments)."""
+    hit = _MEMO.get((fn, id(m)))
+    if hit is None or hit[0] is not m:
+        hit = _MEMO[fn, id(m)] = (m, fn(m))
+    return hit[1]
+
+
 def _held(it: Inserted) -> Inserted:
     """``it`` with a PARAMETER that INITIAL reassigns (Exp2Syn's tau1) set
-    through the parameter holding its set value."""
+    through the parameter holding its set value; a name the mechanism
+    lacks is an error (for :func:`param_values` as for :func:`compose`)."""
     m = it.mech
     held = {p.description[13:-len(" before INITIAL reassigns it")].removeprefix("PARAMETER "): p.name
             for p in m.parameters if p.description.startswith("the value of PARAMETER ")}
     if any(k in held for k in it.params):
         it = replace(it, params={held.get(k, k): v for k, v in it.params.items()})
+    unknown = set(it.params) - {p.name for p in m.parameters}
+    if unknown:
+        raise ModelImportError(f"{m.name} has no parameter {', '.join(sorted(unknown))} "
+                               f"(it has {', '.join(p.name for p in m.parameters)})", element=m.name)
     return it
 
 
