@@ -366,6 +366,8 @@ def event_links(conns: list, where: dict) -> tuple:
 
     links: dict[tuple, tuple[list, list]] = {}
     for c in conns:
+        if not isinstance(c, Connection):  # a gap junction's side (nml_network_gap)
+            continue
         if c.pre not in where:  # a spike source: its own group, named as the population
             gs, i_s = c.pre
         else:
