@@ -452,6 +452,9 @@ def build_network(rd, model, flat, net, temperature: float):
                            unsupported, IClamp)
         elif t == "projection":
             add_projection(rd, model, pops, ch, unsupported, conns, sources)
+        elif t in ("electricalProjection", "continuousProjection"):
+            from .nml_network_gap import add_coupling
+            add_coupling(rd, model, pops, ch, unsupported, conns)
         else:
             unsupported.append(f"{t} '{ch.id}' in a network of multi-compartment cells")
     if unsupported or not pops:
@@ -463,6 +466,8 @@ def build_network(rd, model, flat, net, temperature: float):
     network = Network(net.id, tuple(groups), temperature=temperature,
                       cable=Cable(parent=tuple(parent), ri=tuple(ri), area=tuple(area), members=members),
                       event_links=event_links(conns, where))
+    from .nml_network_gap import couple
+    network = couple(network, conns, where)  # gap junctions, graded synapses: the peer's v
     return network, unsupported, where
 
 
