@@ -23,6 +23,7 @@ per-connection event order).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import sympy as sp
@@ -279,7 +280,6 @@ class MergedEventPlan(EventPlan):
                 rows.append((int(round(float(d) / float(dt))), off + a, b, w))
         self.wroutes = []
         dmax = 0
-        W = self.width
         by_delay: dict[int, list] = {}
         for (dst, port), rows in by_dst.items():
             arr = np.array(rows, dtype=float)
@@ -289,8 +289,6 @@ class MergedEventPlan(EventPlan):
             for d in np.unique(steps):
                 sel = steps == d
                 src, tgt, w = arr[sel, 1].astype(np.int64), arr[sel, 2].astype(np.int64), arr[sel, 3]
-                order = np.lexsort((tgt, src))
-                src, tgt, w = src[order], tgt[order], w[order]
                 classes.append(int(d))
                 dmax = max(dmax, int(d))
                 by_delay.setdefault(int(d), []).append((len(self.wroutes), src, tgt, w))
@@ -299,20 +297,37 @@ class MergedEventPlan(EventPlan):
         # per delay, every route's edges in one table, targets offset into the routes' instances laid
         # end to end (one gather and one scatter-add per pass of the loop, not one per route)
         self.offsets = np.concatenate([[0], np.cumsum([r.size for r in self.wroutes])]).astype(np.int64)
-        total = int(self.offsets[-1])
-        self.push_tables, self.csr_tables, self.pull_tables = [], [], []
+        self.edges = []  # (delay, src, tgt, w) sorted by source, then target: each delivery's tables
         for d, parts in sorted(by_delay.items()):
             src = np.concatenate([p[1] for p in parts])
             tgt = np.concatenate([p[2] + self.offsets[p[0]] for p in parts])
             w = np.concatenate([p[3] for p in parts])
             order = np.lexsort((tgt, src))  # a target's sources stay ascending, as in each route's table
-            src, tgt, w = src[order], tgt[order], w[order]
-            self.push_tables.append((d, _table(src, tgt, w, W, total)))
-            ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=W))]).astype(np.int32)
-            self.csr_tables.append((d, ptr, tgt.astype(np.int32), w))  # the same edges for deliver.cc
-            o2 = np.argsort(tgt, kind="stable")  # by target, each target's sources ascending
-            # (instances, in-degree) of sources and weights, padding: source W (never spikes)
-            self.pull_tables.append((d, tuple(a[:total] for a in _table(tgt[o2], src[o2], w[o2], total, W))))
+            self.edges.append((d, src[order], tgt[order], w[order]))
+
+    # each delivery's tables, made when it is first traced
+    @cached_property
+    def push_tables(self):
+        """[(delay, (targets, weights))]: (sources+1, out-degree), padding the dummy target."""
+        total = int(self.offsets[-1])
+        return [(d, _table(src, tgt, w, self.width, total)) for d, src, tgt, w in self.edges]
+
+    @cached_property
+    def csr_tables(self):
+        """[(delay, ptr, tgt, w)]: the same edges for deliver.cc."""
+        return [(d, np.concatenate([[0], np.cumsum(np.bincount(src, minlength=self.width))]).astype(np.int32),
+                 tgt.astype(np.int32), w) for d, src, tgt, w in self.edges]
+
+    @cached_property
+    def pull_tables(self):
+        """[(delay, (sources, weights))]: (instances, in-degree), each instance's sources
+        ascending, padding the source ``width`` (never spikes)."""
+        total = int(self.offsets[-1])
+        out = []
+        for d, src, tgt, w in self.edges:
+            o2 = np.argsort(tgt, kind="stable")
+            out.append((d, tuple(a[:total] for a in _table(tgt[o2], src[o2], w[o2], total, self.width))))
+        return out
 
     def delivery(self) -> str:
         """The delivery this plan traces: :attr:`DELIVERY`, ``"auto"``
