@@ -48,6 +48,13 @@ class _Printer(JaxPrinter):
     def _print_Not(self, e):
         return f"jnp.logical_not({self._print(e.args[0])})"
 
+    def _print_Float(self, e):
+        # sympy prints a 53-bit Float with 15 significant digits, up to 4 ulp
+        # from the double it holds (1/3 -> 0.333333333333333): print the
+        # double itself (repr round-trips), as a C compiler reads NEURON's
+        x = float(e)
+        return repr(x) if x == x and abs(x) != float("inf") else super()._print_Float(e)
+
     def _print_BooleanTrue(self, e):
         return "True"
 
