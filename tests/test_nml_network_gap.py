@@ -64,7 +64,8 @@ def test_gap_junctions_alone_vs_neuron_export(tmp_path):
     ('postSegment="7" postFractionAlong="0.3"', 'postSegment="77" postFractionAlong="0.3"',
      "postSegment 77, postFractionAlong 0.3 is not on cell 'pyr_4_sym'"),
     ('postComponent="lgraded"', 'postComponent="nothing"', "component 'nothing' is not defined"),
-    ('<gapJunction id="gj" conductance="5nS"/>', '<gapJunction id="gj"/>', "Parameter 'conductance' not initialized for component 'gj'"),
+    ('<gapJunction id="gj" conductance="5nS"/>', '<gapJunction id="gj"/>',
+     "Parameter 'conductance' not initialized for component 'gj'"),
 ])
 def test_bad_gap_junctions(tmp_path, old, new, what):
     lems = _mc_gap(tmp_path, lambda t: t.replace(old, new))

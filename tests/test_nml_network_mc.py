@@ -47,11 +47,12 @@ def test_projections_between_multicompartment_cells_vs_neuron_export(tmp_path):
 
 
 def test_unsupported_synapse_and_pre_place_are_listed(tmp_path):
-    """A synapse type not lowered here and a NetCon watching another
-    compartment than the detector's are listed, not dropped."""
+    """A synapse that cannot be composed (a silentSynapse in a projection:
+    no state, no event) and a NetCon watching another compartment than the
+    detector's are listed, not dropped."""
     def edit(t):
         t = t.replace('<expOneSynapse id="GABA" tauDecay="8ms" gbase="5nS" erev="-80mV"/>',
-                      '<alphaSynapse id="GABA" tau="8ms" gbase="5nS" erev="-80mV"/>')
+                      '<silentSynapse id="GABA"/>')
         return t.replace('preCellId="../pyr/0/pyr_4_sym" preSegmentId="0" preFractionAlong="0.5" '
                          'postCellId="../bsk/0/bask"',
                          'preCellId="../pyr/0/pyr_4_sym" preSegmentId="2" preFractionAlong="0.5" '
@@ -59,7 +60,7 @@ def test_unsupported_synapse_and_pre_place_are_listed(tmp_path):
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(_mc_net(tmp_path, edit))
     text = str(e.value)
-    assert "synapse of type alphaSynapse in projection 'bsk_pyr'" in text
+    assert "synapse 'GABA' of type silentSynapse in projection 'bsk_pyr': it has no state variable" in text
     assert "projection 'pyr_bsk': a NetCon on segment 2" in text
 
 

@@ -203,21 +203,25 @@ def _cell(rd, text, proj, pops, what):
                  f"'../population[index]'", proj, "projection")
 
 
-def synapse_of(rd, model, syn_id: str, owner: str, owner_id: str, element: str):
+def synapse_of(rd, model, syn_id: str, owner: str, owner_id: str, element: str, unsupported: list):
     """(point process Mechanism, its parameters) of NeuroML synapse
-    ``syn_id`` (None for a type not supported here); ``owner`` ("projection
-    'p'"), ``owner_id`` and ``element`` place an error."""
+    ``syn_id``: the mod files above, or for another type its LEMS Dynamics
+    composed as the export writes them (:func:`.nml_network_lems.lems_synapse`);
+    None (and the reason in ``unsupported``) when it cannot be. ``owner``
+    ("projection 'p'"), ``owner_id`` and ``element`` place an error."""
+    from .nml_network_lems import lems_synapse
+
     if syn_id not in model.components:
         raise rd.err(f"{owner}: synapse '{syn_id}' is not defined", owner_id, element)
     c = model.components[syn_id]
     if c.type not in _SYNAPSES:
-        return None
+        return lems_synapse(rd, model, syn_id, unsupported, owner)
     P = c.parameters
     block = None
     if c.type == "blockingPlasticSynapse":
         kids = [k for k in c.children if k.type not in ("notes", "annotation", "property")]
         if len(kids) != 1 or kids[0].type != "voltageConcDepBlockMechanism":
-            return None
+            return lems_synapse(rd, model, syn_id, unsupported, owner)
         block = kids[0]
     two = c.type != "expOneSynapse"
     for need in (("gbase", "erev", "tauDecay") + (("tauRise",) if two else ())):
@@ -265,12 +269,8 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, so
             unsupported.append(f"projection '{pid}': {what} '{pop}' is not a population of multi-compartment "
                                f"cells")
             return
-    syn = synapse_of(rd, model, ch.parameters.get("synapse"), f"projection '{pid}'", pid, "projection")
+    syn = synapse_of(rd, model, ch.parameters.get("synapse"), f"projection '{pid}'", pid, "projection", unsupported)
     if syn is None:
-        t = model.components[ch.parameters.get("synapse")].type
-        unsupported.append(f"synapse of type {t} in projection '{pid}' (expTwoSynapse, expOneSynapse and "
-                           f"blockingPlasticSynapse with one voltageConcDepBlockMechanism and no plasticity "
-                           f"are supported on multi-compartment cells)")
         return
     mech = syn[0]
     for cc in ch.children:
@@ -345,6 +345,8 @@ def synapse_quantity(nc, key: tuple, seg: int, rest: str):
     if not found or int(m.group("k")) >= len(found):
         return None
     label, at, mech = found[int(m.group("k"))]
+    if mech not in ("NmlExpOneSynapse", "NmlExpTwoSynapse", "NmlBlockingSynapse"):
+        return None  # a synapse composed from LEMS (nml_network_lems): its g is not recorded yet
     return at, f"{label}.{'g' if mech == 'NmlExpOneSynapse' else 'gsav'}"
 
 

@@ -145,12 +145,8 @@ def add_synaptic_input(rd, model, flat, ch, inp, pops: dict, unsupported: list, 
         raise rd.err(f"input '{inp.id}' of inputList '{lid}': weight '{inp.parameters.get('weight')}' is not "
                      f"a number", lid, "inputW") from None
     syn_id = c.parameters.get("synapse")
-    syn = synapse_of(rd, model, syn_id, f"{c.type} '{comp}'", comp, c.type)
+    syn = synapse_of(rd, model, syn_id, f"{c.type} '{comp}'", comp, c.type, unsupported)
     if syn is None:
-        t = model.components[syn_id].type
-        unsupported.append(f"synapse of type {t} in {c.type} '{comp}' (expTwoSynapse, expOneSynapse and "
-                           f"blockingPlasticSynapse with one voltageConcDepBlockMechanism and no plasticity "
-                           f"are supported on multi-compartment cells)")
         return True
     if lid in sources:
         src, n = sources[lid]

@@ -1,0 +1,200 @@
+"""Synapses of any LEMS ComponentType on multi-compartment NeuroML cells,
+composed from their Dynamics as jNeuroML's NEURON export writes their
+mod files (:func:`nml_network.synapse_of` falls back on
+:func:`lems_synapse` for the types it has no mod file of: alphaSynapse,
+expThreeSynapse, alphaCurrentSynapse, doubleSynapse, user-defined ones).
+
+The component is flattened by the point-cell networks' path
+(:class:`~.lems_flatten.Flattener`, internal units) and written back as
+the export's point process, generated from the flattened sympy
+expressions:
+
+- parameters, and the derived values that read only parameters
+  (``peakTime``, ``waveformFactor``), as the export prints them (Java
+  floats);
+- the export's DERIVATIVE reads each rate from a PROCEDURE (``X' =
+  rate_X``): ``cnexp`` sees a constant and steps forward Euler; the same
+  PROCEDURE sets the current ``i = -(LEMS i)`` in the state phase only,
+  from the states before their update and the new ``v`` (BREAKPOINT has
+  only the SOLVE), with no ``di/dv``. Here: METHOD euler and the SOLVEd
+  PROCEDURE ``stale`` of :mod:`.nml_network`'s synapses;
+- NET_RECEIVE(weight): the OnEvent's assignments in order, every
+  ``weight`` property (the synapse's and its children's, ``doubleSynapse``)
+  read as the NetCon's weight, as the export does.
+
+Refused (listed as unsupported): OnConditions, Regimes, requirements other
+than ``v`` and ``temperature``, ConditionalDerivedVariables (Piecewise),
+a synapse with no state or no current ``i``.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+from .nml_network import _MOD, synapse_mechanism
+
+_RESERVED = {"v", "i", "isav", "t", "dt", "celsius", "area", "diam", "weight", "stale", "states"}
+_W = sp.Dummy("netcon_weight")  # NET_RECEIVE's weight
+_FUNCS = {"exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "Abs"}
+
+
+class _Nmodl(StrPrinter):
+    """sympy -> NMODL expression text (``^`` for powers, ``fabs``)."""
+
+    def _print_Pow(self, e):
+        b, x = e.args
+        if x == sp.Rational(1, 2):
+            return f"sqrt({self._print(b)})"
+        if x == -1:
+            return f"1/({self._print(b)})"
+        return f"({self._print(b)})^({self._print(x)})"
+
+    def _print_Abs(self, e):
+        return f"fabs({self._print(e.args[0])})"
+
+    def _print_Exp1(self, e):
+        return repr(float(sp.E))
+
+    def _print_Float(self, e):
+        return repr(float(e))
+
+
+def _name(n: str) -> str:
+    x = re.sub(r"\W", "_", n)
+    return x + "_" if x in _RESERVED else x
+
+
+def lems_synapse(rd, model, syn_id: str, unsupported: list, what: str):
+    """(point process Mechanism, its parameters) of synapse ``syn_id``
+    composed from its LEMS Dynamics, or None (with the reason appended to
+    ``unsupported``; ``what`` names where it is used)."""
+    cache = rd.__dict__.setdefault("_nml_lems_synapses", {})
+    if syn_id not in cache:
+        cache[syn_id] = _compose(rd, model, syn_id)
+    got = cache[syn_id]
+    if isinstance(got, str):
+        c = model.components[syn_id]
+        unsupported.append(f"synapse '{syn_id}' of type {c.type} in {what}: {got}")
+        return None
+    return got
+
+
+def _flatten(rd, model, syn_id):
+    from .lems_flatten import Flattener
+    from .lems_origins import equation_origins
+    from .lems_si import apply_si_semantics
+
+    flat = rd.__dict__.get("_nml_flattener")
+    if flat is None:
+        flat = rd.__dict__["_nml_flattener"] = Flattener(model, rd.index.locate,
+                                                          instance_reqs=getattr(rd, "instance_reqs", None))
+    fc = model.fatten_component(model.components[syn_id])
+    rd.checker.check_component(fc)
+    m, _notes = apply_si_semantics(flat.flatten(fc, name=syn_id, kind="synapse"))
+    if getattr(rd, "origins", None) is not None:
+        rd.origins[syn_id] = equation_origins(m, fc, rd.checker.types)
+    return m
+
+
+def _compose(rd, model, syn_id):
+    """The export-style point process of ``syn_id`` (see the module's
+    docstring), or a string saying why not."""
+    from .nml_cell import java_float
+
+    m = _flatten(rd, model, syn_id)
+    if m.unsupported:
+        return "; ".join(m.unsupported)
+    if m.conditions:
+        return "OnCondition is not supported in a synapse on a multi-compartment cell"
+    if getattr(m, "regimes", None):
+        return "Regimes are not supported in a synapse on a multi-compartment cell"
+    if not m.states:
+        return "it has no state variable"
+    if "i" not in m.exposures:
+        return "it exposes no current i"
+    glob = {}
+    for inp in m.inputs:
+        if inp.name == "v":
+            continue
+        if inp.name == "temperature":
+            glob[sp.Symbol("temperature")] = sp.Symbol("celsius") + sp.Float(273.15)
+            continue
+        return f"it reads {inp.name} (v and temperature are supported)"
+    pnames = {p.name for p in m.parameters}
+    derived = {d.name: d.expr for d in m.derived}
+    # derived values of parameters only: numbers, as the export prints them
+    values = {p.name: float(p.value) for p in m.parameters}
+    const: dict[str, float] = {}
+    pending = dict(derived)
+    while True:
+        done = [n for n, e in pending.items()
+                if {s.name for s in e.free_symbols} <= pnames | const.keys()]
+        if not done:
+            break
+        for n in done:
+            e = pending.pop(n)
+            const[n] = float(e.xreplace({s: sp.Float({**values, **const}[s.name]) for s in e.free_symbols}))
+    dyn = {n: e for n, e in derived.items() if n not in const}
+
+    def inline(e):
+        for _ in range(len(dyn) + 1):
+            hit = {s for s in e.free_symbols if s.name in dyn}
+            if not hit:
+                return e
+            e = e.xreplace({s: dyn[s.name] for s in hit})
+        raise ValueError("cyclic derived variables")
+
+    if any(e.has(sp.Piecewise) for e in dyn.values()) or any(e.has(sp.Piecewise) for e in m.derivatives.values()):
+        return "ConditionalDerivedVariables are not supported in a synapse on a multi-compartment cell"
+    names = {n: _name(n) for n in list(pnames) + list(const) + [s.name for s in m.states]}
+    def renamed(e):
+        def one(s):
+            if s == _W:
+                return sp.Symbol("weight")
+            if sp.Symbol(s.name) in glob:
+                return glob[sp.Symbol(s.name)]
+            return sp.Symbol(names.get(s.name, s.name))
+        return e.xreplace({s: one(s) for s in e.free_symbols})
+    pr = _Nmodl()
+
+    def text(e, weight=False):
+        e = inline(sp.sympify(e))
+        if weight:  # the OnEvent's weights: the NetCon's
+            e = e.xreplace({s: _W for s in e.free_symbols
+                            if s.name in pnames and (s.name == "weight" or s.name.endswith("/weight"))})
+        e = renamed(e)
+        bad = {f.func.__name__ for f in e.atoms(sp.Function)} - _FUNCS
+        if bad:
+            raise ValueError(f"function(s) {', '.join(sorted(bad))}")
+        left = {s.name for s in e.free_symbols} - set(names.values()) - {"v", "weight", "celsius"}
+        if left:
+            raise ValueError(f"unknown name(s) {', '.join(sorted(left))}")
+        return pr.doprint(e)
+
+    try:
+        i_expr = text(-sp.Symbol(m.exposures["i"][0]))
+        derivs = [(names[s.name], text(m.derivatives.get(s.name, 0))) for s in m.states]
+        start = [(names[a.variable], text(a.expr)) for a in m.on_start if a.variable in names]
+        ports = [h for h in m.on_events if h.port == "in"]
+        if len(ports) != 1 or len(m.on_events) != 1:
+            return "it needs exactly one OnEvent, on port 'in'"
+        events = [(names[a.variable], text(a.expr, weight=True)) for a in ports[0].assignments]
+    except (ValueError, KeyError, TypeError) as e:
+        return f"its Dynamics cannot be written as the export's mod file ({e})"
+    mod = "NmlLems_" + _name(syn_id)
+    params = {names[p]: java_float(v) for p, v in {**values, **const}.items()}
+    lines = [
+        "NEURON {", f"    POINT_PROCESS {mod}",
+        f"    RANGE {', '.join(list(params) + ['isav'])}", "    NONSPECIFIC_CURRENT i", "}",
+        "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}",
+        "ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) }",
+        "STATE { " + " ".join(n for n, _ in derivs) + " }",
+        "INITIAL {", *(f"    {n} = {e}" for n, e in start), f"    isav = {i_expr}", "}",
+        "BREAKPOINT {", "    SOLVE states METHOD euler", "    SOLVE stale", "    i = isav", "}",
+        "DERIVATIVE states {", *(f"    {n}' = {e}" for n, e in derivs), "}",
+        "PROCEDURE stale() {", f"    isav = {i_expr}", "}",
+        "NET_RECEIVE(weight) {", *(f"    {n} = {e}" for n, e in events), "}", ""]
+    _MOD[mod] = "\n".join(lines)
+    return synapse_mechanism(mod), {}

@@ -1,0 +1,58 @@
+"""Synapses composed from their LEMS Dynamics on multi-compartment NeuroML
+networks (issue 6): alphaSynapse, expThreeSynapse, alphaCurrentSynapse,
+doubleSynapse and a user-defined synapse ComponentType, against jNeuroML's
+NEURON export (which writes a mod file per synapse from the same
+Dynamics; references made and cached as in test_nml_multicomp; the tests
+skip without Java, pynml, NEURON or the corpus)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from test_nml_multicomp import CORPUS, HERE, compare
+
+import nmlcell
+from nmlcell.errors import UnsupportedError
+
+ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
+MC_SYN = HERE / "data" / "mc_syn"
+
+
+def _mc_syn(tmp_path, edit=None):
+    if not ACNET2.is_dir():
+        pytest.skip(f"{ACNET2} is not here")
+    for f in ACNET2.glob("*.nml"):
+        shutil.copy(f, tmp_path)
+    text = (MC_SYN / "McSyn.net.nml").read_text()
+    (tmp_path / "McSyn.net.nml").write_text(edit(text) if edit else text)
+    shutil.copy(MC_SYN / "LEMS_McSyn.xml", tmp_path)
+    return tmp_path / "LEMS_McSyn.xml"
+
+
+def test_lems_synapses_vs_neuron_export(tmp_path):
+    """Two pyr_4_sym cells and a basket cell, a pulse into pyramidal 0;
+    expThreeSynapse onto the basket's dendrite, alphaSynapse back onto
+    pyramidal 0, alphaCurrentSynapse (basket -> pyramidal 1),
+    doubleSynapse (expTwo + alpha, pyramidal 1 -> basket) and a
+    user-defined facilitating synapse (pyramidal 0 -> 1), besides the
+    expTwoSynapse of mc_net. Measured against the export: all 17 spikes
+    within 9.2e-4 ms, v within 5e-6 mV (pyramidal 0), 2e-4 mV (pyramidal 1),
+    3.7e-3 mV (basket) outside spikes."""
+    got = compare(_mc_syn(tmp_path), v_tol=0.02, spike_tol=0.01)
+    assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == [3, 3, 11]
+
+
+def test_uncomposable_synapse_is_listed(tmp_path):
+    """A synapse whose Dynamics the export-style point process cannot hold
+    (an OnCondition) is listed with its reason, not dropped."""
+    def edit(t):
+        return t.replace('''            <OnStart>
+                <StateAssignment variable="f" value="1"/>''', '''            <OnCondition test="f .gt. 3">
+                <StateAssignment variable="f" value="3"/>
+            </OnCondition>
+            <OnStart>
+                <StateAssignment variable="f" value="1"/>''')
+    with pytest.raises(UnsupportedError) as e:
+        nmlcell.load(_mc_syn(tmp_path, edit))
+    assert "synapse 'FAC' of type facilExpSynapse in projection 'fac': OnCondition" in str(e.value)
