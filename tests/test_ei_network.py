@@ -111,20 +111,27 @@ def test_delivery_choice(monkeypatch):
     other backends; an unknown name is refused."""
     import jax
 
-    plan = ms.MergedEventPlan.__new__(ms.MergedEventPlan)
+    def plan():
+        return ms.MergedEventPlan.__new__(ms.MergedEventPlan)
+
     if jax.default_backend() == "cpu":
-        assert plan.delivery() == ("ffi" if _deliver_ffi.load() else "loop"), _deliver_ffi.status()
+        p = plan()
+        first = "ffi" if _deliver_ffi.load() else "loop"
+        assert p.delivery() == first, _deliver_ffi.status()
+        monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "pull")
+        assert p.delivery() == first  # a plan keeps its first choice (its compiled run follows it)
+        monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "auto")
         monkeypatch.setenv("NMLCELL_NO_FFI", "1")
-        assert plan.delivery() == "loop"
+        assert plan().delivery() == "loop"
         monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "ffi")
         with pytest.raises(ValueError, match="unavailable"):
-            plan.delivery()
+            plan().delivery()
         monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "auto")
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    assert plan.delivery() == "pull"
+    assert plan().delivery() == "pull"
     monkeypatch.setattr(ms.MergedEventPlan, "DELIVERY", "dense")
     with pytest.raises(ValueError, match="unknown delivery"):
-        plan.delivery()
+        plan().delivery()
 
 
 def test_what_merges():

@@ -330,8 +330,14 @@ class MergedEventPlan(EventPlan):
         return out
 
     def delivery(self) -> str:
-        """The delivery this plan traces: :attr:`DELIVERY`, ``"auto"``
-        resolved by JAX's default backend."""
+        """The delivery this plan traces: :attr:`DELIVERY` as it was at the
+        plan's first use (the compiled run and the carry's layout follow
+        it), ``"auto"`` resolved by JAX's default backend."""
+        if "_chosen" not in self.__dict__:
+            self._chosen = self._choose()
+        return self._chosen
+
+    def _choose(self) -> str:
         if self.DELIVERY != "auto":
             if self.DELIVERY not in ("ffi", "loop", "pull"):
                 raise ValueError(f"unknown delivery '{self.DELIVERY}' (ffi, loop, pull or auto)")
