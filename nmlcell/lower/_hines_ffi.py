@@ -164,25 +164,21 @@ def solve(parent, a, b, d, rhs):
     return call(parent, a, b, d, rhs)
 
 
-def cable(pos, parent, a, b, dax, V, I, D):
-    """The fused voltage system of one cable step (``hines.cc``): ``x`` with
-    ``(D + dax, a, b) x = -I - L V`` in the caller's node order (``pos[h]``:
-    where Hines node ``h`` sits). ``pos``, ``parent`` int32 (n,); ``a``, ``b``,
-    ``dax`` (n,); ``V``, ``I``, ``D`` of one shape (..., n)."""
+def cable(tables, ins, shapes, transpose=False):
+    """The fused voltage system of one cable step (``hines.cc``) on the
+    mechanism groups' own arrays. ``tables``: ``gidx``, ``jidx``, ``parent``
+    (int32, n) and ``a``, ``b``, ``dax`` (n,), Hines node ``h`` being node
+    ``jidx[h]`` of group ``gidx[h]``. ``ins``: per group ``V``, then ``I``,
+    then ``D`` (forward; returns ``x`` per group), or ``D``, ``x``, ``g``
+    (``transpose``; returns ``Vbar``, ``Ibar``, ``Dbar`` per group), each of
+    the group's shape in ``shapes`` (``(..., s_g)``, the leading axes being
+    independent systems) or ``(s_g,)`` (shared by all systems)."""
     import jax
 
-    call = jax.ffi.ffi_call(CABLE_TARGETS[V.dtype.name][0], jax.ShapeDtypeStruct(V.shape, V.dtype),
-                            vmap_method="expand_dims")
-    return call(pos, parent, a, b, dax, V, I, D)
-
-
-def cable_transpose(pos, parent, a, b, dax, D, x, g):
-    """Reverse mode of :func:`cable`: ``(Vbar, Ibar, Dbar)`` for the cotangent ``g`` of ``x``."""
-    import jax
-
-    out = jax.ShapeDtypeStruct(g.shape, g.dtype)
-    call = jax.ffi.ffi_call(CABLE_TARGETS[g.dtype.name][1], (out, out, out), vmap_method="expand_dims")
-    return call(pos, parent, a, b, dax, D, x, g)
+    dt = ins[0].dtype
+    out = [jax.ShapeDtypeStruct(tuple(sh), dt) for sh in shapes] * (3 if transpose else 1)
+    call = jax.ffi.ffi_call(CABLE_TARGETS[dt.name][1 if transpose else 0], out, vmap_method="broadcast_all")
+    return call(*tables, *ins)
 
 
 if __name__ == "__main__":  # python -m nmlcell.lower._hines_ffi: build ahead of first use

@@ -61,6 +61,7 @@ from . import _hines_ffi
 from .tree_levels import solve_levels
 
 __all__ = ["HinesTree", "hines_tree", "tree_solve", "tree_matvec", "tree_to_dense", "CableSystem", "cable_solve",
+           "cable_solve_groups",
            "axial_coefficients", "ffi_available"]
 
 METHODS = ("auto", "ffi", "jax")
@@ -342,16 +343,30 @@ def tree_solve(parent, a, b, d, rhs, *, method: str = "auto"):
 
 class CableSystem:
     """The voltage system of a cable step with the compartments in the
-    caller's order (the mechanism groups side by side): ``pos[h]`` is where
-    Hines node ``h`` sits, ``a``, ``b`` and the axial diagonal ``dax`` are in
-    Hines order (NEURON's matrix, :func:`axial_coefficients`). Hashable by
-    identity (a static argument)."""
+    caller's order (the mechanism groups side by side, ``sizes`` nodes each;
+    one group of all ``n`` by default): ``pos[h]`` is where Hines node ``h``
+    sits, ``a``, ``b`` and the axial diagonal ``dax`` are in Hines order
+    (NEURON's matrix, :func:`axial_coefficients`). Hashable by identity (a
+    static argument)."""
 
-    def __init__(self, parent, pos, a, b, dax):
+    def __init__(self, parent, pos, a, b, dax, sizes=None):
         self.tree = hines_tree(parent)
         self.pos = np.asarray(pos, np.int32)
         self.inv = np.argsort(self.pos).astype(np.int32)
         self.a, self.b, self.dax = (np.asarray(v, float) for v in (a, b, dax))
+        n = self.tree.n
+        self.sizes = (n,) if sizes is None else tuple(int(k) for k in sizes)
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+        if self.starts[-1] != n or self.pos.shape != (n,):
+            raise ValueError(f"the groups' sizes {self.sizes} and pos must cover the tree's {n} nodes")
+        # Hines node h is row jidx[h] of group gidx[h]
+        self.gidx = (np.searchsorted(self.starts, self.pos, side="right") - 1).astype(np.int32)
+        self.jidx = (self.pos - self.starts[self.gidx]).astype(np.int32)
+        self._kernels = {}
+
+    def split(self, x):
+        """An array (..., n) in the caller's order as the groups' arrays."""
+        return [x[..., int(lo):int(hi)] for lo, hi in zip(self.starts[:-1], self.starts[1:])]
 
     def _jax(self, V, I, D):
         """The same system in plain JAX: gathers into Hines order, NEURON's
@@ -374,9 +389,37 @@ class CableSystem:
         lam = lam[..., self.inv]
         return -y[..., self.inv], -lam, -lam * x
 
-    def _args(self, dt):
-        return (jnp.asarray(self.pos), jnp.asarray(self.tree.parent),
+    def _tables(self, dt):
+        return (jnp.asarray(self.gidx), jnp.asarray(self.jidx), jnp.asarray(self.tree.parent),
                 *(jnp.asarray(v, dt) for v in (self.a, self.b, self.dax)))
+
+    def kernel(self, transpose: bool):
+        """The C++ kernel on the groups' arrays (``ins``: 3 per group, each
+        (..., s_g) with common leading axes). Under ``vmap`` (``custom_vmap``)
+        the batch becomes the leading axis of the call; an operand that is
+        not batched is passed once, not broadcast, and the kernel reads it
+        for every system."""
+        f = self._kernels.get(transpose)
+        if f is None:
+            @jax.custom_batching.custom_vmap
+            def f(ins):
+                return _kernel_call(self, transpose, ins, ins[0].shape[:-1])
+
+            @f.def_vmap
+            def _rule(axis_size, in_batched, ins):
+                lead = next(x.shape[:-1] for x, bt in zip(ins, in_batched[0]) if bt)
+                ins = tuple(x if bt or x.size == x.shape[-1] else jnp.broadcast_to(x, lead + x.shape[-1:])
+                            for x, bt in zip(ins, in_batched[0]))
+                out = _kernel_call(self, transpose, ins, lead)
+                return out, tuple(True for _ in out)
+
+            self._kernels[transpose] = f
+        return f
+
+
+def _kernel_call(system, transpose, ins, lead):
+    shapes = [lead + x.shape[-1:] for x in ins[:len(system.sizes)]]
+    return tuple(_hines_ffi.cable(system._tables(ins[0].dtype), ins, shapes, transpose))
 
 
 def cable_solve(system: CableSystem, V, I, D):
@@ -384,34 +427,63 @@ def cable_solve(system: CableSystem, V, I, D):
     voltage step (``nrn_rhs`` then triang/bksub) for node voltages ``V``,
     membrane currents ``I`` (mA/cm2) and the diagonal ``D`` without its
     axial part (``1e-3 cm/dt + g``), all in the caller's node order, shape
-    ``(..., n)``. On the CPU with the C++ kernel loaded it is one FFI call
-    (gathers, right-hand side, elimination, substitution, scatter), with a
-    ``custom_vjp`` whose backward pass is one call of the transposed kernel
-    (``Vbar = -L^T lam``, ``Ibar = -lam``, ``Dbar = -lam x`` with
-    ``A^T lam = g``); forward mode then needs ``NMLCELL_NO_FFI=1``. Without
-    the kernel (or off the CPU) it is the plain JAX formulation."""
+    ``(..., n)``. :func:`cable_solve_groups` on the groups' own arrays."""
     V, I, D = _as_float(V, I, D)
+    V, I, D = jnp.broadcast_arrays(V, I, D)
     if _resolve_method("auto") == "jax" or V.dtype.name not in _hines_ffi.CABLE_TARGETS:
         return system._jax(V, I, D)
-    return _cable_fused(system, V, I, D)
+    xs = cable_solve_groups(system, system.split(V), system.split(I), system.split(D))
+    return xs[0] if len(xs) == 1 else jnp.concatenate(xs, axis=-1)
+
+
+def cable_solve_groups(system: CableSystem, Vs, Is, Ds):
+    """:func:`cable_solve` with ``V``, ``I`` and ``D`` given as the groups'
+    arrays (one per group, shape (..., s_g), in the order of
+    ``system.sizes``); returns ``x`` the same way. On the CPU with the C++
+    kernel loaded it is one FFI call (gathers, right-hand side, elimination,
+    substitution, results into each group's array: no concatenation, no
+    gather, no scatter in XLA), with a ``custom_vjp`` whose backward pass is
+    one call of the transposed kernel (``Vbar = -L^T lam``, ``Ibar = -lam``,
+    ``Dbar = -lam x`` with ``A^T lam = g``); forward mode then needs
+    ``NMLCELL_NO_FFI=1``. Without the kernel (or off the CPU) it is the plain
+    JAX formulation."""
+    G = len(system.sizes)
+    if not (len(Vs) == len(Is) == len(Ds) == G):
+        raise ValueError(f"the cable has {G} group(s); got {len(Vs)}, {len(Is)}, {len(Ds)} arrays")
+    flat = _as_float(*Vs, *Is, *Ds)
+    lead = jnp.broadcast_shapes(*(x.shape[:-1] for x in flat))
+    flat = [jnp.broadcast_to(x, lead + x.shape[-1:]) for x in flat]
+    Vs, Is, Ds = tuple(flat[:G]), tuple(flat[G:2 * G]), tuple(flat[2 * G:])
+    if _resolve_method("auto") == "jax" or flat[0].dtype.name not in _hines_ffi.CABLE_TARGETS:
+        return system.split(system._jax(*(jnp.concatenate(v, axis=-1) for v in (Vs, Is, Ds))))
+    return list(_cable_fused(system, Vs, Is, Ds))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _cable_fused(system, V, I, D):
-    return _cable_fwd(system, V, I, D)[0]
+def _cable_fused(system, Vs, Is, Ds):
+    return _cable_fwd(system, Vs, Is, Ds)[0]
 
 
-def _cable_fwd(system, V, I, D):
-    x = lax.platform_dependent(V, I, D, cpu=lambda *v: _hines_ffi.cable(*system._args(V.dtype), *v),
-                               default=system._jax)
-    return x, (D, x)
+def _jax_groups(system, transpose, *v):
+    G = len(system.sizes)
+    cat = [jnp.concatenate(v[k * G:(k + 1) * G], axis=-1) for k in range(3)]
+    if not transpose:
+        return tuple(system.split(system._jax(*cat)))
+    return tuple(x for r in system._jax_transpose(*cat) for x in system.split(r))
 
 
-def _cable_bwd(system, res, g):
-    D, x = res
-    return lax.platform_dependent(
-        D, x, g, cpu=lambda *v: tuple(_hines_ffi.cable_transpose(*system._args(g.dtype), *v)),
-        default=system._jax_transpose)
+def _cable_fwd(system, Vs, Is, Ds):
+    xs = lax.platform_dependent(*Vs, *Is, *Ds, cpu=lambda *v: system.kernel(False)(v),
+                                default=lambda *v: _jax_groups(system, False, *v))
+    return tuple(xs), (Ds, tuple(xs))
+
+
+def _cable_bwd(system, res, gs):
+    Ds, xs = res
+    G = len(Ds)
+    out = lax.platform_dependent(*Ds, *xs, *gs, cpu=lambda *v: system.kernel(True)(v),
+                                 default=lambda *v: _jax_groups(system, True, *v))
+    return tuple(out[:G]), tuple(out[G:2 * G]), tuple(out[2 * G:])
 
 
 _cable_fused.defvjp(_cable_fwd, _cable_bwd)

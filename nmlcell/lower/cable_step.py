@@ -63,13 +63,10 @@ class CablePlan:
         self.order = [gid for gid in groups if gid in self.members]
         cat = np.concatenate([self.members[g] for g in self.order])
         self.to_hines = np.argsort(cat)
-        # each group's slice of the side-by-side order
         sizes = [len(self.members[g]) for g in self.order]
-        starts = np.concatenate([[0], np.cumsum(sizes)])
-        self.take = {g: np.arange(starts[k], starts[k + 1]) for k, g in enumerate(self.order)}
         from .cable import CableSystem
 
-        self.system = CableSystem(self.parent, self.to_hines, a, b, dax)
+        self.system = CableSystem(self.parent, self.to_hines, a, b, dax, sizes=sizes)
 
 
 def cable_staggered_step(system, t, y, dt, p):
@@ -113,12 +110,12 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
     read it (NEURON's ``second_order_cur``)."""
     import jax.numpy as jnp
 
-    from .cable import cable_solve
+    from .cable import cable_solve_groups
 
     plan = system.cable_plan
     dtype = next(iter(y.values()))[0].dtype
     cfac = 2e-3 if second_order else 1e-3
-    parts = {"v": [], "i": [], "g": [], "cm": []}
+    Vs, Is, Ds = [], [], []
     carried = {}
     for gid in plan.order:
         g = system.groups[gid]
@@ -127,30 +124,25 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
         out = kern.currents(t, y[gid], p[gid], u, dt)
         i0, gg, pa = out[:3]
         carried[gid] = (u, pa, out[3] if len(out) > 3 else ())
-        parts["v"].append(y[gid][g.state_index["v"]])
-        parts["i"].append(i0)
-        parts["g"].append(gg)
-        parts["cm"].append(jnp.broadcast_to(p[gid]["cm"], (g.size,)).astype(dtype))
-    V, I, G, CM = (jnp.concatenate(parts[k]) for k in ("v", "i", "g", "cm"))
-    D = cfac * CM / dt + G
-    # the groups side by side in, dv in the same order out: the kernel gathers into Hines order
-    dv = cable_solve(plan.system, V, I, D)
-    V_new = V + 2.0 * dv if second_order else V + dv
+        Vs.append(y[gid][g.state_index["v"]])
+        Is.append(i0)
+        cm = jnp.broadcast_to(p[gid]["cm"], (g.size,)).astype(dtype)
+        Ds.append(cfac * cm / dt + gg)
+    # the groups' own arrays in, dv per group out: the kernel gathers into
+    # Hines order and writes each group's result (no concatenation or gather)
+    dvs = cable_solve_groups(plan.system, Vs, Is, Ds)
     out = {}
-    for gid in plan.order:
+    for k, gid in enumerate(plan.order):
         kern = _kernel(system, gid, variant)
         u, pa, slopes = carried[gid]
-        # the group's nodes taken by index: with slices (lo:hi) the loop ran
-        # 1.5x slower (bench C, 0.12 vs 0.08 s of CPU time, and the process
-        # then used two threads)
-        take = plan.take[gid]
+        dvg = dvs[k]
+        v_new = Vs[k] + 2.0 * dvg if second_order else Vs[k] + dvg
         if second_order and kern.ion_currents:
-            dvg = dv[take]
             pa = list(pa)
-            for (k, _name), s in zip(kern.ion_currents, slopes):
-                pa[k] = pa[k] + s * dvg
+            for (j, _name), s in zip(kern.ion_currents, slopes):
+                pa[j] = pa[j] + s * dvg
             pa = tuple(pa)
-        out[gid] = kern.states(t, y[gid], p[gid], u, dt, V_new[take], pa)
+        out[gid] = kern.states(t, y[gid], p[gid], u, dt, v_new, pa)
     return out
 
 
