@@ -21,8 +21,8 @@ NEURON export builds them (:func:`nml_cell.build_network` calls these).
   exp(-v / scalingVolt))`` with the same ``v``.
 - The NetCon watches ``v`` at ``preSegmentId``/``preFractionAlong`` of the
   pre cell at the cell's spikeThresh: the spike detector of
-  :meth:`NmlCell.make_cell` (segment 0's section, ``(0.5)``); a pre place
-  on another compartment is listed as unsupported.
+  :meth:`NmlCell.make_cell` (segment 0's section, ``(0.5)``), or on
+  another compartment a detector placed there too (:func:`watch`).
 - Events travel through :mod:`nmlcell.lower.events` (an ``EventLink`` per
   connection, the delay in ms; ``<connection>`` has delay 0).
 - Spike-source populations other than ``spikeArray`` and synaptic inputs
@@ -144,6 +144,7 @@ class Connection:
     label: str                # the synapse point process on the post cell ("Exp2Syn[3]")
     at: str                   # its place on the post cell ("dend_2(0.5)")
     delay: float              # ms
+    pre_at: str | None = None  # the NetCon's place on the pre cell when not the spike detector's
 
 
 def spike_array(rd, model, comp_id: str, netstim: bool = False):
@@ -296,19 +297,40 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, so
             if nc is not None and (s not in nc.seg_at or not 0.0 <= f <= 1.0):
                 raise rd.err(f"projection '{pid}': connection '{cc.id}': segment {s}, fraction {f:g} is not on "
                              f"cell '{nc.id}'", pid, "projection")
-        disc_pre = cells_pre[pre[1]].discretisation() if nc_pre is not None else None
-        if disc_pre is not None and \
-                disc_pre.locate(nc_pre.location(pseg, pfrac)) != disc_pre.locate(nc_pre.spike_location()):
-            unsupported.append(f"projection '{pid}': a NetCon on segment {pseg} at {pfrac:g} (only the "
-                               f"compartment of {nc_pre.spike_location()} is watched)")
-            return
+        pre_at = None
+        if nc_pre is not None:
+            disc_pre = cells_pre[pre[1]].discretisation()
+            loc = nc_pre.location(pseg, pfrac)
+            if disc_pre.locate(loc) != disc_pre.locate(nc_pre.spike_location()):
+                if disc_pre.compartments[disc_pre.locate(loc)].area == 0.0:
+                    unsupported.append(f"projection '{pid}': a NetCon on v at {loc}, a zero-area end node")
+                    return
+                watch(cells_pre[pre[1]], nc_pre, loc)
+                pre_at = loc
         label, at = place_synapse(cells_post[post[1]], nc_post, syn, seg, frac, weight, unsupported,
                                   f"projection '{pid}'")
         if label is None:
             return
-        conns.append(Connection(pre, post, label, at, delay))
+        conns.append(Connection(pre, post, label, at, delay, pre_at))
         on = nc_post.__dict__.setdefault("nml_synapses", {})   # for recordings of synapses:<id>:<k>/g
         on.setdefault((post, seg, ch.parameters.get("synapse")), []).append((label, at, mech.name))
+
+
+def watch(cell, nc, loc: str) -> None:
+    """A spike detector on ``cell`` (of NmlCell ``nc``) at ``loc`` too, at
+    the cell's spikeThresh: the export's ``NetCon(&v(x), ...)`` on a place
+    other than segment 0's (a NetCon's threshold per compartment, +inf
+    elsewhere; the detector's section keeps its own place)."""
+    from .nml_mechanisms import SPIKE_DETECTOR, spike_detector
+
+    sec = loc.split("(")[0]
+    for k, (it, where) in enumerate(cell._placed):
+        if it.mech.name == SPIKE_DETECTOR and sec in (where if isinstance(where, (list, tuple)) else [where]):
+            cell._placed[k] = (replace(it, params={**it.params, "threshold": {**it.params.get("threshold", {}),
+                                                                             loc: nc.threshold}}), where)
+            cell._model = cell._frozen = None
+            return
+    cell.insert(spike_detector(), where=[sec], threshold={loc: nc.threshold})
 
 
 def place_synapse(cell, nc, syn, seg: int, frac: float, weight: float, unsupported: list, what: str):
@@ -372,6 +394,9 @@ def event_links(conns: list, where: dict) -> tuple:
             continue
         if c.pre not in where:  # a spike source: its own group, named as the population
             gs, i_s = c.pre
+        elif c.pre_at is not None:  # a NetCon on another compartment (watch)
+            _nc, disc, idx, _s = where[c.pre]
+            gs, i_s = idx[disc.locate(c.pre_at)]
         else:
             _nc, _d, _idx, spike_at = where[c.pre]
             if spike_at is None:
