@@ -27,7 +27,9 @@ NEURON export builds them (:func:`nml_cell.build_network` calls these).
   connection, the delay in ms; ``<connection>`` has delay 0).
 - Spike-source populations other than ``spikeArray`` and synaptic inputs
   (``poissonFiringSynapse``, ``timedSynapticInput``...):
-  :mod:`.nml_network_inputs`.
+  :mod:`.nml_network_inputs`; synapses of other types, composed from their
+  LEMS Dynamics: :mod:`.nml_network_lems`; gap junctions and graded
+  synapses: :mod:`.nml_network_gap`.
 """
 from __future__ import annotations
 
