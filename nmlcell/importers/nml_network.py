@@ -356,7 +356,7 @@ def place_synapse(cell, nc, syn, seg: int, frac: float, weight: float, unsupport
 
 
 _G = Dim(m=-1, l=-2, t=3, i=2)   # conductance; the internal unit is uS
-_Q_SYN = re.compile(r"^synapses:(?P<syn>\w+):(?P<k>\d+)/g$")
+_Q_SYN = re.compile(r"^synapses:(?P<syn>\w+):(?P<k>\d+)/(?P<var>\w+)$")
 
 
 def synapse_quantity(nc, key: tuple, seg: int, rest: str):
@@ -369,19 +369,33 @@ def synapse_quantity(nc, key: tuple, seg: int, rest: str):
     if not found or int(m.group("k")) >= len(found):
         return None
     label, at, mech = found[int(m.group("k"))]
-    if mech not in ("NmlExpOneSynapse", "NmlExpTwoSynapse", "NmlBlockingSynapse"):
-        return None  # a synapse composed from LEMS (nml_network_lems): its g is not recorded yet
+    if mech.startswith("NmlLems_"):  # composed from LEMS: any of its exposures (nml_network_lems)
+        from .nml_network_lems import RECORDED
+
+        var = RECORDED.get(mech, {}).get(m.group("var"))
+        return None if var is None else (at, f"{label}.{var[0]}")
+    if m.group("var") != "g":
+        return None
     return at, f"{label}.{'g' if mech == 'NmlExpOneSynapse' else 'gsav'}"
 
 
 def with_synapse_dims(m):
     """Mechanism ``m`` with its synapses' ``g`` exposed as a conductance
-    (uS inside, siemens in LEMS output files)."""
-    if not any(k.endswith((".gsav", ".g")) for k in m.exposures):
+    (uS inside, siemens in LEMS output files), and the recordable exposures
+    of the synapses composed from LEMS with their LEMS dimensions."""
+    from .nml_network_lems import RECORDED
+
+    lems = any(k.startswith("NmlLems_") for k in m.exposures)
+    if not lems and not any(k.endswith((".gsav", ".g")) for k in m.exposures):
         return m
-    ex = {k: ((v[0], _G) if k.endswith(".gsav") or (k.endswith(".g") and "NmlExpOneSynapse" in k) else v)
-          for k, v in m.exposures.items()}
-    return replace(m, exposures=ex)
+
+    def dim(k, v):
+        label, _, var = k.partition(".")
+        got = RECORDED.get(label.split("[")[0])
+        if got is not None:
+            return next(((v[0], d) for name, d in got.values() if name == var), v)
+        return (v[0], _G) if k.endswith(".gsav") or (k.endswith(".g") and "NmlExpOneSynapse" in k) else v
+    return replace(m, exposures={k: dim(k, v) for k, v in m.exposures.items()})
 
 
 def event_links(conns: list, where: dict) -> tuple:

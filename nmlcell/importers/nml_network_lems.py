@@ -36,6 +36,7 @@ from sympy.printing.str import StrPrinter
 from .nml_network import _MOD, synapse_mechanism
 
 _RESERVED = {"v", "i", "isav", "t", "dt", "celsius", "area", "diam", "weight", "stale", "states"}
+RECORDED: dict[str, dict] = {}  # mod name -> {LEMS exposure: (its variable in the mod, Dim)}
 _W = sp.Dummy("netcon_weight")  # NET_RECEIVE's weight
 _FUNCS = {"exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "Abs"}
 
@@ -149,6 +150,7 @@ def _compose(rd, model, syn_id):
     if any(e.has(sp.Piecewise) for e in dyn.values()) or any(e.has(sp.Piecewise) for e in m.derivatives.values()):
         return "ConditionalDerivedVariables are not supported in a synapse on a multi-compartment cell"
     names = {n: _name(n) for n in list(pnames) + list(const) + [s.name for s in m.states]}
+
     def renamed(e):
         def one(s):
             if s == _W:
@@ -181,20 +183,35 @@ def _compose(rd, model, syn_id):
         if len(ports) != 1 or len(m.on_events) != 1:
             return "it needs exactly one OnEvent, on port 'in'"
         events = [(names[a.variable], text(a.expr, weight=True)) for a in ports[0].assignments]
+        # the exposures a LEMS file may record (``synapses:<id>:<k>/<name>``):
+        # a state or parameter as it is, a derived value as the export's
+        # PROCEDURE leaves it (computed in the state phase): ``<name>_rec``;
+        # ``i`` as the export records it, its mod's outward current
+        rec, saved = {}, []
+        for ename, (var, dim) in m.exposures.items():
+            if ename == "i":  # the export records its mod's i: outward, -(LEMS i)
+                rec[ename] = ("isav", dim)
+            elif var in names:
+                rec[ename] = (names[var], dim)
+            elif var in dyn:
+                rec[ename] = (f"{_name(var)}_rec", dim)
+                saved.append((f"{_name(var)}_rec", text(sp.Symbol(var))))
     except (ValueError, KeyError, TypeError) as e:
         return f"its Dynamics cannot be written as the export's mod file ({e})"
     mod = "NmlLems_" + _name(syn_id)
     params = {names[p]: java_float(v) for p, v in {**values, **const}.items()}
     lines = [
         "NEURON {", f"    POINT_PROCESS {mod}",
-        f"    RANGE {', '.join(list(params) + ['isav'])}", "    NONSPECIFIC_CURRENT i", "}",
+        f"    RANGE {', '.join(list(params) + ['isav'] + [n for n, _ in saved])}", "    NONSPECIFIC_CURRENT i", "}",
         "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}",
-        "ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) }",
+        "ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) " + " ".join(n for n, _ in saved) + " }",
         "STATE { " + " ".join(n for n, _ in derivs) + " }",
-        "INITIAL {", *(f"    {n} = {e}" for n, e in start), f"    isav = {i_expr}", "}",
+        "INITIAL {", *(f"    {n} = {e}" for n, e in start), f"    isav = {i_expr}",
+        *(f"    {n} = {e}" for n, e in saved), "}",
         "BREAKPOINT {", "    SOLVE states METHOD euler", "    SOLVE stale", "    i = isav", "}",
         "DERIVATIVE states {", *(f"    {n}' = {e}" for n, e in derivs), "}",
-        "PROCEDURE stale() {", f"    isav = {i_expr}", "}",
+        "PROCEDURE stale() {", f"    isav = {i_expr}", *(f"    {n} = {e}" for n, e in saved), "}",
         "NET_RECEIVE(weight) {", *(f"    {n} = {e}" for n, e in events), "}", ""]
     _MOD[mod] = "\n".join(lines)
+    RECORDED[mod] = rec
     return synapse_mechanism(mod), {}
