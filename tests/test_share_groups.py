@@ -60,11 +60,10 @@ def _basket_net(tmp_path, n: int):
     return d / "LEMS_Net.xml"
 
 
-def test_identical_cells_share_one_group_per_composition(tmp_path, monkeypatch):
+def test_identical_cells_share_one_group_per_composition(tmp_path):
     """2 and 5 basket cells, a current pulse into cell 0 (its soma is a
     composition of its own): the same groups, the other groups' instances
     growing with the cells; the cells without input rest, cell 0 spikes."""
-    monkeypatch.setenv("NMLCELL_CACHE", str(tmp_path / "cache"))
     two = nmlcell.load(_basket_net(tmp_path, 2))
     five = nmlcell.load(_basket_net(tmp_path, 5))
     g2 = {g.id: g.size for g in two.ir.network.groups}
