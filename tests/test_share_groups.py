@@ -131,3 +131,19 @@ def test_medium_net_vs_neuron_export():
     assert len(m.ir.network.groups) <= 10
     got = compare(lems, v_tol=0.1, spike_tol=0.1)
     assert sum(n for _dv, _ds, n in got.values()) > 0
+
+
+def test_group_ids_avoid_a_spike_source_population_named_like_them(tmp_path):
+    """A spikeArray population named ``g0`` (as the first composition's
+    group would be): the compositions' groups take another prefix, every
+    group id is its own and the projection's events come from ``g0``."""
+    from test_nml_network_mc import _stimuli_spike_arrays
+
+    lems = _stimuli_spike_arrays(tmp_path)
+    f = tmp_path / "StimuliTest.nml"
+    f.write_text(f.read_text().replace('"SpikeArrays"', '"g0"').replace("../SpikeArrays[", "../g0["))
+    m = nmlcell.load(lems)
+    ids = [g.id for g in m.ir.network.groups]
+    assert len(ids) == len(set(ids)) and "g0" in ids and "cable_g0" in ids, ids
+    assert {e.src for e in m.ir.network.event_links} == {"g0"}
+    assert m.ir.network.group("g0").mechanism.kind != "cell"

@@ -459,7 +459,7 @@ def build_network(rd, model, flat, net, temperature: float):
             unsupported.append(f"{t} '{ch.id}' in a network of multi-compartment cells")
     if unsupported or not pops:
         return None, list(dict.fromkeys(unsupported)) or [f"network '{net.id}' has no population"], None
-    groups, parent, ri, area, members, where = _share_cells(pops)
+    groups, parent, ri, area, members, where = _share_cells(pops, taken=set(sources))
     conns = [replace(c, label=where.labels[c.post].get(c.label, c.label)) for c in conns]
     from ..ir.model import Group
     groups += [Group(pop, m, n, component=m.component_type, emits_spikes=True) for pop, (m, n) in sources.items()]
@@ -482,17 +482,21 @@ class _Placement(dict):
         self.labels: dict = {}
 
 
-def _share_cells(pops: dict):
+def _share_cells(pops: dict, taken=frozenset()):
     """(groups, parent, ri, area, members, placement) of the cells of
     ``pops`` (population -> (NmlCell, [Cell])), one after the other in one
     Hines tree; compartments of one composition share one group across all
     cells (:mod:`nmlcell.passes.share_groups`), so the number of groups is
-    the number of distinct compositions, not of cells."""
+    the number of distinct compositions, not of cells. Group ids avoid
+    ``taken`` (the spike-source populations' ids)."""
     from ..cable_cell import cable_parts
     from ..passes.share_groups import Compositions, merge_parts
     from .nml_network import with_synapse_dims
 
-    shared = Compositions()
+    pre = ""
+    while any(re.fullmatch(rf"{pre}(g\d+(_\d+)?|end_nodes)", x) for x in taken):
+        pre = "cable_" + pre
+    shared = Compositions(name=lambda n: f"{pre}g{n}", end=f"{pre}end_nodes")
     parts, parent, ri, area, cells_at = [], [], [], [], []
     where = _Placement()
     for pop, (nc, cells) in pops.items():

@@ -42,10 +42,10 @@ class Compositions:
     """The compositions met so far (one per key) and the mechanisms they
     are made of; shared by every cell of a network so that each distinct
     composition is composed once. ``name(n)`` names the n-th one (its
-    group's id)."""
+    group's id), ``end`` the one of the zero-area end nodes."""
 
-    def __init__(self, name=lambda n: f"g{n}"):
-        self._name = name
+    def __init__(self, name=lambda n: f"g{n}", end: str = "end_nodes"):
+        self._name, self._end = name, end
         self._mids: dict[int, int] = {}
         self._canon: list = []     # distinct mechanisms (equal ones share an index)
         self._keep: list = []
@@ -81,7 +81,7 @@ class Compositions:
         key = self.key(items, phase, end)
         known = self._known.get(key)
         if known is None:
-            name = "end_nodes" if end else self._name(sum(1 for k in self._known if k != ("__end__",)))
+            name = self._end if end else self._name(sum(1 for k in self._known if k != ("__end__",)))
             mech, units = compose(geo, items, v_init=v_init, name=name, phase_columns=phase)
             self.composed += 1
             values = {p.name: p.value for p in mech.parameters}
