@@ -83,3 +83,31 @@ def test_unsupported_continuous_component_is_listed(tmp_path):
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(lems)
     assert "pulseGenerator 'drive' in continuousProjection 'lin_pyr'" in str(e.value)
+
+
+
+def _index_forms(t):
+    """mc_gap's electricalConnectionInstance and continuousConnectionInstance
+    written as electricalConnection / continuousConnection (cells as
+    indices within the populations)."""
+    def one(m):
+        el = m.group(1).replace("Instance", "")
+        return f"<{el} " + re.sub(r'(pre|post)Cell="\.\./\w+/(\d+)/\w+"', r'\1Cell="\2"', m.group(2))
+    return re.sub(r"<((?:electrical|continuous)ConnectionInstance) (.*?/>)", one, t)
+
+
+def test_index_forms_build_the_same_network(tmp_path):
+    """electricalConnection and continuousConnection (cells as indices)
+    give the same groups and links as the ...Instance forms."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = nmlcell.load(_mc_gap(tmp_path / "a")).ir.network
+    text = (MC_GAP / "McGap.net.nml").read_text()
+    assert "<electricalConnection " in _index_forms(text) and "<continuousConnection " in _index_forms(text)
+    b = nmlcell.load(_mc_gap(tmp_path / "b", _index_forms)).ir.network
+    assert a.links and a.links == b.links
+
+    def shape(net):  # the groups without their sources (file paths differ)
+        return [(g.id, g.size, [(p.name, p.value) for p in g.mechanism.parameters], g.mechanism.inputs,
+                 g.overrides) for g in net.groups]
+    assert shape(a) == shape(b)
