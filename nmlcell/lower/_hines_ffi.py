@@ -164,7 +164,7 @@ def solve(parent, a, b, d, rhs):
     return call(parent, a, b, d, rhs)
 
 
-def cable(tables, ins, shapes, transpose=False):
+def cable(tables, ins, shapes, transpose=False, add_v=False):
     """The fused voltage system of one cable step (``hines.cc``) on the
     mechanism groups' own arrays. ``tables``: ``gidx``, ``jidx``, ``parent``
     (int32, n) and ``a``, ``b``, ``dax`` (n,), Hines node ``h`` being node
@@ -172,13 +172,21 @@ def cable(tables, ins, shapes, transpose=False):
     then ``D`` (forward; returns ``x`` per group), or ``D``, ``x``, ``g``
     (``transpose``; returns ``Vbar``, ``Ibar``, ``Dbar`` per group), each of
     the group's shape in ``shapes`` (``(..., s_g)``, the leading axes being
-    independent systems) or ``(s_g,)`` (shared by all systems)."""
+    independent systems) or ``(s_g,)`` (shared by all systems). With
+    ``add_v`` the forward call returns ``V + x`` instead of ``x``, in V's
+    buffer where V has the result's shape (so that XLA need not copy the
+    result into a loop's carried v: the kernel has read every V of a block
+    of systems before it writes them)."""
     import jax
 
     dt = ins[0].dtype
     out = [jax.ShapeDtypeStruct(tuple(sh), dt) for sh in shapes] * (3 if transpose else 1)
-    call = jax.ffi.ffi_call(CABLE_TARGETS[dt.name][1 if transpose else 0], out, vmap_method="broadcast_all")
-    return call(*tables, *ins)
+    alias = {}
+    if add_v and not transpose:
+        alias = {len(tables) + g: g for g, sh in enumerate(shapes) if tuple(ins[g].shape) == tuple(sh)}
+    call = jax.ffi.ffi_call(CABLE_TARGETS[dt.name][1 if transpose else 0], out, vmap_method="broadcast_all",
+                            input_output_aliases=alias)
+    return call(*tables, *ins, add_v=bool(add_v and not transpose))
 
 
 if __name__ == "__main__":  # python -m nmlcell.lower._hines_ffi: build ahead of first use

@@ -393,33 +393,33 @@ class CableSystem:
         return (jnp.asarray(self.gidx), jnp.asarray(self.jidx), jnp.asarray(self.tree.parent),
                 *(jnp.asarray(v, dt) for v in (self.a, self.b, self.dax)))
 
-    def kernel(self, transpose: bool):
+    def kernel(self, transpose: bool, add_v: bool = False):
         """The C++ kernel on the groups' arrays (``ins``: 3 per group, each
         (..., s_g) with common leading axes). Under ``vmap`` (``custom_vmap``)
         the batch becomes the leading axis of the call; an operand that is
         not batched is passed once, not broadcast, and the kernel reads it
-        for every system."""
-        f = self._kernels.get(transpose)
+        for every system. ``add_v``: the forward kernel returns ``V + x``."""
+        f = self._kernels.get((transpose, add_v))
         if f is None:
             @jax.custom_batching.custom_vmap
             def f(ins):
-                return _kernel_call(self, transpose, ins, ins[0].shape[:-1])
+                return _kernel_call(self, transpose, add_v, ins, ins[0].shape[:-1])
 
             @f.def_vmap
             def _rule(axis_size, in_batched, ins):
                 lead = next(x.shape[:-1] for x, bt in zip(ins, in_batched[0]) if bt)
                 ins = tuple(x if bt or x.size == x.shape[-1] else jnp.broadcast_to(x, lead + x.shape[-1:])
                             for x, bt in zip(ins, in_batched[0]))
-                out = _kernel_call(self, transpose, ins, lead)
+                out = _kernel_call(self, transpose, add_v, ins, lead)
                 return out, tuple(True for _ in out)
 
-            self._kernels[transpose] = f
+            self._kernels[transpose, add_v] = f
         return f
 
 
-def _kernel_call(system, transpose, ins, lead):
+def _kernel_call(system, transpose, add_v, ins, lead):
     shapes = [lead + x.shape[-1:] for x in ins[:len(system.sizes)]]
-    return tuple(_hines_ffi.cable(system._tables(ins[0].dtype), ins, shapes, transpose))
+    return tuple(_hines_ffi.cable(system._tables(ins[0].dtype), ins, shapes, transpose, add_v))
 
 
 def cable_solve(system: CableSystem, V, I, D):
@@ -436,7 +436,7 @@ def cable_solve(system: CableSystem, V, I, D):
     return xs[0] if len(xs) == 1 else jnp.concatenate(xs, axis=-1)
 
 
-def cable_solve_groups(system: CableSystem, Vs, Is, Ds):
+def cable_solve_groups(system: CableSystem, Vs, Is, Ds, *, add_v: bool = False):
     """:func:`cable_solve` with ``V``, ``I`` and ``D`` given as the groups'
     arrays (one per group, shape (..., s_g), in the order of
     ``system.sizes``); returns ``x`` the same way. On the CPU with the C++
@@ -446,7 +446,8 @@ def cable_solve_groups(system: CableSystem, Vs, Is, Ds):
     one call of the transposed kernel (``Vbar = -L^T lam``, ``Ibar = -lam``,
     ``Dbar = -lam x`` with ``A^T lam = g``); forward mode then needs
     ``NMLCELL_NO_FFI=1``. Without the kernel (or off the CPU) it is the plain
-    JAX formulation."""
+    JAX formulation. With ``add_v`` it returns ``V + x`` per group (the new
+    voltages of NEURON's first-order step), added in the kernel."""
     G = len(system.sizes)
     if not (len(Vs) == len(Is) == len(Ds) == G):
         raise ValueError(f"the cable has {G} group(s); got {len(Vs)}, {len(Is)}, {len(Ds)} arrays")
@@ -455,13 +456,19 @@ def cable_solve_groups(system: CableSystem, Vs, Is, Ds):
     flat = [jnp.broadcast_to(x, lead + x.shape[-1:]) for x in flat]
     Vs, Is, Ds = tuple(flat[:G]), tuple(flat[G:2 * G]), tuple(flat[2 * G:])
     if _resolve_method("auto") == "jax" or flat[0].dtype.name not in _hines_ffi.CABLE_TARGETS:
-        return system.split(system._jax(*(jnp.concatenate(v, axis=-1) for v in (Vs, Is, Ds))))
-    return list(_cable_fused(system, Vs, Is, Ds))
+        xs = system.split(system._jax(*(jnp.concatenate(v, axis=-1) for v in (Vs, Is, Ds))))
+        return [v + x for v, x in zip(Vs, xs)] if add_v else xs
+    return list(_cable_fused(system, bool(add_v), Vs, Is, Ds))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _cable_fused(system, Vs, Is, Ds):
-    return _cable_fwd(system, Vs, Is, Ds)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _cable_fused(system, add_v, Vs, Is, Ds):
+    def jax_path(*v):
+        xs = _jax_groups(system, False, *v)
+        return tuple(a + x for a, x in zip(v, xs)) if add_v else xs
+
+    return tuple(lax.platform_dependent(*Vs, *Is, *Ds, cpu=lambda *v: system.kernel(False, add_v)(v),
+                                        default=jax_path))
 
 
 def _jax_groups(system, transpose, *v):
@@ -472,18 +479,23 @@ def _jax_groups(system, transpose, *v):
     return tuple(x for r in system._jax_transpose(*cat) for x in system.split(r))
 
 
-def _cable_fwd(system, Vs, Is, Ds):
-    xs = lax.platform_dependent(*Vs, *Is, *Ds, cpu=lambda *v: system.kernel(False)(v),
-                                default=lambda *v: _jax_groups(system, False, *v))
-    return tuple(xs), (Ds, tuple(xs))
+def _cable_fwd(system, add_v, Vs, Is, Ds):
+    # x itself is the residual (Dbar = -lam x); V + x then added here
+    xs = tuple(lax.platform_dependent(*Vs, *Is, *Ds, cpu=lambda *v: system.kernel(False)(v),
+                                      default=lambda *v: _jax_groups(system, False, *v)))
+    out = tuple(v + x for v, x in zip(Vs, xs)) if add_v else xs
+    return out, (Ds, xs)
 
 
-def _cable_bwd(system, res, gs):
+def _cable_bwd(system, add_v, res, gs):
     Ds, xs = res
     G = len(Ds)
     out = lax.platform_dependent(*Ds, *xs, *gs, cpu=lambda *v: system.kernel(True)(v),
                                  default=lambda *v: _jax_groups(system, True, *v))
-    return tuple(out[:G]), tuple(out[G:2 * G]), tuple(out[2 * G:])
+    Vbar = tuple(out[:G])
+    if add_v:
+        Vbar = tuple(vb + g for vb, g in zip(Vbar, gs))
+    return Vbar, tuple(out[G:2 * G]), tuple(out[2 * G:])
 
 
 _cable_fused.defvjp(_cable_fwd, _cable_bwd)

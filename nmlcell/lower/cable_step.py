@@ -128,15 +128,16 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
         Is.append(i0)
         cm = jnp.broadcast_to(p[gid]["cm"], (g.size,)).astype(dtype)
         Ds.append(cfac * cm / dt + gg)
-    # the groups' own arrays in, dv per group out: the kernel gathers into
-    # Hines order and writes each group's result (no concatenation or gather)
-    dvs = cable_solve_groups(plan.system, Vs, Is, Ds)
+    # the groups' own arrays in, each group's dv (second order) or new v out:
+    # the kernel gathers into Hines order and writes each group's result (no
+    # concatenation or gather in XLA)
+    res = cable_solve_groups(plan.system, Vs, Is, Ds, add_v=not second_order)
     out = {}
     for k, gid in enumerate(plan.order):
         kern = _kernel(system, gid, variant)
         u, pa, slopes = carried[gid]
-        dvg = dvs[k]
-        v_new = Vs[k] + 2.0 * dvg if second_order else Vs[k] + dvg
+        dvg = res[k]
+        v_new = Vs[k] + 2.0 * dvg if second_order else res[k]
         if second_order and kern.ion_currents:
             pa = list(pa)
             for (j, _name), s in zip(kern.ion_currents, slopes):

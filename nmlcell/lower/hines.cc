@@ -349,19 +349,24 @@ inline void pack_group(const T* __restrict src, int64_t s, int64_t ls, int64_t k
   }
 }
 
-template <typename T, int64_t L>
-inline void unpack_group(const T* __restrict P, int64_t s, int64_t k0, const int32_t* hpos, T* __restrict dst) {
+// AddV: dst = P + Q (x + V: the new voltage) instead of P
+template <typename T, int64_t L, bool AddV>
+inline void unpack_group(const T* __restrict P, const T* __restrict Q, int64_t s, int64_t k0, const int32_t* hpos,
+                         T* __restrict dst) {
   int64_t j = 0;
 #if defined(__AVX__)
   if constexpr (std::is_same_v<T, double> && L % 4 == 0) {
     for (; j + 4 <= s; j += 4) {
-      const double* c0 = P + hpos[j] * L;
-      const double* c1 = P + hpos[j + 1] * L;
-      const double* c2 = P + hpos[j + 2] * L;
-      const double* c3 = P + hpos[j + 3] * L;
+      const int64_t o0 = hpos[j] * L, o1 = hpos[j + 1] * L, o2 = hpos[j + 2] * L, o3 = hpos[j + 3] * L;
       for (int64_t l = 0; l < L; l += 4) {
-        const __m256d r0 = _mm256_loadu_pd(c0 + l), r1 = _mm256_loadu_pd(c1 + l);
-        const __m256d r2 = _mm256_loadu_pd(c2 + l), r3 = _mm256_loadu_pd(c3 + l);
+        __m256d r0 = _mm256_loadu_pd(P + o0 + l), r1 = _mm256_loadu_pd(P + o1 + l);
+        __m256d r2 = _mm256_loadu_pd(P + o2 + l), r3 = _mm256_loadu_pd(P + o3 + l);
+        if constexpr (AddV) {
+          r0 = _mm256_add_pd(r0, _mm256_loadu_pd(Q + o0 + l));
+          r1 = _mm256_add_pd(r1, _mm256_loadu_pd(Q + o1 + l));
+          r2 = _mm256_add_pd(r2, _mm256_loadu_pd(Q + o2 + l));
+          r3 = _mm256_add_pd(r3, _mm256_loadu_pd(Q + o3 + l));
+        }
         const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
         const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
         double* d = dst + (k0 + l) * s + j;
@@ -375,14 +380,20 @@ inline void unpack_group(const T* __restrict P, int64_t s, int64_t k0, const int
 #endif
   for (; j < s; ++j) {
     const int64_t h = hpos[j];
-    for (int64_t l = 0; l < L; ++l) dst[(k0 + l) * s + j] = P[h * L + l];
+    for (int64_t l = 0; l < L; ++l) {
+      if constexpr (AddV)
+        dst[(k0 + l) * s + j] = P[h * L + l] + Q[h * L + l];
+      else
+        dst[(k0 + l) * s + j] = P[h * L + l];
+    }
   }
 }
 
 // L systems starting at system k0: the groups' V, -I and D + dax packed in
-// Hines order, NEURON's right-hand side, the solve, x back into each group
+// Hines order, NEURON's right-hand side, the solve, x (or V + x) back into
+// each group
 template <typename T, int64_t L>
-void cable_fwd_block(const CableCall<T>& c, int64_t n, int64_t G, int64_t k0, T* Vh, T* Wd, T* X) {
+void cable_fwd_block(const CableCall<T>& c, int64_t n, int64_t G, int64_t k0, T* Vh, T* Wd, T* X, bool add_v) {
   for (int64_t g = 0; g < G; ++g) {
     const int64_t s = c.rows[g];
     const int32_t* hp = c.hpos + c.hstart[g];
@@ -404,8 +415,12 @@ void cable_fwd_block(const CableCall<T>& c, int64_t n, int64_t G, int64_t k0, T*
     }
   }
   solve_fused<T, L>(n, c.par, c.a, c.b, Wd, X, [](int64_t, const T*) {});
-  for (int64_t g = 0; g < G; ++g)
-    unpack_group<T, L>(X, c.rows[g], k0, c.hpos + c.hstart[g], c.out[0][g]);
+  for (int64_t g = 0; g < G; ++g) {
+    if (add_v)
+      unpack_group<T, L, true>(X, Vh, c.rows[g], k0, c.hpos + c.hstart[g], c.out[0][g]);
+    else
+      unpack_group<T, L, false>(X, Vh, c.rows[g], k0, c.hpos + c.hstart[g], c.out[0][g]);
+  }
 }
 
 template <typename T, int64_t L>
@@ -525,7 +540,7 @@ ffi::Error cable_layout(ffi::DataType dt, const ffi::RemainingArgs& args, const 
 template <ffi::DataType DT, bool Fwd>
 ffi::Error cable_impl(ffi::Buffer<ffi::S32> gidx, ffi::Buffer<ffi::S32> jidx, ffi::Buffer<ffi::S32> parent,
                       ffi::Buffer<DT> a, ffi::Buffer<DT> b, ffi::Buffer<DT> dax, ffi::RemainingArgs args,
-                      ffi::RemainingRets rets) {
+                      ffi::RemainingRets rets, bool add_v) {
   using T = ffi::NativeType<DT>;
   const int64_t n = static_cast<int64_t>(parent.dimensions().back());
   if (n == 0) return ffi::Error::Success();
@@ -568,7 +583,7 @@ ffi::Error cable_impl(ffi::Buffer<ffi::S32> gidx, ffi::Buffer<ffi::S32> jidx, ff
   auto run = [&](auto lanes, int64_t k) {
     constexpr int64_t M = decltype(lanes)::value;
     if constexpr (Fwd)
-      cable_fwd_block<T, M>(c, n, G, k, s0, s0 + n * M, s0 + 2 * n * M);
+      cable_fwd_block<T, M>(c, n, G, k, s0, s0 + n * M, s0 + 2 * n * M, add_v);
     else
       cable_bwd_block<T, M>(c, n, k, s0, s0 + n * M, s0 + 2 * n * M);
   };
@@ -595,8 +610,8 @@ NMLCELL_HINES(NmlcellHinesF64, ffi::F64)
 NMLCELL_HINES(NmlcellHinesF32, ffi::F32)
 
 // gidx, jidx, parent, a, b, dax, then per group V..., I..., D... (forward)
-// or D..., x..., g... (transpose), each (..., s_g); results per group x... or
-// Vbar..., Ibar..., Dbar...
+// or D..., x..., g... (transpose), each (..., s_g); results per group x (or
+// V + x with the attribute add_v) or Vbar..., Ibar..., Dbar...
 #define NMLCELL_CABLE(name, DT, FWD)                                                 \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(name, (cable_impl<DT, FWD>),                         \
                                 ffi::Ffi::Bind()                                     \
@@ -607,7 +622,8 @@ NMLCELL_HINES(NmlcellHinesF32, ffi::F32)
                                     .Arg<ffi::Buffer<DT>>()                          \
                                     .Arg<ffi::Buffer<DT>>()                          \
                                     .RemainingArgs()                                 \
-                                    .RemainingRets());
+                                    .RemainingRets()                                 \
+                                    .Attr<bool>("add_v"));
 
 NMLCELL_CABLE(NmlcellCableF64, ffi::F64, true)
 NMLCELL_CABLE(NmlcellCableF32, ffi::F32, true)
