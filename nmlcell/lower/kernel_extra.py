@@ -13,7 +13,7 @@ class _NoDerivative(Exception):
 
 
 class InitDiagMixin:
-    def init_source(self, assignments, pending=()) -> str:
+    def init_source(self, assignments) -> str:
         """Source of ``init(t, y, p, u)`` -> the state columns after the
         OnStart assignments ``[(column, expr, run again in the second pass)]``,
         in jNeuroML's order: every assignment in order, then those marked
@@ -24,7 +24,7 @@ class InitDiagMixin:
         expression needs them. Delayed copies (``x@k``) start equal to what
         they copy, delayed derived values (``d@1``) equal to their value on
         the state at that point, as :meth:`LoweredModel.init` did one
-        evaluation at a time. ``pending``: columns (Regimes) set to -1."""
+        evaluation at a time."""
         n = self.names
         lines = ["def init(t, y, p, u, dt=0.0):"]
         self._prelude(lines)
@@ -100,7 +100,7 @@ class InitDiagMixin:
                 refresh_derived_history()
             fresh(used)
             c = n[cols[col]]
-            val = "-1.0" if col in pending else self._pr(e)
+            val = self._pr(e)
             lines.append(f"    {c} = jnp.broadcast_to({val}, {c}.shape).astype({c}.dtype)")
             content[cols[col]] = ("a", len(lines))
             wrote({cols[col]})
@@ -109,12 +109,12 @@ class InitDiagMixin:
         lines.append(f"    return ({', '.join(n[s] for s in cols)},)" if cols else "    return ()")
         return "\n".join(lines) + "\n"
 
-    def init_fn(self, assignments, pending=()):
+    def init_fn(self, assignments):
         """:meth:`init_source`, compiled and jitted."""
         import jax
         import jax.numpy as jnp
 
-        src = self._snippet(("init", tuple(sorted(pending))), lambda: self.init_source(assignments, pending))
+        src = self._snippet(("init", ()), lambda: self.init_source(assignments))
         ns: dict = {}
         exec(compile(src, f"<nmlcell init {self.mech.name}>", "exec"), {"jnp": jnp, "_ks_expm": _ks_expm}, ns)
         return jax.jit(ns["init"]), src

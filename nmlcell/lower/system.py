@@ -53,7 +53,6 @@ class LoweredGroup:
     init_src: str          # its source
     cond_plan: list        # [(test_fn, [(column, fn)], events, regime guard (column, index) or None)]
     emits_spikes: bool
-    pending_regimes: dict = None  # jNeuroML emulation: regime column -> initial Regime, entered after step 1
     cond_reads: frozenset = frozenset()       # derived values the OnConditions read
     hoisted_derived: frozenset = frozenset()  # derived values computed once per run (in the prepared parameters)
     staggered: object = None      # NEURON's fixed step for a NEURON-style compartment, built on first use
@@ -101,13 +100,11 @@ class LoweredModel(Addressing):
             on_start = [(sidx[a.variable], a.expr, a.variable not in {x.name for x in a.expr.free_symbols})
                         for a in g.mechanism.on_start]
             cond_plan = []
-            # no Regime held back during the first step: jNeuroML's first rows
-            # of a Regime cell are its exposures one step old (the flattener's
-            # ``x@1``, importers/lems_regimes.py), not a late Regime
-            regimes = {}
-            init_key = (key, tuple((c, a) for c, _e, a in on_start), tuple(sorted(regimes)))
+            # jNeuroML's first rows of a Regime cell are its exposures one step
+            # old (the flattener's ``x@1``, importers/lems_regimes.py)
+            init_key = (key, tuple((c, a) for c, _e, a in on_start))
             if init_key not in inits:
-                inits[init_key] = kern.init_fn(on_start, set(regimes))
+                inits[init_key] = kern.init_fn(on_start)
             for ci, c in enumerate(g.mechanism.conditions):
                 tfn, _ = kern.expr_fn([c.test], "test", key=ci)
                 assigns = []
@@ -139,7 +136,7 @@ class LoweredModel(Addressing):
                 for a in h.assignments:
                     ev_reads |= {x.name for x in a.expr.free_symbols} & dnames
             self.groups[g.id] = LoweredGroup(g.id, g.size, g.mechanism, kern, params0, sidx, on_start,
-                                             *inits[init_key], cond_plan, g.emits_spikes, regimes,
+                                             *inits[init_key], cond_plan, g.emits_spikes,
                                              cond_reads=frozenset(reads),
                                              hoisted_derived=frozenset(kern.hoisted_names) & dnames,
                                              event_plan=event_plan, event_reads=frozenset(ev_reads))
@@ -443,8 +440,6 @@ class LoweredModel(Addressing):
                 dv = self._derived(t, y, p, gid, memo)
                 u = memo[("u", gid)]
                 (val,) = fn(t, y[gid], p[gid], u, dv)
-                if col in (g.pending_regimes or {}):
-                    val = -1.0  # no Regime active until the end of the first step
                 y[gid] = _set(y[gid], col, jnp.broadcast_to(val, (g.size,)).astype(dtype))
                 y[gid] = self._fill_history(g, y[gid])
             if g.kernel.derived_lag_columns:
@@ -504,7 +499,7 @@ class LoweredModel(Addressing):
         spikes = {}
         y = dict(y)
         for gid, g in self.groups.items():
-            if not g.cond_plan and not g.pending_regimes:
+            if not g.cond_plan:
                 continue
             if phase is not None and (phase == "pre") != (g.mech.kind == "input"):
                 continue
@@ -525,9 +520,6 @@ class LoweredModel(Addressing):
                     yg = _set(yg, col, jnp.where(test, val, yg[col]).astype(yg[col].dtype))
                 if "spike" in events:
                     spk = spk | test
-            if g.pending_regimes and phase != "pre":
-                for col, initial in g.pending_regimes.items():
-                    yg = _set(yg, col, jnp.where(yg[col] < 0, initial, yg[col]).astype(yg[col].dtype))
             y[gid] = yg
             if g.emits_spikes:
                 spikes[gid] = spk
