@@ -59,4 +59,4 @@ def test_uncomposable_synapse_is_listed(tmp_path):
                 <StateAssignment variable="f" value="1"/>''')
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(_mc_syn(tmp_path, edit))
-    assert "synapse 'FAC' of type facilExpSynapse in projection 'fac': OnCondition" in str(e.value)
+    assert "synapse 'FAC' of type facilExpSynapse in projection 'fac': an OnCondition" in str(e.value)

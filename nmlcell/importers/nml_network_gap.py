@@ -35,6 +35,11 @@ calls :func:`add_coupling` for each ``electricalProjection`` and
   The export's BREAKPOINT's ``s = inf`` where ``1 - inf < 1e-4`` is not
   reproduced (a peer ``v`` above ``Vth + 9.2 delta``).
 - ``silentSynapse``: its current is 0; nothing is placed.
+- Another component type (a user-defined ComponentType) is composed from
+  its LEMS Dynamics as the export writes it (:mod:`.nml_network_lems`,
+  ``continuous``): with states, the stale state-phase pattern of
+  ``gradedSynapse``; without, the BREAKPOINT current of ``gapJunction``;
+  ``peer/v`` is ``vpeer``.
 """
 from __future__ import annotations
 
@@ -122,15 +127,19 @@ class Coupling:
     peer_at: str
 
 
-def _component(rd, model, comp_id, pid, element):
-    """(mod name or None for silentSynapse, parameters) of ``comp_id``; None
-    for a type not supported here."""
+def _component(rd, model, comp_id, pid, element, unsupported, what):
+    """(point process Mechanism or None for silentSynapse, parameters) of
+    ``comp_id``: the export's mod files above for the core types, another
+    type composed from its LEMS Dynamics (:func:`.nml_network_lems.lems_synapse`);
+    None (the reason in ``unsupported``) when it cannot be."""
     if comp_id not in model.components:
         raise rd.err(f"{element.split('Connection')[0]}Projection '{pid}': component '{comp_id}' is not "
                      f"defined", pid, element)
     c = model.components[comp_id]
     if c.type not in _KINDS:
-        return None
+        from .nml_network_lems import lems_synapse
+
+        return lems_synapse(rd, model, comp_id, unsupported, what, continuous=True)
     name, needs = _KINDS[c.type]
     from .nml_cell import java_float
 
@@ -140,7 +149,7 @@ def _component(rd, model, comp_id, pid, element):
             raise rd.err(f"{c.type} '{comp_id}' has no {k}", comp_id, c.type)
         dim, f = _DIMS[k]
         params[k] = java_float(rd.quantity(c.parameters[k], dim, comp_id, k) * f)
-    return name, params
+    return (synapse_mechanism(name) if name else None), params
 
 
 def _cell(rd, text, pid, default_pop, pops, what, element):
@@ -204,18 +213,21 @@ def add_coupling(rd, model, pops: dict, ch, unsupported: list, conns: list) -> N
                 return
             places.append((key, at))
         for (key, at), (peer, peer_at), comp in zip(places, places[::-1], comps):
-            kind = _component(rd, model, comp, pid, el)
+            kind = _component(rd, model, comp, pid, el, unsupported, f"{ch.type} '{pid}'")
             if kind is None:
-                unsupported.append(f"{model.components[comp].type} '{comp}' in {ch.type} '{pid}' (gapJunction, "
-                                   f"linearGradedSynapse, gradedSynapse and silentSynapse are supported on "
-                                   f"multi-compartment cells)")
                 return
-            name, params = kind
-            if name is None:  # silentSynapse: no current
+            mech, params = kind
+            if mech is None:  # silentSynapse: no current
                 continue
+            names = {p.name for p in mech.parameters}
+            if "weight" in names:
+                params = {**params, "weight": weight}
+            elif weight != 1.0:
+                raise rd.err(f"{el} '{cc.id}' of '{pid}': '{comp}' has no weight to set", pid, el)
             cell = pops[key[0]][1][key[1]]
-            label = cell.add(PointProcess(synapse_mechanism(name), weight=weight, **params), at=at)
-            conns.append(Coupling(key, label, at, peer, peer_at))
+            label = cell.add(PointProcess(mech, **params), at=at)
+            if "vpeer" in names:
+                conns.append(Coupling(key, label, at, peer, peer_at))
 
 
 def _node(where, key, at):

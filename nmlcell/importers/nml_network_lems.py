@@ -38,7 +38,7 @@ from .nml_network import _MOD, synapse_mechanism
 _RESERVED = {"v", "i", "isav", "t", "dt", "celsius", "area", "diam", "weight", "stale", "states"}
 RECORDED: dict[str, dict] = {}  # mod name -> {LEMS exposure: (its variable in the mod, Dim)}
 _W = sp.Dummy("netcon_weight")  # NET_RECEIVE's weight
-_FUNCS = {"exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "Abs"}
+_FUNCS = {"exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "Abs", "Piecewise"}
 
 
 class _Nmodl(StrPrinter):
@@ -61,23 +61,32 @@ class _Nmodl(StrPrinter):
     def _print_Float(self, e):
         return repr(float(e))
 
+    def _print_And(self, e):
+        return " && ".join(f"({self._print(a)})" for a in e.args)
+
+    def _print_Or(self, e):
+        return " || ".join(f"({self._print(a)})" for a in e.args)
+
 
 def _name(n: str) -> str:
     x = re.sub(r"\W", "_", n)
     return x + "_" if x in _RESERVED else x
 
 
-def lems_synapse(rd, model, syn_id: str, unsupported: list, what: str):
+def lems_synapse(rd, model, syn_id: str, unsupported: list, what: str, continuous: bool = False):
     """(point process Mechanism, its parameters) of synapse ``syn_id``
     composed from its LEMS Dynamics, or None (with the reason appended to
-    ``unsupported``; ``what`` names where it is used)."""
+    ``unsupported``; ``what`` names where it is used). ``continuous``: a
+    continuous connection's component (no event; ``peer/v`` read as the
+    parameter ``vpeer``, which :func:`.nml_network_gap.couple` feeds)."""
     cache = rd.__dict__.setdefault("_nml_lems_synapses", {})
-    if syn_id not in cache:
-        cache[syn_id] = _compose(rd, model, syn_id)
-    got = cache[syn_id]
+    if (syn_id, continuous) not in cache:
+        cache[syn_id, continuous] = _compose(rd, model, syn_id, continuous)
+    got = cache[syn_id, continuous]
     if isinstance(got, str):
         c = model.components[syn_id]
-        unsupported.append(f"synapse '{syn_id}' of type {c.type} in {what}: {got}")
+        unsupported.append(f"{'component' if continuous else 'synapse'} '{syn_id}' of type {c.type} in {what}: "
+                           f"{got}")
         return None
     return got
 
@@ -99,7 +108,7 @@ def _flatten(rd, model, syn_id):
     return m
 
 
-def _compose(rd, model, syn_id):
+def _compose(rd, model, syn_id, continuous=False):
     """The export-style point process of ``syn_id`` (see the module's
     docstring), or a string saying why not."""
     from .nml_cell import java_float
@@ -108,13 +117,14 @@ def _compose(rd, model, syn_id):
     if m.unsupported:
         return "; ".join(m.unsupported)
     if m.conditions:
-        return "OnCondition is not supported in a synapse on a multi-compartment cell"
+        return "an OnCondition (not supported in a synapse on a multi-compartment cell)"
     if getattr(m, "regimes", None):
-        return "Regimes are not supported in a synapse on a multi-compartment cell"
-    if not m.states:
+        return "Regimes (not supported in a synapse on a multi-compartment cell)"
+    if not m.states and not continuous:
         return "it has no state variable"
     if "i" not in m.exposures:
         return "it exposes no current i"
+    reserved = _RESERVED - ({"weight"} if continuous else set())
     glob = {}
     for inp in m.inputs:
         if inp.name == "v":
@@ -122,7 +132,10 @@ def _compose(rd, model, syn_id):
         if inp.name == "temperature":
             glob[sp.Symbol("temperature")] = sp.Symbol("celsius") + sp.Float(273.15)
             continue
-        return f"it reads {inp.name} (v and temperature are supported)"
+        if continuous and inp.name == "peer/v":
+            glob[sp.Symbol("peer/v")] = sp.Symbol("vpeer")
+            continue
+        return f"it reads {inp.name} (v{', peer/v' if continuous else ''} and temperature are supported)"
     pnames = {p.name for p in m.parameters}
     derived = {d.name: d.expr for d in m.derived}
     # derived values of parameters only: numbers, as the export prints them
@@ -138,18 +151,21 @@ def _compose(rd, model, syn_id):
             e = pending.pop(n)
             const[n] = float(e.xreplace({s: sp.Float({**values, **const}[s.name]) for s in e.free_symbols}))
     dyn = {n: e for n, e in derived.items() if n not in const}
+    # ConditionalDerivedVariables: assigned by if/else before use, as the export does
+    cdvs = [n for n, e in dyn.items() if isinstance(e, sp.Piecewise)]
 
     def inline(e):
         for _ in range(len(dyn) + 1):
-            hit = {s for s in e.free_symbols if s.name in dyn}
+            hit = {s for s in e.free_symbols if s.name in dyn and s.name not in cdvs}
             if not hit:
                 return e
             e = e.xreplace({s: dyn[s.name] for s in hit})
         raise ValueError("cyclic derived variables")
 
-    if any(e.has(sp.Piecewise) for e in dyn.values()) or any(e.has(sp.Piecewise) for e in m.derivatives.values()):
-        return "ConditionalDerivedVariables are not supported in a synapse on a multi-compartment cell"
-    names = {n: _name(n) for n in list(pnames) + list(const) + [s.name for s in m.states]}
+    names = {n: (x + "_" if x in reserved else x)
+             for n in list(pnames) + list(const) + [s.name for s in m.states] + cdvs
+             for x in [re.sub(r"\W", "_", n)]}
+    allowed = set(names.values()) | {"v", "weight", "celsius"} | ({"vpeer"} if continuous else set())
 
     def renamed(e):
         def one(s):
@@ -170,19 +186,43 @@ def _compose(rd, model, syn_id):
         bad = {f.func.__name__ for f in e.atoms(sp.Function)} - _FUNCS
         if bad:
             raise ValueError(f"function(s) {', '.join(sorted(bad))}")
-        left = {s.name for s in e.free_symbols} - set(names.values()) - {"v", "weight", "celsius"}
+        left = {s.name for s in e.free_symbols} - allowed
         if left:
             raise ValueError(f"unknown name(s) {', '.join(sorted(left))}")
-        return pr.doprint(e)
+        return e
+
+    def assign(var, e, indent="    "):
+        """NMODL statements setting ``var`` to ``e`` (sympy, renamed): a
+        Piecewise (a ConditionalDerivedVariable) as if/else, as the export
+        writes it."""
+        if not e.has(sp.Piecewise):
+            return [f"{indent}{var} = {pr.doprint(e)}"]
+        if not isinstance(e, sp.Piecewise) or any(x.has(sp.Piecewise) for x, _c in e.args):
+            raise ValueError("a ConditionalDerivedVariable inside an expression")
+        out = []
+        for k, (x, c) in enumerate(e.args):
+            if c is sp.true:
+                out += [f"{indent}}} else {{" if k else "", f"{indent}    {var} = {pr.doprint(x)}"]
+                break
+            out += [f"{indent}{'} else if' if k else 'if'} ({pr.doprint(c)}) {{",
+                    f"{indent}    {var} = {pr.doprint(x)}"]
+        else:
+            out += [f"{indent}}} else {{", f"{indent}    {var} = 0"]
+        return [x for x in out if x] + [f"{indent}}}"]
 
     try:
         i_expr = text(-sp.Symbol(m.exposures["i"][0]))
         derivs = [(names[s.name], text(m.derivatives.get(s.name, 0))) for s in m.states]
         start = [(names[a.variable], text(a.expr)) for a in m.on_start if a.variable in names]
         ports = [h for h in m.on_events if h.port == "in"]
-        if len(ports) != 1 or len(m.on_events) != 1:
+        if continuous:
+            if m.on_events:
+                return "an OnEvent in a continuous connection's component"
+            events = []
+        elif len(ports) != 1 or len(m.on_events) != 1:
             return "it needs exactly one OnEvent, on port 'in'"
-        events = [(names[a.variable], text(a.expr, weight=True)) for a in ports[0].assignments]
+        else:
+            events = [(names[a.variable], text(a.expr, weight=True)) for a in ports[0].assignments]
         # the exposures a LEMS file may record (``synapses:<id>:<k>/<name>``):
         # a state or parameter as it is, a derived value as the export's
         # PROCEDURE leaves it (computed in the state phase): ``<name>_rec``;
@@ -190,28 +230,47 @@ def _compose(rd, model, syn_id):
         rec, saved = {}, []
         for ename, (var, dim) in m.exposures.items():
             if ename == "i":  # the export records its mod's i: outward, -(LEMS i)
-                rec[ename] = ("isav", dim)
+                rec[ename] = ("isav" if m.states else "i", dim)
             elif var in names:
                 rec[ename] = (names[var], dim)
-            elif var in dyn:
+            elif var in dyn and m.states:
                 rec[ename] = (f"{_name(var)}_rec", dim)
                 saved.append((f"{_name(var)}_rec", text(sp.Symbol(var))))
+        rates = [(n, f"rate_{n}", e) for n, e in derivs]
+        order, todo = [], list(cdvs)
+        while todo:  # each CDV after those it reads
+            ready = [n for n in todo if not ({s.name for s in inline(dyn[n]).free_symbols} & (set(todo) - {n}))]
+            if not ready:
+                raise ValueError("cyclic ConditionalDerivedVariables")
+            order += ready
+            todo = [n for n in todo if n not in ready]
+        cdv = [x for n in order for x in assign(names[n], text(dyn[n]))]
+        body = {"rates": cdv + [x for n, r, e in rates for x in assign(r, e)],
+                "cur": cdv + assign("isav" if m.states else "i", i_expr)
+                + [x for n, e in saved for x in assign(n, e)]}
     except (ValueError, KeyError, TypeError) as e:
         return f"its Dynamics cannot be written as the export's mod file ({e})"
-    mod = "NmlLems_" + _name(syn_id)
+    mod = "NmlLems_" + _name(syn_id) + ("_cont" if continuous else "")
     params = {names[p]: java_float(v) for p, v in {**values, **const}.items()}
-    lines = [
-        "NEURON {", f"    POINT_PROCESS {mod}",
-        f"    RANGE {', '.join(list(params) + ['isav'] + [n for n, _ in saved])}", "    NONSPECIFIC_CURRENT i", "}",
-        "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}",
-        "ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) " + " ".join(n for n, _ in saved) + " }",
-        "STATE { " + " ".join(n for n, _ in derivs) + " }",
-        "INITIAL {", *(f"    {n} = {e}" for n, e in start), f"    isav = {i_expr}",
-        *(f"    {n} = {e}" for n, e in saved), "}",
-        "BREAKPOINT {", "    SOLVE states METHOD euler", "    SOLVE stale", "    i = isav", "}",
-        "DERIVATIVE states {", *(f"    {n}' = {e}" for n, e in derivs), "}",
-        "PROCEDURE stale() {", f"    isav = {i_expr}", *(f"    {n} = {e}" for n, e in saved), "}",
-        "NET_RECEIVE(weight) {", *(f"    {n} = {e}" for n, e in events), "}", ""]
-    _MOD[mod] = "\n".join(lines)
+    if continuous:
+        params["vpeer"] = 0.0
+    rng = list(params) + ["isav"] + [n for n, _ in saved]
+    lines = ["NEURON {", f"    POINT_PROCESS {mod}", f"    RANGE {', '.join(rng)}", "    NONSPECIFIC_CURRENT i", "}",
+             "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}",
+             "ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) "
+             + " ".join([n for n, _ in saved] + [r for _n, r, _e in rates] + [names[n] for n in cdvs]) + " }"]
+    if m.states:  # the export: rates and current in the state phase, forward Euler
+        lines += [
+            "STATE { " + " ".join(n for n, _ in derivs) + " }",
+            "INITIAL {", *(f"    {n} = {pr.doprint(e)}" for n, e in start), *body["cur"], "}",
+            "BREAKPOINT {", "    SOLVE states METHOD euler", "    SOLVE stale", "    i = isav", "}",
+            "DERIVATIVE states {", "    rates()", *(f"    {n}' = {r}" for n, r, _e in rates), "}",
+            "PROCEDURE rates() {", *body["rates"], "}",
+            "PROCEDURE stale() {", *body["cur"], "}"]
+    else:  # no state: the export's BREAKPOINT computes the current (current phase)
+        lines += ["BREAKPOINT {", *body["cur"], "}"]
+    if events:
+        lines += ["NET_RECEIVE(weight) {", *(f"    {n} = {pr.doprint(e)}" for n, e in events), "}"]
+    _MOD[mod] = "\n".join(lines + [""])
     RECORDED[mod] = rec
     return synapse_mechanism(mod), {}
