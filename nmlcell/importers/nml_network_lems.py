@@ -18,13 +18,19 @@ expressions:
   from the states before their update and the new ``v`` (BREAKPOINT has
   only the SOLVE), with no ``di/dv``. Here: METHOD euler and the SOLVEd
   PROCEDURE ``stale`` of :mod:`.nml_network`'s synapses;
+- a ConditionalDerivedVariable is assigned by if/else before use (in
+  ``rates`` and ``stale``), as the export writes it;
 - NET_RECEIVE(weight): the OnEvent's assignments in order, every
   ``weight`` property (the synapse's and its children's, ``doubleSynapse``)
-  read as the NetCon's weight, as the export does.
+  read as the NetCon's weight, as the export does;
+- ``continuous``: a continuous connection's component (no event; its
+  ``peer/v`` is the parameter ``vpeer`` that :func:`.nml_network_gap.couple`
+  turns into an input); without states its current is the BREAKPOINT's
+  (current phase, ``di/dv`` from ``v``), as the export's ``gapJunction``.
 
 Refused (listed as unsupported): OnConditions, Regimes, requirements other
-than ``v`` and ``temperature``, ConditionalDerivedVariables (Piecewise),
-a synapse with no state or no current ``i``.
+than ``v``, ``temperature`` (and ``peer/v``), a Piecewise inside an
+expression, an event synapse with no state, no current ``i``.
 """
 from __future__ import annotations
 
