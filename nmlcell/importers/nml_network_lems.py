@@ -41,7 +41,7 @@ from sympy.printing.str import StrPrinter
 
 from .nml_network import _MOD, synapse_mechanism
 
-_RESERVED = {"v", "i", "isav", "t", "dt", "celsius", "area", "diam", "weight", "stale", "states"}
+_RESERVED = {"v", "i", "isav", "t", "dt", "celsius", "area", "diam", "weight", "stale", "states", "rates", "vpeer"}
 RECORDED: dict[str, dict] = {}  # mod name -> {LEMS exposure: (its variable in the mod, Dim)}
 _W = sp.Dummy("netcon_weight")  # NET_RECEIVE's weight
 _FUNCS = {"exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "Abs", "Piecewise"}
