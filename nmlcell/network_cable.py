@@ -2,7 +2,7 @@
 morphology): each one a cable of :func:`~nmlcell.cable_cell.build_cable_ir`,
 one after the other in one Hines tree (a later cell's root hangs from the
 first cell's root through 1e300 MOhm: no current passes), as
-:func:`nmlcell.importers.nml_cell.build_network` lays out NeuroML cells.
+:func:`nmlcell.importers.nml_cell_network.build_network` lays out NeuroML cells.
 
 A NetCon from a branched cell watches ``v`` at its ``at`` place (default
 the middle of the root section: ``soma(0.5)``) with its threshold (the

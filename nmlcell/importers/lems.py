@@ -209,7 +209,7 @@ def _import_lems(rd, path, duration, dt) -> ModelIR:
     net_comp = _network(rd, model, net_id)
     network, unsupported = _build_network(rd, model, flat, net_comp)
     if getattr(rd, "multicompartment", None) is not None and sim is not None:
-        from .nml_cell import rename_quantities
+        from .nml_cell_network import rename_quantities
 
         sim = rename_quantities(rd.multicompartment, sim, unsupported)
     if sim is None:
@@ -355,7 +355,8 @@ def _build_network(rd, model, flat, net):
 
     if "temperature" in net.parameters:
         temperature = rd.quantity(net.parameters["temperature"], "temperature", net.id, "temperature")
-    from .nml_cell import build_network as build_multicompartment, is_multicompartment
+    from .nml_cell import is_multicompartment
+    from .nml_cell_network import build_network as build_multicompartment
 
     if any(ch.type in ("population", "populationList") and is_multicompartment(model, ch.parameters.get("component"))
            for ch in net.children):

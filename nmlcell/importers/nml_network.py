@@ -1,5 +1,5 @@
 """Projections between multi-compartment NeuroML cells, as jNeuroML's
-NEURON export builds them (:func:`nml_cell.build_network` calls these).
+NEURON export builds them (:func:`nml_cell_network.build_network` calls these).
 
 - Each ``<connection>``/``<connectionWD>`` of a ``<projection>`` is a new
   synapse point process on the post cell at ``postSegmentId`` /

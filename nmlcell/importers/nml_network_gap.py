@@ -1,5 +1,5 @@
 """Gap junctions and graded synapses between multi-compartment NeuroML
-cells, as jNeuroML's NEURON export builds them (:func:`nml_cell.build_network`
+cells, as jNeuroML's NEURON export builds them (:func:`nml_cell_network.build_network`
 calls :func:`add_coupling` for each ``electricalProjection`` and
 ``continuousProjection`` and :func:`couple` on the finished network).
 

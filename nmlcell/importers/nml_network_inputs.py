@@ -1,5 +1,5 @@
 """Spike sources and synaptic inputs of multi-compartment NeuroML networks,
-as jNeuroML's NEURON export builds them (:func:`nml_cell.build_network`
+as jNeuroML's NEURON export builds them (:func:`nml_cell_network.build_network`
 calls these; the synapses and NetCons are :mod:`.nml_network`'s).
 
 - A population of a spike source (a ComponentType extending
