@@ -112,6 +112,25 @@ class Model:
             self._params = (lowered, lowered.parameters())
         return self._params[1]
 
+    def rebind(self, ir, values) -> None:
+        """Adopt the parameter values of ``ir``, a model of the same
+        structure as this one's (the same groups, kernels, links, events
+        and cable: :mod:`nmlcell.model_cache` checks it). ``values``:
+        {group: {parameter: (N,) array}} of the current solver's lowered
+        system. Its kernels and compiled runs are kept; the default
+        parameters become ``values`` (and ``ir``'s temperature); other
+        solvers' systems are lowered again from ``ir`` when next used."""
+        lowered = self.lowered
+        mechs = {g.id: g.mechanism for g in ir.network.groups}
+        for gid, vals in values.items():
+            lowered.groups[gid].params0 = dict(vals)
+            lowered.groups[gid].mech = mechs[gid]
+        lowered.temperature = ir.network.temperature
+        lowered.ir = ir
+        self._variants = {k: v for k, v in self._variants.items() if v is lowered}
+        self.ir = ir
+        self._params = None
+
     # -- recording --------------------------------------------------------------------
     def default_record(self) -> list[str]:
         sim = self.ir.simulation
