@@ -85,12 +85,54 @@ def _mod_cache_store(cfile: Path, mechs) -> None:
     write_cached(cfile, mechs)
 
 
+def _frozen(v):
+    """A comparable snapshot of a value given to insert/add/set (a
+    function compares by identity)."""
+    if isinstance(v, dict):
+        return tuple((k, _frozen(x)) for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return tuple(_frozen(x) for x in v)
+    if hasattr(v, "tobytes") and hasattr(v, "shape"):
+        return ("array", v.shape, str(v.dtype), v.tobytes())
+    if callable(v) or not isinstance(v, (int, float, str, type(None))):
+        return ("object", id(v))
+    return v
+
+
 class PointProcess:
-    """A point process to ``cell.add``: a mechanism and its parameter values."""
+    """A point process to ``cell.add`` (an ARTIFICIAL_CELL: to
+    ``net.add``): a mechanism and its parameter values.
+
+    The values stay attached: ``clamp.amp = 0.3`` (NEURON's ``stim.amp =
+    0.3``) after ``cell.add(clamp)`` is seen by the next run of the cell
+    or network holding it, which feeds the new value to the compiled run
+    (:mod:`nmlcell.model_cache`). Reading gives the values set here
+    (not the file's defaults)."""
+
+    _aliases: dict = {}
 
     def __init__(self, mech, **params):
-        self.mech = mech
-        self.params = dict(params)
+        object.__setattr__(self, "mech", mech)
+        object.__setattr__(self, "params", dict(params))
+
+    def __getattr__(self, name):
+        params = self.__dict__.get("params")
+        if name.startswith("_") or params is None:
+            raise AttributeError(name)
+        key = self._aliases.get(name, name)
+        if key in params:
+            return params[key]
+        raise AttributeError(f"{self!r}: no value of {name!r} was set (the mechanism's default applies)")
+
+    def __setattr__(self, name, value):
+        if name.startswith("_") or name in ("mech", "params"):
+            object.__setattr__(self, name, value)
+            return
+        key = self._aliases.get(name, name)
+        m = Cell._mech(self.mech)
+        if key not in {p.name for p in m.parameters}:
+            raise OptionError(f"{m.name} has no parameter {name!r}", element=m.name)
+        self.params[key] = value
 
     def __repr__(self):
         name = self.mech if isinstance(self.mech, str) else self.mech.name
@@ -99,7 +141,9 @@ class PointProcess:
 
 def IClamp(delay: float = 0.0, dur: float = 0.0, amp: float = 0.0) -> PointProcess:
     """NEURON's IClamp (``del`` is spelt ``delay``, as in NEURON's Python)."""
-    return PointProcess("IClamp", **{"del": delay, "dur": dur, "amp": amp})
+    pp = PointProcess("IClamp", **{"del": delay, "dur": dur, "amp": amp})
+    pp._aliases = {"delay": "del"}
+    return pp
 
 
 def SEClamp(**params) -> PointProcess:
@@ -348,10 +392,11 @@ class Cell:
         k = self._counts.get(m.name, 0)
         self._counts[m.name] = k + 1
         label = f"{m.name}[{k}]"
+        # the PointProcess's own dict: a value set on it later reaches the next run
         if self.morphology is None:
-            self._inserted.append(Inserted(m, label, dict(pp.params)))
+            self._inserted.append(Inserted(m, label, pp.params))
         else:
-            self._placed.append((Inserted(m, label, dict(pp.params)), at or self._root_loc()))
+            self._placed.append((Inserted(m, label, pp.params), at or self._root_loc()))
         self._model = self._frozen = None
         return label
 
@@ -405,12 +450,27 @@ class Cell:
         staggered solver)."""
         from .model import Model
 
+        from .model_cache import ModelCache
+
         key = (float(celsius), self._phase(record))
-        if self._model is None or self._model[0] != key:
-            m = Model(self._ir(*key), default_solver=self._solver)
-            self._model = (key, m)
+        values = self._values_key()
+        if self._model is None or self._model[0] != (key, values):
+            models = self.__dict__.setdefault("_models", ModelCache())
+            m = models.model(self._ir(*key), lambda ir: Model(ir, default_solver=self._solver), solver=self._solver)
+            self._model = ((key, values), m)
         self._model[1].solver = self._solver
         return self._model[1]
+
+    def _values_key(self) -> tuple:
+        """What can change without a method of this class (``v_init``, the
+        geometry, a PointProcess's values, the morphology object): when it
+        differs, the next run builds the IR again and the model cache
+        (:mod:`nmlcell.model_cache`) feeds the new values in, or lowers
+        again if the structure changed."""
+        items = tuple((it.label, id(it.mech), _frozen(it.params)) for it in self._inserted)
+        items += tuple((it.label, id(it.mech), _frozen(it.params), _frozen(w)) for it, w in self._placed)
+        return (self.v_init, _frozen(vars(self.geometry)), id(self.morphology), items, _frozen(self._cm_set),
+                _frozen(self._Ra_set), _frozen(self._ion_set), repr(self._nseg), self._d_lambda)
 
     @property
     def solver(self) -> str:

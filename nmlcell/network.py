@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 import sympy as sp
 
@@ -114,13 +116,34 @@ def _with_netcons(m: Mechanism, weights: list) -> Mechanism:
 
 def _shape(m: Mechanism) -> Mechanism:
     """``m`` without its parameter values: members with equal shapes share a group."""
-    return replace(m, parameters=tuple(replace(p, value=0.0, description="") for p in m.parameters))
+    from .model_cache import shape
+
+    return shape(m)
+
+
+def _weights(weight) -> tuple:
+    w = weight if isinstance(weight, (tuple, list, np.ndarray)) else (weight,)
+    return tuple(float(x) for x in np.ravel(np.asarray(w, dtype=float)))
+
+
+def _delay(delay) -> float:
+    d = float(delay)
+    if not (d >= 0 and math.isfinite(d)):
+        raise OptionError(f"NetCon delay must be >= 0 ms (got {delay})", element="connect")
+    return d
 
 
 @dataclass
 class NetCon:
     """A connection: ``pre`` (a cell's name or an artificial cell's) to the
-    synapse ``syn`` (``"ExpSyn[0]"``) on cell ``post``."""
+    synapse ``syn`` (``"ExpSyn[0]"``) on cell ``post``.
+
+    ``weight``, ``delay`` and ``threshold`` may be changed between runs,
+    as NEURON's ``nc.weight[0]``, ``nc.delay``, ``nc.threshold``: the next
+    run sees them (a weight or threshold feeds the compiled run new values;
+    a delay is part of the event buffer's layout and lowers the network
+    again). As in NEURON, the threshold is the source's: setting it sets
+    it on every NetCon from the same source."""
     pre: str
     post: str
     syn: str
@@ -129,6 +152,21 @@ class NetCon:
     threshold: float
     source: str | None = None  # a point process of ``pre`` that calls net_event (None: pre's v or NetStim)
     at: str | None = None      # where a branched ``pre`` cell's v is watched (None: its root's middle)
+    _net: object = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name, value):
+        if name == "weight":
+            value = _weights(value)
+        elif name == "delay":
+            value = _delay(value)
+        elif name == "threshold":
+            value = float(value)
+            net = self.__dict__.get("_net")
+            if net is not None:  # one threshold per source, shared by its NetCons (NEURON's PreSyn)
+                for nc in net.netcons:
+                    if nc is not self and nc.pre == self.pre and nc.source == self.source:
+                        object.__setattr__(nc, "threshold", value)
+        object.__setattr__(self, name, value)
 
 
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
@@ -145,6 +183,9 @@ class Network:
         self._members: dict[str, object] = {}
         self.netcons: list[NetCon] = []
         self._record: list[tuple[str, str]] = []
+        from .model_cache import ModelCache
+
+        self._models = ModelCache()
 
     # -- building ------------------------------------------------------------------
     def add(self, obj, name: str | None = None):
@@ -154,7 +195,9 @@ class Network:
         ``stim0``, ...); returns ``obj`` (for an ARTIFICIAL_CELL, its
         name)."""
         if isinstance(obj, PointProcess):
-            obj = PointProcess(Cell._mech(obj.mech), **obj.params)
+            pp = PointProcess(Cell._mech(obj.mech))
+            pp.params, pp._aliases = obj.params, obj._aliases  # the user's dict: values set later reach the run
+            obj = pp
             if obj.mech.kind != "artificial_cell":
                 raise OptionError(f"{obj.mech.name} is a {obj.mech.kind.replace('_', ' ')}: add it to a cell "
                                   f"(cell.add); a network takes ARTIFICIAL_CELLs", element="add")
@@ -236,10 +279,8 @@ class Network:
             if not it.mech.on_events:
                 raise OptionError(f"{syn} ({it.mech.name}) has no NET_RECEIVE block: it cannot receive events",
                                   element="connect")
-        d = float(delay)
-        if not (d >= 0 and math.isfinite(d)):
-            raise OptionError(f"NetCon delay must be >= 0 ms (got {delay})", element="connect")
-        w = tuple(float(x) for x in (weight if isinstance(weight, (tuple, list)) else (weight,)))
+        d = _delay(delay)
+        w = _weights(weight)
         th = float(threshold)
         if any(nc.pre == p and nc.source != pp for nc in self.netcons):
             raise OptionError(f"'{p}' already sends events from {self._what(p)}: one spike source per cell",
@@ -259,7 +300,7 @@ class Network:
             if prev and at not in prev:
                 raise OptionError(f"'{p}' already has NetCons watching {prev.pop()}: one place per cell",
                                   element="connect")
-        nc = NetCon(p, q, syn, w, d, th, pp, at)
+        nc = NetCon(p, q, syn, w, d, th, pp, at, self)
         self.netcons.append(nc)
         return nc
 
@@ -389,10 +430,14 @@ class Network:
         return mech, {p.name: p.value for p in mech.parameters}, bool(out), units, "cells"
 
     def model(self, celsius: float = 6.3, dt: float = 0.025):
-        """The lowered :class:`~nmlcell.model.Model` (staggered solver)."""
+        """The lowered :class:`~nmlcell.model.Model` (staggered solver),
+        with the network's values as they are now. The IR is built again
+        on each call; a model of the same structure lowered before is
+        reused with the new values fed in (its compiled runs kept), see
+        :mod:`nmlcell.model_cache`."""
         from .model import Model
 
-        return Model(self._ir(celsius, dt), default_solver="staggered")
+        return self._models.model(self._ir(celsius, dt), lambda ir: Model(ir, default_solver="staggered"))
 
     def where(self, name: str) -> tuple[str, int]:
         """(group, index) of a member in the lowered model (after
