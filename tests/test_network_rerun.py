@@ -141,3 +141,82 @@ def test_cell_values_between_runs():
     assert c._models.built == 1 and c._models.rebound == 1
     p = c.parameters()
     assert float(p["cell"]["v_init"][0]) == -70.0
+
+
+def _branched_net(tmp_path, weight=0.02, amp=0.3, tau2=4.0):
+    """tests/test_network_mc.py's two branched hh/pas cells (Exp2Syn both
+    ways, a pulse into a's root), its values as arguments."""
+    from nrn_network import _branched
+    from test_network_mc import _cell
+
+    net = nmlcell.Network()
+    h = {}
+    for name in ("a", "b"):
+        c = _cell(amp if name == "a" else None)
+        cell = _branched(name, c, tmp_path, -65.0)
+        for mech, params, where in c["insert"]:
+            cell.insert(mech, where=where, **params)
+        if c.get("iclamp"):
+            d, dur, a, at = c["iclamp"]
+            h["clamp"] = nmlcell.IClamp(delay=d, dur=dur, amp=a)
+            cell.add(h["clamp"], at)
+        for k, (mech, params, at) in enumerate(c["syns"]):
+            pp = nmlcell.PointProcess(mech, **dict(params, **({"tau2": tau2} if k == 0 and name == "b" else {})))
+            cell.add(pp, at)
+            h[f"{name}.syn{k}"] = pp
+        net.add(cell, name)
+    h["nc"] = net.connect("a", "b", "Exp2Syn[0]", weight=weight, delay=2.0, threshold=-10.0)
+    net.connect("b", "a", "Exp2Syn[1]", weight=0.005, delay=1.5, threshold=0.0)
+    net.record("v", "a")
+    net.record("v", "b", at="dend[3](0.7)")
+    net.record("Exp2Syn[0].g", "b")
+    return net, h
+
+
+@pytest.mark.slow
+def test_branched_cells_values_between_runs(tmp_path):
+    """Two branched cells in one Hines tree: a NetCon weight, a dendritic
+    synapse's tau2 and the clamp's amp changed between runs give, bit for
+    bit, a fresh network's traces, with one lowering."""
+    net, h = _branched_net(tmp_path)
+    r0 = net.run(40.0, dt=DT)
+    h["nc"].weight = 0.04
+    h["b.syn0"].tau2 = 6.0
+    h["clamp"].amp = 0.25
+    got = net.run(40.0, dt=DT)
+    ref = _branched_net(tmp_path, weight=0.04, amp=0.25, tau2=6.0)[0].run(40.0, dt=DT)
+    for k in ("a.v", "b.dend[3](0.7).v", "b.Exp2Syn[0].g"):
+        assert not np.array_equal(got[k], r0[k]), k
+        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+    for k in ref.spikes:
+        np.testing.assert_array_equal(got.spikes[k], ref.spikes[k], err_msg=k)
+    assert net._models.built == 1 and net._models.rebound == 1
+
+
+@pytest.mark.slow
+def test_branched_cell_values_between_runs(tmp_path):
+    """Cell.run on a morphology: the clamp's amp and v_init changed in
+    place reach the next run (bitwise a fresh cell's), without lowering."""
+    from nrn_network import _branched
+    from test_network_mc import _cell
+
+    def build(amp, v_init):
+        c = _cell(amp)
+        cell = _branched("a", c, tmp_path, v_init)
+        for mech, params, where in c["insert"]:
+            cell.insert(mech, where=where, **params)
+        clamp = nmlcell.IClamp(delay=1.0, dur=5.0, amp=amp)
+        cell.add(clamp, "dend[0](0.5)")
+        cell.record("v", at="dend[2](0.5)")
+        return cell, clamp
+
+    cell, clamp = build(0.3, -65.0)
+    r0 = cell.run(15.0, dt=DT)
+    clamp.amp = 0.1
+    cell.v_init = -70.0
+    got = cell.run(15.0, dt=DT)
+    ref = build(0.1, -70.0)[0].run(15.0, dt=DT)
+    k = "dend[2](0.5).v"
+    assert not np.array_equal(got[k], r0[k])
+    np.testing.assert_array_equal(got[k], ref[k])
+    assert cell._models.built == 1 and cell._models.rebound == 1
