@@ -143,3 +143,20 @@ def test_without_the_kernel(monkeypatch):
         cable.cable_solve_groups(cs, cs.split(V), cs.split(jnp.asarray(I)), cs.split(jnp.asarray(D))))
     assert "nmlcell_cable" not in str(jax.make_jaxpr(f)(V))
     np.testing.assert_allclose(f(V), dense(cs, V, I, D), rtol=1e-11, atol=1e-11)
+
+
+@needs_ffi
+def test_the_kernel_refuses_inconsistent_tables():
+    """hpos must invert the node -> (group, row) map (CableSystem builds it
+    so; the kernel checks once per set of tables)."""
+    from nmlcell.lower import _hines_ffi
+
+    cs, rng = system(SIZES, seed=9)
+    n = cs.tree.n
+    tables = list(cs._tables(jnp.float64))
+    tables[3] = jnp.asarray(np.roll(cs.inv, 1))
+    ins = [jnp.asarray(rng.normal(size=s)) for _ in range(3) for s in SIZES]
+    with pytest.raises(Exception, match="hpos is not the inverse"):
+        jax.block_until_ready(_hines_ffi.cable(tables, ins, [(s,) for s in SIZES]))
+    ok = _hines_ffi.cable(cs._tables(jnp.float64), ins, [(s,) for s in SIZES])
+    assert [x.shape for x in ok] == [(s,) for s in SIZES] and n == sum(SIZES)

@@ -166,9 +166,10 @@ def solve(parent, a, b, d, rhs):
 
 def cable(tables, ins, shapes, transpose=False, add_v=False):
     """The fused voltage system of one cable step (``hines.cc``) on the
-    mechanism groups' own arrays. ``tables``: ``gidx``, ``jidx``, ``parent``
-    (int32, n) and ``a``, ``b``, ``dax`` (n,), Hines node ``h`` being node
-    ``jidx[h]`` of group ``gidx[h]``. ``ins``: per group ``V``, then ``I``,
+    mechanism groups' own arrays. ``tables``: ``gidx``, ``jidx``, ``parent``,
+    ``hpos`` (int32, n) and ``a``, ``b``, ``dax`` (n,), Hines node ``h``
+    being node ``jidx[h]`` of group ``gidx[h]`` and ``hpos`` the inverse
+    (the Hines node of each group's nodes, the groups one after another). ``ins``: per group ``V``, then ``I``,
     then ``D`` (forward; returns ``x`` per group), or ``D``, ``x``, ``g``
     (``transpose``; returns ``Vbar``, ``Ibar``, ``Dbar`` per group), each of
     the group's shape in ``shapes`` (``(..., s_g)``, the leading axes being

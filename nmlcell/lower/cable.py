@@ -390,8 +390,9 @@ class CableSystem:
         return -y[..., self.inv], -lam, -lam * x
 
     def _tables(self, dt):
+        # inv: the Hines node of each group's row, group by group (the kernel's hpos)
         return (jnp.asarray(self.gidx), jnp.asarray(self.jidx), jnp.asarray(self.tree.parent),
-                *(jnp.asarray(v, dt) for v in (self.a, self.b, self.dax)))
+                jnp.asarray(self.inv), *(jnp.asarray(v, dt) for v in (self.a, self.b, self.dax)))
 
     def kernel(self, transpose: bool, add_v: bool = False):
         """The C++ kernel on the groups' arrays (``ins``: 3 per group, each
