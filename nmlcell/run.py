@@ -154,6 +154,22 @@ def _compiled(lowered, integrator, dt, record, dtype, clen, use_tev):
     return cache[key]
 
 
+def _kept_chunk(lowered, integrator, dt, record, dtype, n, clen):
+    """A chunk length already compiled for this model, solver, dt, record
+    and precision whose whole chunks add at most ``n`` steps past the
+    ``n`` of the run (discarded), the one adding fewest; else ``clen``. A
+    new duration then runs without compiling again (0.85 s for a ring of 5
+    hh cells, 1.6 s for two branched cells, against 0.02-0.07 s of run)."""
+    best = None
+    for key in lowered.__dict__.get("_run_cache", {}):
+        name, sid, kdt, krec, kdtype, c, use_tev = key
+        if (name, sid, kdt, krec, kdtype, use_tev) == (integrator.name, id(integrator.step), dt, record, dtype, False):
+            waste = c * math.ceil(n / c) - n
+            if waste <= n and (best is None or (waste, c) < best):
+                best = (waste, c)
+    return clen if best is None else best[1]
+
+
 def _all_finite(leaves):
     """Whether every state is finite. On a GPU as one reduction (the largest
     |x| of all columns laid end to end is finite exactly when none is NaN
@@ -183,10 +199,14 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     n = _check_dt(duration, dt)
     jdt = jnp.float32 if dtype == "float32" else jnp.float64
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype=jdt), params)
+    auto = chunk_steps is None
     if chunk_steps is None:
         chunk_steps = min(n, 5000)
     nchunks = max(1, math.ceil(n / chunk_steps))
     clen = math.ceil(n / nchunks)
+    if auto and not getattr(lowered, "lems_exact", False):  # (jNeuroML's clock tables are shaped by n)
+        clen = _kept_chunk(lowered, integrator, float(dt), tuple(record), dtype, n, clen)
+        nchunks = math.ceil(n / clen)
     tev = event_times(lowered, n + clen * nchunks, dt)
     use_tev = tev is not None
     plan = event_plan(lowered, float(dt))
@@ -223,7 +243,7 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
         spikes.append(s[:take])
         done += take
         b = int(bad)
-        if b >= 0:
+        if 0 <= b <= n:  # (steps past n, in the last chunk, are discarded)
             if bar is not None:
                 bar.close()
             _diverged(lowered, y, b * float(dt), integrator)
