@@ -220,3 +220,20 @@ def test_branched_cell_values_between_runs(tmp_path):
     assert not np.array_equal(got[k], r0[k])
     np.testing.assert_array_equal(got[k], ref[k])
     assert cell._models.built == 1 and cell._models.rebound == 1
+
+
+def test_new_duration_reuses_the_compiled_chunk():
+    """A run of another duration goes through a chunk length compiled
+    before when that adds at most as many steps as the run has (steps past
+    the end discarded): the same traces, bit for bit,
+    as a fresh network run for that duration, with no new compilation."""
+    net, _h = _build()
+    _run(net)                                            # 1200 steps: one chunk of 1200
+    lowered = net.model().lowered
+    n_compiled = len(lowered._run_cache)
+    for T2 in (20.0, 47.5):                              # 800 steps (one chunk), 1900 (two)
+        got = net.run(T2, dt=DT)
+        assert len(got.t) == round(T2 / DT) + 1
+        ref = _build()[0].run(T2, dt=DT)
+        _same(got, ref)
+    assert len(lowered._run_cache) == n_compiled
