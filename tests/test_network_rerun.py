@@ -237,3 +237,27 @@ def test_new_duration_reuses_the_compiled_chunk():
         ref = _build()[0].run(T2, dt=DT)
         _same(got, ref)
     assert len(lowered._run_cache) == n_compiled
+
+
+def test_shared_compositions_build_the_same_ir(monkeypatch):
+    """Members of one structure are composed once, the others' values from
+    param_values: the IR equals, value for value, the one composing every
+    member (different geometry, gnabar, tau2, clamp amp, NetCon counts and
+    weights, a recorded current-phase value)."""
+    import nmlcell.network as nw
+
+    net = nmlcell.Network()
+    for k in range(3):
+        c = nmlcell.Cell.soma(L=20.0 + k, diam=20.0, v_init=-65.0 - k)
+        c.insert("hh", gnabar=0.12 + 0.01 * k)
+        c.add(nmlcell.PointProcess("Exp2Syn", tau1=0.5, tau2=3.0 + k))
+        c.add(nmlcell.IClamp(delay=1.0, dur=2.0, amp=0.1 * k))
+        net.add(c, f"c{k}")
+    net.connect("c0", "c1", "Exp2Syn[0]", weight=0.01)
+    net.connect("c0", "c2", "Exp2Syn[0]", weight=0.02)
+    net.connect("c1", "c2", "Exp2Syn[0]", weight=0.03)
+    net.record("Exp2Syn[0].g", "c2")
+    net.record("ina", "c1")
+    shared = net._ir(6.3, DT)
+    monkeypatch.setattr(nw, "_SHARE", False)
+    assert net._ir(6.3, DT) == shared
