@@ -33,6 +33,9 @@ class MechanismBuilder(Executor):
         self.declarations()
         self.classify()
         self.derivatives: dict = {}
+        self.cond_derivs: set = set()     # states whose derivative an IF's branches assign differently
+        self.deriv_seen: dict = {}        # state -> derivative statements executed in the SOLVEd block
+        self.deriv_refused: set = set()   # states whose derivative statements were refused already
         self.versions: list = []
         self.version_count: dict = {}
         self.conserve: list = []

@@ -23,6 +23,26 @@ from .nmodl_table import placeholder
 from .nmodl_units import factor_value
 
 
+_UNSET = object()   # a derivative not assigned (yet) on the path being executed
+_UNSET_SYM = sp.Symbol("'@unset", real=True)   # ... inside a Piecewise: on some paths only
+
+
+def _fold(conds, vals):
+    """Piecewise((v1, c1), (v2, c2), ..., (v_else, True)) of an IF's
+    branches (``vals`` has one more entry than ``conds``: the else)."""
+    pieces = []
+    for c, v in zip(conds, vals):
+        if c is sp.true:
+            pieces.append((v, True))
+            break
+        if c is sp.false:
+            continue
+        pieces.append((v, c))
+    else:
+        pieces.append((vals[-1], True))
+    return piecewise(*pieces) if len(pieces) > 1 or pieces[0][1] is not True else pieces[0][0]
+
+
 class Executor(Declarations):
     """Runs blocks symbolically; fills ``self.versions`` (step values in
     order), ``self.derivatives``, ``self.conserve``, ``self.steady_blocks``
@@ -57,6 +77,9 @@ class Executor(Declarations):
                 be = e.expression
                 if self.phase != "step":
                     raise Unsupported("a derivative outside a DERIVATIVE block", r"'")
+                if not self.solving:   # a PROCEDURE with x' = ... called from BREAKPOINT
+                    raise Unsupported(f"a derivative in {self.block[0]}, outside the SOLVEd DERIVATIVE block: "
+                                      f"not lowered", r"'", 0, self.block[1])
                 prime = be.lhs.name
                 if prime.get_node_type_name() == "IndexedName":   # ca'[k]: an element of a STATE array
                     st = self._varname(be.lhs, env, frame)
@@ -66,7 +89,7 @@ class Executor(Declarations):
                 if prime.get_node_type_name() == "PrimeName" and int(prime.order.eval()) != 1:
                     raise Unsupported(f"higher-order derivative of '{st}'", rf"\b{st}''")
                 rhs = self._expr(be.rhs, env, frame)
-                self.derivatives[st] = rhs
+                self._derivative(st, rhs)
                 if self.solving:
                     self.solved_here.add(st)
             elif et in ("LinEquation", "NonLinEquation"):
@@ -85,6 +108,7 @@ class Executor(Declarations):
                         saved = {n: env[n] for n in list(SPECIAL) + list(self.inputs) + list(self.solve_writes)
                                  if n in env and (n not in self.ion_writes or n in self.solve_writes)}
                         self.solving_name, self.solved_here = bname, set()
+                        self.cond_derivs, self.deriv_seen, self.deriv_refused = set(), {}, set()
                         first = len(self.versions)
                         outer, self.block = self.block, (
                             f"{'KINETIC' if bname in self.kinetic_names else 'DERIVATIVE'} {bname}",
@@ -92,6 +116,7 @@ class Executor(Declarations):
                         self.solving = self.block[0]
                         try:
                             self._stmts(blk.statement_block.statements, env, Frame({}), depth)
+                            self.unset_derivatives(bname)
                         finally:
                             self.block, self.solving = outer, None
                             self.solve_info[bname] = (first, len(self.versions), frozenset(self.solved_here))
@@ -197,8 +222,13 @@ class Executor(Declarations):
             raise Unsupported(f"assignment to undeclared variable '{n}'", rf"\b{re.escape(b)}\b")
         if self.phase == "step":
             if n in self.state_decl:
-                raise Unsupported(f"assignment to STATE '{n}' outside INITIAL (a discrete jump)",
-                                   rf"\b{re.escape(b)}\b")
+                # NEURON runs BREAKPOINT's statements (and the PROCEDUREs they
+                # call) in its current phase, twice per step (at v + 0.001,
+                # then at v), and the assignment persists into the state phase
+                phase = "state phase" if self.solving else "current phase"
+                raise Unsupported(f"assignment to STATE '{n}' in {self.block[0]}, outside INITIAL (a discrete "
+                                  f"jump in NEURON's {phase}): not lowered",
+                                  rf"\b{re.escape(b)}\s*=", 0, self.block[1])
             if self.solving and n in self.solve_writes:
                 # NEURON's state phase (Mechanism.updates, see the builder)
                 self.solve_updates.append((self.solving_name, n, val, frozenset(self.solved_here), self.block))
@@ -214,6 +244,13 @@ class Executor(Declarations):
             if n in SPECIAL or (n in self.inputs and n not in self.ion_writes):
                 env[n] = val   # NEURON: a copy local to this mechanism's evaluation
                 return
+            if self.solving and dict(self.solves).get(self.solving_name) == "cnexp":
+                after = sorted(st for st in self.solved_here if sym(st) in getattr(val, "free_symbols", ()))
+                if after:
+                    # cnexp assigns each state in place: this statement reads the updated value
+                    self._unsup(f"'{n}' assigned in {self.block[0]} (METHOD cnexp) from "
+                                f"'{after[0]}' after its derivative: NEURON reads the updated state there; "
+                                f"not lowered (a LOCAL is)", rf"\b{re.escape(b)}\s*=", 0, self.block[1])
             if depth == 0:
                 env[n] = self._version(n, val)
             else:
@@ -267,9 +304,12 @@ class Executor(Declarations):
         nr = self.phase == "netreceive"
         decided = False  # NET_RECEIVE: a branch known to be taken (flag is a constant there)
         taken = sp.false  # the conditions of the branches before (events record their path)
+        d0 = dict(self.derivatives)   # the derivatives assigned before the IF (on this path)
+        dvals = []                     # each branch's derivatives
         for cond, blk in branches:
             c = as_bool(self._expr(cond, env, frame))
             e2, f2 = dict(env), Frame(dict(frame.locals), frame.fname)
+            self.derivatives = dict(d0)
             if not (nr and (c is sp.false or decided)):   # NET_RECEIVE runs the branches it can take
                 self.nr_branching += nr and c is not sp.true
                 self.nr_path.append(sp.And(c, sp.Not(taken)))
@@ -279,7 +319,9 @@ class Executor(Declarations):
             decided = decided or c is sp.true
             taken = sp.Or(taken, c)
             results.append((c, e2, f2))
+            dvals.append(self.derivatives)
         e2, f2 = dict(env), Frame(dict(frame.locals), frame.fname)
+        self.derivatives = dict(d0)
         if els is not None and not (nr and decided):
             open_ = nr and any(c is not sp.false for c, _e, _f in results)
             self.nr_branching += open_
@@ -287,6 +329,8 @@ class Executor(Declarations):
             self._stmts(els.statements, e2, f2, depth + 1)
             self.nr_path.pop()
             self.nr_branching -= open_
+        dvals.append(self.derivatives)
+        self.derivatives = self._fold_derivatives(d0, [c for c, _e, _f in results], dvals, s)
         # fold, innermost last: Piecewise((v1, c1), (v2, c2), ..., (velse, True))
         for key_src in ("env", "locals"):
             names = set()
@@ -304,18 +348,7 @@ class Executor(Declarations):
                 if all(v == vals[0] for v in vals):
                     new = vals[0]
                 else:
-                    conds = [c for c, _e, _f in results]
-                    pieces = []
-                    for c, v in zip(conds, vals):
-                        if c is sp.true:
-                            pieces.append((v, True))
-                            break
-                        if c is sp.false:
-                            continue
-                        pieces.append((v, c))
-                    else:
-                        pieces.append((vals[-1], True))
-                    new = piecewise(*pieces) if len(pieces) > 1 or pieces[0][1] is not True else pieces[0][0]
+                    new = _fold([c for c, _e, _f in results], vals)
                 if key_src == "locals":
                     frame.locals[n] = new
                 elif self.phase == "step" and depth == 0 and n not in SPECIAL and \
@@ -324,6 +357,83 @@ class Executor(Declarations):
                     env[n] = self._version(n, new)
                 else:
                     env[n] = new
+
+    def _derivative(self, st, rhs):
+        """``st' = rhs`` executed. NEURON's nocmodl (measured, NEURON 9.0.2)
+        makes every derivative statement of the block one equation:
+
+        - ``euler`` adds ``dt*Ds`` once per statement, so a state whose
+          derivative is written in k statements (twice, or in both branches
+          of an IF/ELSE) advances by ``k*dt*Ds``: refused, with its line;
+        - ``cnexp`` turns each statement into an assignment to the state in
+          place: IF/ELSE branches are lowered (see :meth:`_fold_derivatives`),
+          two statements on one path (two updates in a row) are not;
+        - ``derivimplicit`` refuses more equations than states ("Number of
+          equations, 3, does not equal number, 2of states used"): refused.
+        """
+        nth = self.deriv_seen.get(st, 0)
+        self.deriv_seen[st] = nth + 1
+        method = dict(self.solves).get(self.solving_name) if self.solving else None
+        if st in self.derivatives and method in ("cnexp", None) and st not in self.deriv_refused:
+            self.deriv_refused.add(st)
+            self._unsup(f"derivative of '{st}' assigned twice on one path in {self.block[0]} "
+                        f"(METHOD {method}): NEURON's cnexp applies the two updates one after the other; "
+                        f"not lowered", rf"\b{re.escape(st.split('[')[0])}\s*'", nth, self.block[1])
+        self.derivatives[st] = rhs
+
+    def unset_derivatives(self, bname):
+        """After SOLVE ``bname``: a derivative assigned on some paths of its
+        IFs only. NEURON's ``cnexp`` leaves the state unchanged on the
+        others (its assignment in place is not executed): derivative 0
+        there. ``euler`` and ``derivimplicit`` would use ``Ds`` as its last
+        evaluation left it (a value from an earlier step or Newton
+        iteration): refused."""
+        method = dict(self.solves).get(bname)
+        where = lambda st: (rf"\b{re.escape(st.split('[')[0])}\s*'", 0, self.block[1])  # noqa: E731
+        for st, e in list(self.derivatives.items()):
+            unset = isinstance(e, sp.Basic) and e.has(_UNSET_SYM)
+            if unset:
+                self.derivatives[st] = e.xreplace({_UNSET_SYM: sp.Integer(0)})
+            k = self.deriv_seen.get(st, 0)
+            if k > 1 and method not in ("cnexp", None) and st not in self.deriv_refused:
+                self.deriv_refused.add(st)
+                why = (f"NEURON adds dt times its last value once per statement (the state advances {k} "
+                       f"times); not lowered (compute the rate under the IF, write the derivative once)"
+                       if method == "euler" else "NEURON's nocmodl refuses it too (more equations than states)")
+                self._unsup(f"derivative of '{st}' written in {k} statements of {self.block[0]} "
+                            f"(METHOD {method}): {why}", rf"\b{re.escape(st.split('[')[0])}\s*'", 1,
+                            self.block[1])
+            if st not in self.cond_derivs or method in ("cnexp", None) or st in self.deriv_refused:
+                continue
+            if method == "euler" and unset:
+                self._unsup(f"derivative of '{st}' assigned on some paths of an IF only (METHOD euler): "
+                            f"NEURON adds dt times the value its last evaluation left on the others; "
+                            f"not lowered", *where(st))
+            elif method != "euler":
+                self._unsup(f"derivative of '{st}' assigned under an IF (METHOD {method}): NEURON's nocmodl "
+                            f"refuses IF/ELSE branches that both assign it, and uses a stale value when one "
+                            f"does; not lowered", *where(st))
+        self.cond_derivs, self.deriv_seen, self.deriv_refused = set(), {}, set()
+
+    def _fold_derivatives(self, d0, conds, dvals, s) -> dict:
+        """The derivatives after an IF: one Piecewise per state whose
+        derivative a branch assigns (the branches' values under their
+        conditions). A branch that assigns none keeps the value from
+        before the IF; where there is none, the derivative is *unset* on
+        that path (:data:`_UNSET`, resolved by :meth:`unset_derivatives`
+        when the block is done)."""
+        out = dict(d0)
+        for st in dict.fromkeys(k for d in dvals for k in d):
+            vals = [d.get(st, _UNSET) for d in dvals]
+            if all(v is vals[0] or v == vals[0] for v in vals):
+                out[st] = vals[0]
+                continue
+            self.cond_derivs.add(st)
+            if any(v is _UNSET for v in vals):
+                # a placeholder symbol inside the Piecewise: resolved later
+                vals = [_UNSET_SYM if v is _UNSET else v for v in vals]
+            out[st] = _fold(conds, vals)
+        return out
 
     def _event_call(self, fn, c, env, frame):
         """net_send(delay, flag) in INITIAL or NET_RECEIVE and net_event(t)
@@ -404,6 +514,12 @@ class Executor(Declarations):
         if t == "DoubleUnit":
             return self._expr(e.value, env, frame)
         if t == "VarName":
+            if e.name.get_node_type_name() == "PrimeName":
+                # NEURON reads Ds, which its cnexp never assigns (its last value
+                # from elsewhere); euler's is the value assigned earlier in the block
+                st = e.name.get_node_name()
+                raise Unsupported(f"the derivative {st}' read in an expression: not lowered",
+                                  rf"\b{re.escape(st)}'(?!\s*=)", 0, self.block[1])
             if e.index is not None:
                 raise Unsupported(f"array '{e.name.get_node_name()}'", None)
             return self._lookup(self._varname(e, env, frame), env, frame)

@@ -71,15 +71,18 @@ class SourceText:
 
     def find(self, pattern: str, nth: int = 0, within: str | None = None) -> tuple[str | None, int | None]:
         """(file, line) of the nth line matching ``pattern``; with ``within``
-        (a block header pattern), the first match after that header, if any."""
+        (a block header pattern), the line of the nth match after that
+        header (matches counted one by one, several on a line too), if any."""
         if within:
             hdr = re.compile(within)
             rx = re.compile(pattern)
             for path, lines in self.files:
                 for i, ln in enumerate(lines):
                     if hdr.search(ln):
+                        k = 0
                         for j in range(i, len(lines)):
-                            if rx.search(lines[j]):
+                            k += len(rx.findall(lines[j]))
+                            if k > nth:
                                 return path, j + 1
         rx = re.compile(pattern)
         k = 0

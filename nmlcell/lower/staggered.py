@@ -233,8 +233,16 @@ class StaggeredKernel:
             elif ode and mech.methods[ode[0]][0] in IMPLICIT:
                 self._implicit(lines, pc, ode, exprs, dexprs, frozen, base)
             else:
+                # NEURON's cnexp turns each ``x' = f`` into an assignment to x
+                # in place, in the block's order: a later equation reads the
+                # states updated before it (the derivatives' order is the
+                # block's); euler evaluates every derivative first
+                seq = dict(cur)
                 for s_ in ode:
                     self._explicit(lines, pc, s_, mech.methods[s_][0], exprs, dexprs, frozen, base)
+                    if mech.methods[s_][0] == "cnexp":
+                        seq[s_] = f"{base[s_]}_n"
+                        pc = _Printer(seq)
             for s_ in ode:
                 new[s_] = f"{base[s_]}_n"
                 cur[s_] = f"{base[s_]}_n"
