@@ -598,7 +598,9 @@ DERIVATIVE state {
     f4 = tmp_path / "cadc.mod"
     f4.write_text(f3.read_text().replace("euler", "cnexp"))
     m4 = load_mod_file(f4, check=False)   # cnexp: drive was computed before ca advanced
-    assert len(m4.unsupported) == 1 and "METHOD cnexp) from values before" in m4.unsupported[0], m4.unsupported
+    assert len(m4.unsupported) == 2 and "METHOD cnexp) from values before" in m4.unsupported[1], m4.unsupported
+    assert m4.unsupported[0].startswith("'drive' assigned in DERIVATIVE state (METHOD cnexp) from 'ca' after its "
+                                        "derivative") and m4.unsupported[0].endswith("(cadc.mod:10)"), m4.unsupported
     f5 = tmp_path / "cadi.mod"
     f5.write_text(body.replace("taur\n}", "taur\n    cai = ca\n}").replace("euler", "derivimplicit"))
     m5 = load_mod_file(f5, check=False)
