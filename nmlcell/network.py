@@ -46,12 +46,16 @@ class NetStim:
     generator: compare rates, not spike times."""
 
     def __init__(self, start: float = 50.0, interval: float = 10.0, number: float = 10, noise: float = 0.0):
-        if not 0.0 <= float(noise) <= 1.0:
-            raise OptionError(f"NetStim noise must be within 0..1 (got {noise})", element="NetStim")
-        self.start, self.interval, self.number, self.noise = float(start), float(interval), float(number), \
-            float(noise)
-        if self.interval <= 0:
-            self.interval = 0.01  # NetStim's invl(): a mean <= 0 is 0.01 ms
+        self.start, self.interval, self.number, self.noise = start, interval, number, noise
+
+    def __setattr__(self, name, value):
+        # (set between runs too: stim.interval = 4.0 reaches the next run)
+        value = float(value)
+        if name == "noise" and not 0.0 <= value <= 1.0:
+            raise OptionError(f"NetStim noise must be within 0..1 (got {value})", element="NetStim")
+        if name == "interval" and value <= 0:
+            value = 0.01  # NetStim's invl(): a mean <= 0 is 0.01 ms
+        object.__setattr__(self, name, value)
 
     def __repr__(self):
         return f"NetStim(start={self.start}, interval={self.interval}, number={self.number}, noise={self.noise})"

@@ -74,6 +74,8 @@ def test_values_between_runs_match_a_fresh_network_bitwise():
         _same(got, _run(ref_net))
         prev = got
     assert cache.built == 1 and cache.rebound == len(changes)
+    gid, i = net.where("b")
+    assert float(net.parameters()[gid]["Exp2Syn[0]#0.w0"][i]) == 0.05  # parameters() follows too
 
     # another temperature and seed: values too
     got = _run(net, celsius=16.3, seed=3)
@@ -117,6 +119,8 @@ def test_netcon_attributes_checked_and_shared_threshold():
     with pytest.raises(nmlcell.OptionError, match="no parameter 'taux'"):
         h["syn"].taux = 1.0
     assert h["clamp"].delay == 2.0 and h["clamp"].amp == 0.3
+    with pytest.raises(nmlcell.OptionError, match="noise must be within"):
+        h["stim"].noise = 2.0
 
 
 def test_cell_values_between_runs():
