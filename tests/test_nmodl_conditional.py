@@ -36,15 +36,16 @@ def test_conditional_derivatives_against_neuron():
     """hh + condc (cnexp, IF/ELSE and IF/ELSE IF/ELSE, one reading the state
     itself) + condn (cnexp, nested IFs without ELSE, a constant derivative,
     a second equation reading the first state after its update) + condd
-    (derivimplicit, the rate chosen by an IF), IClamp 0.15 nA, 40 ms (two
-    spikes; every branch is taken). Measured: v within 3.4e-11 mV, every
+    (derivimplicit, the rate chosen by an IF) + condk (KINETIC sparse,
+    reactions under IF/ELSE), IClamp 0.15 nA, 40 ms (two
+    spikes; every branch is taken). Measured: v within 1.6e-11 mV, every
     state within 7.9e-15. Without cnexp in the block's order (q reading the
     old s) q_condn was 6.5e-3 off and v 5.1e-3 mV."""
     from nrn_cells import compile_mods, neuron_run, nmlcell_run
 
-    names = ("condc", "condn", "condd")
+    names = ("condc", "condn", "condd", "condk")
     mechs = {n: load_mod_file(FOLDER / f"{n}.mod") for n in names}
-    rec = ["v", "s_condc", "r_condc", "s_condn", "q_condn", "s_condd"]
+    rec = ["v", "s_condc", "r_condc", "s_condn", "q_condn", "s_condd", "a_condk", "b_condk"]
     cfg = dict(lib=compile_mods(FOLDER), L=20.0, diam=20.0, cm=1.0, Ra=100.0,
                insert=[["hh", {}]] + [[n, {}] for n in names],
                iclamp=[2.0, 30.0, 0.15], T=40.0, dt=0.025, celsius=6.3, record=rec)
