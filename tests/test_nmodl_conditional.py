@@ -141,6 +141,9 @@ REFUSED = {
                             "NEURON's current phase)", 8),
     "state_in_procedure": ("cnexp", "s' = -s\n    q' = -q", "PROCEDURE p() {\n    if (v > vth) { s = 1 }\n}\n",
                            "assignment to STATE 's' in PROCEDURE p, outside INITIAL", 16),
+    "derivative_in_called_procedure": ("cnexp", "p()\n    q' = -q", "PROCEDURE p() {\n    if (v > vth) { s' = 1 } else { s' = -s }\n}\n",
+                                       "a derivative in PROCEDURE p, outside the SOLVEd DERIVATIVE block", 15),
+    "solve_under_if": ("cnexp", "s' = -s\n    q' = -q", "", "SOLVE st inside an IF: NEURON ignores the condition", 7),
     "while_runtime": ("cnexp", "LOCAL k\n    k = 0\n    while (k < s) { k = k + 1 }\n    s' = -s\n    q' = -k",
                       "", "WHILE loop whose condition depends on run-time values", 13),
 }
@@ -151,7 +154,9 @@ def _write(tmp_path, name):
     bp = "    SOLVE st METHOD %s\n" % method
     if name == "state_in_breakpoint":
         bp += "    if (v > vth) { s = 1 }\n"
-    elif other:
+    elif name == "solve_under_if":
+        bp = "    if (v > vth) { SOLVE st METHOD cnexp }\n"
+    elif other and "p()" not in body:
         bp += "    p()\n"
     text = _HEAD % name + "BREAKPOINT {\n" + bp + "    i = g*(s + q)*(v + 80)\n}\n" + \
         "DERIVATIVE st {\n    " + body + "\n}\n" + other

@@ -36,6 +36,7 @@ class MechanismBuilder(Executor):
         self.cond_derivs: set = set()     # states whose derivative an IF's branches assign differently
         self.deriv_seen: dict = {}        # state -> derivative statements executed in the SOLVEd block
         self.deriv_refused: set = set()   # states whose derivative statements were refused already
+        self.if_depth = 0                 # IF branches being executed (a SOLVE there is refused)
         self.versions: list = []
         self.version_count: dict = {}
         self.conserve: list = []

@@ -77,7 +77,10 @@ class Executor(Declarations):
                 be = e.expression
                 if self.phase != "step":
                     raise Unsupported("a derivative outside a DERIVATIVE block", r"'")
-                if not self.solving:   # a PROCEDURE with x' = ... called from BREAKPOINT
+                if not self.solving or self.call_depth:
+                    # a PROCEDURE with x' = ... called from BREAKPOINT; called from the
+                    # DERIVATIVE block, nocmodl refuses it ("No derivative equations in
+                    # DERIVATIVE block") or counts no equation for it
                     raise Unsupported(f"a derivative in {self.block[0]}, outside the SOLVEd DERIVATIVE block: "
                                       f"not lowered", r"'", 0, self.block[1])
                 prime = be.lhs.name
@@ -98,6 +101,12 @@ class Executor(Declarations):
                 lhs, rhs = self._expr(e.lhs, env, frame), self._expr(e.rhs, env, frame)
                 self.linear.append(as_num(lhs) - as_num(rhs))
             elif et == "SolveBlock":
+                if self.if_depth:
+                    # nocmodl moves every SOLVE to the state phase unconditionally
+                    # (the IF is left empty there): measured with NEURON 9.0.2
+                    raise Unsupported(f"SOLVE {node_name(e.block_name)} inside an IF: NEURON ignores the "
+                                      f"condition (it solves every step); not lowered",
+                                      rf"\bSOLVE\s+{node_name(e.block_name)}\b")
                 if self.phase == "step":
                     # NEURON: the BREAKPOINT statements before and after the
                     # SOLVE run at the same v and states; the SOLVEd block's
@@ -313,7 +322,11 @@ class Executor(Declarations):
             if not (nr and (c is sp.false or decided)):   # NET_RECEIVE runs the branches it can take
                 self.nr_branching += nr and c is not sp.true
                 self.nr_path.append(sp.And(c, sp.Not(taken)))
-                self._stmts(blk.statements, e2, f2, depth + 1)
+                self.if_depth += 1
+                try:
+                    self._stmts(blk.statements, e2, f2, depth + 1)
+                finally:
+                    self.if_depth -= 1
                 self.nr_path.pop()
                 self.nr_branching -= nr and c is not sp.true
             decided = decided or c is sp.true
@@ -326,7 +339,11 @@ class Executor(Declarations):
             open_ = nr and any(c is not sp.false for c, _e, _f in results)
             self.nr_branching += open_
             self.nr_path.append(sp.Not(taken))
-            self._stmts(els.statements, e2, f2, depth + 1)
+            self.if_depth += 1
+            try:
+                self._stmts(els.statements, e2, f2, depth + 1)
+            finally:
+                self.if_depth -= 1
             self.nr_path.pop()
             self.nr_branching -= open_
         dvals.append(self.derivatives)
