@@ -550,7 +550,7 @@ ffi::Error cable_layout(ffi::DataType dt, const ffi::RemainingArgs& args, const 
 // systems per block in float64 (twice as many in float32): several vectors'
 // worth, so that the dependent chain of one node's elimination overlaps
 #ifndef NMLCELL_CABLE_LANES
-#define NMLCELL_CABLE_LANES 16
+#define NMLCELL_CABLE_LANES 32
 #endif
 
 template <ffi::DataType DT, bool Fwd>
