@@ -11,7 +11,9 @@ One generated function per compartment mechanism advances it from ``t`` to
 3. **states** at ``t + dt`` with the new ``v`` and the kept ion currents, by
    the method of the mechanism that owns them: ``cnexp`` (exact for an
    equation affine in its state: ``x + (1 - exp(b dt)) (-a/b - x)`` with
-   ``dx/dt = a + b x``, NEURON's own formula), ``euler``, and
+   ``dx/dt = a + b x``, NEURON's own formula, state after state in the
+   DERIVATIVE block's order, each reading the states updated before it, as
+   NEURON's assignments in place do), ``euler``, and
    ``derivimplicit``/``sparse`` (backward Euler on the mechanism's states
    together: one Newton step, exact for equations linear in them, as
    kinetic schemes are). ``b`` and the Jacobians are derived symbolically
