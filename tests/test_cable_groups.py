@@ -11,7 +11,10 @@ import pytest
 import nmlcell  # noqa: F401  (configures JAX: float64)
 from nmlcell.lower import cable
 
-needs_ffi = pytest.mark.skipif(not cable.ffi_available(), reason="the C++ kernel does not build here")
+# the kernel is a CPU kernel: off the CPU the cable is solved by levels
+# (tests/test_tree_levels.py)
+needs_ffi = pytest.mark.skipif(jax.default_backend() != "cpu" or not cable.ffi_available(),
+                               reason="the C++ kernel does not build here, or JAX computes on another device")
 
 
 def tree(n, seed):

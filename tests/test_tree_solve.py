@@ -92,8 +92,10 @@ def dense(parent, a, b, d):
 
 
 HAVE_FFI = cable.ffi_available()  # builds the kernel once per machine (a few seconds)
-needs_ffi = pytest.mark.skipif(not HAVE_FFI, reason="C++ tree-solve kernel unavailable: " + (
-    "NMLCELL_NO_FFI is set" if _hines_ffi.disabled_by_env() else _hines_ffi.status()["why"]))
+needs_ffi = pytest.mark.skipif(not HAVE_FFI or jax.default_backend() != "cpu",
+                               reason="C++ tree-solve kernel unavailable: " + (
+    "NMLCELL_NO_FFI is set" if _hines_ffi.disabled_by_env() else
+    _hines_ffi.status()["why"] if not HAVE_FFI else "a CPU kernel; JAX computes on another device"))
 METHODS = ["jax", pytest.param("ffi", marks=needs_ffi)]
 
 # ----------------------------------------------------------------------------- the tree
