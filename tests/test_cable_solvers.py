@@ -18,7 +18,7 @@ import nmlcell
 HERE = Path(__file__).parent
 SOMA3 = HERE / "data" / "morph" / "soma3.swc"
 DATA = HERE / "data" / "nml_mc"
-CORPUS = Path(os.environ.get("NMLCELL_CORPUS", "/work/shared/corpus"))
+CORPUS = Path(os.environ.get("NMLCELL_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
 
 _NEURON = r'''

@@ -27,7 +27,7 @@ from nmlcell.errors import ModelImportError, UnsupportedError
 
 HERE = Path(__file__).parent
 DATA = HERE / "data" / "nml_mc"
-CORPUS = Path(os.environ.get("NMLCELL_CORPUS", "/work/shared/corpus"))
+CORPUS = Path(os.environ.get("NMLCELL_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 
 
 def neuron_reference(lems_path, timeout: float = 600.0) -> dict:
