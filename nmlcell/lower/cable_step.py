@@ -14,7 +14,13 @@ mechanisms share one generated kernel). A step:
    ``rhs = -i_membrane`` plus the axial currents ``-b (v_p - v)`` and
    ``+a (v_p - v)``, solved exactly by the Hines solve
    (:func:`nmlcell.lower.cable.tree_solve`);
-3. each group's ``states`` with its nodes' new v.
+3. each group's ``states`` with its nodes' new v; an input fed by a
+   :class:`~nmlcell.ir.model.Link` from a cable node's ``v`` (a POINTER
+   to another compartment's v: the ``vpeer`` of a gap junction or graded
+   synapse) is read again from the solved voltages first, as NEURON's
+   pointer reads the new v in ``nrn_state`` (the current phase read the
+   old one), and so are the phase-1 derived values that depend on it
+   (except the frozen ion currents, which stay the current phase's).
 """
 from __future__ import annotations
 
@@ -132,12 +138,16 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
     # the kernel gathers into Hines order and writes each group's result (no
     # concatenation or gather in XLA)
     res = cable_solve_groups(plan.system, Vs, Is, Ds, add_v=not second_order)
+    v_new_of = {gid: Vs[k] + 2.0 * res[k] if second_order else res[k] for k, gid in enumerate(plan.order)}
     out = {}
     for k, gid in enumerate(plan.order):
         kern = _kernel(system, gid, variant)
         u, pa, slopes = carried[gid]
         dvg = res[k]
-        v_new = Vs[k] + 2.0 * dvg if second_order else res[k]
+        v_new = v_new_of[gid]
+        relink = _relinked(system).get(gid)
+        if relink:
+            u, pa = _reread(system, gid, kern, relink, t, y, p, u, pa, dt, v_new_of)
         if second_order and kern.ion_currents:
             pa = list(pa)
             for (j, _name), s in zip(kern.ion_currents, slopes):
@@ -145,6 +155,60 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
             pa = tuple(pa)
         out[gid] = kern.states(t, y[gid], p[gid], u, dt, v_new, pa)
     return out
+
+
+def _relinked(system) -> dict:
+    """{group: (the names of its inputs fed by a link from a cable node's
+    ``v``, the indices of its phase-1 derived values that depend on them)},
+    computed once per system."""
+    if "_cable_relinked" in system.__dict__:
+        return system.__dict__["_cable_relinked"]
+    plan = system.cable_plan
+    found = {}
+    for gid in plan.order:
+        names = {l.dst_input for l, _t, _v in system._link_tables.get(gid, ())
+                 if l.src in plan.members and system.plain(system.groups[l.src], l.src_var) == "v"}
+        if not names:
+            continue
+        mech = system.groups[gid].mech
+        frozen = set(mech.frozen)
+        dep, idx = set(names), []
+        for k, d in enumerate(mech.derived):
+            if d.name not in frozen and {a.name for a in d.expr.free_symbols} & dep:
+                dep.add(d.name)
+                idx.append(k)
+        found[gid] = (frozenset(names), tuple(idx))
+    system.__dict__["_cable_relinked"] = found
+    return found
+
+
+def _reread(system, gid, kern, relink, t, y, p, u, pa, dt, v_new_of):
+    """The state phase's inputs and phase-1 values of group ``gid``: each
+    input of ``relink`` rebuilt from its links with the cable nodes' new v
+    (other sources as at the step's start), the derived values that depend
+    on it recomputed (the current phase's kernel with these inputs; XLA
+    keeps only what is used)."""
+    import jax.numpy as jnp
+
+    names, idx = relink
+    plan = system.cable_plan
+    u = dict(u)
+    for n in names:
+        u[n] = jnp.zeros_like(u[n])
+    memo = {}
+    for l, table, valid in system._link_tables.get(gid, ()):
+        if l.dst_input not in names:
+            continue
+        if l.src in plan.members and system.plain(system.groups[l.src], l.src_var) == "v":
+            src = v_new_of[l.src]
+        else:
+            src = system._value(t, y, p, l.src, l.src_var, memo)
+        vals = src if table is None else jnp.sum(jnp.where(valid, src[table], 0.0), axis=1)
+        u[l.dst_input] = u[l.dst_input] + vals if l.kind == "sum" else vals
+    if idx:
+        pa2 = kern.currents(t, y[gid], p[gid], u, dt)[2]
+        pa = tuple(pa2[k] if k in idx else x for k, x in enumerate(pa))
+    return u, pa
 
 
 def gershgorin_rate(system) -> float:
