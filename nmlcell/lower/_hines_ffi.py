@@ -1,11 +1,16 @@
-"""The C++ Hines kernel (``hines.cc``) through ``jax.ffi``, built at first use.
+"""The C++ Hines kernels through ``jax.ffi``, built at first use.
 
-``load()`` compiles ``hines.cc`` with the system's C++ compiler against the
-XLA FFI headers that ship with jaxlib (``jax.ffi.include_dir()``), caches the
-shared library under ``<nmlcell cache>/ffi/<hash>/`` (the hash covers the
-source, the compiler, jaxlib's version and the CPU's model and flags, since
-it is built with ``-march=native`` where the CPU can be identified), loads it and
-registers its two handlers (float32, float64) as CPU FFI targets. It returns
+The sources: ``hines.cc`` (the plain tree solve), ``hines_cable.cc`` (a
+cable step's fused voltage system and its transpose) and the headers they
+share, ``hines_common.h`` and ``hines_pack.h``. ``load()`` compiles them with
+the system's C++ compiler against the XLA FFI headers that ship with jaxlib
+(``jax.ffi.include_dir()``) into one library — one compiler run, the ``.cc``
+files as one translation unit (``-include``), which costs the CPU time of
+one file, not of parsing the XLA headers twice — caches it under
+``<nmlcell cache>/ffi/<hash>/`` (the hash covers every source and header,
+the flags, the compiler, jaxlib's version and the CPU's model and flags,
+since it is built with ``-march=native`` where the CPU can be identified),
+loads it and registers its handlers (float32, float64) as CPU FFI targets. It returns
 ``False`` — and the caller falls back to the pure-JAX solve — whenever any of
 that fails: no compiler, no headers, a compile or load error, an unsupported
 platform, or ``NMLCELL_NO_FFI=1`` in the environment. The failure reason is
@@ -29,7 +34,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("hines.cc")
+HERE = Path(__file__).parent
+SOURCES = ("hines.cc", "hines_cable.cc")  # compiled; the headers are included from HERE
+HEADERS = ("hines_common.h", "hines_pack.h")
+FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-DNDEBUG", "-w")
 TARGETS = {"float64": "nmlcell_hines_f64", "float32": "nmlcell_hines_f32"}
 _SYMBOLS = {"float64": "NmlcellHinesF64", "float32": "NmlcellHinesF32"}
 # the fused voltage system of a cable step and its transpose (cable_step.py)
@@ -79,25 +87,36 @@ def _cpu_signature() -> bytes:
         return b""
 
 
+def _key(cxx: str, attempts, folder: Path = HERE) -> str:
+    """The cache folder's name: a hash of every source and header in
+    ``folder``, the flag sets, the compiler, jaxlib, the platform and the CPU."""
+    import jaxlib
+
+    key = hashlib.sha256()
+    parts = [f"{name}\0".encode() + (folder / name).read_bytes() for name in SOURCES + HEADERS]
+    parts += [repr(attempts).encode(), cxx.encode(), jaxlib.__version__.encode(), platform.machine().encode(),
+              sys.platform.encode(), _cpu_signature()]
+    for part in parts:
+        key.update(part)
+        key.update(b"\0")
+    return key.hexdigest()[:16]
+
+
+def _attempts() -> list[list[str]]:
+    # -march=native vectorises a batch's lanes (about 1.5x for batches); only
+    # where the CPU can be identified, and retried without it if it fails
+    base = list(FLAGS)
+    return ([base + ["-march=native"]] if _cpu_signature() else []) + [base]
+
+
 def _build(cxx: str) -> Path:
     import jax
-    import jaxlib
 
     include = jax.ffi.include_dir()
     if not os.path.isfile(os.path.join(include, "xla", "ffi", "api", "ffi.h")):
         raise RuntimeError(f"XLA FFI headers not found under {include}")
-    src = SOURCE.read_bytes()
-    base = ["-O3", "-std=c++17", "-shared", "-fPIC", "-DNDEBUG", "-w"]
-    cpu = _cpu_signature()
-    # -march=native vectorises a batch's lanes (about 1.5x for batches); only
-    # where the CPU can be identified, and retried without it if it fails
-    attempts = ([base + ["-march=native"]] if cpu else []) + [base]
-    key = hashlib.sha256()
-    for part in (src, cxx.encode(), jaxlib.__version__.encode(), platform.machine().encode(),
-                 sys.platform.encode(), cpu):
-        key.update(part)
-        key.update(b"\0")
-    folder = _cache_root() / key.hexdigest()[:16]
+    attempts = _attempts()
+    folder = _cache_root() / _key(cxx, attempts)
     lib = folder / "libnmlcell_hines.so"
     if lib.is_file():
         return lib
@@ -105,10 +124,13 @@ def _build(cxx: str) -> Path:
     # build beside the target and rename: concurrent processes never load a half-written file
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
     os.close(fd)
+    # one translation unit: the first sources are -include'd into the last
+    srcs = [str(HERE / name) for name in SOURCES]
+    unity = [arg for s in srcs[:-1] for arg in ("-include", s)] + [srcs[-1]]
     errors = []
     try:
         for flags in attempts:
-            cmd = [cxx, *flags, "-I", include, str(SOURCE), "-o", tmp]
+            cmd = [cxx, *flags, "-I", include, "-I", str(HERE), *unity, "-o", tmp]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
             if proc.returncode == 0:
                 os.replace(tmp, lib)
@@ -131,8 +153,9 @@ def load() -> bool:
         try:
             if sys.platform not in ("linux", "darwin"):
                 raise RuntimeError(f"no FFI build on {sys.platform}")
-            if not SOURCE.is_file():
-                raise RuntimeError(f"{SOURCE.name} is not installed with the package")
+            missing = [name for name in SOURCES + HEADERS if not (HERE / name).is_file()]
+            if missing:
+                raise RuntimeError(f"{', '.join(missing)} not installed with the package")
             cxx = _compiler()
             if cxx is None:
                 raise RuntimeError("no C++ compiler (g++, c++, clang++ or $CXX) on PATH")
@@ -165,7 +188,7 @@ def solve(parent, a, b, d, rhs):
 
 
 def cable(tables, ins, shapes, transpose=False, add_v=False):
-    """The fused voltage system of one cable step (``hines.cc``) on the
+    """The fused voltage system of one cable step (``hines_cable.cc``) on the
     mechanism groups' own arrays. ``tables``: ``gidx``, ``jidx``, ``parent``,
     ``hpos`` (int32, n) and ``a``, ``b``, ``dax`` (n,), Hines node ``h``
     being node ``jidx[h]`` of group ``gidx[h]`` and ``hpos`` the inverse

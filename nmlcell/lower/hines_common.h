@@ -1,0 +1,30 @@
+// Shared by the C++ kernels of hines.cc (the plain tree solve) and
+// hines_cable.cc (a cable step's fused voltage system): the XLA FFI API, the
+// vector width and the rescaling period of the elimination's projective pair.
+// Built at first use by _hines_ffi.py, with this folder on the include path.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace nmlcell_ffi {
+
+// Steps between rescalings of the projective pair (P, Q) carried along an
+// unbranched run by the eliminations (hines.cc, hines_cable.cc): the pair
+// grows by about |d'| per step, so float32 rescales more often.
+template <typename T>
+constexpr int rescale_every() { return sizeof(T) >= 8 ? 8 : 4; }
+
+template <typename T>
+constexpr int64_t lanes() { return 32 / sizeof(T); }  // one 256-bit vector
+
+}  // namespace nmlcell_ffi
