@@ -40,6 +40,10 @@ IMPLICIT = ("derivimplicit", "sparse")
 
 VARIANTS = (None, "cn", "implicit", "exponential", "independent")
 NEWTON_ITERATIONS = 3   # backward Euler on states that are nonlinear in themselves
+# a mechanism whose current is affine in v with a slope of parameters only
+# (pas) gets that slope as its di/dv instead of NEURON's finite difference
+# (see StaggeredKernel._constant_slope); False: the finite difference always
+EXACT_LINEAR_SLOPE = True
 
 
 class StaggeredKernel:
@@ -161,7 +165,10 @@ class StaggeredKernel:
                 lines.append(f"    {nb[d]} = {pb.doprint(exprs[d])}")
         i0, g0 = self._membrane_sums(lines, exprs, order, dv_dep, pa, pb)
         carried = ", ".join(na[d] for d in order)
-        ret = (f"    return {i0} + jnp.zeros_like({base['v']}), {g0} + jnp.zeros_like({base['v']}), "
+        # g broadcast to v's shape, not added to zeros like v: a g that depends on
+        # parameters only then stays unbatched under vmap (XLA hoists it out of the loop)
+        ret = (f"    return {i0} + jnp.zeros_like({base['v']}), "
+               f"jnp.broadcast_to(jnp.asarray({g0}, {base['v']}.dtype), jnp.shape({base['v']})), "
                f"({carried}{',' if order else ''})")
         if self.variant == "cn":
             ret += self._ion_slopes(order, dv_dep, na, nb, base)
@@ -307,11 +314,37 @@ class StaggeredKernel:
             lines.append(f"    ia{j}_ = {show(pa, terms)}")
             isum.append(f"ia{j}_")
             if set().union(*({a.name for a in e.free_symbols} for e in terms)) & (dv_dep | {"v"}):
+                slope = self._constant_slope(terms, exprs, order) if EXACT_LINEAR_SLOPE else None
+                if slope is not None:
+                    gsum.append(f"({pa.doprint(slope)})")
+                    continue
                 lines.append(f"    ib{j}_ = {show(pb, terms)}")
                 gsum.append(f"(ib{j}_ - ia{j}_) / 0.001")
         lines.append(f"    i_ = {' + '.join(isum) or '0.0'}")
         lines.append(f"    g_ = {' + '.join(gsum) or '0.0'}")
         return "i_", "g_"
+
+    def _constant_slope(self, terms, exprs, order):
+        """``di/dv`` of one mechanism's current terms when the current is
+        affine in v with a slope that depends on parameters only (``pas``:
+        ``g*(v - e)``, slope ``g``): that slope, else None. NEURON takes
+        the 0.001 mV finite difference even then; it equals the slope up to
+        the rounding of ``v + 0.001`` (relative 1e-11 of the slope: for
+        ``pas``'s 5e-5 S/cm2 next to ``1e-3 cm/dt`` = 0.04, about 1e-14 of
+        the diagonal, below an ulp of v's step). Computed from the
+        parameters alone it is the same at every step and, under ``vmap``
+        of other parameters, not batched: XLA hoists it out of the loop."""
+        syms = {sp.Symbol(d, real=True): exprs[d] for d in order}
+        e = sp.Add(*terms)
+        for _ in range(len(order) + 1):   # every derived value written out in the inputs
+            if not {a.name for a in e.free_symbols} & set(order):
+                break
+            e = e.xreplace(syms)
+        slope = sp.diff(e, sp.Symbol("v", real=True))
+        varying = {"v", "t", *order, *self.state_names, *self.input_names}
+        if {a.name for a in slope.free_symbols} & varying:
+            return None
+        return slope
 
     def _updates(self, lines, owner, cur, na, order, select):
         """``SOLVE proc`` of a PROCEDURE (Mechanism.updates): NEURON runs it
