@@ -61,6 +61,18 @@ def test_gap_junctions_alone_vs_neuron_export(tmp_path):
     assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == [5, 0, 5]
 
 
+@pytest.mark.slow
+def test_graded_synapse_jump_to_inf_vs_neuron_export(tmp_path):
+    """mc_gap with the gradedSynapse's delta 2 mV and k 0.05/ms: the basket
+    reads pyramidal 0's spikes above Vth + 9.2 delta = -1.6 mV, where the
+    export's BREAKPOINT sets s = inf (1 - inf < 1e-4). Measured: v within
+    5.0e-6 mV, spikes within 9.1e-9 ms (without the jump the run differs by
+    66.7 mV)."""
+    got = compare(_mc_gap(tmp_path, lambda t: t.replace('delta="10mV"', 'delta="2mV"')
+                          .replace('k="0.5per_ms"', 'k="0.05per_ms"')), v_tol=2e-5, spike_tol=1e-6)
+    assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == [5, 0, 5]
+
+
 @pytest.mark.parametrize("old,new,what", [
     ('postCell="../pyr/1/pyr_4_sym" postSegment="7"', 'postCell="../pyr/4/pyr_4_sym" postSegment="7"',
      "postCell '../pyr/4/pyr_4_sym' names no cell of population 'pyr'"),

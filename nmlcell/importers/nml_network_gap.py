@@ -16,24 +16,26 @@ calls :func:`add_coupling` for each ``electricalProjection`` and
 - Here ``vpeer`` is an input of the compartment's group, fed by a
   :class:`~nmlcell.ir.model.Link` from the peer compartment's ``v`` (the
   cells are one Hines tree, the link is outside the tree matrix). The cable
-  step reads the inputs from the state at the start of the step: the peer's
-  ``v`` one step old, as NEURON's BREAKPOINT reads the pointer in its current
-  phase, before the matrix solve; the own ``v`` is implicit (``di/dv`` of
+  step (:mod:`nmlcell.lower.cable_step`) reads it as NEURON reads the
+  pointer: in the current phase the peer's ``v`` of the step's start, in
+  the state phase the solved one; the own ``v`` is implicit (``di/dv`` of
   the BREAKPOINT, as NEURON's two evaluations at ``v`` and ``v + 0.001``
   give it).
 - ``gapJunction`` and ``linearGradedSynapse``: the export's BREAKPOINT
   ``i = -weight conductance (vpeer - v)``.
-- ``gradedSynapse``: the export's DERIVATIVE calls the PROCEDURE that sets
-  ``i = -weight conductance s (erev - v)`` and the rate of ``s`` from
-  ``inf = 1 / (1 + exp((Vth - vpeer) / delta))``, ``tau = (1 - inf) / k``
-  (0 where ``1 - inf <= 1e-4``); its BREAKPOINT has only the SOLVE, so the
-  current is the one computed in the state phase of the step before (with
-  the new ``v`` and ``s`` before its forward-Euler update), without
+- ``gradedSynapse``: the export's state phase (its DERIVATIVE calls the
+  PROCEDURE that sets ``i = -weight conductance s (erev - v)`` and the rate
+  of ``s`` from ``inf = 1 / (1 + exp((Vth - vpeer) / delta))``,
+  ``tau = (1 - inf) / k``, 0 where ``1 - inf <= 1e-4``; ``s`` stepped
+  forward Euler) written as one SOLVEd PROCEDURE: its BREAKPOINT has only
+  the SOLVE, so the current is the one computed in the state phase of the
+  step before (with the new ``v`` and ``s`` before its update), without
   ``di/dv``: the same stale pattern as the synapses of :mod:`.nml_network`.
-  NEURON's state phase reads ``vpeer`` after the matrix solve (the peer's new
-  ``v``); here it is the value of the start of the step (one step older).
-  The export's BREAKPOINT's ``s = inf`` where ``1 - inf < 1e-4`` is not
-  reproduced (a peer ``v`` above ``Vth + 9.2 delta``).
+  The export's BREAKPOINT sets ``s = inf`` where ``1 - inf < 1e-4`` (a peer
+  ``v`` above ``Vth + 9.2 delta``), in the next step's current phase from
+  the ``inf`` of this state phase, before anything reads ``s``: here the
+  same update sets it at the end of the state phase (and INITIAL from the
+  initial ``inf``), so a recorded ``s`` shows the jump one step earlier.
 - ``silentSynapse``: its current is 0; nothing is placed.
 - Another component type (a user-defined ComponentType) is composed from
   its LEMS Dynamics as the export writes it (:mod:`.nml_network_lems`,
@@ -80,29 +82,35 @@ PARAMETER {
     erev = -80 (mV)
     vpeer = 0 (mV)
 }
-ASSIGNED { v (mV) i (nA) isav (nA) rate_s (/ms) }
+ASSIGNED { v (mV) i (nA) isav (nA) }
 STATE { s }
-INITIAL { s = 0  isav = 0 }
-BREAKPOINT {
-    SOLVE states METHOD euler
-    SOLVE stale
-    i = isav
-}
-DERIVATIVE states {
-    rates()
-    s' = rate_s
-}
-PROCEDURE rates() {
+INITIAL {
     LOCAL inf
     inf = 1 / (1 + exp((Vth - vpeer) / delta))
-    if (1 - inf > 1e-4) {
-        rate_s = (inf - s) * k / (1 - inf)
-    } else {
-        rate_s = 0
+    s = 0
+    if (1 - inf < 1e-4) {
+        s = inf
     }
+    isav = 0
 }
-PROCEDURE stale() {
+BREAKPOINT {
+    SOLVE advance
+    i = isav
+}
+PROCEDURE advance() {
+    LOCAL inf, rate
+    inf = 1 / (1 + exp((Vth - vpeer) / delta))
+    if (1 - inf > 1e-4) {
+        rate = (inf - s) * k / (1 - inf)
+    } else {
+        rate = 0
+    }
     isav = -1 * weight * conductance * s * (erev - v)
+    if (1 - inf < 1e-4) {
+        s = inf
+    } else {
+        s = s + dt * rate
+    }
 }
 """
 _KINDS = {"gapJunction": ("NmlGapJunction", ("conductance",)),
