@@ -12,7 +12,10 @@ E: gradient of a loss over 50 ms of C with respect to every conductance
    (gnabar, gkbar, gl of hh and g of pas in every group): value_and_grad
    time over the forward time.
 
-Prints one JSON line per case.   python bench/bench_cable.py [C|D|E]
+D-ab: D's vmapped run (50 ms) with the staggered kernel's vmap-time
+   options off and on, alternated in one process (CPU time, best of 3).
+
+Prints one JSON line per case.   python bench/bench_cable.py [C|D|D-ab|E]
 """
 from __future__ import annotations
 
@@ -197,6 +200,48 @@ def case_d(swc, neuron_one=None):
     print(json.dumps(out))
 
 
+def case_d_ab(swc, T=50.0, rounds=3):
+    """D's vmapped run with the staggered kernel's vmap-time options off
+    (the code before them: finite-difference di/dv for pas, the state phase
+    batched on (batch, n)) and on, alternated in this process: CPU time,
+    best of ``rounds``, and the largest difference of the soma's v."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from nmlcell.lower import staggered
+
+    vals = jnp.linspace(0.08, 0.16, 100)
+    fs = {}
+    for on in (False, True):
+        staggered.EXACT_LINEAR_SLOPE = staggered.FLAT_STATES_UNDER_VMAP = on
+        cell = build(swc)     # the kernels are generated at the first trace, with these options
+        sim = cell.simulator(duration=T, dt=DT, record=["soma[0](0.5).v"])
+        p = cell.parameters()
+        gid = cell._index[cell._disc.locate("soma[0](0.5)")][0]
+
+        def one(g, sim=sim, p=p, gid=gid):
+            q = dict(p)
+            q[gid] = dict(p[gid], gnabar_hh=jnp.broadcast_to(g, p[gid]["gnabar_hh"].shape))
+            return sim(q)["soma[0](0.5).v"]
+
+        fs[on] = jax.jit(jax.vmap(one))
+        jax.block_until_ready(fs[on](vals))
+    staggered.EXACT_LINEAR_SLOPE = staggered.FLAT_STATES_UNDER_VMAP = True
+    cpu = {k: [] for k in fs}
+    for _ in range(rounds):
+        for k, f in fs.items():
+            c0 = time.process_time()
+            jax.block_until_ready(f(vals))
+            cpu[k].append(time.process_time() - c0)
+    diff = float(np.max(np.abs(np.asarray(fs[True](vals)) - np.asarray(fs[False](vals)))))
+    per = 1e6 / (T / DT) / 100
+    print(json.dumps({"case": "D-ab", "duration_ms": T, "cpu_s_before": round(min(cpu[False]), 3),
+                      "cpu_s_after": round(min(cpu[True]), 3),
+                      "us_per_cell_step_before": round(min(cpu[False]) * per, 2),
+                      "us_per_cell_step_after": round(min(cpu[True]) * per, 2), "max_v_diff_mV": diff}))
+
+
 def case_e(swc):
     import jax
 
@@ -234,6 +279,8 @@ def main():
             one = case_c(swc, branches)
         if "D" in which:
             case_d(swc, one)
+        if "D-ab" in which:
+            case_d_ab(swc)
         if "E" in which:
             case_e(swc)
 
