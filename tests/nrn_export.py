@@ -1,17 +1,19 @@
-"""jNeuroML's NEURON export of a LEMS file whose generated mod files use
-NEURON's old random API (the Poisson sources: ``spikeGeneratorPoisson``,
-``poissonFiringSynapse``...), which NEURON 9 does not compile
-("ambiguating new declaration of 'void* nrn_random_arg(int)'"): the export
-is generated (``pynml LEMS.xml -neuron -nogui``, no ``-run``), those
-declarations are dropped from the mod files (NEURON 9's headers declare
-them) and the ``void*`` handed to ``nrn_random_pick`` cast to ``Rand*``;
-then ``nrnivmodl`` and ``python LEMS_<x>_nrn.py -nogui``. The export seeds
-each source's Random123 stream with its own ids and seed 123456789
-(``NeuronSimulation(seed=...)``): spike for spike it is not nmlcell's.
+"""jNeuroML's NEURON export of a LEMS file, run, as a test reference
+(:func:`export_reference`): its output files as
+:func:`jnml_ref.jnml_reference` returns them, cached the same way (key: the
+folder's files, pyNeuroML's version and a tag naming the variant); skips
+without Java, pynml or NEURON. Variants edit the generated files before
+they are compiled and run:
 
-Cached like :func:`test_nml_multicomp.neuron_reference` (key: the
-folder's files, pyNeuroML's version, "neuron-patched"); skips without
-Java, pynml or NEURON.
+- :func:`patched_neuron_reference`: mod files that use NEURON's old random
+  API (the Poisson sources: ``spikeGeneratorPoisson``,
+  ``poissonFiringSynapse``...), which NEURON 9 does not compile
+  ("ambiguating new declaration of 'void* nrn_random_arg(int)'"): those
+  declarations are dropped (NEURON 9's headers declare them) and the
+  ``void*`` handed to ``nrn_random_pick`` cast to ``Rand*``. The export
+  seeds each source's Random123 stream with its own ids and seed 123456789
+  (``NeuronSimulation(seed=...)``): spike for spike it is not nmlcell's.
+- ``test_cable_solvers.neuron_reference_so2``: ``h.secondorder = 2``.
 """
 from __future__ import annotations
 
@@ -38,7 +40,12 @@ def patch_random_api(text: str) -> str:
     return text.replace("*pv = nrn_random_arg(1);", "*pv = (void*)nrn_random_arg(1);")
 
 
-def patched_neuron_reference(lems_path, timeout: float = 900.0) -> dict:
+def export_reference(lems_path, *, tag: str = "neuron", edit=None, timeout: float = 600.0) -> dict:
+    """The export of ``lems_path`` run by NEURON. ``edit(lems)`` (the
+    generated copy's LEMS file path), when given, changes the generated
+    files before ``nrnivmodl`` and the run; without it pynml generates,
+    compiles and runs in one call (``-neuron -run``). ``tag`` keys the cache
+    (one per variant)."""
     lems_path = Path(lems_path).resolve()
     if not lems_path.is_file():
         pytest.skip(f"{lems_path} not found")
@@ -50,7 +57,7 @@ def patched_neuron_reference(lems_path, timeout: float = 900.0) -> dict:
         pytest.skip("NEURON's nrnivmodl is not in this venv")
     root = include_root(lems_path)
     version = pynml_version(pynml)
-    key = tree_hash(root, extra=f"neuron-patched|{version}|{lems_path.relative_to(root).as_posix()}")
+    key = tree_hash(root, extra=f"{tag}|{version}|{lems_path.relative_to(root).as_posix()}")
     dest = cache_root() / key
     if (dest / "meta.json").is_file():
         try:
@@ -73,11 +80,14 @@ def patched_neuron_reference(lems_path, timeout: float = 900.0) -> dict:
                 tail = "\n".join((p.stdout + p.stderr).splitlines()[-25:])
                 raise RuntimeError(f"{what} failed on {lems.name}:\n{tail}")
 
-        step([pynml, "-java_max_memory", "2G", lems.name, "-neuron", "-nogui"], "jNeuroML's NEURON export")
-        for f in lems.parent.glob("*.mod"):
-            f.write_text(patch_random_api(f.read_text()))
-        step([str(venv / "bin" / "nrnivmodl")], "nrnivmodl")
-        step([sys.executable, f"{lems.stem}_nrn.py", "-nogui"], "the exported simulation")
+        export = [pynml, "-java_max_memory", "2G", lems.name, "-neuron", "-nogui"]
+        if edit is None:
+            step(export + ["-run"], "jNeuroML's NEURON export")
+        else:
+            step(export, "jNeuroML's NEURON export")
+            edit(lems)
+            step([str(venv / "bin" / "nrnivmodl")], "nrnivmodl")
+            step([sys.executable, f"{lems.stem}_nrn.py", "-nogui"], "the exported simulation")
         missing = [o["file"] for o in spec["outputs"] if not (lems.parent / o["file"]).is_file()]
         if missing:
             raise RuntimeError(f"the export of {lems.name} wrote no {', '.join(missing)}")
@@ -90,3 +100,14 @@ def patched_neuron_reference(lems_path, timeout: float = 900.0) -> dict:
     except OSError:
         pass
     return ref
+
+
+def _patch_mods(lems: Path) -> None:
+    for f in lems.parent.glob("*.mod"):
+        f.write_text(patch_random_api(f.read_text()))
+
+
+def patched_neuron_reference(lems_path, timeout: float = 900.0) -> dict:
+    """The export with its mod files made compilable by NEURON 9
+    (:func:`patch_random_api`)."""
+    return export_reference(lems_path, tag="neuron-patched", edit=_patch_mods, timeout=timeout)

@@ -118,57 +118,22 @@ def test_crank_nicolson_hay_morphology_matches_neuron_secondorder_2():
     assert np.max(np.abs(ours - ref)) < 1e-8
 
 
+def _secondorder2(lems: Path) -> None:
+    py = lems.parent / (lems.stem + "_nrn.py")
+    text = py.read_text()
+    anchor = "            h.steps_per_ms = 1/h.dt\n"
+    assert text.count(anchor) == 1, "the export's dt line has moved"
+    py.write_text(text.replace(anchor, anchor + "            h.secondorder = 2\n"))
+
+
 def neuron_reference_so2(lems_path, timeout: float = 600.0) -> dict:
     """jNeuroML's NEURON export of ``lems_path`` with ``h.secondorder = 2``
     set after its ``h.dt``, compiled and run; its output files as
     :func:`jnml_ref.jnml_reference` returns them (cached the same way,
     keyed by the folder's files, pyNeuroML's version and "neuron-so2")."""
-    from jnml_ref import (_collect, _load, _save, cache_root, find_java, find_pynml, include_root,
-                          lems_outputs, pynml_version, tree_hash)
+    from nrn_export import export_reference
 
-    lems_path = Path(lems_path).resolve()
-    java, pynml = find_java(), find_pynml()
-    venv = Path(sys.executable).parent.parent
-    if java is None or pynml is None or shutil.which("nrnivmodl", path=str(venv / "bin")) is None:
-        pytest.skip("jNeuroML (java, pynml) or NEURON's nrnivmodl not found")
-    root = include_root(lems_path)
-    version = pynml_version(pynml)
-    key = tree_hash(root, extra=f"neuron-so2|{version}|{lems_path.relative_to(root).as_posix()}")
-    dest = cache_root() / key
-    if (dest / "meta.json").is_file():
-        try:
-            return _load(dest)
-        except Exception:  # noqa: BLE001 - a damaged entry is recomputed
-            shutil.rmtree(dest, ignore_errors=True)
-    spec = lems_outputs(lems_path)
-    env = dict(os.environ, NEURON_HOME=str(venv), PATH=f"{venv / 'bin'}:{os.environ.get('PATH', '')}")
-    env.setdefault("JAVA_TOOL_OPTIONS", "-Djava.awt.headless=true")
-    with tempfile.TemporaryDirectory(prefix="nmlcell-nrn2-") as tmp:
-        copy = Path(tmp) / root.name
-        shutil.copytree(root, copy, ignore=shutil.ignore_patterns("x86_64", "*.mod", "*_nrn.py"))
-        lems = copy / lems_path.relative_to(root)
-        for o in spec["outputs"]:
-            (lems.parent / o["file"]).parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([pynml, "-java_max_memory", "2G", lems.name, "-neuron", "-nogui"], cwd=lems.parent,
-                       check=True, capture_output=True, timeout=timeout, env=env)
-        py = lems.parent / (lems.stem + "_nrn.py")
-        text = py.read_text()
-        anchor = "            h.steps_per_ms = 1/h.dt\n"
-        assert text.count(anchor) == 1, "the export's dt line has moved"
-        py.write_text(text.replace(anchor, anchor + "            h.secondorder = 2\n"))
-        subprocess.run(["nrnivmodl"], cwd=lems.parent, check=True, capture_output=True, timeout=timeout,
-                       env=env)
-        subprocess.run([sys.executable, py.name, "-nogui"], cwd=lems.parent, check=True, capture_output=True,
-                       timeout=timeout, env=env)
-        outputs, events, notes = _collect(lems, spec, False)
-    ref = {"outputs": outputs, "events": events, "dt": spec["dt"], "duration": spec["duration"],
-           "lems": str(lems_path), "jnml_wall_s": 0.0, "pynml_version": version, "notes": notes,
-           "cached": False}
-    try:
-        _save(dest, ref)
-    except OSError:
-        pass
-    return ref
+    return export_reference(lems_path, tag="neuron-so2", edit=_secondorder2, timeout=timeout)
 
 
 def compare_with(ref, lems_path, solver, *, window=1.0):

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from jnml_ref import (_collect, _load, _save, cache_root, find_java, find_pynml, include_root,
-                      lems_outputs, pynml_version, tree_hash)
+from nrn_export import export_reference
 
 import nmlcell
 from nmlcell.errors import ModelImportError, UnsupportedError
@@ -33,48 +29,7 @@ CORPUS = Path(os.environ.get("NMLCELL_CORPUS") or Path(__file__).resolve().paren
 def neuron_reference(lems_path, timeout: float = 600.0) -> dict:
     """jNeuroML's NEURON export of ``lems_path``, run; its output files as
     :func:`jnml_ref.jnml_reference` returns them."""
-    lems_path = Path(lems_path).resolve()
-    if not lems_path.is_file():
-        pytest.skip(f"{lems_path} not found")
-    java, pynml = find_java(), find_pynml()
-    if java is None or pynml is None:
-        pytest.skip("jNeuroML (java and pynml) not found")
-    venv = Path(sys.executable).parent.parent
-    if shutil.which("nrnivmodl", path=str(venv / "bin")) is None:
-        pytest.skip("NEURON's nrnivmodl is not in this venv")
-    root = include_root(lems_path)
-    version = pynml_version(pynml)
-    key = tree_hash(root, extra=f"neuron|{version}|{lems_path.relative_to(root).as_posix()}")
-    dest = cache_root() / key
-    if (dest / "meta.json").is_file():
-        try:
-            return _load(dest)
-        except Exception:  # noqa: BLE001 - a damaged entry is recomputed
-            shutil.rmtree(dest, ignore_errors=True)
-    spec = lems_outputs(lems_path)
-    with tempfile.TemporaryDirectory(prefix="nmlcell-nrn-") as tmp:
-        copy = Path(tmp) / root.name
-        shutil.copytree(root, copy, ignore=shutil.ignore_patterns("x86_64", "*.mod", "*_nrn.py"))
-        lems = copy / lems_path.relative_to(root)
-        for o in spec["outputs"]:
-            (lems.parent / o["file"]).parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, NEURON_HOME=str(venv), PATH=f"{venv / 'bin'}:{os.environ.get('PATH', '')}")
-        env.setdefault("JAVA_TOOL_OPTIONS", "-Djava.awt.headless=true")
-        proc = subprocess.run([pynml, "-java_max_memory", "2G", lems.name, "-neuron", "-run", "-nogui"],
-                              cwd=lems.parent, capture_output=True, text=True, timeout=timeout, env=env)
-        missing = [o["file"] for o in spec["outputs"] if not (lems.parent / o["file"]).is_file()]
-        if proc.returncode != 0 or missing:
-            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
-            raise RuntimeError(f"jNeuroML's NEURON export failed on {lems.name}:\n{tail}")
-        outputs, events, notes = _collect(lems, spec, False)
-    ref = {"outputs": outputs, "events": events, "dt": spec["dt"], "duration": spec["duration"],
-           "lems": str(lems_path), "jnml_wall_s": 0.0, "pynml_version": version, "notes": notes,
-           "cached": False}
-    try:
-        _save(dest, ref)
-    except OSError:
-        pass
-    return ref
+    return export_reference(lems_path, timeout=timeout)
 
 
 def spike_times(t, v, thr=0.0):
