@@ -87,13 +87,13 @@ def _cpu_signature() -> bytes:
         return b""
 
 
-def _key(cxx: str, attempts, folder: Path = HERE) -> str:
-    """The cache folder's name: a hash of every source and header in
-    ``folder``, the flag sets, the compiler, jaxlib, the platform and the CPU."""
+def _key(cxx: str, attempts, folder: Path = HERE, names=SOURCES + HEADERS) -> str:
+    """The cache folder's name: a hash of the sources and headers ``names``
+    in ``folder``, the flag sets, the compiler, jaxlib, the platform and the CPU."""
     import jaxlib
 
     key = hashlib.sha256()
-    parts = [f"{name}\0".encode() + (folder / name).read_bytes() for name in SOURCES + HEADERS]
+    parts = [f"{name}\0".encode() + (folder / name).read_bytes() for name in names]
     parts += [repr(attempts).encode(), cxx.encode(), jaxlib.__version__.encode(), platform.machine().encode(),
               sys.platform.encode(), _cpu_signature()]
     for part in parts:
@@ -109,23 +109,27 @@ def _attempts() -> list[list[str]]:
     return ([base + ["-march=native"]] if _cpu_signature() else []) + [base]
 
 
-def _build(cxx: str) -> Path:
+def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None) -> Path:
+    """Compile ``sources`` (files of this folder, one translation unit: the
+    first ones ``-include``'d into the last) against the XLA FFI headers
+    into ``<cache>/ffi/<key>/lib_name``, trying each flag set of
+    ``attempts`` in turn; a library already built for the same key is
+    reused. Shared by every C++ kernel of the package."""
     import jax
 
     include = jax.ffi.include_dir()
     if not os.path.isfile(os.path.join(include, "xla", "ffi", "api", "ffi.h")):
         raise RuntimeError(f"XLA FFI headers not found under {include}")
-    attempts = _attempts()
-    folder = _cache_root() / _key(cxx, attempts)
-    lib = folder / "libnmlcell_hines.so"
+    attempts = _attempts() if attempts is None else attempts
+    folder = _cache_root() / _key(cxx, attempts, HERE, tuple(sources) + tuple(headers))
+    lib = folder / lib_name
     if lib.is_file():
         return lib
     folder.mkdir(parents=True, exist_ok=True)
     # build beside the target and rename: concurrent processes never load a half-written file
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
     os.close(fd)
-    # one translation unit: the first sources are -include'd into the last
-    srcs = [str(HERE / name) for name in SOURCES]
+    srcs = [str(HERE / name) for name in sources]
     unity = [arg for s in srcs[:-1] for arg in ("-include", s)] + [srcs[-1]]
     errors = []
     try:
@@ -142,37 +146,52 @@ def _build(cxx: str) -> Path:
             os.unlink(tmp)
 
 
-def load() -> bool:
-    """Build (once per machine), load and register the kernel; ``True`` if usable."""
-    if disabled_by_env():
-        return False
-    with _lock:
-        if _state["tried"]:
-            return _state["ok"]
-        _state["tried"] = True
+def load_once(state: dict, lock, files, build, register, what: str, fallback: str) -> bool:
+    """Build (once per machine: ``build(cxx)`` -> library path), load and
+    ``register(so)`` a kernel, once per process; ``state`` keeps the outcome
+    (``status()``). ``True`` if usable; any failure is kept in ``state``,
+    logged at debug level, and leaves the caller on its ``fallback``."""
+    with lock:
+        if state["tried"]:
+            return state["ok"]
+        state["tried"] = True
         try:
             if sys.platform not in ("linux", "darwin"):
                 raise RuntimeError(f"no FFI build on {sys.platform}")
-            missing = [name for name in SOURCES + HEADERS if not (HERE / name).is_file()]
+            missing = [Path(f).name for f in files if not Path(f).is_file()]
             if missing:
                 raise RuntimeError(f"{', '.join(missing)} not installed with the package")
             cxx = _compiler()
             if cxx is None:
                 raise RuntimeError("no C++ compiler (g++, c++, clang++ or $CXX) on PATH")
-            path = _build(cxx)
-            so = ctypes.cdll.LoadLibrary(str(path))
-            import jax
+            path = build(cxx)
+            register(ctypes.cdll.LoadLibrary(str(path)))
+            state.update(ok=True, why="loaded", path=str(path))
+        except Exception as e:  # any failure: the caller's fallback is used
+            state.update(ok=False, why=f"{type(e).__name__}: {e}")
+            log.debug("nmlcell: %s unavailable, using %s (%s)", what, fallback, e)
+        return state["ok"]
 
-            for dtype, target in TARGETS.items():
-                fn = getattr(so, _SYMBOLS[dtype])
-                jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(fn), platform="cpu")
-                for t, sym in zip(CABLE_TARGETS[dtype], _CABLE_SYMBOLS[dtype]):
-                    jax.ffi.register_ffi_target(t, jax.ffi.pycapsule(getattr(so, sym)), platform="cpu")
-            _state.update(ok=True, why="loaded", path=str(path))
-        except Exception as e:  # any failure: the pure-JAX solve is used instead
-            _state.update(ok=False, why=f"{type(e).__name__}: {e}")
-            log.debug("nmlcell: C++ Hines kernel unavailable, using the JAX solve (%s)", e)
-        return _state["ok"]
+
+def _build(cxx: str) -> Path:
+    return build_library(cxx, "libnmlcell_hines.so", SOURCES, HEADERS)
+
+
+def _register(so) -> None:
+    import jax
+
+    for dtype, target in TARGETS.items():
+        jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(so, _SYMBOLS[dtype])), platform="cpu")
+        for t, sym in zip(CABLE_TARGETS[dtype], _CABLE_SYMBOLS[dtype]):
+            jax.ffi.register_ffi_target(t, jax.ffi.pycapsule(getattr(so, sym)), platform="cpu")
+
+
+def load() -> bool:
+    """Build (once per machine), load and register the kernel; ``True`` if usable."""
+    if disabled_by_env():
+        return False
+    return load_once(_state, _lock, [HERE / name for name in SOURCES + HEADERS], _build, _register,
+                     "C++ Hines kernel", "the JAX solve")
 
 
 def solve(parent, a, b, d, rhs):
