@@ -40,6 +40,20 @@ def _static_params(mech, overrides) -> dict[str, float]:
     return found
 
 
+def _assignment_plan(kern, sidx: dict, handler, kind: str, k: int) -> list:
+    """[(state column, generated fn)] for the assignments of an OnCondition
+    or OnEvent ``handler`` (the ``k``-th of its ``kind``), in order."""
+    plan = []
+    for ai, a in enumerate(handler.assignments):
+        if a.variable not in sidx:
+            src = handler.source
+            raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
+                                   file=src.file, line=src.line, element=src.origin)
+        fn, _ = kern.expr_fn([a.expr], kind, key=(k, ai))
+        plan.append((sidx[a.variable], fn))
+    return plan
+
+
 @dataclass
 class LoweredGroup:
     gid: str
@@ -107,25 +121,12 @@ class LoweredModel(Addressing):
                 inits[init_key] = kern.init_fn(on_start)
             for ci, c in enumerate(g.mechanism.conditions):
                 tfn, _ = kern.expr_fn([c.test], "test", key=ci)
-                assigns = []
-                for ai, a in enumerate(c.assignments):
-                    if a.variable not in sidx:
-                        raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
-                                               file=c.source.file, line=c.source.line, element=c.source.origin)
-                    fn, _ = kern.expr_fn([a.expr], "assign", key=(ci, ai))
-                    assigns.append((sidx[a.variable], fn))
+                assigns = _assignment_plan(kern, sidx, c, "assign", ci)
                 guard = None if c.regime is None else (sidx[c.regime[0]], float(c.regime[1]))
                 cond_plan.append((tfn, assigns, c.events, guard))
             event_plan = {}
             for hi, h in enumerate(getattr(g.mechanism, "on_events", ())):
-                assigns = []
-                for ai, a in enumerate(h.assignments):
-                    if a.variable not in sidx:
-                        raise ModelImportError(f"assignment to '{a.variable}', which is not a state",
-                                               file=h.source.file, line=h.source.line, element=h.source.origin)
-                    fn, _ = kern.expr_fn([a.expr], "onevent", key=(hi, ai))
-                    assigns.append((sidx[a.variable], fn))
-                event_plan[h.port] = assigns
+                event_plan[h.port] = _assignment_plan(kern, sidx, h, "onevent", hi)
             dnames = {d.name for d in g.mechanism.derived}
             reads = set()
             for c in g.mechanism.conditions:
