@@ -138,12 +138,16 @@ def test_branched_cell_errors():
         cell2.run(duration=1.0)
 
 
-def test_gradient_through_a_branched_cell():
+@pytest.mark.parametrize("solver", ["staggered", "crank_nicolson"])
+def test_gradient_through_a_branched_cell(solver):
+    """jax.grad through the tree solve (a passive cell; crank_nicolson's
+    doubled step too) equals a central finite difference."""
     import jax
 
     cell = nmlcell.Cell(SOMA3, nseg=1)
     cell.insert("pas", g=1e-4, e=-65.0)
     cell.add(nmlcell.IClamp(delay=0.0, dur=10.0, amp=0.05), at="soma[0](0.5)")
+    cell.solver = solver
     sim = cell.simulator(duration=5.0, dt=0.05, record=["dend[0](0.5).v"])
     p = cell.parameters()
     gid = next(k for k in p if k != "__global__" and "g_pas" in p[k])

@@ -434,27 +434,3 @@ def test_crank_nicolson_hay_l5pc_nmodl_vs_neuron_secondorder_2():
     assert soma["max_spike_dt"] < 1e-8 and soma["max_dv_quiet"] < 1e-8
     for q in th.REC[1:]:
         assert hay.compare(ours, ref, q)["max_dv"] < 1e-6, q
-
-
-@pytest.mark.slow
-def test_gradient_through_crank_nicolson():
-    """jax.grad through crank_nicolson's tree solve (a passive cell) equals
-    a central finite difference."""
-    import jax
-
-    cell = nmlcell.Cell(SOMA3, nseg=1)
-    cell.insert("pas", g=1e-4, e=-65.0)
-    cell.add(nmlcell.IClamp(delay=0.0, dur=10.0, amp=0.05), at="soma[0](0.5)")
-    cell.solver = "crank_nicolson"
-    sim = cell.simulator(duration=5.0, dt=0.05, record=["dend[0](0.5).v"])
-    p = cell.parameters()
-    gid = next(k for k in p if k != "__global__" and "g_pas" in p[k])
-
-    def loss(scale):
-        q = jax.tree.map(lambda a: a, p)
-        q[gid]["g_pas"] = p[gid]["g_pas"] * scale
-        return sim(q)["dend[0](0.5).v"].mean()
-
-    grad = float(jax.grad(loss)(1.0))
-    fd = float((loss(1.0 + 1e-5) - loss(1.0 - 1e-5)) / 2e-5)
-    assert grad != 0.0 and abs(grad - fd) < 1e-4 * abs(fd)
