@@ -111,16 +111,21 @@ def compile_mods(folder: Path, files=None) -> str:
     return str(next(dest.rglob("libnrnmech.so")))
 
 
-def neuron_run(cfg: dict) -> dict[str, np.ndarray]:
+def run_script(runner: str, cfg: dict, out_name: str, read):
+    """Run the NEURON script ``runner`` in a subprocess with ``cfg`` (JSON)
+    and the path of its output file ``out_name``; ``read(path)`` of that file."""
     pytest.importorskip("neuron")
     with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "rec.npy"
-        r = subprocess.run([sys.executable, "-c", _RUNNER, json.dumps(cfg), str(out)],
+        out = Path(d) / out_name
+        r = subprocess.run([sys.executable, "-c", runner, json.dumps(cfg), str(out)],
                            capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
             pytest.fail(f"NEURON run failed: {r.stderr[-2000:]}")
-        arr = np.load(out)
-    return dict(zip(cfg["record"], arr))
+        return read(out)
+
+
+def neuron_run(cfg: dict) -> dict[str, np.ndarray]:
+    return dict(zip(cfg["record"], run_script(_RUNNER, cfg, "rec.npy", np.load)))
 
 
 def nmlcell_run(cfg: dict, mechs: dict | None = None, solver: str = "staggered"):

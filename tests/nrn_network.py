@@ -29,13 +29,12 @@ by a NetCon at its v with the threshold of its NetCons (10 mV without).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
+
+from nrn_cells import run_script
 
 _RUNNER = r'''
 import json, sys
@@ -145,14 +144,7 @@ json.dump(out, open(sys.argv[2], "w"))
 
 
 def neuron_net(cfg: dict):
-    pytest.importorskip("neuron")
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "rec.json"
-        r = subprocess.run([sys.executable, "-c", _RUNNER, json.dumps(cfg), str(out)],
-                           capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            pytest.fail(f"NEURON run failed: {r.stderr[-2000:]}")
-        got = json.loads(out.read_text())
+    got = run_script(_RUNNER, cfg, "rec.json", lambda f: json.loads(f.read_text()))
     rec = {_col(r): np.asarray(x) for r, x in zip(cfg["record"], got["rec"])}
     return rec, {k: np.asarray(v) for k, v in got["spikes"].items()}
 
