@@ -44,23 +44,17 @@ def skeleton(ir):
 
 def values(lowered, ir) -> dict | None:
     """{group: {parameter: (N,) float64 array}} of ``ir`` laid out as
-    ``lowered``'s parameters (as LoweredModel.__init__ lays them out:
-    per-instance overrides, else the mechanism's value), or None when its
+    ``lowered``'s parameters (:func:`~nmlcell.lower.system.param_arrays`,
+    as LoweredModel.__init__ lays them out), or None when its
     groups are not ``lowered``'s (merged synapses)."""
+    from .lower.system import param_arrays
+
     out = {}
     groups = ir.network.groups
     if [(g.id, g.size) for g in groups] != [(gid, lg.size) for gid, lg in lowered.groups.items()]:
         return None
     for g in groups:
-        lg = lowered.groups[g.id]
-        pd = {p.name: p for p in g.mechanism.parameters}
-        vals = {}
-        for name in lg.params0:
-            if name in g.overrides:
-                vals[name] = np.asarray(g.overrides[name], dtype=np.float64)
-            else:
-                vals[name] = np.full(g.size, pd[name].value, dtype=np.float64)
-        out[g.id] = vals
+        out[g.id] = param_arrays(g, lowered.groups[g.id].params0)
     return out
 
 

@@ -40,6 +40,14 @@ def _static_params(mech, overrides) -> dict[str, float]:
     return found
 
 
+def param_arrays(g, names) -> dict:
+    """{name: (N,) float64} of group ``g``'s parameters ``names``: its
+    per-instance overrides, else the mechanism's value for every instance."""
+    value = {p.name: p.value for p in g.mechanism.parameters}
+    return {n: (np.asarray(g.overrides[n], dtype=np.float64) if n in g.overrides
+                else np.full(g.size, value[n], dtype=np.float64)) for n in names}
+
+
 def _assignment_plan(kern, sidx: dict, handler, kind: str, k: int) -> list:
     """[(state column, generated fn)] for the assignments of an OnCondition
     or OnEvent ``handler`` (the ``k``-th of its ``kind``), in order."""
@@ -100,15 +108,7 @@ class LoweredModel(Addressing):
             if key not in kernels:
                 kernels[key] = Kernel(g.mechanism, static, lems_exact)
             kern = kernels[key]
-            params0 = {}
-            for p in g.mechanism.parameters:
-                if p.name in kern.static:
-                    continue
-                if p.name in g.overrides:
-                    arr = np.asarray(g.overrides[p.name], dtype=np.float64)
-                else:
-                    arr = np.full(g.size, p.value, dtype=np.float64)
-                params0[p.name] = arr
+            params0 = param_arrays(g, [p.name for p in g.mechanism.parameters if p.name not in kern.static])
             sidx = {s: k for k, s in enumerate(kern.state_names)}
             # re-run in a second pass unless it reads its own target
             on_start = [(sidx[a.variable], a.expr, a.variable not in {x.name for x in a.expr.free_symbols})
