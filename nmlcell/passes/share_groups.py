@@ -16,7 +16,7 @@ a group: parts that differ there stay in groups of their own.
 
 The number of groups, and so of traced and compiled kernels, is then the
 number of distinct compositions, not the number of cells: acnet2's
-MediumNet (60 cells, 984 synapses) has 276 parts in 13 groups
+MediumNet (60 cells, 984 synapses): 276 groups before, 7 now
 (docs/performance.md).
 """
 from __future__ import annotations
