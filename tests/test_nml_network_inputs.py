@@ -76,6 +76,8 @@ def test_deterministic_sources_and_inputs_vs_neuron_export(tmp_path):
     ('<input id="1" target="../pyr/0/pyr_4_sym"', '<input id="1" target="../pyr/7/pyr_4_sym"',
      "input '1' of inputList 'inhIn': target '../pyr/7/pyr_4_sym' names no cell"),
     ('<spike id="2" time="51ms"/>', '<spike id="2" time="5ms"/>', "its spike times are not in increasing order"),
+    ('<timedSynapticInput id="tsi" synapse="AMPA"', '<timedSynapticInput id="tsi" synapse="NOPE"',
+     "<timedSynapticInput>: cannot resolve model: 'NOPE'"),  # a reference to nothing
 ])
 def test_bad_inputs(tmp_path, old, new, what):
     lems = _folder(tmp_path, "mc_inputs", lambda t: t.replace(old, new))

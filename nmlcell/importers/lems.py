@@ -76,6 +76,11 @@ class _Reader:
             cid = _quoted_id(msg, self.index)
             if "Unable to resolve type" in msg or "unknown type" in msg.lower():
                 raise self.err(f"unknown ComponentType: {msg}", cid) from None
+            if cid is None:  # a reference to nothing: name the element that makes it
+                hit = next(filter(None, map(self.index.referrer, re.findall(r"'([^']+)'", msg))), None)
+                if hit:
+                    raise ModelImportError(f"cannot resolve model: {msg}", file=hit[0], line=hit[1],
+                                           element=hit[2]) from None
             raise self.err(f"cannot resolve model: {msg}", cid) from None
         for (net_id, k), kids in lists.items():
             self.model.components[net_id].children[k].children = kids

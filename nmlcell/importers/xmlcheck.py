@@ -24,6 +24,21 @@ class SourceIndex:
         w = self.where.get(cid)
         return (w[0], w[1]) if w else (None, None)
 
+    def referrer(self, name: str):
+        """(file, line, tag) of the first element with an attribute whose
+        value is ``name`` (a reference to something that may not exist), or
+        None."""
+        attr = re.compile(r"""\b[\w:]+\s*=\s*["']""" + re.escape(name) + r"""["']""")
+        for path in self.files:
+            text = path.read_text(errors="replace")
+            m = attr.search(text)
+            if m is None:
+                continue
+            start = text.rfind("<", 0, m.start())
+            tag = re.match(r"<\s*([\w:]+)", text[start:])
+            return str(path), text.count("\n", 0, start) + 1, tag.group(1) if tag else None
+        return None
+
     def add_file(self, path: Path):
         self.files.append(path)
         text = path.read_text(errors="replace")
