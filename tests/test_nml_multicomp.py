@@ -26,6 +26,23 @@ DATA = HERE / "data" / "nml_mc"
 CORPUS = Path(os.environ.get("NMLCELL_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 
 
+ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
+
+
+def acnet2_network(tmp_path, name, edit=None):
+    """ACnet2's cells with tests/data/<name>'s network in ``tmp_path``
+    (``edit``: text -> text applied to the .net.nml); returns the LEMS file.
+    Skips without the corpus."""
+    if not ACNET2.is_dir():
+        pytest.skip(f"{ACNET2} is not here")
+    for f in ACNET2.glob("*.nml"):
+        shutil.copy(f, tmp_path)
+    for f in (HERE / "data" / name).iterdir():
+        text = f.read_text()
+        (tmp_path / f.name).write_text(edit(text) if edit and f.name.endswith(".net.nml") else text)
+    return next(tmp_path.glob("LEMS_*.xml"))
+
+
 def neuron_reference(lems_path, timeout: float = 600.0) -> dict:
     """jNeuroML's NEURON export of ``lems_path``, run; its output files as
     :func:`jnml_ref.jnml_reference` returns them."""

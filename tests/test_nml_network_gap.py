@@ -6,30 +6,19 @@ corpus)."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
-from test_nml_multicomp import CORPUS, HERE, compare
+from test_nml_multicomp import HERE, acnet2_network, compare
 
 import nmlcell
 from nmlcell.errors import ModelImportError, UnsupportedError
 
-ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
 MC_GAP = HERE / "data" / "mc_gap"
 
 
 def _mc_gap(tmp_path, edit=None):
-    """ACnet2's cells with tests/data/mc_gap's network (``edit``: text ->
-    text applied to McGap.net.nml) in ``tmp_path``; returns the LEMS file."""
-    if not ACNET2.is_dir():
-        pytest.skip(f"{ACNET2} is not here")
-    for f in ACNET2.glob("*.nml"):
-        shutil.copy(f, tmp_path)
-    text = (MC_GAP / "McGap.net.nml").read_text()
-    (tmp_path / "McGap.net.nml").write_text(edit(text) if edit else text)
-    shutil.copy(MC_GAP / "LEMS_McGap.xml", tmp_path)
-    return tmp_path / "LEMS_McGap.xml"
+    return acnet2_network(tmp_path, "mc_gap", edit)
 
 
 def test_gap_junctions_and_graded_synapses_vs_neuron_export(tmp_path):

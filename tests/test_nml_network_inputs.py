@@ -5,31 +5,16 @@ jNeuroML's NEURON export, its Poisson mod files patched for NEURON 9
 Poisson-driven ones: rates (the export's streams are not nmlcell's)."""
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
 
 from nrn_export import patched_neuron_reference
-from test_nml_multicomp import CORPUS, HERE, spike_times
+from test_nml_multicomp import ACNET2, acnet2_network, spike_times
 
 import nmlcell
 from nmlcell.errors import ModelImportError
 
-ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
-
-
-def _folder(tmp_path, name, edit=None):
-    """ACnet2's cells with tests/data/<name>'s network in ``tmp_path``
-    (``edit``: text -> text applied to the .net.nml); returns the LEMS file."""
-    if not ACNET2.is_dir():
-        pytest.skip(f"{ACNET2} is not here")
-    for f in ACNET2.glob("*.nml"):
-        shutil.copy(f, tmp_path)
-    for f in (HERE / "data" / name).iterdir():
-        text = f.read_text()
-        (tmp_path / f.name).write_text(edit(text) if edit and f.name.endswith(".net.nml") else text)
-    return next(tmp_path.glob("LEMS_*.xml"))
 
 
 def _run(lems):
@@ -60,7 +45,7 @@ def test_deterministic_sources_and_inputs_vs_neuron_export(tmp_path):
     apical segment at 0.3; GABA on two cells), 150 ms at dt 0.025.
     Measured: all 8 spikes within 1e-3 ms (the printed precision), v within
     0.061 mV (at spikes)."""
-    _ref, got, _res = _run(_folder(tmp_path, "mc_inputs"))
+    _ref, got, _res = _run(acnet2_network(tmp_path, "mc_inputs"))
     counts = {}
     for cid, (t, a, b) in got.items():
         ds, counts[cid] = _same_spikes(t, a, b)
@@ -80,7 +65,7 @@ def test_deterministic_sources_and_inputs_vs_neuron_export(tmp_path):
      "<timedSynapticInput>: cannot resolve model: 'NOPE'"),  # a reference to nothing
 ])
 def test_bad_inputs(tmp_path, old, new, what):
-    lems = _folder(tmp_path, "mc_inputs", lambda t: t.replace(old, new))
+    lems = acnet2_network(tmp_path, "mc_inputs", lambda t: t.replace(old, new))
     with pytest.raises(ModelImportError) as e:
         nmlcell.load(lems)
     msg = str(e.value)
@@ -130,7 +115,7 @@ def test_poisson_sources_rates_vs_neuron_export(tmp_path):
     39/40: within 10 % each), the sources' own rates within 5 % of
     averageRate (measured: 11886 spikes of 12000 expected over the 10
     stationary sources, 1184 of 1200 for the transient ones)."""
-    _ref, got, res = _run(_folder(tmp_path, "mc_poisson"))
+    _ref, got, res = _run(acnet2_network(tmp_path, "mc_poisson"))
     counts = {}
     for cid, (t, a, b) in got.items():
         pop = cid[0]
@@ -161,7 +146,7 @@ def test_inputs_through_lems_synapses_vs_neuron_export(tmp_path):
     """The same sources and inputs onto an expThreeSynapse and an
     alphaSynapse (composed from their LEMS Dynamics). Measured: all 8
     spikes within 2e-5 ms, v within 6.7e-3 mV (at spikes)."""
-    _ref, got, _res = _run(_folder(tmp_path, "mc_inputs", _lems_synapses))
+    _ref, got, _res = _run(acnet2_network(tmp_path, "mc_inputs", _lems_synapses))
     counts = {}
     for cid, (t, a, b) in got.items():
         ds, counts[cid] = _same_spikes(t, a, b)

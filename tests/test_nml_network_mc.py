@@ -9,27 +9,17 @@ import shutil
 
 import pytest
 
-from test_nml_multicomp import CORPUS, HERE, compare
+from test_nml_multicomp import ACNET2, CORPUS, HERE, acnet2_network, compare
 
 import nmlcell
 from nmlcell.errors import ModelImportError, UnsupportedError
 
-ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
 CORE = CORPUS / "nml2-core-examples"
 MC_NET = HERE / "data" / "mc_net"
 
 
 def _mc_net(tmp_path, edit=None):
-    """ACnet2's cells with tests/data/mc_net's network (``edit``: text -> text
-    applied to McNet.net.nml) in ``tmp_path``; returns the LEMS file."""
-    if not ACNET2.is_dir():
-        pytest.skip(f"{ACNET2} is not here")
-    for f in ACNET2.glob("*.nml"):
-        shutil.copy(f, tmp_path)
-    text = (MC_NET / "McNet.net.nml").read_text()
-    (tmp_path / "McNet.net.nml").write_text(edit(text) if edit else text)
-    shutil.copy(MC_NET / "LEMS_McNet.xml", tmp_path)
-    return tmp_path / "LEMS_McNet.xml"
+    return acnet2_network(tmp_path, "mc_net", edit)
 
 
 def test_projections_between_multicompartment_cells_vs_neuron_export(tmp_path):

@@ -6,28 +6,19 @@ Dynamics; references made and cached as in test_nml_multicomp; the tests
 skip without Java, pynml, NEURON or the corpus)."""
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
-from test_nml_multicomp import CORPUS, HERE, compare
+from test_nml_multicomp import HERE, acnet2_network, compare
 
 import nmlcell
 from nmlcell.errors import UnsupportedError
 
-ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
 MC_SYN = HERE / "data" / "mc_syn"
 
 
 def _mc_syn(tmp_path, edit=None):
-    if not ACNET2.is_dir():
-        pytest.skip(f"{ACNET2} is not here")
-    for f in ACNET2.glob("*.nml"):
-        shutil.copy(f, tmp_path)
-    text = (MC_SYN / "McSyn.net.nml").read_text()
-    (tmp_path / "McSyn.net.nml").write_text(edit(text) if edit else text)
-    shutil.copy(MC_SYN / "LEMS_McSyn.xml", tmp_path)
-    return tmp_path / "LEMS_McSyn.xml"
+    return acnet2_network(tmp_path, "mc_syn", edit)
 
 
 def test_lems_synapses_vs_neuron_export(tmp_path):
