@@ -248,6 +248,7 @@ def cable_parts(cell, phase, shared, *, labels: dict | None = None, component: s
     its compartment (``GABA_syn[0]``, ``GABA_syn[1]``... in every
     compartment), so that compartments carrying the same synapses share a
     composition (NeuroML networks: a synapse per connection)."""
+    from .cell_params import apply_param_sets
     from .passes.compartment import Geometry, Inserted, _declared_unit_value
 
     disc = cell.discretisation()
@@ -257,6 +258,9 @@ def cable_parts(cell, phase, shared, *, labels: dict | None = None, component: s
     pps = [it for it in cell._placed if it[0].point]
     where_secs = [sections_of(morph, w) for _it, w in dens]
     varying = [_varying_values(disc, dist, it, secs) for (it, _w), secs in zip(dens, where_secs)]
+    # cell.set's values of the mechanisms' parameters, in call order over the inserts'
+    apply_param_sets(cell, disc, dist, [(k, it) for k, (it, _w) in enumerate(cell._placed) if not it.point],
+                     where_secs, varying)
     pp_node: dict[int, list] = {}
     for it, at in pps:
         pp_node.setdefault(cell._locate(disc, at), []).append(it)

@@ -180,6 +180,7 @@ class Cell:
         self._cm_set: list = [(None, float(cm))]
         self._Ra_set: list = [(None, float(Ra))]
         self._ion_set: list = []  # (where, ion parameter name, value)
+        self._param_set: list = []  # cell_params.ParamSet, in call order
         self._disc_cache = None
         self._placed: list = []  # (Inserted, where or at) on a morphology
         self._index = None
@@ -254,15 +255,39 @@ class Cell:
         self._model = self._frozen = None
         return self
 
-    def set(self, *, cm: float | None = None, Ra: float | None = None, where=None, **ions) -> "Cell":
-        """Specific capacitance (uF/cm2), axial resistivity (ohm cm) and ion
-        values (NEURON's section variables: ``ek=-85.0``, ``ena=50.0`` in mV,
-        ``cai0_ca_ion`` in mM) of the sections ``where`` picks (all by
-        default); later calls win. As in NEURON, an ion value can be set only
-        where a mechanism uses that ion, and not a reversal potential that
-        follows the Nernst equation (checked when the cell is built)."""
+    def set(self, mech=None, /, *, cm: float | None = None, Ra: float | None = None, where=None,
+            **values) -> "Cell":
+        """Set values of the sections ``where`` picks (all by default; as
+        ``insert`` takes it), NEURON's assignments after ``insert``; later
+        calls win on the compartments they cover, in call order.
+
+        - ``cm`` (uF/cm2), ``Ra`` (ohm cm) and ion values (NEURON's section
+          variables: ``ek=-85.0``, ``ena=50.0`` in mV, ``cai0_ca_ion`` in
+          mM). As in NEURON, an ion value can be set only where a mechanism
+          uses that ion, and not a reversal potential that follows the
+          Nernst equation (checked when the cell is built).
+        - A density mechanism's parameters, as NEURON spells them
+          (``gnabar_hh=0.2``, ``gIhbar_Ih=...``), or by their names in the
+          file after the mechanism (``cell.set("hh", where="axon",
+          gnabar=0.2)``; a name or a Mechanism, as ``insert`` takes it). A
+          value is a number or a function of the path distance (um) from the
+          root's middle, evaluated at each segment's centre (as ``insert``).
+          The mechanism must be inserted in every section ``where`` picks; a
+          GLOBAL parameter (one value in NEURON) is set without ``where``.
+        """
+        from .cell_params import apply_to_compartment, resolve
+
+        if mech is not None:
+            values = {**({"cm": cm} if cm is not None else {}), **({"Ra": Ra} if Ra is not None else {}), **values}
+            cm = Ra = None
+        sets, ions = resolve(self, mech, where, values)
         if self.morphology is None:
-            raise OptionError("cell.set(where=...) needs a morphology; give cm/Ra to Cell.soma()", element="set")
+            if cm is not None or Ra is not None or ions:
+                raise OptionError("cell.set(cm=, Ra=, ion values) needs a morphology; give cm/Ra to "
+                                  "Cell.soma()", element="set")
+            apply_to_compartment(self, sets)
+            self._model = self._frozen = None
+            return self
         from .cable_cell import sections_of
 
         sections_of(self.morphology, where)  # checks the name
@@ -271,10 +296,8 @@ class Cell:
         if Ra is not None:
             self._Ra_set.append((where, float(Ra)))
         for name, value in ions.items():
-            if not (name.startswith("e") or name.endswith("_ion")):
-                raise OptionError(f"cell.set: {name!r} is not an ion value (ek, ena, eca, ..., cai0_ca_ion); "
-                                  f"a mechanism's parameter is given to cell.insert", element="set")
             self._ion_set.append((where, name, float(value)))
+        self._param_set += sets
         self._model = self._frozen = None
         return self
 
@@ -470,7 +493,8 @@ class Cell:
         items = tuple((it.label, id(it.mech), _frozen(it.params)) for it in self._inserted)
         items += tuple((it.label, id(it.mech), _frozen(it.params), _frozen(w)) for it, w in self._placed)
         return (self.v_init, _frozen(vars(self.geometry)), id(self.morphology), items, _frozen(self._cm_set),
-                _frozen(self._Ra_set), _frozen(self._ion_set), repr(self._nseg), self._d_lambda)
+                _frozen(self._Ra_set), _frozen(self._ion_set), _frozen([tuple(vars(s).values()) for s in self._param_set]),
+                repr(self._nseg), self._d_lambda)
 
     @property
     def solver(self) -> str:
