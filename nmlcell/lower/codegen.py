@@ -13,6 +13,7 @@ from ..errors import ModelImportError
 from ..ir.mechanism import Mechanism
 from .kernel_cache import cache_file, cache_read, cache_write
 from .kernel_extra import InitDiagMixin
+from .print_memo import doprint
 from .printer import _ident, _ks_expm, _Printer
 
 
@@ -227,7 +228,7 @@ class Kernel(InitDiagMixin):
         printed = self.__dict__.setdefault("_printed", {})
         text = printed.get(e)
         if text is None:
-            text = self.printer.doprint(e.xreplace(self._subs) if self._subs else e)
+            text = doprint(self.printer, e.xreplace(self._subs) if self._subs else e)
             printed[e] = text
         return text
 

@@ -34,6 +34,7 @@ import sympy as sp
 
 from ..errors import SolverError
 from .flat_vmap import flat_under_vmap as _flat_under_vmap
+from .print_memo import doprint
 from .printer import _ident, _Printer
 
 IMPLICIT = ("derivimplicit", "sparse")
@@ -159,7 +160,7 @@ class StaggeredKernel:
         na = dict(base, t="th", **{d: f"{n}_a" for d, n in dnames.items()})
         pa = _Printer(na)
         for d in order:
-            lines.append(f"    {na[d]} = {pa.doprint(exprs[d])}")
+            lines.append(f"    {na[d]} = {doprint(pa, exprs[d])}")
         # the same at v + 0.001: only what depends on v (or on time) is recomputed
         dv_dep = depends({"v", "t"})
         nb = dict(na, v="v_p", **{d: f"{dnames[d]}_p" for d in dv_dep})
@@ -167,7 +168,7 @@ class StaggeredKernel:
         pb = _Printer(nb)
         for d in order:
             if d in dv_dep:
-                lines.append(f"    {nb[d]} = {pb.doprint(exprs[d])}")
+                lines.append(f"    {nb[d]} = {doprint(pb, exprs[d])}")
         i0, g0 = self._membrane_sums(lines, exprs, order, dv_dep, pa, pb)
         carried = ", ".join(na[d] for d in order)
         # g broadcast to v's shape, not added to zeros like v: a g that depends on
@@ -235,7 +236,7 @@ class StaggeredKernel:
             pc = _Printer(cur)
             for d in order:
                 if d in redo:
-                    lines.append(f"    {cur[d]} = {pc.doprint(exprs[d])}")
+                    lines.append(f"    {cur[d]} = {doprint(pc, exprs[d])}")
             if self.variant in ("implicit", "exponential", "independent") and ode:
                 self._variant_states(lines, cur, pc, ode, exprs, dexprs, frozen, base, order, dnames,
                                      k_owner)
@@ -308,9 +309,9 @@ class StaggeredKernel:
                 c, rest = term.as_coeff_Mul()
                 x = sp.expand(rest * area)
                 if abs(float(c)) == 100.0 and rest.has(area) and not x.has(area):
-                    out.append(f"{'-' if c < 0 else ''}(({pr.doprint(x)})*(100.0/{pr.doprint(area)}))")
+                    out.append(f"{'-' if c < 0 else ''}(({doprint(pr, x)})*(100.0/{doprint(pr, area)}))")
                 else:
-                    out.append(f"({pr.doprint(term)})")
+                    out.append(f"({doprint(pr, term)})")
             return " + ".join(out)
 
         isum, gsum = [], []
@@ -321,7 +322,7 @@ class StaggeredKernel:
             if set().union(*({a.name for a in e.free_symbols} for e in terms)) & (dv_dep | {"v"}):
                 slope = self._constant_slope(terms, exprs, order) if EXACT_LINEAR_SLOPE else None
                 if slope is not None:
-                    gsum.append(f"({pa.doprint(slope)})")
+                    gsum.append(f"({doprint(pa, slope)})")
                     continue
                 lines.append(f"    ib{j}_ = {show(pb, terms)}")
                 gsum.append(f"(ib{j}_ - ia{j}_) / 0.001")
@@ -375,7 +376,7 @@ class StaggeredKernel:
                     continue
                 x = _ident("q", self._nq, a.variable)   # numbered across mechanisms: names never collide
                 self._nq += 1
-                lines.append(f"    {x} = {pu.doprint(a.expr)} + jnp.zeros_like(v_new)")
+                lines.append(f"    {x} = {doprint(pu, a.expr)} + jnp.zeros_like(v_new)")
                 group.append((a.variable, x))
             # NEURON runs the SOLVEs of a mechanism in order: the next one (or
             # the next Newton iteration of a NONLINEAR block) sees these values
@@ -384,13 +385,13 @@ class StaggeredKernel:
         return list(dict(tmp).items())
 
     def _explicit(self, lines, pc, s, m, exprs, dexprs, frozen, base):
-        f = pc.doprint(dexprs[s])
+        f = doprint(pc, dexprs[s])
         x = base[s]
         if m == "euler":
             lines.append(f"    {x}_n = {x} + dt*({f})")
         elif m in ("cnexp", "none", "runge", "after_cvode", "cvode_t", "cvode_v"):
             table = self._derivative_table([s], exprs, frozen)
-            b = pc.doprint(self._total(dexprs[s], s, table))
+            b = doprint(pc, self._total(dexprs[s], s, table))
             lines.append(f"    f_ = {f}")
             lines.append(f"    b_ = {b} + jnp.zeros_like({x})")
             lines.append("    bz_ = b_ == 0")
@@ -416,8 +417,8 @@ class StaggeredKernel:
         """Backward Euler on one mechanism's states together: one Newton step."""
         table = self._derivative_table(states, exprs, frozen)
         n = len(states)
-        fs = ", ".join(pc.doprint(dexprs[s]) for s in states)
-        rows = ["(" + ", ".join(pc.doprint(self._total(dexprs[s], x, table)) for x in states) + ",)"
+        fs = ", ".join(doprint(pc, dexprs[s]) for s in states)
+        rows = ["(" + ", ".join(doprint(pc, self._total(dexprs[s], x, table)) for x in states) + ",)"
                 for s in states]
         xs = ", ".join(base[s] for s in states)
         lines.append(f"    xs_ = ({xs},)")
@@ -461,8 +462,8 @@ class StaggeredKernel:
         J = [[self._total(dexprs[s_], x, table) for x in states] for s_ in states]
         xs = ", ".join(base[s_] for s_ in states)
         if self.variant == "exponential":
-            rows = ["(" + ", ".join(pc.doprint(e) for e in r) + ",)" for r in J]
-            fs = ", ".join(pc.doprint(dexprs[s_]) for s_ in states)
+            rows = ["(" + ", ".join(doprint(pc, e) for e in r) + ",)" for r in J]
+            fs = ", ".join(doprint(pc, dexprs[s_]) for s_ in states)
             lines.append(f"    xs_ = ({xs},)")
             lines.append(f"    fs_ = jnp.stack(jnp.broadcast_arrays({fs}, *xs_), -1)[..., :{n}]")
             lines.append(f"    J_ = _stack_matrix(({', '.join(rows)},), xs_[0])")
@@ -480,8 +481,8 @@ class StaggeredKernel:
         if not nonlinear and diagonal:
             for k, s_ in enumerate(states):
                 x = base[s_]
-                lines.append(f"    {x}_n = {x} + dt*({pc.doprint(dexprs[s_])}) / "
-                             f"(1.0 - dt*({pc.doprint(J[k][k])}))")
+                lines.append(f"    {x}_n = {x} + dt*({doprint(pc, dexprs[s_])}) / "
+                             f"(1.0 - dt*({doprint(pc, J[k][k])}))")
             return
         if not nonlinear:
             self._implicit(lines, pc, states, exprs, dexprs, frozen, base)
@@ -497,9 +498,9 @@ class StaggeredKernel:
             pe = _Printer(env)
             for d in order:
                 if d in sdep:
-                    lines.append(f"    {env[d]} = {pe.doprint(exprs[d])}")
-            rows = ["(" + ", ".join(pe.doprint(e) for e in r) + ",)" for r in J]
-            fs = ", ".join(pe.doprint(dexprs[s_]) for s_ in states)
+                    lines.append(f"    {env[d]} = {doprint(pe, exprs[d])}")
+            rows = ["(" + ", ".join(doprint(pe, e) for e in r) + ",)" for r in J]
+            fs = ", ".join(doprint(pe, dexprs[s_]) for s_ in states)
             lines.append(f"    X_ = ({', '.join(it_names)},)")
             lines.append(f"    fs_ = jnp.stack(jnp.broadcast_arrays({fs}, *X_), -1)[..., :{n}]")
             lines.append("    G_ = jnp.stack(jnp.broadcast_arrays(*X_), -1) - "
