@@ -27,7 +27,9 @@ Two implementations, same results to round-off:
   ``NMLCELL_NO_FFI=1``, and on accelerators.
 
 ``"auto"`` (the default) takes the kernel when it loads and the computation
-is lowered for the CPU (``lax.platform_dependent``), the JAX loop otherwise.
+is lowered for the CPU (``lax.platform_dependent``; in a process without a
+GPU or TPU backend the CPU branch is called directly, so the other is not
+traced), the JAX loop otherwise.
 
 Differentiation: the solve is a ``lax.custom_linear_solve`` whose transpose
 solve is the same Hines solve with ``a`` and ``b`` swapped, so
@@ -248,15 +250,37 @@ def _raw_solve(tree: HinesTree, method: str, a, b, d, r):
     the same or (n,) (shared by every system)."""
     if method == "jax" or r.dtype.name not in _hines_ffi.TARGETS:  # e.g. bfloat16
         # the node loop on the CPU; level by level on accelerators (tree_levels.py)
-        return lax.platform_dependent(a, b, d, r,
-                                      cpu=lambda *v: _solve_jax(tree, *v),
-                                      default=lambda *v: solve_levels(tree.parent, *v))
+        return _on_platform((a, b, d, r), cpu=lambda *v: _solve_jax(tree, *v),
+                            default=lambda *v: solve_levels(tree.parent, *v))
     if method == "ffi":
         return _solve_ffi(tree, a, b, d, r)
     # auto with the kernel loaded: the kernel where lowered for the CPU
-    return lax.platform_dependent(a, b, d, r,
-                                  cpu=lambda *v: _solve_ffi(tree, *v),
-                                  default=lambda *v: solve_levels(tree.parent, *v))
+    return _on_platform((a, b, d, r), cpu=lambda *v: _solve_ffi(tree, *v),
+                        default=lambda *v: solve_levels(tree.parent, *v))
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_only() -> bool:
+    """Whether this process has no accelerator backend (no GPU or TPU
+    devices; JAX's default backend is the CPU). Checked once."""
+    for platform in ("gpu", "tpu"):
+        try:
+            if jax.devices(platform):
+                return False
+        except RuntimeError:  # no such backend in this process
+            pass
+    return jax.default_backend() == "cpu"
+
+
+def _on_platform(args, *, cpu, default):
+    """``lax.platform_dependent(*args, cpu=cpu, default=default)``, except
+    in a process without accelerators, where the computation can only be
+    lowered for the CPU: ``cpu(*args)`` directly. ``platform_dependent``
+    traces every branch (the unused pure-JAX solve measured 0.15 s of
+    tracing per cable model); its CPU branch is what it lowers to there."""
+    if cpu_only():
+        return cpu(*args)
+    return lax.platform_dependent(*args, cpu=cpu, default=default)
 
 
 def _resolve_method(method: str) -> str:
@@ -468,8 +492,8 @@ def _cable_fused(system, add_v, Vs, Is, Ds):
         xs = _jax_groups(system, False, *v)
         return tuple(a + x for a, x in zip(v, xs)) if add_v else xs
 
-    return tuple(lax.platform_dependent(*Vs, *Is, *Ds, cpu=lambda *v: system.kernel(False, add_v)(v),
-                                        default=jax_path))
+    return tuple(_on_platform((*Vs, *Is, *Ds), cpu=lambda *v: system.kernel(False, add_v)(v),
+                              default=jax_path))
 
 
 def _jax_groups(system, transpose, *v):
@@ -482,8 +506,8 @@ def _jax_groups(system, transpose, *v):
 
 def _cable_fwd(system, add_v, Vs, Is, Ds):
     # x itself is the residual (Dbar = -lam x); V + x then added here
-    xs = tuple(lax.platform_dependent(*Vs, *Is, *Ds, cpu=lambda *v: system.kernel(False)(v),
-                                      default=lambda *v: _jax_groups(system, False, *v)))
+    xs = tuple(_on_platform((*Vs, *Is, *Ds), cpu=lambda *v: system.kernel(False)(v),
+                            default=lambda *v: _jax_groups(system, False, *v)))
     out = tuple(v + x for v, x in zip(Vs, xs)) if add_v else xs
     return out, (Ds, xs)
 
@@ -491,8 +515,8 @@ def _cable_fwd(system, add_v, Vs, Is, Ds):
 def _cable_bwd(system, add_v, res, gs):
     Ds, xs = res
     G = len(Ds)
-    out = lax.platform_dependent(*Ds, *xs, *gs, cpu=lambda *v: system.kernel(True)(v),
-                                 default=lambda *v: _jax_groups(system, True, *v))
+    out = _on_platform((*Ds, *xs, *gs), cpu=lambda *v: system.kernel(True)(v),
+                       default=lambda *v: _jax_groups(system, True, *v))
     Vbar = tuple(out[:G])
     if add_v:
         Vbar = tuple(vb + g for vb, g in zip(Vbar, gs))
