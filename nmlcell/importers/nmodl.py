@@ -27,6 +27,7 @@ Everything the IR cannot express yet (VERBATIM, POINTER, NET_RECEIVE,
 DISCRETE, random numbers...) is listed in ``Mechanism.unsupported``
 with file:line; :func:`nmlcell.passes.compat.check` turns the list into one
 error, which :func:`load_mod_file` does unless ``check=False``.
+Imported mechanisms are cached on disk (:mod:`.mod_cache`).
 Values and expressions stay in NEURON's units (``Mechanism.units ==
 "neuron"``).
 
@@ -44,7 +45,7 @@ from pathlib import Path
 
 from ..errors import ModelImportError
 from ..ir.mechanism import Mechanism
-from .nmodl_build import MechanismBuilder
+from .mod_cache import cached_import
 from .nmodl_parse import parse_mod_file
 
 __all__ = ["check_name_clashes", "load_mod_file", "load_mod_folder", "parse_mod_file"]
@@ -58,7 +59,7 @@ def load_mod_file(path, *, check: bool = True, reserved: Mapping[str, str | os.P
     in ``Mechanism.unsupported``. ``reserved`` (name -> file, e.g. the
     built-in library): a mechanism taking one of these names from another
     file is an error (:func:`check_name_clashes`)."""
-    mech = MechanismBuilder(str(path)).build()
+    mech = cached_import(path, lambda: _build(path))
     if reserved:
         check_name_clashes({mech.name: mech}, reserved)
     if check:
@@ -66,6 +67,14 @@ def load_mod_file(path, *, check: bool = True, reserved: Mapping[str, str | os.P
 
         compat_check(mech)
     return mech
+
+
+def _build(path) -> tuple[Mechanism, list[str]]:
+    from .nmodl_build import MechanismBuilder  # imported on a cache miss only
+
+    builder = MechanismBuilder(str(path))
+    mech = builder.build()
+    return mech, [f for f, _ in builder.text.files]
 
 
 def load_mod_folder(folder, *, check: bool = True, reserved: Mapping[str, str | os.PathLike] | None = None
