@@ -257,24 +257,16 @@ class Cell:
 
     def set(self, mech=None, /, *, cm: float | None = None, Ra: float | None = None, where=None,
             **values) -> "Cell":
-        """Set values of the sections ``where`` picks (all by default; as
-        ``insert`` takes it), NEURON's assignments after ``insert``; later
-        calls win on the compartments they cover, in call order.
-
-        - ``cm`` (uF/cm2), ``Ra`` (ohm cm) and ion values (NEURON's section
-          variables: ``ek=-85.0``, ``ena=50.0`` in mV, ``cai0_ca_ion`` in
-          mM). As in NEURON, an ion value can be set only where a mechanism
-          uses that ion, and not a reversal potential that follows the
-          Nernst equation (checked when the cell is built).
-        - A density mechanism's parameters, as NEURON spells them
-          (``gnabar_hh=0.2``, ``gIhbar_Ih=...``), or by their names in the
-          file after the mechanism (``cell.set("hh", where="axon",
-          gnabar=0.2)``; a name or a Mechanism, as ``insert`` takes it). A
-          value is a number or a function of the path distance (um) from the
-          root's middle, evaluated at each segment's centre (as ``insert``).
-          The mechanism must be inserted in every section ``where`` picks; a
-          GLOBAL parameter (one value in NEURON) is set without ``where``.
-        """
+        """NEURON's assignments after ``insert``, in the sections ``where``
+        picks (all by default; as ``insert`` takes it); later calls win on
+        the compartments they cover. ``cm`` (uF/cm2), ``Ra`` (ohm cm), ion
+        values (``ek=-85.0``, ``cai0_ca_ion``: only where a mechanism uses
+        the ion, not a Nernst potential; checked at build), and a density
+        mechanism's parameters as NEURON spells them (``gnabar_hh=0.2``) or
+        scoped to it (``cell.set("hh", where="axon", gnabar=0.2)``): a
+        number, a function of the path distance (as ``insert``) or
+        location -> number. The mechanism must be in every section picked;
+        a GLOBAL is set without ``where`` (:mod:`nmlcell.cell_params`)."""
         from .cell_params import apply_to_compartment, resolve
 
         if mech is not None:

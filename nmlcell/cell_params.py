@@ -29,13 +29,17 @@ from .errors import OptionError
 class ParamSet:
     """One ``cell.set`` of one parameter: mechanism name, where (as
     ``insert`` takes it), the parameter's name in the file, the value (a
-    number, or a callable of the path distance in µm) and ``pos``, how many
-    inserts/adds the cell had then (it applies to those before it)."""
+    number, a callable of the path distance in µm, or location -> number
+    as NEURON's ``sec(x).name = value``), ``pos``, how many inserts/adds
+    the cell had then (it applies to those before it), and whether the
+    parameter is a NEURON GLOBAL (then it also applies to later inserts
+    that do not give it a value, as NEURON's one value would)."""
     mech: str
     where: Any
     name: str
     value: Any
     pos: int
+    is_global: bool = False
 
 
 def neuron_global(m, p) -> bool:
@@ -46,6 +50,10 @@ def neuron_global(m, p) -> bool:
         return True
     return (m.units == "neuron" and (p.source.origin or "") == "PARAMETER"
             and not (p.description or "").startswith("RANGE"))
+
+
+def _items(cell) -> list:
+    return list(cell._inserted) if cell.morphology is None else [it for it, _w in cell._placed]
 
 
 def _inserted(cell) -> dict:
@@ -102,6 +110,9 @@ def resolve(cell, mech, where, values: dict) -> tuple[list[ParamSet], dict]:
         if not isinstance(name, str):
             raise OptionError(f"cell.set: not a mechanism: {mech!r}", element="set")
         if name not in inserted:
+            if any(it.point and it.mech.name == name for it in _items(cell)):
+                raise OptionError(f"cell.set: {name} is a point process: set its values on the PointProcess "
+                                  f"(stim.amp = 0.3)", element=name)
             raise OptionError(f"cell.set: {name} is not inserted in this cell (inserted: {listed})", element=name)
         m = inserted[name][0][1].mech
         params = {p.name for p in m.parameters}
@@ -130,25 +141,29 @@ def resolve(cell, mech, where, values: dict) -> tuple[list[ParamSet], dict]:
         if p.constant:
             raise OptionError(f"cell.set: {label} is a CONSTANT of {m.name}", file=m.source.file,
                               line=p.source.line, element=label)
-        if isinstance(v, Mapping) or not (callable(v) or isinstance(v, (int, float, np.floating, np.integer))):
-            raise OptionError(f"cell.set: {label} must be a number or a function of the path distance (um), "
-                              f"not {v!r}", element=label)
-        if callable(v) and cell.morphology is None:
-            raise OptionError(f"cell.set: {label} as a function of distance needs a morphology", element=label)
-        if neuron_global(m, p):
-            if where is not None:
+        glob = neuron_global(m, p)
+        if glob:
+            how = ("values by location" if isinstance(v, Mapping) else "a function of distance" if callable(v)
+                   else None)
+            if where is not None or how:
                 raise OptionError(f"cell.set: {label} is GLOBAL in {m.name} (one value for every section, as "
-                                  f"in NEURON): set it without where=", file=m.source.file, line=p.source.line,
-                                  element=label)
-            if callable(v):
-                raise OptionError(f"cell.set: {label} is GLOBAL in {m.name}: one number, not a function of "
-                                  f"distance", file=m.source.file, line=p.source.line, element=label)
+                                  f"in NEURON): " + (f"one number, not {how}" if how else "set it without where="),
+                                  file=m.source.file, line=p.source.line, element=label)
+        if isinstance(v, Mapping):
+            v = _locations(cell, name, items, where, label, v)
+        elif not (callable(v) or isinstance(v, (int, float, np.floating, np.integer))):
+            raise OptionError(f"cell.set: {label} must be a number, a function of the path distance (um) or a "
+                              f"mapping location -> number, not {v!r}", element=label)
+        elif callable(v) and cell.morphology is None:
+            raise OptionError(f"cell.set: {label} as a function of distance needs a morphology", element=label)
+        elif glob:
+            pass
         elif cell.morphology is not None:
             _check_inserted(cell, name, items, where, label)
         elif where not in (None, "soma"):
             raise OptionError("where= needs a morphology (nmlcell.Cell(morphology))", element="where")
         pos = len(cell._placed) if cell.morphology is not None else len(cell._inserted)
-        out.append(ParamSet(name, where, k, v if callable(v) else float(v), pos))
+        out.append(ParamSet(name, where, k, v if callable(v) or isinstance(v, Mapping) else float(v), pos, glob))
     return out, ions
 
 
@@ -167,13 +182,40 @@ def _check_inserted(cell, name, items, where, label):
                           f"where={where!r} picks: {shown}", element=label)
 
 
+def _locations(cell, name, items, where, label, values) -> dict:
+    """A mapping location -> number, checked: every location in a
+    section ``where`` picks that carries the mechanism."""
+    from .cable_cell import parse_location, sections_of
+
+    if cell.morphology is None:
+        raise OptionError(f"cell.set: {label} by location needs a morphology", element=label)
+    morph = cell.morphology
+    want = sections_of(morph, where)
+    have = set()
+    for _k, _it, w in items:
+        have |= sections_of(morph, w)
+    out = {}
+    for loc, val in values.items():
+        i, _x = parse_location(morph, loc)
+        if i not in want:
+            raise OptionError(f"cell.set: {label} at {loc}: not in the sections where={where!r} picks",
+                              element=label)
+        if i not in have:
+            raise OptionError(f"cell.set: {label} at {loc}: {name} is not inserted in {morph.sections[i].name}",
+                              element=label)
+        if not isinstance(val, (int, float, np.floating, np.integer)):
+            raise OptionError(f"cell.set: {label} at {loc}: a number, not {val!r}", element=label)
+        out[str(loc)] = float(val)
+    return out
+
+
 def apply_param_sets(cell, disc, dist, dens, where_secs, varying) -> None:
     """Apply ``cell._param_set`` in call order over the inserts' values:
     ``dens`` is [(position in cell._placed, Inserted)], ``where_secs``
     their sections, ``varying`` their per-node arrays (the file's unit,
     :func:`nmlcell.cable_cell._varying_values`), updated in place: every
     parameter a set touches becomes an array over the nodes."""
-    from .cable_cell import sections_of
+    from .cable_cell import assignment_node, sections_of
     from .passes.compartment import _declared_unit_value
 
     sets = cell._param_set
@@ -187,7 +229,7 @@ def apply_param_sets(cell, disc, dist, dens, where_secs, varying) -> None:
     for j, (pos, it) in enumerate(dens):
         mine = np.isin(node_sec, list(where_secs[j])) & live
         for n, s in enumerate(sets):
-            if s.mech != it.mech.name or s.pos <= pos:
+            if s.mech != it.mech.name or (s.pos <= pos and (not s.is_global or s.name in it.params)):
                 continue
             arr = varying[j].get(s.name)
             if arr is None:
@@ -199,7 +241,12 @@ def apply_param_sets(cell, disc, dist, dens, where_secs, varying) -> None:
             if n not in where_nodes:
                 where_nodes[n] = np.isin(node_sec, list(sections_of(morph, s.where)))
             hit = np.nonzero(mine & where_nodes[n])[0]
-            if callable(s.value):
+            if isinstance(s.value, Mapping):
+                for loc, val in s.value.items():
+                    k = assignment_node(disc, loc)
+                    if mine[k] and where_nodes[n][k]:
+                        arr[k] = val
+            elif callable(s.value):
                 arr[hit] = [float(s.value(dist[k])) for k in hit]
             else:
                 arr[hit] = s.value

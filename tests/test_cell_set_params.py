@@ -21,7 +21,7 @@ REC = [["soma[0]", 0.5], ["dend[0]", 0.5], ["dend[1]", 0.9], ["axon[0]", 0.9]]
 
 # NEURON runs the operations in order: ["set", where, "name_suffix", value] assigns seg.name_suffix
 # in every segment of the sections where names (regions or section names); a value {"lin": [a, b]}
-# is a + b * h.distance(soma[0](0.5), seg)
+# is a + b * h.distance(soma[0](0.5), seg); {"at": {"dend[0](0.5)": v, ...}} is sec(x).name = v
 _NEURON = r'''
 import sys, json, numpy as np
 from neuron import h
@@ -42,6 +42,11 @@ for op in cfg["ops"]:
             s.insert(op[1])
     else:
         _, where, name, val = op
+        if isinstance(val, dict) and "at" in val:
+            for loc, v in val["at"].items():
+                sname, x = loc[:-1].split("(")
+                setattr([s for s in secs if s.name() == sname][0](float(x)), name, v)
+            continue
         for s in picked(where):
             for seg in s:
                 v = val["lin"][0] + val["lin"][1] * h.distance(secs[0](0.5), seg) if isinstance(val, dict) else val
@@ -71,10 +76,13 @@ OPS = [
     ["set", "dend", "e_pas", -70.0],
     ["set", "dend[0]", "el_hh", -60.0],
     ["set", ["soma", "dend[1]"], "gl_hh", {"lin": [5e-4, -1e-6]}],
+    ["set", None, "gkbar_hh", {"at": {"axon[0](0.9)": 0.05, "dend[0](0)": 0.02, "dend[0](1)": 0.025}}],
 ]
 
 
 def _value(v):
+    if isinstance(v, dict) and "at" in v:
+        return v["at"]
     if isinstance(v, dict):
         a, b = v["lin"]
         return lambda d: a + b * d
@@ -195,8 +203,15 @@ def test_set_errors_name_the_option():
         cell.set("Ih", gIhbar=1e-4)
     with pytest.raises(OptionError, match=r"where='apical' names no section"):
         cell.set(gnabar_hh=0.1, where="apical")
-    with pytest.raises(OptionError, match=r"must be a number or a function"):
+    with pytest.raises(OptionError, match=r"g_pas must be a number, a function .* or a mapping"):
         cell.set(g_pas="0.1", where="dend")
+    with pytest.raises(OptionError, match=r"g_pas at soma\[0\]\(0.5\): pas is not inserted in soma\[0\]"):
+        cell.set(g_pas={"dend[0](0.5)": 1e-4, "soma[0](0.5)": 1e-4})
+    with pytest.raises(OptionError, match=r"g_pas at dend\[1\]\(0.5\): not in the sections where='dend\[0\]'"):
+        cell.set(g_pas={"dend[1](0.5)": 1e-4}, where="dend[0]")
+    cell.add(nmlcell.IClamp(amp=0.1))
+    with pytest.raises(OptionError, match=r"IClamp is a point process: set its values on the PointProcess"):
+        cell.set("IClamp", amp=0.2)
     # nothing was recorded by the refused calls
     assert cell._param_set == []
 
@@ -218,6 +233,13 @@ def test_a_global_is_set_without_where():
     eq = np.concatenate([np.asarray(d["eq_leakq"]).ravel() for d in p.values() if "eq_leakq" in d])
     g = np.concatenate([np.asarray(d["g_leakq"]).ravel() for d in p.values() if "g_leakq" in d])
     assert np.all(eq == -60.0) and sorted(g.tolist()) == [1e-4, 2e-4]
+    # NEURON's one value holds for a later insert too (one that does not give its own)
+    cell.insert(m, where="axon")
+    p = cell.parameters()
+    eq = np.concatenate([np.asarray(d["eq_leakq"]).ravel() for d in p.values() if "eq_leakq" in d])
+    assert eq.size == 3 and np.all(eq == -60.0)
+    with pytest.raises(OptionError, match=r"q10_leakq is GLOBAL .*one number, not a function of distance"):
+        cell.set(q10_leakq=lambda d: 3.0)
 
 
 @pytest.mark.slow
