@@ -485,8 +485,8 @@ class Cell:
         items = tuple((it.label, id(it.mech), _frozen(it.params)) for it in self._inserted)
         items += tuple((it.label, id(it.mech), _frozen(it.params), _frozen(w)) for it, w in self._placed)
         return (self.v_init, _frozen(vars(self.geometry)), id(self.morphology), items, _frozen(self._cm_set),
-                _frozen(self._Ra_set), _frozen(self._ion_set), _frozen([tuple(vars(s).values()) for s in self._param_set]),
-                repr(self._nseg), self._d_lambda)
+                _frozen(self._Ra_set), _frozen(self._ion_set),
+                _frozen([tuple(vars(s).values()) for s in self._param_set]), repr(self._nseg), self._d_lambda)
 
     @property
     def solver(self) -> str:

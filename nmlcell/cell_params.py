@@ -106,8 +106,10 @@ def resolve(cell, mech, where, values: dict) -> tuple[list[ParamSet], dict]:
     listed = ", ".join(sorted(inserted)) or "none"
     pairs, ions = [], {}
     if mech is not None:
-        name = mech if isinstance(mech, str) else getattr(mech, "name", None)
-        if not isinstance(name, str):
+        from .ir.mechanism import Mechanism
+
+        name = mech if isinstance(mech, str) else mech.name if isinstance(mech, Mechanism) else None
+        if name is None:
             raise OptionError(f"cell.set: not a mechanism: {mech!r}", element="set")
         if name not in inserted:
             if any(it.point and it.mech.name == name for it in _items(cell)):

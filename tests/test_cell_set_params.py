@@ -240,6 +240,10 @@ def test_a_global_is_set_without_where():
     assert eq.size == 3 and np.all(eq == -60.0)
     with pytest.raises(OptionError, match=r"q10_leakq is GLOBAL .*one number, not a function of distance"):
         cell.set(q10_leakq=lambda d: 3.0)
+    cell.set(m, where="axon", g=5e-4)   # the Mechanism object, as insert takes it
+    p = cell.parameters()
+    g = np.concatenate([np.asarray(d["g_leakq"]).ravel() for d in p.values() if "g_leakq" in d])
+    assert sorted(g.tolist()) == [1e-4, 2e-4, 5e-4]
 
 
 @pytest.mark.slow
