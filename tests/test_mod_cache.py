@@ -163,3 +163,24 @@ def test_switched_off(tmp_path, cache, monkeypatch, env):
     assert a == b and len(built) == 2
     assert not folder.exists() or not list(folder.glob("*.pkl"))
     assert mod_cache.cache_folder() is None
+
+
+def test_library_noise_is_not_stored(tmp_path, cache, monkeypatch):
+    """A warning from elsewhere during the import (a library's, not about
+    the file) is shown on the import that caused it, not on every hit."""
+    _folder, built = cache
+    counting = nmodl_build.MechanismBuilder.build
+
+    def noisy(self):
+        warnings.warn("a library's own warning", FutureWarning)
+        return counting(self)
+
+    monkeypatch.setattr(nmodl_build.MechanismBuilder, "build", noisy)
+    f = _write(tmp_path, "leak.mod", LEAK % "0.001")
+    shown = []
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            load_mod_file(f)
+        shown.append([str(x.message) for x in w if issubclass(x.category, FutureWarning)])
+    assert shown == [["a library's own warning"], []] and len(built) == 1

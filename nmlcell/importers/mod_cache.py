@@ -141,7 +141,10 @@ def _write(path: Path, obj) -> None:
 
 def _replay(records) -> None:
     for message, category, filename, lineno, module in records:
-        warnings.warn_explicit(message, category, filename, lineno, module=module)
+        if module is None:  # (an explicit module=None shows nothing: CPython 3.11's C warn_explicit)
+            warnings.warn_explicit(message, category, filename, lineno)
+        else:
+            warnings.warn_explicit(message, category, filename, lineno, module=module)
 
 
 def cached_import(path, build: Callable[[], tuple[object, list[str]]]):
@@ -173,15 +176,21 @@ def cached_import(path, build: Callable[[], tuple[object, list[str]]]):
     records = [(str(w.message), w.category, w.filename, w.lineno,
                 w.category.__module__ if w.category.__module__.startswith("nmlcell.") else None)
                for w in caught]
+    # stored for the hits: the warnings about the file (nmlcell's, or placed
+    # in one of the files read), not a library's noise such as its import's
+    sources = {os.path.realpath(str(f)) for f in (path, *read)}
+    stored = [r for r in records if r[4] is not None or os.path.realpath(r[2]) in sources]
     if entry is not None:
         deps = []
         try:
+            if Path(path).read_bytes() != data:
+                raise OSError("changed during the import")  # keyed by the old bytes: not cached
             for f in dict.fromkeys(str(x) for x in read):
                 if os.path.realpath(f) != os.path.realpath(str(path)):
                     deps.append((f, _digest(Path(f).read_bytes())))
         except OSError:
-            deps = None  # a dependency vanished meanwhile: do not cache
+            deps = None  # the file or a dependency changed or vanished meanwhile
         if deps is not None:
-            _write(entry, {"format": FORMAT, "mech": mech, "warnings": records, "deps": deps})
+            _write(entry, {"format": FORMAT, "mech": mech, "warnings": stored, "deps": deps})
     _replay(records)
     return mech
