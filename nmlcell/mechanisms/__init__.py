@@ -18,7 +18,9 @@ def names() -> list[str]:
 @lru_cache(maxsize=None)
 def builtin(name: str):
     """The built-in mechanism ``name`` as an IR Mechanism (unsupported
-    constructs listed in it, reported when it is used)."""
+    constructs listed in it, reported when it is used). Imported once per
+    process, and from the on-disk cache of imported .mod files
+    (:mod:`nmlcell.importers.mod_cache`) once imported by any process."""
     from ..errors import ModelImportError
     from ..importers.nmodl import load_mod_file
 
