@@ -95,9 +95,15 @@ def _kernel(system, gid, variant):
 
 
 def cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
-    """One step on the cable (:func:`_cable_step`), rematerialised in reverse mode."""
+    """One step on the cable (:func:`_cable_step`), rematerialised in reverse
+    mode; NEURON's first-order step on the CPU kernel with its own reverse
+    pass (:mod:`nmlcell.lower.cable_adjoint`)."""
     import jax
 
+    from . import cable_adjoint
+
+    if not second_order and cable_adjoint.applies(system, t, y, p):
+        return cable_adjoint.step_fn(system, variant)(t, y, p, dt)
     # rematerialised in reverse mode: the backward pass recomputes the step from
     # its inputs instead of saving each of its intermediates (measured on bench E:
     # value_and_grad 0.39 -> 0.22 s, the forward pass not slower)
@@ -114,26 +120,10 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
     ``dv = v(t + dt/2) - v(t)``, ``v += 2 dv``, and each ion current is
     moved to the half step, ``i_ion += di_ion/dv dv``, before the states
     read it (NEURON's ``second_order_cur``)."""
-    import jax.numpy as jnp
-
     from .cable import cable_solve_groups
 
     plan = system.cable_plan
-    dtype = next(iter(y.values()))[0].dtype
-    cfac = 2e-3 if second_order else 1e-3
-    Vs, Is, Ds = [], [], []
-    carried = {}
-    for gid in plan.order:
-        g = system.groups[gid]
-        kern = _kernel(system, gid, variant)
-        u = system._inputs(t, y, p, gid, {})
-        out = kern.currents(t, y[gid], p[gid], u, dt)
-        i0, gg, pa = out[:3]
-        carried[gid] = (u, pa, out[3] if len(out) > 3 else ())
-        Vs.append(y[gid][g.state_index["v"]])
-        Is.append(i0)
-        cm = jnp.broadcast_to(p[gid]["cm"], (g.size,)).astype(dtype)
-        Ds.append(cfac * cm / dt + gg)
+    Vs, Is, Ds, carried = current_phase(system, t, y, dt, p, variant, 2e-3 if second_order else 1e-3)
     # the groups' own arrays in, each group's dv (second order) or new v out:
     # the kernel gathers into Hines order and writes each group's result (no
     # concatenation or gather in XLA)
@@ -155,6 +145,41 @@ def _cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
             pa = tuple(pa)
         out[gid] = kern.states(t, y[gid], p[gid], u, dt, v_new, pa)
     return out
+
+
+def current_phase(system, t, y, dt, p, variant=None, cfac=1e-3):
+    """Phase 1 of :func:`_cable_step`: per group (in the plan's order) its
+    nodes' v, membrane current, the diagonal without its axial part
+    (``cfac cm/dt + di/dv``), and {group: (inputs, phase-1 values, ion
+    current slopes)} for the state phase."""
+    import jax.numpy as jnp
+
+    plan = system.cable_plan
+    dtype = next(iter(y.values()))[0].dtype
+    Vs, Is, Ds = [], [], []
+    carried = {}
+    for gid in plan.order:
+        g = system.groups[gid]
+        kern = _kernel(system, gid, variant)
+        u = system._inputs(t, y, p, gid, {})
+        out = kern.currents(t, y[gid], p[gid], u, dt)
+        i0, gg, pa = out[:3]
+        carried[gid] = (u, pa, out[3] if len(out) > 3 else ())
+        Vs.append(y[gid][g.state_index["v"]])
+        Is.append(i0)
+        cm = jnp.broadcast_to(p[gid]["cm"], (g.size,)).astype(dtype)
+        Ds.append(cfac * cm / dt + gg)
+    return Vs, Is, Ds, carried
+
+
+def state_phase(system, t, y, dt, p, variant, v_new, carried):
+    """Phase 3 of :func:`_cable_step` for NEURON's first-order step without
+    relinked inputs: each group's ``states`` with its nodes' new v
+    (``v_new``: one array per group, in the plan's order)."""
+    plan = system.cable_plan
+    return {gid: _kernel(system, gid, variant).states(t, y[gid], p[gid], carried[gid][0], dt, v_new[k],
+                                                       carried[gid][1])
+            for k, gid in enumerate(plan.order)}
 
 
 def _relinked(system) -> dict:

@@ -1,0 +1,163 @@
+"""The reverse pass of NEURON's first-order cable step
+(:func:`nmlcell.lower.cable_step.cable_step`) on the CPU kernel.
+
+XLA's CPU runtime runs a loop body that holds a custom call (the fused
+voltage system of ``hines_cable.cc``) op by op: every fusion of the body is
+a separate thunk, about 0.2 µs each on this machine whatever its size. The
+transpose of a step as JAX differentiates it is about 95 such fusions (most
+on the one-node and seven-node hh groups), against 13-18 for the step
+itself, and that, more than the arithmetic, set the cost of a gradient.
+
+Here the step is a ``custom_vjp``:
+
+* primal: the step as before (bitwise the same forward run);
+* forward of the reverse pass (run when a checkpointed chunk is
+  recomputed): the step, with the kernel's ``x`` (``V + x`` is the new v)
+  instead of ``V + x``; the residuals are ``t`` and one vector holding the
+  step's states and ``x``, so that the chunk stores one array per step
+  instead of one per state column;
+* backward: two JAX segments around one call of the transposed kernel.
+  The first recomputes the current phase from the saved states and
+  returns the diagonal, ``x`` and the cotangent of the new v; the second
+  recomputes both phases and returns the cotangents of the states and
+  parameters. Each segment runs inside a one-trip ``while_loop`` whose trip
+  count XLA cannot see (a flag in its carry): XLA's CPU backend compiles a
+  small loop without custom calls into one native function
+  (``xla_cpu_small_while_loop_byte_threshold``, see docs/performance.md),
+  so each segment is one thunk instead of dozens.
+
+The gradient is the same as differentiating the step directly (to
+round-off: bench E's conductance gradients within 1e-15 relative).
+Used for NEURON's first-order step (``staggered`` and the variants that
+share its voltage step) when the C++ kernel is loaded, the default backend
+is the CPU and no input is re-read from the new v (gap junctions' vpeer:
+:func:`nmlcell.lower.cable_step._relinked`); otherwise the step is
+rematerialised with ``jax.checkpoint``. Forward mode (``jvp``) is not
+available through it, as through the kernel's own ``custom_vjp``.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from . import _hines_ffi
+
+
+def applies(system, t, y, p) -> bool:
+    """Whether :func:`step_fn` serves this system and these arguments."""
+    from . import cable
+    from .cable_step import _relinked
+
+    if jax.default_backend() != "cpu" or cable._resolve_method("auto") == "jax":
+        return False
+    if _relinked(system):
+        return False
+    leaves = jax.tree.leaves(y)
+    if not leaves:
+        return False
+    dt = jnp.result_type(leaves[0])
+    if dt.name not in _hines_ffi.CABLE_TARGETS or any(jnp.result_type(x) != dt for x in leaves):
+        return False
+    return all(jnp.issubdtype(jnp.result_type(x), jnp.floating) for x in jax.tree.leaves(p))
+
+
+def step_fn(system, variant=None):
+    """``f(t, y, p, dt) -> y_new``: the first-order cable step with the
+    reverse pass above; one per system and state-phase variant."""
+    cache = system.__dict__.setdefault("_cable_adjoint_steps", {})
+    if variant not in cache:
+        cache[variant] = _make(system, variant)
+    return cache[variant]
+
+
+def _opaque(f, *args, init=None):
+    """``f(*args)`` inside a one-trip ``while_loop`` (a flag in the carry
+    ends it), so that XLA's CPU backend compiles it as one native call.
+    ``init``: arrays shaped like the result that are dead afterwards (XLA
+    may then reuse their buffers); zeros by default."""
+    if init is None:
+        init = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
+    _, out = lax.while_loop(lambda c: jnp.logical_not(c[0]), lambda c: (jnp.asarray(True), f(*args)),
+                            (jnp.asarray(False), init))
+    return out
+
+
+def _make(system, variant):
+    from .cable import _cable_bwd, cable_solve_groups
+    from .cable_step import current_phase, state_phase
+
+    csys = system.cable_plan.system
+
+    vindex = [(gid, system.groups[gid].state_index["v"]) for gid in system.cable_plan.order]
+
+    def vcols(y):
+        return [y[gid][k] for gid, k in vindex]
+
+    def phase1(t, y, p, dt):
+        return current_phase(system, t, y, dt, p, variant)
+
+    def phase3(t, y, p, dt, v_new, carried):
+        return state_phase(system, t, y, dt, p, variant, v_new, carried)
+
+    @jax.custom_vjp
+    def step(t, y, p, dt):
+        Vs, Is, Ds, carried = phase1(t, y, p, dt)
+        v_new = cable_solve_groups(csys, Vs, Is, Ds, add_v=True)
+        return phase3(t, y, p, dt, v_new, carried)
+
+    def fwd(t, y, p, dt):
+        Vs, Is, Ds, carried = phase1(t, y, p, dt)
+        xs = cable_solve_groups(csys, Vs, Is, Ds)
+        # V + x as the kernel adds it with add_v (one rounding): the same new v
+        out = phase3(t, y, p, dt, [v + x for v, x in zip(Vs, xs)], carried)
+        packed = jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(y)] + list(xs))
+        return out, (t, packed, p, dt)
+
+    def unpack(packed, like):
+        leaves, tdef = jax.tree.flatten(like)
+        out, k = [], 0
+        for a in leaves:
+            n = math.prod(a.shape)
+            out.append(packed[k:k + n].reshape(a.shape))
+            k += n
+        xs = []
+        for s in csys.sizes:
+            xs.append(packed[k:k + s])
+            k += s
+        return jax.tree.unflatten(tdef, out), xs
+
+    def bwd(res, ct):
+        t, packed, p, dt = res
+
+        def seg1(packed, p, ct):
+            y, xs = unpack(packed, ct)
+            Vs, _Is, Ds, carried = phase1(t, y, p, dt)
+            v_new = [v + x for v, x in zip(Vs, xs)]
+            _, f = jax.vjp(lambda vn: phase3(t, y, p, dt, vn, carried), v_new)
+            return tuple(Ds), tuple(xs), tuple(f(ct)[0])
+
+        Ds, xs, cv = _opaque(seg1, packed, p, ct)
+        Vbar, Ibar, Dbar = _cable_bwd(csys, False, (Ds, xs), cv)
+
+        def seg2(packed, p, ct, cv, Vbar, Ibar, Dbar):
+            y, xs = unpack(packed, ct)
+            # the new v as a constant: its dependence on y and p is the solve's (Vbar, Ibar, Dbar)
+            v_new = [v + x for v, x in zip(vcols(y), xs)]
+
+            def both(y, p):
+                Vs, Is, Ds, carried = phase1(t, y, p, dt)
+                return phase3(t, y, p, dt, v_new, carried), Vs, Is, Ds
+
+            _, f = jax.vjp(both, y, p)
+            cV = [a + b for a, b in zip(cv, Vbar)]
+            return f((ct, cV, list(Ibar), list(Dbar)))
+
+        cy, cp = _opaque(seg2, packed, p, ct, cv, Vbar, Ibar, Dbar,
+                         init=(ct, jax.tree.map(jnp.zeros_like, p)))
+        return jnp.zeros_like(t), cy, cp, jnp.zeros_like(dt)
+
+    step.defvjp(fwd, bwd)
+    return step
