@@ -1,7 +1,12 @@
-"""The C++ tree kernel's background build starts right after the XML
-check when the files hold a multi-compartment cell (lems._prebuild_early),
-before pylems reads them; a single-compartment model starts nothing."""
+"""What import_lems does for speed: the C++ tree kernel's background build
+starts right after the XML check when the files hold a multi-compartment
+cell (lems._prebuild_early), before pylems reads them, and a
+single-compartment model starts nothing; the cyclic garbage collector is
+paused during the import and restored after (lems._gc_paused)."""
+import gc
 from pathlib import Path
+
+import pytest
 
 from nmlcell.importers import lems, nml_cell
 from nmlcell.importers.coretypes import core_types_dir
@@ -42,3 +47,25 @@ def test_import_lems_calls_it_before_pylems(monkeypatch, tmp_path):
     except RuntimeError:
         pass
     assert order == ["prebuild", "pylems"]
+
+
+def test_gc_paused_during_import_and_restored(monkeypatch):
+    seen = []
+    monkeypatch.setenv("NMLCELL_CACHE", "off")
+
+    def probe(rd, path, duration, dt):
+        seen.append(gc.isenabled())
+        raise RuntimeError("stop here")
+    monkeypatch.setattr(lems, "_import_lems", probe)
+    path = ROOT / "data" / "examples" / "hh" / "LEMS_HH.xml"
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        lems.import_lems(path)
+    assert seen == [False] and gc.isenabled()   # back on, also after an error
+    gc.disable()
+    try:   # a caller that had it off keeps it off
+        with pytest.raises(RuntimeError):
+            lems.import_lems(path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
