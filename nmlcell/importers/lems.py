@@ -186,8 +186,10 @@ def _gc_paused():
     (libNeuroML's document, pylems's components, sympy's expressions);
     each time they have grown by a quarter, CPython 3.11 runs a full
     collection over all of them, which finds almost nothing. Hay's L5PC:
-    6 full collections, 1.4 s of a 2.2-s import. The little cyclic garbage
-    the import leaves is collected after, as usual."""
+    6 full collections, 0.4-1.4 s of wall time in the import on the shared
+    machine; paused, the import takes 0.3-0.5 CPU s less (of about 2) at
+    the same peak memory. The little cyclic garbage the import leaves is
+    collected after, as usual."""
     import gc
 
     was = gc.isenabled()
