@@ -19,7 +19,9 @@ E: gradient of a loss over 50 ms of C with respect to every conductance
 D-ab: D's vmapped run (50 ms) with the staggered kernel's vmap-time
    options off and on, alternated in one process (CPU time, best of 3).
 
-Prints one JSON line per case.   python bench/bench_cable.py [C|D|D-ab|E]
+E200: E over 200 ms (run alone, so that the peak RSS is its own).
+
+Prints one JSON line per case.   python bench/bench_cable.py [C|D|D-ab|E|E200]
 """
 from __future__ import annotations
 
@@ -251,11 +253,11 @@ def case_d_ab(swc, T=50.0, rounds=3):
                       "us_per_cell_step_after": round(min(cpu[True]) * per, 2), "max_v_diff_mV": diff}))
 
 
-def case_e(swc):
+def case_e(swc, T=50.0):
     import jax
 
     cell = build(swc)
-    sim = cell.simulator(duration=50.0, dt=DT, record=["soma[0](0.5).v"])
+    sim = cell.simulator(duration=T, dt=DT, record=["soma[0](0.5).v"])
     p = cell.parameters()
     keys = [(g, k) for g, d in p.items() if g != "__global__" for k in d
             if k in ("gnabar_hh", "gkbar_hh", "gl_hh", "g_pas")]
@@ -272,6 +274,9 @@ def case_e(swc):
     gs = [p[g][k] for g, k in keys]
     fwd = jax.jit(loss)
     vg = jax.jit(jax.value_and_grad(loss))
+    # XLA's temporary memory of the gradient (the checkpointed chunks' states
+    # and residuals, the trace and its cotangent): flat in T means ~sqrt(steps)
+    temp = vg.lower(gs).compile().memory_analysis().temp_size_in_bytes
     jax.block_until_ready(fwd(gs))
     jax.block_until_ready(vg(gs))
     t_f, t_g = [], []
@@ -283,9 +288,9 @@ def case_e(swc):
         jax.block_until_ready(vg(gs))
         t_g.append(time.perf_counter() - t0)
     t_f, t_g = min(t_f), min(t_g)
-    print(json.dumps({"case": "E", "conductance_arrays": len(keys), "forward_s": round(t_f, 4),
+    print(json.dumps({"case": "E", "duration_ms": T, "conductance_arrays": len(keys), "forward_s": round(t_f, 4),
                       "value_and_grad_s": round(t_g, 4), "ratio_grad_over_forward": round(t_g / t_f, 2),
-                      "peak_rss_mb": peak_mb()}))
+                      "grad_temp_mb": round(temp / 2**20, 3), "peak_rss_mb": peak_mb()}))
 
 
 def main():
@@ -302,6 +307,8 @@ def main():
             case_d_ab(swc)
         if "E" in which:
             case_e(swc)
+        if "E200" in which:  # the same over 200 ms (memory in the number of steps; one case per process)
+            case_e(swc, T=200.0)
 
 
 if __name__ == "__main__":
