@@ -2,11 +2,13 @@
 (:func:`nmlcell.lower.cable_step.cable_step`) on the CPU kernel.
 
 XLA's CPU runtime runs a loop body that holds a custom call (the fused
-voltage system of ``hines_cable.cc``) op by op: every fusion of the body is
-a separate thunk, about 0.2 µs each on this machine whatever its size. The
-transpose of a step as JAX differentiates it is about 95 such fusions (most
-on the one-node and seven-node hh groups), against 13-18 for the step
-itself, and that, more than the arithmetic, set the cost of a gradient.
+voltage system of ``hines_cable.cc``) op by op: every fusion and copy of
+the body is a separate thunk, 0.2-0.5 µs each on this machine whatever its
+size. The transpose of a step as JAX differentiates it is about 95 such
+fusions and two kernel calls, against 13-18 fusions and one call for the
+step itself, and that, more than the arithmetic, set the cost of a
+gradient (bench E: 32 µs per backward step, 4 µs of it without the
+custom call).
 
 Here the step is a ``custom_vjp``:
 
@@ -16,18 +18,18 @@ Here the step is a ``custom_vjp``:
   instead of ``V + x``; the residuals are ``t`` and one vector holding the
   step's states and ``x``, so that the chunk stores one array per step
   instead of one per state column;
-* backward: two JAX segments around one call of the transposed kernel.
-  The first recomputes the current phase from the saved states and
-  returns the diagonal, ``x`` and the cotangent of the new v; the second
-  recomputes both phases and returns the cotangents of the states and
-  parameters. Each segment runs inside a one-trip ``while_loop`` whose trip
-  count XLA cannot see (a flag in its carry): XLA's CPU backend compiles a
-  small loop without custom calls into one native function
-  (``xla_cpu_small_while_loop_byte_threshold``, see docs/performance.md),
-  so each segment is one thunk instead of dozens.
+* backward: no custom call. The current phase is recomputed from the saved
+  states, the cotangent of the new v taken through the state phase, the
+  transposed voltage system solved in plain JAX without a scatter
+  (:func:`_transposed_solve`, the kernel's transpose to round-off), and the
+  cotangents of the states and parameters taken through both phases, all
+  inside one one-trip ``while_loop`` whose trip count XLA cannot see (a
+  flag in its carry): XLA's CPU backend compiles such a small loop without
+  custom calls or scatters into one native function
+  (``xla_cpu_small_while_loop_byte_threshold``, see docs/performance.md).
 
 The gradient is the same as differentiating the step directly (to
-round-off: bench E's conductance gradients within 1e-15 relative).
+round-off: bench E's conductance gradients within 1e-14 relative).
 Used for NEURON's first-order step (``staggered`` and the variants that
 share its voltage step) when the C++ kernel is loaded, the default backend
 is the CPU and no input is re-read from the new v (gap junctions' vpeer:
@@ -40,6 +42,7 @@ from __future__ import annotations
 import math
 
 import jax
+import numpy as np
 import jax.numpy as jnp
 from jax import lax
 
@@ -85,8 +88,45 @@ def _opaque(f, *args, init=None):
     return out
 
 
+def _transposed_solve(plan):
+    """``(Ds, xs, gs) -> (Vbar, Ibar, Dbar)`` per group: the transposed
+    kernel's results (``hines_cable.cc``: ``A^T lam = g``, ``Vbar = -L^T
+    lam``, ``Ibar = -lam``, ``Dbar = -lam x``) in plain JAX without a custom
+    call or a scatter (the Hines sweeps as ``fori_loop`` s, the children's
+    sums as gathers), so that XLA's CPU backend can compile the whole
+    backward loop as one native function. Same results to round-off (1e-17
+    on random systems)."""
+    from .cable import _hines_jax
+
+    csys = plan.system
+    par = np.asarray(csys.tree.parent)
+    n = len(par)
+    kids = [[] for _ in range(n)]
+    for i in range(1, n):
+        kids[par[i]].append(i)
+    ch = np.full((n, max(1, max(len(c) for c in kids))), n, dtype=np.int32)
+    for i, c in enumerate(kids):
+        ch[i, :len(c)] = c
+    parc = np.maximum(par, 0).astype(np.int32)
+    pos, inv = np.asarray(csys.pos), np.asarray(csys.inv)
+
+    def transpose(Ds, xs, gs):
+        dt = gs[0].dtype
+        a, b, dax = (jnp.asarray(v, dt) for v in (csys.a, csys.b, csys.dax))
+        D = jnp.concatenate(Ds)[pos] + dax
+        x = jnp.concatenate(xs)[pos]
+        lam = _hines_jax(par, b, a, D, jnp.concatenate(gs)[pos])
+        zero = jnp.zeros((1,), dt)
+        lam0, b0 = jnp.concatenate([lam, zero]), jnp.concatenate([b, zero])
+        # (L^T lam)[i] = dax[i] lam[i] + a[i] lam[parent[i]] + sum over children c of b[c] lam[c]
+        y = dax * lam + jnp.where(par >= 0, a * lam[parc], 0.0) + jnp.sum(b0[ch] * lam0[ch], axis=1)
+        return tuple(csys.split((-y)[inv])), tuple(csys.split((-lam)[inv])), tuple(csys.split((-lam * x)[inv]))
+
+    return transpose
+
+
 def _make(system, variant):
-    from .cable import _cable_bwd, cable_solve_groups
+    from .cable import cable_solve_groups
     from .cable_step import current_phase, state_phase
 
     csys = system.cable_plan.system
@@ -129,34 +169,28 @@ def _make(system, variant):
             k += s
         return jax.tree.unflatten(tdef, out), xs
 
+    transpose = _transposed_solve(system.cable_plan)
+
     def bwd(res, ct):
         t, packed, p, dt = res
 
-        def seg1(packed, p, ct):
+        def backward(packed, p, ct):
             y, xs = unpack(packed, ct)
             Vs, _Is, Ds, carried = phase1(t, y, p, dt)
+            # the new v as a constant: its dependence on y and p is the solve's
             v_new = [v + x for v, x in zip(Vs, xs)]
-            _, f = jax.vjp(lambda vn: phase3(t, y, p, dt, vn, carried), v_new)
-            return tuple(Ds), tuple(xs), tuple(f(ct)[0])
-
-        Ds, xs, cv = _opaque(seg1, packed, p, ct)
-        Vbar, Ibar, Dbar = _cable_bwd(csys, False, (Ds, xs), cv)
-
-        def seg2(packed, p, ct, cv, Vbar, Ibar, Dbar):
-            y, xs = unpack(packed, ct)
-            # the new v as a constant: its dependence on y and p is the solve's (Vbar, Ibar, Dbar)
-            v_new = [v + x for v, x in zip(vcols(y), xs)]
+            _, f3 = jax.vjp(lambda vn: phase3(t, y, p, dt, vn, carried), v_new)
+            cv = f3(ct)[0]
+            Vbar, Ibar, Dbar = transpose(Ds, xs, cv)
 
             def both(y, p):
                 Vs, Is, Ds, carried = phase1(t, y, p, dt)
                 return phase3(t, y, p, dt, v_new, carried), Vs, Is, Ds
 
             _, f = jax.vjp(both, y, p)
-            cV = [a + b for a, b in zip(cv, Vbar)]
-            return f((ct, cV, list(Ibar), list(Dbar)))
+            return f((ct, [a + b for a, b in zip(cv, Vbar)], list(Ibar), list(Dbar)))
 
-        cy, cp = _opaque(seg2, packed, p, ct, cv, Vbar, Ibar, Dbar,
-                         init=(ct, jax.tree.map(jnp.zeros_like, p)))
+        cy, cp = _opaque(backward, packed, p, ct, init=(ct, jax.tree.map(jnp.zeros_like, p)))
         return jnp.zeros_like(t), cy, cp, jnp.zeros_like(dt)
 
     step.defvjp(fwd, bwd)
