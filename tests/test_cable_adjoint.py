@@ -84,5 +84,5 @@ def test_reverse_pass_memory_is_not_a_state_per_step():
     state = 8 * sum(g.size * g.k for g in cell.model(6.3).lowered.groups.values())
     # keeping every step's state would add 3000 states (6 MB here); chunks
     # of sqrt(n) steps keep about sqrt(n) of them and one chunk's states and
-    # solves (measured: 196 -> 380 kB, the checkpointed steps 167 -> 318 kB)
+    # solves (measured: 195 -> 379 kB, the checkpointed steps 167 -> 318 kB)
     assert temp[1] - temp[0] < 0.1 * 3000 * state
