@@ -17,6 +17,7 @@ _MARK = "\x00"
 # (printer class, expression) -> (segments, symbol names): the odd
 # segments are indices into the names
 _TEMPLATES: dict = {}
+_LIMIT = 20000   # entries kept (Hay's L5PC: 436); past it the memo starts over
 
 
 def doprint(printer, e) -> str:
@@ -33,6 +34,8 @@ def doprint(printer, e) -> str:
         finally:
             printer._names = names
         t = (text.split(_MARK), syms)
+        if len(_TEMPLATES) >= _LIMIT:
+            _TEMPLATES.clear()
         _TEMPLATES[key] = t
     parts, syms = t
     if len(parts) == 1:
