@@ -111,7 +111,25 @@ def _transposed_solve(plan):
         y = dax * lam + jnp.where(par >= 0, a * lam[parc], 0.0) + jnp.sum(b0[ch] * lam0[ch], axis=1)
         return tuple(csys.split((-y)[inv])), tuple(csys.split((-lam)[inv])), tuple(csys.split((-lam * x)[inv]))
 
-    return transpose
+    @jax.custom_batching.custom_vmap
+    def solve(Ds, xs, gs):
+        return transpose(Ds, xs, gs)
+
+    @solve.def_vmap
+    def _batched(axis_size, in_batched, Ds, xs, gs):
+        # a batch (vmap): the transposed kernel, which solves blocks of systems
+        # at once (the sweeps above would walk strided columns). Bench E's cell,
+        # vmapped gradient over 4 gnabar values, 20 ms: 0.097 s with the sweeps,
+        # 0.081 s with the kernel, 0.087-0.088 s for the checkpointed step
+        from .cable import _cable_bwd
+
+        args = [jnp.broadcast_to(a, (axis_size,) + a.shape) if not b else a
+                for a, b in zip((*Ds, *xs, *gs), jax.tree.leaves(in_batched))]
+        G = len(Ds)
+        out = _cable_bwd(csys, False, (tuple(args[:G]), tuple(args[G:2 * G])), tuple(args[2 * G:]))
+        return out, tuple(tuple(True for _ in o) for o in out)
+
+    return solve
 
 
 def _make(system, variant):
