@@ -34,7 +34,8 @@ The gradient is the same as differentiating the step directly (to
 round-off: bench E's conductance gradients within 1e-14 relative).
 Used for NEURON's first-order step (``staggered`` and the variants that
 share its voltage step) when the C++ kernel is loaded, the default backend
-is the CPU and no input is re-read from the new v (gap junctions' vpeer:
+is the CPU, every group of the model is the cable's and no input is re-read
+from the new v (gap junctions' vpeer:
 :func:`nmlcell.lower.cable_step._relinked`); otherwise the step is
 rematerialised with ``jax.checkpoint``. Forward mode (``jvp``) is not
 available through it, as through the kernel's own ``custom_vjp``.
@@ -58,6 +59,11 @@ def applies(system, t, y, p) -> bool:
     if jax.default_backend() != "cpu" or cable._resolve_method("auto") == "jax":
         return False
     if _relinked(system):
+        return False
+    # every group a cable node's (no artificial or one-compartment cells
+    # beside the cable: the step returns the cable's groups only, and the
+    # saved states are laid out as its result)
+    if not isinstance(y, dict) or set(y) != set(system.cable_plan.order):
         return False
     leaves = jax.tree.leaves(y)
     if not leaves:
