@@ -34,8 +34,7 @@ The gradient is the same as differentiating the step directly (to
 round-off: bench E's conductance gradients within 1e-14 relative).
 Used for NEURON's first-order step (``staggered`` and the variants that
 share its voltage step) when the C++ kernel is loaded, the default backend
-is the CPU, every group of the model is the cable's and no input is re-read
-from the new v (gap junctions' vpeer:
+is the CPU and no input is re-read from the new v (gap junctions' vpeer:
 :func:`nmlcell.lower.cable_step._relinked`); otherwise the step is
 rematerialised with ``jax.checkpoint``. Forward mode (``jvp``) is not
 available through it, as through the kernel's own ``custom_vjp``.
@@ -60,10 +59,7 @@ def applies(system, t, y, p) -> bool:
         return False
     if _relinked(system):
         return False
-    # every group a cable node's (no artificial or one-compartment cells
-    # beside the cable: the step returns the cable's groups only, and the
-    # saved states are laid out as its result)
-    if not isinstance(y, dict) or set(y) != set(system.cable_plan.order):
+    if not isinstance(y, dict) or not set(system.cable_plan.order) <= set(y):
         return False
     leaves = jax.tree.leaves(y)
     if not leaves:
@@ -74,13 +70,16 @@ def applies(system, t, y, p) -> bool:
     return all(jnp.issubdtype(jnp.result_type(x), jnp.floating) for x in jax.tree.leaves(p))
 
 
-def step_fn(system, variant=None):
+def step_fn(system, variant, y):
     """``f(t, y, p, dt) -> y_new``: the first-order cable step with the
-    reverse pass above; one per system and state-phase variant."""
+    reverse pass above; one per system, state-phase variant and layout of
+    the states ``y`` (all the model's groups; the step returns the cable's)."""
+    leaves, tdef = jax.tree.flatten(y)
+    key = (variant, tdef, tuple(jnp.shape(a) for a in leaves))
     cache = system.__dict__.setdefault("_cable_adjoint_steps", {})
-    if variant not in cache:
-        cache[variant] = _make(system, variant)
-    return cache[variant]
+    if key not in cache:
+        cache[key] = _make(system, variant, tdef, key[2])
+    return cache[key]
 
 
 def _transposed_solve(plan):
@@ -138,7 +137,7 @@ def _transposed_solve(plan):
     return solve
 
 
-def _make(system, variant):
+def _make(system, variant, tdef, shapes):
     from .cable import cable_solve_groups
     from .cable_step import current_phase, state_phase
 
@@ -169,12 +168,11 @@ def _make(system, variant):
         packed = jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(y)] + list(xs))
         return out, (t, packed, p, dt)
 
-    def unpack(packed, like):
-        leaves, tdef = jax.tree.flatten(like)
+    def unpack(packed):
         out, k = [], 0
-        for a in leaves:
-            n = math.prod(a.shape)
-            out.append(packed[k:k + n].reshape(a.shape))
+        for sh in shapes:
+            n = math.prod(sh)
+            out.append(packed[k:k + n].reshape(sh))
             k += n
         xs = []
         for s in csys.sizes:
@@ -190,7 +188,7 @@ def _make(system, variant):
         def backward(packed, p, ct):
             # recomputes the current phase (in XLA's loop these recomputations
             # cost little once no custom call is in it; see the module's docstring)
-            y, xs = unpack(packed, ct)
+            y, xs = unpack(packed)
             Vs, _Is, Ds, carried = phase1(t, y, p, dt)
             # the new v as a constant: its dependence on y and p is the solve's
             v_new = [v + x for v, x in zip(Vs, xs)]

@@ -103,7 +103,7 @@ def cable_step(system, t, y, dt, p, *, variant=None, second_order=False):
     from . import cable_adjoint
 
     if not second_order and cable_adjoint.applies(system, t, y, p):
-        return cable_adjoint.step_fn(system, variant)(t, y, p, dt)
+        return cable_adjoint.step_fn(system, variant, y)(t, y, p, dt)
     # rematerialised in reverse mode: the backward pass recomputes the step from
     # its inputs instead of saving each of its intermediates (measured on bench E:
     # value_and_grad 0.39 -> 0.22 s, the forward pass not slower)
