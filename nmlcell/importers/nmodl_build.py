@@ -88,7 +88,12 @@ class MechanismBuilder(Executor):
         m = self._mechanism(derived, derivatives, on_start, conserve, updates)
         if events is not None:
             m = events.apply(m)
-        return self._array_names(m)
+        m = self._array_names(m)
+        if m.solves and self.current_origins:
+            from dataclasses import replace
+
+            m = replace(m, current_phase=tuple(d.name for d in m.derived if d.source.origin in self.current_origins))
+        return m
 
     def _run_net_receive(self, flag: float):
         """NET_RECEIVE executed for events with ``flag`` (0: a NetCon's):

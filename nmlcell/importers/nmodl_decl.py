@@ -38,11 +38,51 @@ class Declarations:
         symtab.SymtabVisitor().visit_program(self.prog)
         self.kinetic = [b for b in self.prog.blocks if b.is_kinetic_block()]
         self.kinetic_names = {node_name(b) for b in self.kinetic}
+        self.current_origins = self._current_origins()
         if self.kinetic:
             try:
                 visitor.KineticBlockVisitor().visit_program(self.prog)
             except RuntimeError as e:
                 self._unsup(f"KINETIC block the NMODL framework cannot convert ({e})", r"\bKINETIC\b")
+
+    def _current_origins(self) -> set[str]:
+        """The origins (``BREAKPOINT``, ``PROCEDURE rates``...) of the values
+        NEURON computes in its current phase and a SOLVEd block reads from
+        storage: BREAKPOINT's own assignments and those of the PROCEDUREs
+        and FUNCTIONs it calls (directly or through others) outside its
+        SOLVE that the SOLVEd block does not call. Found on the syntax tree
+        as parsed (KINETIC blocks not yet converted); empty without a SOLVE."""
+        ast, visitor = nmodl().ast, nmodl().visitor
+
+        named = {node_name(b): b for b in self.prog.blocks
+                 if b.is_procedure_block() or b.is_function_block() or b.is_derivative_block()
+                 or b.is_kinetic_block()}
+        bp = next((b for b in self.prog.blocks if b.is_breakpoint_block()), None)
+        if bp is None:
+            return set()
+
+        def calls(node, seen: set) -> set:
+            for c in visitor.AstLookupVisitor().lookup(node, ast.AstNodeType.FUNCTION_CALL):
+                n = c.get_node_name()
+                if n in named and n not in seen:
+                    seen.add(n)
+                    calls(named[n], seen)
+            return seen
+
+        outside, inside, solved = set(), set(), False
+        for st in bp.statement_block.statements:
+            solves = visitor.AstLookupVisitor().lookup(st, ast.AstNodeType.SOLVE_BLOCK)
+            if solves:
+                solved = True
+                for sb in solves:
+                    blk = named.get(sb.block_name.get_node_name())
+                    if blk is not None:
+                        calls(blk, inside)
+            else:
+                calls(st, outside)
+        if not solved:
+            return set()
+        return {"BREAKPOINT"} | {f"{kw} {n}" for n in outside - inside for kw in ("PROCEDURE", "FUNCTION")}
 
     # -- messages --------------------------------------------------------
     def _where(self, pattern: str | None, nth: int = 0, within: str | None = None) -> str:

@@ -195,6 +195,12 @@ class Mechanism:
     uS, um, mM, degC); each Parameter's ``unit`` names its own."""
     globals: tuple[str, ...] = ()
     """Parameters NMODL declares GLOBAL (one value shared by all instances)."""
+    current_phase: tuple[str, ...] = ()
+    """Derived values NEURON computes in BREAKPOINT outside its SOLVE
+    (``nrn_cur``: at ``v(t)`` and the states at ``t``) and that the SOLVEd
+    block reads from the mechanism's storage (``rates(v)`` called in
+    BREAKPOINT before ``SOLVE kstates METHOD sparse``: the kinetic rates
+    of the old voltage). Empty without a SOLVE."""
     threadsafe: bool = False
     updates: tuple = ()
     """(procedure, (Assignment, ...)) per ``SOLVE proc`` of a PROCEDURE in

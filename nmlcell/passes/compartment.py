@@ -299,7 +299,7 @@ class _Composer:
                 continue
             # a GLOBAL of another mechanism or an unknown name: a parameter
             self._param(n, 0.0, "", NONE, "input", origin=m.name)
-        phase = _memo(current_phase, m)
+        phase = current_phase(m)
         rk = frozenset(ren.items())
 
         def rx(e):  # e renamed; a mechanism in several compositions is renamed once (memo)
@@ -354,8 +354,8 @@ _MEMO: dict = {}     # (function, id(mechanism)) -> (mechanism, result)
 
 
 def _memo(fn, m):
-    """``fn(m)`` once per mechanism object (``current_phase`` parses the
-    mechanism's file; a mechanism is composed into several compartments)."""
+    """``fn(m)`` once per mechanism object (a mechanism is composed into
+    several compartments)."""
     hit = _MEMO.get((fn, id(m)))
     if hit is None or hit[0] is not m:
         hit = _MEMO[fn, id(m)] = (m, fn(m))
@@ -451,49 +451,10 @@ def current_phase(m: Mechanism) -> set[str]:
     its SOLVE (in ``nrn_cur``, at ``v(t)`` and the states at ``t``) and that
     the SOLVEd block reads from the mechanism's storage: ``rates(v)`` called
     in BREAKPOINT before ``SOLVE kstates METHOD sparse`` (caL3d.mod) gives
-    the kinetic scheme rates of the old voltage, not the new one. Found on
-    the file's NMODL syntax tree (neuron.nmodl): a value assigned in
-    BREAKPOINT itself, or in a PROCEDURE/FUNCTION that BREAKPOINT calls
-    (directly or through others) outside the SOLVE and that the SOLVEd
-    block does not call."""
-    if not m.source.file or not m.solves:
-        return set()
-    try:
-        from neuron.nmodl import ast, visitor
-
-        from ..importers.nmodl import parse_mod_file
-
-        prog, _text = parse_mod_file(m.source.file)
-    except Exception:  # a built-in without a file, or no NMODL framework
-        return set()
-    named = {}
-    for b in prog.blocks:
-        if b.is_procedure_block() or b.is_function_block() or b.is_derivative_block() or b.is_kinetic_block():
-            named[b.get_node_name()] = b
-    bp = next((b for b in prog.blocks if b.is_breakpoint_block()), None)
-    if bp is None:
-        return set()
-
-    def calls(node, seen: set) -> set:
-        for c in visitor.AstLookupVisitor().lookup(node, ast.AstNodeType.FUNCTION_CALL):
-            n = c.get_node_name()
-            if n in named and n not in seen:
-                seen.add(n)
-                calls(named[n], seen)
-        return seen
-
-    outside, inside = set(), set()
-    for st in bp.statement_block.statements:
-        solves = visitor.AstLookupVisitor().lookup(st, ast.AstNodeType.SOLVE_BLOCK)
-        if solves:
-            for sb in solves:
-                blk = named.get(sb.block_name.get_node_name())
-                if blk is not None:
-                    calls(blk, inside)
-        else:
-            calls(st, outside)
-    origins = {"BREAKPOINT"} | {f"{kw} {n}" for n in outside - inside for kw in ("PROCEDURE", "FUNCTION")}
-    return {d.name for d in m.derived if d.source.origin in origins}
+    the kinetic scheme rates of the old voltage, not the new one. The NMODL
+    importer finds them on the file's syntax tree
+    (:attr:`Mechanism.current_phase <nmlcell.ir.mechanism.Mechanism.current_phase>`)."""
+    return set(m.current_phase) if m.solves else set()
 
 
 def _check_function_tables(m: Mechanism) -> None:
