@@ -28,7 +28,7 @@ def load_mod(path) -> dict[str, Mechanism]:
     """Import a ``.mod`` file or every ``.mod`` file of a folder: a mapping
     mechanism name (SUFFIX or POINT_PROCESS) -> Mechanism. Constructs that
     cannot be lowered are all reported at once (UnsupportedError)."""
-    from .importers.nmodl import check_name_clashes, load_mod_file, load_mod_folder
+    from .importers.nmodl import load_mod_file, load_mod_folder
     from .mechanisms import FILES, HERE
 
     p = Path(path)
@@ -36,53 +36,12 @@ def load_mod(path) -> dict[str, Mechanism]:
         raise ModelImportError("file or folder not found", file=str(path))
     # a file defining a built-in's name is refused, as NEURON refuses it
     reserved = {name: HERE / f for name, f in FILES.items()}
-    cached = _mod_cache(p)
-    if cached is not None and cached[1] is not None:
-        check_name_clashes(cached[1], reserved)
-        return cached[1]
+    # each file's import is cached on disk by importers/mod_cache.py (keyed
+    # by its path and bytes and its INCLUDEs'; warnings replayed on a hit)
     if p.is_dir():
-        out = load_mod_folder(p, reserved=reserved)
-    else:
-        m = load_mod_file(p, reserved=reserved)
-        out = {m.name: m}
-    if cached is not None:
-        _mod_cache_store(cached[0], out)
-    return out
-
-
-def _mod_cache(p: Path):
-    """(cache file, mechanisms or None): imported mechanisms are kept in
-    ``~/.cache/nmlcell/mods`` (``NMLCELL_CACHE``), keyed by the bytes of the
-    .mod files and the .inc files beside them, nmlcell's importer source and
-    sympy's version; None when caching is off."""
-    import hashlib
-
-    import sympy
-
-    from . import __version__
-    from ._config import cache_dir, read_cached
-
-    cd = cache_dir()
-    if cd is None:
-        return None
-    h = hashlib.sha256(f"{__version__}|{sympy.__version__}|{p.is_dir()}".encode())
-    pkg = Path(__file__).resolve().parent
-    for sub in ("importers", "ir", "passes"):
-        for f in sorted((pkg / sub).glob("nmodl*.py" if sub == "importers" else "*.py")):
-            h.update(f.read_bytes())
-    folder = p if p.is_dir() else p.parent
-    files = sorted(folder.glob("*.inc")) + (sorted(folder.glob("*.mod")) if p.is_dir() else [p])
-    for f in files:
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    cfile = cd / "mods" / f"{h.hexdigest()[:32]}.pkl"
-    return cfile, read_cached(cfile)
-
-
-def _mod_cache_store(cfile: Path, mechs) -> None:
-    from ._config import write_cached
-
-    write_cached(cfile, mechs)
+        return load_mod_folder(p, reserved=reserved)
+    m = load_mod_file(p, reserved=reserved)
+    return {m.name: m}
 
 
 def _frozen(v):

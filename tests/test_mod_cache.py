@@ -184,3 +184,52 @@ def test_library_noise_is_not_stored(tmp_path, cache, monkeypatch):
             load_mod_file(f)
         shown.append([str(x.message) for x in w if issubclass(x.category, FutureWarning)])
     assert shown == [["a library's own warning"], []] and len(built) == 1
+
+
+LAX = """NEURON { SUFFIX lax NONSPECIFIC_CURRENT i }
+UNITS { (mA) = (milliamp) (mV) = (millivolt) (mM) = (milli/liter)
+        FOO = (faraday) (mV)  R = (k-mole) (joule/degC) }
+PARAMETER { g = 0.001 }
+ASSIGNED { v (mV) i (mA/cm2) x (mV) }
+BREAKPOINT {
+    x = g
+    i = 1e-9*FOO*R*x
+}
+"""
+
+
+def test_load_mod_shows_the_files_warnings_on_a_warm_load(tmp_path, cache):
+    """nmlcell.load_mod (a file or a folder) goes through this cache: the
+    second load imports nothing and shows the file's warning again, with
+    its file and line."""
+    import nmlcell
+
+    _folder, built = cache
+    d = tmp_path / "mods"
+    d.mkdir()
+    f = _write(d, "lax.mod", LAX)
+    _write(d, "leak.mod", LEAK % "0.001")
+    seen = []
+    for target in (f, f, d, d):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            mechs = nmlcell.load_mod(target)
+        assert "lax" in mechs
+        seen.append([(str(x.message), x.filename, x.lineno) for x in w if issubclass(x.category, NmodlUnitWarning)])
+    assert sorted(built) == sorted([str(f), str(d / "leak.mod")])  # each file imported once
+    assert len(seen[0]) == 1 and seen[0] == seen[1] == seen[2] == seen[3]
+    assert seen[1][0][1].endswith("lax.mod") and seen[1][0][2] == 3 and "FOO" in seen[1][0][0]
+
+
+def test_load_mod_hit_keeps_the_files_own_path(tmp_path, cache):
+    """A copy of a built-in's file elsewhere is refused even when the
+    built-in itself was loaded (and cached) first: an entry is keyed by the
+    path as well as the bytes, so the hit's source is the copy's."""
+    import nmlcell
+    from nmlcell.mechanisms import HERE
+
+    assert "hh" in nmlcell.load_mod(HERE / "hh.mod")
+    copy = _write(tmp_path, "hh.mod", (HERE / "hh.mod").read_text())
+    for _ in range(2):
+        with pytest.raises(ModelImportError, match=r"SUFFIX hh clashes with nmlcell's built-in"):
+            nmlcell.load_mod(copy)
