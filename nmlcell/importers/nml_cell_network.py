@@ -86,7 +86,10 @@ def build_network(rd, model, flat, net, temperature: float):
                     continue
                 if add_synaptic_input(rd, model, flat, ch, inp, pops, unsupported, conns, sources):
                     continue  # a synapse and its spike source (nml_network_inputs)
-                if inp.type == "inputW" and float(inp.parameters.get("weight", 1.0)) != 1.0:
+                weight = float(inp.parameters.get("weight", 1.0)) if inp.type == "inputW" else 1.0
+                comp = model.components[ch.parameters["component"]] \
+                    if ch.parameters.get("component") in model.components else None
+                if weight != 1.0 and (comp is None or comp.type == "pulseGenerator"):
                     unsupported.append(f"inputW with weight in inputList '{ch.id}'")
                     continue
                 tg = inp.parameters.get("target", "").strip()
@@ -101,7 +104,7 @@ def build_network(rd, model, flat, net, temperature: float):
                             else f"fractionAlong={frac:g} is outside 0..1 (beyond segment {seg})")
                     raise rd.err(f"input '{inp.id}' of inputList '{ch.id}': {what}", ch.id, "inputList")
                 _add_input(rd, model, nc, cells[int(m.group(2))], ch.parameters.get("component"), seg, frac,
-                           unsupported, IClamp)
+                           unsupported, IClamp, weight)
         elif t == "projection":
             add_projection(rd, model, pops, ch, unsupported, conns, sources)
         elif t in ("electricalProjection", "continuousProjection"):
@@ -185,23 +188,32 @@ def _voltage_dims(m: Mechanism) -> Mechanism:
     return replace(m, exposures=ex)
 
 
-def _add_input(rd, model, nc: NmlCell, cell, comp_id, seg, frac, unsupported, IClamp):
+def _add_input(rd, model, nc: NmlCell, cell, comp_id, seg, frac, unsupported, IClamp, weight=1.0):
     if comp_id not in model.components:
         raise rd.err(f"input component '{comp_id}' is not defined")
     c = model.components[comp_id]
-    if c.type not in ("pulseGenerator",):
-        unsupported.append(f"input '{comp_id}' of type {c.type} on a multi-compartment cell "
-                           f"(pulseGenerator is supported yet)")
-        return
-    P = c.parameters
-    delay = rd.quantity(P["delay"], "time", comp_id, "delay") * 1e3
-    dur = rd.quantity(P["duration"], "time", comp_id, "duration") * 1e3
-    amp = rd.quantity(P["amplitude"], "current", comp_id, "amplitude") * 1e9
     loc = nc.location(seg, frac)
     disc = cell.discretisation()
     if disc.compartments[disc.locate(loc)].area == 0.0:
         unsupported.append(f"input '{comp_id}' at {loc}, a zero-area end node of the section")
         return
+    if c.type != "pulseGenerator":  # the export's point process of its Dynamics (nml_cell_inputs)
+        from .nml_cell_inputs import current_input
+
+        m = current_input(rd, model, comp_id, unsupported, f"on cell '{nc.id}'")
+        if m is not None:  # an inputW's weight: the export's ``weight`` of the point process
+            from ..cell import PointProcess
+
+            has_w = any(p.name == "weight_p" for p in m.parameters)
+            if weight != 1.0 and not has_w:
+                unsupported.append(f"inputW with weight on input '{comp_id}', whose type has no weight")
+                return
+            cell.add(PointProcess(m, **({"weight_p": weight} if weight != 1.0 else {})), at=loc)
+        return
+    P = c.parameters
+    delay = rd.quantity(P["delay"], "time", comp_id, "delay") * 1e3
+    dur = rd.quantity(P["duration"], "time", comp_id, "duration") * 1e3
+    amp = rd.quantity(P["amplitude"], "current", comp_id, "amplitude") * 1e9
     cell.add(IClamp(delay=delay, dur=dur, amp=amp), at=loc)
 
 
