@@ -48,8 +48,7 @@ def neuron_global(m, p) -> bool:
     declared RANGE (nrnivmodl makes those GLOBAL)."""
     if p.name in m.globals:
         return True
-    return (m.units == "neuron" and (p.source.origin or "") == "PARAMETER"
-            and not (p.description or "").startswith("RANGE"))
+    return m.units == "neuron" and (p.source.origin or "") == "PARAMETER" and p.name not in m.range
 
 
 def _items(cell) -> list:

@@ -1,11 +1,15 @@
 """What the NMODL importer records in the IR for later passes, so that they
-never read a file again: ``Mechanism.current_phase`` (the values
-BREAKPOINT computes outside its SOLVE, which the compartment pass keeps at
-the step's old voltage, as NEURON's ``nrn_cur`` does)."""
+never read a file again: ``Mechanism.range``/``globals`` (NEURON's RANGE
+and GLOBAL, which ``cell.set`` follows) and ``Mechanism.current_phase``
+(the values BREAKPOINT computes outside its SOLVE, which the compartment
+pass keeps at the step's old voltage, as NEURON's ``nrn_cur`` does)."""
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
+
+from nmlcell.cell_params import neuron_global
 from nmlcell.importers.nmodl import load_mod_file
 from nmlcell.passes.compartment import current_phase
 
@@ -37,6 +41,16 @@ def _write(tmp_path, text, name="kin.mod"):
     p = tmp_path / name
     p.write_text(text)
     return p
+
+
+def test_range_and_globals_are_structured(tmp_path):
+    m = load_mod_file(_write(tmp_path, KIN))
+    assert m.range == ("g", "e", "a") and m.globals == ("tau",)
+    decided = {p.name: neuron_global(m, p) for p in m.parameters if p.name in ("g", "e", "tau", "q")}
+    assert decided == {"g": False, "e": False, "tau": True, "q": True}  # q: a PARAMETER not RANGE
+    # the decision reads the IR's lists, not a parameter's description text
+    bare = replace(m, parameters=tuple(replace(p, description="") for p in m.parameters))
+    assert {p.name: neuron_global(bare, p) for p in bare.parameters if p.name in decided} == decided
 
 
 def test_current_phase_is_found_at_import(tmp_path):

@@ -577,6 +577,7 @@ class MechanismBuilder(Executor):
             ions=tuple(self.ions), currents=tuple(currents), solves=tuple(self.solves),
             steady_state=steady, conserve=conserve, units="neuron",
             globals=tuple(n for n in self.param_names if n in self.globals),
+            range=tuple(self.range),
             threadsafe=self.threadsafe, updates=tuple(updates),
         )
 

@@ -112,7 +112,7 @@ class Declarations:
         self.ion_writes: dict[str, str] = {}
         self.nonspecific: list[str] = []
         self.electrode: list[str] = []
-        self.range: set[str] = set()
+        self.range: dict[str, None] = {}   # RANGE names, in the file's order
         self.globals: set[str] = set()
         self.threadsafe = False
         self.units: dict[str, sp.Expr] = {}      # UNITS factors (FARADAY...)
@@ -282,7 +282,7 @@ class Declarations:
             elif t == "ElectrodeCurrent":
                 self.electrode += [node_name(c) for c in s.currents]
             elif t == "Range":
-                self.range |= {node_name(v) for v in s.variables}
+                self.range.update(dict.fromkeys(node_name(v) for v in s.variables))
             elif t == "Global":
                 self.globals |= {node_name(v) for v in s.variables}
             elif t == "ThreadSafe":

@@ -195,6 +195,10 @@ class Mechanism:
     uS, um, mM, degC); each Parameter's ``unit`` names its own."""
     globals: tuple[str, ...] = ()
     """Parameters NMODL declares GLOBAL (one value shared by all instances)."""
+    range: tuple[str, ...] = ()
+    """Names the NEURON block declares RANGE (one value per instance), in
+    the file's order; a PARAMETER in neither ``globals`` nor ``range`` is
+    GLOBAL in NEURON (nrnivmodl's rule)."""
     current_phase: tuple[str, ...] = ()
     """Derived values NEURON computes in BREAKPOINT outside its SOLVE
     (``nrn_cur``: at ``v(t)`` and the states at ``t``) and that the SOLVEd
