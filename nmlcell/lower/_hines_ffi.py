@@ -1,20 +1,33 @@
 """The C++ Hines kernels through ``jax.ffi``, built at first use.
 
-The sources: ``hines.cc`` (the plain tree solve), ``hines_cable.cc`` (a
-cable step's fused voltage system and its transpose) and the headers they
-share, ``hines_common.h`` and ``hines_pack.h``. ``load()`` compiles them with
-the system's C++ compiler against the XLA FFI headers that ship with jaxlib
-(``jax.ffi.include_dir()``) into one library — one compiler run, the ``.cc``
-files as one translation unit (``-include``), which costs the CPU time of
-one file, not of parsing the XLA headers twice — caches it under
-``<nmlcell cache>/ffi/<hash>/`` (the hash covers every source and header,
-the flags, the compiler, jaxlib's version and the CPU's model and flags,
-since it is built with ``-march=native`` where the CPU can be identified),
-loads it and registers its handlers (float32, float64) as CPU FFI targets. It returns
-``False`` — and the caller falls back to the pure-JAX solve — whenever any of
-that fails: no compiler, no headers, a compile or load error, an unsupported
-platform, or ``NMLCELL_NO_FFI=1`` in the environment. The failure reason is
-kept in ``status()`` and logged at debug level; nothing is raised.
+Two libraries, so that what a float64 simulation needs is built first and
+alone:
+
+* ``libnmlcell_cable64.so`` (:func:`load`): a cable step's fused voltage
+  system and its transpose in float64 — ``hines_cable.cc`` (the FFI
+  handlers), ``hines_cable_fwd64.cc`` and ``hines_cable_bwd64.cc`` (the
+  blocks);
+* ``libnmlcell_hines_extra.so`` (:func:`load_extra`, built the first time it
+  is needed): the plain tree solve (``hines.cc``, float32 and float64) and the
+  float32 cable kernel (``hines_cable32.cc``).
+
+The headers they share: ``hines_common.h``, ``hines_pack.h``,
+``hines_cable.h`` (the kernels, without the XLA headers) and
+``hines_cable_ffi.h`` (the handlers). Each library is compiled with the
+system's C++ compiler against the XLA FFI headers that ship with jaxlib
+(``jax.ffi.include_dir()``), one compiler process per ``.cc`` file, all at
+once, then linked: the XLA headers cost most of the compile time (about
+1 s to parse, 2-3 s of CPU with a handler's instantiations), so the blocks
+sit in units that do not include them and compile beside the handlers. It is
+cached under ``<nmlcell cache>/ffi/<hash>/`` (the hash covers every source
+and header of both libraries, the flags, the compiler, jaxlib's version and
+the CPU's model and flags, since it is built with ``-march=native`` where
+the CPU can be identified), loaded, and its handlers registered as CPU FFI
+targets. ``load()`` returns ``False`` — and the caller falls back to the
+pure-JAX solve — whenever any of that fails: no compiler, no headers, a
+compile or load error, an unsupported platform, or ``NMLCELL_NO_FFI=1`` in
+the environment. The failure reason is kept in ``status()`` and logged at
+debug level; nothing is raised.
 
 Nothing is compiled at install time, so ``pip install .`` stays one command.
 """
@@ -35,19 +48,24 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-SOURCES = ("hines.cc", "hines_cable.cc")  # compiled; the headers are included from HERE
-HEADERS = ("hines_common.h", "hines_pack.h")
-FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-DNDEBUG", "-w")
+# float64 cable kernel (load) and the rest (load_extra); headers included from HERE
+CORE_SOURCES = ("hines_cable.cc", "hines_cable_fwd64.cc", "hines_cable_bwd64.cc")
+EXTRA_SOURCES = ("hines.cc", "hines_cable32.cc")
+SOURCES = CORE_SOURCES + EXTRA_SOURCES
+HEADERS = ("hines_common.h", "hines_pack.h", "hines_cable.h", "hines_cable_ffi.h")
+FLAGS = ("-O3", "-std=c++17", "-fPIC", "-DNDEBUG", "-w")
 TARGETS = {"float64": "nmlcell_hines_f64", "float32": "nmlcell_hines_f32"}
 _SYMBOLS = {"float64": "NmlcellHinesF64", "float32": "NmlcellHinesF32"}
 # the fused voltage system of a cable step and its transpose (cable_step.py)
-CABLE_TARGETS = {"float64": ("nmlcell_cable_f64", "nmlcell_cable_t_f64"),
+CABLE_TARGETS = {"float64": ("nmlcell_cable_f64", "nmlcell_cable_t_f64"),  # float64: the core library
                  "float32": ("nmlcell_cable_f32", "nmlcell_cable_t_f32")}
 _CABLE_SYMBOLS = {"float64": ("NmlcellCableF64", "NmlcellCableTF64"),
                   "float32": ("NmlcellCableF32", "NmlcellCableTF32")}
 
 _lock = threading.Lock()
 _state: dict = {"tried": False, "ok": False, "why": "not tried", "path": None}
+_extra_lock = threading.Lock()
+_extra_state: dict = {"tried": False, "ok": False, "why": "not tried", "path": None}
 
 
 def disabled_by_env() -> bool:
@@ -55,8 +73,9 @@ def disabled_by_env() -> bool:
 
 
 def status() -> dict:
-    """What happened when the kernel was (or was not) built and loaded."""
-    return dict(_state)
+    """What happened when the float64 cable kernel was (or was not) built and
+    loaded; ``"extra"``: the same for the second library (:func:`load_extra`)."""
+    return dict(_state, extra=dict(_extra_state))
 
 
 def _compiler() -> str | None:
@@ -109,41 +128,64 @@ def _attempts() -> list[list[str]]:
     return ([base + ["-march=native"]] if _cpu_signature() else []) + [base]
 
 
-def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None) -> Path:
-    """Compile ``sources`` (files of this folder, one translation unit: the
-    first ones ``-include``'d into the last) against the XLA FFI headers
-    into ``<cache>/ffi/<key>/lib_name``, trying each flag set of
-    ``attempts`` in turn; a library already built for the same key is
-    reused. Shared by every C++ kernel of the package."""
+def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, key_names=None) -> Path:
+    """Compile ``sources`` (files of this folder) against the XLA FFI
+    headers into ``<cache>/ffi/<key>/lib_name``: one compiler process per
+    source, all at once, then one link (a single source: one command),
+    trying each flag set of ``attempts`` in turn; a library already built
+    for the same key is reused. The key covers ``key_names`` (default: the
+    sources and headers). Shared by every C++ kernel of the package."""
     import jax
 
     include = jax.ffi.include_dir()
     if not os.path.isfile(os.path.join(include, "xla", "ffi", "api", "ffi.h")):
         raise RuntimeError(f"XLA FFI headers not found under {include}")
     attempts = _attempts() if attempts is None else attempts
-    folder = _cache_root() / _key(cxx, attempts, HERE, tuple(sources) + tuple(headers))
+    names = tuple(sources) + tuple(headers) if key_names is None else tuple(key_names)
+    folder = _cache_root() / _key(cxx, attempts, HERE, names)
     lib = folder / lib_name
     if lib.is_file():
         return lib
     folder.mkdir(parents=True, exist_ok=True)
     # build beside the target and rename: concurrent processes never load a half-written file
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
-    os.close(fd)
+    work = Path(tempfile.mkdtemp(prefix=lib_name + ".", dir=folder))
+    tmp = work / lib_name
     srcs = [str(HERE / name) for name in sources]
-    unity = [arg for s in srcs[:-1] for arg in ("-include", s)] + [srcs[-1]]
     errors = []
     try:
         for flags in attempts:
-            cmd = [cxx, *flags, "-I", include, "-I", str(HERE), *unity, "-o", tmp]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-            if proc.returncode == 0:
+            err = _compile_link(cxx, [*flags, "-I", include, "-I", str(HERE)], srcs, work, tmp)
+            if err is None:
                 os.replace(tmp, lib)
                 return lib
-            errors.append(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+            errors.append(err)
         raise RuntimeError("\n".join(errors))
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _compile_link(cxx: str, flags, srcs, work: Path, out: Path) -> str | None:
+    """``None`` if ``out`` was built, else the failing command and its stderr."""
+    if len(srcs) == 1:
+        jobs = [[cxx, *flags, "-shared", srcs[0], "-o", str(out)]]
+    else:
+        objs = [str(work / f"{k}_{Path(s).stem}.o") for k, s in enumerate(srcs)]
+        jobs = [[cxx, *flags, "-c", s, "-o", o] for s, o in zip(srcs, objs)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for cmd in jobs]
+    failed = None
+    for cmd, proc in zip(jobs, procs):
+        try:
+            _, stderr = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, stderr = proc.communicate()
+        if proc.returncode != 0 and failed is None:
+            failed = f"{' '.join(cmd)} failed:\n{stderr[-2000:]}"
+    if failed is not None or len(srcs) == 1:
+        return failed
+    cmd = [cxx, *flags, "-shared", *objs, "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return None if proc.returncode == 0 else f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}"
 
 
 def load_once(state: dict, lock, files, build, register, what: str, fallback: str) -> bool:
@@ -155,6 +197,7 @@ def load_once(state: dict, lock, files, build, register, what: str, fallback: st
         if state["tried"]:
             return state["ok"]
         state["tried"] = True
+        state["building"] = True
         try:
             if sys.platform not in ("linux", "darwin"):
                 raise RuntimeError(f"no FFI build on {sys.platform}")
@@ -170,34 +213,73 @@ def load_once(state: dict, lock, files, build, register, what: str, fallback: st
         except Exception as e:  # any failure: the caller's fallback is used
             state.update(ok=False, why=f"{type(e).__name__}: {e}")
             log.debug("nmlcell: %s unavailable, using %s (%s)", what, fallback, e)
+        finally:
+            state["building"] = False
         return state["ok"]
 
 
 def _build(cxx: str) -> Path:
-    return build_library(cxx, "libnmlcell_hines.so", SOURCES, HEADERS)
+    return build_library(cxx, "libnmlcell_cable64.so", CORE_SOURCES, key_names=SOURCES + HEADERS)
+
+
+def _build_extra(cxx: str) -> Path:
+    return build_library(cxx, "libnmlcell_hines_extra.so", EXTRA_SOURCES, key_names=SOURCES + HEADERS)
 
 
 def _register(so) -> None:
     import jax
 
+    for t, sym in zip(CABLE_TARGETS["float64"], _CABLE_SYMBOLS["float64"]):
+        jax.ffi.register_ffi_target(t, jax.ffi.pycapsule(getattr(so, sym)), platform="cpu")
+
+
+def _register_extra(so) -> None:
+    import jax
+
     for dtype, target in TARGETS.items():
         jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(so, _SYMBOLS[dtype])), platform="cpu")
-        for t, sym in zip(CABLE_TARGETS[dtype], _CABLE_SYMBOLS[dtype]):
-            jax.ffi.register_ffi_target(t, jax.ffi.pycapsule(getattr(so, sym)), platform="cpu")
+    for t, sym in zip(CABLE_TARGETS["float32"], _CABLE_SYMBOLS["float32"]):
+        jax.ffi.register_ffi_target(t, jax.ffi.pycapsule(getattr(so, sym)), platform="cpu")
 
 
 def load() -> bool:
-    """Build (once per machine), load and register the kernel; ``True`` if usable."""
+    """Build (once per machine), load and register the float64 cable kernel
+    (the library a float64 simulation needs); ``True`` if usable."""
     if disabled_by_env():
         return False
-    return load_once(_state, _lock, [HERE / name for name in SOURCES + HEADERS], _build, _register,
+    return load_once(_state, _lock, [HERE / name for name in CORE_SOURCES + HEADERS], _build, _register,
                      "C++ Hines kernel", "the JAX solve")
+
+
+def load_extra() -> bool:
+    """:func:`load`, then the second library (the plain tree solve and the
+    float32 cable kernel), built the first time it is asked for; ``True``
+    if both are usable."""
+    if not load():
+        return False
+    return load_once(_extra_state, _extra_lock, [HERE / name for name in SOURCES + HEADERS], _build_extra,
+                     _register_extra, "C++ Hines kernel (tree solve, float32)", "the JAX solve")
+
+
+def building() -> bool:
+    """Whether :func:`load` is building (or loading) the float64 cable kernel
+    in another thread right now, its outcome not known yet."""
+    return bool(_state.get("building"))
+
+
+def available(dtype) -> bool:
+    """Whether the cable kernel of ``dtype`` (a name or dtype) is usable:
+    float64 with :func:`load`, float32 with :func:`load_extra`."""
+    name = getattr(dtype, "name", str(dtype))
+    if name not in CABLE_TARGETS:
+        return False
+    return load() if name == "float64" else load_extra()
 
 
 def solve(parent, a, b, d, rhs):
     """The FFI call on arrays of one dtype: ``parent`` int32 (n,), ``a``, ``b``,
-    ``d`` of shape (n,) or ``rhs.shape``, ``rhs`` (..., n). ``load()`` must
-    have returned ``True``. Batched under ``vmap`` by broadcasting."""
+    ``d`` of shape (n,) or ``rhs.shape``, ``rhs`` (..., n). ``load_extra()``
+    must have returned ``True``. Batched under ``vmap`` by broadcasting."""
     import jax
 
     target = TARGETS[rhs.dtype.name]
@@ -206,7 +288,7 @@ def solve(parent, a, b, d, rhs):
     return call(parent, a, b, d, rhs)
 
 
-def cable(tables, ins, shapes, transpose=False, add_v=False):
+def cable(tables, ins, shapes, transpose=False, add_v=False, fallback=None):
     """The fused voltage system of one cable step (``hines_cable.cc``) on the
     mechanism groups' own arrays. ``tables``: ``gidx``, ``jidx``, ``parent``,
     ``hpos`` (int32, n) and ``a``, ``b``, ``dax`` (n,), Hines node ``h``
@@ -219,7 +301,15 @@ def cable(tables, ins, shapes, transpose=False, add_v=False):
     ``add_v`` the forward call returns ``V + x`` instead of ``x``, in V's
     buffer where V has the result's shape (so that XLA need not copy the
     result into a loop's carried v: the kernel has read every V of a block
-    of systems before it writes them)."""
+    of systems before it writes them).
+
+    ``fallback(*ins)``: the same results by the JAX path. Given, and the
+    float64 kernel still being built in another thread (:func:`building`),
+    the call is traced without waiting for the build: it is a placeholder
+    (:func:`_deferred`) that becomes the FFI call when it is lowered if the
+    build has succeeded by then, else ``fallback``; the lowering waits for
+    the build. So tracing overlaps the compiler, and XLA only starts once the
+    custom call's target is registered."""
     import jax
 
     dt = ins[0].dtype
@@ -229,10 +319,43 @@ def cable(tables, ins, shapes, transpose=False, add_v=False):
         alias = {len(tables) + g: g for g, sh in enumerate(shapes) if tuple(ins[g].shape) == tuple(sh)}
     call = jax.ffi.ffi_call(CABLE_TARGETS[dt.name][1 if transpose else 0], out, vmap_method="broadcast_all",
                             input_output_aliases=alias)
-    return call(*tables, *ins, add_v=bool(add_v and not transpose))
+    add_v = bool(add_v and not transpose)
+    if fallback is not None and dt.name == "float64" and building():
+        k = len(tables)
+        return _deferred(lambda *a: call(*a, add_v=add_v), lambda *a: fallback(*a[k:]), out, (*tables, *ins))
+    return call(*tables, *ins, add_v=add_v)
+
+
+_deferred_prim: list = []
+
+
+def _deferred(direct, fallback, out, args):
+    """A call whose lowering is decided when it is lowered: ``direct(*args)``
+    (the FFI call) if :func:`load` — waiting for a build in progress —
+    returns ``True``, else ``fallback(*args)``; the results ``out``
+    (``ShapeDtypeStruct``). Unbatched (the callers batch with
+    ``custom_vmap``) and not differentiated (their ``custom_vjp``)."""
+    from jax import core as jcore
+    from jax.extend.core import Primitive
+    from jax.interpreters import mlir
+
+    if not _deferred_prim:
+        prim = Primitive("nmlcell_ffi_deferred")
+        prim.multiple_results = True
+        prim.def_abstract_eval(lambda *_, out, direct, fallback: list(out))
+        # run outside jit (or a trace evaluated at once): wait for the build too
+        prim.def_impl(lambda *a, out, direct, fallback: (direct if load() else fallback)(*a))
+
+        def lower(ctx, *ops, out, direct, fallback):
+            return mlir.lower_fun(direct if load() else fallback, multiple_results=True)(ctx, *ops)
+
+        mlir.register_lowering(prim, lower)
+        _deferred_prim.append(prim)
+    avals = tuple(jcore.ShapedArray(tuple(o.shape), o.dtype) for o in out)
+    return _deferred_prim[0].bind(*args, out=avals, direct=direct, fallback=fallback)
 
 
 if __name__ == "__main__":  # python -m nmlcell.lower._hines_ffi: build ahead of first use
     import nmlcell  # noqa: F401
 
-    print("loaded" if load() else "unavailable", status())
+    print("loaded" if load_extra() else "unavailable", status())

@@ -139,8 +139,9 @@ def hines_tree(parent) -> HinesTree:
 
 
 def ffi_available() -> bool:
-    """Whether the C++ kernel is built and registered (builds it on first call)."""
-    return _hines_ffi.load()
+    """Whether the C++ kernels (the cable kernel and the plain tree solve)
+    are built and registered (builds them on first call)."""
+    return _hines_ffi.load_extra()
 
 
 # ----------------------------------------------------------------------------- matrix
@@ -283,12 +284,17 @@ def _on_platform(args, *, cpu, default):
     return lax.platform_dependent(*args, cpu=cpu, default=default)
 
 
-def _resolve_method(method: str) -> str:
+def _resolve_method(method: str, dtype="float64", tree: bool = False) -> str:
+    """``"jax"``, ``"ffi"`` or ``"auto"`` (the kernel on the CPU) for the
+    cable kernel of ``dtype`` (float64: the first library, built alone;
+    float32: the second) or, with ``tree``, the plain tree solve (the second)."""
     if method not in METHODS:
         raise ValueError(f"unknown tree-solve method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "jax":
         return "jax"
-    ok = _hines_ffi.load()
+    if method == "auto" and not tree and jnp.dtype(dtype).name == "float64" and _hines_ffi.building():
+        return "auto"  # traced as the kernel; decided when lowered (_hines_ffi.cable's placeholder)
+    ok = _hines_ffi.load_extra() if tree else _hines_ffi.available(dtype)
     if method == "ffi":
         if not ok:
             why = ("NMLCELL_NO_FFI is set" if _hines_ffi.disabled_by_env()
@@ -344,7 +350,7 @@ def tree_solve(parent, a, b, d, rhs, *, method: str = "auto"):
     floating type of the inputs).
     """
     tree = hines_tree(parent)
-    m = _resolve_method(method)
+    m = _resolve_method(method, tree=True)
     a, b, d, rhs = _as_float(a, b, d, rhs)
     for name, v in zip("a b d rhs".split(), (a, b, d, rhs)):
         if v.ndim == 0 or v.shape[-1] != tree.n:
@@ -444,7 +450,13 @@ class CableSystem:
 
 def _kernel_call(system, transpose, add_v, ins, lead):
     shapes = [lead + x.shape[-1:] for x in ins[:len(system.sizes)]]
-    return tuple(_hines_ffi.cable(system._tables(ins[0].dtype), ins, shapes, transpose, add_v))
+
+    def fallback(*v):  # the JAX path: lowered instead if a build in progress while tracing fails
+        v = [jnp.broadcast_to(x, lead + x.shape[-1:]) for x in v]
+        xs = _jax_groups(system, transpose, *v)
+        return [a + x for a, x in zip(v, xs)] if add_v and not transpose else list(xs)
+
+    return tuple(_hines_ffi.cable(system._tables(ins[0].dtype), ins, shapes, transpose, add_v, fallback=fallback))
 
 
 def cable_solve(system: CableSystem, V, I, D):
@@ -455,7 +467,7 @@ def cable_solve(system: CableSystem, V, I, D):
     ``(..., n)``. :func:`cable_solve_groups` on the groups' own arrays."""
     V, I, D = _as_float(V, I, D)
     V, I, D = jnp.broadcast_arrays(V, I, D)
-    if _resolve_method("auto") == "jax" or V.dtype.name not in _hines_ffi.CABLE_TARGETS:
+    if V.dtype.name not in _hines_ffi.CABLE_TARGETS or _resolve_method("auto", V.dtype) == "jax":
         return system._jax(V, I, D)
     xs = cable_solve_groups(system, system.split(V), system.split(I), system.split(D))
     return xs[0] if len(xs) == 1 else jnp.concatenate(xs, axis=-1)
@@ -480,7 +492,7 @@ def cable_solve_groups(system: CableSystem, Vs, Is, Ds, *, add_v: bool = False):
     lead = jnp.broadcast_shapes(*(x.shape[:-1] for x in flat))
     flat = [jnp.broadcast_to(x, lead + x.shape[-1:]) for x in flat]
     Vs, Is, Ds = tuple(flat[:G]), tuple(flat[G:2 * G]), tuple(flat[2 * G:])
-    if _resolve_method("auto") == "jax" or flat[0].dtype.name not in _hines_ffi.CABLE_TARGETS:
+    if flat[0].dtype.name not in _hines_ffi.CABLE_TARGETS or _resolve_method("auto", flat[0].dtype) == "jax":
         xs = system.split(system._jax(*(jnp.concatenate(v, axis=-1) for v in (Vs, Is, Ds))))
         return [v + x for v, x in zip(Vs, xs)] if add_v else xs
     return list(_cable_fused(system, bool(add_v), Vs, Is, Ds))

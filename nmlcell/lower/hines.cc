@@ -12,9 +12,13 @@
 // A batch is solved a vector's width of systems at a time (4 in float64, 8 in
 // float32), packed so that the work on one node is one vector operation.
 //
-// The fused voltage system of a cable step is in hines_cable.cc; both share
-// hines_common.h.
+// The fused voltage system of a cable step is in hines_cable*.cc; both share
+// hines_common.h. Built in a second library with the float32 cable kernel
+// (hines_cable32.cc) the first time either is used (_hines_ffi.py).
 #include "hines_common.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
 
 namespace {
 

@@ -1,7 +1,9 @@
 // Shared by the C++ kernels of hines.cc (the plain tree solve) and
-// hines_cable.cc (a cable step's fused voltage system): the XLA FFI API, the
-// vector width and the rescaling period of the elimination's projective pair.
-// Built at first use by _hines_ffi.py, with this folder on the include path.
+// hines_cable*.cc (a cable step's fused voltage system): the vector width and
+// the rescaling period of the elimination's projective pair. No XLA header:
+// the translation units that hold only kernels (hines_cable_fwd64.cc, ...)
+// compile without parsing the FFI API. Built at first use by _hines_ffi.py,
+// with this folder on the include path.
 #pragma once
 
 #include <algorithm>
@@ -11,10 +13,6 @@
 #if defined(__AVX__)
 #include <immintrin.h>
 #endif
-
-#include "xla/ffi/api/ffi.h"
-
-namespace ffi = xla::ffi;
 
 namespace nmlcell_ffi {
 

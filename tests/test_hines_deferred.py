@@ -1,0 +1,98 @@
+"""Tracing overlaps the C++ kernel's build (nmlcell/lower/_hines_ffi.py):
+while the float64 cable kernel is being built in another thread, a cable
+solve is traced without waiting (a placeholder, ``nmlcell_ffi_deferred``);
+lowering waits for the build and emits the FFI call if it succeeded, the
+JAX path if it failed. The builds here are stand-ins (a gate the test
+opens), so nothing is compiled beyond the kernel other tests build."""
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nmlcell  # noqa: F401  (configures JAX: float64)
+from nmlcell.lower import _hines_ffi, cable
+
+from test_cable_groups import SIZES, dense, system
+
+HAVE = jax.default_backend() == "cpu" and cable.ffi_available()
+
+
+def _slow_build(monkeypatch, result):
+    """A fresh kernel state whose build waits for the returned gate, then
+    returns ``result(cxx)``; targets already registered are not registered again."""
+    gate, started = threading.Event(), threading.Event()
+    monkeypatch.setattr(_hines_ffi, "_state", {"tried": False, "ok": False, "why": "not tried", "path": None})
+    monkeypatch.delenv("NMLCELL_NO_FFI", raising=False)
+    monkeypatch.setattr(_hines_ffi, "_register", lambda so: None)
+
+    def build(cxx):
+        started.set()
+        assert gate.wait(30.0)
+        return result(cxx)
+
+    monkeypatch.setattr(_hines_ffi, "_build", build)
+    monkeypatch.setattr(_hines_ffi, "_compiler", lambda: "c++")
+    th = threading.Thread(target=_hines_ffi.load, daemon=True)
+    th.start()
+    assert started.wait(10.0)
+    return gate, th
+
+
+def _case(seed):
+    cs, rng = system(SIZES, seed=seed)
+    n = cs.tree.n
+    V, I = rng.normal(size=n), rng.normal(size=n)
+    D = rng.uniform(0.5, 2.0, n)
+    return cs, V, I, D
+
+
+def _step(cs):
+    return jax.jit(lambda V, I, D: cable.cable_solve(cs, V, I, D))
+
+
+@pytest.mark.skipif(not HAVE, reason="the C++ kernel does not build here, or JAX computes on another device")
+@pytest.mark.parametrize("succeeds", [True, False])
+def test_trace_overlaps_the_build(monkeypatch, succeeds):
+    real = _hines_ffi.status()["path"]  # the kernel ffi_available() built
+
+    def result(cxx):
+        if not succeeds:
+            raise RuntimeError("a failing compiler (simulated)")
+        return real
+
+    gate, th = _slow_build(monkeypatch, result)
+    cs, V, I, D = _case(21)
+    f = _step(cs)
+    # traced while the build is still running: the placeholder, no wait
+    jaxpr = str(jax.make_jaxpr(lambda V, I, D: cable.cable_solve(cs, V, I, D))(V, I, D))
+    assert _hines_ffi.building() and "nmlcell_ffi_deferred" in jaxpr
+    traced = f.trace(V, I, D)  # the jit's own trace, before the build ends
+    assert th.is_alive()
+    gate.set()  # the build ends; lowering (which waits for it) decides
+    hlo = traced.lower().as_text()
+    assert ("nmlcell_cable_f64" in hlo) is succeeds
+    x = traced.lower().compile()(V, I, D)
+    th.join(10.0)
+    assert _hines_ffi.status()["ok"] is succeeds
+    np.testing.assert_allclose(np.asarray(x), dense(cs, V, I, D), rtol=1e-10, atol=1e-12)
+    # its gradient (the transposed kernel, or the JAX transpose), traced afterwards
+    g = jax.grad(lambda V: jnp.sum(jnp.sin(cable.cable_solve(cs, V, I, D))))(V)
+    with monkeypatch.context() as m:
+        m.setenv("NMLCELL_NO_FFI", "1")
+        g_ref = jax.grad(lambda V: jnp.sum(jnp.sin(cable.cable_solve(cs, V, I, D))))(V)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.skipif(not HAVE, reason="the C++ kernel does not build here, or JAX computes on another device")
+def test_eager_call_waits_for_the_build(monkeypatch):
+    """Outside a trace nothing can be deferred: the call waits for the build
+    and takes the JAX path if it failed."""
+    gate, th = _slow_build(monkeypatch, lambda cxx: (_ for _ in ()).throw(RuntimeError("simulated")))
+    cs, V, I, D = _case(22)
+    threading.Timer(0.2, gate.set).start()
+    x = cable.cable_solve(cs, V, I, D)
+    th.join(10.0)
+    assert not _hines_ffi.building() and _hines_ffi.status()["ok"] is False
+    np.testing.assert_allclose(np.asarray(x), dense(cs, V, I, D), rtol=1e-10, atol=1e-12)
