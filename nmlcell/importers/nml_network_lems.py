@@ -28,9 +28,12 @@ expressions:
   turns into an input); without states its current is the BREAKPOINT's
   (current phase, ``di/dv`` from ``v``), as the export's ``gapJunction``.
 
-Refused (listed as unsupported): OnConditions, Regimes, requirements other
-than ``v``, ``temperature`` (and ``peer/v``), a Piecewise inside an
-expression, an event synapse with no state, no current ``i``.
+OnConditions: the export's BREAKPOINT ifs (current phase), written by
+:mod:`.nml_network_cond`. Refused (listed as unsupported): Regimes (the
+export never arms their WATCH), an OnCondition that emits an event or sits
+in an event synapse without time derivatives, requirements other than
+``v``, ``temperature`` (and ``peer/v``), a Piecewise inside an expression,
+an event synapse with no state, no current ``i``.
 """
 from __future__ import annotations
 
@@ -97,6 +100,13 @@ def lems_synapse(rd, model, syn_id: str, unsupported: list, what: str, continuou
     return got
 
 
+def params_of(values, const, names) -> dict:
+    """The mod file's PARAMETERs as the export prints them (Java floats)."""
+    from .nml_cell import java_float
+
+    return {names[p]: java_float(v) for p, v in {**values, **const}.items()}
+
+
 def _flatten(rd, model, syn_id):
     from .lems_flatten import Flattener
     from .lems_origins import equation_origins
@@ -117,15 +127,17 @@ def _flatten(rd, model, syn_id):
 def _compose(rd, model, syn_id, continuous=False):
     """The export-style point process of ``syn_id`` (see the module's
     docstring), or a string saying why not."""
-    from .nml_cell import java_float
-
     m = _flatten(rd, model, syn_id)
     if m.unsupported:
         return "; ".join(m.unsupported)
-    if m.conditions:
-        return "an OnCondition (not supported in a synapse on a multi-compartment cell)"
     if getattr(m, "regimes", None):
-        return "Regimes (not supported in a synapse on a multi-compartment cell)"
+        return ("Regimes (jNeuroML's NEURON export v1.11.0 writes no NET_RECEIVE for a Regime's OnEvent and "
+                "never arms its OnConditions' WATCH: no reference to match)")
+    if any(c.events for c in m.conditions):
+        return "an OnCondition that emits an event"
+    has_rates = any(not sp.sympify(m.derivatives.get(s.name, 0)).is_zero for s in m.states)
+    if m.conditions and not has_rates and not continuous:
+        return "an OnCondition in a synapse whose states have no time derivative"
     if not m.states and not continuous:
         return "it has no state variable"
     if "i" not in m.exposures:
@@ -171,7 +183,7 @@ def _compose(rd, model, syn_id, continuous=False):
     names = {n: (x + "_" if x in reserved else x)
              for n in list(pnames) + list(const) + [s.name for s in m.states] + cdvs
              for x in [re.sub(r"\W", "_", n)]}
-    allowed = set(names.values()) | {"v", "weight", "celsius"} | ({"vpeer"} if continuous else set())
+    allowed = set(names.values()) | {"v", "weight", "celsius", "t", "dt"} | ({"vpeer"} if continuous else set())
 
     def renamed(e):
         def one(s):
@@ -222,7 +234,7 @@ def _compose(rd, model, syn_id, continuous=False):
         start = [(names[a.variable], text(a.expr)) for a in m.on_start if a.variable in names]
         ports = [h for h in m.on_events if h.port == "in"]
         if continuous:
-            if m.on_events:
+            if any(h.assignments or h.events for h in m.on_events):  # pulseGenerator's is empty
                 return "an OnEvent in a continuous connection's component"
             events = []
         elif len(ports) != 1 or len(m.on_events) != 1:
@@ -253,11 +265,26 @@ def _compose(rd, model, syn_id, continuous=False):
         cdv = [x for n in order for x in assign(names[n], text(dyn[n]))]
         body = {"rates": cdv + [x for n, r, e in rates for x in assign(r, e)],
                 "cur": cdv + assign("isav" if m.states else "i", i_expr)
-                + [x for n, e in saved for x in assign(n, e)]}
+                + [x for n, e in saved for x in assign(n, e)],
+                "bp": cdv + assign("i", i_expr)}
+        conds = [(text(c.test), [(names[a.variable], text(a.expr)) for a in c.assignments])
+                 for c in m.conditions]
+        assigned = {n for _c, a in conds for n, _e in a}
+        if conds and not has_rates and m.exposures["i"][0] not in {s.name for s in m.states} \
+                and {s.name for s in i_expr.free_symbols} & assigned:
+            return "an OnCondition assigning a state that its derived current i reads: not lowered yet"
     except (ValueError, KeyError, TypeError) as e:
         return f"its Dynamics cannot be written as the export's mod file ({e})"
     mod = "NmlLems_" + _name(syn_id) + ("_cont" if continuous else "")
-    params = {names[p]: java_float(v) for p, v in {**values, **const}.items()}
+    if conds:
+        from .nml_network_cond import condition_mod
+
+        lines = condition_mod(mod, pr, params_of(values, const, names), names, derivs, start, rates, saved, body,
+                              cdvs, events, conds, continuous, has_rates)
+        _MOD[mod] = "\n".join(lines + [""])
+        RECORDED[mod] = rec
+        return synapse_mechanism(mod), {}
+    params = params_of(values, const, names)
     if continuous:
         params["vpeer"] = 0.0
     rng = list(params) + ["isav"] + [n for n, _ in saved]

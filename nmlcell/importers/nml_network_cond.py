@@ -1,0 +1,90 @@
+"""OnConditions of a synapse (or a continuous connection's component) on
+multi-compartment NeuroML cells, written as jNeuroML's NEURON export
+writes them (:func:`.nml_network_lems.lems_synapse` calls
+:func:`condition_mod` for a component whose Dynamics has OnConditions).
+
+The export (v1.11.0) writes each OnCondition as an ``if (test) {
+assignments }`` in the mod file's BREAKPOINT, after the SOLVE, in the
+order of the Dynamics. NEURON runs that code in its current phase
+(``nrn_cur``), where ``t`` is the step's start plus ``dt/2``, ``v`` (and a
+POINTER ``vpeer``) the values at the step's start, after the step's
+events were delivered (NET_RECEIVE), and twice: at ``v + 0.001`` then at
+``v`` (the ``di/dv`` evaluation), so an assignment that keeps its test true
+is applied twice.
+
+- With time derivatives (a synapse: the export's rates and current in the
+  state phase, from the states before their update, stepped forward
+  Euler): here one SOLVEd PROCEDURE ``advance`` does, in order, the
+  BREAKPOINT's tests of this step's current phase (``t - dt/2``, ``vold``
+  and ``vold + 0.001``, ``vpeerold``: the values saved at the end of the
+  previous state phase, which are the step's start values), then the
+  export's state phase (current, recorded values, ``X += dt rate_X``),
+  then saves ``vold = v``. Nothing reads the states between the two
+  phases (the current is the stale one), so the result is the export's.
+- Without time derivatives (a continuous component such as a
+  ``pulseGenerator``; no events): the export's BREAKPOINT sets the states
+  by the tests and the current from them in the current phase. Here the
+  state phase runs the next step's tests (``t + dt/2``, the new ``v`` and
+  ``vpeer``: what the next current phase sees) and BREAKPOINT computes the
+  current from the states (``di/dv`` from ``v``); INITIAL runs them for
+  the first step (a recorded state at t = 0 shows that step's value).
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+_V, _T, _DT, _VP = sp.Symbol("v"), sp.Symbol("t"), sp.Symbol("dt"), sp.Symbol("vpeer")
+
+
+def _tests(pr, conds, sub, indent="    "):
+    """The BREAKPOINT's ifs with ``sub`` applied (one evaluation)."""
+    out = []
+    for test, assigns in conds:
+        out.append(f"{indent}if ({pr.doprint(test.xreplace(sub))}) {{")
+        out += [f"{indent}    {n} = {pr.doprint(e.xreplace(sub))}" for n, e in assigns]
+        out.append(f"{indent}}}")
+    return out
+
+
+def _both(pr, conds, v, t, vpeer):
+    """NEURON's two evaluations of the BREAKPOINT: at ``v + 0.001``, then ``v``."""
+    return (_tests(pr, conds, {_V: v + sp.Float(0.001), _T: t, _VP: vpeer})
+            + _tests(pr, conds, {_V: v, _T: t, _VP: vpeer}))
+
+
+def condition_mod(mod, pr, params, names, derivs, start, rates, saved, body, cdvs, events, conds, continuous,
+                  has_rates) -> list[str]:
+    """The lines of the point process ``mod`` (see the module's docstring)."""
+    reads_vpeer = continuous and any(_VP in e.free_symbols for c, a in conds for e in [c, *[x for _n, x in a]])
+    params = dict(params)
+    if continuous:
+        params["vpeer"] = 0.0
+    rng = list(params) + ["isav"] + [n for n, _ in saved]
+    state_names = [n for n, _ in derivs]
+    head = ["NEURON {", f"    POINT_PROCESS {mod}", f"    RANGE {', '.join(rng)}", "    NONSPECIFIC_CURRENT i", "}",
+            "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}"]
+    assigned = [n for n, _ in saved] + [r for _n, r, _e in rates] + [names[n] for n in cdvs]
+    head.append("ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) " + " ".join(assigned) + " }")
+    init = [f"    {n} = {pr.doprint(e)}" for n, e in start]
+    if has_rates:
+        extra = ["vold"] + (["vpeerold"] if reads_vpeer else [])
+        vold, vpo = sp.Symbol("vold"), sp.Symbol("vpeerold")
+        lines = head + [
+            "STATE { " + " ".join(state_names + extra) + " }",
+            "INITIAL {", *init, *body["cur"], "    vold = v", *(["    vpeerold = vpeer"] if reads_vpeer else []),
+            "}",
+            "BREAKPOINT {", "    SOLVE advance", "    i = isav", "}",
+            "PROCEDURE advance() {",
+            *_both(pr, conds, vold, _T - _DT / 2, vpo),
+            *body["rates"], *body["cur"],
+            *(f"    {n} = {n} + dt * {r}" for n, r, _e in rates),
+            "    vold = v", *(["    vpeerold = vpeer"] if reads_vpeer else []), "}"]
+    else:
+        lines = head + [
+            "STATE { " + " ".join(state_names) + " }",
+            "INITIAL {", *init, *_both(pr, conds, _V, _T + _DT / 2, _VP), "}",
+            "BREAKPOINT {", "    SOLVE advance", *body["bp"], "}",
+            "PROCEDURE advance() {", *_both(pr, conds, _V, _T + _DT / 2, _VP), "}"]
+    if events:
+        lines += ["NET_RECEIVE(weight) {", *(f"    {n} = {pr.doprint(e)}" for n, e in events), "}"]
+    return lines

@@ -1,0 +1,69 @@
+"""Synapses and continuous connections' components with OnConditions on
+multi-compartment NeuroML networks (issue 6), against jNeuroML's NEURON
+export, which writes each OnCondition as an ``if`` in its mod file's
+BREAKPOINT (NEURON's current phase, evaluated at v + 0.001 then at v;
+``nmlcell/importers/nml_network_cond.py``). References made and cached as
+in test_nml_multicomp; the tests skip without Java, pynml, NEURON or the
+corpus."""
+from __future__ import annotations
+
+import pytest
+
+from test_nml_multicomp import HERE, acnet2_network, compare
+
+import nmlcell
+from nmlcell.errors import UnsupportedError
+
+
+def _net(tmp_path, edit=None):
+    return acnet2_network(tmp_path, "mc_syn_ev", edit)
+
+
+@pytest.mark.slow
+def test_on_condition_synapses_vs_neuron_export(tmp_path):
+    """Two pyr_4_sym cells and a basket cell, a pulse into pyramidal 0: a
+    synapse whose g is set back to gmax when it exceeds it (two NetCons,
+    pyramidal 0 -> 1), one whose g is reset to 0 while the post v is above
+    -20 mV (pyramidal 0 -> basket dendrite), an expTwoSynapse back, and a
+    pulseGenerator as a continuousConnection's post component (the
+    export's BREAKPOINT ifs on t) on pyramidal 1's basal dendrite; both
+    synapses' g recorded. Measured: all 14 spikes within 2.5e-4 ms; v
+    within 5e-6 mV (pyramidal 0, basket: the files' precision), 7.7e-3 mV
+    on pyramidal 1 (at an upstroke; 8.0e-3 mV with the OnConditions made
+    never true: not theirs), 9.6e-3 mV on its basal dendrite; both g
+    within 8.4e-8 and 2.8e-7 of their range (the files' 4 digits)."""
+    got = compare(_net(tmp_path), v_tol=0.012, spike_tol=1e-3)
+    assert {"syn/cap_g", "syn/vrs_g"} <= got.keys()
+    assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == [6, 2, 6]
+
+
+def test_on_condition_synapses_analytic(tmp_path):
+    """Quick check without NEURON (60 ms): the capped synapse's g, set to
+    gmax (6 nS) by its OnCondition in the step after an event of weight 2
+    (8 nS), is recorded after that step's Euler decay: 6 (1 - dt/tau) nS,
+    and never above; the reset synapse (18 nS per event) is 0 on the step
+    after the basket dendrite's v passed -20 mV, 18 (1 - dt/4) nS at most."""
+    lems = _net(tmp_path, lambda t: t.replace('length="200ms"', 'length="60ms"'))
+    lems.write_text(lems.read_text().replace('length="200ms"', 'length="60ms"'))
+    model = nmlcell.load(lems)
+    model.solver = "staggered"
+    res = model.run(progress=False)
+    q = {c.id: c.quantity for o in model.ir.simulation.outputs for c in o.columns if o.id in ("syn", "bsk")}
+    cap, vrs = res.si(q["cap_g"]) * 1e9, res.si(q["vrs_g"]) * 1e9
+    assert abs(cap.max() - 6 * (1 - 0.025 / 6)) < 1e-9
+    assert abs(vrs.max() - 18 * (1 - 0.025 / 4)) < 1e-9
+    assert (vrs == 0).any() and vrs[-1] == 0.0 and cap.min() >= 0.0
+
+
+def test_regime_synapse_is_listed(tmp_path):
+    """A synapse with Regimes stays listed: the export (pynml 1.11.0) arms
+    a Regime's WATCH only on a self-event it never sends, and writes no
+    NET_RECEIVE for a Regime's OnEvent."""
+    ref = (HERE / "data" / "mc_syn_ev" / "regime_synapse.xml").read_text()
+
+    def edit(t):
+        t = t.replace("    <cappedExpSynapse ", ref + "    <cappedExpSynapse ")
+        return t.replace('synapse="VRS"', 'synapse="REF"')
+    with pytest.raises(UnsupportedError) as e:
+        nmlcell.load(_net(tmp_path, edit))
+    assert "synapse 'REF' of type refractoryExpSynapse in projection 'vrs': Regimes" in str(e.value)
