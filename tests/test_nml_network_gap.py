@@ -83,10 +83,12 @@ def test_bad_gap_junctions(tmp_path, old, new, what):
 def test_unsupported_continuous_component_is_listed(tmp_path):
     """A continuous connection's component of another type is listed, not
     dropped."""
-    lems = _mc_gap(tmp_path, lambda t: t.replace('postComponent="lgraded"', 'postComponent="drive"'))
+    lems = _mc_gap(tmp_path, lambda t: t.replace('postComponent="lgraded"', 'postComponent="AC"').replace(
+        '<silentSynapse id="silent"/>', '<silentSynapse id="silent"/><alphaCurrentSynapse id="AC" tau="3ms" ibase="0.2nA"/>'))
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(lems)
-    assert "component 'drive' of type pulseGenerator in continuousProjection 'lin_pyr': an OnCondition" in str(e.value)
+    assert ("component 'AC' of type alphaCurrentSynapse in continuousProjection 'lin_pyr': an OnEvent in a "
+            "continuous connection's component") in str(e.value)
 
 
 

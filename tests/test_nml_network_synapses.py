@@ -40,14 +40,16 @@ def test_lems_synapses_vs_neuron_export(tmp_path):
 
 def test_uncomposable_synapse_is_listed(tmp_path):
     """A synapse whose Dynamics the export-style point process cannot hold
-    (an OnCondition) is listed with its reason, not dropped."""
+    (Regimes) is listed with its reason, not dropped."""
     def edit(t):
         return t.replace('''            <OnStart>
-                <StateAssignment variable="f" value="1"/>''', '''            <OnCondition test="f .gt. 3">
-                <StateAssignment variable="f" value="3"/>
-            </OnCondition>
+                <StateAssignment variable="f" value="1"/>''', '''            <Regime name="r" initial="true">
+                <OnCondition test="f .gt. 3">
+                    <StateAssignment variable="f" value="3"/>
+                </OnCondition>
+            </Regime>
             <OnStart>
                 <StateAssignment variable="f" value="1"/>''')
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(_mc_syn(tmp_path, edit))
-    assert "synapse 'FAC' of type facilExpSynapse in projection 'fac': an OnCondition" in str(e.value)
+    assert "synapse 'FAC' of type facilExpSynapse in projection 'fac': Regimes" in str(e.value)
