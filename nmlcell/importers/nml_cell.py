@@ -42,9 +42,7 @@ from .nml_densities import export_number, place_densities
 from .nml_mechanisms import concentration_mechanism, density_mechanism, spike_detector
 
 CABLE = "sao864921383"
-_MEMBRANE_LISTS = {  # libNeuroML attribute -> NeuroML element, for what is not supported yet
-    "channel_populations": "channelPopulation",
-}
+_MEMBRANE_LISTS: dict[str, str] = {}  # libNeuroML attribute -> NeuroML element, for what is not supported yet
 
 
 def _count_segments(comp) -> int:

@@ -28,6 +28,8 @@ sections as jNeuroML's NEURON export places them (used by
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
 
@@ -52,20 +54,14 @@ def place_densities(nc, c, mp) -> None:
     """Insert every channel density of ``mp`` (libNeuroML
     membraneProperties) into ``c`` (the recording Cell of ``nc``)."""
     for cd in mp.channel_densities:
-        if cd.segments:
-            nc.unsupported.append(nc._where(f"channelDensity '{cd.id}' on segments={cd.segments}"))
-            continue
         if cd.variable_parameters:
             nc.unsupported.append(nc._where(f"variableParameter in channelDensity '{cd.id}'"))
         gmax = export_number(nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}"), 1e-4)
         erev = export_number(nc._q(cd.erev, "voltage", f"erev of {cd.id}"), 1e3)
-        _insert(nc, c, "channelDensity", cd, nc._sections(cd.segment_groups, f"channelDensity '{cd.id}'",
-                                                          "channelDensity", cd.id),
-                gmax=gmax, erev=erev)
+        _place(nc, c, "channelDensity", cd, "gmax", gmax, erev=erev)
     for cd in mp.channel_density_v_shifts:
-        if cd.segments or cd.variable_parameters:
-            nc.unsupported.append(nc._where(f"channelDensityVShift '{cd.id}' on segments or with "
-                                            "variableParameter"))
+        if cd.variable_parameters:
+            nc.unsupported.append(nc._where(f"channelDensityVShift '{cd.id}' with variableParameter"))
             continue
         gmax = export_number(nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}"), 1e-4)
         erev = export_number(nc._q(cd.erev, "voltage", f"erev of {cd.id}"), 1e3)
@@ -75,34 +71,21 @@ def place_densities(nc, c, mp) -> None:
             nc.unsupported.append(nc._where(f"channelDensityVShift '{cd.id}': ion channel '{cd.ion_channel}' "
                                             "has no vShift parameter (an ionChannelVShift has)"))
             continue
-        _insert(nc, c, "channelDensityVShift", cd,
-                nc._sections(cd.segment_groups, f"channelDensityVShift '{cd.id}'", "channelDensityVShift", cd.id),
-                gmax=gmax, erev=erev, vShift=vshift)
+        _place(nc, c, "channelDensityVShift", cd, "gmax", gmax, erev=erev, vShift=vshift)
     for cd in mp.channel_density_nernsts:
-        if cd.segments or cd.variable_parameters:
-            nc.unsupported.append(nc._where(f"channelDensityNernst '{cd.id}' on segments or with "
-                                            "variableParameter"))
+        if cd.variable_parameters:
+            nc.unsupported.append(nc._where(f"channelDensityNernst '{cd.id}' with variableParameter"))
             continue
         gmax = export_number(nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}"), 1e-4)
-        _insert(nc, c, "channelDensityNernst", cd,
-                nc._sections(cd.segment_groups, f"channelDensityNernst '{cd.id}'", "channelDensityNernst", cd.id),
-                nernst=True, gmax=gmax)
+        _place(nc, c, "channelDensityNernst", cd, "gmax", gmax, nernst=True)
     for cd in mp.channel_density_ghks:
-        if cd.segments:
-            nc.unsupported.append(nc._where(f"channelDensityGHK '{cd.id}' on segments={cd.segments}"))
-            continue
         perm = export_number(nc._q(cd.permeability, "permeability", f"permeability of {cd.id}"), 1e2)  # m/s -> cm/s
-        _insert(nc, c, "channelDensityGHK", cd,
-                nc._sections(cd.segment_groups, f"channelDensityGHK '{cd.id}'", "channelDensityGHK", cd.id),
-                ghk=True, permeability=perm)
+        _place(nc, c, "channelDensityGHK", cd, "permeability", perm, ghk=True)
     for cd in mp.channel_density_ghk2s:
-        if cd.segments:
-            nc.unsupported.append(nc._where(f"channelDensityGHK2 '{cd.id}' on segments={cd.segments}"))
-            continue
         gmax = export_number(nc._q(cd.cond_density, "conductanceDensity", f"condDensity of {cd.id}"), 1e-4)
-        _insert(nc, c, "channelDensityGHK2", cd,
-                nc._sections(cd.segment_groups, f"channelDensityGHK2 '{cd.id}'", "channelDensityGHK2", cd.id),
-                ghk2=True, gmax=gmax)
+        _place(nc, c, "channelDensityGHK2", cd, "gmax", gmax, ghk2=True)
+    for cd in getattr(mp, "channel_populations", None) or ():
+        _population(nc, c, cd)
     for tag, attr, nernst in (("channelDensityNonUniform", "channel_density_non_uniforms", False),
                               ("channelDensityNonUniformNernst", "channel_density_non_uniform_nernsts", True)):
         for cd in getattr(mp, attr, None) or ():
@@ -125,6 +108,105 @@ def place_densities(nc, c, mp) -> None:
             secs = nc._sections(vp.segment_groups, f"variableParameter of {tag} '{cd.id}'", tag, cd.id)
             perm = inhomogeneous_values(nc, vp, tag, cd.id, secs, factor=1e2)  # m/s -> cm/s
             _insert(nc, c, tag, cd, secs, ghk=True, permeability=perm)
+
+
+def _place(nc, c, tag, cd, name, value, *, nernst=False, ghk=False, ghk2=False, **params):
+    """Insert density ``cd`` on its segment group, or on its one segment
+    (``segment=``, :func:`segment_values`): ``name`` (gmax or permeability)
+    set to ``value``."""
+    if cd.segments is not None and cd.segments != "":
+        secs, vals = segment_values(nc, cd.segments, value, tag, cd.id)
+        if secs:
+            _insert(nc, c, tag, cd, secs, nernst=nernst, ghk=ghk, ghk2=ghk2, **{name: vals}, **params)
+        return
+    secs = nc._sections(cd.segment_groups, f"{tag} '{cd.id}'", tag, cd.id)
+    _insert(nc, c, tag, cd, secs, nernst=nernst, ghk=ghk, ghk2=ghk2, **{name: value}, **params)
+
+
+def _discretisation(nc):
+    if getattr(nc, "_disc", None) is None:
+        from ..cell import Cell
+
+        nc._disc = Cell(nc.morphology).discretisation()
+    return nc._disc
+
+
+def segment_compartments(nc, seg, tag: str, cid: str):
+    """(section name, [(x, area um2) of every compartment of the section],
+    [the x of those whose centre lies on segment ``seg``])."""
+    try:
+        seg = int(seg)
+    except (TypeError, ValueError):
+        seg = None
+    if seg not in nc.seg_at:
+        raise ModelImportError(f"{tag} '{cid}': cell '{nc.id}' has no segment {seg}", file=nc.file,
+                               line=nc.line_of(tag, cid), element=f'{tag} id="{cid}"')
+    i, a, b = nc.seg_at[seg]
+    disc = _discretisation(nc)
+    sec = nc.morphology.sections[i]
+    n = disc.nseg[i]
+    comps = [((k + 0.5) / n, disc.compartments[disc.first[i] + k].area) for k in range(n)]
+    last = b >= 1.0
+    mine = [x for x, _ar in comps if a <= x < b or (last and x == b)]
+    return sec.name, comps, mine
+
+
+def segment_values(nc, seg, value: float, tag: str, cid: str):
+    """([section], value) for a density on segment ``seg`` (NeuroML's
+    ``segment=``): the whole section when the segment is all of it, else
+    ``{"sec(x)": value}`` on the compartments whose centre lies on the
+    segment and 0 on the section's others (the mechanism is inserted on the
+    whole section, as NEURON can only insert it there). A segment holding no
+    compartment centre (shorter than a compartment) is unsupported."""
+    name, comps, mine = segment_compartments(nc, seg, tag, cid)
+    if not mine:
+        nc.unsupported.append(nc._where(f"{tag} '{cid}' on segment {seg}, which holds no compartment centre of "
+                                        f"section {name} (nseg {len(comps)})"))
+        return [], None
+    if len(mine) == len(comps):
+        return [name], value
+    return [name], {f"{name}({x!r})": (value if x in mine else 0.0) for x, _ar in comps}
+
+
+def _population(nc, c, cd):
+    """A ``channelPopulation``: ``number`` channels of conductance ``g``
+    (the ion channel's ``conductance``) on one segment (``segment=``, or a
+    segment group holding one segment). LEMS: ``i = number g fopen (erev -
+    v)`` on that segment; NEURON's export refuses channel populations on
+    multi-compartment cells (CHANNEL_POPULATIONS_CELL_MODEL); here the
+    density ``number g / area`` on the compartments whose centres lie on the
+    segment (their area: the segment's in NEURON's discretisation)."""
+    tag = "channelPopulation"
+    seg = cd.segments
+    if seg is None or seg == "":
+        g = next((g for g in nc.morphology.groups if g.name == cd.segment_groups), None) \
+            if cd.segment_groups not in (None, "") else None
+        segs = list(g.segments) if g is not None else (list(nc.seg_at) if cd.segment_groups in (None, "", "all")
+                                                       else None)
+        if segs is None:
+            nc._sections(cd.segment_groups, f"{tag} '{cd.id}'", tag, cd.id)  # the error naming the group
+        if len(segs) != 1:
+            nc.unsupported.append(nc._where(f"{tag} '{cd.id}' on segmentGroup '{cd.segment_groups or 'all'}' "
+                                            f"of {len(segs)} segments (a channelPopulation on one segment is "
+                                            "supported: how its number spreads over several is not defined)"))
+            return
+        seg = segs[0]
+    chan = nc.model.components[cd.ion_channel] if cd.ion_channel in nc.model.components else None
+    if chan is None or "conductance" not in chan.parameters:
+        nc.unsupported.append(nc._where(f"{tag} '{cd.id}': ion channel '{cd.ion_channel}' has no conductance"))
+        return
+    g1 = nc._q(chan.parameters["conductance"], "conductance", f"conductance of {cd.ion_channel}")  # S
+    number = float(cd.number)
+    name, comps, mine = segment_compartments(nc, seg, tag, cd.id)
+    area = math.fsum(ar for x, ar in comps if x in mine)  # um2
+    if not mine or area <= 0.0:
+        nc.unsupported.append(nc._where(f"{tag} '{cd.id}' on segment {seg}, which holds no compartment centre "
+                                        f"of section {name}"))
+        return
+    dens = number * g1 / (area * 1e-8)  # S/cm2
+    erev = nc._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3
+    vals = dens if len(mine) == len(comps) else {f"{name}({x!r})": (dens if x in mine else 0.0) for x, _ar in comps}
+    _insert(nc, c, tag, cd, [name], gmax=vals, erev=erev)
 
 
 def _insert(nc, c, tag, cd, secs, *, nernst=False, ghk=False, ghk2=False, **params):
