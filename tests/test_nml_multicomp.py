@@ -134,12 +134,12 @@ def test_recorded_places_follow_the_export():
 
 def test_unsupported_parts_are_listed(tmp_path):
     """What the multi-compartment path does not carry yet is listed, not
-    dropped: a species of sodium, a channelPopulation, a GHK density of
-    potassium (the export assumes calcium)."""
+    dropped: a species of sodium, a channelPopulation over several segments,
+    a GHK density of potassium (the export assumes calcium)."""
     cell = (DATA / "hh_two_sec.cell.nml").read_text()
     cell = cell.replace("""                <initMembPotential value="-65mV"/>""",
                         """                <initMembPotential value="-65mV"/>
-                <channelPopulation id="kPop" ionChannel="kChan" number="3" erev="-77mV" ion="k" segmentGroup="soma_group"/>
+                <channelPopulation id="kPop" ionChannel="kChan" number="3" erev="-77mV" ion="k" segmentGroup="dendrite_group"/>
                 <channelDensityGHK id="kDend" ionChannel="kChan" permeability="1 cm_per_s" ion="k" segmentGroup="dendrite_group"/>""")
     cell = cell.replace("""                <resistivity value="0.1 kohm_cm"/>""",
                         """                <resistivity value="0.1 kohm_cm"/>
@@ -151,7 +151,8 @@ def test_unsupported_parts_are_listed(tmp_path):
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(tmp_path / "LEMS_hh_two_sec.xml")
     text = str(e.value)
-    assert "channelPopulation id='kPop'" in text and "species id='na'" in text
+    assert "channelPopulation 'kPop' on segmentGroup 'dendrite_group' of 3 segments" in text
+    assert "species id='na'" in text
     assert "channelDensityGHK of 'kChan' for ion 'k'" in text
 
 
