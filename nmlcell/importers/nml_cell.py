@@ -19,7 +19,12 @@ NEURON export lays it out, so that its recorded outputs are the reference.
   species' segment group, its concentration NEURON's ``cai``.
 - Inputs: a ``pulseGenerator`` on a segment is NEURON's ``IClamp`` at the
   same place (the export's mod file switches the current on the same
-  condition on ``t``).
+  condition on ``t``); any other current input (sine, ramp, compound,
+  voltage clamps, the user's own) is the export's point process of its
+  LEMS Dynamics (:mod:`~nmlcell.importers.nml_cell_inputs`).
+- Densities on one segment (``segment=``) and ``channelPopulation``s on one
+  segment: the value on the compartments whose centres lie on the segment
+  (:mod:`~nmlcell.importers.nml_densities`).
 - Recorded quantities ``pop/0/cell/[seg/]v`` (and gate variables of a
   channel density, ``caConc``) are read where the export records them: the
   middle of the segment, as a fraction along its section (rounded as the
@@ -27,8 +32,9 @@ NEURON export lays it out, so that its recorded outputs are the reference.
   the export's NetCon (a spike-detector mechanism at v(0.5) of segment 0's
   section, threshold the cell's spikeThresh).
 
-Everything else (species of other ions, channelPopulations, inputs other
-than pulseGenerator, synapses, projections) is listed as unsupported.
+Everything else (species of other ions, channelPopulations over several
+segments, dimensionless inputs) is listed as unsupported; synapses and
+projections are :mod:`~nmlcell.importers.nml_cell_network`'s.
 """
 from __future__ import annotations
 
@@ -219,7 +225,9 @@ class NmlCell:
         model, ion = self.model, sp_.ion
         if ion != "ca" or sp_.concentration_model not in model.components:
             self.unsupported.append(self._where(f"<species id='{sp_.id}'> of ion {ion} with concentration model "
-                                                f"'{sp_.concentration_model}' (calcium pools are supported yet)"))
+                                                f"'{sp_.concentration_model}' (calcium pools are supported yet; jNeuroML's NEURON "
+                                                "export writes any pool as a calcium one, VALENCE 2, and its mod "
+                                                "file for another ion does not compile)"))
             return
         ci0 = self._q(sp_.initial_concentration, "concentration", f"initialConcentration of {sp_.id}")
         co0 = self._q(sp_.initial_ext_concentration, "concentration", f"initialExtConcentration of {sp_.id}")
