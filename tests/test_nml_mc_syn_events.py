@@ -26,14 +26,16 @@ def test_on_condition_synapses_vs_neuron_export(tmp_path):
     pyramidal 0 -> 1), one whose g is reset to 0 while the post v is above
     -20 mV (pyramidal 0 -> basket dendrite), an expTwoSynapse back, and a
     pulseGenerator as a continuousConnection's post component (the
-    export's BREAKPOINT ifs on t) on pyramidal 1's basal dendrite; both
-    synapses' g recorded. Measured: all 14 spikes within 2.5e-4 ms; v
-    within 5e-6 mV (pyramidal 0, basket: the files' precision), 7.7e-3 mV
+    export's BREAKPOINT ifs on t) on pyramidal 1's basal dendrite, and
+    (basket -> pyramidal 0) a synapse whose rate has H() inside it and
+    whose NET_RECEIVE reads a ConditionalDerivedVariable; the three
+    synapses' g recorded. Measured: all 14 spikes within 2.4e-4 ms; v
+    within 5e-6 mV (pyramidal 0, basket: the files' precision), 6.8e-3 mV
     on pyramidal 1 (at an upstroke; 8.0e-3 mV with the OnConditions made
-    never true: not theirs), 9.6e-3 mV on its basal dendrite; both g
-    within 8.4e-8 and 2.8e-7 of their range (the files' 4 digits)."""
+    never true: not theirs), 8.7e-3 mV on its basal dendrite; the g within
+    8.4e-8, 2.8e-7 and 1.3e-7 of their range (the files' 4 digits)."""
     got = compare(_net(tmp_path), v_tol=0.012, spike_tol=1e-3)
-    assert {"syn/cap_g", "syn/vrs_g"} <= got.keys()
+    assert {"syn/cap_g", "syn/vrs_g", "syn/gat_g"} <= got.keys()
     assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == [6, 2, 6]
 
 
@@ -42,17 +44,19 @@ def test_on_condition_synapses_analytic(tmp_path):
     gmax (6 nS) by its OnCondition in the step after an event of weight 2
     (8 nS), is recorded after that step's Euler decay: 6 (1 - dt/tau) nS,
     and never above; the reset synapse (18 nS per event) is 0 on the step
-    after the basket dendrite's v passed -20 mV, 18 (1 - dt/4) nS at most."""
+    after the basket dendrite's v passed -20 mV, 18 (1 - dt/4) nS at most;
+    the gated one's first event, decaying at 4/tau (v below vh)."""
     lems = _net(tmp_path, lambda t: t.replace('length="200ms"', 'length="60ms"'))
     lems.write_text(lems.read_text().replace('length="200ms"', 'length="60ms"'))
     model = nmlcell.load(lems)
     model.solver = "staggered"
     res = model.run(progress=False)
     q = {c.id: c.quantity for o in model.ir.simulation.outputs for c in o.columns if o.id in ("syn", "bsk")}
-    cap, vrs = res.si(q["cap_g"]) * 1e9, res.si(q["vrs_g"]) * 1e9
+    cap, vrs, gat = (res.si(q[k]) * 1e9 for k in ("cap_g", "vrs_g", "gat_g"))
     assert abs(cap.max() - 6 * (1 - 0.025 / 6)) < 1e-9
     assert abs(vrs.max() - 18 * (1 - 0.025 / 4)) < 1e-9
     assert (vrs == 0).any() and vrs[-1] == 0.0 and cap.min() >= 0.0
+    assert abs(gat.max() - 4 * (1 - 0.025 / 8)) < 1e-9  # 2 nS x weight 2, H() = 1 at rest (below -60 mV)
 
 
 def test_regime_synapse_is_listed(tmp_path):

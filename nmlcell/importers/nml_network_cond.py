@@ -36,55 +36,56 @@ import sympy as sp
 _V, _T, _DT, _VP = sp.Symbol("v"), sp.Symbol("t"), sp.Symbol("dt"), sp.Symbol("vpeer")
 
 
-def _tests(pr, conds, sub, indent="    "):
+def _tests(pr, conds, sub, assign, indent="    "):
     """The BREAKPOINT's ifs with ``sub`` applied (one evaluation)."""
     out = []
     for test, assigns in conds:
         out.append(f"{indent}if ({pr.doprint(test.xreplace(sub))}) {{")
-        out += [f"{indent}    {n} = {pr.doprint(e.xreplace(sub))}" for n, e in assigns]
+        out += [x for n, e in assigns for x in assign(n, e.xreplace(sub), indent + "    ")]
         out.append(f"{indent}}}")
     return out
 
 
-def _both(pr, conds, v, t, vpeer):
+def _both(pr, conds, v, t, vpeer, assign):
     """NEURON's two evaluations of the BREAKPOINT: at ``v + 0.001``, then ``v``."""
-    return (_tests(pr, conds, {_V: v + sp.Float(0.001), _T: t, _VP: vpeer})
-            + _tests(pr, conds, {_V: v, _T: t, _VP: vpeer}))
+    return (_tests(pr, conds, {_V: v + sp.Float(0.001), _T: t, _VP: vpeer}, assign)
+            + _tests(pr, conds, {_V: v, _T: t, _VP: vpeer}, assign))
 
 
-def condition_mod(mod, pr, params, names, derivs, start, rates, saved, body, cdvs, events, conds, continuous,
-                  has_rates) -> list[str]:
-    """The lines of the point process ``mod`` (see the module's docstring)."""
+def condition_mod(mod, pr, params, names, derivs, init, rates, saved, body, cdvs, events, conds, continuous,
+                  has_rates, assign, temps, ev_states=()) -> list[str]:
+    """The lines of the point process ``mod`` (see the module's docstring):
+    ``init`` and ``events`` the INITIAL's and NET_RECEIVE's statements,
+    ``assign(var, expr, indent)`` the statements setting a variable (its
+    ``pw_<k>`` temporaries appended to ``temps``)."""
     reads_vpeer = continuous and any(_VP in e.free_symbols for c, a in conds for e in [c, *[x for _n, x in a]])
     params = dict(params)
     if continuous:
         params["vpeer"] = 0.0
-    rng = list(params) + ["isav"] + [n for n, _ in saved]
-    state_names = [n for n, _ in derivs]
-    head = ["NEURON {", f"    POINT_PROCESS {mod}", f"    RANGE {', '.join(rng)}", "    NONSPECIFIC_CURRENT i", "}",
-            "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}"]
-    assigned = [n for n, _ in saved] + [r for _n, r, _e in rates] + [names[n] for n in cdvs]
-    head.append("ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) " + " ".join(assigned) + " }")
-    init = [f"    {n} = {pr.doprint(e)}" for n, e in start]
+    state_names = [n for n, _ in derivs] + list(ev_states)
     if has_rates:
         extra = ["vold"] + (["vpeerold"] if reads_vpeer else [])
         vold, vpo = sp.Symbol("vold"), sp.Symbol("vpeerold")
-        lines = head + [
+        tail = [
             "STATE { " + " ".join(state_names + extra) + " }",
             "INITIAL {", *init, *body["cur"], "    vold = v", *(["    vpeerold = vpeer"] if reads_vpeer else []),
             "}",
             "BREAKPOINT {", "    SOLVE advance", "    i = isav", "}",
             "PROCEDURE advance() {",
-            *_both(pr, conds, vold, _T - _DT / 2, vpo),
+            *_both(pr, conds, vold, _T - _DT / 2, vpo, assign),
             *body["rates"], *body["cur"],
             *(f"    {n} = {n} + dt * {r}" for n, r, _e in rates),
             "    vold = v", *(["    vpeerold = vpeer"] if reads_vpeer else []), "}"]
     else:
-        lines = head + [
+        tail = [
             "STATE { " + " ".join(state_names) + " }",
-            "INITIAL {", *init, *_both(pr, conds, _V, _T + _DT / 2, _VP), "}",
+            "INITIAL {", *init, *_both(pr, conds, _V, _T + _DT / 2, _VP, assign), "}",
             "BREAKPOINT {", "    SOLVE advance", *body["bp"], "}",
-            "PROCEDURE advance() {", *_both(pr, conds, _V, _T + _DT / 2, _VP), "}"]
+            "PROCEDURE advance() {", *_both(pr, conds, _V, _T + _DT / 2, _VP, assign), "}"]
     if events:
-        lines += ["NET_RECEIVE(weight) {", *(f"    {n} = {pr.doprint(e)}" for n, e in events), "}"]
-    return lines
+        tail += ["NET_RECEIVE(weight) {", *events, "}"]
+    rng = list(params) + ["isav"] + [n for n, _ in saved]
+    assigned = [n for n, _ in saved] + [r for _n, r, _e in rates] + [names[n] for n in cdvs] + temps
+    return ["NEURON {", f"    POINT_PROCESS {mod}", f"    RANGE {', '.join(rng)}", "    NONSPECIFIC_CURRENT i", "}",
+            "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}",
+            "ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) " + " ".join(assigned) + " }"] + tail

@@ -209,15 +209,32 @@ def _compose(rd, model, syn_id, continuous=False):
             raise ValueError(f"unknown name(s) {', '.join(sorted(left))}")
         return e
 
+    temps: list[str] = []  # a Piecewise inside an expression: its value, assigned before
+
     def assign(var, e, indent="    "):
         """NMODL statements setting ``var`` to ``e`` (sympy, renamed): a
         Piecewise (a ConditionalDerivedVariable) as if/else, as the export
-        writes it."""
+        writes it; one inside an expression (``H()``, a nested case) first
+        assigned to a variable ``pw_<k>`` by if/else (innermost first),
+        which the expression reads."""
         if not e.has(sp.Piecewise):
             return [f"{indent}{var} = {pr.doprint(e)}"]
-        if not isinstance(e, sp.Piecewise) or any(x.has(sp.Piecewise) for x, _c in e.args):
-            raise ValueError("a ConditionalDerivedVariable inside an expression")
-        out = []
+        pre = []
+        while True:
+            inner = [p for p in e.atoms(sp.Piecewise) if p != e
+                     and not any(x.has(sp.Piecewise) or sp.sympify(c).has(sp.Piecewise) for x, c in p.args)]
+            if not inner:
+                break
+            for p in sorted(inner, key=sp.default_sort_key):
+                t = f"pw_{len(temps)}"
+                temps.append(t)
+                pre += assign(t, p, indent)
+                e = e.xreplace({p: sp.Symbol(t)})
+        if not isinstance(e, sp.Piecewise):
+            return pre + [f"{indent}{var} = {pr.doprint(e)}"]
+        if any(sp.sympify(c).has(sp.Piecewise) for _x, c in e.args):
+            raise ValueError("a Piecewise inside a condition")
+        out = pre
         for k, (x, c) in enumerate(e.args):
             if c is sp.true:
                 out += [f"{indent}}} else {{" if k else "", f"{indent}    {var} = {pr.doprint(x)}"]
@@ -227,6 +244,9 @@ def _compose(rd, model, syn_id, continuous=False):
         else:
             out += [f"{indent}}} else {{", f"{indent}    {var} = 0"]
         return [x for x in out if x] + [f"{indent}}}"]
+
+    def assign_all(pairs, indent="    "):
+        return [x for n, e in pairs for x in assign(n, e, indent)]
 
     try:
         i_expr = text(-sp.Symbol(m.exposures["i"][0]))
@@ -269,6 +289,15 @@ def _compose(rd, model, syn_id, continuous=False):
                 "bp": cdv + assign("i", i_expr)}
         conds = [(text(c.test), [(names[a.variable], text(a.expr)) for a in c.assignments])
                  for c in m.conditions]
+        if any(c.has(sp.Piecewise) for c, _a in conds):
+            raise ValueError("a Piecewise inside an OnCondition's test")
+        # a ConditionalDerivedVariable read by NET_RECEIVE: the export reads its
+        # ASSIGNED value, as the last state phase left it (a state here)
+        ev_reads = sorted({x.name for _n, e in events for x in e.free_symbols} & {names[n] for n in cdvs})
+        events = [(n, e.xreplace({sp.Symbol(x): sp.Symbol(f"{x}_ev") for x in ev_reads})) for n, e in events]
+        ev_states = [f"{x}_ev" for x in ev_reads]
+        body["cur"] += [f"    {x}_ev = {x}" for x in ev_reads]
+        init_lines, event_lines = assign_all(start), assign_all(events)
         assigned = {n for _c, a in conds for n, _e in a}
         if conds and not has_rates and m.exposures["i"][0] not in {s.name for s in m.states} \
                 and {s.name for s in i_expr.free_symbols} & assigned:
@@ -279,11 +308,12 @@ def _compose(rd, model, syn_id, continuous=False):
     if conds:
         from .nml_network_cond import condition_mod
 
-        lines = condition_mod(mod, pr, params_of(values, const, names), names, derivs, start, rates, saved, body,
-                              cdvs, events, conds, continuous, has_rates)
-        _MOD[mod] = "\n".join(lines + [""])
-        RECORDED[mod] = rec
-        return synapse_mechanism(mod), {}
+        try:
+            lines = condition_mod(mod, pr, params_of(values, const, names), names, derivs, init_lines, rates, saved,
+                                  body, cdvs, event_lines, conds, continuous, has_rates, assign, temps, ev_states)
+        except ValueError as e:
+            return f"its Dynamics cannot be written as the export's mod file ({e})"
+        return _load(mod, lines, rec)
     params = params_of(values, const, names)
     if continuous:
         params["vpeer"] = 0.0
@@ -291,11 +321,12 @@ def _compose(rd, model, syn_id, continuous=False):
     lines = ["NEURON {", f"    POINT_PROCESS {mod}", f"    RANGE {', '.join(rng)}", "    NONSPECIFIC_CURRENT i", "}",
              "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}",
              "ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) "
-             + " ".join([n for n, _ in saved] + [r for _n, r, _e in rates] + [names[n] for n in cdvs]) + " }"]
+             + " ".join([n for n, _ in saved] + [r for _n, r, _e in rates] + [names[n] for n in cdvs] + temps)
+             + " }"]
     if m.states:  # the export: rates and current in the state phase, forward Euler
         lines += [
-            "STATE { " + " ".join(n for n, _ in derivs) + " }",
-            "INITIAL {", *(f"    {n} = {pr.doprint(e)}" for n, e in start), *body["cur"], "}",
+            "STATE { " + " ".join([n for n, _ in derivs] + ev_states) + " }",
+            "INITIAL {", *init_lines, *body["cur"], "}",
             "BREAKPOINT {", "    SOLVE states METHOD euler", "    SOLVE stale", "    i = isav", "}",
             "DERIVATIVE states {", "    rates()", *(f"    {n}' = {r}" for n, r, _e in rates), "}",
             "PROCEDURE rates() {", *body["rates"], "}",
@@ -303,7 +334,17 @@ def _compose(rd, model, syn_id, continuous=False):
     else:  # no state: the export's BREAKPOINT computes the current (current phase)
         lines += ["BREAKPOINT {", *body["cur"], "}"]
     if events:
-        lines += ["NET_RECEIVE(weight) {", *(f"    {n} = {pr.doprint(e)}" for n, e in events), "}"]
+        lines += ["NET_RECEIVE(weight) {", *event_lines, "}"]
+    return _load(mod, lines, rec)
+
+
+def _load(mod, lines, rec):
+    """The point process of ``lines``, or why it cannot be lowered."""
+    from ..errors import UnsupportedError
+
     _MOD[mod] = "\n".join(lines + [""])
     RECORDED[mod] = rec
-    return synapse_mechanism(mod), {}
+    try:
+        return synapse_mechanism(mod), {}
+    except UnsupportedError as e:
+        return f"the export's mod file cannot be lowered ({'; '.join(e.items)})"
