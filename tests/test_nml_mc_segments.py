@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_nml_multicomp import neuron_reference, spike_times
+from test_nml_multicomp import CORPUS, neuron_reference, spike_times
 
 import nmlcell
 from nmlcell.errors import ModelImportError, UnsupportedError
@@ -68,3 +68,64 @@ def test_channel_population_over_several_segments_is_listed(tmp_path):
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(lems)
     assert "channelPopulation 'kSoma' on segmentGroup 'dend' of 3 segments" in str(e.value)
+
+
+CORE = CORPUS / "nml2-core-examples" / "examples"
+
+
+def _full_cell_as_sections(text: str) -> str:
+    """NML2_FullCell.nml with the population written as the density
+    ``number g / area`` on a group of segment 2 (area: NEURON's frustum,
+    pi (r1 + r2) sqrt(L^2 + (r1 - r2)^2)) and each segment a section group
+    (neuroLexId sao864921383) that the other groups include."""
+    import math
+    import re
+
+    area = math.pi * (1.5 + 0.5) * math.sqrt(10.0 ** 2 + 1.0 ** 2)  # um2
+    dens = 120000 * 10e-12 / (area * 1e-12)  # S/m2
+    old = ('<channelPopulation id="naChansDend" ionChannel="NaConductance" segment="2" number="120000" '
+           'erev="50mV" ion="na"/>')
+    assert old in text
+    text = text.replace(old, f'<channelDensity id="naChansDend" ionChannel="NaConductance" segmentGroup="dend2" '
+                             f'condDensity="{dens!r} S_per_m2" erev="50mV" ion="na"/>')
+    groups = "".join(f'<segmentGroup id="s{k}" neuroLexId="sao864921383"><member segment="{k}"/></segmentGroup>\n'
+                     for k in range(4))
+    groups += ('<segmentGroup id="soma_group"><include segmentGroup="s0"/></segmentGroup>\n'
+               '<segmentGroup id="dendrite_group"><include segmentGroup="s1"/><include segmentGroup="s2"/>'
+               '<include segmentGroup="s3"/></segmentGroup>\n'
+               '<segmentGroup id="spines"><include segmentGroup="s3"/></segmentGroup>\n'
+               '<segmentGroup id="dend2"><include segmentGroup="s2"/></segmentGroup>\n')
+    return re.sub(r"<!-- segmentGroups follow -->.*?(?=</morphology>)", groups, text, flags=re.S)
+
+
+def test_core_example_full_cell_channel_population_vs_export(tmp_path):
+    """NeuroML2's core example NML2_FullCell.nml as it is (Na as a
+    channelPopulation of 120000 channels on segment 2, every segment a
+    section: its groups carry no neuroLex section id), a pulse and a
+    sine, against the export of the same cell written with section groups
+    (as written, the export leaves the SectionLists of such groups empty:
+    nothing it places on soma_group or dendrite_group reaches NEURON).
+    Measured: v within 4.9e-5 mV, the spike within 1.1e-7 ms."""
+    if not CORE.is_dir():
+        pytest.skip(f"{CORE} is not here")
+    for name, edit in (("orig", None), ("ref", _full_cell_as_sections)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "LEMS_FullCell.xml").write_text((Path(__file__).parent / "data" / "mc_fullcell" /
+                                              "LEMS_FullCell.xml").read_text())
+        (d / "NML2_SimpleIonChannel.nml").write_text((CORE / "NML2_SimpleIonChannel.nml").read_text())
+        text = (CORE / "NML2_FullCell.nml").read_text()
+        (d / "NML2_FullCell.nml").write_text(edit(text) if edit else text)
+    ref = neuron_reference(tmp_path / "ref" / "LEMS_FullCell.xml")
+    m = nmlcell.load(tmp_path / "orig" / "LEMS_FullCell.xml")
+    res = m.run(progress=False)
+    cols = {c.id: c.quantity for c in m.ir.simulation.outputs[0].columns}
+    (o,) = ref["outputs"].values()
+    t = o["t"] * 1e3
+    for cid, (_q, a) in o["columns"].items():
+        v, a = res.si(cols[cid]) * 1e3, a * 1e3
+        n = min(len(v), len(a))
+        s, s_ref = spike_times(t[:n], v[:n]), spike_times(t[:n], a[:n])
+        assert len(s) == len(s_ref) == 1
+        assert np.max(np.abs(s - s_ref)) < 1e-5
+        assert np.max(np.abs(v[:n] - a[:n])) < 1e-3, cid
