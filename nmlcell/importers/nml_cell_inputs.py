@@ -109,7 +109,7 @@ def _compose(rd, model, cid):
         if not rows:
             value[s] = sp.sympify(init.get(s, 0))
             continue
-        if any(a.variable == s and sp.Symbol(s) in sp.sympify(a.expr).free_symbols
+        if any(a.variable == s and s in {x.name.split("@")[0] for x in sp.sympify(a.expr).free_symbols}
                for cnd in m.conditions for a in cnd.assignments):
             return f"an OnCondition sets {s} from its own value"
         tests = [_numbers(sp.sympify(cnd), values) for _e, cnd in rows]
@@ -150,12 +150,19 @@ def _compose(rd, model, cid):
         body = _assign("i", i_expr, pr)
     except ValueError as e:
         return f"its current cannot be written as the export's mod file ({e})"
-    lines = ["NEURON {", f"    POINT_PROCESS {mod}", f"    RANGE {', '.join(names.values())}",
-             "    ELECTRODE_CURRENT i", "}",
-             "PARAMETER {", *(f"    {names[k]} = {java_float(v)!r}" for k, v in values.items()), "}",
-             "ASSIGNED { v (mV) i (nA) }",
-             "BREAKPOINT {", *body, "}", ""]
-    _MOD[mod] = "\n".join(lines)
+
+    def text(name):
+        return "\n".join(["NEURON {", f"    POINT_PROCESS {name}", f"    RANGE {', '.join(names.values())}",
+                          "    ELECTRODE_CURRENT i", "}",
+                          "PARAMETER {", *(f"    {names[k]} = {java_float(v)!r}" for k, v in values.items()), "}",
+                          "ASSIGNED { v (mV) i (nA) }",
+                          "BREAKPOINT {", *body, "}", ""])
+
+    if _MOD.get(mod, text(mod)) != text(mod):  # another model's input of this id, in this process
+        import hashlib
+
+        mod = f"{mod}_{hashlib.sha1(text(mod).encode()).hexdigest()[:8]}"
+    _MOD[mod] = text(mod)
     return synapse_mechanism(mod)
 
 
