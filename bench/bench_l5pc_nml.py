@@ -25,6 +25,12 @@ Prints one JSON line with, timed in the same run:
   (0 mV crossings, interpolated).
 
     python bench/bench_l5pc_nml.py [path/to/hay2011-l5pc-osb/neuroConstruct/generatedNeuroML2]
+    python bench/bench_l5pc_nml.py --first-ever N [path]
+
+``--first-ever N``: only nmlcell's import + compile, N first runs ever (a
+new cache folder each), each followed by a model-cold run, one JSON line
+per pair (no NEURON, no simulation figures worth reading); to compare with
+another checkout, run it with ``PYTHONPATH=<that checkout>``.
 """
 from __future__ import annotations
 
@@ -66,6 +72,7 @@ t_load, c_load = time.perf_counter() - t0, cpu() - c0
 t0, c0 = time.perf_counter(), cpu()
 m.run(progress=False)
 t_first, c_first = time.perf_counter() - t0, cpu() - c0
+t_ready = time.perf_counter() - t_load0
 runs, cruns = [], []
 for _ in range(2):
     t0, c0 = time.perf_counter(), cpu()
@@ -74,7 +81,10 @@ for _ in range(2):
     cruns.append(cpu() - c0)
 q = m.ir.simulation.outputs[0].columns[0].quantity
 np.save(sys.argv[2], np.stack([res.t, res.si(q) * 1e3]))
+st = _hines_ffi.status()
 print(json.dumps({"pkg_s": t_pkg, "load_s": t_load, "first_s": t_first, "run_s": min(runs),
+                  "load_to_first_run_end_s": t_ready, "kernel_ok": st["ok"],
+                  "extra_built": bool(st.get("extra", {}).get("tried")),
                   "load_cpu_s": c_load, "compile_cpu_s": c_first - min(cruns),
                   "compartments": len(m.ir.network.cable.parent), "groups": len(m.ir.network.groups),
                   "kernel_build_start_s": kb.get("start"), "kernel_build_end_s": kb.get("end"),
@@ -93,7 +103,11 @@ def spikes(t, v):
 def main():
     import numpy as np
 
-    src = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "corpus" / \
+    argv = sys.argv[1:]
+    first_only = 0
+    if argv[:1] == ["--first-ever"]:
+        first_only, argv = int(argv[1]), argv[2:]
+    src = Path(argv[0]) if argv else ROOT.parent / "shared" / "corpus" / \
         "hay2011-l5pc-osb" / "neuroConstruct" / "generatedNeuroML2"
     venv = Path(sys.executable).parent.parent
     pynml = shutil.which("pynml", path=str(venv / "bin")) or shutil.which("pynml")
@@ -118,6 +132,25 @@ def main():
                 raise SystemExit(r.stderr[-3000:])
             return json.loads(r.stdout.strip().splitlines()[-1])
 
+        if first_only:
+            for k in range(first_only):
+                load0 = os.getloadavg()[0]
+                fe = ours_cold(d / f"fe{k}")
+                (d / f"mc{k}").mkdir()
+                if (d / f"fe{k}" / "ffi").is_dir():
+                    shutil.copytree(d / f"fe{k}" / "ffi", d / f"mc{k}" / "ffi")
+                mc = ours_cold(d / f"mc{k}")
+                print(json.dumps({
+                    "case": "l5pc_nml_first_ever", "round": k,
+                    "first_ever_import_plus_compile_s": round(fe["load_s"] + fe["first_s"] - fe["run_s"], 3),
+                    "first_ever_load_s": round(fe["load_s"], 3),
+                    "first_ever_kernel_build_s": _span(fe), "kernel_ok": fe.get("kernel_ok"),
+                    "extra_built": fe.get("extra_built"),
+                    "first_ever_import_plus_compile_cpu_s": round(fe["load_cpu_s"] + fe["compile_cpu_s"], 3),
+                    "model_cold_import_plus_compile_s": round(mc["load_s"] + mc["first_s"] - mc["run_s"], 3),
+                    "run_s": [round(fe["run_s"], 3), round(mc["run_s"], 3)],
+                    "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)]}), flush=True)
+            return
         first_ever = ours_cold(d / "cache0")
         # the model cold, the per-machine kernel built: a new cache holding only that
         (d / "cache1").mkdir()

@@ -54,6 +54,11 @@ EXTRA_SOURCES = ("hines.cc", "hines_cable32.cc")
 SOURCES = CORE_SOURCES + EXTRA_SOURCES
 HEADERS = ("hines_common.h", "hines_pack.h", "hines_cable.h", "hines_cable_ffi.h")
 FLAGS = ("-O3", "-std=c++17", "-fPIC", "-DNDEBUG", "-w")
+# per unit, after FLAGS: the float64 handlers hold no hot loop (the blocks are
+# in hines_cable_fwd64.cc / _bwd64.cc); -O1 compiles them in 2.0 CPU s
+# instead of 2.6-3.0, and a call on Hay's 735 nodes took the same time
+# (7.2-10.1 us with either, same process)
+UNIT_FLAGS = {"hines_cable.cc": ("-O1",)}
 TARGETS = {"float64": "nmlcell_hines_f64", "float32": "nmlcell_hines_f32"}
 _SYMBOLS = {"float64": "NmlcellHinesF64", "float32": "NmlcellHinesF32"}
 # the fused voltage system of a cable step and its transpose (cable_step.py)
@@ -128,13 +133,16 @@ def _attempts() -> list[list[str]]:
     return ([base + ["-march=native"]] if _cpu_signature() else []) + [base]
 
 
-def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, key_names=None) -> Path:
+def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, key_names=None,
+                  unit_flags=None) -> Path:
     """Compile ``sources`` (files of this folder) against the XLA FFI
     headers into ``<cache>/ffi/<key>/lib_name``: one compiler process per
     source, all at once, then one link (a single source: one command),
     trying each flag set of ``attempts`` in turn; a library already built
-    for the same key is reused. The key covers ``key_names`` (default: the
-    sources and headers). Shared by every C++ kernel of the package."""
+    for the same key is reused. ``unit_flags``: source name -> flags
+    added after a flag set's for that source. The key covers ``key_names``
+    (default: the sources and headers) and the flags. Shared by every C++
+    kernel of the package."""
     import jax
 
     include = jax.ffi.include_dir()
@@ -142,7 +150,9 @@ def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, k
         raise RuntimeError(f"XLA FFI headers not found under {include}")
     attempts = _attempts() if attempts is None else attempts
     names = tuple(sources) + tuple(headers) if key_names is None else tuple(key_names)
-    folder = _cache_root() / _key(cxx, attempts, HERE, names)
+    unit_flags = dict(unit_flags or {})
+    folder = _cache_root() / _key(cxx, (attempts, sorted(unit_flags.items())) if unit_flags else attempts,
+                                  HERE, names)
     lib = folder / lib_name
     if lib.is_file():
         return lib
@@ -150,7 +160,7 @@ def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, k
     # build beside the target and rename: concurrent processes never load a half-written file
     work = Path(tempfile.mkdtemp(prefix=lib_name + ".", dir=folder))
     tmp = work / lib_name
-    srcs = [str(HERE / name) for name in sources]
+    srcs = [(str(HERE / name), tuple(unit_flags.get(name, ()))) for name in sources]
     errors = []
     try:
         for flags in attempts:
@@ -165,12 +175,13 @@ def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, k
 
 
 def _compile_link(cxx: str, flags, srcs, work: Path, out: Path) -> str | None:
-    """``None`` if ``out`` was built, else the failing command and its stderr."""
+    """``None`` if ``out`` was built, else the failing command and its
+    stderr. ``srcs``: (path, flags of that unit)."""
     if len(srcs) == 1:
-        jobs = [[cxx, *flags, "-shared", srcs[0], "-o", str(out)]]
+        jobs = [[cxx, *flags, *srcs[0][1], "-shared", srcs[0][0], "-o", str(out)]]
     else:
-        objs = [str(work / f"{k}_{Path(s).stem}.o") for k, s in enumerate(srcs)]
-        jobs = [[cxx, *flags, "-c", s, "-o", o] for s, o in zip(srcs, objs)]
+        objs = [str(work / f"{k}_{Path(s).stem}.o") for k, (s, _) in enumerate(srcs)]
+        jobs = [[cxx, *flags, *extra, "-c", s, "-o", o] for (s, extra), o in zip(srcs, objs)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for cmd in jobs]
     failed = None
     for cmd, proc in zip(jobs, procs):
@@ -219,11 +230,13 @@ def load_once(state: dict, lock, files, build, register, what: str, fallback: st
 
 
 def _build(cxx: str) -> Path:
-    return build_library(cxx, "libnmlcell_cable64.so", CORE_SOURCES, key_names=SOURCES + HEADERS)
+    return build_library(cxx, "libnmlcell_cable64.so", CORE_SOURCES, key_names=SOURCES + HEADERS,
+                         unit_flags=UNIT_FLAGS)
 
 
 def _build_extra(cxx: str) -> Path:
-    return build_library(cxx, "libnmlcell_hines_extra.so", EXTRA_SOURCES, key_names=SOURCES + HEADERS)
+    return build_library(cxx, "libnmlcell_hines_extra.so", EXTRA_SOURCES, key_names=SOURCES + HEADERS,
+                         unit_flags=UNIT_FLAGS)
 
 
 def _register(so) -> None:
