@@ -276,8 +276,8 @@ def cable_parts(cell, phase, shared, *, labels: dict | None = None, component: s
             pp_node[k] = local
     sig = []
     for k, c in enumerate(disc.compartments):
-        if c.area == 0.0:
-            sig.append(("__end__",))
+        if c.area == 0.0:  # NEURON's zero-area end node: no membrane; a point process there is a part
+            sig.append(("__end__",) if k not in pp_node else ("__end_pp__", k))
             continue
         names = tuple(j for j, secs in enumerate(where_secs) if c.section in secs)
         # a compartment holding point processes is a part of its own (their values are its own)
@@ -287,10 +287,10 @@ def cable_parts(cell, phase, shared, *, labels: dict | None = None, component: s
         by_sig.setdefault(s, []).append(k)
     parts = []
     for s, nodes in by_sig.items():
-        end = s == ("__end__",)
+        end, pp_end = s == ("__end__",), s[0] == "__end_pp__"
         first = nodes[0]
         items, funcs = [], []
-        if not end:
+        if not end and not pp_end:
             for j in s[0]:
                 it = dens[j][0]
                 fixed = {kk: v for kk, v in it.params.items() if kk not in varying[j]}
@@ -302,6 +302,9 @@ def cable_parts(cell, phase, shared, *, labels: dict | None = None, component: s
         c0 = disc.compartments[first]
         seg_L = disc.L[c0.section] / disc.nseg[c0.section] if disc.L else 1.0
         geo = Geometry(L=seg_L, diam=max(c0.area, 1e-12) / (math.pi * seg_L), cm=c0.cm, Ra=c0.Ra)
+        if pp_end:  # NEURON: no capacitance, point currents scaled by its area taken as 100 um2
+            items = list(pp_node[first])
+            geo = Geometry(L=1.0, diam=100.0 / math.pi, cm=0.0, Ra=c0.Ra)
         over = {}
         comps = [disc.compartments[k] for k in nodes]
         if len(nodes) > 1 or end:
@@ -316,7 +319,7 @@ def cable_parts(cell, phase, shared, *, labels: dict | None = None, component: s
             over[f"{kk}_{it.label}"] = tuple(_declared_unit_value(p, float(arr[k])) for k in nodes)
         pt = shared.part(geo, items, v_init=cell.v_init, phase=phase, end=end, nodes=nodes, over=over,
                          component=component)
-        if not end:
+        if not end and not pp_end:
             pt.over.update(_ion_overrides(cell, morph, pt.mech, comps))
         parts.append(pt)
     return parts, disc
