@@ -71,3 +71,65 @@ def test_regime_synapse_is_listed(tmp_path):
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(_net(tmp_path, edit))
     assert "synapse 'REF' of type refractoryExpSynapse in projection 'vrs': Regimes" in str(e.value)
+
+
+def _zero_area(t):
+    """mc_syn_ev with its synapses and NetCons on zero-area end nodes."""
+    for old, new in (
+            # the capped synapse's first connection at apical2(1) (where apical3 and apical1 attach)
+            ('postCellId="../pyr/1/pyr_4_sym" postSegmentId="0" postFractionAlong="0.5" weight="2.0"',
+             'postCellId="../pyr/1/pyr_4_sym" postSegmentId="2" postFractionAlong="1.0" weight="2.0"'),
+            # the gated synapse at soma(0) (where basal0 attaches)
+            ('postCellId="../pyr/0/pyr_4_sym" postSegmentId="0" postFractionAlong="0.5" weight="2.0" delay="1ms"',
+             'postCellId="../pyr/0/pyr_4_sym" postSegmentId="0" postFractionAlong="0.0" weight="2.0" delay="1ms"'),
+            # NetCons on pyramidal 0's soma(1) (where apical0 attaches) and on the basket dendrite's tip
+            ('preCellId="../pyr/0/pyr_4_sym" preSegmentId="0" preFractionAlong="0.5" postCellId="../bsk/0/bask"',
+             'preCellId="../pyr/0/pyr_4_sym" preSegmentId="0" preFractionAlong="1.0" postCellId="../bsk/0/bask"'),
+            ('preCellId="../bsk/0/bask" preSegmentId="0" preFractionAlong="0.5" postCellId="../pyr/1/pyr_4_sym"',
+             'preCellId="../bsk/0/bask" preSegmentId="1" preFractionAlong="1.0" postCellId="../pyr/1/pyr_4_sym"')):
+        assert old in t, old
+        t = t.replace(old, new)
+    return t.replace('<OutputColumn id="cap_g" quantity="pyr/1/pyr_4_sym/0/synapses:CAP:0/g"/>', "")
+
+
+@pytest.mark.slow
+def test_zero_area_nodes_vs_neuron_export(tmp_path):
+    """Synapses on NEURON's zero-area end nodes (a point process on a node
+    without membrane: no capacitance, its current scaled by an area of 100
+    um2) and NetCons reading v there, against the export (which places
+    them at x = 0 or 1): a capped synapse at apical2(1) (where apical3 and
+    apical1 attach), the gated one at soma(0) (where basal0 attaches), a
+    NetCon on soma(1) and one on the basket dendrite's tip (whose v is its
+    neighbour's). Measured: all 13 spikes within 1.6e-7 ms, v within 5e-6
+    mV (pyramidal 0, basket), 8.4e-6 mV (pyramidal 1), 1.04e-5 mV (its
+    basal dendrite); the two g within 2.8e-7 of their range."""
+    lems = _net(tmp_path, _zero_area)
+    lems.write_text(lems.read_text().replace('<OutputColumn id="cap_g" quantity="pyr/1/pyr_4_sym/0/synapses:CAP:0/g"/>',
+                                             ""))
+    got = compare(lems, v_tol=1e-4, spike_tol=1e-5)
+    assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == [6, 1, 6]
+
+
+@pytest.mark.slow
+def test_gap_junction_on_zero_area_nodes_vs_neuron_export(tmp_path):
+    """tests/data/mc_gap with the pyramidal-pyramidal gap junction between
+    apical2(1) and basal1(0) (= basal0(1)), both zero-area nodes. Measured:
+    all spikes within 1e-8 ms, v within 8.7e-6 mV (5e-6 mV at 0.7/0.3)."""
+    old = 'preSegment="2" preFractionAlong="0.7" postCell="../pyr/1/pyr_4_sym" postSegment="7" postFractionAlong="0.3"'
+    new = 'preSegment="2" preFractionAlong="1.0" postCell="../pyr/1/pyr_4_sym" postSegment="7" postFractionAlong="0.0"'
+    lems = acnet2_network(tmp_path, "mc_gap", lambda t: t.replace(old, new))
+    assert new in (tmp_path / "McGap.net.nml").read_text()
+    compare(lems, v_tol=1e-4, spike_tol=1e-5)
+
+
+def test_point_process_at_a_section_tip_is_listed(tmp_path):
+    """A synapse at a leaf section's x = 1 (NEURON's zero-area node there,
+    which the discretisation does not keep) is listed, not moved onto the
+    neighbouring compartment (which differed from the export by 71 mV at a
+    spike, 19 mV on the dendrite)."""
+    def edit(t):
+        return t.replace('postCellId="../pyr/1/pyr_4_sym" postSegmentId="0" postFractionAlong="0.5" weight="2.0"',
+                         'postCellId="../pyr/1/pyr_4_sym" postSegmentId="8" postFractionAlong="1.0" weight="2.0"')
+    with pytest.raises(UnsupportedError) as e:
+        nmlcell.load(_net(tmp_path, edit))
+    assert "projection 'cap': a synapse at basal2(1.0), a section's tip" in str(e.value)

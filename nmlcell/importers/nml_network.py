@@ -22,7 +22,8 @@ NEURON export builds them (:func:`nml_cell_network.build_network` calls these).
 - The NetCon watches ``v`` at ``preSegmentId``/``preFractionAlong`` of the
   pre cell at the cell's spikeThresh: the spike detector of
   :meth:`NmlCell.make_cell` (segment 0's section, ``(0.5)``), or on
-  another compartment a detector placed there too (:func:`watch`).
+  another compartment a detector placed there too (:func:`watch`; on a
+  zero-area end node a point process, :func:`watch_end`).
 - Events travel through :mod:`nmlcell.lower.events` (an ``EventLink`` per
   connection, the delay in ms; ``<connection>`` has delay 0).
 - Spike-source populations other than ``spikeArray`` and synaptic inputs
@@ -305,9 +306,9 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, so
             loc = nc_pre.location(pseg, pfrac)
             if disc_pre.locate(loc) != disc_pre.locate(nc_pre.spike_location()):
                 if disc_pre.compartments[disc_pre.locate(loc)].area == 0.0:
-                    unsupported.append(f"projection '{pid}': a NetCon on v at {loc}, a zero-area end node")
-                    return
-                watch(cells_pre[pre[1]], nc_pre, loc)
+                    watch_end(cells_pre[pre[1]], nc_pre, loc)
+                else:
+                    watch(cells_pre[pre[1]], nc_pre, loc)
                 pre_at = loc
         label, at = place_synapse(cells_post[post[1]], nc_post, syn, seg, frac, weight, unsupported,
                                   f"projection '{pid}'")
@@ -316,6 +317,35 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, so
         conns.append(Connection(pre, post, label, at, delay, pre_at))
         on = nc_post.__dict__.setdefault("nml_synapses", {})   # for recordings of synapses:<id>:<k>/g
         on.setdefault((post, seg, ch.parameters.get("synapse")), []).append((label, at, mech.name))
+
+
+def unkept_end(cell, at: str) -> bool:
+    """Whether ``at`` is NEURON's zero-area node at a section's end that the
+    discretisation does not keep (a leaf's x = 1, the root's x = 0 where
+    nothing attaches): a point process there would sit on the neighbouring
+    compartment instead, which NEURON separates from it by half a segment's
+    resistance."""
+    x = float(at.rsplit("(", 1)[1].rstrip(")")) if at.endswith(")") else 0.5
+    if x not in (0.0, 1.0):
+        return False
+    disc = cell.discretisation()
+    sec = disc.compartments[disc.locate(at)].section
+    if x == 0.0 and disc.morphology.sections[sec].parent is not None:
+        return False  # the parent's node (kept)
+    return disc.end_node(sec, x) is None
+
+
+def watch_end(cell, nc, loc: str) -> None:
+    """A spike detector on a zero-area end node of ``cell`` (the export's
+    ``NetCon(&v(0 or 1), ...)``: NEURON's v of that node, which has no
+    membrane): the detector as a point process there, once per place."""
+    from ..cell import PointProcess
+    from .nml_mechanisms import spike_detector
+
+    done = cell.__dict__.setdefault("_nml_end_detectors", set())
+    if loc not in done:
+        done.add(loc)
+        cell.add(PointProcess(replace(spike_detector(), kind="point_process"), threshold=nc.threshold), at=loc)
 
 
 def watch(cell, nc, loc: str) -> None:
@@ -338,15 +368,16 @@ def watch(cell, nc, loc: str) -> None:
 def place_synapse(cell, nc, syn, seg: int, frac: float, weight: float, unsupported: list, what: str):
     """(label, place) of a new synapse point process ``syn`` ((Mechanism,
     parameters)) on ``cell`` (of NmlCell ``nc``) at segment ``seg``,
-    fraction ``frac``, with one NetCon of ``weight`` into it; (None, None)
-    (and a line in ``unsupported``) on a zero-area end node."""
+    fraction ``frac``, with one NetCon of ``weight`` into it (on a zero-area
+    end node too: NEURON's node without membrane, its point currents
+    scaled by an area of 100 um2)."""
     from ..cell import PointProcess
 
     mech, params = syn
     at = nc.location(seg, frac)
-    disc = cell.discretisation()
-    if disc.compartments[disc.locate(at)].area == 0.0:
-        unsupported.append(f"{what}: a synapse at {at}, a zero-area end node")
+    if unkept_end(cell, at):
+        unsupported.append(f"{what}: a synapse at {at}, a section's tip (NEURON's zero-area node there, which "
+                           f"nmlcell keeps only where a section attaches)")
         return None, None
     label = cell.add(PointProcess(mech, **params), at=at)
     k = next(j for j, (it, _) in enumerate(cell._placed) if it.label == label)
