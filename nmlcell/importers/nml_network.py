@@ -368,9 +368,10 @@ def watch(cell, nc, loc: str) -> None:
 def place_synapse(cell, nc, syn, seg: int, frac: float, weight: float, unsupported: list, what: str):
     """(label, place) of a new synapse point process ``syn`` ((Mechanism,
     parameters)) on ``cell`` (of NmlCell ``nc``) at segment ``seg``,
-    fraction ``frac``, with one NetCon of ``weight`` into it (on a zero-area
-    end node too: NEURON's node without membrane, its point currents
-    scaled by an area of 100 um2)."""
+    fraction ``frac``, with one NetCon of ``weight`` into it (on a kept
+    zero-area end node too: NEURON's node without membrane, its point
+    currents scaled by an area of 100 um2); (None, None) and a line in
+    ``unsupported`` at a leaf's tip (:func:`unkept_end`)."""
     from ..cell import PointProcess
 
     mech, params = syn
