@@ -133,3 +133,22 @@ def test_point_process_at_a_section_tip_is_listed(tmp_path):
     with pytest.raises(UnsupportedError) as e:
         nmlcell.load(_net(tmp_path, edit))
     assert "projection 'cap': a synapse at basal2(1.0), a section's tip" in str(e.value)
+
+
+@pytest.mark.slow
+def test_continuous_component_on_condition_vs_neuron_export(tmp_path):
+    """tests/data/mc_gap's user-defined graded synapse with an OnCondition
+    on the peer's v that halves its state (``x = x * 0.5`` while
+    ``vpeer > Vh + 6 width``): the export's BREAKPOINT if, run twice per
+    step by NEURON (at v + 0.001, then v), with the peer's v of the step's
+    start. Measured: v within 6.3e-6 mV (the files' precision); applied
+    once per step instead: 0.055 mV on pyramidal 1, 3.4 mV on pyramidal 0
+    at a spike."""
+    old = '            <TimeDerivative variable="x" value="(target - x) / tau"/>'
+    new = old + '''
+            <OnCondition test="vpeer .gt. Vh + width * 6">
+                <StateAssignment variable="x" value="x * 0.5"/>
+            </OnCondition>'''
+    lems = acnet2_network(tmp_path, "mc_gap", lambda t: t.replace(old, new))
+    assert "OnCondition" in (tmp_path / "McGap.net.nml").read_text()
+    compare(lems, v_tol=1e-4, spike_tol=1e-5)

@@ -121,23 +121,27 @@ _loaded: dict = {}
 
 
 def synapse_mechanism(name: str):
-    """The point process ``name`` of :data:`_MOD` (imported once)."""
-    if name not in _loaded:
-        import hashlib
+    """The point process ``name`` of :data:`_MOD` (imported once per text:
+    a LEMS synapse's name is its component's id, which another file may
+    define otherwise)."""
+    import hashlib
+
+    text = _MOD[name]
+    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+    if (name, digest) not in _loaded:
         import os
         import tempfile
         from pathlib import Path
 
         from .nmodl import load_mod_file
 
-        text = _MOD[name]
-        f = Path(tempfile.gettempdir()) / f"nmlcell-{name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}.mod"
+        f = Path(tempfile.gettempdir()) / f"nmlcell-{name}-{digest}.mod"
         if not f.exists():
             tmp = f.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(text)
             tmp.replace(f)
-        _loaded[name] = load_mod_file(f)
-    return _loaded[name]
+        _loaded[name, digest] = load_mod_file(f)
+    return _loaded[name, digest]
 
 
 @dataclass
