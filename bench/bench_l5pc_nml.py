@@ -11,10 +11,11 @@ Prints one JSON line with, timed in the same run:
   the steady-state 1 s run (best of 2), peak memory of that process
   (``resource.getrusage`` maxrss), and when the tree kernel's build ran
   (seconds after ``load`` began). The first process is the first run ever
-  on the machine ("first_ever": it also builds the C++ tree-solve kernel,
-  hines.cc, a one-time cost per installation that depends on the compiler,
-  jaxlib and CPU, not on the model; nmlcell builds it in a background
-  thread while the model is imported); the second ("model_cold", the
+  on the machine ("first_ever": it also builds the C++ float64 cable
+  kernel, hines_cable*.cc, a one-time cost per installation that depends
+  on the compiler, jaxlib and CPU, not on the model; nmlcell builds it in a
+  background thread while the model is imported and traced, and XLA's
+  compilation waits for it); the second ("model_cold", the
   figures without a prefix) starts from a new cache folder holding only
   that kernel: the first run of this model on a machine where nmlcell has
   run before;
