@@ -69,6 +69,12 @@ def test_trace_overlaps_the_build(monkeypatch, succeeds):
     jaxpr = str(jax.make_jaxpr(lambda V, I, D: cable.cable_solve(cs, V, I, D))(V, I, D))
     assert _hines_ffi.building() and "nmlcell_ffi_deferred" in jaxpr
     traced = f.trace(V, I, D)  # the jit's own trace, before the build ends
+    # a gradient (the transposed kernel) and a vmap, also traced during the build
+    loss = lambda V: jnp.sum(jnp.sin(cable.cable_solve(cs, V, I, D)))  # noqa: E731
+    g_traced = jax.jit(jax.grad(loss)).trace(V)
+    Vb = V + np.linspace(0.0, 1.0, 5)[:, None]
+    vm_traced = jax.jit(jax.vmap(lambda v: cable.cable_solve(cs, v, I, D))).trace(Vb)
+    assert "nmlcell_ffi_deferred" in str(g_traced.jaxpr) and "nmlcell_ffi_deferred" in str(vm_traced.jaxpr)
     assert th.is_alive()
     gate.set()  # the build ends; lowering (which waits for it) decides
     hlo = traced.lower().as_text()
@@ -77,12 +83,15 @@ def test_trace_overlaps_the_build(monkeypatch, succeeds):
     th.join(10.0)
     assert _hines_ffi.status()["ok"] is succeeds
     np.testing.assert_allclose(np.asarray(x), dense(cs, V, I, D), rtol=1e-10, atol=1e-12)
-    # its gradient (the transposed kernel, or the JAX transpose), traced afterwards
-    g = jax.grad(lambda V: jnp.sum(jnp.sin(cable.cable_solve(cs, V, I, D))))(V)
+    assert ("nmlcell_cable_t_f64" in g_traced.lower().as_text()) is succeeds
+    g = g_traced.lower().compile()(V)
+    xb = vm_traced.lower().compile()(Vb)
     with monkeypatch.context() as m:
         m.setenv("NMLCELL_NO_FFI", "1")
-        g_ref = jax.grad(lambda V: jnp.sum(jnp.sin(cable.cable_solve(cs, V, I, D))))(V)
+        g_ref = jax.grad(loss)(V)
     np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), rtol=1e-10, atol=1e-12)
+    for k in range(len(Vb)):
+        np.testing.assert_allclose(np.asarray(xb[k]), dense(cs, Vb[k], I, D), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.skipif(not HAVE, reason="the C++ kernel does not build here, or JAX computes on another device")
