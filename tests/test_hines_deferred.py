@@ -105,3 +105,55 @@ def test_eager_call_waits_for_the_build(monkeypatch):
     th.join(10.0)
     assert not _hines_ffi.building() and _hines_ffi.status()["ok"] is False
     np.testing.assert_allclose(np.asarray(x), dense(cs, V, I, D), rtol=1e-10, atol=1e-12)
+
+
+_E2E = r'''
+import json, os, sys
+import numpy as np
+import nmlcell
+from nmlcell.lower import _hines_ffi as h
+calls = []
+_d = h._deferred
+def deferred(*a, **k):  # the trace reached a cable solve while g++ runs: let the compiler fail now
+    calls.append(1)
+    open(os.environ["GATE"], "w").close()
+    return _d(*a, **k)
+h._deferred = deferred
+m = nmlcell.load(sys.argv[1])
+r = m.run(progress=False)
+q = m.ir.simulation.outputs[0].columns[0].quantity
+np.save(sys.argv[2], r.si(q))
+print(json.dumps({"deferred": len(calls), "ok": h.status()["ok"], "why": h.status()["why"]}))
+'''
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the C++ kernel is a CPU kernel")
+def test_a_neuroml_cell_whose_kernel_build_fails_after_tracing(tmp_path):
+    """End to end, in a fresh process and cache: a two-section HH cell from
+    NeuroML is imported and run while a compiler that fails (once the trace
+    has reached the cable solve) builds the kernel; the run takes the JAX
+    path and equals a run with NMLCELL_NO_FFI=1."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lems = Path(__file__).parent / "data" / "nml_mc" / "LEMS_hh_two_sec.xml"
+    gate = tmp_path / "gate"
+    cxx = tmp_path / "slowfail"
+    cxx.write_text(f'#!/bin/sh\nn=0\nwhile [ ! -f "{gate}" ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done\n'
+                   'echo "simulated failure" >&2\nexit 1\n')
+    cxx.chmod(0o755)
+    base = {k: v for k, v in os.environ.items() if k not in ("NMLCELL_NO_FFI", "CXX")}
+    out = {}
+    for tag, extra in (("slowfail", {"CXX": str(cxx)}), ("jax", {"NMLCELL_NO_FFI": "1"})):
+        env = dict(base, NMLCELL_CACHE=str(tmp_path / f"cache_{tag}"), GATE=str(gate), **extra)
+        r = subprocess.run([sys.executable, "-c", _E2E, str(lems), str(tmp_path / f"{tag}.npy")],
+                           capture_output=True, text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        out[tag] = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["slowfail"]["deferred"] > 0 and out["slowfail"]["ok"] is False
+    assert "simulated failure" in out["slowfail"]["why"]
+    assert out["jax"]["deferred"] == 0
+    np.testing.assert_allclose(np.load(tmp_path / "slowfail.npy"), np.load(tmp_path / "jax.npy"), rtol=0, atol=1e-12)
