@@ -353,9 +353,10 @@ class NmlCell:
 def prebuild_tree_kernel() -> None:
     """Start building (or loading) the C++ tree-solve kernel
     (:mod:`nmlcell.lower._hines_ffi`) in a background thread, so that its
-    one-time g++ build (about 6 s on the first run on a machine) overlaps the
-    import and the tracing of a multi-compartment model instead of following
-    them. The first cable solve waits for it (``load()`` holds a lock). Does
+    one-time g++ build (about 4 CPU s on the first run on a machine) overlaps
+    the import and the tracing of a multi-compartment model instead of
+    following them. A cable solve traced meanwhile does not wait: its
+    lowering does (``load()`` holds a lock), before XLA compiles. Does
     nothing when ``NMLCELL_NO_FFI`` is set or once it has been tried."""
     import threading
 
