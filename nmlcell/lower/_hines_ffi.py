@@ -29,6 +29,14 @@ compile or load error, an unsupported platform, or ``NMLCELL_NO_FFI=1`` in
 the environment. The failure reason is kept in ``status()`` and logged at
 debug level; nothing is raised.
 
+The first library's build usually runs in a background thread started by the
+NeuroML importer (``importers/nml_cell.prebuild_tree_kernel``). While it
+runs (:func:`building`), a float64 cable solve is traced without waiting
+for it (:func:`cable`'s placeholder, ``nmlcell_ffi_deferred``): its lowering
+waits, then emits the FFI call, or the JAX formulation if the build failed.
+So tracing overlaps the compiler and the target is registered before XLA
+compiles.
+
 Nothing is compiled at install time, so ``pip install .`` stays one command.
 """
 from __future__ import annotations
