@@ -157,3 +157,18 @@ def test_a_neuroml_cell_whose_kernel_build_fails_after_tracing(tmp_path):
     assert "simulated failure" in out["slowfail"]["why"]
     assert out["jax"]["deferred"] == 0
     np.testing.assert_allclose(np.load(tmp_path / "slowfail.npy"), np.load(tmp_path / "jax.npy"), rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif(not HAVE, reason="the C++ kernel does not build here, or JAX computes on another device")
+def test_a_build_failing_between_decision_and_call(monkeypatch):
+    """The caller chose the kernel while the build ran; the build failed
+    before the kernel call was traced: the call still lowers to the JAX path
+    (never to a target that was not registered)."""
+    monkeypatch.setattr(_hines_ffi, "_state", {"tried": True, "ok": False, "why": "failed (simulated)",
+                                               "path": None, "building": False})
+    cs, V, I, D = _case(23)
+    ins = [jnp.asarray(x) for arr in (V, I, D) for x in cs.split(arr)]
+    f = jax.jit(lambda *v: cable._kernel_call(cs, False, False, v, ()))
+    assert "nmlcell_cable_f64" not in f.lower(*ins).as_text()
+    x = jnp.concatenate(f(*ins))  # the groups side by side: the caller's order
+    np.testing.assert_allclose(np.asarray(x), dense(cs, V, I, D), rtol=1e-10, atol=1e-12)

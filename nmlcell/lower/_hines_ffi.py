@@ -341,7 +341,9 @@ def cable(tables, ins, shapes, transpose=False, add_v=False, fallback=None):
     call = jax.ffi.ffi_call(CABLE_TARGETS[dt.name][1 if transpose else 0], out, vmap_method="broadcast_all",
                             input_output_aliases=alias)
     add_v = bool(add_v and not transpose)
-    if fallback is not None and dt.name == "float64" and building():
+    # not known to be loaded: being built, or its build ended (perhaps failed)
+    # since the caller decided on the kernel; the lowering then decides
+    if fallback is not None and dt.name == "float64" and not _state["ok"]:
         k = len(tables)
         return _deferred(lambda *a: call(*a, add_v=add_v), lambda *a: fallback(*a[k:]), out, (*tables, *ins))
     return call(*tables, *ins, add_v=add_v)
