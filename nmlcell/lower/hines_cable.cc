@@ -1,6 +1,6 @@
 // The whole voltage system of one cable step (cable_step.py), fused, as an
 // XLA FFI custom call for JAX on the CPU. Compiled at first use by
-// _hines_ffi.py into one library with hines.cc (the plain tree solve).
+// _hines_ffi.py (the float64 library, layout below).
 //
 // The compartments arrive as the mechanism groups' own arrays, G of them,
 // each of shape (..., s_g): W systems (cells, the leading axes) of s_g nodes

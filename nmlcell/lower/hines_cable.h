@@ -8,7 +8,6 @@
 
 namespace nmlcell_ffi {
 
-
 template <typename T>
 struct CableCall {
   const int32_t *gi, *ji, *par;  // node -> group, node within it; the tree

@@ -17,7 +17,7 @@
 namespace nmlcell_ffi {
 
 // Steps between rescalings of the projective pair (P, Q) carried along an
-// unbranched run by the eliminations (hines.cc, hines_cable.cc): the pair
+// unbranched run by the eliminations (hines.cc, hines_cable.h): the pair
 // grows by about |d'| per step, so float32 rescales more often.
 template <typename T>
 constexpr int rescale_every() { return sizeof(T) >= 8 ? 8 : 4; }
