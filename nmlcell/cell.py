@@ -135,6 +135,12 @@ class Cell:
 
             morphology = load_morphology(morphology)
         self.morphology = morphology
+        if morphology is not None:
+            # a cable: the C++ kernel's one-time build starts now, in the
+            # background, and overlaps the mechanisms' import and the trace
+            from .importers.nml_cell import prebuild_tree_kernel
+
+            prebuild_tree_kernel()
         self._nseg, self._d_lambda = nseg, float(d_lambda)
         self._cm_set: list = [(None, float(cm))]
         self._Ra_set: list = [(None, float(Ra))]
