@@ -71,6 +71,24 @@ np.save(sys.argv[2], np.array([np.array(v) for v in vecs]))
 '''
 
 
+# The end of a NEURON script on ``secs`` (the cell's sections, the soma first)
+# and ``cfg`` (amp, rec: [(section name, x)], T): NEURON's tables off, an
+# IClamp at the soma's middle (2 ms for 20 ms), v recorded at cfg["rec"],
+# dt 0.025 ms, 6.3 degC, first order, saved to sys.argv[2]
+ICLAMP_RECORD_RUN = r'''h.usetable_hh = 0
+st = h.IClamp(secs[0](0.5)); st.delay, st.dur, st.amp = 2.0, 20.0, cfg["amp"]
+recs = []
+for name, x in cfg["rec"]:
+    sec = [s for s in secs if s.name() == name][0]
+    v = h.Vector(); v.record(sec(x)._ref_v); recs.append(v)
+h.dt = 0.025; h.celsius = 6.3; h.secondorder = 0
+h.finitialize(-65.0)
+while h.t < cfg["T"] - 0.0125:
+    h.fadvance()
+np.save(sys.argv[2], np.array([np.array(v) for v in recs]))
+'''
+
+
 def cache_root() -> Path:
     """nmlcell's cache folder; with ``NMLCELL_CACHE=off`` (nmlcell caches
     nothing) NEURON's compiled libraries go to the temporary folder, never

@@ -1,16 +1,13 @@
 """Branched NEURON-style cells (morphology + .mod mechanisms) against NEURON
 and against the cable equation's analytic solution."""
-import json
 import math
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nmlcell
+from nrn_cells import ICLAMP_RECORD_RUN, run_script
 
 HERE = Path(__file__).parent
 SOMA3 = HERE / "data" / "morph" / "soma3.swc"
@@ -35,31 +32,12 @@ for s in secs:
         s.insert("pas")
         for seg in s:
             seg.pas.g, seg.pas.e = 1e-4, -65.0
-h.usetable_hh = 0
-soma = secs[0]
-st = h.IClamp(soma(0.5)); st.delay, st.dur, st.amp = 2.0, 20.0, cfg["amp"]
-recs = []
-for name, x in cfg["rec"]:
-    sec = [s for s in secs if s.name() == name][0]
-    v = h.Vector(); v.record(sec(x)._ref_v); recs.append(v)
-h.dt = 0.025; h.celsius = 6.3; h.secondorder = 0
-h.finitialize(-65.0)
-while h.t < cfg["T"] - 0.0125:
-    h.fadvance()
-np.save(sys.argv[2], np.array([np.array(v) for v in recs]))
-'''
+''' + ICLAMP_RECORD_RUN
 
 
 def _neuron(morph, rec, amp, T, nseg):
-    pytest.importorskip("neuron")
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "r.npy"
-        cfg = dict(morph=str(morph), rec=rec, amp=amp, T=T, nseg=nseg)
-        r = subprocess.run([sys.executable, "-c", _NEURON, json.dumps(cfg), str(out)],
-                           capture_output=True, text=True, timeout=600)
-        if r.returncode:
-            pytest.fail(r.stderr[-2000:])
-        return np.load(out)
+    cfg = dict(morph=str(morph), rec=rec, amp=amp, T=T, nseg=nseg)
+    return run_script(_NEURON, cfg, "r.npy", np.load)
 
 
 def _nmlcell(morph, rec, amp, T, nseg):

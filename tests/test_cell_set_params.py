@@ -12,7 +12,7 @@ import pytest
 import nmlcell
 from nmlcell.errors import OptionError
 
-from nrn_cells import run_script
+from nrn_cells import ICLAMP_RECORD_RUN, run_script
 
 HERE = Path(__file__).parent
 SOMA3 = HERE / "data" / "morph" / "soma3.swc"   # soma[0], dend[0], dend[1], axon[0]
@@ -51,18 +51,7 @@ for op in cfg["ops"]:
             for seg in s:
                 v = val["lin"][0] + val["lin"][1] * h.distance(secs[0](0.5), seg) if isinstance(val, dict) else val
                 setattr(seg, name, v)
-h.usetable_hh = 0
-st = h.IClamp(secs[0](0.5)); st.delay, st.dur, st.amp = 2.0, 20.0, cfg["amp"]
-recs = []
-for name, x in cfg["rec"]:
-    sec = [s for s in secs if s.name() == name][0]
-    v = h.Vector(); v.record(sec(x)._ref_v); recs.append(v)
-h.dt = 0.025; h.celsius = 6.3; h.secondorder = 0
-h.finitialize(-65.0)
-while h.t < cfg["T"] - 0.0125:
-    h.fadvance()
-np.save(sys.argv[2], np.array([np.array(v) for v in recs]))
-'''
+''' + ICLAMP_RECORD_RUN
 
 # hh everywhere, pas on the dendrites; then overlapping assignments, later ones winning
 OPS = [

@@ -103,16 +103,8 @@ def test_corrupt_entry_is_ignored_and_rewritten(tmp_path, cache):
 
 def test_warnings_are_emitted_again_on_a_hit(tmp_path, cache):
     _folder, built = cache
-    f = _write(tmp_path, "lax.mod", """NEURON { SUFFIX lax NONSPECIFIC_CURRENT i }
-UNITS { (mA) = (milliamp) (mV) = (millivolt) (mM) = (milli/liter)
-        FOO = (faraday) (mV)  R = (k-mole) (joule/degC) }
-PARAMETER { g = 0.001 }
-ASSIGNED { v (mV) i (mA/cm2) x (mV) }
-BREAKPOINT {
-    x = g
-    i = 1e-9*FOO*R*x
-}
-""")
+    f = _write(tmp_path, "lax.mod", LAX)
+
     seen = []
     for _ in range(2):
         with warnings.catch_warnings(record=True) as w:
