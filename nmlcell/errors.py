@@ -56,3 +56,9 @@ class OptionError(NmlcellError):
 
 class SimulationError(NmlcellError):
     """A run that failed numerically (NaN or inf)."""
+
+
+class KernelBuildWarning(UserWarning):
+    """A C++ kernel could not be built or loaded: nmlcell runs on its (slower)
+    pure-JAX path. Emitted once per process; ``NMLCELL_NO_FFI=1`` chooses the
+    JAX path without it."""

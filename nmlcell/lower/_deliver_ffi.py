@@ -3,7 +3,8 @@ first use, as the Hines kernel is (:mod:`nmlcell.lower._hines_ffi`: the
 same compiler search, cache folder and ``NMLCELL_NO_FFI=1`` switch).
 
 ``load()`` returns ``False`` — and the caller keeps the JAX delivery loop —
-whenever building or loading fails; the reason is in ``status()``.
+whenever building or loading fails; the reason is in ``status()``, and the
+first failure of a process is reported once as a ``KernelBuildWarning``.
 """
 from __future__ import annotations
 

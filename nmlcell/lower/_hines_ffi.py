@@ -26,8 +26,11 @@ the CPU can be identified), loaded, and its handlers registered as CPU FFI
 targets. ``load()`` returns ``False`` — and the caller falls back to the
 pure-JAX solve — whenever any of that fails: no compiler, no headers, a
 compile or load error, an unsupported platform, or ``NMLCELL_NO_FFI=1`` in
-the environment. The failure reason is kept in ``status()`` and logged at
-debug level; nothing is raised.
+the environment. The failure reason is kept in ``status()``, the compiler's
+whole output in a build log beside the cache, and the first failure of a
+process is reported once as a one-line :class:`~nmlcell.errors.KernelBuildWarning`
+(not with ``NMLCELL_NO_FFI=1``, which chooses the JAX path on purpose);
+nothing is raised.
 
 The first library's build usually runs in a background thread started by the
 NeuroML importer (``importers/nml_cell.prebuild_tree_kernel``). While it
@@ -79,6 +82,47 @@ _lock = threading.Lock()
 _state: dict = {"tried": False, "ok": False, "why": "not tried", "path": None}
 _extra_lock = threading.Lock()
 _extra_state: dict = {"tried": False, "ok": False, "why": "not tried", "path": None}
+# one KernelBuildWarning per process, whichever kernel failed first
+_warned: list = []
+
+
+class BuildFailed(RuntimeError):
+    """A compile or link that failed: ``str()`` holds the commands and their
+    output, ``log`` the file they were written to (or ``None``)."""
+
+    def __init__(self, text: str, log_path: Path | None):
+        super().__init__(text)
+        self.log = log_path
+
+
+def _first_error(text: str) -> str:
+    """The compiler's first error line in ``text`` (else its first line of output)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.rstrip().endswith(" failed:")]
+    for ln in lines:
+        if "error" in ln.lower():
+            return ln
+    return lines[0] if lines else text.strip()
+
+
+def warn_fallback(what: str, fallback: str, err: Exception) -> None:
+    """Report, once per process, that ``what`` is unavailable and ``fallback``
+    is used, in one line: the reason (the compiler's first error line and
+    the build log, for a failed build) and how to silence it."""
+    if _warned or disabled_by_env():
+        return
+    _warned.append(what)
+    import warnings
+
+    from ..errors import KernelBuildWarning
+
+    if isinstance(err, BuildFailed):
+        why = f"build failed: {_first_error(str(err))}" + (f" (build log: {err.log})" if err.log else "")
+    else:
+        why = " ".join(str(err).split())
+    msg = (f"{what} unavailable, {why}; using {fallback} (several times slower); "
+           f"set NMLCELL_NO_FFI=1 to choose it without this warning")
+    # no source line to show: the warning stays one line on stderr
+    warnings.warn_explicit(msg, KernelBuildWarning, "nmlcell", 0, module=__name__)
 
 
 def disabled_by_env() -> bool:
@@ -177,7 +221,13 @@ def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, k
                 os.replace(tmp, lib)
                 return lib
             errors.append(err)
-        raise RuntimeError("\n".join(errors))
+        text = "\n".join(errors)
+        log_path = folder / (lib_name + ".build.log")
+        try:
+            log_path.write_text(text)
+        except OSError:
+            log_path = None
+        raise BuildFailed(text, log_path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -232,6 +282,10 @@ def load_once(state: dict, lock, files, build, register, what: str, fallback: st
         except Exception as e:  # any failure: the caller's fallback is used
             state.update(ok=False, why=f"{type(e).__name__}: {e}")
             log.debug("nmlcell: %s unavailable, using %s (%s)", what, fallback, e)
+            try:
+                warn_fallback(what, fallback, e)
+            except Exception:  # noqa: BLE001  (warnings turned into errors: the fallback still holds)
+                pass
         finally:
             state["building"] = False
         return state["ok"]
