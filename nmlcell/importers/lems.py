@@ -74,6 +74,9 @@ class _Reader:
         except Exception as e:
             msg = _clean(e)
             cid = _quoted_id(msg, self.index)
+            in_regime = _in_regime(msg, self.index.files)
+            if in_regime is not None:
+                raise in_regime from None
             if "Unable to resolve type" in msg or "unknown type" in msg.lower():
                 raise self.err(f"unknown ComponentType: {msg}", cid) from None
             if cid is None:  # a reference to nothing: name the element that makes it
@@ -148,6 +151,25 @@ def _detach_connection_lists(m) -> dict:
                 out[(c.id, k)] = ch.children
                 ch.children = []
     return out
+
+
+def _in_regime(msg: str, files):
+    """pylems reads an element it does not know inside a ``<Regime>`` (an
+    ``OnEvent``, which jLEMS accepts there) as a component of an unknown
+    type, and fails on it with "Unable to resolve type 'OnEvent'". The
+    error naming that element in the user's types, else ``None``."""
+    m = re.search(r"Unable to resolve type '([\w:]+)'", msg)
+    if m is None:
+        return None
+    from .lems_source import TypeIndex
+
+    for t in TypeIndex(files).types.values():
+        for e in t.elements:
+            if e.tag == m.group(1) and e.regime is not None and e.parents[-1:] == ("Regime",):
+                return ModelImportError(f"inside <Regime name=\"{e.regime}\"> of ComponentType '{t.name}': "
+                                        f"not supported (pyLEMS cannot read it)", file=t.file, line=e.line,
+                                        element=e.tag)
+    return None
 
 
 def _clean(e) -> str:
