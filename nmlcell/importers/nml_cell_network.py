@@ -201,6 +201,13 @@ def _add_input(rd, model, nc: NmlCell, cell, comp_id, seg, frac, unsupported, IC
         from .nml_cell_inputs import current_input
 
         m = current_input(rd, model, comp_id, unsupported, f"on cell '{nc.id}'")
+        if m is not None and any(i.name == "v" for i in m.inputs) and _at_tip(cell, loc):
+            # the export's clamp sits on NEURON's zero-area tip node, whose v is not the neighbour's
+            f, line = rd.index.locate(comp_id)
+            unsupported.append(f"input '{comp_id}' of type {c.type} ({f}:{line}) on cell '{nc.id}' at {loc}, a "
+                               f"section's tip: its current reads v of NEURON's zero-area node there, which "
+                               f"nmlcell does not keep (a current that does not read v is exact there)")
+            return
         if m is not None:  # an inputW's weight: the export's ``weight`` of the point process
             from ..cell import PointProcess
 
@@ -215,6 +222,17 @@ def _add_input(rd, model, nc: NmlCell, cell, comp_id, seg, frac, unsupported, IC
     dur = rd.quantity(P["duration"], "time", comp_id, "duration") * 1e3
     amp = rd.quantity(P["amplitude"], "current", comp_id, "amplitude") * 1e9
     cell.add(IClamp(delay=delay, dur=dur, amp=amp), at=loc)
+
+
+def _at_tip(cell, loc: str) -> bool:
+    """Whether ``loc`` is NEURON's zero-area node at a leaf's tip (or the
+    root's free end), which the discretisation does not keep: an input
+    there is placed on the neighbouring compartment. A current that does
+    not read v is exact there (the node has no membrane: all of it flows
+    into the neighbour); one that reads v (a voltage clamp) is not."""
+    from .nml_network import unkept_end
+
+    return unkept_end(cell, loc)
 
 
 def quantity_map(where: dict, quantities) -> tuple[dict, list[str]]:
