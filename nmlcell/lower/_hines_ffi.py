@@ -119,7 +119,7 @@ def warn_fallback(what: str, fallback: str, err: Exception) -> None:
         why = f"build failed: {_first_error(str(err))}" + (f" (build log: {err.log})" if err.log else "")
     else:
         why = " ".join(str(err).split())
-    msg = (f"{what} unavailable, {why}; using {fallback} (several times slower); "
+    msg = (f"{what} unavailable, {why}; using {fallback} instead (slower); "
            f"set NMLCELL_NO_FFI=1 to choose it without this warning")
     # no source line to show: the warning stays one line on stderr
     warnings.warn_explicit(msg, KernelBuildWarning, "nmlcell", 0, module=__name__)
