@@ -60,3 +60,22 @@ def test_literals_read_in_si_match_jneuroml(tmp_path):
     assert 1.0 - x[-1] == pytest.approx(1.0 - (1.0 - 1e-5 / 150.0) ** 2000, rel=1e-3)
     res = nmlcell.load(path).run(progress=False)
     assert compare(ref, res, tmp_path) == []
+
+
+def test_heaviside_is_one_half_at_zero_as_jlems():
+    """LEMS's H(x): jLEMS computes 0.5 * (signum(x) + 1) and the NEURON
+    export's FUNCTION H gives 0.5 at 0; so does nmlcell, in the IR and in
+    the generated JAX code."""
+    import jax.numpy as jnp
+    import sympy as sp
+
+    from nmlcell.ir.expr import parse, sym
+
+    x = sym("x")
+    e = parse("H(x - 1)", {"x": x})
+    assert [e.subs(x, v) for v in (0.5, 1, 1.5)] == [0, sp.Rational(1, 2), 1]
+    from nmlcell.lower.printer import _Printer
+
+    src = _Printer({"x": "x"}).doprint(e)
+    vals = [float(eval(src, {"jnp": jnp, "x": jnp.float64(v)})) for v in (0.5, 1.0, 1.5)]
+    assert vals == [0.0, 0.5, 1.0], src

@@ -76,6 +76,12 @@ class _Nmodl(StrPrinter):
     def _print_Or(self, e):
         return " || ".join(f"({self._print(a)})" for a in e.args)
 
+    def _print_Equality(self, e):  # H(0) = 1/2's test
+        return f"({self._print(e.lhs)}) == ({self._print(e.rhs)})"
+
+    def _print_Unequality(self, e):
+        return f"({self._print(e.lhs)}) != ({self._print(e.rhs)})"
+
 
 def _name(n: str) -> str:
     x = re.sub(r"\W", "_", n)

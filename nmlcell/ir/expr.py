@@ -19,7 +19,8 @@ _FUNCS = {
     "tan": sp.tan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "abs": sp.Abs,
     "ceil": sp.ceiling, "floor": sp.floor, "pow": sp.Pow, "atan": sp.atan, "asin": sp.asin,
     "acos": sp.acos, "log10": lambda x: sp.log(x, 10),
-    "H": lambda x: sp.Piecewise((sp.Integer(1), x > 0), (sp.Integer(0), True)),
+    # jLEMS's 0.5 * (signum(x) + 1), as the NEURON export's FUNCTION H: 1/2 at 0
+    "H": lambda x: sp.Piecewise((sp.Integer(1), x > 0), (sp.Rational(1, 2), sp.Eq(x, 0)), (sp.Integer(0), True)),
 }
 
 _LOGIC = [
