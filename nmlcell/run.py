@@ -320,7 +320,6 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
     def sim(params):
         params = lowered.prepare(params)
         dtv = jnp.asarray(dt, dtype=jnp.float64)
-        step = make_step(lowered, integrator, dtv, observe, plan)
         y0 = lowered.init(params, 0.0, jnp.float64)
         rec0 = observe(jnp.asarray(0.0), y0, params)
 
@@ -329,11 +328,19 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
         tables = None if tables is None else tuple(jnp.asarray(x) for x in tables)
         tev = None if tev is None else jnp.asarray(tev)
 
-        def body(carry, i):
-            y, count, ev = carry
-            t = i.astype(jnp.float64) * dtv
-            y2, rec, spk, ev = step(t, y, params, None if tev is None else tev[i + 1], i, ev, tables)
-            return (y2, count + spk.astype(jnp.int32), ev), rec
+        def run_steps(carry, idx, params, consts):
+            # the step's arrays as arguments: a chunk's reverse pass
+            # (_chunk_fn) is traced apart and must not close over them
+            dtv, tev, tables = consts
+            step = make_step(lowered, integrator, dtv, observe, plan)
+
+            def body(carry, i):
+                y, count, ev = carry
+                t = i.astype(jnp.float64) * dtv
+                y2, rec, spk, ev = step(t, y, params, None if tev is None else tev[i + 1], i, ev, tables)
+                return (y2, count + spk.astype(jnp.int32), ev), rec
+
+            return jax.lax.scan(body, carry, idx)
 
         n_emit = sum(sz for _g, sz in lowered.spike_layout())
         carry0 = (y0, jnp.zeros((n_emit,), jnp.int32), plan.empty() if plan is not None else None)
@@ -342,15 +349,13 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
         # so its memory grows as sqrt(n), not n (the forward pass is unchanged).
         k = max(1, int(round(n ** 0.5)))
         m, rest = divmod(n, k)
+        consts = (dtv, tev, tables)
+        chunk = _chunk_fn(lowered, run_steps, k, y0, params)
 
-        @jax.checkpoint
-        def chunk(carry, start):
-            return jax.lax.scan(body, carry, start + jnp.arange(k))
-
-        carry, recs = jax.lax.scan(chunk, carry0, jnp.arange(m) * k)
+        carry, recs = jax.lax.scan(lambda c, s: chunk(c, s, params, consts), carry0, jnp.arange(m) * k)
         recs = recs.reshape((m * k,) + recs.shape[2:])
         if rest:
-            carry, tail = jax.lax.scan(body, carry, m * k + jnp.arange(rest))
+            carry, tail = run_steps(carry, m * k + jnp.arange(rest), params, consts)
             recs = jnp.concatenate([recs, tail], axis=0)
         _, count, _ev = carry
         allr = jnp.concatenate([rec0[None, :], recs], axis=0)
@@ -359,3 +364,50 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
         return out
 
     return sim
+
+
+CHUNK_VJP = True
+
+
+def _chunk_fn(lowered, run_steps, k, y0, params):
+    """``(carry, start, params) -> (carry, records)``: ``k`` steps from step
+    ``start``, rematerialised in reverse mode. With NEURON's first-order
+    cable step on the C++ kernel (:mod:`nmlcell.lower.cable_adjoint`) it is
+    a ``custom_vjp``: the forward pass runs the steps as the forward run
+    does and keeps the chunk's inputs; the reverse pass recomputes the chunk
+    with the voltage system solved in plain JAX (no custom call in that
+    loop: XLA compiles it as one native loop) and takes its ``vjp``.
+    Otherwise ``jax.checkpoint``."""
+    import jax
+    import jax.numpy as jnp
+
+    def plain(carry, start, params, consts):
+        return run_steps(carry, start + jnp.arange(k), params, consts)
+
+    from .lower import cable_adjoint
+
+    cable = getattr(lowered, "cable_plan", None)
+    if not CHUNK_VJP or cable is None or not cable_adjoint.applies(lowered, 0.0, y0, params):
+        return jax.checkpoint(plain)
+
+    def zero(x):
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            return jnp.zeros_like(x)
+        return np.zeros(np.shape(x), dtype=jax.dtypes.float0)
+
+    @jax.custom_vjp
+    def chunk(carry, start, params, consts):
+        return plain(carry, start, params, consts)
+
+    def fwd(carry, start, params, consts):
+        return plain(carry, start, params, consts), (carry, start, params, consts)
+
+    def bwd(res, ct):
+        carry, start, params, consts = res
+        with cable_adjoint.recomputing():
+            _, f = jax.vjp(lambda c, p: plain(c, start, p, consts), carry, params)
+            cc, cp = f(ct)
+        return cc, zero(start), cp, jax.tree.map(zero, consts)
+
+    chunk.defvjp(fwd, bwd)
+    return chunk

@@ -30,6 +30,18 @@ Here the step is a ``custom_vjp``:
   ``while_loop`` that XLA compiles as one native call (fewer thunks)
   measured the same and is not done.
 
+In a simulation (:func:`nmlcell.run.make_simulator`) the checkpointed
+chunk of steps is itself a ``custom_vjp`` whose reverse pass is traced
+under :func:`recomputing`: the chunk's recompute then solves each step's
+voltage system in plain JAX (:func:`_jax_forward`, the kernel's Hines
+elimination in the same order) instead of calling the kernel, so that no
+custom call is left in the recompute's loop either, and saves the
+eliminated diagonal with the step's states and ``x``; the backward then
+eliminates the right-hand side only (:func:`_transposed_solve_dd`: the
+transposed system's eliminated diagonal is the same). Bench E, 50 ms, one
+process, best of 11-15: 59-61 ms against 62-67 ms (forward 16-17 ms).
+Under ``vmap`` both stay the kernel's (``custom_vmap``).
+
 The gradient is the same as differentiating the step directly (to
 round-off: bench E's conductance gradients within 1e-14 relative).
 Used for NEURON's first-order step (``staggered`` and the variants that
@@ -41,6 +53,7 @@ available through it, as through the kernel's own ``custom_vjp``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import jax
@@ -76,10 +89,157 @@ def step_fn(system, variant, y):
     the states ``y`` (all the model's groups; the step returns the cable's)."""
     leaves, tdef = jax.tree.flatten(y)
     key = (variant, tdef, tuple(jnp.shape(a) for a in leaves))
+    key = key + (_MODE,)
     cache = system.__dict__.setdefault("_cable_adjoint_steps", {})
     if key not in cache:
-        cache[key] = _make(system, variant, tdef, key[2])
+        cache[key] = _make(system, variant, tdef, key[2], key)
     return cache[key]
+
+
+_MODE = "kernel"
+
+
+@contextlib.contextmanager
+def recomputing():
+    """While a checkpointed chunk's reverse pass is traced
+    (:func:`nmlcell.run.make_simulator`): the steps traced then solve their
+    voltage system in plain JAX in the forward rule (the chunk's recompute)
+    and save the eliminated diagonal for their backward rule."""
+    global _MODE
+    old, _MODE = _MODE, "recompute"
+    try:
+        yield
+    finally:
+        _MODE = old
+
+
+def _tables(plan):
+    csys = plan.system
+    par = np.asarray(csys.tree.parent)
+    n = len(par)
+    kids = [[] for _ in range(n)]
+    for i in range(1, n):
+        kids[par[i]].append(i)
+    ch = np.full((n, max(1, max(len(c) for c in kids))), n, dtype=np.int32)
+    for i, c in enumerate(kids):
+        ch[i, :len(c)] = c
+    return par, ch, np.maximum(par, 0).astype(np.int32)
+
+
+def _jax_forward(plan):
+    """``(Vs, Is, Ds) -> (xs, dd)``: the kernel's ``x`` per group in plain
+    JAX, and the eliminated diagonal ``dd`` (Hines order), which is also
+    the transposed system's."""
+    csys = plan.system
+    par, ch, parc = _tables(plan)
+    n = len(par)
+    pos, inv = np.asarray(csys.pos), np.asarray(csys.inv)
+    a, b, dax = (np.asarray(v, float) for v in (csys.a, csys.b, csys.dax))
+    ach = np.concatenate([a, [0.0]])[ch]
+    a_, b_ = a, b
+    cuts = np.cumsum(csys.sizes)[:-1]
+    par32 = par.astype(np.int32)
+
+    def unbatched(Vs, Is, Ds):
+        a, b, parj = jnp.asarray(a_), jnp.asarray(b_), jnp.asarray(par32)
+        M = jnp.stack([jnp.concatenate(Vs), jnp.concatenate(Is), jnp.concatenate(Ds)])[:, pos]
+        V, I, D = M[0], M[1], M[2] + dax
+        dv = jnp.where(par >= 0, V[parc] - V, 0.0)
+        dv0 = jnp.concatenate([dv, jnp.zeros((1,), dv.dtype)])
+        rhs = -I - b * dv + jnp.sum(ach * dv0[ch], axis=1)
+
+        def eliminate(k, c):
+            dd, rr = c
+            i = n - 1 - k
+            p = parj[i]
+            f = a[i] / dd[i]
+            dd = jax.lax.dynamic_update_index_in_dim(dd, dd[p] - f * b[i], p, 0)
+            rr = jax.lax.dynamic_update_index_in_dim(rr, rr[p] - f * rr[i], p, 0)
+            return dd, rr
+
+        dd, rr = jax.lax.fori_loop(0, n - 1, eliminate, (D, rhs))
+        y, c = rr / dd, b / dd
+
+        def substitute(i, x):
+            return jax.lax.dynamic_update_index_in_dim(x, y[i] - c[i] * x[parj[i]], i, 0)
+
+        x = jax.lax.fori_loop(1, n, substitute, y)[inv]
+        return jnp.split(x, cuts), dd
+
+    @jax.custom_batching.custom_vmap
+    def solve(Vs, Is, Ds):
+        return unbatched(Vs, Is, Ds)
+
+    @solve.def_vmap
+    def _batched(axis_size, in_batched, Vs, Is, Ds):
+        # a batch (vmap): the kernel, and no eliminated diagonal (the batched
+        # backward is the transposed kernel's, _transposed_solve_dd)
+        from .cable import cable_solve_groups
+
+        args = _broadcast(axis_size, in_batched, (*Vs, *Is, *Ds))
+        G = len(Vs)
+        xs = cable_solve_groups(csys, args[:G], args[G:2 * G], args[2 * G:])
+        dd = jnp.zeros((axis_size, n), args[0].dtype)
+        return (list(xs), dd), ([True] * G, True)
+
+    return solve
+
+
+def _broadcast(axis_size, in_batched, arrays):
+    return [jnp.broadcast_to(a, (axis_size,) + a.shape) if not b else a
+            for a, b in zip(arrays, jax.tree.leaves(in_batched))]
+
+
+def _transposed_solve_dd(plan):
+    """As :func:`_transposed_solve` with the eliminated diagonal given: the
+    elimination is then the right-hand side's only."""
+    csys = plan.system
+    par, ch, parc = _tables(plan)
+    n = len(par)
+    pos, inv = np.asarray(csys.pos), np.asarray(csys.inv)
+    a, b, dax = (np.asarray(v, float) for v in (csys.a, csys.b, csys.dax))
+    apar = np.where(par >= 0, a, 0.0)
+    bch = np.concatenate([b, [0.0]])[ch]
+    cuts = np.cumsum(csys.sizes)[:-1]
+    par32 = par.astype(np.int32)
+
+    def unbatched(dd, xs, gs):
+        parj = jnp.asarray(par32)
+        M = jnp.stack([jnp.concatenate(xs), jnp.concatenate(gs)])[:, pos]
+        x, g = M[0], M[1]
+        F, c = jnp.asarray(b) / dd, jnp.asarray(a) / dd
+
+        def eliminate(k, rr):
+            i = n - 1 - k
+            return jax.lax.dynamic_update_index_in_dim(rr, rr[parj[i]] - F[i] * rr[i], parj[i], 0)
+
+        y = jax.lax.fori_loop(0, n - 1, eliminate, g) / dd
+
+        def substitute(i, lam):
+            return jax.lax.dynamic_update_index_in_dim(lam, y[i] - c[i] * lam[parj[i]], i, 0)
+
+        lam = jax.lax.fori_loop(1, n, substitute, y)
+        lam0 = jnp.concatenate([lam, jnp.zeros((1,), lam.dtype)])
+        yv = dax * lam + apar * lam[parc] + jnp.sum(bch * lam0[ch], axis=1)
+        out = -jnp.stack([yv, lam, lam * x])[:, inv]
+        parts = jnp.split(out, cuts, axis=1)
+        return tuple(q[0] for q in parts), tuple(q[1] for q in parts), tuple(q[2] for q in parts)
+
+    @jax.custom_batching.custom_vmap
+    def solve(dd, Ds, xs, gs):
+        return unbatched(dd, xs, gs)
+
+    @solve.def_vmap
+    def _batched(axis_size, in_batched, dd, Ds, xs, gs):
+        # a batch (vmap): the transposed kernel, as in _transposed_solve
+        from .cable import _cable_bwd
+
+        args = _broadcast(axis_size, jax.tree.leaves(in_batched)[1:], (*Ds, *xs, *gs))
+        G = len(Ds)
+        out = _cable_bwd(csys, False, (tuple(args[:G]), tuple(args[G:2 * G])), tuple(args[2 * G:]))
+        return out, tuple(tuple(True for _ in o) for o in out)
+
+    return solve
 
 
 def _transposed_solve(plan):
@@ -137,7 +297,7 @@ def _transposed_solve(plan):
     return solve
 
 
-def _make(system, variant, tdef, shapes):
+def _make(system, variant, tdef, shapes, key):
     from .cable import cable_solve_groups
     from .cable_step import current_phase, state_phase
 
@@ -160,8 +320,18 @@ def _make(system, variant, tdef, shapes):
         v_new = cable_solve_groups(csys, Vs, Is, Ds, add_v=True)
         return phase3(t, y, p, dt, v_new, carried)
 
+    in_recompute = key[-1] == "recompute"
+    jfwd = _jax_forward(system.cable_plan) if in_recompute else None
+    tdd = _transposed_solve_dd(system.cable_plan) if in_recompute else None
+    nn = len(np.asarray(csys.tree.parent))
+
     def fwd(t, y, p, dt):
         Vs, Is, Ds, carried = phase1(t, y, p, dt)
+        if jfwd is not None:
+            xs, dd = jfwd(Vs, Is, Ds)
+            out = phase3(t, y, p, dt, [v + x for v, x in zip(Vs, xs)], carried)
+            packed = jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(y)] + list(xs) + [dd])
+            return out, (t, packed, p, dt)
         xs = cable_solve_groups(csys, Vs, Is, Ds)
         # V + x as the kernel adds it with add_v (one rounding): the same new v
         out = phase3(t, y, p, dt, [v + x for v, x in zip(Vs, xs)], carried)
@@ -194,7 +364,10 @@ def _make(system, variant, tdef, shapes):
             v_new = [v + x for v, x in zip(Vs, xs)]
             _, f3 = jax.vjp(lambda vn: phase3(t, y, p, dt, vn, carried), v_new)
             cv = f3(ct)[0]
-            Vbar, Ibar, Dbar = transpose(Ds, xs, cv)
+            if tdd is not None:
+                Vbar, Ibar, Dbar = tdd(packed[-nn:], Ds, xs, cv)
+            else:
+                Vbar, Ibar, Dbar = transpose(Ds, xs, cv)
 
             def both(y, p):
                 Vs, Is, Ds, carried = phase1(t, y, p, dt)
