@@ -253,15 +253,7 @@ def _transposed_solve(plan):
     from .cable import _hines_jax
 
     csys = plan.system
-    par = np.asarray(csys.tree.parent)
-    n = len(par)
-    kids = [[] for _ in range(n)]
-    for i in range(1, n):
-        kids[par[i]].append(i)
-    ch = np.full((n, max(1, max(len(c) for c in kids))), n, dtype=np.int32)
-    for i, c in enumerate(kids):
-        ch[i, :len(c)] = c
-    parc = np.maximum(par, 0).astype(np.int32)
+    par, ch, parc = _tables(plan)
     pos, inv = np.asarray(csys.pos), np.asarray(csys.inv)
 
     def transpose(Ds, xs, gs):
