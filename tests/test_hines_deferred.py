@@ -54,6 +54,7 @@ def _step(cs):
 
 @pytest.mark.skipif(not HAVE, reason="the C++ kernel does not build here, or JAX computes on another device")
 @pytest.mark.parametrize("succeeds", [True, False])
+@pytest.mark.filterwarnings("ignore::nmlcell.errors.KernelBuildWarning")  # the simulated failure
 def test_trace_overlaps_the_build(monkeypatch, succeeds):
     real = _hines_ffi.status()["path"]  # the kernel ffi_available() built
 
