@@ -39,6 +39,17 @@ def _same_spikes(t, a, b, tol=1e-3):
     return float(np.max(np.abs(sa - sb))) if len(sa) else 0.0, len(sa)
 
 
+def _spike_counts(got, vtol):
+    """{column: spike count} of ``_run``'s traces, each column's spikes
+    within 1e-3 ms of the export's and its v within ``vtol`` mV."""
+    counts = {}
+    for cid, (t, a, b) in got.items():
+        ds, counts[cid] = _same_spikes(t, a, b)
+        assert ds <= 1e-3, (cid, ds)
+        assert float(np.max(np.abs(a - b))) < vtol, cid
+    return counts
+
+
 def test_deterministic_sources_and_inputs_vs_neuron_export(tmp_path):
     """A spikeGenerator population (period 25 ms, connectionWD weight 1.5,
     delay 2 ms), timedSynapticInputs (AMPA on soma; inputW weight 2.5 on an
@@ -46,12 +57,7 @@ def test_deterministic_sources_and_inputs_vs_neuron_export(tmp_path):
     Measured: all 8 spikes within 1e-3 ms (the printed precision), v within
     0.061 mV (at spikes)."""
     _ref, got, _res = _run(acnet2_network(tmp_path, "mc_inputs"))
-    counts = {}
-    for cid, (t, a, b) in got.items():
-        ds, counts[cid] = _same_spikes(t, a, b)
-        assert ds <= 1e-3, (cid, ds)
-        assert float(np.max(np.abs(a - b))) < 0.1, cid
-    assert counts == {"v_gen": 4, "v_tsi": 2, "v_tsiw": 2, "v_tsiw2": 0}
+    assert _spike_counts(got, 0.1) == {"v_gen": 4, "v_tsi": 2, "v_tsiw": 2, "v_tsiw2": 0}
 
 
 @pytest.mark.parametrize("old,new,what", [
@@ -147,9 +153,4 @@ def test_inputs_through_lems_synapses_vs_neuron_export(tmp_path):
     alphaSynapse (composed from their LEMS Dynamics). Measured: all 8
     spikes within 2e-5 ms, v within 6.7e-3 mV (at spikes)."""
     _ref, got, _res = _run(acnet2_network(tmp_path, "mc_inputs", _lems_synapses))
-    counts = {}
-    for cid, (t, a, b) in got.items():
-        ds, counts[cid] = _same_spikes(t, a, b)
-        assert ds <= 1e-3, (cid, ds)
-        assert float(np.max(np.abs(a - b))) < 0.02, cid
-    assert counts == {"v_gen": 4, "v_tsi": 2, "v_tsiw": 2, "v_tsiw2": 0}
+    assert _spike_counts(got, 0.02) == {"v_gen": 4, "v_tsi": 2, "v_tsiw": 2, "v_tsiw2": 0}
