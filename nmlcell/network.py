@@ -20,6 +20,7 @@ for time ``te`` is handled before the first step starting at ``t`` with
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -98,28 +99,29 @@ def _netstim_mechanism(noisy: bool) -> Mechanism:
 
 
 _SHARE = True  # False: compose every member on its own (tests compare the two IRs)
-_MEMO: dict = {}  # id(mechanism) -> (mechanism, without its spikes); "detector" -> the spike detector
 
 
+@functools.cache
 def _detector() -> Mechanism:
     """The spike detector mechanism (one object: compositions key on it)."""
     from .importers.nml_mechanisms import spike_detector
 
-    if "detector" not in _MEMO:
-        _MEMO["detector"] = spike_detector()
-    return _MEMO["detector"]
+    return spike_detector()
+
+
+def _drop_spikes(m: Mechanism) -> Mechanism:
+    return replace(m, conditions=tuple(replace(c, events=tuple(e for e in c.events if e != "spike"))
+                                       for c in m.conditions))
 
 
 def _no_spikes(m: Mechanism) -> Mechanism:
     """``m`` with its net_event spikes dropped (the WATCH effects stay);
     one object per ``m``."""
+    from .passes.compartment import _memo
+
     if not any("spike" in c.events for c in m.conditions):
         return m
-    hit = _MEMO.get(id(m))
-    if hit is None or hit[0] is not m:
-        hit = _MEMO[id(m)] = (m, replace(m, conditions=tuple(
-            replace(c, events=tuple(e for e in c.events if e != "spike")) for c in m.conditions)))
-    return hit[1]
+    return _memo(_drop_spikes, m)
 
 
 def _with_netcons(m: Mechanism, weights: list) -> Mechanism:
