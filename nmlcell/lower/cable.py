@@ -453,8 +453,7 @@ def _kernel_call(system, transpose, add_v, ins, lead):
 
     def fallback(*v):  # the JAX path: lowered instead if a build in progress while tracing fails
         v = [jnp.broadcast_to(x, lead + x.shape[-1:]) for x in v]
-        xs = _jax_groups(system, transpose, *v)
-        return [a + x for a, x in zip(v, xs)] if add_v and not transpose else list(xs)
+        return list(_jax_groups(system, transpose, *v, add_v=add_v))
 
     return tuple(_hines_ffi.cable(system._tables(ins[0].dtype), ins, shapes, transpose, add_v, fallback=fallback))
 
@@ -493,26 +492,24 @@ def cable_solve_groups(system: CableSystem, Vs, Is, Ds, *, add_v: bool = False):
     flat = [jnp.broadcast_to(x, lead + x.shape[-1:]) for x in flat]
     Vs, Is, Ds = tuple(flat[:G]), tuple(flat[G:2 * G]), tuple(flat[2 * G:])
     if flat[0].dtype.name not in _hines_ffi.CABLE_TARGETS or _resolve_method("auto", flat[0].dtype) == "jax":
-        xs = system.split(system._jax(*(jnp.concatenate(v, axis=-1) for v in (Vs, Is, Ds))))
-        return [v + x for v, x in zip(Vs, xs)] if add_v else xs
+        return list(_jax_groups(system, False, *Vs, *Is, *Ds, add_v=add_v))
     return list(_cable_fused(system, bool(add_v), Vs, Is, Ds))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _cable_fused(system, add_v, Vs, Is, Ds):
-    def jax_path(*v):
-        xs = _jax_groups(system, False, *v)
-        return tuple(a + x for a, x in zip(v, xs)) if add_v else xs
-
     return tuple(_on_platform((*Vs, *Is, *Ds), cpu=lambda *v: system.kernel(False, add_v)(v),
-                              default=jax_path))
+                              default=lambda *v: _jax_groups(system, False, *v, add_v=add_v)))
 
 
-def _jax_groups(system, transpose, *v):
+def _jax_groups(system, transpose, *v, add_v=False):
+    """The JAX path on the groups' arrays (``v``: the ``ins`` of
+    :func:`_hines_ffi.cable`); ``add_v``: ``V + x`` (forward only)."""
     G = len(system.sizes)
     cat = [jnp.concatenate(v[k * G:(k + 1) * G], axis=-1) for k in range(3)]
     if not transpose:
-        return tuple(system.split(system._jax(*cat)))
+        xs = tuple(system.split(system._jax(*cat)))
+        return tuple(a + x for a, x in zip(v, xs)) if add_v else xs
     return tuple(x for r in system._jax_transpose(*cat) for x in system.split(r))
 
 
