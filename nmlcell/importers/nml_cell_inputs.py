@@ -31,15 +31,9 @@ import re
 import sympy as sp
 
 from .lems_flatten import extends
-from .nml_network_lems import _Nmodl
+from .nml_network_lems import _flatten, _Nmodl
 
 _DL = "basePointCurrentDL"
-
-
-def _flatten(rd, model, cid):
-    from .nml_network_lems import _flatten as flatten_synapse  # same path, kind "synapse"
-
-    return flatten_synapse(rd, model, cid)
 
 
 def current_input(rd, model, cid: str, unsupported: list, what: str):
@@ -145,7 +139,7 @@ def _compose(rd, model, cid):
         return f"its current reads {', '.join(sorted(left))}"
     i_expr = i_expr.xreplace({x: sp.Symbol(names[x.name]) for x in i_expr.free_symbols if x.name in names})
     mod = "NmlInput_" + re.sub(r"\W", "_", cid)
-    pr = _Printer()
+    pr = _Nmodl()
     try:
         body = _assign("i", i_expr, pr)
     except ValueError as e:
@@ -164,16 +158,6 @@ def _compose(rd, model, cid):
         mod = f"{mod}_{hashlib.sha1(text(mod).encode()).hexdigest()[:8]}"
     _MOD[mod] = text(mod)
     return synapse_mechanism(mod)
-
-
-class _Printer(_Nmodl):
-    """sympy -> NMODL text, with ``==`` and ``!=``."""
-
-    def _print_Equality(self, e):
-        return f"{self._print(e.lhs)} == {self._print(e.rhs)}"
-
-    def _print_Unequality(self, e):
-        return f"{self._print(e.lhs)} != {self._print(e.rhs)}"
 
 
 def _assign(var, e, pr, indent="    "):
