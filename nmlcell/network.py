@@ -34,6 +34,7 @@ from .errors import OptionError
 from .ir.expr import sym
 from .ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, Source, State
 from .ir.units import NONE, Dim
+from .model_cache import shape as _shape  # members with equal shapes share a group
 
 _MS = Dim(t=1)
 
@@ -135,13 +136,6 @@ def _with_netcons(m: Mechanism, weights: list) -> Mechanism:
     handlers = netcon_handlers(m.on_events[0], "in", weights, lambda n, v, k, j: params.append(
         Parameter(n, v, NONE, "", f"weight[{j}] of NetCon {k}")))
     return replace(m, parameters=tuple(params), on_events=tuple(handlers))
-
-
-def _shape(m: Mechanism) -> Mechanism:
-    """``m`` without its parameter values: members with equal shapes share a group."""
-    from .model_cache import shape
-
-    return shape(m)
 
 
 def _weights(weight) -> tuple:
