@@ -168,14 +168,18 @@ def resolve(cell, mech, where, values: dict) -> tuple[list[ParamSet], dict]:
     return out, ions
 
 
+def _sections_with(morph, items) -> set:
+    """The sections where the inserts ``items`` put the mechanism."""
+    from .cable_cell import sections_of
+
+    return set().union(*(sections_of(morph, w) for _k, _it, w in items))
+
+
 def _check_inserted(cell, name, items, where, label):
     from .cable_cell import sections_of
 
     morph = cell.morphology
-    want = sections_of(morph, where)
-    have = set()
-    for _k, _it, w in items:
-        have |= sections_of(morph, w)
+    want, have = sections_of(morph, where), _sections_with(morph, items)
     missing = sorted(want - have)
     if missing:
         shown = ", ".join(morph.sections[i].name for i in missing[:6]) + (" ..." if len(missing) > 6 else "")
@@ -191,10 +195,7 @@ def _locations(cell, name, items, where, label, values) -> dict:
     if cell.morphology is None:
         raise OptionError(f"cell.set: {label} by location needs a morphology", element=label)
     morph = cell.morphology
-    want = sections_of(morph, where)
-    have = set()
-    for _k, _it, w in items:
-        have |= sections_of(morph, w)
+    want, have = sections_of(morph, where), _sections_with(morph, items)
     out = {}
     for loc, val in values.items():
         i, _x = parse_location(morph, loc)
