@@ -88,8 +88,7 @@ def step_fn(system, variant, y):
     reverse pass above; one per system, state-phase variant and layout of
     the states ``y`` (all the model's groups; the step returns the cable's)."""
     leaves, tdef = jax.tree.flatten(y)
-    key = (variant, tdef, tuple(jnp.shape(a) for a in leaves))
-    key = key + (_MODE,)
+    key = (variant, tdef, tuple(jnp.shape(a) for a in leaves), _MODE)
     cache = system.__dict__.setdefault("_cable_adjoint_steps", {})
     if key not in cache:
         cache[key] = _make(system, variant, tdef, key[2], key)
@@ -280,8 +279,7 @@ def _transposed_solve(plan):
         # 0.081 s with the kernel, 0.087-0.088 s for the checkpointed step
         from .cable import _cable_bwd
 
-        args = [jnp.broadcast_to(a, (axis_size,) + a.shape) if not b else a
-                for a, b in zip((*Ds, *xs, *gs), jax.tree.leaves(in_batched))]
+        args = _broadcast(axis_size, in_batched, (*Ds, *xs, *gs))
         G = len(Ds)
         out = _cable_bwd(csys, False, (tuple(args[:G]), tuple(args[G:2 * G])), tuple(args[2 * G:]))
         return out, tuple(tuple(True for _ in o) for o in out)
@@ -315,19 +313,18 @@ def _make(system, variant, tdef, shapes, key):
     in_recompute = key[-1] == "recompute"
     jfwd = _jax_forward(system.cable_plan) if in_recompute else None
     tdd = _transposed_solve_dd(system.cable_plan) if in_recompute else None
-    nn = len(np.asarray(csys.tree.parent))
+    nn = csys.tree.n
 
     def fwd(t, y, p, dt):
         Vs, Is, Ds, carried = phase1(t, y, p, dt)
         if jfwd is not None:
             xs, dd = jfwd(Vs, Is, Ds)
-            out = phase3(t, y, p, dt, [v + x for v, x in zip(Vs, xs)], carried)
-            packed = jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(y)] + list(xs) + [dd])
-            return out, (t, packed, p, dt)
-        xs = cable_solve_groups(csys, Vs, Is, Ds)
+            extra = [dd]
+        else:
+            xs, extra = cable_solve_groups(csys, Vs, Is, Ds), []
         # V + x as the kernel adds it with add_v (one rounding): the same new v
         out = phase3(t, y, p, dt, [v + x for v, x in zip(Vs, xs)], carried)
-        packed = jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(y)] + list(xs))
+        packed = jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(y)] + list(xs) + extra)
         return out, (t, packed, p, dt)
 
     def unpack(packed):
