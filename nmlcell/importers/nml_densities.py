@@ -163,9 +163,15 @@ def segment_values(nc, seg, value: float, tag: str, cid: str):
         nc.unsupported.append(nc._where(f"{tag} '{cid}' on segment {seg}, which holds no compartment centre of "
                                         f"section {name} (nseg {len(comps)})"))
         return [], None
+    return [name], _on_segment(name, comps, mine, value)
+
+
+def _on_segment(name, comps, mine, value):
+    """``value`` on the whole section when its compartments are all
+    ``mine``, else ``{"sec(x)": value}`` on ``mine`` and 0 on the others."""
     if len(mine) == len(comps):
-        return [name], value
-    return [name], {f"{name}({x!r})": (value if x in mine else 0.0) for x, _ar in comps}
+        return value
+    return {f"{name}({x!r})": (value if x in mine else 0.0) for x, _ar in comps}
 
 
 def _population(nc, c, cd):
@@ -205,8 +211,7 @@ def _population(nc, c, cd):
         return
     dens = number * g1 / (area * 1e-8)  # S/cm2
     erev = nc._q(cd.erev, "voltage", f"erev of {cd.id}") * 1e3
-    vals = dens if len(mine) == len(comps) else {f"{name}({x!r})": (dens if x in mine else 0.0) for x, _ar in comps}
-    _insert(nc, c, tag, cd, [name], gmax=vals, erev=erev)
+    _insert(nc, c, tag, cd, [name], gmax=_on_segment(name, comps, mine, dens), erev=erev)
 
 
 def _insert(nc, c, tag, cd, secs, *, nernst=False, ghk=False, ghk2=False, **params):
@@ -235,9 +240,8 @@ def _root_distance(nc):
     end (``distance()`` there), built once per cell."""
     if getattr(nc, "_root_dist", None) is None:
         from ..cable_cell import _distance_from
-        from ..cell import Cell
 
-        disc = Cell(nc.morphology).discretisation()
+        disc = _discretisation(nc)
         root = next(i for i, s in enumerate(nc.morphology.sections) if s.parent is None)
         nc._root_dist = _distance_from(disc, (root, 0.0))
     return nc._root_dist
