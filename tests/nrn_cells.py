@@ -71,6 +71,19 @@ np.save(sys.argv[2], np.array([np.array(v) for v in vecs]))
 '''
 
 
+# The start of a NEURON script: cfg (JSON, sys.argv[1]) and the cell of
+# cfg["morph"] (SWC, else Neurolucida) read by Import3d into ``secs``
+IMPORT3D_HEAD = r'''import sys, json, numpy as np
+from neuron import h
+h.load_file("stdlib.hoc"); h.load_file("import3d.hoc")
+cfg = json.loads(sys.argv[1])
+path = cfg["morph"]
+r = h.Import3d_SWC_read() if path.endswith(".swc") else h.Import3d_Neurolucida3()
+r.input(path)
+h.Import3d_GUI(r, 0).instantiate(None)
+secs = list(h.allsec())
+'''
+
 # The end of a NEURON script on ``secs`` (the cell's sections, the soma first)
 # and ``cfg`` (amp, rec: [(section name, x)], T): NEURON's tables off, an
 # IClamp at the soma's middle (2 ms for 20 ms), v recorded at cfg["rec"],

@@ -7,23 +7,14 @@ import numpy as np
 import pytest
 
 import nmlcell
-from nrn_cells import ICLAMP_RECORD_RUN, run_script
+from nrn_cells import ICLAMP_RECORD_RUN, IMPORT3D_HEAD, run_script
 
 HERE = Path(__file__).parent
 SOMA3 = HERE / "data" / "morph" / "soma3.swc"
 CORPUS = HERE.resolve().parents[1] / "shared" / "corpus"
 HAY_ASC = CORPUS / "modeldb-139653-hay2011" / "morphologies" / "cell1.asc"
 
-_NEURON = r'''
-import sys, json, numpy as np
-from neuron import h
-h.load_file("stdlib.hoc"); h.load_file("import3d.hoc")
-cfg = json.loads(sys.argv[1])
-path = cfg["morph"]
-r = h.Import3d_SWC_read() if path.endswith(".swc") else h.Import3d_Neurolucida3()
-r.input(path)
-h.Import3d_GUI(r, 0).instantiate(None)
-secs = list(h.allsec())
+_NEURON = IMPORT3D_HEAD + r'''
 for s in secs:
     s.nseg = cfg["nseg"]; s.cm = 1.0; s.Ra = 100.0
     if s.name().split("[")[0] in ("soma", "axon"):

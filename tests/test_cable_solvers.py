@@ -2,18 +2,16 @@
 against NEURON's ``secondorder = 2``, backward_euler against NEURON's
 default step, the exponential family, the refusal of explicit methods on a
 stiff cable, and each solver's measured order in v."""
-import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nmlcell
+from nrn_cells import IMPORT3D_HEAD, run_script
 
 HERE = Path(__file__).parent
 SOMA3 = HERE / "data" / "morph" / "soma3.swc"
@@ -21,15 +19,7 @@ DATA = HERE / "data" / "nml_mc"
 CORPUS = Path(os.environ.get("NMLCELL_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
 
-_NEURON = r'''
-import sys, json, numpy as np
-from neuron import h
-h.load_file("stdlib.hoc"); h.load_file("import3d.hoc")
-cfg = json.loads(sys.argv[1])
-r = h.Import3d_SWC_read() if cfg["morph"].endswith(".swc") else h.Import3d_Neurolucida3()
-r.input(cfg["morph"])
-h.Import3d_GUI(r, 0).instantiate(None)
-secs = list(h.allsec())
+_NEURON = IMPORT3D_HEAD + r'''
 for s in secs:
     s.nseg = 3; s.cm = 1.0; s.Ra = 100.0
     if s.name().split("[")[0] in ("soma", "axon"):
@@ -55,15 +45,8 @@ REC = [["soma[0]", 0.5], ["dend[0]", 0.5], ["dend[1]", 0.9], ["axon[0]", 0.9]]
 
 
 def _neuron(*, amp, T, dt, secondorder, dur=20.0, rec=REC, morph=SOMA3):
-    pytest.importorskip("neuron")
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "r.npy"
-        cfg = dict(morph=str(morph), rec=rec, amp=amp, T=T, dt=dt, secondorder=secondorder, dur=dur)
-        r = subprocess.run([sys.executable, "-c", _NEURON, json.dumps(cfg), str(out)],
-                           capture_output=True, text=True, timeout=600)
-        if r.returncode:
-            pytest.fail(r.stderr[-2000:])
-        return np.load(out)
+    cfg = dict(morph=str(morph), rec=rec, amp=amp, T=T, dt=dt, secondorder=secondorder, dur=dur)
+    return run_script(_NEURON, cfg, "r.npy", np.load)
 
 
 def _cell(solver, *, amp, dur=20.0, nseg=3, morph=SOMA3):

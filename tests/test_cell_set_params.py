@@ -12,7 +12,7 @@ import pytest
 import nmlcell
 from nmlcell.errors import OptionError
 
-from nrn_cells import ICLAMP_RECORD_RUN, run_script
+from nrn_cells import ICLAMP_RECORD_RUN, IMPORT3D_HEAD, run_script
 
 HERE = Path(__file__).parent
 SOMA3 = HERE / "data" / "morph" / "soma3.swc"   # soma[0], dend[0], dend[1], axon[0]
@@ -22,14 +22,7 @@ REC = [["soma[0]", 0.5], ["dend[0]", 0.5], ["dend[1]", 0.9], ["axon[0]", 0.9]]
 # NEURON runs the operations in order: ["set", where, "name_suffix", value] assigns seg.name_suffix
 # in every segment of the sections where names (regions or section names); a value {"lin": [a, b]}
 # is a + b * h.distance(soma[0](0.5), seg); {"at": {"dend[0](0.5)": v, ...}} is sec(x).name = v
-_NEURON = r'''
-import sys, json, numpy as np
-from neuron import h
-h.load_file("stdlib.hoc"); h.load_file("import3d.hoc")
-cfg = json.loads(sys.argv[1])
-r = h.Import3d_SWC_read(); r.input(cfg["morph"])
-h.Import3d_GUI(r, 0).instantiate(None)
-secs = list(h.allsec())
+_NEURON = IMPORT3D_HEAD + r'''
 def picked(where):
     where = [where] if isinstance(where, str) else (where or [s.name() for s in secs])
     return [s for s in secs if s.name() in where or s.name().split("[")[0] in where]
