@@ -185,7 +185,7 @@ def _attempts() -> list[list[str]]:
     return ([base + ["-march=native"]] if _cpu_signature() else []) + [base]
 
 
-def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, key_names=None,
+def build_library(cxx: str, lib_name: str, sources, attempts=None, key_names=None,
                   unit_flags=None) -> Path:
     """Compile ``sources`` (files of this folder) against the XLA FFI
     headers into ``<cache>/ffi/<key>/lib_name``: one compiler process per
@@ -193,7 +193,7 @@ def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, k
     trying each flag set of ``attempts`` in turn; a library already built
     for the same key is reused. ``unit_flags``: source name -> flags
     added after a flag set's for that source. The key covers ``key_names``
-    (default: the sources and headers) and the flags. Shared by every C++
+    (default: the sources) and the flags. Shared by every C++
     kernel of the package."""
     import jax
 
@@ -201,7 +201,7 @@ def build_library(cxx: str, lib_name: str, sources, headers=(), attempts=None, k
     if not os.path.isfile(os.path.join(include, "xla", "ffi", "api", "ffi.h")):
         raise RuntimeError(f"XLA FFI headers not found under {include}")
     attempts = _attempts() if attempts is None else attempts
-    names = tuple(sources) + tuple(headers) if key_names is None else tuple(key_names)
+    names = tuple(sources if key_names is None else key_names)
     unit_flags = dict(unit_flags or {})
     folder = _cache_root() / _key(cxx, (attempts, sorted(unit_flags.items())) if unit_flags else attempts,
                                   HERE, names)
@@ -389,12 +389,12 @@ def cable(tables, ins, shapes, transpose=False, add_v=False, fallback=None):
 
     dt = ins[0].dtype
     out = [jax.ShapeDtypeStruct(tuple(sh), dt) for sh in shapes] * (3 if transpose else 1)
+    add_v = bool(add_v and not transpose)
     alias = {}
-    if add_v and not transpose:
+    if add_v:
         alias = {len(tables) + g: g for g, sh in enumerate(shapes) if tuple(ins[g].shape) == tuple(sh)}
     call = jax.ffi.ffi_call(CABLE_TARGETS[dt.name][1 if transpose else 0], out, vmap_method="broadcast_all",
                             input_output_aliases=alias)
-    add_v = bool(add_v and not transpose)
     # not known to be loaded: being built, or its build ended (perhaps failed)
     # since the caller decided on the kernel; the lowering then decides
     if fallback is not None and dt.name == "float64" and not _state["ok"]:
