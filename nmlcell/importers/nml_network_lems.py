@@ -83,9 +83,9 @@ class _Nmodl(StrPrinter):
         return f"({self._print(e.lhs)}) != ({self._print(e.rhs)})"
 
 
-def _name(n: str) -> str:
+def _name(n: str, reserved=_RESERVED) -> str:
     x = re.sub(r"\W", "_", n)
-    return x + "_" if x in _RESERVED else x
+    return x + "_" if x in reserved else x
 
 
 def lems_synapse(rd, model, syn_id: str, unsupported: list, what: str, continuous: bool = False):
@@ -186,9 +186,7 @@ def _compose(rd, model, syn_id, continuous=False):
             e = e.xreplace({s: dyn[s.name] for s in hit})
         raise ValueError("cyclic derived variables")
 
-    names = {n: (x + "_" if x in reserved else x)
-             for n in list(pnames) + list(const) + [s.name for s in m.states] + cdvs
-             for x in [re.sub(r"\W", "_", n)]}
+    names = {n: _name(n, reserved) for n in list(pnames) + list(const) + [s.name for s in m.states] + cdvs}
     allowed = set(names.values()) | {"v", "weight", "celsius", "t", "dt"} | ({"vpeer"} if continuous else set())
 
     def renamed(e):
