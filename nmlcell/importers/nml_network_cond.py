@@ -52,21 +52,18 @@ def _both(pr, conds, v, t, vpeer, assign):
             + _tests(pr, conds, {_V: v, _T: t, _VP: vpeer}, assign))
 
 
-def condition_mod(mod, pr, params, names, derivs, init, rates, saved, body, cdvs, events, conds, continuous,
-                  has_rates, assign, temps, ev_states=()) -> list[str]:
-    """The lines of the point process ``mod`` (see the module's docstring):
-    ``init`` and ``events`` the INITIAL's and NET_RECEIVE's statements,
-    ``assign(var, expr, indent)`` the statements setting a variable (its
-    ``pw_<k>`` temporaries appended to ``temps``)."""
+def condition_mod(pr, derivs, init, rates, body, conds, continuous, has_rates, assign, ev_states=()) -> list[str]:
+    """The lines of the point process from its STATE block on (see the
+    module's docstring; :func:`.nml_network_lems._compose` writes the
+    NEURON, PARAMETER, ASSIGNED and NET_RECEIVE blocks): ``init`` the
+    INITIAL's statements, ``assign(var, expr, indent)`` the statements
+    setting a variable."""
     reads_vpeer = continuous and any(_VP in e.free_symbols for c, a in conds for e in [c, *[x for _n, x in a]])
-    params = dict(params)
-    if continuous:
-        params["vpeer"] = 0.0
     state_names = [n for n, _ in derivs] + list(ev_states)
     if has_rates:
         extra = ["vold"] + (["vpeerold"] if reads_vpeer else [])
         vold, vpo = sp.Symbol("vold"), sp.Symbol("vpeerold")
-        tail = [
+        return [
             "STATE { " + " ".join(state_names + extra) + " }",
             "INITIAL {", *init, *body["cur"], "    vold = v", *(["    vpeerold = vpeer"] if reads_vpeer else []),
             "}",
@@ -76,16 +73,8 @@ def condition_mod(mod, pr, params, names, derivs, init, rates, saved, body, cdvs
             *body["rates"], *body["cur"],
             *(f"    {n} = {n} + dt * {r}" for n, r, _e in rates),
             "    vold = v", *(["    vpeerold = vpeer"] if reads_vpeer else []), "}"]
-    else:
-        tail = [
-            "STATE { " + " ".join(state_names) + " }",
-            "INITIAL {", *init, *_both(pr, conds, _V, _T + _DT / 2, _VP, assign), "}",
-            "BREAKPOINT {", "    SOLVE advance", *body["bp"], "}",
-            "PROCEDURE advance() {", *_both(pr, conds, _V, _T + _DT / 2, _VP, assign), "}"]
-    if events:
-        tail += ["NET_RECEIVE(weight) {", *events, "}"]
-    rng = list(params) + ["isav"] + [n for n, _ in saved]
-    assigned = [n for n, _ in saved] + [r for _n, r, _e in rates] + [names[n] for n in cdvs] + temps
-    return ["NEURON {", f"    POINT_PROCESS {mod}", f"    RANGE {', '.join(rng)}", "    NONSPECIFIC_CURRENT i", "}",
-            "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}",
-            "ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) " + " ".join(assigned) + " }"] + tail
+    return [
+        "STATE { " + " ".join(state_names) + " }",
+        "INITIAL {", *init, *_both(pr, conds, _V, _T + _DT / 2, _VP, assign), "}",
+        "BREAKPOINT {", "    SOLVE advance", *body["bp"], "}",
+        "PROCEDURE advance() {", *_both(pr, conds, _V, _T + _DT / 2, _VP, assign), "}"]

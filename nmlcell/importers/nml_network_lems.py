@@ -313,11 +313,19 @@ def _compose(rd, model, syn_id, continuous=False):
         from .nml_network_cond import condition_mod
 
         try:
-            lines = condition_mod(mod, pr, params_of(values, const, names), names, derivs, init_lines, rates, saved,
-                                  body, cdvs, event_lines, conds, continuous, has_rates, assign, temps, ev_states)
+            tail = condition_mod(pr, derivs, init_lines, rates, body, conds, continuous, has_rates, assign, ev_states)
         except ValueError as e:
             return f"its Dynamics cannot be written as the export's mod file ({e})"
-        return _load(mod, lines, rec)
+    elif m.states:  # the export: rates and current in the state phase, forward Euler
+        tail = [
+            "STATE { " + " ".join([n for n, _ in derivs] + ev_states) + " }",
+            "INITIAL {", *init_lines, *body["cur"], "}",
+            "BREAKPOINT {", "    SOLVE states METHOD euler", "    SOLVE stale", "    i = isav", "}",
+            "DERIVATIVE states {", "    rates()", *(f"    {n}' = {r}" for n, r, _e in rates), "}",
+            "PROCEDURE rates() {", *body["rates"], "}",
+            "PROCEDURE stale() {", *body["cur"], "}"]
+    else:  # no state: the export's BREAKPOINT computes the current (current phase)
+        tail = ["BREAKPOINT {", *body["cur"], "}"]
     params = params_of(values, const, names)
     if continuous:
         params["vpeer"] = 0.0
@@ -326,17 +334,7 @@ def _compose(rd, model, syn_id, continuous=False):
              "PARAMETER {", *(f"    {k} = {v!r}" for k, v in params.items()), "}",
              "ASSIGNED { v (mV) i (nA) isav (nA) celsius (degC) "
              + " ".join([n for n, _ in saved] + [r for _n, r, _e in rates] + [names[n] for n in cdvs] + temps)
-             + " }"]
-    if m.states:  # the export: rates and current in the state phase, forward Euler
-        lines += [
-            "STATE { " + " ".join([n for n, _ in derivs] + ev_states) + " }",
-            "INITIAL {", *init_lines, *body["cur"], "}",
-            "BREAKPOINT {", "    SOLVE states METHOD euler", "    SOLVE stale", "    i = isav", "}",
-            "DERIVATIVE states {", "    rates()", *(f"    {n}' = {r}" for n, r, _e in rates), "}",
-            "PROCEDURE rates() {", *body["rates"], "}",
-            "PROCEDURE stale() {", *body["cur"], "}"]
-    else:  # no state: the export's BREAKPOINT computes the current (current phase)
-        lines += ["BREAKPOINT {", *body["cur"], "}"]
+             + " }", *tail]  # after the tail: its temporaries are in temps
     if events:
         lines += ["NET_RECEIVE(weight) {", *event_lines, "}"]
     return _load(mod, lines, rec)
