@@ -231,12 +231,7 @@ def _transposed_solve_dd(plan):
     @solve.def_vmap
     def _batched(axis_size, in_batched, dd, Ds, xs, gs):
         # a batch (vmap): the transposed kernel, as in _transposed_solve
-        from .cable import _cable_bwd
-
-        args = _broadcast(axis_size, jax.tree.leaves(in_batched)[1:], (*Ds, *xs, *gs))
-        G = len(Ds)
-        out = _cable_bwd(csys, False, (tuple(args[:G]), tuple(args[G:2 * G])), tuple(args[2 * G:]))
-        return out, tuple(tuple(True for _ in o) for o in out)
+        return _kernel_transpose(csys, axis_size, jax.tree.leaves(in_batched)[1:], Ds, xs, gs)
 
     return solve
 
@@ -277,14 +272,21 @@ def _transposed_solve(plan):
         # at once (the sweeps above would walk strided columns). Bench E's cell,
         # vmapped gradient over 4 gnabar values, 20 ms: 0.097 s with the sweeps,
         # 0.081 s with the kernel, 0.087-0.088 s for the checkpointed step
-        from .cable import _cable_bwd
-
-        args = _broadcast(axis_size, in_batched, (*Ds, *xs, *gs))
-        G = len(Ds)
-        out = _cable_bwd(csys, False, (tuple(args[:G]), tuple(args[G:2 * G])), tuple(args[2 * G:]))
-        return out, tuple(tuple(True for _ in o) for o in out)
+        return _kernel_transpose(csys, axis_size, in_batched, Ds, xs, gs)
 
     return solve
+
+
+def _kernel_transpose(csys, axis_size, in_batched, Ds, xs, gs):
+    """The batch rule of the transposed solves: the transposed kernel
+    (:func:`nmlcell.lower.cable._cable_bwd`) on ``Ds``, ``xs``, ``gs``, the
+    unbatched ones broadcast to the batch; all results batched."""
+    from .cable import _cable_bwd
+
+    args = _broadcast(axis_size, in_batched, (*Ds, *xs, *gs))
+    G = len(Ds)
+    out = _cable_bwd(csys, False, (tuple(args[:G]), tuple(args[G:2 * G])), tuple(args[2 * G:]))
+    return out, tuple(tuple(True for _ in o) for o in out)
 
 
 def _make(system, variant, tdef, shapes, key):
