@@ -48,7 +48,6 @@ from .nml_densities import export_number, place_densities
 from .nml_mechanisms import concentration_mechanism, density_mechanism, spike_detector
 
 CABLE = "sao864921383"
-_MEMBRANE_LISTS: dict[str, str] = {}  # libNeuroML attribute -> NeuroML element, for what is not supported yet
 
 
 def _count_segments(comp) -> int:
@@ -182,9 +181,6 @@ class NmlCell:
             self._cell = _Recorder(Cell(morph))
             return
         mp, ip = bp.membrane_properties, bp.intracellular_properties
-        for attr, tag in _MEMBRANE_LISTS.items():
-            for x in getattr(mp, attr, None) or ():
-                self.unsupported.append(self._where(f"<{tag} id='{getattr(x, 'id', '?')}'>"))
         thr = [self._q(x.value, "voltage", "spikeThresh") * 1e3 for x in mp.spike_threshes]
         self.threshold = thr[0] if thr else 0.0
         vinit = [self._q(x.value, "voltage", "initMembPotential") * 1e3 for x in mp.init_memb_potentials]
