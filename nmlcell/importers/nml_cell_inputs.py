@@ -152,11 +152,13 @@ def _compose(rd, model, cid):
                           "ASSIGNED { v (mV) i (nA) }",
                           "BREAKPOINT {", *body, "}", ""])
 
-    if _MOD.get(mod, text(mod)) != text(mod):  # another model's input of this id, in this process
+    got = text(mod)
+    if _MOD.get(mod, got) != got:  # another model's input of this id, in this process
         import hashlib
 
-        mod = f"{mod}_{hashlib.sha1(text(mod).encode()).hexdigest()[:8]}"
-    _MOD[mod] = text(mod)
+        mod = f"{mod}_{hashlib.sha1(got.encode()).hexdigest()[:8]}"
+        got = text(mod)
+    _MOD[mod] = got
     return synapse_mechanism(mod)
 
 
