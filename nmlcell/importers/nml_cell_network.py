@@ -37,13 +37,13 @@ def build_network(rd, model, flat, net, temperature: float):
     unsupported: list[str] = []
     pops = {}
     types: dict[str, NmlCell] = {}
-    spikes = any(ch.type == "EventOutputFile" for c in model.components if c.type == "Simulation"
-                 for ch in c.children)
+    # spike detectors: the NetCons' (projections) or an EventOutputFile's
+    spikes = any(ch.type == "projection" for ch in net.children) or \
+        any(ch.type == "EventOutputFile" for c in model.components if c.type == "Simulation" for ch in c.children)
     from .nml_network import add_projection, event_links
     from .nml_network_inputs import add_synaptic_input, spike_source
     conns: list = []
     sources: dict = {}  # population -> (Mechanism, size) of spikeArrays
-    spikes = spikes or any(ch.type == "projection" for ch in net.children)  # the NetCons' spike detectors
     for ch in net.children:
         if ch.type not in ("population", "populationList"):
             continue
