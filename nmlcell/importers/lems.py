@@ -161,8 +161,6 @@ def _in_regime(msg: str, files):
     m = re.search(r"Unable to resolve type '([\w:]+)'", msg)
     if m is None:
         return None
-    from .lems_source import TypeIndex
-
     for t in TypeIndex(files).types.values():
         for e in t.elements:
             if e.tag == m.group(1) and e.regime is not None and e.parents[-1:] == ("Regime",):
