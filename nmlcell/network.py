@@ -360,7 +360,7 @@ class Network:
         branched = {n: o for n, o in self._members.items() if isinstance(o, Cell) and o.morphology is not None}
         cable_gs, cable, self._cable = [], None, {}
         if branched:
-            cable_gs, cable, self._cable, units = cable_groups(self, branched, celsius)
+            cable_gs, cable, self._cable, units = cable_groups(self, branched, celsius, dt)
             for n, (_disc, idx, spike, _pps) in self._cable.items():
                 self._where[n] = spike or next(iter(idx.values()))
                 self._units[n] = units
@@ -417,6 +417,7 @@ class Network:
         """(mechanism, parameter values, emits spikes, units, kind) of one member."""
         from .importers.nml_mechanisms import SPIKE_DETECTOR
         from .passes.compartment import Inserted, _declared_unit_value, compose, param_values
+        from .passes.netcon_state import expand_item
 
         if isinstance(obj, PointProcess):  # an ARTIFICIAL_CELL from a .mod file
             pd = {p.name: p for p in obj.mech.parameters}
@@ -430,8 +431,10 @@ class Network:
             return mech, vals, True, {}, "netstims"
         items = []
         for it in obj._inserted:
-            ws = tuple(nc.weight for nc in self.netcons if nc.post == name and nc.syn == it.label)
-            items.append(replace(it, netcons=ws) if ws else it)
+            ncs = [nc for nc in self.netcons if nc.post == name and nc.syn == it.label]
+            ws = tuple(nc.weight for nc in ncs)
+            # per-NetCon state of NET_RECEIVE: passes/netcon_state
+            items.append(expand_item(it, ws, dt, tuple(nc.delay for nc in ncs)) if ws else it)
         out = [nc for nc in self.netcons if nc.pre == name]
         if out and out[0].source is None:
             items.append(Inserted(_detector(), SPIKE_DETECTOR, {"threshold": out[0].threshold}))

@@ -17,7 +17,7 @@ import copy
 from dataclasses import replace
 
 
-def cable_groups(net, cells: dict, celsius: float):
+def cable_groups(net, cells: dict, celsius: float, dt: float = 0.025):
     """(groups, Cable, where, units) for the branched ``cells`` (name ->
     Cell) of Network ``net``; ``where[name]`` = (discretisation, {node:
     (group, i)}, (group, i) of the spike detector or None, {synapse label:
@@ -27,6 +27,7 @@ def cable_groups(net, cells: dict, celsius: float):
     from .importers.nml_mechanisms import spike_detector
     from .ir.model import Cable
     from .passes.share_groups import Compositions, merge_parts
+    from .passes.netcon_state import expand_item
 
     shared = Compositions()
     parts, parent, ri, area, placed = [], [], [], [], []
@@ -36,9 +37,11 @@ def cable_groups(net, cells: dict, celsius: float):
         c._counts = dict(cell._counts)
         c._model = c._frozen = None
         for k, (it, at) in enumerate(c._placed):
-            ws = tuple(nc.weight for nc in net.netcons if nc.post == name and nc.syn == it.label)
-            if ws:
-                c._placed[k] = (replace(it, netcons=ws), at)
+            ncs = [nc for nc in net.netcons if nc.post == name and nc.syn == it.label]
+            if ncs:
+                # per-NetCon state of NET_RECEIVE: passes/netcon_state
+                c._placed[k] = (expand_item(it, tuple(nc.weight for nc in ncs), dt, tuple(nc.delay for nc in ncs)),
+                                at)
         out = [nc for nc in net.netcons if nc.pre == name]
         det_at = None
         if out:

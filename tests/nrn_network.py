@@ -21,7 +21,9 @@ entries ``[mech, params, [section, ...] or None]``, ``"syns"`` entries
 place; a NetCon may carry a 7th item, the place its pre cell's v is
 watched (default the root's middle) and a record entry a 3rd, the place.
 
-``neuron_net(cfg)`` returns (traces {"a.v": array}, spikes {name: times})
+``neuron_net(cfg)`` returns (traces {"a.v": array}, spikes {name: times};
+with ``"final_weights": True`` the traces also hold each NetCon's weight
+vector at the end, ``"netcon[i].weight"``)
 with NEURON's fixed step (secondorder 0, ``usetable_<suffix> = 0``); the spikes of a cell are recorded
 by a NetCon at its v with the threshold of its NetCons (10 mV without).
 ``nmlcell_net(cfg)`` runs the same network with ``nmlcell.Network``.
@@ -138,7 +140,8 @@ h.celsius = cfg["celsius"]
 h.finitialize(cfg.get("v_init", -65.0))
 while h.t < cfg["T"] - 0.5 * h.dt:
     h.fadvance()
-out = {"rec": [list(v) for v in vecs], "spikes": {k: list(v) for k, v in spk.items()}}
+out = {"rec": [list(v) for v in vecs], "spikes": {k: list(v) for k, v in spk.items()},
+       "weights": [[nc.weight[j] for j in range(int(nc.wcnt()))] for nc in ncs[:len(cfg["netcons"])]]}
 json.dump(out, open(sys.argv[2], "w"))
 '''
 
@@ -146,6 +149,8 @@ json.dump(out, open(sys.argv[2], "w"))
 def neuron_net(cfg: dict):
     got = run_script(_RUNNER, cfg, "rec.json", lambda f: json.loads(f.read_text()))
     rec = {_col(r): np.asarray(x) for r, x in zip(cfg["record"], got["rec"])}
+    if cfg.get("final_weights"):   # each NetCon's weight vector at the end (NET_RECEIVE's per-NetCon state)
+        rec.update({f"netcon[{i}].weight": np.asarray(w) for i, w in enumerate(got["weights"])})
     return rec, {k: np.asarray(v) for k, v in got["spikes"].items()}
 
 

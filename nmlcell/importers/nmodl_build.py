@@ -14,7 +14,7 @@ from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Current, Derived, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE
 from .nmodl_exec import Executor
-from .nmodl_expr import ION_DIMS, SPECIAL, Frame, plain
+from .nmodl_expr import ION_DIMS, SPECIAL, Frame, as_num, plain
 from .nmodl_parse import nmodl, node_name
 from .nmodl_steady import steady_sparse
 from .nmodl_units import parse_unit, to_customary
@@ -95,34 +95,45 @@ class MechanismBuilder(Executor):
             m = replace(m, current_phase=tuple(d.name for d in m.derived if d.source.origin in self.current_origins))
         return m
 
-    def _run_net_receive(self, flag: float):
-        """NET_RECEIVE executed for events with ``flag`` (0: a NetCon's):
+    def _run_net_receive(self, flag):
+        """NET_RECEIVE executed for events with ``flag`` (0: a NetCon's; a
+        number, or a symbol for a self-event's run-time flag):
         (assignments in order, WATCHes, net_events, net_sends), or None
-        when it cannot be lowered (recorded in ``unsupported``)."""
+        when it cannot be lowered (recorded in ``unsupported``). The new
+        values of the arguments it assigns (per-NetCon state, in terms of
+        ``__w<j>``) are left in ``self.nr_args`` ({j: value}); its INITIAL
+        block, if any, in ``self.nr_initial``."""
         b = self.net_receive
         pat = r"(?i)^\s*NET_RECEIVE\b"
         args = [node_name(p) for p in b.parameters]
         locals_ = {a: sp.Symbol(f"__w{k}", real=True) for k, a in enumerate(args)}
-        locals_["flag"] = sp.Float(flag) if flag else sp.Integer(0)
+        locals_["flag"] = flag if isinstance(flag, sp.Basic) else (sp.Float(flag) if flag else sp.Integer(0))
         env0 = self.base_env()
         env = dict(env0)
         self.phase, self.block = "netreceive", ("NET_RECEIVE", pat)
         self.nr_watches, self.nr_events, sends = [], [], len(self.nr_sends)
+        self.nr_initial, self.nr_args = getattr(self, "nr_initial", None), {}
         frame = Frame(dict(locals_))
         n_before = len(self.unsupported)
         self._stmts(b.statement_block.statements, env, frame, depth=0)
         if len(self.unsupported) > n_before:
             return None
         for k, a in enumerate(args):
-            if k > 0 and frame.locals.get(a) != locals_[a]:
-                self._unsup(f"NET_RECEIVE assigns its argument '{a}' (per-NetCon state)",
-                            rf"\b{re.escape(a)}\s*=", 0, pat)
-                return None
+            if frame.locals.get(a) != locals_[a]:
+                if k == 0:
+                    self._unsup(f"NET_RECEIVE assigns its first argument '{a}' (the NetCon's weight)",
+                                rf"\b{re.escape(a)}\s*=", 0, pat)
+                    return None
+                self.nr_args[k] = plain(as_num(frame.locals[a]))
         changed = {n: plain(v) for n, v in env.items() if n in env0 and v != env0[n]}
-        for n in changed:
-            if n not in self.state_decl and n != "v" and not (self.kind == "artificial_cell" and n in self.frozen):
-                self._unsup(f"NET_RECEIVE assigns '{n}', which is not a STATE", rf"\b{re.escape(n)}\s*=", 0, pat)
-                return None
+        for n in list(changed):
+            if n in self.state_decl or n == "v" or (n in self.frozen and n not in self.solve_writes and "@" not in n):
+                continue   # a STATE, or a value INITIAL sets (a state, constant between events)
+            if n in self.zero_params and not self._read_outside_net_receive(n):
+                del changed[n]   # an ASSIGNED only NET_RECEIVE reads, after assigning it: a temporary
+                continue
+            self._unsup(f"NET_RECEIVE assigns '{n}', which is not a STATE", rf"\b{re.escape(n)}\s*=", 0, pat)
+            return None
         # a handler applies its assignments in order, each seeing the previous ones
         from .nmodl_events import simultaneous
 
@@ -131,6 +142,17 @@ class MechanismBuilder(Executor):
             self._unsup("NET_RECEIVE assignments that read each other's values", pat)
             return None
         return order, list(self.nr_watches), list(self.nr_events), self.nr_sends[sends:]
+
+    def _read_outside_net_receive(self, n: str) -> bool:
+        """Whether a block other than NET_RECEIVE names ``n``."""
+        ast, visitor = nmodl().ast, nmodl().visitor
+
+        for blk in self.prog.blocks:
+            if blk is self.net_receive or blk.get_node_type_name() in ("NeuronBlock", "AssignedBlock"):
+                continue
+            if any(node_name(x) == n for x in visitor.AstLookupVisitor().lookup(blk, ast.AstNodeType.VAR_NAME)):
+                return True
+        return False
 
     def _net_receive(self, env0):
         from .nmodl_events import net_receive_events

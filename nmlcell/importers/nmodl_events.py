@@ -64,10 +64,17 @@ def point_process_events(b):
     if ext is None:
         return None
     assigns, watches, evs, sends = ext
-    if watches or evs or sends:
-        b._unsup("WATCH, net_event or net_send on a NetCon's event (flag 0)", pat)
+    args0 = dict(b.nr_args)
+    if watches or evs:
+        b._unsup("WATCH or net_event on a NetCon's event (flag 0)", pat)
         return None
     ev = Events(assigns, b.path, b.text.find(pat)[1])
+    if args0 or sends or b.nr_initial is not None:
+        from .nmodl_netcon import per_netcon_handlers
+
+        ev.netcon = per_netcon_handlers(b, assigns, args0, sends)
+        if ev.netcon is None:
+            return None
     for d, f in init_sends:
         if d != 0:
             b._unsup("net_send with a delay (a self-event)", r"\bnet_send\s*\(")
@@ -76,7 +83,7 @@ def point_process_events(b):
         if arm is None:
             return None
         a2, w2, e2, s2 = arm
-        if a2 or e2 or s2 or not w2:
+        if a2 or e2 or s2 or not w2 or b.nr_args:
             b._unsup(f"INITIAL's net_send(0, {f}) to a NET_RECEIVE branch that does more than WATCH",
                      r"\bnet_send\s*\(")
             return None
@@ -85,7 +92,7 @@ def point_process_events(b):
             if fire is None:
                 return None
             a3, w3, e3, s3 = fire
-            if w3 or s3 or any(p is not sp.true for p in e3):
+            if w3 or s3 or any(p is not sp.true for p in e3) or b.nr_args:
                 b._unsup(f"WATCH or net_send in the branch of flag {g:g}", pat)
                 return None
             ev.watches.append((plain(cond), a3, bool(e3)))
@@ -109,6 +116,8 @@ def artificial_events(b):
     n0 = len(b.unsupported)
     ext = b._run_net_receive(0.0)
     del b.unsupported[n0:]
+    if b.nr_args:   # per-NetCon state in an ARTIFICIAL_CELL: not lowered (still a spike source)
+        ext = None
     if ext is not None and (ext[1] or any(not isinstance(f, (sp.Number, type(None))) for _ph, _d, f, _p in ext[3])):
         ext = None
     runs, todo = {}, [float(f) for _d, f, _p in init]
@@ -126,6 +135,10 @@ def artificial_events(b):
         assigns, watches, events, sends = r
         if watches:
             b._unsup("WATCH in an ARTIFICIAL_CELL", r"\bWATCH\b")
+            return None
+        if b.nr_args or b.nr_initial is not None:
+            b._unsup("per-NetCon state (INITIAL in NET_RECEIVE, or an argument assigned) in an ARTIFICIAL_CELL",
+                     PAT)
             return None
         for _ph, _d, f2, _p in sends:
             if f2 is None or not isinstance(f2, sp.Number):
@@ -244,6 +257,7 @@ class Events:
 
     def __init__(self, assigns, path, line):
         self.assigns, self.watches, self.src = assigns, [], Source(path, line, "NET_RECEIVE")
+        self.netcon = None   # per-NetCon state: the template handlers of nmodl_netcon (replace ``in``'s)
 
     def apply(self, m: Mechanism) -> Mechanism:
         from dataclasses import replace
@@ -252,6 +266,8 @@ class Events:
         from ..ir.units import NONE as _NONE
 
         on_events = (OnEvent("in", tuple(self.assigns), (), self.src),) if self.assigns else ()
+        if self.netcon is not None:
+            on_events = self.netcon
         states, conds, derivs, start = list(m.states), [], dict(m.derivatives), list(m.on_start)
         for k, (cond, assigns, spike) in enumerate(self.watches):
             w = f"watch{k}"

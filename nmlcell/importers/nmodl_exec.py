@@ -131,8 +131,10 @@ class Executor(DerivativeRules, Declarations):
             elif et == "StatementBlock":
                 self._stmts(e.statements, env, frame, depth)
             elif et == "InitialBlock":
-                raise Unsupported("INITIAL inside NET_RECEIVE (per-NetCon state)", r"\bINITIAL\b", 0,
-                                  r"(?i)^\s*NET_RECEIVE\b")
+                if self.phase != "netreceive" or depth or self.call_depth:
+                    raise Unsupported("INITIAL inside a block other than NET_RECEIVE", r"\bINITIAL\b", 0,
+                                      r"(?i)^\s*NET_RECEIVE\b")
+                self.nr_initial = e   # per-NetCon INITIAL: run once per NetCon at the start (nmodl_events)
             else:
                 raise Unsupported(f"statement {et}", None)
         elif t == "LocalListStatement":
@@ -513,6 +515,10 @@ class Executor(DerivativeRules, Declarations):
             raise Unsupported(f"random numbers ({fn})", rf"\b{fn}\s*\(")
         if fn in EVENTS:
             return self._event_call(fn, c, env, frame)
+        if fn == "state_discontinuity" and statement and len(c.arguments) == 2 and fn not in self.procedures:
+            # NEURON 9 still accepts it: an assignment (x = e) in a fixed step
+            self._assign(c.arguments[0], c.arguments[1], env, frame, self.depth_of_call)
+            return sp.Integer(0)
         args = [as_num(self._expr(a, env, frame)) for a in c.arguments]
         if fn in MATH and fn not in self.functions:
             return MATH[fn](*args)

@@ -1,0 +1,193 @@
+"""Per-NetCon state of a NET_RECEIVE, expanded for a synapse's NetCons.
+
+The NMODL importer writes a synapse whose NET_RECEIVE keeps state in its
+arguments as template handlers (:mod:`nmlcell.importers.nmodl_netcon`).
+Once a network knows the ``n`` NetCons onto a synapse, :func:`expand`
+turns them into ordinary IR:
+
+- argument ``y`` of NetCon ``k`` is the state ``y#k`` (its pending
+  self-event ``selfev_t#k``/``selfev_flag#k``), set at the start by
+  NET_RECEIVE's INITIAL (or from ``y0#k``, the weight vector's value given
+  at connect);
+- one OnEvent handler, composed once per NetCon (port ``<syn>#k``, as
+  every NET_RECEIVE), selects its own states by the NetCon's index, an
+  extra weight-vector entry (``w<J>`` = k; ``w<J+1>`` is the part of the
+  delay the step rounds off, added to ``t``): a value assigned is
+  ``Piecewise((new_k, index == k) ..., (old, True))``; where the new
+  values read each other in a cycle (tmgsyn's y and z), each is first
+  computed into a scratch state ``<name>#new``;
+- a pending self-event is a Condition per NetCon, checked after each step
+  (``selfev_t#k <= t + dt_half``, NEURON's fixed-step rule for the start of
+  the next one) that applies the self-event's NET_RECEIVE with ``t`` its
+  time and the NetCon's weight vector: the arguments it reads that are not
+  state are per-NetCon parameters ``<arg>#k`` (copies of the weights).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sympy as sp
+
+from ..ir.expr import sym
+from ..ir.mechanism import Assignment, Condition, Input, Mechanism, OnEvent, Parameter, State
+from ..ir.units import NONE, Dim
+
+_MEMO: dict = {}   # (id(mechanism), n) -> (mechanism, expanded)
+
+
+def _w(j: int) -> sp.Symbol:
+    return sp.Symbol(f"__w{j}", real=True)
+
+
+def has_netcon_state(m: Mechanism) -> bool:
+    return any(h.port == "netcon:in" for h in m.on_events)
+
+
+def _layout(m: Mechanism):
+    """(names, the template handlers by port, state args, read-only args)."""
+    hs = {h.port: h for h in m.on_events}
+    origin = hs["netcon:in"].source.origin
+    names = origin[origin.index("(") + 1:-1].split(",")
+    state = sorted({int(a.variable[3:]) for h in hs.values() for a in h.assignments if a.variable.startswith("__w")})
+    reads = {int(x.name[3:]) for h in hs.values() for a in h.assignments for x in a.expr.free_symbols
+             if x.name.startswith("__w")}
+    return names, hs, state, sorted(reads - set(state))
+
+
+def _arg_name(names, j, k):
+    if j < len(names):
+        return f"{names[j]}#{k}"
+    return f"{('selfev_t', 'selfev_flag')[j - len(names)]}#{k}"
+
+
+def index_slot(m: Mechanism) -> int:
+    """The weight-vector entry that carries a NetCon's index."""
+    return len(_layout(m)[0]) + 2
+
+
+def expand_item(it, weights: tuple, dt: float = 0.025, delays: tuple = ()):
+    """Inserted ``it`` with NetCons ``weights`` (their weight vectors) and
+    ``delays`` (ms): its mechanism expanded when it has per-NetCon state,
+    each weight vector padded with the NetCon's index and the part of its
+    delay the step rounds off (``delay - dt*round(delay/dt)``: NET_RECEIVE's
+    ``t`` is the event's time, as NEURON's, not the step's), and the
+    per-NetCon parameters (initial values, weight copies) set from the
+    weight vectors."""
+    m = it.mech
+    if not has_netcon_state(m):
+        return replace(it, netcons=weights)
+    n = len(weights)
+    names, hs, state, reads = _layout(m)
+    slot = index_slot(m)
+    params = dict(it.params)
+    if "netcon:self" in hs:
+        params["dt_half"] = 0.5 * float(dt)
+    padded = []
+    for k, w in enumerate(weights):
+        w = list(w[:len(names)]) + [0.0] * (slot - min(len(w), len(names)))
+        d = float(delays[k]) if k < len(delays) else 0.0
+        padded.append(tuple(w[:slot]) + (float(k), d - float(dt) * round(d / float(dt))))
+        for j in state:
+            if j < len(names):
+                params[f"{names[j]}0#{k}"] = w[j]
+        for j in reads:
+            params[f"{names[j]}#{k}"] = w[j]
+    return replace(it, mech=expand(m, n), netcons=tuple(padded), params=params)
+
+
+def expand(m: Mechanism, n: int) -> Mechanism:
+    """``m`` with its per-NetCon template handlers made for ``n`` NetCons
+    (one object per (m, n): compositions key on it)."""
+    hit = _MEMO.get((id(m), n))
+    if hit is None or hit[0] is not m:
+        hit = _MEMO[id(m), n] = (m, _expand(m, n))
+    return hit[1]
+
+
+def _ordered(new: dict, scratch: list) -> list:
+    """Simultaneous assignments as a sequence; through scratch states
+    (``<name>#new``, appended to ``scratch``) when they read each other in
+    a cycle."""
+    from ..importers.nmodl_events import simultaneous
+
+    order = simultaneous(new)
+    if order is not None:
+        return order
+    first = [Assignment(f"{x}#new", e) for x, e in new.items()]
+    scratch += [a.variable for a in first if a.variable not in scratch]
+    return first + [Assignment(x, sym(f"{x}#new")) for x in new]
+
+
+def _expand(m: Mechanism, n: int) -> Mechanism:
+    names, hs, state, reads = _layout(m)
+    src = hs["netcon:in"].source
+    slot = index_slot(m)
+
+    def per(k):   # argument symbols of NetCon k
+        return {**{_w(j): sym(_arg_name(names, j, k)) for j in state},
+                **{_w(j): sym(f"{names[j]}#{k}") for j in reads}}
+
+    def target(var, k):
+        return _arg_name(names, int(var[3:]), k) if var.startswith("__w") else var
+
+    scratch: list = []
+    # a NetCon's event: one handler, its own states chosen by the index entry
+    idx = _w(slot)
+    keep_w = {_w(j): _w(j) for j in reads}   # read-only weights stay NET_RECEIVE arguments here
+    new: dict = {}
+    at = {sym("t"): sym("t") + _w(slot + 1)}   # the event's time: the step's plus the rounded-off delay
+    for a in hs["netcon:in"].assignments:
+        for k in range(n):
+            e = a.expr.xreplace(at).xreplace({**per(k), **keep_w})
+            var = target(a.variable, k)
+            new.setdefault(var, []).append((e, sp.Eq(idx, k)))
+    new = {var: sp.Piecewise(*pieces, (sym(var), True)) for var, pieces in new.items()}
+    handler = OnEvent("in", tuple(_ordered(new, scratch)), (), src)
+    # INITIAL, per NetCon, after the mechanism's own
+    start = list(m.on_start)
+    init = {a.variable: a.expr for a in hs["netcon:init"].assignments}
+    for k in range(n):
+        start0 = {_w(j): sym(f"{names[j]}0#{k}") for j in state if j < len(names)}
+        start0.update({_w(j): sym(f"{names[j]}#{k}") for j in reads})
+        for j in state:
+            e = init.get(f"__w{j}", _w(j) if j < len(names) else sp.Integer(0))
+            start.append(Assignment(_arg_name(names, j, k), e.xreplace(start0)))
+    # pending self-events: a Condition per NetCon
+    conds = list(m.conditions)
+    if "netcon:self" in hs:
+        for k in range(n):
+            te = sym(_arg_name(names, len(names), k))
+            ch = {target(a.variable, k): a.expr.xreplace(per(k)) for a in hs["netcon:self"].assignments}
+            conds.append(Condition(te <= sym("t") + sym("dt_half"), tuple(_ordered(ch, scratch)), (), src))
+    states = list(m.states)
+    derivs = dict(m.derivatives)
+    exposures = dict(m.exposures)
+    params = list(m.parameters)
+    for k in range(n):
+        for j in state:
+            nm = _arg_name(names, j, k)
+            dim = Dim(t=1) if j == len(names) else NONE
+            desc = (f"NET_RECEIVE argument '{names[j]}' of NetCon {k} (per-NetCon state)" if j < len(names) else
+                    f"the pending self-event's {'time' if j == len(names) else 'flag'} of NetCon {k}")
+            states.append(State(nm, dim, desc, src))
+            derivs[nm] = sp.Integer(0)
+            exposures[nm] = (nm, dim)
+            if j < len(names):
+                params.append(Parameter(f"{names[j]}0#{k}", 0.0, NONE, "",
+                                        f"weight[{j}] given to NetCon {k}: '{names[j]}' before NET_RECEIVE's INITIAL"))
+        for j in reads:
+            params.append(Parameter(f"{names[j]}#{k}", 0.0, NONE, "",
+                                    f"weight[{j}] of NetCon {k}, as its self-events and INITIAL read it"))
+    for s in scratch:
+        states.append(State(s, NONE, "a NET_RECEIVE value computed before the others are assigned", src))
+        derivs[s] = sp.Integer(0)
+        start.append(Assignment(s, sp.Integer(0)))
+    if "netcon:self" in hs and "dt_half" not in {p.name for p in params}:
+        params.append(Parameter("dt_half", 0.0125, Dim(t=1), "ms", "half the run's dt (set by the network)"))
+    inputs = list(m.inputs)
+    if "t" not in {i.name for i in inputs}:
+        inputs.append(Input("t", Dim(t=1), "time"))
+    others = tuple(h for h in m.on_events if not h.port.startswith("netcon:"))
+    return replace(m, states=tuple(states), derivatives=derivs, exposures=exposures, parameters=tuple(params),
+                   on_start=tuple(start), conditions=tuple(conds), inputs=tuple(inputs),
+                   on_events=others + (handler,))
