@@ -44,7 +44,7 @@ def test_assignments_are_simultaneous():
 
 
 @pytest.mark.parametrize("name, what, line", [
-    ("pernetcon_state.mod", "INITIAL inside NET_RECEIVE", 7),
+    ("netcon_initial_range.mod", "NET_RECEIVE's INITIAL assigns 'tl'", 8),   # per-NetCon: test_nmodl_netcon_state
     ("selfevent_pp.mod", "net_send with a delay", 5),
     ("cycle.mod", "read each other", 6),   # the NET_RECEIVE line
 ])
