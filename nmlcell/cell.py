@@ -413,7 +413,13 @@ class Cell:
         if self._solver != "staggered" or not record:
             return ()
         if self.morphology is not None:
-            return ()  # on a cable, recorded on the recorded state
+            # 'dend[3](0.5).ina' -> 'ina': each composition adds a column for
+            # the names among its own current-phase values (compartment.compose)
+            names = set()
+            for q in record:
+                loc, sep, var = q.rpartition(".")
+                names.add(var if sep and "(" in loc else q)
+            return tuple(sorted(names - {"v"}))
         return tuple(sorted(set(record) & set(self._composed().frozen)))
 
     def _composed(self):
