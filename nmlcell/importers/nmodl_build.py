@@ -13,6 +13,7 @@ import sympy as sp
 from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Current, Derived, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE
+from .nmodl_carried import CarriedValues
 from .nmodl_exec import Executor
 from .nmodl_expr import ION_DIMS, SPECIAL, Frame, as_num, plain
 from .nmodl_parse import nmodl, node_name
@@ -25,7 +26,7 @@ from .nmodl_units import parse_unit, to_customary
 NEWTON_ITERATIONS = 8
 
 
-class MechanismBuilder(Executor):
+class MechanismBuilder(CarriedValues, Executor):
     """Imports one ``.mod`` file: ``MechanismBuilder(path).build()``."""
 
     # -- the whole mechanism -----------------------------------------------------
@@ -52,6 +53,9 @@ class MechanismBuilder(Executor):
         self.linear: list | None = None   # the equations of the LINEAR block being executed
         self.ion_total_reads: set = set()  # ion currents read in a SOLVEd block as the ion's total (x@ion)
         self.stored: dict = {}             # assigned in a sparse KINETIC block -> (block, value): x@stored
+        self.jumped: set = set()           # STATEs BREAKPOINT assigns outside its SOLVE (carried)
+        self.prev_reads: set = set()       # read in BREAKPOINT before it assigns them: x@prev (carried)
+        self.prev_refused: set = set()     # such reads that cannot be carried (listed as unsupported)
 
         # one step: BREAKPOINT, its SOLVEd blocks run where the SOLVE stands
         env0 = self.base_env()
@@ -71,6 +75,9 @@ class MechanismBuilder(Executor):
             self._updates(env0)
         keep = {x.name for _b, assigns in updates for a in assigns for x in a.expr.free_symbols}
         derived, rename = self._emit_versions(keep)
+        carried = self._carried()
+        prev = tuple(Assignment(c, sym(d)) for c, d in carried if c.endswith("@prev"))
+        updates = updates + ((("BREAKPOINT", prev),) if prev else ())
         derivatives = {k: v.xreplace(rename) for k, v in self.derivatives.items()}
         conserve = tuple((s, e.xreplace(rename)) for s, e in self.conserve)
 
@@ -84,8 +91,10 @@ class MechanismBuilder(Executor):
                 on_start = on_start + tuple(solved)
                 self.steady_state = ()
 
+        on_start = on_start + self._finitialize_calls(carried, derived, on_start)
         events = self._net_receive(env0)
         m = self._mechanism(derived, derivatives, on_start, conserve, updates)
+        m = self._with_carried(m, carried)
         if events is not None:
             m = events.apply(m)
         m = self._array_names(m)
@@ -420,7 +429,7 @@ class MechanismBuilder(Executor):
         rename = {}
         for n, s, _v, _b in self.versions:
             k = s.name.split("#")[1]
-            rename[s] = sym(n) if last[n] is s else sym(f"{n}__{k}")
+            rename[s] = (sym(f"{n}@jump") if n in self.jumped else sym(n)) if last[n] is s else sym(f"{n}__{k}")
         derived = []
         used = set()
         for e in list(self.derivatives.values()) + [v for _n, _s, v, _b in self.versions] + \
@@ -432,8 +441,13 @@ class MechanismBuilder(Executor):
                 continue
             prev = [x.name[:-5] for x in v.free_symbols if x.name.endswith("@prev")]
             for x in prev:
-                self._unsup(f"'{x}' may be read before it is assigned (it keeps its value from the previous "
-                            "step)", rf"\b{re.escape(x)}\b")
+                why = self._not_carried(x)
+                if why:
+                    self.prev_refused.add(x)
+                    self._unsup(f"'{x}' may be read before it is assigned (it keeps its value from the previous "
+                                f"step): {why}", rf"\b{re.escape(x)}\b", 0, r"(?i)^\s*BREAKPOINT\b")
+                else:
+                    self.prev_reads.add(x)
             f, ln = self.text.find(rf"\b{re.escape(n.split('[')[0])}\b[^=]*=", within=header)
             derived.append(Derived(rename[s].name, v.xreplace(rename), self._dim_of(n),
                                    Source(f or self.path, ln, origin)))
@@ -483,6 +497,9 @@ class MechanismBuilder(Executor):
             for n in self.stored:
                 if n in env and env[n] != before.get(n):
                     later.append(Assignment(f"{n}@stored", env[n]))
+            for n in self.prev_reads:
+                if n in env and env[n] != before.get(n):
+                    later.append(Assignment(f"{n}@prev", env[n]))
             # a state set by INITIAL from other quantities needs no prior value
             needed = set()
             for a in later:
@@ -551,6 +568,8 @@ class MechanismBuilder(Executor):
             states.append(State(n, got[1] if got else NONE,
                                 f"{n[:-5]} as the step's current phase stored it, read by {by[0]}"
                                 if n.endswith("@last") else
+                                f"{n[:-5]} as BREAKPOINT's previous call left it (NEURON carries it "
+                                f"between calls)" if n.endswith("@prev") else
                                 f"{n[:-7]} as {by[0]} stored it (INITIAL's value before the first step), "
                                 f"read by BREAKPOINT" if n.endswith("@stored") else
                                 f"set by SOLVE {by[0]} once per step" if by else
@@ -579,7 +598,12 @@ class MechanismBuilder(Executor):
         currents += [Current(n, None, "electrode", cur_unit) for n in self.electrode]
         derived_names = {d.name for d in derived}
         for c in currents:
-            if c.variable not in derived_names:
+            if c.variable in self.jumped:
+                self._unsup(f"current '{c.variable}' is a STATE that BREAKPOINT assigns: not lowered yet",
+                            rf"\b{re.escape(c.variable)}\s*=")
+            elif c.variable in self.state_decl:
+                continue   # a STATE: the current is its value (NEURON's two calls agree: no di/dv)
+            elif c.variable not in derived_names:
                 self._unsup(f"current '{c.variable}' is never assigned in BREAKPOINT",
                             rf"\b{re.escape(c.variable)}\b")
         exposures = {}

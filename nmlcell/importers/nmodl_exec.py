@@ -98,6 +98,10 @@ class Executor(DerivativeRules, Declarations):
                     if blk is not None:
                         saved = {n: env[n] for n in list(SPECIAL) + list(self.inputs) + list(self.solve_writes)
                                  if n in env and (n not in self.ion_writes or n in self.solve_writes)}
+                        # a STATE BREAKPOINT assigned before the SOLVE: the state
+                        # phase advances the state itself (which starts from the jump)
+                        saved.update({n: env[n] for n in self.jumped if env.get(n) != sym(n)})
+                        env.update({n: sym(n) for n in self.jumped})
                         self.solving_name, self.solved_here = bname, set()
                         self.cond_derivs, self.deriv_seen, self.deriv_refused = set(), {}, set()
                         first = len(self.versions)
@@ -214,14 +218,17 @@ class Executor(DerivativeRules, Declarations):
         if not known:
             raise Unsupported(f"assignment to undeclared variable '{n}'", rf"\b{re.escape(b)}\b")
         if self.phase == "step":
-            if n in self.state_decl:
-                # NEURON runs BREAKPOINT's statements (and the PROCEDUREs they
-                # call) in its current phase, twice per step (at v + 0.001,
-                # then at v), and the assignment persists into the state phase
+            if n in self.state_decl and (self.solving or n != b or n in self.ion_writes or n in self.ion_reads):
                 phase = "state phase" if self.solving else "current phase"
                 raise Unsupported(f"assignment to STATE '{n}' in {self.block[0]}, outside INITIAL (a discrete "
                                   f"jump in NEURON's {phase}): not lowered",
                                   rf"\b{re.escape(b)}\s*=", 0, self.block[1])
+            if n in self.state_decl:
+                # NEURON runs BREAKPOINT's statements (and the PROCEDUREs they
+                # call) in its current phase, twice per step (at v + 0.001,
+                # then at v), and the jump persists into the state phase: a
+                # carried value (Mechanism.carried, the builder's _carried)
+                self.jumped.add(n)
             if self.solving and n in self.solve_writes:
                 # NEURON's state phase (Mechanism.updates, see the builder)
                 self.solve_updates.append((self.solving_name, n, val, frozenset(self.solved_here), self.block))
@@ -490,6 +497,10 @@ class Executor(DerivativeRules, Declarations):
             # NEURON's state phase reads what the step's current phase stored
             self.last_reads.setdefault(n, self.solving_name)
             return sp.Symbol(f"{n}@last", real=True)
+        if self.phase == "step" and not self.solving and n == b and b in self.assigned_outside:
+            # read in BREAKPOINT before BREAKPOINT assigns it: NEURON's value of
+            # its previous call (a carried value, the builder's _carried)
+            return sp.Symbol(f"{n}@prev", real=True)
         if self.phase == "netreceive" and b in self.assigned_step:
             raise Unsupported(f"NET_RECEIVE reads '{n}', a value the step assigns (its last value)",
                               rf"\b{re.escape(b)}\b", 0, r"(?i)^\s*NET_RECEIVE\b")

@@ -206,6 +206,15 @@ class Mechanism:
     BREAKPOINT before ``SOLVE kstates METHOD sparse``: the kinetic rates
     of the old voltage). Empty without a SOLVE."""
     threadsafe: bool = False
+    carried: tuple = ()
+    """(carry, derived) pairs: values NEURON keeps between BREAKPOINT calls.
+    ``carry`` is a state (an ASSIGNED ``x`` read before BREAKPOINT assigns
+    it, as ``x@prev``; or a STATE that BREAKPOINT assigns, under its own
+    name) and ``derived`` BREAKPOINT's last value of it (``x``, or
+    ``s@jump``). NEURON runs BREAKPOINT twice per current phase, at
+    ``v + 0.001`` then at ``v``: the first call reads ``carry``, the second
+    the first call's ``derived``; the phase leaves the second call's value
+    (a STATE then advances from it in the state phase)."""
     updates: tuple = ()
     """(procedure, (Assignment, ...)) per ``SOLVE proc`` of a PROCEDURE in
     BREAKPOINT, in order: a discrete update NEURON applies once per step in

@@ -159,16 +159,26 @@ class StaggeredKernel:
         lines.append("    th = t + 0.5*dt")
         na = dict(base, t="th", **{d: f"{n}_a" for d, n in dnames.items()})
         pa = _Printer(na)
+        # values NEURON carries between BREAKPOINT calls (Mechanism.carried):
+        # its first call (v + 0.001) reads the carry, the second (v) the first
+        # call's value; what reads none is the same in both
+        carry = dict(mech.carried)
+        later = depends(set(carry))
         for d in order:
-            lines.append(f"    {na[d]} = {doprint(pa, exprs[d])}")
+            if d not in later:
+                lines.append(f"    {na[d]} = {doprint(pa, exprs[d])}")
         # the same at v + 0.001: only what depends on v (or on time) is recomputed
-        dv_dep = depends({"v", "t"})
+        dv_dep = depends({"v", "t"} | set(carry))
         nb = dict(na, v="v_p", **{d: f"{dnames[d]}_p" for d in dv_dep})
         lines.append(f"    v_p = {base['v']} + 0.001")
         pb = _Printer(nb)
         for d in order:
             if d in dv_dep:
                 lines.append(f"    {nb[d]} = {doprint(pb, exprs[d])}")
+        pc2 = _Printer(dict(na, **{c: nb[d] for c, d in carry.items()}))
+        for d in order:
+            if d in later:
+                lines.append(f"    {na[d]} = {doprint(pc2, exprs[d])}")
         i0, g0 = self._membrane_sums(lines, exprs, order, dv_dep, pa, pb)
         carried = ", ".join(na[d] for d in order)
         # g broadcast to v's shape, not added to zeros like v: a g that depends on
@@ -187,6 +197,10 @@ class StaggeredKernel:
         lines += ["", "def states(t, y, p, u, dt, v_new, pa):"] + head
         for k, d in enumerate(order):
             lines.append(f"    {na[d]} = pa[{k}]")
+        # a STATE BREAKPOINT assigned advances from the current phase's jump
+        jumped = {c for c in carry if c in self.state_names and mech.methods.get(c, ("",))[0] != "update"}
+        for c in sorted(jumped):
+            lines.append(f"    {base[c]} = {na[carry[c]]}")
         lines.append("    t1 = t + dt")
         cur = dict(na, t="t1", v="v_new")
         for f in frozen:
@@ -207,7 +221,7 @@ class StaggeredKernel:
                     todo |= derived_deps[n]
             return out
 
-        stale = depends({"v", "t"}) - frozen  # derived values not yet computed for the new state
+        stale = depends({"v", "t"} | jumped) - frozen  # derived values not yet computed for the new state
         new: dict[str, str] = {"v": "v_new"}
         updated: dict[str, str] = {}  # variables an update assigned: their new values
         for k_owner, (owner, states) in enumerate(owners.items()):

@@ -122,6 +122,7 @@ class _Composer:
         self.updates: list[tuple] = []  # (label, (Assignment, ...)): SOLVEd PROCEDUREs, NEURON's order
         self.conditions: list[Condition] = []  # a mechanism's OnConditions (a NeuroML cell's spike detector)
         self.on_events: list[OnEvent] = []  # NET_RECEIVE of a synapse, one handler per NetCon (port label#k)
+        self.carried: list[tuple] = []  # (carry, derived): values kept between BREAKPOINT calls (renamed)
 
     # -- helpers ------------------------------------------------------------------
     def _param(self, name, value, unit="", dim=NONE, desc="", origin="compartment"):
@@ -234,7 +235,9 @@ class _Composer:
                                          Source(origin="compartment")))
                 self.derivs[col] = sp.Integer(0)
                 self.methods[col] = ("step", x)
-                self.on_start.append(Assignment(col, sym(x)))
+                # a carried value's last call is its carry (a third evaluation would
+                # advance a counter BREAKPOINT increments)
+                self.on_start.append(Assignment(col, sym(dict((d, c) for c, d in self.carried).get(x, x))))
                 self.units[col] = self.units.get(x, "")
                 steps[x] = col
         for name in list(self.params) + [s.name for s in self.states] + [d.name for d in derived]:
@@ -247,7 +250,7 @@ class _Composer:
             on_events=tuple(self.on_events),
             source=Source(origin="compartment"), units="neuron",
             solves=tuple((it.label, m) for it in self.items for _b, m in it.mech.solves),
-            methods=dict(self.methods), frozen=frozen, updates=tuple(self.updates))
+            methods=dict(self.methods), frozen=frozen, updates=tuple(self.updates), carried=tuple(self.carried))
 
     def _add(self, it: Inserted, ions, writes_conc, contrib, dens, pp, electrode):
         m = it.mech
@@ -308,11 +311,17 @@ class _Composer:
                 hit = _RENAMED[id(e), rk] = (e, e.xreplace(ren))
             return hit[1]
 
+        held = _carried_phase(m, phase)
         for d in m.derived:
             new = ren[sym(d.name)].name
             self._derive(new, rx(d.expr), origin=m.name)
-            if d.name in phase:
+            if d.name in phase or d.name in held:
                 self.current.append(new)
+        self.carried += [(ren[sym(c)].name, ren[sym(d)].name) for c, d in m.carried]
+        if any(not c.endswith("@prev") for c, _d in m.carried):
+            # a STATE BREAKPOINT assigns: only ``staggered`` evaluates NEURON's
+            # two calls (the cell refuses other solvers for a mechanism with updates)
+            self.updates.append((it.label, ()))
         method = m.solves[0][1] if m.solves else "none"
         for s, e in m.derivatives.items():
             self.derivs[ren[sym(s)].name] = rx(e)
@@ -347,6 +356,21 @@ class _Composer:
                 else:
                     contrib[c.ion].append(expr)
             (pp if it.point else dens).append(expr)
+
+
+def _carried_phase(m: Mechanism, phase: set[str]) -> set[str]:
+    """The values of ``m``'s current phase that read a carried value
+    (:attr:`Mechanism.carried`), and the carried values themselves: held at
+    the current phase's value (NEURON's storage after its second call), never
+    evaluated again. Without a SOLVE every derived value is BREAKPOINT's."""
+    if not m.carried:
+        return set()
+    out = {d for _c, d in m.carried}
+    reads = {c for c, _d in m.carried}
+    for d in m.derived:
+        if (d.name in phase or not m.solves) and {a.name for a in d.expr.free_symbols} & (reads | out):
+            out.add(d.name)
+    return out
 
 
 _RENAMED: dict = {}  # (id(expr), renaming) -> (expr, renamed expr)
