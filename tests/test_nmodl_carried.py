@@ -14,7 +14,9 @@ more per step: ``ncall_latch`` below). The mods in
   when that is above 0.7 (jNeuroML's gradedSynapse form);
 - ``jumpp``: a STATE reset by a PROCEDURE BREAKPOINT calls before its SOLVE,
   the current read before the reset (the second call reads the first's reset);
-- ``statecur``: a NONSPECIFIC_CURRENT that is a STATE (pyNN's expisyn form).
+- ``statecur``: a NONSPECIFIC_CURRENT that is a STATE (pyNN's expisyn form);
+- ``statesyn``, ``latchsyn``: point processes with NET_RECEIVE, a STATE
+  current and a held current.
 """
 from __future__ import annotations
 
@@ -102,6 +104,38 @@ def test_carried_value_on_a_branched_cell_against_neuron():
     assert ref[0].max() > 20.0   # it fires, the latch engages
     assert ours.shape == ref.shape
     assert np.max(np.abs(ours - ref)) < 1e-9
+
+
+def test_carried_values_in_synapses_against_neuron():
+    """Two point processes on an hh cell, driven by NetStims through
+    NetCons: ``StateSyn`` (its current a STATE, decaying, stepped by
+    NET_RECEIVE: pyNN's expisyn form) and ``LatchSyn`` (its current
+    updated only while g > gmin, held below: a carried value), 60 ms.
+    Measured: v within 3.0e-11 mV, StateSyn's i within 7e-18 nA, LatchSyn's
+    i within 7.9e-14 nA, g exact; the cell spikes 3 times."""
+    from nrn_cells import compile_mods
+    from nrn_network import neuron_net, nmlcell_net
+
+    mechs = {**nmlcell.load_mod(FOLDER / "statesyn.mod"), **nmlcell.load_mod(FOLDER / "latchsyn.mod")}
+    assert mechs["StateSyn"].carried == () and dict(mechs["LatchSyn"].carried) == {"i@prev": "i"}
+    syn = [["a", "v"], ["a", "StateSyn[0].i"], ["a", "LatchSyn[0].i"], ["a", "LatchSyn[0].g"]]
+    cfg = {"lib": compile_mods(FOLDER), "T": 60.0, "dt": 0.025, "celsius": 6.3,
+           "cells": {"a": {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0, "insert": [["hh", {}]],
+                           "syns": [["StateSyn", {"tau": 3.0}], ["LatchSyn", {"tau": 4.0}]]}},
+           "stims": {"s": {"start": 5.0, "interval": 8.0, "number": 6, "noise": 0},
+                     "s2": {"start": 9.3, "interval": 13.0, "number": 3, "noise": 0}},
+           "netcons": [["s", "a", "StateSyn[0]", [0.08], 1.0, 10.0],
+                       ["s2", "a", "LatchSyn[0]", [0.004], 0.5, 10.0]],
+           "record": syn}
+    rn, sn = neuron_net(cfg)
+    rm, _sm, _res = nmlcell_net(cfg, mechs)
+    assert len(sn["a"]) == 3
+    g, i = rn["a.LatchSyn[0].g"], rn["a.LatchSyn[0].i"]
+    assert np.sum((g < 0.001) & (np.abs(i) > 0.01)) > 100   # the latch holds
+    assert np.max(np.abs(rm["a.v"] - rn["a.v"])) < 1e-9
+    for q in ("a.StateSyn[0].i", "a.LatchSyn[0].i", "a.LatchSyn[0].g"):
+        assert np.ptp(rn[q]) > 1e-3, q
+        assert np.max(np.abs(rm[q] - rn[q])) < 1e-11 * max(1.0, np.ptp(rn[q])), q
 
 
 def test_carried_values_need_the_staggered_solver():
