@@ -33,7 +33,7 @@ class CarriedValues:
         carried from the previous call ("" when it can: an ASSIGNED or
         current of this instance that BREAKPOINT itself assigns)."""
         if "[" in x or x in self.file_locals:
-            return "a file LOCAL or array element is shared, not carried"
+            return "a file LOCAL (shared between instances in NEURON) or an array element: not carried"
         if x in self.ion_writes or x in self.inputs or x in SPECIAL or x in self.state_decl:
             return "an ion variable or input: not carried"
         if x not in self.version_count or any(x in a for a in self.block_assigned.values()) or \
