@@ -20,7 +20,8 @@ written after the equations and idioms of well-known published mechanisms:
   UNITSOFF, ``ena``/``ek`` as the mechanism's own PARAMETERs: WRITE without
   READ);
 - ``cl_*``: a NONSPECIFIC_CURRENT leak, an ELECTRODE_CURRENT point process
-  with two steps (``at_time``), a mechanism writing ``eca`` by Nernst.
+  with two steps (``at_time``), a mechanism writing ``eca`` by Nernst, a
+  sodium shell writing ``nai``, a block LOCAL array.
 
 NEURON runs in a subprocess (tests/nrn_cells.py's compile_mods and
 run_script) with ``secondorder = 0`` and every ``usetable_<suffix> = 0``;
@@ -95,7 +96,9 @@ _CLAMP = ["IClamp", {"delay": 5.0, "dur": 60.0, "amp": 0.3}]
 _PAS = ["pas", {"g": 3e-5, "e": -70.0}]
 _MS = [_PAS, ["cm_na", {"gbar": 2000.0}], ["cm_kv", {"gbar": 400.0}]]     # Mainen-style spiking core
 _MIG = [["pas", {"g": 5e-5, "e": -70.0}], ["mig_na3", {"gbar": 0.04}], ["mig_kdr", {"gkdrbar": 0.01}]]
-_DX = _MS + [["dx_it", {"pcabar": 5e-4}], ["dx_cad", {}]]
+# dx_it declares celsius = 36, cai = 2.4e-4 and cao = 2 as PARAMETERs: NEURON ignores
+# those defaults ("will be ignored and set by NEURON"); run at 34 degC with cainf 1e-4
+_DX = _MS + [["dx_it", {"pcabar": 5e-4}], ["dx_cad", {"cainf": 1e-4}]]
 
 # case -> the cell: mechanisms (name, values), point processes (default an
 # IClamp of 0.3 nA from 5 to 65 ms), celsius, what is recorded besides v,
@@ -116,12 +119,12 @@ CASES = {
                         record=["m_mig_na3", "h_mig_na3", "s_mig_na3", "n_mig_kdr", "ina", "ik"], spikes=3),
     "mig_kap_h": dict(insert=_MIG + [["mig_kap", {"gkabar": 0.02}], ["mig_h", {"ghdbar": 5e-4}]],
                       celsius=35.0, record=["n_mig_kap", "l_mig_kap", "l_mig_h", "i_mig_h"], spikes=2),
-    # Destexhe style at 36 degC, with the Mainen-style core to spike
-    "dx_it_cad": dict(insert=_DX, celsius=36.0, clamp={"amp": 0.3}, v_init=-75.0,
+    # Destexhe style at 34 degC, with the Mainen-style core to spike
+    "dx_it_cad": dict(insert=_DX, celsius=34.0, clamp={"amp": 0.3}, v_init=-75.0,
                       record=["m_dx_it", "h_dx_it", "cai", "ica"], spikes=2),
     "dx_kin": dict(insert=[_PAS, ["cm_na", {"gbar": 2000.0}], ["dx_kin", {"gbar": 0.02}]], celsius=36.0,
                    record=["C1_dx_kin", "O_dx_kin", "ik"], spikes=5),
-    "dx_ih": dict(insert=_DX + [["dx_ih", {}]], celsius=36.0, clamp={"amp": 0.3}, v_init=-75.0,
+    "dx_ih": dict(insert=_DX + [["dx_ih", {}]], celsius=34.0, clamp={"amp": 0.3}, v_init=-75.0,
                   record=["o1_dx_ih", "o2_dx_ih", "p1_dx_ih", "cai"], spikes=1),
     # Traub-port style with the project's own leak and stimulus
     "tr_naf_kdr": dict(insert=[["cl_leak", {"g": 1e-4, "e": -70.0}], ["tr_naf", {}], ["tr_kdr", {}]],
@@ -135,6 +138,9 @@ CASES = {
     "cl_leak_record_i": dict(insert=[["cl_leak", {}], ["hh", {}]], celsius=6.3,
                              point=[["cl_stim", {"amp1": 0.05, "amp2": 0.3}]], T=80.0, record=["i_cl_leak"],
                              spikes=2),
+    # nai accumulating from ina: ena follows Nernst
+    "cl_nadyn": dict(insert=_MS + [["cl_nadyn", {"depth": 0.1}]], celsius=37.0, record=["nai", "ena", "ina"],
+                     spikes=5),
     # a mechanism writing eca (Nernst) that cm_ca reads
     "cl_canernst": dict(insert=_MS + [["cm_ca", {"gbar": 20.0}], ["dx_cad", {}], ["cl_canernst", {}]],
                         celsius=37.0, record=["ica", "cai"], spikes=5),

@@ -1,4 +1,4 @@
-TITLE Ih in the style of Migliore (NONSPECIFIC_CURRENT, reversal as a PARAMETER)
+TITLE Ih in the style of Migliore (NONSPECIFIC_CURRENT, reversal as a PARAMETER, TABLE in a FUNCTION)
 
 UNITS {
     (mA) = (milliamp)
@@ -48,6 +48,7 @@ BREAKPOINT {
 }
 
 FUNCTION alpt(v (mV)) {
+    TABLE DEPEND zetat, vhalft FROM -150 TO 100 WITH 250
     alpt = exp(0.0378*zetat*(v - vhalft))
 }
 

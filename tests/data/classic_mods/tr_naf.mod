@@ -1,4 +1,4 @@
-TITLE Fast Na current in the style of the Traub NEURON ports (CONSTANT, DEFINE, FROM loop, own ena)
+TITLE Fast Na current in the style of the Traub NEURON ports (CONSTANT, DEFINE, FROM loop, own ena, derivimplicit)
 
 UNITS {
     (mV) = (millivolt)
@@ -37,7 +37,7 @@ STATE { m h }
 
 BREAKPOINT {
     LOCAL mp
-    SOLVE states METHOD cnexp
+    SOLVE states METHOD derivimplicit
     mp = 1
     FROM i = 1 TO NPOW {
         mp = mp*m
