@@ -15,6 +15,9 @@ more per step: ``ncall_latch`` below). The mods in
 - ``jumpp``: a STATE reset by a PROCEDURE BREAKPOINT calls before its SOLVE,
   the current read before the reset (the second call reads the first's reset);
 - ``statecur``: a NONSPECIFIC_CURRENT that is a STATE (pyNN's expisyn form);
+- ``counter``: no current, so NEURON runs its BREAKPOINT once per step in
+  the state phase (new v) and not in finitialize: counts steps, and the
+  steps on which v rose above the previous call's v;
 - ``statesyn``, ``latchsyn``: point processes with NET_RECEIVE, a STATE
   current and a held current.
 """
@@ -32,15 +35,15 @@ from nmlcell.importers.nmodl import load_mod_file
 
 FOLDER = Path(__file__).resolve().parent / "data" / "mod" / "regress" / "carried"
 SOMA3 = Path(__file__).resolve().parent / "data" / "morph" / "soma3.swc"
-NAMES = ("latch", "jump", "jumpp", "statecur")
+NAMES = ("latch", "jump", "jumpp", "statecur", "counter")
 
 
 def test_carried_values_against_neuron():
-    """hh + the four mods, IClamp 0.3 nA for 30 ms, 40 ms, dt 0.025 (spikes;
+    """hh + the five mods, IClamp 0.3 nA for 30 ms, 40 ms, dt 0.025 (spikes;
     the latch engages, both jumps happen). Measured: v within 1.2e-11 mV,
-    the counter exact, the other values within 1.6e-13. Evaluated once per
-    step instead (the second call not reading the first's values), v was
-    22 mV off and the counter 1600."""
+    the counters exact, the other values within 1.6e-13 (vlast_counter, a
+    v, 1.2e-11 mV). Evaluated once per step instead (the second call not
+    reading the first's values), v was 22 mV off and ncall 1600."""
     from nrn_cells import compile_mods, neuron_run, nmlcell_run
 
     mechs = {n: load_mod_file(FOLDER / f"{n}.mod") for n in NAMES}
@@ -48,7 +51,9 @@ def test_carried_values_against_neuron():
     assert dict(mechs["jump"].carried) == {"s": "s@jump"}
     assert dict(mechs["jumpp"].carried) == {"r": "r@jump"}
     assert mechs["statecur"].carried == ()
-    rec = ["v", "ncall_latch", "i_latch", "s_jump", "i_jump", "r_jumpp", "i_jumpp", "i_statecur"]
+    assert dict(mechs["counter"].carried) == {}   # no current: BREAKPOINT in the state phase (updates)
+    rec = ["v", "ncall_latch", "n_counter", "up_counter", "i_latch", "s_jump", "i_jump", "r_jumpp", "i_jumpp",
+           "i_statecur", "vlast_counter"]
     cfg = dict(lib=compile_mods(FOLDER), L=20.0, diam=20.0, cm=1.0, Ra=100.0,
                insert=[["hh", {}]] + [[n, {}] for n in NAMES],
                iclamp=[2.0, 30.0, 0.3], T=40.0, dt=0.025, celsius=6.3, record=rec)
@@ -63,8 +68,12 @@ def test_carried_values_against_neuron():
     assert held.sum() > 100
     assert ref["s_jump"].max() > 0.99 and ref["r_jumpp"].min() < 0.01
     assert np.max(np.abs(ours["v"] - v)) < 1e-9
-    assert np.array_equal(ours["ncall_latch"], ref["ncall_latch"])
-    for q in rec[2:]:
+    # without a current: once per step, in the state phase, none at finitialize
+    assert np.array_equal(ref["n_counter"], np.arange(len(v), dtype=float))
+    assert 100 < ref["up_counter"][-1] < len(v) - 100
+    for q in ("ncall_latch", "n_counter", "up_counter"):
+        assert np.array_equal(ours[q], ref[q]), q
+    for q in rec[4:]:
         assert np.max(np.abs(ours[q] - ref[q])) < 1e-11 * max(1.0, np.ptp(ref[q])), q
 
 
@@ -193,6 +202,17 @@ BREAKPOINT {
 }
 """, "'w' may be read before it is assigned (it keeps its value from the previous step): a file LOCAL", 5),
 }
+
+
+_REFUSED["nocurrent_jump"] = ("""NEURON { SUFFIX %s }
+STATE { s }
+ASSIGNED { v (mV) }
+BREAKPOINT {
+    SOLVE st METHOD cnexp
+    if (v > 0) { s = 1 }
+}
+DERIVATIVE st { s' = -s }
+""", "a STATE assigned in the BREAKPOINT of a mechanism without a current", 4)
 
 
 @pytest.mark.parametrize("name", sorted(_REFUSED))

@@ -76,8 +76,7 @@ class MechanismBuilder(CarriedValues, Executor):
         keep = {x.name for _b, assigns in updates for a in assigns for x in a.expr.free_symbols}
         derived, rename = self._emit_versions(keep)
         carried = self._carried()
-        prev = tuple(Assignment(c, sym(d)) for c, d in carried if c.endswith("@prev"))
-        updates = updates + ((("BREAKPOINT", prev),) if prev else ())
+        updates = updates + self._prev_updates(carried, derived)
         derivatives = {k: v.xreplace(rename) for k, v in self.derivatives.items()}
         conserve = tuple((s, e.xreplace(rename)) for s, e in self.conserve)
 

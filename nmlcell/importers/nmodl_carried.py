@@ -56,7 +56,33 @@ class CarriedValues:
         for st in sorted(self.jumped):
             if st in self.version_count:
                 out.append((st, f"{st}@jump"))
+        # without a current nocmodl writes no nrn_cur: BREAKPOINT runs once per
+        # step in the state phase, with the new v, and not in finitialize
+        # (measured: a counter is 0 at t = 0, then 1, 2, 3...)
+        self.bp_in_state_phase = bool(out) and not (
+            self.nonspecific or self.electrode or any(w.startswith("i") for w in self.ion_writes))
+        if self.bp_in_state_phase:
+            why = "a STATE assigned" if self.jumped else "a SOLVE" if self.solves else ""
+            if why:
+                self._unsup(f"{why} in the BREAKPOINT of a mechanism without a current, with a value read "
+                            "before it is assigned or a STATE assigned there (NEURON runs that BREAKPOINT once "
+                            "per step in its state phase): not lowered yet", r"(?i)^\s*BREAKPOINT\b")
         return tuple(out)
+
+    def _prev_updates(self, carried, derived) -> tuple:
+        """The update setting each ``x@prev`` once per step: the current
+        phase's ``x``; for a mechanism without a current (BREAKPOINT in
+        NEURON's state phase), ``x`` evaluated there, with the new ``v``
+        and the end of the step's ``t``, from the ``x@prev`` before it."""
+        prev = [(c, d) for c, d in carried if c.endswith("@prev")]
+        if not prev:
+            return ()
+        if not self.bp_in_state_phase:
+            return (("BREAKPOINT", tuple(Assignment(c, sym(d)) for c, d in prev)),)
+        sub: dict = {}
+        for d in derived:
+            sub[sym(d.name)] = d.expr.xreplace(sub)
+        return (("BREAKPOINT", tuple(Assignment(c, sub[sym(d)]) for c, d in prev)),)
 
     def _finitialize_calls(self, carried, derived, on_start) -> tuple:
         """NEURON's ``finitialize`` ends with a current phase: after INITIAL,
@@ -68,7 +94,7 @@ class CarriedValues:
         the assignment does not read itself (a lowering that evaluates the
         OnStart assignments twice, as jNeuroML's order needs, then gives the
         same value)."""
-        if not carried:
+        if not carried or self.bp_in_state_phase:
             return ()
         sub: dict = {}
         for d in derived:
@@ -94,4 +120,5 @@ class CarriedValues:
         for x in left:
             self._unsup(f"'{x[:-5]}' may be read before it is assigned (it keeps its value from the previous "
                         "call): not carried there", rf"\b{re.escape(x[:-5])}\b")
-        return replace(m, carried=carried, unsupported=m.unsupported + tuple(self.unsupported[n:]))
+        return replace(m, carried=() if self.bp_in_state_phase else carried,
+                       unsupported=m.unsupported + tuple(self.unsupported[n:]))

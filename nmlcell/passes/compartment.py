@@ -123,6 +123,7 @@ class _Composer:
         self.conditions: list[Condition] = []  # a mechanism's OnConditions (a NeuroML cell's spike detector)
         self.on_events: list[OnEvent] = []  # NET_RECEIVE of a synapse, one handler per NetCon (port label#k)
         self.carried: list[tuple] = []  # (carry, derived): values kept between BREAKPOINT calls (renamed)
+        self.alias: dict[str, str] = {}  # a value recorded from another column (x of a state-phase BREAKPOINT)
 
     # -- helpers ------------------------------------------------------------------
     def _param(self, name, value, unit="", dim=NONE, desc="", origin="compartment"):
@@ -241,7 +242,7 @@ class _Composer:
                 self.units[col] = self.units.get(x, "")
                 steps[x] = col
         for name in list(self.params) + [s.name for s in self.states] + [d.name for d in derived]:
-            self.exposures[name] = (steps.get(name, name), NONE)
+            self.exposures[name] = (self.alias.get(name, steps.get(name, name)), NONE)
         return Mechanism(
             name=self.name, kind="cell", component_type="NEURON-style compartment",
             parameters=tuple(self.params.values()), states=tuple(self.states), derived=tuple(derived),
@@ -318,6 +319,12 @@ class _Composer:
             if d.name in phase or d.name in held:
                 self.current.append(new)
         self.carried += [(ren[sym(c)].name, ren[sym(d)].name) for c, d in m.carried]
+        if not m.currents:
+            # BREAKPOINT in NEURON's state phase (no current): x is recorded as its
+            # update x@prev left it (the current phase's x is a step early)
+            self.alias.update({ren[sym(a.variable[:-5])].name: ren[sym(a.variable)].name
+                               for _b, assigns in m.updates for a in assigns
+                               if a.variable.endswith("@prev") and sym(a.variable[:-5]) in ren})
         if any(not c.endswith("@prev") for c, _d in m.carried):
             # a STATE BREAKPOINT assigns: only ``staggered`` evaluates NEURON's
             # two calls (the cell refuses other solvers for a mechanism with updates)
