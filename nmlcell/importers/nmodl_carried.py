@@ -62,11 +62,12 @@ class CarriedValues:
         self.bp_in_state_phase = bool(out) and not (
             self.nonspecific or self.electrode or any(w.startswith("i") for w in self.ion_writes))
         if self.bp_in_state_phase:
-            why = "a STATE assigned" if self.jumped else "a SOLVE" if self.solves else ""
+            why = "a STATE assigned" if self.jumped else \
+                "a value read before it is assigned, next to a SOLVE," if self.solves else ""
             if why:
-                self._unsup(f"{why} in the BREAKPOINT of a mechanism without a current, with a value read "
-                            "before it is assigned or a STATE assigned there (NEURON runs that BREAKPOINT once "
-                            "per step in its state phase): not lowered yet", r"(?i)^\s*BREAKPOINT\b")
+                self._unsup(f"{why} in the BREAKPOINT of a mechanism without a current (NEURON runs that "
+                            "BREAKPOINT once per step, in its state phase): not lowered yet",
+                            r"(?i)^\s*BREAKPOINT\b")
         return tuple(out)
 
     def _prev_updates(self, carried, derived) -> tuple:
