@@ -239,10 +239,11 @@ class Cell:
             cm = Ra = None
         sets, ions = resolve(self, mech, where, values)
         if self.morphology is None:
-            if cm is not None or Ra is not None or ions:
-                raise OptionError("cell.set(cm=, Ra=, ion values) needs a morphology; give cm/Ra to "
-                                  "Cell.soma()", element="set")
+            if cm is not None or Ra is not None:
+                raise OptionError("cell.set(cm=, Ra=) needs a morphology; give cm/Ra to Cell.soma()",
+                                  element="set")
             apply_to_compartment(self, sets)
+            self._ion_set += [(None, name, float(value)) for name, value in ions.items()]
             self._model = self._frozen = None
             return self
         from .cable_cell import sections_of
@@ -402,6 +403,10 @@ class Cell:
             return ir
 
         mech, units = compose(self.geometry, self._inserted, v_init=self.v_init, phase_columns=phase)
+        if self._ion_set:
+            from .cell_params import with_ion_values
+
+            mech = with_ion_values(mech, self._ion_set)
         self._units = units
         net = Network("cell", (Group("cell", mech, 1),), temperature=float(celsius) + 273.15)
         return ModelIR(name="cell", file="<nmlcell.Cell>", network=net)

@@ -260,3 +260,25 @@ def apply_to_compartment(cell, sets) -> None:
         for it in cell._inserted:
             if not it.point and it.mech.name == s.mech:
                 it.params[s.name] = s.value
+
+
+def with_ion_values(mech, ion_set):
+    """A one-compartment cell's composed Mechanism with the ion values of
+    ``cell.set(ek=-90.0)`` (NEURON's ``soma.ek = -90``), later calls
+    winning; refused where the value follows Nernst or no mechanism uses
+    the ion, as on a morphology (:func:`nmlcell.cable_cell._ion_overrides`)."""
+    from dataclasses import replace
+
+    if not ion_set:
+        return mech
+    values = {name: float(v) for _where, name, v in ion_set}
+    params = []
+    for p in mech.parameters:
+        if p.name in values and (p.source.origin or "").endswith("_ion"):
+            p = replace(p, value=values.pop(p.name))
+        params.append(p)
+    for name in values:
+        why = ("it follows the Nernst equation there (a mechanism uses the ion's concentration)"
+               if name in {d.name for d in mech.derived} else "no mechanism there uses that ion")
+        raise OptionError(f"cannot set {name} in the soma: {why}", element="set")
+    return replace(mech, parameters=tuple(params))

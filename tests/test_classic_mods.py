@@ -68,6 +68,15 @@ for name, params in cfg["insert"]:
                 setattr(seg, f"{k}_{name}", v)
     if hasattr(h, f"usetable_{name}"):
         setattr(h, f"usetable_{name}", 0)
+h.distance(0, secs[0](0.5))
+for name, grads in cfg.get("grad", {}).items():   # value = a * (1 + b * path distance from the soma's middle)
+    for k, (a, b) in grads.items():
+        for s in secs:
+            for seg in s:
+                setattr(seg, f"{k}_{name}", a * (1 + b * h.distance(seg)))
+for s in secs:
+    for k, v in cfg.get("ions", {}).items():   # hoc's forall { ek = -90 }
+        setattr(s, k, v)
 pps = []
 for name, params in cfg["point"]:
     pp = getattr(h, name)(secs[0](0.5))
@@ -119,6 +128,11 @@ CASES = {
                         record=["m_mig_na3", "h_mig_na3", "s_mig_na3", "n_mig_kdr", "ina", "ik"], spikes=3),
     "mig_kap_h": dict(insert=_MIG + [["mig_kap", {"gkabar": 0.02}], ["mig_h", {"ghdbar": 5e-4}]],
                       celsius=35.0, record=["n_mig_kap", "l_mig_kap", "l_mig_h", "i_mig_h"], spikes=2),
+    # a CA1-style setup: ena/ek set in every section (hoc's forall { ena = 55  ek = -90 }), on the
+    # branched cell an A-type density growing with the distance from the soma
+    "mig_ca1": dict(insert=_MIG + [["mig_kap", {"gkabar": 0.02}], ["mig_h", {"ghdbar": 5e-4}]],
+                    ions={"ena": 55.0, "ek": -90.0}, grad={"mig_kap": {"gkabar": [0.02, 0.01]}},
+                    celsius=35.0, record=["n_mig_kap", "ik", "ina", "ek", "ena"], spikes=2),
     # Destexhe style at 34 degC, with the Mainen-style core to spike
     "dx_it_cad": dict(insert=_DX, celsius=34.0, clamp={"amp": 0.3}, v_init=-75.0,
                       record=["m_dx_it", "h_dx_it", "cai", "ica"], spikes=2),
@@ -149,10 +163,10 @@ CASES = {
 }
 
 # on the three-section cell of tests/data/morph/soma3.swc (nseg 3)
-BRANCHED = {"cm_na_kv", "mig_kap_h"}
+BRANCHED = {"cm_na_kv", "mig_kap_h", "mig_ca1"}
 
 # run by default (with the refusals, which fail at import); the rest is @slow
-QUICK = {"cm_na_kv", "cm_na_kv-branched", "mig_kap_h", "tr_naf_kdr", "dx_it_cad", "cm_cad", "cl_localarr"}
+QUICK = {"cm_na_kv", "cm_na_kv-branched", "mig_ca1", "tr_naf_kdr", "dx_it_cad", "cm_cad", "cl_localarr"}
 
 # cases nmlcell refuses or gets wrong, with the cause in a file of another
 # owner (docs/nmodl-support.md, "Classic mechanism styles checked against NEURON")
@@ -193,9 +207,10 @@ def _config(case: str, branched: bool) -> dict:
         rec += [["dend[1]", 0.9, "v"], ["axon[0]", 0.9, "v"]]
     rec += [["soma[0]" if branched else "", 0.5, q] for q in c["record"]]
     cfg = dict(lib=_library(), insert=c["insert"], point=[[n, dict(p)] for n, p in point],
-               record=rec, dt=0.025, T=T, celsius=c["celsius"], v_init=c.get("v_init", -70.0))
+               record=rec, dt=0.025, T=T, celsius=c["celsius"], v_init=c.get("v_init", -70.0),
+               ions=c.get("ions", {}))
     if branched:
-        cfg.update(morph=str(SOMA3), nseg=3)
+        cfg.update(morph=str(SOMA3), nseg=3, grad=c.get("grad", {}))
     for name, p in cfg["point"]:
         if name == "IClamp":
             p["del"] = p.pop("delay")
@@ -212,8 +227,14 @@ def _nmlcell(cfg: dict):
         cell = nmlcell.Cell(cfg["morph"], nseg=cfg["nseg"], cm=1.0, Ra=100.0, v_init=cfg["v_init"])
     else:
         cell = nmlcell.Cell.soma(L=20.0, diam=20.0, cm=1.0, Ra=100.0, v_init=cfg["v_init"])
+    grads = cfg.get("grad", {})
     for name, params in cfg["insert"]:
+        params = dict(params)
+        for k, (a, b) in grads.get(name, {}).items():
+            params[k] = lambda d, a=a, b=b: a * (1 + b * d)
         cell.insert(mech(name), **params)
+    if cfg.get("ions"):
+        cell.set(**cfg["ions"])
     for name, params in cfg["point"]:
         if name == "IClamp":
             cell.add(nmlcell.IClamp(delay=params["del"], dur=params["dur"], amp=params["amp"]))
@@ -257,3 +278,31 @@ def test_classic_mechanism_matches_neuron(case, branched):
     assert got["dv"] < V_TOL, got["dv"]
     for q, rel in got["rel"].items():
         assert rel < REL_TOL, (q, rel)
+
+
+def test_one_compartment_ion_values():
+    """``cell.set(ek=-90.0)`` on a one-compartment cell (hoc's ``soma.ek =
+    -90``) reaches the mechanisms (as on a morphology); an ion no mechanism
+    uses, or one whose potential follows Nernst, is refused by name."""
+    import nmlcell
+
+    runs = []
+    for ek in (None, -90.0):
+        cell = nmlcell.Cell.soma()
+        cell.insert("hh")
+        if ek is not None:
+            cell.set(ek=ek)
+        runs.append(cell.run(2.0, record=["ek", "ik"]))
+    assert runs[0]["ek"][0] == -77.0 and np.all(runs[1]["ek"] == -90.0)
+    assert runs[1]["ik"][0] > runs[0]["ik"][0]
+    bad = nmlcell.Cell.soma()
+    bad.insert("hh")
+    bad.set(eca=100.0)
+    with pytest.raises(nmlcell.OptionError, match="cannot set eca in the soma: no mechanism"):
+        bad.run(1.0)
+    nernst = nmlcell.Cell.soma()
+    nernst.insert(_mechanism("dx_cad"))
+    nernst.insert(_mechanism("cm_ca"))
+    nernst.set(eca=100.0)
+    with pytest.raises(nmlcell.OptionError, match="cannot set eca in the soma: it follows the Nernst"):
+        nernst.run(1.0)
