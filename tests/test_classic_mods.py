@@ -61,12 +61,22 @@ else:
     s = h.Section(name="soma")
     s.L, s.diam, s.cm, s.Ra, s.nseg = 20.0, 20.0, 1.0, 100.0, 1
     secs = [s]
+def is_global(n):   # a GLOBAL is hoc's (h.tha_cm_na = -38); h.<range>_<sfx> raises
+    try:
+        getattr(h, n)
+        return True
+    except Exception:
+        return False
 for name, params in cfg["insert"]:
     for s in secs:
         s.insert(name)
         for seg in s:
             for k, v in params.items():
-                setattr(seg, f"{k}_{name}", v)
+                if not is_global(f"{k}_{name}"):
+                    setattr(seg, f"{k}_{name}", v)
+    for k, v in params.items():
+        if is_global(f"{k}_{name}"):
+            setattr(h, f"{k}_{name}", v)
     if hasattr(h, f"usetable_{name}"):
         setattr(h, f"usetable_{name}", 0)
 h.distance(0, secs[0](0.5))
@@ -116,7 +126,10 @@ _DX = _MS + [["dx_it", {"pcabar": 5e-4}], ["dx_cad", {"cainf": 1e-4}]]
 CASES = {
     # Mainen & Sejnowski style at 37 degC
     "cm_na_kv": dict(insert=_MS, celsius=37.0, record=["m_cm_na", "h_cm_na", "n_cm_kv", "ina", "ik"], spikes=5),
-    "cm_km": dict(insert=_MS + [["cm_km", {"gbar": 200.0}]], celsius=37.0, record=["n_cm_km", "ik"], spikes=1),
+    # GLOBALs set (hoc's tha_cm_na = -38, temp_cm_km = 30)
+    "cm_km": dict(insert=[_PAS, ["cm_na", {"gbar": 2000.0, "tha": -38.0}], ["cm_kv", {"gbar": 400.0}],
+                          ["cm_km", {"gbar": 200.0, "temp": 30.0}]],
+                  celsius=37.0, record=["n_cm_km", "ik", "m_cm_na"], spikes=3),
     "cm_ca_cad": dict(insert=_MS + [["cm_ca", {"gbar": 20.0}], ["dx_cad", {"taur": 80.0}]], celsius=37.0,
                       record=["m_cm_ca", "h_cm_ca", "cai", "ica"], spikes=5),
     "cm_kca_order": dict(insert=_MS + [["cm_ca", {"gbar": 20.0}], ["dx_cad", {"taur": 80.0}],
@@ -167,7 +180,7 @@ CASES = {
 }
 
 # on the three-section cell of tests/data/morph/soma3.swc (nseg 3)
-BRANCHED = {"cm_na_kv", "mig_kap_h", "mig_ca1"}
+BRANCHED = {"cm_na_kv", "mig_kap_h", "mig_ca1", "cm_ca_cad", "dx_it_cad", "tr_naf_kdr", "cm_km"}
 
 # run by default (with the refusals, which fail at import); the rest is @slow
 QUICK = {"cm_na_kv", "cm_na_kv-branched", "mig_ca1", "tr_naf_kdr", "dx_it_cad", "cm_cad", "cl_localarr"}
