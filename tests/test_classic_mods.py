@@ -198,8 +198,6 @@ XFAIL = {
     "cl_cabuf": "a nonlinear KINETIC scheme (~ cai + B <-> CaB) under sparse gets one Newton step "
                 "(lower/staggered); NEURON iterates to convergence",
     "cl_localarr": "a LOCAL array declared in a block (LOCAL np[3]) is one scalar in nmodl_exec._stmt",
-    "cl_leak_record_i": "a mechanism without SOLVE has no current_phase (nmodl_build, compartment.current_phase): "
-                        "its recorded i is that of v(t + dt), NEURON's of v(t)",
     "cl_canernst_record_eca": "nocmodl puts the BREAKPOINT of a mechanism without a current in nrn_state: NEURON "
                               "records eca of the new cai, nmlcell that of the step's current phase (a step late)",
 }

@@ -369,7 +369,12 @@ def _carried_phase(m: Mechanism, phase: set[str]) -> set[str]:
     """The values of ``m``'s current phase that read a carried value
     (:attr:`Mechanism.carried`), and the carried values themselves: held at
     the current phase's value (NEURON's storage after its second call), never
-    evaluated again. Without a SOLVE every derived value is BREAKPOINT's."""
+    evaluated again. A mechanism with a current and no SOLVE: all its
+    values (BREAKPOINT's, all of the current phase)."""
+    if m.currents and not m.solves:
+        # no SOLVE: every value is BREAKPOINT's, computed in nrn_cur at v(t)
+        # (what NEURON records: cl_leak's i at v(t), not v(t + dt))
+        return {d.name for d in m.derived}
     if not m.carried:
         return set()
     out = {d for _c, d in m.carried}
