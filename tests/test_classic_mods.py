@@ -324,3 +324,49 @@ def test_one_compartment_ion_values():
     nernst.set(eca=100.0)
     with pytest.raises(nmlcell.OptionError, match="cannot set eca in the soma: it follows the Nernst"):
         nernst.run(1.0)
+
+
+_TWICE = {   # name -> (blocks, the line NEURON's nocmodl names: the second declaration)
+    "g": ("PARAMETER { g = 1e-4 (S/cm2) }\nASSIGNED { g (S/cm2) }", 3),
+    "v": ("PARAMETER { v (mV) }\nASSIGNED { v (mV) }", 3),
+    "ek": ("PARAMETER { ek = -90 (mV) }\nASSIGNED { ek (mV) }", 3),
+    "x": ("STATE { x }\nASSIGNED { x }", 3),
+    "y": ("ASSIGNED { y y }", 2),
+}
+
+
+@pytest.mark.parametrize("name", list(_TWICE))
+def test_a_name_declared_twice_is_refused_as_neuron_refuses_it(tmp_path, name):
+    """nocmodl: "Multiple declaration of g at line 3"; nmlcell: a
+    ModelImportError naming the file and the second declaration's line."""
+    import shutil
+    import subprocess
+
+    from nmlcell.errors import ModelImportError
+    from nmlcell.importers.nmodl import load_mod_file
+
+    blocks, line = _TWICE[name]
+    f = tmp_path / "twice.mod"
+    f.write_text(f"NEURON {{ SUFFIX twice USEION k READ ek WRITE ik }}\n{blocks}\n"
+                 "ASSIGNED { ik (mA/cm2) }\nBREAKPOINT { ik = 0 }\n")
+    with pytest.raises(ModelImportError, match=rf"twice.mod:{line}: '{name}' declared in .*Multiple declaration"):
+        load_mod_file(f)
+    neuron = pytest.importorskip("neuron")
+    noc = shutil.which("nocmodl") or str(Path(neuron.__file__).parent / ".data" / "bin" / "nocmodl")
+    if Path(noc).exists():
+        r = subprocess.run([noc, f.name], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and f"Multiple declaration of {name} at line {line}" in r.stdout + r.stderr
+
+
+def test_two_useion_statements_of_one_ion_are_refused(tmp_path):
+    from nmlcell.cli import main
+
+    f = tmp_path / "twoion.mod"
+    f.write_text("NEURON {\n    SUFFIX twoion\n    USEION ca READ cai\n    USEION ca WRITE ica\n}\n"
+                 "ASSIGNED { v (mV) cai (mM) ica (mA/cm2) }\nBREAKPOINT { ica = 1e-6*(v - 120) }\n")
+    assert main(["info", str(f)]) == 2
+    from nmlcell.errors import ModelImportError
+    from nmlcell.importers.nmodl import load_mod_file
+
+    with pytest.raises(ModelImportError, match=r"twoion.mod:4: a second USEION ca: .*merging of neuron models"):
+        load_mod_file(f)

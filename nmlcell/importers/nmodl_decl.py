@@ -35,7 +35,11 @@ class Declarations:
         self.path = path
         self.prog, self.text = parse_mod_file(path)
         self.unsupported: list[str] = []
-        symtab.SymtabVisitor().visit_program(self.prog)
+        self._declared_once()
+        try:
+            symtab.SymtabVisitor().visit_program(self.prog)
+        except RuntimeError as e:   # the framework's own semantic errors: a user's bad file
+            raise ModelImportError(f"{e} (NEURON's nocmodl rejects the file)", file=path) from None
         self.kinetic = [b for b in self.prog.blocks if b.is_kinetic_block()]
         self.kinetic_names = {node_name(b) for b in self.kinetic}
         self.current_origins = self._current_origins()
@@ -44,6 +48,47 @@ class Declarations:
                 visitor.KineticBlockVisitor().visit_program(self.prog)
             except RuntimeError as e:
                 self._unsup(f"KINETIC block the NMODL framework cannot convert ({e})", r"\bKINETIC\b")
+
+    def _declared_once(self):
+        """NEURON's nocmodl rejects a name declared twice in PARAMETER,
+        ASSIGNED, STATE or CONSTANT ("Multiple declaration of g", "multiple
+        uses for same variable"), ``v``, ``celsius``, ``dt`` and ion
+        variables included, and two USEION statements of one ion ("merging of
+        neuron models not supported"): so does the importer, naming the
+        second declaration's file:line (measured with NEURON 9.0.2's nocmodl)."""
+        kinds = {"ParamBlock": "PARAMETER", "AssignedBlock": "ASSIGNED", "StateBlock": "STATE",
+                 "ConstantBlock": "CONSTANT"}
+        seen: dict[str, str] = {}
+        ions: set[str] = set()
+        for b in self.prog.blocks:
+            t = b.get_node_type_name()
+            if t == "NeuronBlock":
+                for st in b.statement_block.statements:
+                    if st.get_node_type_name() == "Useion":
+                        ion = node_name(st.name)
+                        if ion in ions:
+                            f, ln = self.text.find(rf"\bUSEION\s+{re.escape(ion)}\b", 1)
+                            raise ModelImportError(f"a second USEION {ion}: NEURON's nocmodl rejects it (\"merging "
+                                                   "of neuron models not supported\"); read and write the ion in "
+                                                   "one USEION statement", file=f or self.path, line=ln)
+                        ions.add(ion)
+            if t not in kinds:
+                continue
+            if t == "ParamBlock":
+                names = [node_name(st) for st in b.statements if st.get_node_type_name() == "ParamAssign"]
+            elif t == "ConstantBlock":
+                names = [node_name(st.constant) for st in b.statements
+                         if st.get_node_type_name() == "ConstantStatement"]
+            else:
+                names = [node_name(d) for d in b.definitions if d.get_node_type_name() == "AssignedDefinition"]
+            for k, n in enumerate(names):
+                if n in seen:
+                    nth = names[:k].count(n) if seen[n] == kinds[t] else 0
+                    f, ln = self.text.find(rf"\b{re.escape(n)}\b", nth, rf"^\s*{kinds[t]}\b")
+                    raise ModelImportError(f"'{n}' declared in {seen[n]} and again in {kinds[t]}: NEURON's "
+                                           f"nocmodl rejects it (\"Multiple declaration of {n}\")",
+                                           file=f or self.path, line=ln)
+                seen[n] = kinds[t]
 
     def _current_origins(self) -> set[str]:
         """The origins (``BREAKPOINT``, ``PROCEDURE rates``...) of the values
