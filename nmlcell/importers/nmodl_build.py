@@ -16,6 +16,7 @@ from ..ir.units import NONE
 from .nmodl_carried import CarriedValues
 from .nmodl_exec import Executor
 from .nmodl_expr import ION_DIMS, SPECIAL, Frame, as_num, plain
+from .nmodl_linear import LinearBlocks
 from .nmodl_parse import nmodl, node_name
 from .nmodl_steady import steady_sparse
 from .nmodl_units import parse_unit, to_customary
@@ -26,7 +27,7 @@ from .nmodl_units import parse_unit, to_customary
 NEWTON_ITERATIONS = 8
 
 
-class MechanismBuilder(CarriedValues, Executor):
+class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
     """Imports one ``.mod`` file: ``MechanismBuilder(path).build()``."""
 
     # -- the whole mechanism -----------------------------------------------------
@@ -236,60 +237,6 @@ class MechanismBuilder(CarriedValues, Executor):
                             and n not in self.defines and (n not in start or v != start[n]))
             out += [(bname, assigns)] * repeat
         return tuple(out)
-
-    def _newton_step(self, bname, eqs) -> dict:
-        """``NONLINEAR`` block (``SOLVE nl`` or ``METHOD newton``): NEURON
-        solves its ``~ lhs = rhs`` equations for the STATEs they contain by
-        Newton's method in its state phase, from the states' values (the
-        previous step's solution). One Newton step with the exact Jacobian,
-        ``x - J(x)^-1 F(x)`` ({state: value}); the update is applied
-        :data:`NEWTON_ITERATIONS` times in a row (a fixed count:
-        differentiable, no data-dependent loop). At most 3 states (the
-        inverse is written out)."""
-        where = (rf"(?i)^\s*NONLINEAR\s+{bname}\b",)
-        xs = [sym(s) for s in self.state_decl if any(sym(s) in e.free_symbols for e in eqs)]
-        if len(xs) != len(eqs) or not xs:
-            self._unsup(f"NONLINEAR {bname}: {len(eqs)} equation(s) in {len(xs)} STATE(s)", *where)
-            return {}
-        if len(xs) > 3:
-            self._unsup(f"NONLINEAR {bname}: more than 3 states (not lowered yet)", *where)
-            return {}
-        F = sp.Matrix(eqs)
-        J = F.jacobian(xs)
-        try:
-            dx = J.LUsolve(F)
-        except (ValueError, ZeroDivisionError):
-            self._unsup(f"NONLINEAR {bname}: singular Jacobian", *where)
-            return {}
-        return {x.name: x - d for x, d in zip(xs, dx)}
-
-    def _linear_solution(self, bname, eqs) -> dict:
-        """``LINEAR`` block: its ``~ lhs = rhs`` equations, linear in the
-        STATEs they contain (NEURON's unknowns), solved in closed form
-        (sympy's LU solve); NEURON solves the same system numerically
-        (``simeq``) in its state phase, with the new ``v``. {state: value};
-        a system that is not square, not linear in its states, or singular
-        is listed as unsupported."""
-        where = (rf"(?i)^\s*LINEAR\s+{bname}\b",)
-        xs = [sym(s) for s in self.state_decl if any(sym(s) in e.free_symbols for e in eqs)]
-        if len(xs) != len(eqs) or not xs:
-            self._unsup(f"LINEAR {bname}: {len(eqs)} equation(s) in {len(xs)} STATE(s)", *where)
-            return {}
-        try:
-            A, b = sp.linear_eq_to_matrix([sp.expand(e) for e in eqs], xs)
-        except (sp.polys.polyerrors.PolynomialError, ValueError, TypeError):
-            A = b = None
-        if A is None or any(x in A.free_symbols or x in b.free_symbols for x in xs):
-            self._unsup(f"LINEAR {bname}: the equations are not linear in {', '.join(map(str, xs))}", *where)
-            return {}
-        try:
-            sol = A.LUsolve(b)
-        except (ValueError, ZeroDivisionError):
-            sol = None
-        if sol is None or any(v.has(sp.zoo, sp.nan, sp.oo) for v in sol):
-            self._unsup(f"LINEAR {bname}: singular system", *where)
-            return {}
-        return {x.name: sp.simplify(v) if sp.count_ops(v) < 200 else v for x, v in zip(xs, sol)}
 
     def _written_as(self, n: str) -> str:
         """How ``n`` leaves the mechanism, for a refusal's words: an ion's
