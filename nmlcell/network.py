@@ -417,7 +417,7 @@ class Network:
         """(mechanism, parameter values, emits spikes, units, kind) of one member."""
         from .importers.nml_mechanisms import SPIKE_DETECTOR
         from .passes.compartment import Inserted, _declared_unit_value, compose, param_values
-        from .passes.netcon_state import expand_item
+        from .passes.netcon_state import expand_item, index_slots, specialise
 
         if isinstance(obj, PointProcess):  # an ARTIFICIAL_CELL from a .mod file
             pd = {p.name: p for p in obj.mech.parameters}
@@ -459,6 +459,7 @@ class Network:
         phase = tuple(sorted(set(recorded) & set(mech.frozen)))
         if phase:
             mech, units = compose(obj.geometry, items, v_init=obj.v_init, phase_columns=phase)
+        mech = specialise(mech, index_slots(items))   # per-NetCon state: each NetCon's handler its own piece
         values = {p.name: p.value for p in mech.parameters}
         self._compositions[key] = (mech, units, values)
         return mech, values, bool(out), units, "cells"

@@ -27,7 +27,7 @@ def cable_groups(net, cells: dict, celsius: float, dt: float = 0.025):
     from .importers.nml_mechanisms import spike_detector
     from .ir.model import Cable
     from .passes.share_groups import Compositions, merge_parts
-    from .passes.netcon_state import expand_item
+    from .passes.netcon_state import expand_item, index_slots, specialise
 
     shared = Compositions()
     parts, parent, ri, area, placed = [], [], [], [], []
@@ -51,6 +51,8 @@ def cable_groups(net, cells: dict, celsius: float, dt: float = 0.025):
         recorded = {n.split(").", 1)[-1] for cc, n in net._record if cc == name}
         phase = tuple(sorted(n for n in recorded if "." in n))
         mine, disc = cable_parts(c, phase, shared, component="cells")
+        slots = index_slots([it for it, _at in c._placed])   # per-NetCon state: each NetCon's handler its own piece
+        mine = [replace(pt, mech=specialise(pt.mech, slots)) for pt in mine]
         off = len(parent)
         parent += [(p + off if p >= 0 else (0 if off else -1)) for p in disc.parents]
         ri += [(1e300 if (off and j == 0) else cc.ri) for j, cc in enumerate(disc.compartments)]

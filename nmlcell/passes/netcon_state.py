@@ -101,6 +101,7 @@ def expand(m: Mechanism, n: int) -> Mechanism:
     hit = _MEMO.get((id(m), n))
     if hit is None or hit[0] is not m:
         hit = _MEMO[id(m), n] = (m, _expand(m, n))
+        _SLOTS[id(hit[1])] = (hit[1], index_slot(m))
     return hit[1]
 
 
@@ -191,3 +192,55 @@ def _expand(m: Mechanism, n: int) -> Mechanism:
     return replace(m, states=tuple(states), derivatives=derivs, exposures=exposures, parameters=tuple(params),
                    on_start=tuple(start), conditions=tuple(conds), inputs=tuple(inputs),
                    on_events=others + (handler,))
+
+
+_SLOTS: dict = {}   # id(expanded mechanism) -> (it, the index entry J)
+_SPECIAL: dict = {}  # (id(composed mechanism), labels) -> (mechanism, specialised)
+
+
+def index_slots(items) -> dict:
+    """{label: J} of the point processes in ``items`` (Inserted) whose
+    mechanism :func:`expand` made."""
+    out = {}
+    for it in items:
+        hit = _SLOTS.get(id(it.mech))
+        if hit is not None and hit[0] is it.mech:
+            out[it.label] = hit[1]
+    return out
+
+
+def specialise(m: Mechanism, slots: dict) -> Mechanism:
+    """A composed mechanism with the handler of NetCon k of each expanded
+    synapse (port ``<label>#k``, ``slots``: label -> index entry J) reduced
+    to its own piece: ``<label>#k.w<J>`` is k there, so the other NetCons'
+    pieces and their unchanged states drop out (the lowered handler is
+    O(1) in the number of NetCons instead of O(n)). Pure rewriting; the
+    index parameters stay (unused)."""
+    if not slots:
+        return m
+    key = (id(m), tuple(sorted(slots.items())))
+    hit = _SPECIAL.get(key)
+    if hit is not None and hit[0] is m:
+        return hit[1]
+    from ..importers.nmodl_events import simultaneous
+
+    states = set(m.state_names)
+    out = []
+    for h in m.on_events:
+        label, _, k = h.port.rpartition("#")
+        if label not in slots or not k.isdigit():
+            out.append(h)
+            continue
+        idx = sym(f"{h.port}.w{slots[label]}")
+        cur: dict = {}
+        for a in h.assignments:   # sequential -> simultaneous (each in terms of the values before)
+            cur[sym(a.variable)] = a.expr.xreplace({idx: sp.Integer(int(k))}).xreplace(cur)
+        new = {x.name: e for x, e in cur.items() if not x.name.endswith("#new") and e != x}
+        order = simultaneous(new)
+        if order is None and all(f"{x}#new" in states for x in new):
+            order = [Assignment(f"{x}#new", e) for x, e in new.items()] + \
+                    [Assignment(x, sym(f"{x}#new")) for x in new]
+        out.append(replace(h, assignments=tuple(order)) if order is not None else h)
+    res = replace(m, on_events=tuple(out))
+    _SPECIAL[key] = (m, res)
+    return res
