@@ -143,6 +143,14 @@ class Executor(DerivativeRules, Declarations):
                 raise Unsupported(f"statement {et}", None)
         elif t == "LocalListStatement":
             for v in s.variables:
+                if v.name.get_node_type_name() == "IndexedName":   # LOCAL np[3]: one local per element
+                    n = node_name(v)
+                    size = self._expr(v.name.length, env, frame)
+                    if not (size.is_Integer and 0 < int(size) <= 1000):
+                        raise Unsupported(f"LOCAL array '{n}' without a constant size", rf"\b{n}\s*\[")
+                    for k in range(int(size)):
+                        frame.locals[f"{n}[{k}]"] = sp.Integer(0)
+                    continue
                 frame.locals[node_name(v)] = sp.Integer(0)
         elif t == "IfStatement":
             self._if(s, env, frame, depth)
