@@ -105,18 +105,28 @@ def expand(m: Mechanism, n: int) -> Mechanism:
     return hit[1]
 
 
-def _ordered(new: dict, scratch: list) -> list:
-    """Simultaneous assignments as a sequence; through scratch states
-    (``<name>#new``, appended to ``scratch``) when they read each other in
-    a cycle."""
-    from ..importers.nmodl_events import simultaneous
-
-    order = simultaneous(new)
-    if order is not None:
-        return order
-    first = [Assignment(f"{x}#new", e) for x, e in new.items()]
-    scratch += [a.variable for a in first if a.variable not in scratch]
-    return first + [Assignment(x, sym(f"{x}#new")) for x in new]
+def _ordered(new: dict, scratch: list, allowed=None) -> list | None:
+    """Simultaneous assignments (each in terms of the values before) as a
+    sequence: a variable another one reads is assigned after it; where
+    they read each other in a cycle, one of the cycle's new values goes
+    to a scratch state ``<name>#new`` first and is copied at the end
+    (its name appended to ``scratch``; ``allowed``: the names that may
+    have one, None for any). None when no allowed one breaks a cycle."""
+    order, todo, later = [], dict(new), []
+    while todo:
+        ready = [n for n in todo if not any(sym(n) in todo[o].free_symbols for o in todo if o != n)]
+        if not ready:
+            pick = next((n for n in todo if allowed is None or n in allowed), None)
+            if pick is None:
+                return None
+            order.append(Assignment(f"{pick}#new", todo.pop(pick)))
+            later.append(pick)
+            if f"{pick}#new" not in scratch:
+                scratch.append(f"{pick}#new")
+            continue
+        for n in ready:
+            order.append(Assignment(n, todo.pop(n)))
+    return order + [Assignment(x, sym(f"{x}#new")) for x in later]
 
 
 def _expand(m: Mechanism, n: int) -> Mechanism:
@@ -144,6 +154,8 @@ def _expand(m: Mechanism, n: int) -> Mechanism:
             new.setdefault(var, []).append((e, sp.Eq(idx, k)))
     new = {var: sp.Piecewise(*pieces, (sym(var), True)) for var, pieces in new.items()}
     handler = OnEvent("in", tuple(_ordered(new, scratch)), (), src)
+    if scratch:   # specialise orders each NetCon's piece again: any of its values may need one
+        scratch += [f"{v}#new" for v in new if f"{v}#new" not in scratch]
     # INITIAL, per NetCon, after the mechanism's own
     start = list(m.on_start)
     init = {a.variable: a.expr for a in hs["netcon:init"].assignments}
@@ -222,8 +234,6 @@ def specialise(m: Mechanism, slots: dict) -> Mechanism:
     hit = _SPECIAL.get(key)
     if hit is not None and hit[0] is m:
         return hit[1]
-    from ..importers.nmodl_events import simultaneous
-
     states = set(m.state_names)
     out = []
     for h in m.on_events:
@@ -236,10 +246,7 @@ def specialise(m: Mechanism, slots: dict) -> Mechanism:
         for a in h.assignments:   # sequential -> simultaneous (each in terms of the values before)
             cur[sym(a.variable)] = a.expr.xreplace({idx: sp.Integer(int(k))}).xreplace(cur)
         new = {x.name: e for x, e in cur.items() if not x.name.endswith("#new") and e != x}
-        order = simultaneous(new)
-        if order is None and all(f"{x}#new" in states for x in new):
-            order = [Assignment(f"{x}#new", e) for x, e in new.items()] + \
-                    [Assignment(x, sym(f"{x}#new")) for x in new]
+        order = _ordered(new, [], {x for x in new if f"{x}#new" in states})
         out.append(replace(h, assignments=tuple(order)) if order is not None else h)
     res = replace(m, on_events=tuple(out))
     _SPECIAL[key] = (m, res)
