@@ -369,3 +369,22 @@ def test_two_useion_statements_of_one_ion_are_refused(tmp_path):
 
     with pytest.raises(ModelImportError, match=r"twoion.mod:4: a second USEION ca: .*merging of neuron models"):
         load_mod_file(f)
+
+
+@pytest.mark.parametrize("body,line,message", [
+    ("STATE { x }\nBREAKPOINT { SOLVE nothere METHOD cnexp\ni = 0 }", 4, "SOLVE nothere: the file has no block named"),
+    ("STATE { x }\nASSIGNED { y }\nBREAKPOINT { SOLVE st METHOD cnexp\ni = 0 }\nDERIVATIVE st { x' = -x\ny' = -y }",
+     8, "y' in DERIVATIVE st: 'y' is not a STATE; .*must be declared as a state variable"),
+])
+def test_solve_and_derivative_names_neuron_rejects(tmp_path, body, line, message):
+    """NEURON's nocmodl: "Method cnexp can't be used with Block nothere",
+    "y must be declared as a state variable": refused as bad
+    input with the file's line (they were listed as unsupported, the
+    second as "'y' read before it is assigned")."""
+    from nmlcell.errors import ModelImportError
+    from nmlcell.importers.nmodl import load_mod_file
+
+    f = tmp_path / "bad.mod"
+    f.write_text("NEURON { SUFFIX bad NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (mA/cm2) }\n" + body + "\n")
+    with pytest.raises(ModelImportError, match=rf"bad.mod:{line}: {message}"):
+        load_mod_file(f)

@@ -89,6 +89,26 @@ class Declarations:
                                            f"nocmodl rejects it (\"Multiple declaration of {n}\")",
                                            file=f or self.path, line=ln)
                 seen[n] = kinds[t]
+        ast, visitor = nmodl().ast, nmodl().visitor
+        for b in self.prog.blocks:
+            if b.is_derivative_block():
+                for p in visitor.AstLookupVisitor().lookup(b, ast.AstNodeType.PRIME_NAME):
+                    n = p.get_node_name()
+                    if seen.get(n) != "STATE":
+                        f, ln = self.text.find(rf"\b{re.escape(n)}\s*'", 0, rf"^\s*DERIVATIVE\s+{node_name(b)}\b")
+                        raise ModelImportError(f"{n}' in DERIVATIVE {node_name(b)}: '{n}' is not a STATE; NEURON's "
+                                               f"nocmodl rejects it (\"{n} must be declared as a state variable\")",
+                                               file=f or self.path, line=ln)
+
+    def _block_names(self) -> set[str]:
+        """The names of the file's named blocks (DERIVATIVE, KINETIC, DISCRETE...)."""
+        out = set()
+        for b in self.prog.blocks:
+            try:
+                out.add(node_name(b))
+            except (AttributeError, RuntimeError, TypeError):
+                pass
+        return out
 
     def _current_origins(self) -> set[str]:
         """The origins (``BREAKPOINT``, ``PROCEDURE rates``...) of the values
@@ -385,6 +405,10 @@ class Declarations:
                         # Mechanism.updates: NEURON's state phase (the staggered solver applies it)
                         self.update_blocks.append((bname, self.procedures.get(bname) or self.linear_blocks.get(bname)
                                                    or self.nonlinear_blocks[bname]))
+                    elif bname not in self._block_names():
+                        f, ln = self.text.find(rf"\bSOLVE\s+{re.escape(bname)}\b")
+                        raise ModelImportError(f"SOLVE {bname}: the file has no block named '{bname}'; NEURON's "
+                                               f"nocmodl rejects it", file=f or self.path, line=ln)
                     else:
                         self._unsup(f"SOLVE of block '{bname}'", rf"\bSOLVE\s+{bname}\b")
         assigned_step: set[str] = set()
