@@ -10,12 +10,13 @@ turns them into ordinary IR:
   NET_RECEIVE's INITIAL (or from ``y0#k``, the weight vector's value given
   at connect);
 - one OnEvent handler, composed once per NetCon (port ``<syn>#k``, as
-  every NET_RECEIVE), selects its own states by the NetCon's index, an
-  extra weight-vector entry (``w<J>`` = k; ``w<J+1>`` is the part of the
-  delay the step rounds off, added to ``t``): a value assigned is
-  ``Piecewise((new_k, index == k) ..., (old, True))``; where the new
-  values read each other in a cycle (tmgsyn's y and z), each is first
-  computed into a scratch state ``<name>#new``;
+  every NET_RECEIVE), names the per-NetCon states with a placeholder
+  index (``y#@``, left alone by composition); :func:`specialise` then
+  gives the handler of port ``<syn>#k`` its own (``<syn>.y#k``). An
+  extra weight-vector entry carries the part of the NetCon's delay the
+  step rounds off, added to ``t``. Where the new values read each other
+  in a cycle (tmgsyn's y and z), one of them is first computed into a
+  scratch state ``<name>#new``;
 - a pending self-event is a Condition per NetCon, checked after each step
   (``selfev_t#k <= t + dt_half``, NEURON's fixed-step rule for the start of
   the next one) that applies the self-event's NET_RECEIVE with ``t`` its
@@ -60,17 +61,21 @@ def _arg_name(names, j, k):
     return f"{('selfev_t', 'selfev_flag')[j - len(names)]}#{k}"
 
 
-def index_slot(m: Mechanism) -> int:
-    """The weight-vector entry that carries a NetCon's index."""
+PLACE = "@"   # NetCon index of the handler's per-NetCon names until specialise (``act#@``)
+
+
+def offset_slot(m: Mechanism) -> int:
+    """The weight-vector entry that carries the part of a NetCon's delay
+    the step rounds off."""
     return len(_layout(m)[0]) + 2
 
 
 def expand_item(it, weights: tuple, dt: float = 0.025, delays: tuple = ()):
     """Inserted ``it`` with NetCons ``weights`` (their weight vectors) and
     ``delays`` (ms): its mechanism expanded when it has per-NetCon state,
-    each weight vector padded with the NetCon's index and the part of its
-    delay the step rounds off (``delay - dt*round(delay/dt)``: NET_RECEIVE's
-    ``t`` is the event's time, as NEURON's, not the step's), and the
+    each weight vector padded with the part of its delay the step rounds
+    off (``delay - dt*round(delay/dt)``: NET_RECEIVE's ``t`` is the
+    event's time, as NEURON's, not the step's), and the
     per-NetCon parameters (initial values, weight copies) set from the
     weight vectors."""
     m = it.mech
@@ -78,7 +83,7 @@ def expand_item(it, weights: tuple, dt: float = 0.025, delays: tuple = ()):
         return replace(it, netcons=weights)
     n = len(weights)
     names, hs, state, reads = _layout(m)
-    slot = index_slot(m)
+    slot = offset_slot(m)
     params = dict(it.params)
     if "netcon:self" in hs:
         params["dt_half"] = 0.5 * float(dt)
@@ -86,7 +91,7 @@ def expand_item(it, weights: tuple, dt: float = 0.025, delays: tuple = ()):
     for k, w in enumerate(weights):
         w = list(w[:len(names)]) + [0.0] * (slot - min(len(w), len(names)))
         d = float(delays[k]) if k < len(delays) else 0.0
-        padded.append(tuple(w[:slot]) + (float(k), d - float(dt) * round(d / float(dt))))
+        padded.append(tuple(w[:slot]) + (d - float(dt) * round(d / float(dt)),))
         for j in state:
             if j < len(names):
                 params[f"{names[j]}0#{k}"] = w[j]
@@ -101,7 +106,7 @@ def expand(m: Mechanism, n: int) -> Mechanism:
     hit = _MEMO.get((id(m), n))
     if hit is None or hit[0] is not m:
         hit = _MEMO[id(m), n] = (m, _expand(m, n))
-        _SLOTS[id(hit[1])] = (hit[1], index_slot(m))
+        _EXPANDED[id(hit[1])] = hit[1]
     return hit[1]
 
 
@@ -132,7 +137,7 @@ def _ordered(new: dict, scratch: list, allowed=None) -> list | None:
 def _expand(m: Mechanism, n: int) -> Mechanism:
     names, hs, state, reads = _layout(m)
     src = hs["netcon:in"].source
-    slot = index_slot(m)
+    slot = offset_slot(m)
 
     def per(k):   # argument symbols of NetCon k
         return {**{_w(j): sym(_arg_name(names, j, k)) for j in state},
@@ -142,20 +147,15 @@ def _expand(m: Mechanism, n: int) -> Mechanism:
         return _arg_name(names, int(var[3:]), k) if var.startswith("__w") else var
 
     scratch: list = []
-    # a NetCon's event: one handler, its own states chosen by the index entry
-    idx = _w(slot)
-    keep_w = {_w(j): _w(j) for j in reads}   # read-only weights stay NET_RECEIVE arguments here
-    new: dict = {}
-    at = {sym("t"): sym("t") + _w(slot + 1)}   # the event's time: the step's plus the rounded-off delay
-    for a in hs["netcon:in"].assignments:
-        for k in range(n):
-            e = a.expr.xreplace(at).xreplace({**per(k), **keep_w})
-            var = target(a.variable, k)
-            new.setdefault(var, []).append((e, sp.Eq(idx, k)))
-    new = {var: sp.Piecewise(*pieces, (sym(var), True)) for var, pieces in new.items()}
-    handler = OnEvent("in", tuple(_ordered(new, scratch)), (), src)
-    if scratch:   # specialise orders each NetCon's piece again: any of its values may need one
-        scratch += [f"{v}#new" for v in new if f"{v}#new" not in scratch]
+    # a NetCon's event: one handler, its per-NetCon names with the placeholder index
+    # (specialise puts each NetCon's own; read-only weights stay NET_RECEIVE arguments)
+    at = {sym("t"): sym("t") + _w(slot)}   # the event's time: the step's plus the rounded-off delay
+    ph = {_w(j): sym(_arg_name(names, j, PLACE)) for j in state}
+    new = {target(a.variable, PLACE): a.expr.xreplace(at).xreplace(ph) for a in hs["netcon:in"].assignments}
+    handler = OnEvent("in", tuple(_ordered(new, [])), (), src)
+    # scratch states for specialise's ordering (any value of a cycle may need one)
+    scratch += [f"{v}#new" for v in new if PLACE not in v]
+    scratch += [f"{v.replace('#' + PLACE, f'#{k}')}#new" for v in new if PLACE in v for k in range(n)]
     # INITIAL, per NetCon, after the mechanism's own
     start = list(m.on_start)
     init = {a.variable: a.expr for a in hs["netcon:init"].assignments}
@@ -206,31 +206,25 @@ def _expand(m: Mechanism, n: int) -> Mechanism:
                    on_events=others + (handler,))
 
 
-_SLOTS: dict = {}   # id(expanded mechanism) -> (it, the index entry J)
+_EXPANDED: dict = {}   # id(expanded mechanism) -> it
 _SPECIAL: dict = {}  # (id(composed mechanism), labels) -> (mechanism, specialised)
 
 
-def index_slots(items) -> dict:
-    """{label: J} of the point processes in ``items`` (Inserted) whose
+def index_slots(items) -> frozenset:
+    """The labels of the point processes in ``items`` (Inserted) whose
     mechanism :func:`expand` made."""
-    out = {}
-    for it in items:
-        hit = _SLOTS.get(id(it.mech))
-        if hit is not None and hit[0] is it.mech:
-            out[it.label] = hit[1]
-    return out
+    return frozenset(it.label for it in items if _EXPANDED.get(id(it.mech)) is it.mech)
 
 
-def specialise(m: Mechanism, slots: dict) -> Mechanism:
+def specialise(m: Mechanism, slots: frozenset) -> Mechanism:
     """A composed mechanism with the handler of NetCon k of each expanded
-    synapse (port ``<label>#k``, ``slots``: label -> index entry J) reduced
-    to its own piece: ``<label>#k.w<J>`` is k there, so the other NetCons'
-    pieces and their unchanged states drop out (the lowered handler is
-    O(1) in the number of NetCons instead of O(n)). Pure rewriting; the
-    index parameters stay (unused)."""
+    synapse (port ``<label>#k``, ``slots``: those labels) given NetCon k's
+    own states: a per-NetCon name ``y#@`` (left as it is by composition)
+    becomes ``<label>.y#k``. Needed: until then the handler names no
+    state of the mechanism."""
     if not slots:
         return m
-    key = (id(m), tuple(sorted(slots.items())))
+    key = (id(m), tuple(sorted(slots)))
     hit = _SPECIAL.get(key)
     if hit is not None and hit[0] is m:
         return hit[1]
@@ -241,10 +235,13 @@ def specialise(m: Mechanism, slots: dict) -> Mechanism:
         if label not in slots or not k.isdigit():
             out.append(h)
             continue
-        idx = sym(f"{h.port}.w{slots[label]}")
+        def own(name, k=k, label=label):
+            return f"{label}.{name.replace('#' + PLACE, '#' + k)}" if "#" + PLACE in name else name
+
+        subs = {x: sym(own(x.name)) for a in h.assignments for x in a.expr.free_symbols if "#" + PLACE in x.name}
         cur: dict = {}
         for a in h.assignments:   # sequential -> simultaneous (each in terms of the values before)
-            cur[sym(a.variable)] = a.expr.xreplace({idx: sp.Integer(int(k))}).xreplace(cur)
+            cur[sym(own(a.variable))] = a.expr.xreplace(subs).xreplace(cur)
         new = {x.name: e for x, e in cur.items() if not x.name.endswith("#new") and e != x}
         order = _ordered(new, [], {x for x in new if f"{x}#new" in states})
         out.append(replace(h, assignments=tuple(order)) if order is not None else h)
