@@ -181,3 +181,38 @@ def test_pernetcon_refusals_and_minimal_file():
     assert [h.port for h in m.on_events] == ["netcon:in", "netcon:init"]
     init = {a.variable: a.expr for a in m.on_events[1].assignments}
     assert init == {"__w1": 0}
+
+
+@pytest.mark.slow
+def test_grad_through_per_netcon_handler():
+    """jax.grad of TMNetCon's g with respect to a NetCon's weight: g is
+    linear in the weights (the per-NetCon resources do not depend on
+    them), so dg/dw0 at the end is g's part from NetCon 0 over w0."""
+    import jax
+
+    mech = nmlcell.load_mod(DATA / "tm_netcon.mod")["TMNetCon"]
+    net = nmlcell.Network()
+    c = nmlcell.Cell.soma()
+    c.insert("pas")
+    syn = c.add(nmlcell.PointProcess(mech, tau=3.0))
+    net.add(c, "a")
+    net.add(nmlcell.NetStim(start=1.0, interval=3.0, number=4), "s1")
+    net.add(nmlcell.NetStim(start=2.0, interval=4.0, number=3), "s2")
+    net.connect("s1", "a", syn, weight=0.004, delay=0.5)
+    net.connect("s2", "a", syn, weight=0.002, delay=1.0)
+    net.record("TMNetCon[0].g", "a")
+    p = net.parameters(dt=0.025)
+    gid, i = net.where("a")
+    sim = net.simulator(14.0, dt=0.025)
+
+    def g_end(w0, w1):
+        q = dict(p)
+        q[gid] = dict(q[gid], **{"TMNetCon[0]#0.w0": q[gid]["TMNetCon[0]#0.w0"].at[i].set(w0),
+                                 "TMNetCon[0]#1.w0": q[gid]["TMNetCon[0]#1.w0"].at[i].set(w1)})
+        return sim(q)["a.TMNetCon[0].g"][-1]
+
+    g, (d0, d1) = jax.value_and_grad(g_end, argnums=(0, 1))(0.004, 0.002)
+    g0 = g_end(0.004, 0.0)   # NetCon 0's part alone
+    assert float(g) > float(g0) > 0
+    assert abs(float(d0) - float(g0) / 0.004) < 1e-9 * abs(float(d0))
+    assert abs(float(d1) - (float(g) - float(g0)) / 0.002) < 1e-9 * abs(float(d1))
