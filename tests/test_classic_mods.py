@@ -388,3 +388,31 @@ def test_solve_and_derivative_names_neuron_rejects(tmp_path, body, line, message
     f.write_text("NEURON { SUFFIX bad NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (mA/cm2) }\n" + body + "\n")
     with pytest.raises(ModelImportError, match=rf"bad.mod:{line}: {message}"):
         load_mod_file(f)
+
+
+@pytest.mark.parametrize("name", ["dx_it", "mig_kdr", "tr_naf"])
+def test_ignored_parameter_defaults_warn_as_nocmodl_does(tmp_path, name):
+    """A PARAMETER value of an ion variable or of celsius is ignored by
+    NEURON, which warns ("Default 36 of PARAMETER celsius will be ignored and
+    set by NEURON"); the importer warns for the same names (tr_naf's ena is
+    its own: WRITE ina without READ ena, no warning)."""
+    import re
+    import shutil
+    import subprocess
+    import warnings
+
+    from nmlcell.importers.nmodl import load_mod_file
+    from nmlcell.importers.nmodl_decl import NmodlIgnoredDefault
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_mod_file(MODS / f"{name}.mod")
+    ours = {re.match(r"PARAMETER (\w+) = ", str(w.message)).group(1) for w in caught
+            if issubclass(w.category, NmodlIgnoredDefault)}
+    assert ours == {"dx_it": {"celsius", "cai", "cao"}, "mig_kdr": {"ek"}, "tr_naf": set()}[name]
+    neuron = pytest.importorskip("neuron")
+    noc = shutil.which("nocmodl") or str(Path(neuron.__file__).parent / ".data" / "bin" / "nocmodl")
+    if Path(noc).exists():
+        shutil.copy(MODS / f"{name}.mod", tmp_path)
+        r = subprocess.run([noc, f"{name}.mod"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert set(re.findall(r"Default \S+ of PARAMETER (\w+) will be ignored", r.stdout + r.stderr)) == ours

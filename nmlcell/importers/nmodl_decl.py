@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 
 import sympy as sp
 
@@ -22,6 +23,11 @@ from .nmodl_check import undefined_variables, units_block
 from .nmodl_expr import ION_DIMS, SPECIAL
 from .nmodl_parse import node_name, nmodl, parse_mod_file
 from .nmodl_units import factor_value, to_customary
+
+
+class NmodlIgnoredDefault(UserWarning):
+    """A PARAMETER value NEURON ignores (an ion variable's, ``celsius``):
+    NEURON's nocmodl warns, and so does the importer."""
 
 
 class Declarations:
@@ -60,6 +66,9 @@ class Declarations:
                  "ConstantBlock": "CONSTANT"}
         seen: dict[str, str] = {}
         ions: set[str] = set()
+        ion_vars = {node_name(v) for b in self.prog.blocks if b.get_node_type_name() == "NeuronBlock"
+                    for st in b.statement_block.statements if st.get_node_type_name() == "Useion"
+                    for v in (*st.readlist, *st.writelist)}
         for b in self.prog.blocks:
             t = b.get_node_type_name()
             if t == "NeuronBlock":
@@ -76,6 +85,16 @@ class Declarations:
                 continue
             if t == "ParamBlock":
                 names = [node_name(st) for st in b.statements if st.get_node_type_name() == "ParamAssign"]
+                for st in b.statements:
+                    n = node_name(st) if st.get_node_type_name() == "ParamAssign" else None
+                    if n in ion_vars | {"celsius"} and st.value is not None:
+                        f, ln = self.text.find(rf"\b{re.escape(n)}\s*=", 0, r"^\s*PARAMETER\b")
+                        val = float(st.value.eval())
+                        whose = "the simulation's" if n == "celsius" else "the ion's"
+                        warnings.warn_explicit(
+                            f"PARAMETER {n} = {val:g}: the value is ignored, {n} is {whose} (NEURON's nocmodl: "
+                            f"\"Default {val:g} of PARAMETER {n} will be ignored and set by NEURON\")",
+                            NmodlIgnoredDefault, f or self.path, ln or 0, module=__name__)
             elif t == "ConstantBlock":
                 names = [node_name(st.constant) for st in b.statements
                          if st.get_node_type_name() == "ConstantStatement"]
