@@ -89,8 +89,8 @@ for s in secs:
     for k, v in cfg.get("ions", {}).items():   # hoc's forall { ek = -90 }
         setattr(s, k, v)
 pps = []
-for name, params in cfg["point"]:
-    pp = getattr(h, name)(secs[0](0.5))
+for name, params, *at in cfg["point"]:   # at: [section name, x], default the soma's middle
+    pp = getattr(h, name)([s for s in secs if s.name() == at[0][0]][0](at[0][1]) if at else secs[0](0.5))
     for k, v in params.items():
         setattr(pp, k, v)
     pps.append(pp)
@@ -163,6 +163,10 @@ CASES = {
                        record=["m_tr_naf", "h_tr_naf", "m_tr_kdr", "ina", "ik"], spikes=3),
     "cl_localarr": dict(insert=[_PAS, ["cm_na", {"gbar": 2000.0}], ["cl_localarr", {}]], celsius=23.0,
                         record=["n_cl_localarr", "ik"], spikes=3),
+    # the stimulus in a dendrite on the branched cell (at)
+    "tr_dend_stim": dict(insert=[["cl_leak", {"g": 1e-4, "e": -70.0}], ["tr_naf", {}], ["tr_kdr", {}]],
+                         celsius=6.3, point=[["cl_stim", {"amp1": 0.2, "amp2": 0.6}]], at=["dend[1]", 0.5],
+                         T=80.0, record=["m_tr_naf", "ina"], spikes=3),
     # a leak and a stimulus of the project's own, with hh (6.3 degC)
     "cl_stim_leak": dict(insert=[["cl_leak", {}], ["hh", {}]], celsius=6.3,
                          point=[["cl_stim", {"amp1": 0.05, "amp2": 0.3}]], T=80.0, record=[], spikes=2),
@@ -180,7 +184,8 @@ CASES = {
 }
 
 # on the three-section cell of tests/data/morph/soma3.swc (nseg 3)
-BRANCHED = {"cm_na_kv", "mig_kap_h", "mig_ca1", "cm_ca_cad", "dx_it_cad", "tr_naf_kdr", "cm_km"}
+BRANCHED = {"cm_na_kv", "mig_kap_h", "mig_ca1", "cm_ca_cad", "dx_it_cad", "tr_naf_kdr", "cm_km", "tr_dend_stim"}
+BRANCHED_ONLY = {"tr_dend_stim"}
 
 # run by default (with the refusals, which fail at import); the rest is @slow
 QUICK = {"cm_na_kv", "cm_na_kv-branched", "mig_ca1", "tr_naf_kdr", "dx_it_cad", "cm_cad", "cl_localarr"}
@@ -223,12 +228,12 @@ def _config(case: str, branched: bool) -> dict:
     if branched:
         rec += [["dend[1]", 0.9, "v"], ["axon[0]", 0.9, "v"]]
     rec += [["soma[0]" if branched else "", 0.5, q] for q in c["record"]]
-    cfg = dict(lib=_library(), insert=c["insert"], point=[[n, dict(p)] for n, p in point],
+    cfg = dict(lib=_library(), insert=c["insert"], point=[[n, dict(p)] + ([c["at"]] if branched and "at" in c else []) for n, p in point],
                record=rec, dt=0.025, T=T, celsius=c["celsius"], v_init=c.get("v_init", -70.0),
                ions=c.get("ions", {}))
     if branched:
         cfg.update(morph=str(SOMA3), nseg=3, grad=c.get("grad", {}))
-    for name, p in cfg["point"]:
+    for name, p, *_at in cfg["point"]:
         if name == "IClamp":
             p["del"] = p.pop("delay")
     return cfg
@@ -252,11 +257,12 @@ def _nmlcell(cfg: dict):
         cell.insert(mech(name), **params)
     if cfg.get("ions"):
         cell.set(**cfg["ions"])
-    for name, params in cfg["point"]:
+    for name, params, *at in cfg["point"]:
+        loc = {"at": f"{at[0][0]}({at[0][1]})"} if at else {}
         if name == "IClamp":
-            cell.add(nmlcell.IClamp(delay=params["del"], dur=params["dur"], amp=params["amp"]))
+            cell.add(nmlcell.IClamp(delay=params["del"], dur=params["dur"], amp=params["amp"]), **loc)
         else:
-            cell.add(nmlcell.PointProcess(mech(name), **params))
+            cell.add(nmlcell.PointProcess(mech(name), **params), **loc)
     names = [f"{sec}({x}).{q}" if sec else q for sec, x, q in cfg["record"]]
     res = cell.run(duration=cfg["T"], dt=cfg["dt"], celsius=cfg["celsius"], record=names)
     return np.array([np.asarray(res[q]) for q in names]), np.asarray(res.t)
@@ -278,7 +284,7 @@ def compare(case: str, branched: bool = False) -> dict:
 
 def _params():
     for case in CASES:
-        for branched in ((False, True) if case in BRANCHED else (False,)):
+        for branched in ((True,) if case in BRANCHED_ONLY else (False, True) if case in BRANCHED else (False,)):
             cid = f"{case}{'-branched' if branched else ''}"
             marks = [] if cid in QUICK else [pytest.mark.slow]
             if case in XFAIL:
