@@ -184,35 +184,40 @@ def test_pernetcon_refusals_and_minimal_file():
 
 
 @pytest.mark.slow
-def test_grad_through_per_netcon_handler():
-    """jax.grad of TMNetCon's g with respect to a NetCon's weight: g is
-    linear in the weights (the per-NetCon resources do not depend on
-    them), so dg/dw0 at the end is g's part from NetCon 0 over w0."""
+@pytest.mark.parametrize("mod, name, var", [("tm_netcon.mod", "TMNetCon", "g"),
+                                            ("kin_ampa_netcon.mod", "KinAMPA", "Roff")])
+def test_grad_through_per_netcon_handler(mod, name, var):
+    """jax.grad of the synapse's state with respect to each NetCon's
+    weight. Both synapses are linear in the weights (the per-NetCon
+    resources and pulse timing do not depend on them; KinAMPA's self-event
+    reads the weight, through the NetCon's own weight parameter), so
+    d var/d w_k at the end is NetCon k's part of it over w_k."""
     import jax
 
-    mech = nmlcell.load_mod(DATA / "tm_netcon.mod")["TMNetCon"]
+    mech = nmlcell.load_mod(DATA / mod)[name]
     net = nmlcell.Network()
     c = nmlcell.Cell.soma()
     c.insert("pas")
-    syn = c.add(nmlcell.PointProcess(mech, tau=3.0))
+    syn = c.add(nmlcell.PointProcess(mech))
     net.add(c, "a")
     net.add(nmlcell.NetStim(start=1.0, interval=3.0, number=4), "s1")
-    net.add(nmlcell.NetStim(start=2.0, interval=4.0, number=3), "s2")
+    net.add(nmlcell.NetStim(start=2.0, interval=0.5, number=3), "s2")
     net.connect("s1", "a", syn, weight=0.004, delay=0.5)
     net.connect("s2", "a", syn, weight=0.002, delay=1.0)
-    net.record("TMNetCon[0].g", "a")
+    col = f"{syn}.{var}"
+    net.record(col, "a")
     p = net.parameters(dt=0.025)
     gid, i = net.where("a")
     sim = net.simulator(14.0, dt=0.025)
 
-    def g_end(w0, w1):
+    def end(w0, w1):
         q = dict(p)
-        q[gid] = dict(q[gid], **{"TMNetCon[0]#0.w0": q[gid]["TMNetCon[0]#0.w0"].at[i].set(w0),
-                                 "TMNetCon[0]#1.w0": q[gid]["TMNetCon[0]#1.w0"].at[i].set(w1)})
-        return sim(q)["a.TMNetCon[0].g"][-1]
+        q[gid] = dict(q[gid], **{f"{syn}#0.w0": q[gid][f"{syn}#0.w0"].at[i].set(w0),
+                                 f"{syn}#1.w0": q[gid][f"{syn}#1.w0"].at[i].set(w1)})
+        return sim(q)[f"a.{col}"][-1]
 
-    g, (d0, d1) = jax.value_and_grad(g_end, argnums=(0, 1))(0.004, 0.002)
-    g0 = g_end(0.004, 0.0)   # NetCon 0's part alone
+    g, (d0, d1) = jax.value_and_grad(end, argnums=(0, 1))(0.004, 0.002)
+    g0 = end(0.004, 0.0)   # NetCon 0's part alone
     assert float(g) > float(g0) > 0
     assert abs(float(d0) - float(g0) / 0.004) < 1e-9 * abs(float(d0))
     assert abs(float(d1) - (float(g) - float(g0)) / 0.002) < 1e-9 * abs(float(d1))

@@ -25,6 +25,7 @@ turns them into ordinary IR:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import sympy as sp
@@ -245,6 +246,20 @@ def specialise(m: Mechanism, slots: frozenset) -> Mechanism:
         new = {x.name: e for x, e in cur.items() if not x.name.endswith("#new") and e != x}
         order = _ordered(new, [], {x for x in new if f"{x}#new" in states})
         out.append(replace(h, assignments=tuple(order)) if order is not None else h)
-    res = replace(m, on_events=tuple(out))
+    # a self-event's or INITIAL's copy of a NetCon's weight: the NetCon's own weight
+    # parameter where its handler declared one (so jax.grad follows that path too)
+    have = {p.name for p in m.parameters}
+    copies = {}
+    for p in m.parameters:
+        got = re.fullmatch(r"weight\[(\d+)\] of NetCon (\d+), as its self-events and INITIAL read it", p.description)
+        label = p.name.rsplit(".", 1)[0] if got else None
+        if got and label in slots and f"{label}#{got[2]}.w{got[1]}" in have:
+            copies[sym(p.name)] = sym(f"{label}#{got[2]}.w{got[1]}")
+    conds, start = m.conditions, m.on_start
+    if copies:
+        conds = tuple(replace(c, test=c.test.xreplace(copies), assignments=tuple(
+            Assignment(a.variable, a.expr.xreplace(copies)) for a in c.assignments)) for c in conds)
+        start = tuple(Assignment(a.variable, a.expr.xreplace(copies)) for a in start)
+    res = replace(m, on_events=tuple(out), conditions=conds, on_start=start)
     _SPECIAL[key] = (m, res)
     return res
