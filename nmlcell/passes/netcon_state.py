@@ -21,7 +21,10 @@ turns them into ordinary IR:
   (``selfev_t#k <= t + dt_half``, NEURON's fixed-step rule for the start of
   the next one) that applies the self-event's NET_RECEIVE with ``t`` its
   time and the NetCon's weight vector: the arguments it reads that are not
-  state are per-NetCon parameters ``<arg>#k`` (copies of the weights).
+  state are per-NetCon parameters ``<arg>#k`` (copies of the weights),
+  which :func:`specialise` replaces by the NetCon's own weight parameter
+  ``<syn>#k.w<j>`` where its handler declared one (one value, and one
+  path for ``jax.grad``).
 """
 from __future__ import annotations
 
