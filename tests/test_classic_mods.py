@@ -422,3 +422,28 @@ def test_ignored_parameter_defaults_warn_as_nocmodl_does(tmp_path, name):
         shutil.copy(MODS / f"{name}.mod", tmp_path)
         r = subprocess.run([noc, f"{name}.mod"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert set(re.findall(r"Default \S+ of PARAMETER (\w+) will be ignored", r.stdout + r.stderr)) == ours
+
+
+def test_a_verbatim_that_only_includes_headers_is_a_no_op(tmp_path):
+    """``VERBATIM #include <stdlib.h> ENDVERBATIM`` outside any block (a habit
+    of many ModelDB files) runs nothing: imported, the same cell as without
+    it; a VERBATIM with a declaration is still refused."""
+    import nmlcell
+    from nmlcell.errors import UnsupportedError
+
+    body = ("NEURON { SUFFIX SFX NONSPECIFIC_CURRENT i RANGE g }\nPARAMETER { g = 1e-4 (S/cm2) e = -70 (mV) }\n"
+            "ASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { i = g*(v - e) }\n")
+    (tmp_path / "incl.mod").write_text("VERBATIM\n#include <stdlib.h> /* unused */\n#include <math.h>\nENDVERBATIM\n"
+                                       + body.replace("SFX", "incl"))
+    (tmp_path / "plain.mod").write_text(body.replace("SFX", "plain"))
+    (tmp_path / "decl.mod").write_text("VERBATIM\n#include <stdlib.h>\nextern double erand();\nENDVERBATIM\n"
+                                       + body.replace("SFX", "decl"))
+    runs = []
+    for name in ("incl", "plain"):
+        cell = nmlcell.Cell.soma()
+        cell.insert(nmlcell.load_mod(tmp_path / f"{name}.mod")[name])
+        cell.add(nmlcell.IClamp(delay=1.0, dur=3.0, amp=0.05))
+        runs.append(np.asarray(cell.run(5.0)["v"]))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    with pytest.raises(UnsupportedError, match=r"VERBATIM \(C code\) \(decl.mod:1\)"):
+        nmlcell.load_mod(tmp_path / "decl.mod")

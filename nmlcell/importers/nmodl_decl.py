@@ -305,7 +305,7 @@ class Declarations:
                       "LonDiffuse": "LONGITUDINAL_DIFFUSION", "KineticBlock": "KINETIC",
                       "CvodeBlock": "CVODE"}[t]
                 self._unsup(f"{kw} block", rf"\b{kw}\b")
-        self.noop_verbatims = self._procedure_return_verbatims()
+        self.noop_verbatims = self._procedure_return_verbatims() | self._include_verbatims()
         for f, ln in self.text.all(r"\bVERBATIM\b"):
             if (f, ln) not in self.noop_verbatims:
                 self.unsupported.append(f"VERBATIM (C code) ({os.path.basename(f)}:{ln})")
@@ -314,6 +314,33 @@ class Declarations:
                                    file=self.path)
         units_block(self)
         undefined_variables(self)
+
+    def _verbatim_bodies(self):
+        """(file, line of VERBATIM, body text) of each VERBATIM block."""
+        for path, lines in self.text.files:
+            for i, ln in enumerate(lines):
+                if re.search(r"\bVERBATIM\b", ln) and not re.search(r"\bENDVERBATIM\b", ln):
+                    body = []
+                    for j in range(i + 1, len(lines)):
+                        if re.search(r"\bENDVERBATIM\b", lines[j]):
+                            break
+                        body.append(lines[j])
+                    yield path, i + 1, "\n".join(body)
+
+    def _include_verbatims(self) -> set:
+        """(file, line) of each VERBATIM outside any block that only
+        ``#include``s C headers (``#include <stdlib.h>``, a habit of many
+        ModelDB files): nothing of it runs. Empty unless their number equals
+        that of the file's top-level VERBATIM blocks with such a body."""
+        def only_includes(text):
+            text = re.sub(r"(?s)/\*.*?\*/", "", text)
+            rows = [r.strip() for r in text.split("\n") if r.strip()]
+            return bool(rows) and all(re.fullmatch(r'#\s*include\s*[<"][^>"]+[>"]', r) for r in rows)
+
+        top = sum(1 for b in self.prog.blocks if b.get_node_type_name() == "Verbatim"
+                  and only_includes(b.statement.eval()))
+        found = {(path, ln) for path, ln, body in self._verbatim_bodies() if only_includes(body)}
+        return found if top == len(found) else set()
 
     def _procedure_return_verbatims(self) -> set:
         """(file, line) of each ``VERBATIM return 0; ENDVERBATIM`` that ends a
