@@ -14,14 +14,19 @@ D: C with 100 values of the soma's gnabar, vmapped, vs a NEURON loop
 E: gradient of a loss over 50 ms of C with respect to every conductance
    (gnabar, gkbar, gl of hh and g of pas in every group; the other
    parameters are constants): value_and_grad time over the forward time,
-   best of 5 interleaved.
+   best of 9 interleaved (BENCH_E_REPS).
+E-native, E200-native: E and E200 with the prototype of a native chunk
+   reverse pass (bench/native_adjoint.py: recompute + backward of each
+   checkpointed chunk as one generated C++ call) beside the package's JAX
+   reverse pass, interleaved in the same process.
 
 D-ab: D's vmapped run (50 ms) with the staggered kernel's vmap-time
    options off and on, alternated in one process (CPU time, best of 3).
 
 E200: E over 200 ms (run alone, so that the peak RSS is its own).
 
-Prints one JSON line per case.   python bench/bench_cable.py [C|D|D-ab|E|E200]
+Prints one JSON line per case.
+    python bench/bench_cable.py [C|D|D-ab|E|E200|E-native|E200-native]
 """
 from __future__ import annotations
 
@@ -207,6 +212,12 @@ def case_d(swc, neuron_one=None):
         jax.block_until_ready(f2(v2))
         t2 = time.perf_counter() - t0
         out.update(nmlcell_2dev_run_s=round(t2, 3), ratio_2dev_over_neuron=round(t2 / (100 * neuron_one), 3))
+    if native:  # the two reverse passes' gradients, relative to each array's largest entry
+        import numpy as np
+
+        ga, gb = (variants[n][0](gs)[1] for n in ("jax_reverse", "native"))
+        out["grad_max_rel_diff_native"] = float(max(np.max(np.abs(np.asarray(a) - np.asarray(b)))
+                                                    / np.max(np.abs(np.asarray(a))) for a, b in zip(ga, gb)))
     out["peak_rss_mb"] = peak_mb()
     print(json.dumps(out))
 
@@ -253,9 +264,14 @@ def case_d_ab(swc, T=50.0, rounds=3):
                       "us_per_cell_step_after": round(min(cpu[True]) * per, 2), "max_v_diff_mV": diff}))
 
 
-def case_e(swc, T=50.0):
+def case_e(swc, T=50.0, native=False):
     import jax
 
+    if native:  # the prototype of a native chunk reverse pass (bench/native_adjoint.py)
+        sys.path.insert(0, str(Path(__file__).parent))
+        import native_adjoint
+
+        native_adjoint.install()
     cell = build(swc)
     sim = cell.simulator(duration=T, dt=DT, record=["soma[0](0.5).v"])
     p = cell.parameters()
@@ -273,24 +289,48 @@ def case_e(swc, T=50.0):
 
     gs = [p[g][k] for g, k in keys]
     fwd = jax.jit(loss)
-    vg = jax.jit(jax.value_and_grad(loss))
-    # XLA's temporary memory of the gradient (the checkpointed chunks' states
-    # and residuals, the trace and its cotangent): flat in T means ~sqrt(steps)
-    temp = vg.lower(gs).compile().memory_analysis().temp_size_in_bytes
+    variants = {}
+    for name in (("jax_reverse", "native") if native else ("jax_reverse",)):
+        if native:
+            native_adjoint.ENABLED = name == "native"
+        t0 = time.perf_counter()
+        # a distinct function per variant: each is traced (and its reverse pass chosen) apart
+        vg = jax.jit(jax.value_and_grad(lambda g, name=name: loss(g)))
+        # XLA's temporary memory of the gradient (the checkpointed chunks' states
+        # and residuals, the trace and its cotangent): flat in T means ~sqrt(steps)
+        temp = vg.lower(gs).compile().memory_analysis().temp_size_in_bytes
+        jax.block_until_ready(vg(gs))
+        variants[name] = (vg, temp, time.perf_counter() - t0, [])
     jax.block_until_ready(fwd(gs))
-    jax.block_until_ready(vg(gs))
-    t_f, t_g = [], []
-    for _ in range(5):  # interleaved, best of 5: the ratio within one run
+    t_f = []
+    for _ in range(REPS):  # interleaved, best of REPS: the ratios within one run
         t0 = time.perf_counter()
         jax.block_until_ready(fwd(gs))
         t_f.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        jax.block_until_ready(vg(gs))
-        t_g.append(time.perf_counter() - t0)
-    t_f, t_g = min(t_f), min(t_g)
-    print(json.dumps({"case": "E", "duration_ms": T, "conductance_arrays": len(keys), "forward_s": round(t_f, 4),
-                      "value_and_grad_s": round(t_g, 4), "ratio_grad_over_forward": round(t_g / t_f, 2),
-                      "grad_temp_mb": round(temp / 2**20, 3), "peak_rss_mb": peak_mb()}))
+        for vg, _temp, _first, acc in variants.values():
+            t0 = time.perf_counter()
+            jax.block_until_ready(vg(gs))
+            acc.append(time.perf_counter() - t0)
+    t_f = min(t_f)
+    out = {"case": "E-native" if native else "E", "duration_ms": T, "conductance_arrays": len(keys),
+           "forward_s": round(t_f, 4), "reps": REPS}
+    for name, (_vg, temp, first, acc) in variants.items():
+        sfx = "" if name == "jax_reverse" else "_native"
+        out.update({f"value_and_grad_s{sfx}": round(min(acc), 4),
+                    f"ratio_grad_over_forward{sfx}": round(min(acc) / t_f, 2),
+                    f"grad_temp_mb{sfx}": round(temp / 2**20, 3),
+                    f"grad_trace_compile_first_call_s{sfx}": round(first, 2)})
+    if native:  # the two reverse passes' gradients, relative to each array's largest entry
+        import numpy as np
+
+        ga, gb = (variants[n][0](gs)[1] for n in ("jax_reverse", "native"))
+        out["grad_max_rel_diff_native"] = float(max(np.max(np.abs(np.asarray(a) - np.asarray(b)))
+                                                    / np.max(np.abs(np.asarray(a))) for a, b in zip(ga, gb)))
+    out["peak_rss_mb"] = peak_mb()
+    print(json.dumps(out))
+
+
+REPS = int(os.environ.get("BENCH_E_REPS", "9"))
 
 
 def main():
@@ -309,6 +349,10 @@ def main():
             case_e(swc)
         if "E200" in which:  # the same over 200 ms (memory in the number of steps; one case per process)
             case_e(swc, T=200.0)
+        if "E-native" in which:  # E with the native chunk reverse pass prototype, in the same process
+            case_e(swc, native=True)
+        if "E200-native" in which:
+            case_e(swc, T=200.0, native=True)
 
 
 if __name__ == "__main__":

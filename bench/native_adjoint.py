@@ -1,15 +1,16 @@
-"""The reverse pass of a checkpointed chunk as one C++ call (XLA FFI): the
-chunk's steps recomputed and the backward run over them natively, from
-code generated for the model (:mod:`nmlcell.lower.adjoint_codegen`).
+"""PROTOTYPE (issue 5, target E; not part of the package): the reverse pass
+of a checkpointed chunk of :func:`nmlcell.run.make_simulator` as one C++
+call (XLA FFI): the chunk's steps recomputed and the backward run over them
+natively, from code generated for the model (``native_adjoint_codegen.py``).
 
-Used by :func:`nmlcell.run._chunk_fn` when :func:`plan` accepts the model
-(NEURON's first-order cable step, every node one instance of a cable group,
-no events, no links between groups, inputs that are global constants,
-records that are states) and the library builds; otherwise the chunk's
-reverse pass stays the JAX one (:mod:`nmlcell.lower.cable_adjoint`). The
-generated source and the library are cached on disk by the source's hash
-(``<cache>/ffi/adjoint/``); ``NMLCELL_NO_FFI=1`` or
-``nmlcell.lower.adjoint_native.ENABLED = False`` turns it off.
+``install()`` patches ``nmlcell.run`` in this process (``bench_cable.py
+E-native``); ``ENABLED = False`` switches it off for the simulators traced
+afterwards. It serves a model when :func:`plan` accepts it (NEURON's
+first-order cable step, every node one instance of a cable group, no
+events, no links between groups, inputs that are global constants, records
+linear in the states) and the library builds; otherwise the package's own
+reverse pass runs. The library is cached by a hash of its inputs and of
+these two files (``<cache>/ffi/adjoint/``).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import numpy as np
 log = logging.getLogger("nmlcell")
 
 ENABLED = True
-VERSION = "adjoint-chunk-1"  # of the generator: part of the libraries' key
+VERSION = "adjoint-chunk-3"  # of the generator: part of the libraries' key
 VARIANTS = {"staggered": None, "neuron": None, "backward_euler": "implicit", "exp_euler": "exponential",
             "ind_exp_euler": "independent"}
 _lock = threading.Lock()
@@ -37,7 +38,7 @@ class NativeChunk:
     """The model's layout and its generated library (target ``target``)."""
 
     def __init__(self, system, variant):
-        from .cable_step import _kernel
+        from nmlcell.lower.cable_step import _kernel
 
         plan = system.cable_plan
         csys = plan.system
@@ -52,6 +53,8 @@ class NativeChunk:
         # kernels' own sources are generated from the IR), so that a model
         # seen before skips sympy and the compiler
         h = hashlib.sha256(VERSION.encode())
+        for f in ("native_adjoint_codegen.py", "native_adjoint.py"):  # the generator itself
+            h.update((Path(__file__).parent / f).read_bytes())
         for k, n in zip(self.kerns, self.sizes):
             h.update(k.source.encode())
             h.update(repr((n, k.state_names, k.param_names, k.input_names, sorted(k.static.items()))).encode())
@@ -62,7 +65,7 @@ class NativeChunk:
 
     def source(self) -> str:
         """The generated C++ (sympy: seconds per mechanism)."""
-        from . import adjoint_codegen as ac
+        import native_adjoint_codegen as ac
 
         groups = []
         for gid, k, n in zip(self.order, self.kerns, self.sizes):
@@ -171,7 +174,7 @@ def _ffi_source(src, tables, S, NP):
 
     return "\n".join([
         src,
-        '#include "xla/ffi/api/ffi.h"',
+        '#include "xla/ffi/api/ffi.h"', "#include <cstdlib>",
         "namespace ffi = xla::ffi;",
         arr("TPAR", "int32_t", par), arr("TPOS", "int32_t", pos), arr("TA", "double", a), arr("TB", "double", b),
         arr("TDAX", "double", dax),
@@ -183,6 +186,8 @@ def _ffi_source(src, tables, S, NP):
         "ctr.dimensions()[1] != static_cast<int64_t>(ridx.element_count()))",
         '    return ffi::Error::InvalidArgument("adjoint chunk: buffer sizes do not match the model");',
         "  const double* m = meta.typed_data();",
+        "  static const bool skip = getenv(\"NMLCELL_ADJ_SKIP\") != nullptr;  // (measures the rest)",
+        "  if (skip) return ffi::Error::Success();",
         "  std::fill(pb->typed_data(), pb->typed_data() + pb->element_count(), 0.0);",
         "  nmlcell_chunk_bwd(ctr.dimensions()[0], static_cast<int64_t>(m[0]), m[1], TPAR, TPOS, TA, TB, TDAX, "
         "y0.typed_data(), p.typed_data(), u.typed_data(), cte.typed_data(), ctr.typed_data(), ridx.typed_data(), "
@@ -199,7 +204,7 @@ def _ffi_source(src, tables, S, NP):
 def _build(make_source, key) -> Path:
     import jax
 
-    from . import _hines_ffi as hf
+    from nmlcell.lower import _hines_ffi as hf
 
     cxx = hf._compiler()
     if cxx is None:
@@ -227,7 +232,7 @@ def _build(make_source, key) -> Path:
 def plan(system, integrator_name):
     """A built :class:`NativeChunk` for this model and solver, or None (the
     JAX reverse pass is used)."""
-    from . import _hines_ffi
+    from nmlcell.lower import _hines_ffi
 
     if not ENABLED or _hines_ffi.disabled_by_env() or integrator_name not in VARIANTS:
         return None
@@ -252,3 +257,83 @@ def plan(system, integrator_name):
             log.debug("nmlcell: native chunk adjoint unavailable (%s)", e)
             cache[variant] = None
     return cache[variant]
+
+
+def _native_bwd(lowered, integrator, observe, carry, start, params, consts, ct):
+    """``(ct of the carry, ct of the parameters)`` of a chunk by one C++
+    call, or None where the prototype does not apply."""
+    import jax
+    import jax.numpy as jnp
+
+    y, count, ev = carry
+    if ev is not None or count.shape != (0,):
+        return None
+    ct_carry, ct_recs = ct
+    found = plan(lowered, integrator.name)
+    if found is None:
+        return None
+    dtv = consts[0]
+    t = start.astype(jnp.float64) * dtv
+
+    def rec(yy):
+        return observe(t, yy, params)
+
+    try:
+        tr = jax.linear_transpose(rec, y)
+        cty = jax.vmap(lambda c: found.flat_y(tr(c)[0]))(ct_recs)
+    except Exception:  # noqa: BLE001  (records not linear in the states)
+        return None
+    cy, cp = found(start, dtv, y, params, ct_carry[0], cty)
+    zc = np.zeros(np.shape(count), dtype=jax.dtypes.float0)
+    return (cy, zc, None), cp
+
+
+def install():
+    """Patch ``nmlcell.run`` so that the checkpointed chunks of simulators
+    made from now on take their reverse pass from :class:`NativeChunk`."""
+    from nmlcell import run
+
+    if getattr(run, "_native_adjoint_installed", False):
+        return
+    orig_make, orig_chunk = run.make_simulator, run._chunk_fn
+    ctx = {}
+
+    def make_simulator(lowered, integrator, *, duration, dt, record):
+        ctx[id(lowered)] = (integrator, lowered.observer(record)[0])
+        return orig_make(lowered, integrator, duration=duration, dt=dt, record=record)
+
+    def chunk_fn(lowered, run_steps, k, y0, params):
+        import jax
+        import jax.numpy as jnp
+
+        base = orig_chunk(lowered, run_steps, k, y0, params)
+        if not ENABLED or id(lowered) not in ctx:
+            return base
+        integrator, observe = ctx[id(lowered)]
+
+        def zero(x):
+            if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+                return jnp.zeros_like(x)
+            return np.zeros(np.shape(x), dtype=jax.dtypes.float0)
+
+        @jax.custom_vjp
+        def chunk(carry, start, params, consts):
+            return base(carry, start, params, consts)
+
+        def fwd(carry, start, params, consts):
+            return base(carry, start, params, consts), (carry, start, params, consts)
+
+        def bwd(res, ct):
+            carry, start, params, consts = res
+            native = _native_bwd(lowered, integrator, observe, carry, start, params, consts, ct)
+            if native is not None:
+                return native[0], zero(start), native[1], jax.tree.map(zero, consts)
+            _, f = jax.vjp(lambda c, p: base(c, start, p, consts), carry, params)
+            cc, cp = f(ct)
+            return cc, zero(start), cp, jax.tree.map(zero, consts)
+
+        chunk.defvjp(fwd, bwd)
+        return chunk
+
+    run.make_simulator, run._chunk_fn = make_simulator, chunk_fn
+    run._native_adjoint_installed = True

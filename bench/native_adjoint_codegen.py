@@ -1,5 +1,5 @@
-"""C++ for the reverse pass of a checkpointed chunk of NEURON's first-order
-cable step (PROTOTYPE: :mod:`nmlcell.lower.cable_adjoint`'s plan E lever).
+"""PROTOTYPE (issue 5, target E; not part of the package): C++ for the
+reverse pass of a checkpointed chunk of NEURON's first-order cable step.
 
 Each group's staggered kernel (:class:`~nmlcell.lower.staggered.StaggeredKernel`,
 generated from the IR) is run once on sympy symbols instead of arrays: its
@@ -95,7 +95,17 @@ def symbolic(kern, gname):
 
 from sympy.printing.c import C99CodePrinter  # noqa: E402
 
-_PRINT = C99CodePrinter()
+
+class _Printer(C99CodePrinter):
+    def _print_Pow(self, e):
+        # small integer powers as products (libm's pow is not inlined)
+        if e.exp.is_Integer and 2 <= int(e.exp) <= 4:
+            b = self.parenthesize(e.base, 100)
+            return "(" + "*".join([b] * int(e.exp)) + ")"
+        return super()._print_Pow(e)
+
+
+_PRINT = _Printer()
 
 
 def _c(e):
@@ -198,29 +208,71 @@ _DRIVER = r"""
 // The solves in the order of the JAX reverse pass they replace
 // (cable_adjoint._jax_forward, _transposed_solve_dd), for the same rounding.
 // Elimination, leaves to root, of d (on entry the diagonal, on exit the
-// eliminated one) and r.
+// eliminated one's inverse in rd) and r. Along an unbranched run (parent = previous node)
+// the parent's values are carried in registers, the diagonal as a fraction
+// P / Q (as hines_cable.h does: no division on the chain; rescaled every 8
+// nodes).
 static inline void eliminate(int64_t N, const int32_t* __restrict par, const double* __restrict A,
-                             const double* __restrict B, double* __restrict d, double* __restrict r) {
+                             const double* __restrict B, double* __restrict d, double* __restrict r,
+                             double* __restrict rd) {
+  double P = d[N - 1], Q = 1.0, rc = r[N - 1];
+  int k = 0;
   for (int64_t h = N - 1; h > 0; --h) {
     const int64_t p = par[h];
-    const double f = A[h] / d[h];
-    d[p] = d[p] - f * B[h];
-    r[p] = r[p] - f * r[h];
+    const double inv = Q / P;
+    const double f = A[h] * inv;
+    rd[h] = inv;
+    r[h] = rc;
+    if (p == h - 1) {
+      const double P2 = d[p] * P - (A[h] * B[h]) * Q;
+      rc = r[p] - f * rc;
+      Q = P;
+      P = P2;
+      if (++k == 8) { Q = Q / P; P = 1.0; k = 0; }
+    } else {
+      d[p] = d[p] - f * B[h];
+      r[p] = r[p] - f * rc;
+      P = d[h - 1]; Q = 1.0; k = 0;
+      rc = r[h - 1];
+    }
   }
+  rd[0] = Q / P;
+  r[0] = rc;
 }
 
-// the right-hand side's elimination only, the eliminated d given
+// the right-hand side's elimination only, F = B / the eliminated d given
 static inline void eliminate_rhs(int64_t N, const int32_t* __restrict par, const double* __restrict F,
                                  double* __restrict r) {
-  for (int64_t h = N - 1; h > 0; --h) r[par[h]] = r[par[h]] - F[h] * r[h];
+  double rc = r[N - 1];
+  for (int64_t h = N - 1; h > 0; --h) {
+    const int64_t p = par[h];
+    r[h] = rc;
+    if (p == h - 1) {
+      rc = r[p] - F[h] * rc;
+    } else {
+      r[p] = r[p] - F[h] * rc;
+      rc = r[h - 1];
+    }
+  }
+  r[0] = rc;
 }
 
-// substitution, root to leaves: x[h] = r[h] / d[h] - (C[h] / d[h]) x[parent]
+// substitution, root to leaves: x[h] = r[h] rd[h] - (C[h] rd[h]) x[parent],
+// rd = 1 / the eliminated d (the products first, vectorised; w: scratch)
 static inline void substitute(int64_t N, const int32_t* __restrict par, const double* __restrict C,
-                              const double* __restrict d, double* __restrict r, double* __restrict x) {
-  for (int64_t h = 0; h < N; ++h) r[h] = r[h] / d[h];
-  x[0] = r[0];
-  for (int64_t h = 1; h < N; ++h) x[h] = r[h] - (C[h] / d[h]) * x[par[h]];
+                              const double* __restrict rd, double* __restrict r, double* __restrict x,
+                              double* __restrict w) {
+  for (int64_t h = 0; h < N; ++h) {
+    r[h] = r[h] * rd[h];
+    w[h] = C[h] * rd[h];
+  }
+  double xc = r[0];
+  x[0] = xc;
+  for (int64_t h = 1; h < N; ++h) {
+    const int64_t p = par[h];
+    xc = r[h] - w[h] * (p == h - 1 ? xc : x[p]);
+    x[h] = xc;
+  }
 }
 
 // the chunk: K steps from state Y0 (steps start .. start + K - 1) recomputed
@@ -231,9 +283,19 @@ extern "C" int nmlcell_chunk_bwd(int64_t K, int64_t start, double dt, const int3
     const double* __restrict U, const double* __restrict CTE, const double* __restrict CTR,
     const int64_t* __restrict RIDX, int64_t R, double* __restrict YB, double* __restrict PB) {
   const int64_t N = NN, S = SS;
-  std::vector<double> Ys((K + 1) * S), Xs(K * N), DDs(K * N), I(N), Gc(N), VN(N), rr(N), x(N), dv(N);
-  std::vector<double> Vc(N), CMc(N), Gs(N, 0.0), cs(N);
-  std::copy(Y0, Y0 + S, Ys.begin());
+  // the buffer: kept between calls (per thread), grown as needed; none of
+  // it is read before it is written in a call, except Gs (zeroed)
+  thread_local std::vector<double> buf;
+  const size_t need = (K + 1) * S + 2 * K * N + 16 * N + 2 * S;
+  if (buf.size() < need) buf.resize(need);
+  double* q = &buf[0];
+  auto take = [&q](size_t m) { double* p = q; q += m; return p; };
+  double *Ys = take((K + 1) * S), *Xs = take(K * N), *DDs = take(K * N), *I = take(N), *Gc = take(N),
+         *VN = take(N), *rr = take(N), *x = take(N), *Vc = take(N), *CMc = take(N), *Gs = take(N),
+         *cs = take(N), *F = take(N), *dd = take(N), *Yb = take(S), *Ybn = take(S), *VNb = take(N),
+         *lam = take(N), *Ib = take(N), *Gb = take(N);
+  std::fill(Gs, Gs + N, 0.0);
+  std::copy(Y0, Y0 + S, Ys);
   {
     const double* Y = Y0;
     CMFILL
@@ -241,22 +303,22 @@ extern "C" int nmlcell_chunk_bwd(int64_t K, int64_t start, double dt, const int3
   }
   for (int64_t i = 0; i < K; ++i) {
     const double t = double(start + i) * dt;
-    double* Y = Ys.data() + i * S;
-    double* Yn = Ys.data() + (i + 1) * S;
+    double* Y = Ys + i * S;
+    double* Yn = Ys + (i + 1) * S;
     VFILL
     CURRENTS
-    double* dd = DDs.data() + i * N;  // the eliminated diagonal
-    std::fill(cs.begin(), cs.end(), 0.0);
-    for (int64_t h = 0; h < N; ++h) {
+    double* rd = DDs + i * N;  // 1 / the eliminated diagonal
+    std::fill(cs, cs + N, 0.0);
+    for (int64_t h = N - 1; h >= 0; --h) {  // (a node's children come after it)
       const int64_t c = pos[h];
       dd[h] = (CMc[c] + Gc[c]) + DAX[h];
-      dv[h] = h > 0 ? Vc[pos[par[h]]] - Vc[c] : 0.0;
+      const double dvh = h > 0 ? Vc[pos[par[h]]] - Vc[c] : 0.0;
+      rr[h] = (-I[c] - B[h] * dvh) + cs[h];
+      if (h > 0) cs[par[h]] += A[h] * dvh;
     }
-    for (int64_t h = 1; h < N; ++h) cs[par[h]] += A[h] * dv[h];
-    for (int64_t h = 0; h < N; ++h) rr[h] = (-I[pos[h]] - B[h] * dv[h]) + cs[h];
-    eliminate(N, par, A, B, dd, rr.data());
-    substitute(N, par, B, dd, rr.data(), x.data());
-    double* xs = Xs.data() + i * N;
+    eliminate(N, par, A, B, dd, rr, rd);
+    substitute(N, par, B, rd, rr, x, F);
+    double* xs = Xs + i * N;
     for (int64_t h = 0; h < N; ++h) {
       const int64_t c = pos[h];
       xs[c] = x[h];
@@ -264,37 +326,41 @@ extern "C" int nmlcell_chunk_bwd(int64_t K, int64_t start, double dt, const int3
     }
     STATES
   }
-  std::vector<double> Yb(CTE, CTE + S), Ybn(S), VNb(N), lam(N), Ib(N), Gb(N), F(N);
+  std::copy(CTE, CTE + S, Yb);
   for (int64_t i = K - 1; i >= 0; --i) {
     const double t = double(start + i) * dt;
-    const double* Y = Ys.data() + i * S;
-    const double* xs = Xs.data() + i * N;
-    const double* dd = DDs.data() + i * N;
+    const double* Y = Ys + i * S;
+    const double* xs = Xs + i * N;
+    const double* rd = DDs + i * N;
     for (int64_t r = 0; r < R; ++r) Yb[RIDX[r]] += CTR[i * R + r];
     VFILL
     for (int64_t c = 0; c < N; ++c) VN[c] = Vc[c] + xs[c];
-    std::fill(Ybn.begin(), Ybn.end(), 0.0);
+    std::fill(Ybn, Ybn + S, 0.0);
     VNBAR
     STATESB
-    for (int64_t h = 0; h < N; ++h) rr[h] = VNb[pos[h]];
-    for (int64_t h = 0; h < N; ++h) F[h] = B[h] / dd[h];
-    eliminate_rhs(N, par, F.data(), rr.data());
-    substitute(N, par, A, dd, rr.data(), lam.data());
-    std::fill(cs.begin(), cs.end(), 0.0);
-    for (int64_t h = 1; h < N; ++h) cs[par[h]] += B[h] * lam[h];
-    for (int64_t h = 0; h < N; ++h) dv[h] = (DAX[h] * lam[h] + (h > 0 ? A[h] * lam[par[h]] : 0.0)) + cs[h];
     for (int64_t h = 0; h < N; ++h) {
+      rr[h] = VNb[pos[h]];
+      F[h] = B[h] * rd[h];
+    }
+    eliminate_rhs(N, par, F, rr);
+    substitute(N, par, A, rd, rr, lam, Gb);
+    std::fill(cs, cs + N, 0.0);
+    for (int64_t h = N - 1; h >= 0; --h) {
       const int64_t c = pos[h];
-      Ib[c] = -lam[h];
-      Gb[c] = -lam[h] * xs[c];
-      Ybn[VIDX[c]] += VNb[c] - dv[h];
-      Gs[c] += Gb[c];
+      const double lh = lam[h];
+      const double dvh = (DAX[h] * lh + (h > 0 ? A[h] * lam[par[h]] : 0.0)) + cs[h];
+      if (h > 0) cs[par[h]] += B[h] * lh;
+      Ib[c] = -lh;
+      const double gb = -lh * xs[c];
+      Gb[c] = gb;
+      Gs[c] += gb;
+      Ybn[VIDX[c]] += VNb[c] - dvh;
     }
     CURRENTSB
     std::swap(Yb, Ybn);
   }
   CMBAR
-  std::copy(Yb.begin(), Yb.end(), YB);
+  std::copy(Yb, Yb + S, YB);
   return 0;
 }
 """
@@ -332,21 +398,21 @@ def chunk_cpp(groups):
     for g in lay:
         if isinstance(g["cm"], int):
             cmf.append(f"std::copy(P + {g['p'] + g['cm'] * g['n']}, P + {g['p'] + (g['cm'] + 1) * g['n']}, "
-                       f"CMc.data() + {g['node']});")
+                       f"CMc + {g['node']});")
         else:
-            cmf.append(f"std::fill(CMc.data() + {g['node']}, CMc.data() + {g['node'] + g['n']}, {float(g['cm'])!r});")
-    vfill = "\n    ".join(f"std::copy(Y + {g['y']}, Y + {g['y'] + g['n']}, Vc.data() + {g['node']});" for g in lay)
+            cmf.append(f"std::fill(CMc + {g['node']}, CMc + {g['node'] + g['n']}, {float(g['cm'])!r});")
+    vfill = "\n    ".join(f"std::copy(Y + {g['y']}, Y + {g['y'] + g['n']}, Vc + {g['node']});" for g in lay)
     body = _DRIVER.replace("NN", str(noff)).replace("SS", str(yoff))
     body = body.replace("CMFILL", "\n    ".join(cmf)).replace("VFILL", vfill)
-    cur = "\n    ".join(call("cur", k, g, f", I.data() + {g['node']}, Gc.data() + {g['node']}") for k, g in enumerate(lay))
+    cur = "\n    ".join(call("cur", k, g, f", I + {g['node']}, Gc + {g['node']}") for k, g in enumerate(lay))
     st = "\n    ".join(
-        [f"std::copy(VN.data() + {g['node']}, VN.data() + {g['node'] + g['n']}, Yn + {g['y']});" for g in lay]
-        + [call("st", k, g, f", VN.data() + {g['node']}, Yn + {g['y']}") for k, g in enumerate(lay)])
-    vnb = "\n    ".join(f"std::copy(Yb.data() + {g['y']}, Yb.data() + {g['y'] + g['n']}, VNb.data() + {g['node']});"
+        [f"std::copy(VN + {g['node']}, VN + {g['node'] + g['n']}, Yn + {g['y']});" for g in lay]
+        + [call("st", k, g, f", VN + {g['node']}, Yn + {g['y']}") for k, g in enumerate(lay)])
+    vnb = "\n    ".join(f"std::copy(Yb + {g['y']}, Yb + {g['y'] + g['n']}, VNb + {g['node']});"
                        for g in lay)
-    stb = "\n    ".join(call("stb", k, g, f", VN.data() + {g['node']}, Yb.data() + {g['y']}, Ybn.data() + {g['y']}, "
-                                         f"PB + {g['p']}, VNb.data() + {g['node']}") for k, g in enumerate(lay))
-    curb = "\n    ".join(call("curb", k, g, f", Ib.data() + {g['node']}, Gb.data() + {g['node']}, Ybn.data() + {g['y']}, "
+    stb = "\n    ".join(call("stb", k, g, f", VN + {g['node']}, Yb + {g['y']}, Ybn + {g['y']}, "
+                                         f"PB + {g['p']}, VNb + {g['node']}") for k, g in enumerate(lay))
+    curb = "\n    ".join(call("curb", k, g, f", Ib + {g['node']}, Gb + {g['node']}, Ybn + {g['y']}, "
                                           f"PB + {g['p']}") for k, g in enumerate(lay))
     vidx = [g["y"] + j for g in lay for j in range(g["n"])]
     body = "static const int64_t VIDX[] = {" + ", ".join(map(str, vidx)) + "};\n" + body

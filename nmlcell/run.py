@@ -350,7 +350,7 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
         k = max(1, int(round(n ** 0.5)))
         m, rest = divmod(n, k)
         consts = (dtv, tev, tables)
-        chunk = _chunk_fn(lowered, run_steps, k, y0, params, integrator, observe)
+        chunk = _chunk_fn(lowered, run_steps, k, y0, params)
 
         carry, recs = jax.lax.scan(lambda c, s: chunk(c, s, params, consts), carry0, jnp.arange(m) * k)
         recs = recs.reshape((m * k,) + recs.shape[2:])
@@ -369,7 +369,7 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
 CHUNK_VJP = True
 
 
-def _chunk_fn(lowered, run_steps, k, y0, params, integrator=None, observe=None):
+def _chunk_fn(lowered, run_steps, k, y0, params):
     """``(carry, start, params) -> (carry, records)``: ``k`` steps from step
     ``start``, rematerialised in reverse mode. With NEURON's first-order
     cable step on the C++ kernel (:mod:`nmlcell.lower.cable_adjoint`) it is
@@ -404,9 +404,6 @@ def _chunk_fn(lowered, run_steps, k, y0, params, integrator=None, observe=None):
 
     def bwd(res, ct):
         carry, start, params, consts = res
-        native = _native_bwd(lowered, integrator, observe, carry, start, params, consts, ct)
-        if native is not None:
-            return native[0], zero(start), native[1], jax.tree.map(zero, consts)
         with cable_adjoint.recomputing():
             _, f = jax.vjp(lambda c, p: plain(c, start, p, consts), carry, params)
             cc, cp = f(ct)
@@ -414,37 +411,3 @@ def _chunk_fn(lowered, run_steps, k, y0, params, integrator=None, observe=None):
 
     chunk.defvjp(fwd, bwd)
     return chunk
-
-
-def _native_bwd(lowered, integrator, observe, carry, start, params, consts, ct):
-    """The chunk's reverse pass as one C++ call
-    (:mod:`nmlcell.lower.adjoint_native`): ``(ct of the carry, ct of the
-    parameters)``, or None where it does not apply (the JAX reverse pass)."""
-    import jax
-    import jax.numpy as jnp
-
-    from .lower import adjoint_native
-
-    if integrator is None or observe is None:
-        return None
-    y, count, ev = carry
-    if ev is not None or count.shape != (0,):
-        return None
-    ct_carry, ct_recs = ct
-    found = adjoint_native.plan(lowered, integrator.name)
-    if found is None:
-        return None
-    dtv = consts[0]
-    t = start.astype(jnp.float64) * dtv
-
-    def rec(yy):
-        return observe(t, yy, params)
-
-    try:
-        tr = jax.linear_transpose(rec, y)
-        cty = jax.vmap(lambda c: found.flat_y(tr(c)[0]))(ct_recs)
-    except Exception:  # noqa: BLE001  (records not linear in the states)
-        return None
-    cy, cp = found(start, dtv, y, params, ct_carry[0], cty)
-    zc = np.zeros(np.shape(count), dtype=jax.dtypes.float0)
-    return (cy, zc, None), cp

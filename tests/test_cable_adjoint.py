@@ -16,13 +16,13 @@ SOMA3 = Path(__file__).parent / "data" / "morph" / "soma3.swc"
 pytestmark = pytest.mark.skipif(not cable.ffi_available(), reason="the C++ cable kernel is not built here")
 
 
-def _cell(nseg=3, amp=0.3):
+def _cell(nseg=3):
     """hh in the soma and the axon, pas in the dendrites, a current
     step at the soma: groups of 1, several and many nodes, as in bench E."""
     cell = nmlcell.Cell(SOMA3, nseg=nseg)
     cell.insert("hh", where=["soma", "axon"])
     cell.insert("pas", where="dend", g=1e-4, e=-65.0)
-    cell.add(nmlcell.IClamp(delay=1.0, dur=20.0, amp=amp), at="soma[0](0.5)")
+    cell.add(nmlcell.IClamp(delay=1.0, dur=20.0, amp=0.3), at="soma[0](0.5)")
     return cell
 
 
@@ -148,11 +148,9 @@ def test_chunk_recompute_in_plain_jax_matches_the_kernel_recompute(monkeypatch):
     gives the gradients of jax.checkpoint of the chunk (the recompute on the
     kernel): measured 1.4e-12 relative here (the cell spikes; round-off of
     the two solves' orders carried through the chunk), 6.7e-15 on bench E's
-    cell. (The JAX reverse pass: the native one is off here.)"""
+    cell."""
     from nmlcell import run
-    from nmlcell.lower import adjoint_native
 
-    monkeypatch.setattr(adjoint_native, "ENABLED", False)
     modes = []
     make = cable_adjoint._make
     monkeypatch.setattr(cable_adjoint, "_make", lambda *a: modes.append(a[-1][-1]) or make(*a))
@@ -167,37 +165,3 @@ def test_chunk_recompute_in_plain_jax_matches_the_kernel_recompute(monkeypatch):
         a, b = np.asarray(a), np.asarray(b)
         assert np.all(b != 0.0)
         assert np.max(np.abs(a - b) / np.abs(b)) < 1e-10
-
-
-@pytest.mark.parametrize("amp", [0.3, pytest.param(0.05, marks=pytest.mark.slow)])
-def test_native_chunk_reverse_pass_matches_the_jax_one(monkeypatch, amp):
-    """The chunk's reverse pass as one C++ call with code generated from the
-    mechanisms' expressions (nmlcell/lower/adjoint_native.py) against the
-    JAX reverse pass (recompute in plain JAX, cable_adjoint's step rule).
-    The arithmetic differs by round-off only (libm's exp and pow against
-    XLA's; sympy's forms of the expressions), and NEURON's di/dv, a
-    0.001 mV difference of currents, cancels most digits of it: measured
-    on this cell, relative to each array's largest entry, 2.5e-12 (amp 0.3,
-    spiking) and 2.1e-11 (amp 0.05) for hh's gl (gradients of 3.4 beside
-    4e3-1.2e5 for the other conductances), at most 1.2e-12 for the others;
-    relative to the largest gradient of all, 6e-16. Bench E's cell: 3.8e-15
-    over 10 ms."""
-    from nmlcell.lower import adjoint_native
-
-    built = []
-    plan = adjoint_native.plan
-    monkeypatch.setattr(adjoint_native, "plan", lambda *a: built.append(plan(*a)) or built[-1])
-    cell = _cell(amp=amp)
-    loss, gs = _loss(cell, 15.0)
-    v1, g1 = jax.jit(jax.value_and_grad(loss))(gs)
-    assert built and all(b is not None for b in built)
-    monkeypatch.setattr(adjoint_native, "ENABLED", False)
-    loss0, _ = _loss(cell, 15.0)
-    v0, g0 = jax.jit(jax.value_and_grad(loss0))(gs)
-    assert float(v1) == float(v0)
-    scale = max(float(np.max(np.abs(np.asarray(b)))) for b in g0)
-    for a, b in zip(g1, g0):
-        a, b = np.asarray(a), np.asarray(b)
-        assert np.all(b != 0.0)
-        assert np.max(np.abs(a - b)) < 1e-10 * np.max(np.abs(b))
-        assert np.max(np.abs(a - b)) < 1e-12 * scale
