@@ -1,0 +1,16 @@
+: A calcium pool (WRITE cai): NEURON runs it before the mechanisms that do not
+: write a concentration, and after the writers registered later (ob_cao)
+NEURON {
+    SUFFIX ca_pool
+    USEION ca READ ica WRITE cai
+    RANGE tau, cinf, k
+}
+UNITS { (mA) = (milliamp) (mM) = (milli/liter) }
+PARAMETER { tau = 20 (ms) cinf = 1e-4 (mM) k = 0.5 (mM cm2/mA/ms) }
+ASSIGNED { ica (mA/cm2) }
+STATE { cai (mM) }
+INITIAL { cai = cinf }
+BREAKPOINT { SOLVE pool METHOD cnexp }
+DERIVATIVE pool {
+    cai' = -k*ica + (cinf - cai)/tau
+}
