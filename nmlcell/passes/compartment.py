@@ -144,7 +144,9 @@ class _Composer:
     def compose(self) -> Mechanism:
         geo = self.geo
         ions: dict[str, float] = {}  # ion -> valence
-        writes_conc: dict[str, str] = {}  # "cai" -> label of the mechanism whose state it is
+        # "cai" -> label of the mechanism whose state it is; "eca" -> the mechanism
+        # that WRITEs it (its value of eca is the ion's, no Nernst, no default)
+        writes_conc: dict[str, str] = {}
         uses_conc: set[str] = set()  # ions some mechanism reads or writes a concentration of
         for it in self.items:
             m = it.mech
@@ -169,6 +171,11 @@ class _Composer:
                                 f"{it.label} writes {w} but the imported mechanism gives it no value "
                                 f"(an assignment such as '{w} = ...' inside a DERIVATIVE block is not "
                                 f"carried by the importer) ({m.source.file})")
+                    elif kind and kind[0] == "e":
+                        if w in writes_conc:
+                            self.unsupported.append(f"{w} written by both {writes_conc[w]} and {it.label}")
+                        writes_conc[w] = it.label
+                        self.unsupported += _reversal_write_refusals(m, w, ions)
         if self.unsupported:
             raise UnsupportedError(self.unsupported)
 
@@ -192,7 +199,9 @@ class _Composer:
                 self._param(init, c0, "mM", CONC, f"initial {cname} (NEURON's {init})", origin=f"{ion}_ion")
                 if cname not in writes_conc:
                     self._derive(cname, sym(init), "mM", CONC, origin=f"{ion}_ion")
-            if ion in uses_conc:
+            if "e" + ion in writes_conc:
+                pass  # a mechanism's value (see _add)
+            elif ion in uses_conc:
                 # NEURON's ion_style: a concentration read or written makes the
                 # reversal potential follow Nernst (at finitialize, and at every
                 # step when written; a concentration only read stays constant)
@@ -223,7 +232,7 @@ class _Composer:
         # function (its nrn_cur, first of the step's current phase) from the
         # concentrations at t: the state phase reads that value, and a Vector
         # records it (at t + dt: the value from the start of the step)
-        nernst = tuple("e" + ion for ion in ions if ion in uses_conc
+        nernst = tuple("e" + ion for ion in ions if ion in uses_conc and "e" + ion not in writes_conc
                        and (ion + "i" in writes_conc or ion + "o" in writes_conc))
         frozen = tuple("i" + ion for ion in ions) + nernst + tuple(self.current)
         steps = {}
@@ -265,8 +274,8 @@ class _Composer:
             self._param(new, value, p.unit, p.dim, p.description, origin=m.name)
         for s in m.states:
             kind = _ion_of(s.name, ion_names)
-            if kind and kind[0] in ("ci", "co") and writes_conc.get(s.name) == it.label:
-                new = s.name  # the ion's concentration is this state
+            if kind and kind[0] in ("ci", "co", "e") and writes_conc.get(s.name) == it.label:
+                new = s.name  # the ion's concentration (or reversal potential) is this state
             else:
                 new = self._local(it, s.name)
             ren[sym(s.name)] = sym(new)
@@ -274,8 +283,9 @@ class _Composer:
             self.units[new] = ""
         for d in m.derived:
             kind = _ion_of(d.name, ion_names)
-            if kind and kind[0] in ("ci", "co") and writes_conc.get(d.name) == it.label:
-                new = d.name  # a concentration this mechanism assigns (not a state): the ion's
+            if kind and kind[0] in ("ci", "co", "e") and writes_conc.get(d.name) == it.label:
+                # a concentration or reversal potential this mechanism assigns (not a state): the ion's
+                new = d.name
             else:
                 new = self._local(it, d.name)
             ren[sym(d.name)] = sym(new)
@@ -383,6 +393,57 @@ def _carried_phase(m: Mechanism, phase: set[str]) -> set[str]:
         if (d.name in phase or not m.solves) and {a.name for a in d.expr.free_symbols} & (reads | out):
             out.add(d.name)
     return out
+
+
+def _reversal_write_refusals(m: Mechanism, w: str, ions) -> list[str]:
+    """Why ``m``'s WRITE of the reversal potential ``w`` cannot be lowered
+    (empty when it can). Lowered: in a mechanism without a current, a value
+    BREAKPOINT assigns from the mechanism's states and parameters and the
+    ion concentrations. NEURON stores it when that BREAKPOINT runs (in the
+    state phase, after the concentration writers: the step's new
+    concentrations; recorded so) and the next current phase reads the
+    stored value; evaluated from the state where it is read, it is the same
+    number, except for what differs there: ``v`` (the current phase also
+    evaluates at v + 0.001 for di/dv), ``t``, ``dt`` and the ion currents
+    (refused)."""
+    d = {x.name: x.expr for x in m.derived}
+    if w not in d:
+        return [f"{m.name} writes {w} but the imported mechanism gives it no value ({m.source.file})"]
+    if m.currents:
+        # NEURON stores it in its current phase (twice: at v + 0.001, then v);
+        # a mechanism before the writer in its order reads the previous step's
+        return [f"{m.name} writes {w} and has a current: NEURON stores {w} in its current phase, where "
+                f"the mechanisms before it in NEURON's order read the previous step's; not lowered "
+                f"({_useion_line(m, w)})"]
+    seen, todo = set(), [w]
+    while todo:
+        for a in d[todo.pop()].free_symbols:
+            if a.name not in seen:
+                seen.add(a.name)
+                if a.name in d:
+                    todo.append(a.name)
+    bad = sorted(seen & ({"v", "t", "dt"} | {"i" + ion for ion in ions} | {f"i{ion}@ion" for ion in ions}))
+    if bad:
+        return [f"{m.name} writes {w} from {', '.join(bad)}: NEURON's stored value of it is a phase "
+                f"earlier than the one nmlcell would evaluate, not lowered ({_useion_line(m, w)})"]
+    return []
+
+
+def _useion_line(m: Mechanism, w: str) -> str:
+    """``file:line`` of the USEION statement that WRITEs ``w`` (the file alone
+    when it cannot be read)."""
+    from pathlib import Path
+
+    f = m.source.file
+    if not f:
+        return m.name
+    try:
+        lines = Path(f).read_text(errors="replace").splitlines()
+    except OSError:
+        return str(f)
+    pat = re.compile(rf"\bUSEION\b.*\bWRITE\b.*\b{re.escape(w)}\b")
+    hit = next((k for k, ln in enumerate(lines, 1) if pat.search(ln)), None)
+    return f"{Path(f).name}:{hit}" if hit else str(f)
 
 
 _RENAMED: dict = {}  # (id(expr), renaming) -> (expr, renamed expr)
