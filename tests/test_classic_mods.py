@@ -200,8 +200,6 @@ XFAIL = {
              "other solution of the step (lower/staggered takes one Newton step)",
     "cl_cabuf": "a nonlinear KINETIC scheme (~ cai + B <-> CaB) under sparse gets one Newton step "
                 "(lower/staggered); NEURON iterates to convergence",
-    "cl_canernst_record_eca": "nocmodl puts the BREAKPOINT of a mechanism without a current in nrn_state: NEURON "
-                              "records eca of the new cai, nmlcell that of the step's current phase (a step late)",
 }
 
 
