@@ -252,15 +252,19 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
         writes the value to the ion there. With METHOD ``euler`` every
         statement of the block sees the states before their update (NEURON
         evaluates the block, then adds ``dt`` times the derivatives); with
-        ``sparse`` (KINETIC) every statement sees the updated states (after
-        its Newton iterations NEURON evaluates the block once more, at the
-        new states); with ``cnexp`` a statement after the derivatives sees
-        the updated states (each ``x' = f`` becomes an assignment to ``x`` in
-        place). One update per block, (block, (Assignment, ...)), in terms of
+        ``sparse`` (KINETIC) and ``derivimplicit`` every statement sees the
+        updated states (after its Newton iterations NEURON evaluates the
+        block once more, at the new states: measured with NEURON 9.0, cad's
+        ``cai = ca`` equals the new ``ca`` at every step, and ``w = ca*ca``
+        next to a nonlinear ``ca'`` the new ``ca`` squared); with ``cnexp``
+        a statement after the derivatives sees the updated states (each
+        ``x' = f`` becomes an assignment to ``x`` in place). One update per block, (block, (Assignment, ...)), in terms of
         states, parameters and inputs (the block's intermediate values
         expanded); the ``staggered`` solver evaluates those of an ``euler``
         mechanism before its states advance and the others after. Other
-        methods, and values that mix the two times, are refused."""
+        methods, values that mix the two times, and under ``derivimplicit``
+        a value the block reads before it assigns it (NEURON's previous
+        Newton iterate's), are refused."""
         method = dict(self.solves)
         value = {s: v for _n, s, v, _b in self.versions}
         out: dict[str, dict] = {}
@@ -270,7 +274,11 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
             first, end, states = self.solve_info.get(bname, (0, 0, frozenset()))
             here = {s for _n, s, _v, _b in self.versions[first:end]}
             where = (rf"\b{re.escape(n)}\s*=", 0, header)
-            if m in ("euler", "sparse"):
+            if m == "derivimplicit" and self._read_in_block(bname, n, states, val):
+                self._unsup(f"'{n}' ({self._written_as(n)}) read in {kw} {bname} (METHOD derivimplicit) "
+                            f"before it is assigned there: NEURON reads the value of its previous Newton "
+                            f"iteration; not lowered", *where)
+            elif m in ("euler", "sparse", "derivimplicit"):
                 for _ in range(len(self.versions) + 1):
                     vs = {x for x in val.free_symbols if "#" in x.name}
                     if not vs:
@@ -287,12 +295,29 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
             else:
                 self._unsup(f"'{n}' ({self._written_as(n)}) assigned in {kw} {bname} "
                             f"SOLVEd with METHOD {m}: NEURON writes it to the ion in its state phase; "
-                            f"lowered for euler, sparse and cnexp only", *where)
+                            f"lowered for euler, sparse, derivimplicit and cnexp only", *where)
             out.setdefault(bname, {})[n] = val
         if out and self.update_blocks and "euler" in {method.get(b) for b in out}:
             self._unsup("SOLVE of a PROCEDURE together with an ion variable assigned in a DERIVATIVE block "
                         "SOLVEd with METHOD euler: not lowered yet", r"\bSOLVE\b")
         return tuple((b, tuple(Assignment(n, plain(v)) for n, v in assigns.items())) for b, assigns in out.items())
+
+    def _read_in_block(self, bname, n, states, val) -> bool:
+        """Whether DERIVATIVE block ``bname`` reads ``n`` (which it assigns)
+        in a derivative or in the value it assigns to ``n``: the read comes
+        before the assignment, or goes through it."""
+        value = {s: v for _n, s, v, _b in self.versions}
+        es = [self.derivatives[st] for st in states if st in self.derivatives] + [val]
+        seen: set = set()
+        while es:
+            e = es.pop()
+            for x in getattr(e, "free_symbols", ()):
+                if x.name == n:
+                    return True
+                if x.name in value and x.name not in seen:
+                    seen.add(x.name)
+                    es.append(value[x.name])
+        return False
 
     def _last_updates(self) -> tuple:
         """A variable a SOLVEd block reads before BREAKPOINT assigns it
