@@ -565,7 +565,8 @@ def test_written_concentration_assigned_in_derivative(tmp_path):
     its state phase only (nrn_state): an update of the state ``cai``
     (Mechanism.updates) that the staggered solver evaluates before the
     states advance for METHOD euler (every statement sees the old states)
-    and after for cnexp. Other methods are listed, with the line."""
+    and after for cnexp and derivimplicit (NEURON evaluates the block once
+    more at the new states). Other methods are listed, with the line."""
     f = tmp_path / "cadw.mod"
     f.write_text("""NEURON { SUFFIX cadw USEION ca READ ica, cai WRITE cai }
 PARAMETER { taur = 200 (ms) cainf = 1e-4 (mM) }
@@ -603,10 +604,14 @@ DERIVATIVE state {
                                         "derivative") and m4.unsupported[0].endswith("(cadc.mod:10)"), m4.unsupported
     f5 = tmp_path / "cadi.mod"
     f5.write_text(body.replace("taur\n}", "taur\n    cai = ca\n}").replace("euler", "derivimplicit"))
-    m5 = load_mod_file(f5, check=False)
-    assert m5.unsupported == ("'cai' (written to ion ca) assigned in DERIVATIVE state SOLVEd with METHOD "
-                              "derivimplicit: NEURON writes it to the ion in its state phase; lowered for "
-                              "euler, sparse and cnexp only (cadi.mod:10)",), m5.unsupported
+    m5 = load_mod_file(f5)   # derivimplicit: the block at the new states (tests/test_derivimplicit_writes.py)
+    assert m5.updates == (("state", (Assignment("cai", sp.Symbol("ca", real=True)),)),)
+    f7 = tmp_path / "cadt.mod"
+    f7.write_text(f5.read_text().replace("derivimplicit", "runge"))
+    m7 = load_mod_file(f7, check=False)
+    assert m7.unsupported == ("'cai' (written to ion ca) assigned in DERIVATIVE state SOLVEd with METHOD "
+                              "runge: NEURON writes it to the ion in its state phase; lowered for "
+                              "euler, sparse, derivimplicit and cnexp only (cadt.mod:10)",), m7.unsupported
     f6 = tmp_path / "cadn.mod"
     f6.write_text(f5.read_text().replace("derivimplicit", "cnexp"))   # after ca' = ...: the new ca
     assert load_mod_file(f6).updates == (("state", (Assignment("cai", sp.Symbol("ca", real=True)),)),)
