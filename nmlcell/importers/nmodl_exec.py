@@ -204,6 +204,10 @@ class Executor(DerivativeRules, Declarations):
             raise Unsupported("CONSERVE of an expression", r"\bCONSERVE\b")
         st = react.get_node_name()
         self.conserve.append((st, self._expr(s.expr, env, frame)))
+        if self.phase == "step" and self.solving and dict(self.solves).get(self.solving_name) == "sparse":
+            # NEURON's sparse replaces st's row by the conservation sum: the
+            # residual, a derived value the staggered sparse step reads by name
+            self._version(f"{st}@conserve", as_num(self.conserve[-1][1]) - sym(st))
 
     def _assign(self, lhs, rhs, env, frame, depth):
         if lhs.is_name():
@@ -214,11 +218,30 @@ class Executor(DerivativeRules, Declarations):
             raise Unsupported("assignment to an array element", None)
         val = as_num(self._expr(rhs, env, frame))
         if n in frame.locals:
+            if self._sparse_constant(n, val):
+                val = self._version(n, val)
             frame.locals[n] = val
         elif frame.fname == n:
             frame.locals["__return__"] = val
         else:
             self._set_global(n, val, env, depth)
+
+    _KINETIC_LOCAL = re.compile(r"(kf|kb|source)\d+_")
+
+    def _sparse_constant(self, n, val) -> bool:
+        """A rate (``kf0_``, ``kb0_``) or ``<<`` flux (``source1_``) of a
+        KINETIC block SOLVEd with ``sparse`` (the NMODL framework's names for
+        them in the converted block) that depends on a STATE: kept as a
+        derived value of its own instead of inlined. NEURON's sparse
+        Jacobian differentiates only the reactions' mass-action terms, each
+        rate and flux taken as a constant (``~ cai << ((cainf - cai)/taur)``
+        adds nothing to it); the ``staggered`` solver's sparse step holds
+        derived values constant in its Jacobian (every other solver
+        differentiates through them)."""
+        return (self.phase == "step" and bool(self.solving) and self.solving_name in self.kinetic_names
+                and dict(self.solves).get(self.solving_name) == "sparse"
+                and self._KINETIC_LOCAL.fullmatch(n) is not None
+                and any(x.name in self.state_decl for x in getattr(val, "free_symbols", ())))
 
     def _set_global(self, n, val, env, depth):
         b = n.split("[")[0]

@@ -14,10 +14,12 @@ One generated function per compartment mechanism advances it from ``t`` to
    ``dx/dt = a + b x``, NEURON's own formula, state after state in the
    DERIVATIVE block's order, each reading the states updated before it, as
    NEURON's assignments in place do), ``euler``, and
-   ``derivimplicit``/``sparse`` (backward Euler on the mechanism's states
-   together: one Newton step, exact for equations linear in them, as
-   kinetic schemes are). ``b`` and the Jacobians are derived symbolically
-   (through every derived value that depends on the state).
+   ``derivimplicit`` (backward Euler on the mechanism's states together:
+   one Newton step, exact for equations linear in them; ``NEWTON_ITERATIONS``
+   where they are not) and ``sparse`` (NEURON's own Newton iterations,
+   Jacobian and stopping test: :mod:`.staggered_sparse`). ``b`` and the
+   Jacobians are derived symbolically (through every derived value that
+   depends on the state; sparse's holds them constant, as NEURON's does).
 
 A column of method ``step`` (``ina@step``, see
 :func:`nmlcell.passes.compartment.compose`) takes the phase-1 value of its
@@ -36,6 +38,7 @@ from ..errors import SolverError
 from .flat_vmap import flat_under_vmap as _flat_under_vmap
 from .print_memo import doprint
 from .printer import _ident, _Printer
+from .staggered_sparse import emit_sparse
 
 IMPLICIT = ("derivimplicit", "sparse")
 
@@ -254,6 +257,9 @@ class StaggeredKernel:
             if self.variant in ("implicit", "exponential", "independent") and ode:
                 self._variant_states(lines, cur, pc, ode, exprs, dexprs, frozen, base, order, dnames,
                                      k_owner)
+            elif ode and mech.methods[ode[0]][0] == "sparse":
+                # NEURON's sparse_thread: Newton with its Jacobian and stopping test
+                emit_sparse(lines, cur, ode, exprs, dexprs, frozen, base, order, dnames, k_owner)
             elif ode and mech.methods[ode[0]][0] == "derivimplicit" and \
                     self._nonlinear(ode, exprs, dexprs, frozen, order):
                 # NEURON's derivimplicit iterates Newton to convergence (Izhikevich's V^2)

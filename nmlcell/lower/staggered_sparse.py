@@ -1,0 +1,164 @@
+"""NEURON's ``METHOD sparse`` (a KINETIC scheme) in the ``staggered`` state phase.
+
+NEURON 9's ``sparse_thread`` (scopmath, read in its ``sparse_thread.hpp``)
+advances a KINETIC block by backward Euler with Newton iterations on the
+matrix nocmodl generates from the reactions:
+
+* residual ``f(X) - (X - x)/dt`` (``x`` the states at the start of the step,
+  ``X`` the iterate; the block, and every value it computes, evaluated at
+  ``X`` on each iteration);
+* matrix ``I/dt - J``, where ``J`` differentiates only the mass-action terms
+  of the reactions: each rate (``kf``, ``kb``, however computed: Destexhe's
+  ``k3p = k4*(p1/Pc)``) and each ``<<`` flux is taken as a constant. The
+  importer keeps a rate or flux that depends on a STATE as a derived value
+  (``nmodl_exec._sparse_constant``), so ``J`` here is the partial derivative
+  of the derivatives with every derived value held constant;
+* ``X += dx``; a state that becomes negative is set to 0; the iterations
+  stop once ``sum |dx| <= 1e-6`` (``CONVERGE``; at most 22 iterations, else
+  NEURON reports an error). A scheme nocmodl finds linear (every reaction of
+  first order: ``J`` does not depend on the states) takes exactly one
+  iteration, without the clamp.
+
+CONSERVE rows: NEURON replaces the equation of one state of each CONSERVE
+(the last one the statement names) by the conservation sum, ``total -
+sum``; so does this step, from the importer's ``<state>@conserve``
+residuals (:func:`conserve_rows`). It matters beyond round-off: dx_ih's
+``p1 = 1 - p0`` rounds to 1e-16 absolute while ``p1`` is 1e-9, and its
+autocatalytic growth amplified the difference of an ODE row to 77 mV.
+States whose derivative is 0 (ASSIGNED values INITIAL sets) stay out.
+
+The iterations are at most ``SPARSE_ITERATIONS``, with NEURON's stopping
+test applied per instance as a mask (an instance that has converged keeps
+its iterate); after the first, each runs under ``lax.cond`` only while some
+instance has not converged. The same arithmetic as NEURON's loop while it
+converges within that count; ``jit``/``vmap``/``grad`` apply (the gradient
+is that of the iterations taken).
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from .print_memo import doprint
+from .printer import _Printer
+
+SPARSE_ITERATIONS = 4   # measured enough for every sparse scheme of the tests (see docs/nmodl-support.md)
+CONVERGE = 1e-6         # NEURON's scopmath CONVERGE: sum |dx| over the scheme's states
+
+
+def neuron_jacobian(states, dexprs) -> list[list[sp.Expr]]:
+    """d(derivative of s)/d(x) with every derived value held constant."""
+    syms = [sp.Symbol(x, real=True) for x in states]
+    return [[sp.diff(dexprs[s], x) for x in syms] for s in states]
+
+
+def is_linear(J, states) -> bool:
+    """nocmodl's ``_linmat``: no entry of J depends on a state directly."""
+    names = set(states)
+    return not any({a.name for a in e.free_symbols} & names for r in J for e in r)
+
+
+def conserve_rows(states, exprs, order) -> dict[int, tuple[sp.Expr, list[tuple[str, sp.Expr]]]]:
+    """The rows NEURON replaces by a CONSERVE sum: row index -> (constant,
+    [(state, coefficient), ...] in NEURON's order of subtraction), from the
+    importer's ``<state>@conserve`` residuals (``total - sum``; composed as
+    ``p1@conserve_dx_ih``). nocmodl writes ``rhs = total; rhs -= p1; rhs -=
+    p0`` for ``CONSERVE p0 + p1 = 1``: the replaced state first, then the
+    others from the last to the first (taken here in reverse declaration
+    order, which is the statement's in the files seen)."""
+    rows = {}
+    for d in order:
+        if "@conserve" not in d:
+            continue
+        a, b = d.split("@conserve", 1)
+        st = a + b if a + b in states else (a if a in states else None)
+        if st is None:
+            continue
+        g = exprs[d]
+        syms = {sp.Symbol(x, real=True) for x in states}
+        coefs = {x: sp.diff(g, sp.Symbol(x, real=True)) for x in states}
+        coefs = {x: c for x, c in coefs.items() if c != 0 and not (c.free_symbols & syms)}
+        if st not in coefs:
+            continue
+        c0 = sp.expand(g - sum(c * sp.Symbol(x, real=True) for x, c in coefs.items()))
+        rest = [x for x in reversed(states) if x != st and x in coefs]
+        rows[states.index(st)] = (c0, [(x, coefs[x]) for x in [st] + rest])
+    return rows
+
+
+def _system(pe, env, states, dexprs, J, cons, base) -> tuple[list[str], list[str]]:
+    """NEURON's right-hand side and matrix rows at the iterate ``env``."""
+    rhs, mat = [], []
+    for i, s in enumerate(states):
+        if i in cons:
+            c0, terms = cons[i]
+            r = f"({doprint(pe, c0)})"
+            for x, c in terms:
+                minus = c.is_Number and float(c) == -1.0
+                r = f"({r} - {env[x]})" if minus else f"({r} + ({doprint(pe, c)})*{env[x]})"
+            rhs.append(r)
+            coef = dict(terms)
+            mat.append("(" + ", ".join(doprint(pe, -coef.get(x, sp.Integer(0))) for x in states) + ",)")
+            continue
+        rhs.append(f"({doprint(pe, dexprs[s])}) - (1.0/dt)*({env[s]} - {base[s]})")
+        mat.append("(" + ", ".join(("(1.0/dt) - " if j == i else "-") + f"({doprint(pe, e)})"
+                                   for j, e in enumerate(J[i])) + ",)")
+    return rhs, mat
+
+
+def emit_sparse(lines, cur, states, exprs, dexprs, frozen, base, order, dnames, tag,
+                iterations: int | None = None) -> None:
+    """Append the code of one mechanism's sparse step (states ``X_n``).
+    States whose derivative is 0 (ASSIGNED values INITIAL sets: volumes,
+    areas) are not in NEURON's matrix: they keep their value. A nonlinear
+    scheme's iteration is a nested function, called once and then under
+    ``lax.cond`` until every instance has converged (skipped then; under
+    ``vmap`` both branches run, which changes nothing)."""
+    for s in states:
+        if dexprs[s] == 0:
+            lines.append(f"    {base[s]}_n = {base[s]}")
+    states = [s for s in states if dexprs[s] != 0]
+    if not states:
+        return
+    n = len(states)
+    J = neuron_jacobian(states, dexprs)
+    cons = conserve_rows(states, exprs, order)
+    xs = ", ".join(base[s] for s in states)
+    lines.append(f"    x0_ = ({xs},)")
+    lines.append("    Xv_ = jnp.stack(jnp.broadcast_arrays(*x0_), -1)")
+    if is_linear(J, states):   # nocmodl's _linmat: one iteration, no clamp
+        rhs, mat = _system(_Printer(cur), cur, states, dexprs, J, cons, base)
+        lines.append(f"    r_ = jnp.stack(jnp.broadcast_arrays({', '.join(rhs)}, *x0_), -1)[..., :{n}]")
+        lines.append(f"    M_ = _stack_matrix(({', '.join(mat)},), x0_[0])")
+        lines.append("    Xv_ = Xv_ + jnp.linalg.solve(M_, r_[..., None])[..., 0]")
+    else:
+        names = set(states)
+        sdep: set[str] = set()
+        for d in order:
+            if d not in frozen and "@conserve" not in d and \
+                    {a.name for a in exprs[d].free_symbols} & (names | sdep):
+                sdep.add(d)
+        it = {s: f"{base[s]}_sp{tag}" for s in states}
+        env = dict(cur, **it, **{d: f"{dnames[d]}_sp{tag}" for d in order if d in sdep})
+        pe = _Printer(env)
+        fn = f"_sparse_it{tag}"
+        lines.append(f"    def {fn}(Xv_, done_):")
+        for k, s in enumerate(states):
+            lines.append(f"        {it[s]} = Xv_[..., {k}]")
+        for d in order:
+            if d in sdep:
+                lines.append(f"        {env[d]} = {doprint(pe, exprs[d])}")
+        rhs, mat = _system(pe, env, states, dexprs, J, cons, base)
+        lines.append(f"        X_ = ({', '.join(it[s] for s in states)},)")
+        lines.append(f"        r_ = jnp.stack(jnp.broadcast_arrays({', '.join(rhs)}, *X_), -1)[..., :{n}]")
+        lines.append(f"        M_ = _stack_matrix(({', '.join(mat)},), X_[0])")
+        lines.append("        dx_ = jnp.linalg.solve(M_, r_[..., None])[..., 0]")
+        lines.append("        Xn_ = Xv_ + dx_")
+        lines.append("        Xn_ = jnp.where(Xn_ < 0.0, 0.0, Xn_)   # NEURON's clamp of a negative state")
+        lines.append("        return (jnp.where(done_[..., None], Xv_, Xn_), "
+                     f"done_ | (jnp.sum(jnp.abs(dx_), -1) <= {CONVERGE!r}))")
+        lines.append("    from jax import lax as _lax")
+        lines.append(f"    Xv_, done_ = {fn}(Xv_, jnp.zeros(Xv_.shape[:-1], bool))")
+        for _ in range((iterations or SPARSE_ITERATIONS) - 1):
+            lines.append(f"    Xv_, done_ = _lax.cond(jnp.all(done_), lambda a, b: (a, b), {fn}, Xv_, done_)")
+    for k, s in enumerate(states):
+        lines.append(f"    {base[s]}_n = Xv_[..., {k}]")
