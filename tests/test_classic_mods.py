@@ -196,8 +196,6 @@ XFAIL = {
     "dx_ih": "NEURON's sparse iterates with k3p (a function of p1) taken as a constant in its Jacobian and "
              "stops at sum|dx| <= 1e-6; the autocatalytic p1 amplifies the 2e-13 between that and any "
              "other solution of the step (lower/staggered takes one Newton step)",
-    "cl_cabuf": "a nonlinear KINETIC scheme (~ cai + B <-> CaB) under sparse gets one Newton step "
-                "(lower/staggered); NEURON iterates to convergence",
 }
 
 
