@@ -193,9 +193,6 @@ QUICK = {"cm_na_kv", "cm_na_kv-branched", "mig_ca1", "tr_naf_kdr", "dx_it_cad", 
 # cases nmlcell refuses or gets wrong, with the cause in a file of another
 # owner (docs/nmodl-support.md, "Classic mechanism styles checked against NEURON")
 XFAIL = {
-    "dx_ih": "NEURON's sparse iterates with k3p (a function of p1) taken as a constant in its Jacobian and "
-             "stops at sum|dx| <= 1e-6; the autocatalytic p1 amplifies the 2e-13 between that and any "
-             "other solution of the step (lower/staggered takes one Newton step)",
 }
 
 
