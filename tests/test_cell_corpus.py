@@ -239,6 +239,7 @@ def test_reading_a_concentration_makes_erev_nernst(corpus):
         assert np.max(np.abs(ref[q] - ours[q])) / np.ptp(ref[q]) < CURRENT_TOL, q
 
 
+@pytest.mark.filterwarnings("ignore::nmlcell.importers.nmodl_decl.NmodlIgnoredDefault")  # HH2.mod's ena/ek/celsius, as nocmodl warns
 @pytest.mark.parametrize("suffix", ["hh2", "it"])
 def test_solve_of_a_procedure_matches_neuron(corpus, suffix):
     """HH2.mod and CaT.mod advance their gates in a PROCEDURE (``SOLVE
@@ -270,6 +271,7 @@ def test_solve_of_a_procedure_matches_neuron(corpus, suffix):
         assert rel < (CURRENT_TOL if q in ("ina", "ik", "ica") else STATE_TOL), (q, rel)
 
 
+@pytest.mark.filterwarnings("ignore::nmlcell.importers.nmodl_decl.NmodlIgnoredDefault")  # HH2.mod's ena/ek/celsius, as nocmodl warns
 def test_an_update_needs_the_staggered_solver(corpus):
     import dataclasses
 
