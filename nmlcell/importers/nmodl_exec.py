@@ -506,6 +506,8 @@ class Executor(DerivativeRules, Declarations):
     def _lookup(self, n, env, frame):
         if n in frame.locals:
             return frame.locals[n]
+        if n == frame.fname:   # a FUNCTION reads its own name: NEURON's local result so far
+            return frame.locals["__return__"]
         if n in env:
             ion = self.ion_writes.get(n)
             if self.phase == "step" and self.solving and ion and n == "i" + ion and n in self.inputs \
