@@ -25,6 +25,7 @@ from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE, Dim
 from .nmodl_expr import SPECIAL, plain
+from .nmodl_netcon import NEVER
 
 PAT = r"(?i)^\s*NET_RECEIVE\b"
 REPEAT = 3  # zero-delay self-events handled within one step
@@ -69,7 +70,10 @@ def point_process_events(b):
         b._unsup("WATCH or net_event on a NetCon's event (flag 0)", pat)
         return None
     ev = Events(assigns, b.path, b.text.find(pat)[1])
-    if args0 or sends or b.nr_initial is not None:
+    # a block reading t takes the per-NetCon path for its one extra entry: the part of the
+    # NetCon's delay the step rounds off (NET_RECEIVE's t is the event's time, not the step's)
+    reads_t = any(sym("t") in a.expr.free_symbols for a in assigns)
+    if args0 or sends or b.nr_initial is not None or reads_t:
         from .nmodl_netcon import per_netcon_handlers
 
         ev.netcon = per_netcon_handlers(b, assigns, args0, sends)
@@ -146,7 +150,7 @@ def artificial_events(b):
                          "of a self-event", r"\bnet_(send|move)\s*\(")
                 return None
             todo.append(float(f2))
-        runs[f] = (assigns, events, sends)
+        runs[f] = ([Assignment(k, v) for k, v in collapse(assigns).items()], events, sends)
     return _Artificial(b, init, runs, ext)
 
 
@@ -171,7 +175,7 @@ class _Artificial:
             # the last net_send taken wins (one pending self-event)
             tt = [(te + d.xreplace(at), p.xreplace(at)) for _ph, d, _f, p in reversed(sends)]
             ff = [(sp.Float(float(f2)), p.xreplace(at)) for _ph, _d, f2, p in reversed(sends)]
-            next_t.append((sp.Piecewise(*tt, (sp.oo, True)) if tt else sp.oo, is_f))
+            next_t.append((sp.Piecewise(*tt, (NEVER, True)) if tt else NEVER, is_f))
             next_f.append((sp.Piecewise(*ff, (sp.Float(0.0), True)) if ff else sp.Float(0.0), is_f))
             if events:
                 spiked.append(sp.And(is_f, sp.Or(*[p.xreplace(at) for p in events])))
@@ -180,23 +184,23 @@ class _Artificial:
                 any(x.name.startswith("__w") for pc in next_t for x in pc[0].free_symbols):
             self.b._unsup("a self-event's NET_RECEIVE reads the weight (NetCon events are not supported)", PAT)
             return replace(m, unsupported=tuple(self.b.unsupported))
-        new["selfev_t"] = sp.Piecewise(*next_t, (sp.oo, True))
+        new["selfev_t"] = sp.Piecewise(*next_t, (NEVER, True))
         new["selfev_flag"] = sp.Piecewise(*next_f, (sp.Float(0.0), True))
         new["spiked"] = sp.Piecewise((sp.Integer(1), sp.Or(spk > sp.Float(0.5), *spiked)), (sp.Integer(0), True))
         order = simultaneous(new)
-        if order is None:
-            self.b._unsup("NET_RECEIVE assignments that read each other's values", PAT)
-            return replace(m, unsupported=tuple(self.b.unsupported))
         due = te <= t + sym("dt_half")
         conds = tuple(Condition(due, tuple(order), (), self.src) for _ in range(REPEAT))
         conds += (Condition(spk > sp.Float(0.5), (Assignment("spiked", sp.Integer(0)),), ("spike",), self.src),)
-        (d0, f0, p0), = self.init or [(sp.oo, 0.0, sp.true)]
-        start = (Assignment("selfev_t", sp.Piecewise((d0.xreplace({t: sp.Integer(0)}), p0), (sp.oo, True))),
+        (d0, f0, p0), = self.init or [(NEVER, 0.0, sp.true)]
+        start = (Assignment("selfev_t", sp.Piecewise((d0.xreplace({t: sp.Integer(0)}), p0), (NEVER, True))),
                  Assignment("selfev_flag", sp.Float(float(f0))), Assignment("spiked", sp.Integer(0)))
         ms = Dim(t=1)
         states = (State("selfev_t", ms, "time of the pending self-event (net_send)", self.src),
                   State("selfev_flag", NONE, "its flag", self.src),
                   State("spiked", NONE, "1 when NET_RECEIVE called net_event this step", self.src))
+        external = self._external()
+        states += tuple(scratch_states(list(order) + [a for h in external for a in h.assignments],
+                                       {x.name for x in m.states}, self.src))
         exposures = dict(m.exposures)
         for s in states:
             exposures[s.name] = (s.name, s.dim)
@@ -205,7 +209,7 @@ class _Artificial:
         params = m.parameters + (Parameter("dt_half", 0.0125, ms, "ms", "half the run's dt (set by the run)"),)
         return replace(m, states=m.states + states, derivatives=derivs, on_start=m.on_start + start,
                        conditions=conds, exposures=exposures, inputs=inputs, parameters=params,
-                       on_events=self._external())
+                       on_events=external)
 
     def _external(self) -> tuple:
         """The handler of a NetCon's event (port ``in``, weights ``__w<j>``).
@@ -221,7 +225,7 @@ class _Artificial:
         assigns, _w, events, sends = self.ext
         t, te, fl, spk = sym("t"), sym("selfev_t"), sym("selfev_flag"), sym("spiked")
         at = {t: t + 2 * sym("dt_half")}
-        new = {a.variable: a.expr.xreplace(at) for a in assigns}
+        new = {k: v.xreplace(at) for k, v in collapse(assigns).items()}
         tt = [(at[t] + d.xreplace(at), p.xreplace(at)) for _ph, d, _f, p in reversed(sends)]
         ff = [(fl if f is None else sp.Float(float(f)), p.xreplace(at)) for _ph, _d, f, p in reversed(sends)]
         if tt:
@@ -231,23 +235,51 @@ class _Artificial:
             new["spiked"] = sp.Piecewise((sp.Integer(1), sp.Or(spk > sp.Float(0.5), *[p.xreplace(at) for p in events])),
                                          (sp.Integer(0), True))
         order = simultaneous(new)
-        if order is None:
-            return ()
         return (OnEvent("in", tuple(order), (), self.src),)
 
 
 def simultaneous(new: dict):
     """Assignments applied one after another that give the simultaneous
-    result: a variable another assignment reads is assigned after it;
-    None on a cycle."""
-    order, todo = [], dict(new)
+    result (each value in ``new`` in terms of the values before): a
+    variable another assignment reads is assigned after it; where they
+    read each other in a cycle (IntFire1's ``m`` and ``refractory``, each
+    updated under a test of the other), one of the cycle's new values goes
+    to a scratch variable ``<name>#new`` first and is copied at the end
+    (:func:`scratch_states` declares them)."""
+    order, todo, later = [], dict(new), []
     while todo:
         ready = [n for n in todo if not any(sym(n) in todo[m].free_symbols for m in todo if m != n)]
         if not ready:
-            return None
+            pick = next(iter(todo))
+            order.append(Assignment(f"{pick}{SCRATCH}", todo.pop(pick)))
+            later.append(pick)
+            continue
         for n in ready:
             order.append(Assignment(n, todo.pop(n)))
-    return order
+    return order + [Assignment(x, sym(f"{x}{SCRATCH}")) for x in later]
+
+
+SCRATCH = "#new"
+
+
+def collapse(assigns) -> dict:
+    """The simultaneous form ({variable: value in terms of the values
+    before}) of assignments applied in order (:func:`simultaneous`'s
+    output, scratch variables substituted away)."""
+    env: dict = {}
+    for a in assigns:
+        env[a.variable] = a.expr.xreplace({sym(k): v for k, v in env.items()})
+    return {k: v for k, v in env.items() if not k.endswith(SCRATCH)}
+
+
+def scratch_states(assigns, have, src) -> list:
+    """States (constant between events) for the scratch variables that
+    ``assigns`` write and ``have`` (names) lacks."""
+    out = []
+    for a in assigns:
+        if a.variable.endswith(SCRATCH) and a.variable not in have and a.variable not in {s.name for s in out}:
+            out.append(State(a.variable, NONE, "a NET_RECEIVE value computed before the others are assigned", src))
+    return out
 
 
 class Events:
@@ -280,6 +312,10 @@ class Events:
                                    ("spike",) if spike else (), self.src))
             conds.append(Condition(sp.And(sp.Not(cond), ws > sp.Float(0.5)), (Assignment(w, sp.Integer(0)),), (),
                                    self.src))
+        written = [a for h in on_events for a in h.assignments] + [a for c in conds for a in c.assignments]
+        for st in scratch_states(written, {x.name for x in states}, self.src):
+            states.append(st)
+            derivs[st.name] = sp.Integer(0)
         used = {x.name for h in on_events for a in h.assignments for x in a.expr.free_symbols}
         used |= {x.name for c in conds for x in c.test.free_symbols}
         used |= {x.name for c in conds for a in c.assignments for x in a.expr.free_symbols}

@@ -63,7 +63,9 @@ def per_netcon_handlers(b, assigns, args0: dict, sends: list):
     init = _initial(b, names) if b.nr_initial is not None else {}
     if init is None:
         return None
-    main = {a.variable: a.expr for a in assigns}
+    from .nmodl_events import collapse
+
+    main = collapse(assigns)
     main.update({f"__w{j}": v for j, v in args0.items()})
     handlers = []
     if sends:
@@ -138,7 +140,9 @@ def _self_event(b, names, args0, sends):
     if watches or events or sends2:
         b._unsup("WATCH, net_event or net_send on a self-event of a POINT_PROCESS", PAT)
         return None
-    new = {a.variable: a.expr for a in assigns}
+    from .nmodl_events import collapse
+
+    new = collapse(assigns)
     new.update({f"__w{j}": v for j, v in args_s.items()})
     # a stale self-event (flag = the counter's value minus k >= 1) must change nothing
     stale = {flag: _w(x) - sp.Symbol("__k", positive=True)}

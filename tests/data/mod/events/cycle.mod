@@ -1,4 +1,4 @@
-: two assignments that each read the other's old value: refused
+: two assignments that each read the other's old value (a scratch state breaks the cycle)
 NEURON { POINT_PROCESS cyc  NONSPECIFIC_CURRENT i }
 ASSIGNED { v (mV) i (nA) }
 STATE { a b }
