@@ -68,6 +68,8 @@ def _netstim_mechanism(noisy: bool) -> Mechanism:
     pending event time ``tnext`` is handled at the end of the step whose
     end time ``t`` has ``tnext <= t + dt/2`` (the start of NEURON's next
     step), emitting a spike and scheduling the next."""
+    from .importers.nmodl_netcon import NEVER
+
     src = Source(origin="NetStim (netstim.mod's NET_RECEIVE, flags 3 and 1)")
     start, interval, number, noise, half = (sym(n) for n in ("start", "interval", "number", "noise", "dt_half"))
     t, tnext, ispike = sym("t"), sym("tnext"), sym("ispike")
@@ -92,7 +94,7 @@ def _netstim_mechanism(noisy: bool) -> Mechanism:
         derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0)},
         inputs=inputs,
         on_start=(Assignment("ispike", sp.Integer(0)),
-                  Assignment("tnext", sp.Piecewise((first, on), (sp.oo, True)))),
+                  Assignment("tnext", sp.Piecewise((first, on), (NEVER, True)))),   # finite: the NaN/inf check
         conditions=(Condition(sp.And(tnext <= t + half, ispike < number),
                               (Assignment("ispike", ispike + 1), Assignment("tnext", tnext + invl)),
                               ("spike",), src),),

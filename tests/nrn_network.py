@@ -173,8 +173,11 @@ def _branched(name: str, c: dict, folder: Path, v_init: float):
     return cell
 
 
-def nmlcell_net(cfg: dict, mechs: dict | None = None, seed: int = 0):
-    """The same network with nmlcell.Network: (traces, spikes, Results)."""
+def nmlcell_net(cfg: dict, mechs: dict | None = None, seed: int = 0, keep: dict | None = None):
+    """The same network with nmlcell.Network: (traces, spikes, Results);
+    ``keep`` (a dict) receives the network ("net"), its NetCons
+    ("netcons", in the configuration's order) and NetStims ("stims") to
+    change and run again."""
     import nmlcell
 
     net = nmlcell.Network()
@@ -196,16 +199,23 @@ def nmlcell_net(cfg: dict, mechs: dict | None = None, seed: int = 0):
             cell.add(nmlcell.PointProcess(mechs[mech] if mechs and mech in mechs else mech, **params), *at)
         cells[name] = net.add(cell, name)
     for name, p in cfg.get("stims", {}).items():
-        net.add(nmlcell.NetStim(p["start"], p["interval"], p["number"], p.get("noise", 0.0)), name)
+        ns = nmlcell.NetStim(p["start"], p["interval"], p["number"], p.get("noise", 0.0))
+        net.add(ns, name)
+        if keep is not None:
+            keep.setdefault("stims", {})[name] = ns
     for name, (mech, params) in cfg.get("artificial", {}).items():
         net.add(nmlcell.PointProcess(mechs[mech] if mechs and mech in mechs else mech, **params), name)
     for pre, post, syn, w, d, th, *pre_at in cfg["netcons"]:
         if ":" in pre:
             c, lab = pre.split(":")
             pre = (cells[c], lab)
-        net.connect(pre, post, syn, weight=w, delay=d, threshold=th, **({"at": pre_at[0]} if pre_at else {}))
+        nc = net.connect(pre, post, syn, weight=w, delay=d, threshold=th, **({"at": pre_at[0]} if pre_at else {}))
+        if keep is not None:
+            keep.setdefault("netcons", []).append(nc)
     for c, v, *at in cfg["record"]:
         net.record(v, c, *at)
     res = net.run(cfg["T"], dt=cfg["dt"], celsius=cfg["celsius"], seed=seed)
+    if keep is not None:
+        keep["net"] = net
     tmp.cleanup()
     return {_col(r): res[_col(r)] for r in cfg["record"]}, res.spikes, res

@@ -1,6 +1,6 @@
 """The built-in mechanism library: NEURON's own ``.mod`` files (hh, pas,
 IClamp, SEClamp, ExpSyn, Exp2Syn, NetStim; BSD licence in
-``Copyright.NEURON``), imported by the same NMODL importer as a user's."""
+``Copyright.NEURON``; IntFire1 written here from its documented rules), imported by the same NMODL importer as a user's."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -8,7 +8,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 FILES = {"hh": "hh.mod", "pas": "passive.mod", "IClamp": "stim.mod", "SEClamp": "svclmp.mod",
-         "ExpSyn": "expsyn.mod", "Exp2Syn": "exp2syn.mod", "NetStim": "netstim.mod"}
+         "ExpSyn": "expsyn.mod", "Exp2Syn": "exp2syn.mod", "NetStim": "netstim.mod",
+         "IntFire1": "intfire1.mod"}   # intfire1.mod: written for nmlcell from NEURON's documented rules
 
 
 def names() -> list[str]:

@@ -1,0 +1,250 @@
+"""A sweep of published-style synapses, point processes and artificial
+cells in ``nmlcell.Network`` against NEURON 9 (tests/nrn_network.py: the
+same network in a NEURON subprocess, fixed step, secondorder 0, same dt).
+
+The .mod files are in tests/data/classic_syn/ (written here, each in a
+style that recurs in ModelDB network models; the header of each says
+which). Every case asserts v within 1e-6 mV and every spike on NEURON's
+step. NetStim with noise > 0 is checked statistically (NEURON's random
+streams are not reproduced: docs/differences-from-neuron.md)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nmlcell
+from nrn_network import neuron_net, nmlcell_net
+
+pytest.importorskip("neuron")
+
+DATA = Path(__file__).parent / "data" / "classic_syn"
+MECHS = {"AmpaNmdaMg": "ampanmda_mg.mod", "GabaBG": "gabab_gprot.mod", "TMShared": "tm_shared.mod",
+         "ProbANDet": "prob_an.mod", "ISynExp": "isyn_exp.mod", "AlphaSynT": "alphasyn.mod"}
+
+
+def _mechs():
+    out = {}
+    for name, f in MECHS.items():
+        out.update(nmlcell.load_mod(DATA / f))
+    return out
+
+
+def _cell(syns=(), iclamp=None, mech="hh"):
+    c = {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0,
+         "insert": [["hh", {}]] if mech == "hh" else [["pas", {"g": 0.001, "e": -65.0}]],
+         "syns": [list(s) for s in syns]}
+    if iclamp:
+        c["iclamp"] = list(iclamp)
+    return c
+
+
+def _branched(syns):
+    return {"cm": 1.0, "Ra": 100.0, "nseg": 3,
+            "sections": [["dend[0]", None, 0, 20.0, 20.0], ["dend[1]", "dend[0]", 1.0, 150.0, 2.0],
+                         ["dend[2]", "dend[0]", 1.0, 100.0, 1.5]],
+            "insert": [["hh", {}, ["dend[0]"]], ["pas", {"g": 0.0002, "e": -65.0}, ["dend[1]", "dend[2]"]]],
+            "syns": [list(s) for s in syns]}
+
+
+def _stim(start, interval, number, noise=0.0):
+    return {"start": start, "interval": interval, "number": number, "noise": noise}
+
+
+def case(name):
+    """The network configuration of case ``name`` (tests/nrn_network.py's form)."""
+    T, dt = 80.0, 0.025
+    if name == "ampanmda_mg":
+        syn = "AmpaNmdaMg[0]"
+        cells = {"a": _cell([["AmpaNmdaMg", {"mg": 1.2}]]), "b": _cell(iclamp=[2.0, 60.0, 0.25])}
+        stims = {"s": _stim(3.0, 9.0, 6)}
+        ncs = [["s", "a", syn, [0.004], 1.0, 10.0], ["b", "a", syn, [0.002], 2.3, -10.0]]
+        rec = [["a", "v"], ["a", f"{syn}.gn"], ["a", f"{syn}.ga"]]
+    elif name == "gabab":
+        syn = "GabaBG[0]"
+        cells = {"a": _cell([["GabaBG", {"gmax": 0.02}]], iclamp=[1.0, 100.0, 0.12]),
+                 "b": _cell(iclamp=[2.0, 60.0, 0.3])}
+        stims = {"s": _stim(5.0, 0.2, 10), "s2": _stim(30.0, 5.0, 4)}
+        ncs = [["s", "a", syn, [0.5], 1.0, 10.0], ["s2", "a", syn, [1.0], 0.77, 10.0],
+               ["b", "a", syn, [1.0], 0.5, 0.0]]
+        rec = [["a", "v"], ["a", f"{syn}.g"], ["a", f"{syn}.G"]]
+        T = 120.0
+    elif name == "tm_shared":
+        syn = "TMShared[0]"
+        cells = {"a": _cell([["TMShared", {"tau_fac": 60.0}]]), "b": _cell(iclamp=[2.0, 60.0, 0.3])}
+        stims = {"s": _stim(3.0, 6.0, 10)}
+        ncs = [["s", "a", syn, [0.02], 1.0, 10.0], ["b", "a", syn, [0.01], 1.737, 0.0]]
+        rec = [["a", "v"], ["a", f"{syn}.g"], ["a", f"{syn}.u"], ["a", f"{syn}.R"]]
+    elif name == "prob_an":
+        syn = "ProbANDet[0]"
+        cells = {"a": _cell([["ProbANDet", {"u0": 0.1}]]), "b": _cell(iclamp=[2.0, 60.0, 0.3])}
+        stims = {"s": _stim(3.0, 5.0, 12), "s2": _stim(7.0, 13.0, 4)}
+        ncs = [["s", "a", syn, [0.003], 1.0, 10.0], ["s2", "a", syn, [0.004], 0.6113, 10.0],
+               ["b", "a", syn, [0.002], 2.0, 0.0]]
+        rec = [["a", "v"], ["a", f"{syn}.g"]]
+    elif name == "isyn_alpha":
+        cells = {"a": _cell([["ISynExp", {"tau": 3.0}], ["AlphaSynT", {"tau": 1.5}]]),
+                 "b": _cell([["AlphaSynT", {"tau": 2.5, "e": -80.0}]], iclamp=[2.0, 60.0, 0.3])}
+        stims = {"s": _stim(4.0, 8.0, 8)}
+        ncs = [["s", "a", "ISynExp[0]", [-0.3], 1.0, 10.0], ["s", "a", "AlphaSynT[0]", [0.004], 2.01, 10.0],
+               ["a", "b", "AlphaSynT[0]", [0.01], 1.5, 0.0], ["b", "a", "AlphaSynT[0]", [0.002], 3.3, 0.0]]
+        rec = [["a", "v"], ["b", "v"], ["a", "ISynExp[0].i"], ["a", "AlphaSynT[0].g"]]
+    elif name == "intfire1":
+        cells = {"a": _cell([["ExpSyn", {"tau": 2.0}]])}
+        stims = {"s": _stim(2.0, 1.3, 40), "s2": _stim(20.0, 2.9, 12)}
+        ncs = [["s", "f", None, [0.3], 0.7, 10.0], ["s2", "f", None, [0.45], 0.713, 10.0],
+               ["f", "a", "ExpSyn[0]", [0.01], 1.0, 10.0]]
+        rec = [["a", "v"]]
+        return {"T": T, "dt": dt, "celsius": 6.3, "cells": cells, "stims": stims, "netcons": ncs,
+                "artificial": {"f": ["IntFire1", {"tau": 4.0, "refrac": 3.1}]}, "record": rec}
+    elif name == "netstim_grid":
+        cells = {"a": _cell([["ExpSyn", {"tau": 2.0}]], mech="pas")}
+        stims = {"s1": _stim(0.5, 5.0, 3), "s2": _stim(1.0123, 2.7, 10), "s3": _stim(50.0, 0.4, 1e9),
+                 "s4": _stim(10.0, 3.0, 0), "s5": _stim(12.5, 0.025, 5)}
+        ncs = [[s, "a", "ExpSyn[0]", [0.001 * (k + 1)], 0.3 + 0.1 * k, 10.0] for k, s in enumerate(stims)]
+        rec = [["a", "v"], ["a", "ExpSyn[0].g"]]
+    elif name == "branched_multi":
+        syn = "AmpaNmdaMg[0]"
+        cells = {"a": _branched([["AmpaNmdaMg", {}, "dend[1](0.7)"], ["GabaBG", {"gmax": 0.05}, "dend[2](0.5)"],
+                                 ["TMShared", {}, "dend[0](0.5)"]]),
+                 "b": _cell([["ExpSyn", {"tau": 2.0}]], iclamp=[2.0, 60.0, 0.3])}
+        stims = {"s": _stim(3.0, 4.0, 12)}
+        ncs = [["s", "a", syn, [0.02], 1.0, 10.0], ["b", "a", syn, [0.01], 1.0, 0.0],
+               ["s", "a", "GabaBG[0]", [1.0], 0.5, 10.0], ["b", "a", "TMShared[0]", [0.02], 0.3, 0.0],
+               ["a", "b", "ExpSyn[0]", [0.005], 2.0, -20.0]]
+        rec = [["a", "v"], ["b", "v"], ["a", "v", "dend[1](0.7)"]]
+    else:
+        raise KeyError(name)
+    return {"T": T, "dt": dt, "celsius": 6.3, "cells": cells, "stims": stims, "netcons": ncs, "record": rec}
+
+
+def _run(name):
+    from nrn_cells import compile_mods
+
+    cfg = {"lib": compile_mods(DATA), **case(name)}
+    rn, sn = neuron_net(cfg)
+    rm, sm, _res = nmlcell_net(cfg, _mechs())
+    return cfg, rn, sn, rm, sm
+
+
+def _compare(cfg, rn, sn, rm, sm, tol=1e-6):
+    dt = cfg["dt"]
+    out = {}
+    for col in rn:
+        d = float(np.max(np.abs(np.asarray(rn[col]) - np.asarray(rm[col]))))
+        out[col] = d
+    sources = {n[0] for n in cfg["netcons"]} | set(cfg.get("stims", {})) | set(cfg.get("artificial", {}))
+    for k in sources:
+        a, b = np.round(np.asarray(sn[k]) / dt), np.round(np.asarray(sm[k]) / dt)
+        assert len(a) == len(b) and np.array_equal(a, b), (k, sn[k], sm[k])
+    print(cfg.get("name", ""), {k: f"{v:.3g}" for k, v in out.items()}, {k: len(v) for k, v in sn.items()})
+    for col, d in out.items():
+        if col.endswith(".v"):
+            assert d < tol, (col, d)
+    return out
+
+
+def test_tm_shared_offgrid_delay():
+    """Tsodyks-Markram u and R kept by the synapse (ASSIGNEDs INITIAL sets,
+    updated with exp(-(t - tsyn)/tau) at each event) from a NetStim and a
+    spiking hh cell through a delay 1.737 ms off the dt grid: NET_RECEIVE's
+    t is the event's time (this differed by 0.0144 mV in v, 7.2e-5 in u
+    before: the step's time was used)."""
+    cfg, rn, sn, rm, sm = _run("tm_shared")
+    d = _compare(cfg, rn, sn, rm, sm)
+    assert len(sn["a"]) >= 2 and len(sn["b"]) >= 5
+    assert d["a.TMShared[0].u"] < 1e-10 and d["a.TMShared[0].R"] < 1e-10 and d["a.TMShared[0].g"] < 1e-12
+
+
+def test_intfire1_builtin():
+    """NEURON's built-in IntFire1 (nmlcell's own intfire1.mod) driven by two
+    NetStims (one delay 0.713 ms, off the grid), refractory events
+    ignored, driving an ExpSyn on an hh cell: every spike on NEURON's
+    step."""
+    cfg, rn, sn, rm, sm = _run("intfire1")
+    _compare(cfg, rn, sn, rm, sm)
+    assert len(sn["f"]) >= 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ampanmda_mg", "gabab", "prob_an", "isyn_alpha", "netstim_grid", "branched_multi"])
+def test_case(name):
+    cfg, rn, sn, rm, sm = _run(name)
+    d = _compare(cfg, rn, sn, rm, sm)
+    for col, x in d.items():   # synapse quantities: within 1e-9 of their range
+        if not col.endswith(".v"):
+            assert x <= 1e-9 * max(1e-12, float(np.ptp(rn[col]))), (col, x)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="a NetStim's event at t = 0 (start=0) leaves one step late: nmlcell's "
+                   "conditions are checked after each step, never before the first (nmlcell/run.py's loop; "
+                   "lower/events.py delivers spikes of step s >= 0 only)")
+def test_netstim_start_zero():
+    """NetStim start=0: NEURON emits the first spike at t = 0; nmlcell at
+    t = dt, and its ExpSyn gets it one step late (v 0.126 mV off)."""
+    cfg = case("netstim_grid")
+    cfg["stims"] = {"s1": _stim(0.0, 5.0, 3)}
+    cfg["netcons"] = cfg["netcons"][:1]
+    from nrn_cells import compile_mods
+
+    cfg["lib"] = compile_mods(DATA)
+    rn, sn = neuron_net(cfg)
+    rm, sm, _res = nmlcell_net(cfg, _mechs())
+    _compare(cfg, rn, sn, rm, sm)
+
+
+@pytest.mark.slow
+def test_weights_and_interval_changed_between_runs():
+    """A network run, then NetCon weights, a NetStim's interval and a
+    synapse parameter changed and run again: the second run equals NEURON
+    run with the new values."""
+    from nrn_cells import compile_mods
+
+    cfg = {"lib": compile_mods(DATA), **case("ampanmda_mg")}
+    keep: dict = {}
+    nmlcell_net(cfg, _mechs(), keep=keep)
+    net, ncs = keep["net"], keep["netcons"]
+    ncs[0].weight = 0.006
+    ncs[1].weight = 0.0035
+    keep["stims"]["s"].interval = 6.5
+    cfg2 = json_copy(cfg)
+    cfg2["netcons"][0][3] = [0.006]
+    cfg2["netcons"][1][3] = [0.0035]
+    cfg2["stims"]["s"]["interval"] = 6.5
+    rn, sn = neuron_net(cfg2)
+    res = net.run(cfg["T"], dt=cfg["dt"], celsius=cfg["celsius"])
+    rm = {c: res[c] for c in rn}
+    _compare(cfg2, rn, sn, rm, res.spikes)
+
+
+def json_copy(x):
+    import json
+
+    return json.loads(json.dumps(x))
+
+
+def test_noisy_netstim_statistics():
+    """NetStim noise 0.5, interval 5 ms (ISI = 2.5 ms + an exponential of
+    mean 2.5 ms: mean 5, CV 0.5; first spike start + an exponential of mean
+    2.5 ms) over 40 NetStims x 1000 ms: nmlcell's mean ISI and CV within 5
+    standard errors of theory, as NEURON's (its own streams) are; the
+    trains differ from one another."""
+    net = nmlcell.Network()
+    c = nmlcell.Cell.soma()
+    c.insert("pas")
+    syn = c.add(nmlcell.PointProcess("ExpSyn"))
+    net.add(c, "a")
+    for k in range(40):
+        net.add(nmlcell.NetStim(start=10.0, interval=5.0, number=1e9, noise=0.5), f"s{k}")
+        net.connect(f"s{k}", "a", syn, weight=1e-5, delay=1.0)
+    sp = net.run(1000.0, dt=0.025, seed=3).spikes
+    trains = [np.asarray(sp[f"s{k}"]) for k in range(40)]
+    isi = np.concatenate([np.diff(t) for t in trains])
+    n = len(isi)
+    assert n > 7000
+    mean, cv = isi.mean(), isi.std() / isi.mean()
+    assert abs(mean - 5.0) < 5 * 2.5 / np.sqrt(n), mean
+    assert abs(cv - 0.5) < 5 * 0.71 / np.sqrt(n), cv   # the CV's standard error: sqrt(2)*2.5/5/sqrt(n)
+    first = np.array([t[0] for t in trains]) - 10.0
+    assert abs(first.mean() - 2.5) < 5 * 2.5 / np.sqrt(40), first.mean()
+    assert len({tuple(t[:5]) for t in trains}) == 40
