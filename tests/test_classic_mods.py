@@ -151,7 +151,8 @@ CASES = {
     "dx_it_cad": dict(insert=_DX, celsius=34.0, clamp={"amp": 0.3}, v_init=-75.0,
                       record=["m_dx_it", "h_dx_it", "cai", "ica"], spikes=2),
     "dx_kin": dict(insert=[_PAS, ["cm_na", {"gbar": 2000.0}], ["dx_kin", {"gbar": 0.02}]], celsius=36.0,
-                   record=["C1_dx_kin", "O_dx_kin", "ik"], spikes=5),
+                   record=["C1_dx_kin", "O_dx_kin", "ik"], spikes=5,
+                   v_tol=1e-8),   # measured 4.5e-10 mV (STEADYSTATE as NEURON's 1e9 ms step; exact root: 6.2e-7)
     "dx_ih": dict(insert=_DX + [["dx_ih", {}]], celsius=34.0, clamp={"amp": 0.3}, v_init=-75.0,
                   record=["o1_dx_ih", "o2_dx_ih", "p1_dx_ih", "cai"], spikes=1),
     # a calcium buffer ~ cai + B <-> CaB (nonlinear) on METHOD sparse
@@ -287,7 +288,7 @@ def test_classic_mechanism_matches_neuron(case, branched):
     ref_spikes, our_spikes = got["spikes"]
     assert len(ref_spikes) >= (1 if branched else CASES[case]["spikes"]), ref_spikes
     np.testing.assert_array_equal(ref_spikes, our_spikes)
-    assert got["dv"] < V_TOL, got["dv"]
+    assert got["dv"] < CASES[case].get("v_tol", V_TOL), got["dv"]
     for q, rel in got["rel"].items():
         assert rel < REL_TOL, (q, rel)
 

@@ -1,7 +1,7 @@
 """Assembling the IR :class:`~nmlcell.ir.mechanism.Mechanism` of a ``.mod``
 file: one step (BREAKPOINT with its SOLVEd blocks) executed symbolically,
-the INITIAL block (with a closed-form STEADYSTATE when the scheme is
-linear), then parameters, states, inputs, currents and exposures.
+the INITIAL block (its STEADYSTATE from nmodl_steady), then parameters,
+states, inputs, currents and exposures.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .nmodl_exec import Executor
 from .nmodl_expr import ION_DIMS, SPECIAL, Frame, as_num, plain
 from .nmodl_linear import LinearBlocks
 from .nmodl_parse import nmodl, node_name
-from .nmodl_steady import steady_sparse
+from .nmodl_steady import steady_linear, steady_sparse
 from .nmodl_units import parse_unit, to_customary
 
 
@@ -83,9 +83,12 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
 
         # INITIAL
         on_start = self._initial(env0)
-        if self.steady_state:
-            solved = self._steady(derived, derivatives, dict(conserve))
-            if solved is None and self.steady_state[1] == "sparse":
+        if self.steady_state:   # sparse: NEURON's arithmetic (linear or not); else the exact root
+            sparse = self.steady_state[1] == "sparse"
+            solved = steady_sparse(self, derived, derivatives, dict(conserve), updates, True) if sparse else None
+            if solved is None:
+                solved = steady_linear(self, derived, derivatives, dict(conserve))
+            if solved is None and sparse:
                 solved = steady_sparse(self, derived, derivatives, dict(conserve), updates)
             if solved is not None:
                 on_start = on_start + tuple(solved)
@@ -358,38 +361,6 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
             self.frozen.append(f"{n}@stored")
             out.setdefault(bname, []).append(Assignment(f"{n}@stored", val))
         return tuple((b, tuple(a)) for b, a in out.items())
-
-    def _steady(self, derived, derivatives, conserve):
-        """``SOLVE b STEADYSTATE``: when the states' equations (CONSERVE
-        replacing the equation of its state, as NEURON's sparse solver does)
-        are linear in the states, their closed-form solution as on_start
-        assignments; None otherwise (the lowering solves it numerically)."""
-        states, _method = self.steady_state
-        if not states or len(states) > 8:
-            return None
-        sub = {}
-        for d in derived:
-            sub[sym(d.name)] = d.expr.xreplace(sub)
-        xs = [sym(s) for s in states]
-        eqs = []
-        for st in states:
-            if st in conserve:
-                eqs.append(sym(st) - conserve[st].xreplace(sub))
-            else:
-                eqs.append(derivatives[st].xreplace(sub))
-        try:
-            A, b = sp.linear_eq_to_matrix([sp.expand(e) for e in eqs], xs)
-        except (sp.polys.polyerrors.PolynomialError, ValueError, TypeError):
-            return None
-        if any(x in A.free_symbols or x in b.free_symbols for x in xs):
-            return None
-        try:
-            sol = A.LUsolve(b)
-        except (ValueError, ZeroDivisionError):   # NonInvertibleMatrixError is a ValueError
-            return None
-        if any(v.has(sp.zoo, sp.nan, sp.oo) for v in sol):
-            return None
-        return [Assignment(st, v) for st, v in zip(states, sol)]
 
     def _emit_versions(self, keep: set = frozenset()):
         """Derived values from the step's versions; ``keep``: names whose

@@ -1,6 +1,7 @@
-"""``SOLVE b STEADYSTATE sparse`` in INITIAL for a KINETIC scheme that is
-not linear (capmpr.mod's pump): NEURON's arithmetic, as on_start
-assignments.
+"""``SOLVE b STEADYSTATE`` in INITIAL: for a KINETIC scheme on ``sparse``
+(capmpr.mod's pump, dx_kin's three states) NEURON's arithmetic, as
+on_start assignments (:func:`steady_sparse`); for another method, the
+exact root of a linear system (:func:`steady_linear`).
 
 NEURON does not solve for the exact root. Its ``_ss_sparse_thread``
 (scopmath ``ssimplic``, NEURON 9) sets ``dt = 1e9`` and advances the scheme
@@ -26,6 +27,11 @@ branches as ``Piecewise``.
 :data:`STAGES` iterations are followed: NEURON's result whenever it needs
 no more (capmpr needs 2: its states, in mM and mol/cm2, move by far less
 than 1e-6); beyond that nmlcell stops where NEURON would iterate on.
+
+A scheme nocmodl finds linear (``_linmat = 1``) is passed ``linflag = 1``:
+no step 1 nor ``check_state``, only step 3 from the current states, with
+NEURON's Jacobian (the rates held constant). Its result is a 1e9 ms step,
+not the root: dx_kin's differ by 1.2e-9, 6.2e-7 mV after 70 ms.
 """
 from __future__ import annotations
 
@@ -69,17 +75,26 @@ def _name(st: str, tag: str) -> str:
     return f"{st.replace('[', '_').rstrip(']')}@ss{tag}"
 
 
-def steady_sparse(b, derived, derivatives, conserve, updates):
+def steady_sparse(b, derived, derivatives, conserve, updates, linear: bool = False):
     """On_start assignments reproducing NEURON's ``STEADYSTATE sparse`` for
     the builder ``b`` (its ``steady_state``, ``steady_env``,
     ``initial_defaults``), or None (listed as unsupported) when it does not
-    apply."""
+    apply. With ``linear``: only for a scheme nocmodl finds linear
+    (``_linmat``: no entry of the Jacobian, derived values held constant,
+    depends on a state), None without a word otherwise."""
     states, _method = b.steady_state
     blocks = [bn for bn, m in b.steady_blocks if m == "sparse"]
     where = (rf"\bSOLVE\s+{re.escape(blocks[0])}\s+STEADYSTATE\b",) if blocks else (r"\bSTEADYSTATE\b",)
     n = len(states)
     if not states:
         return None
+    if linear:
+        names = {sym(st) for st in states}
+        if n > MAX_STATES or any(sp.diff(derivatives[st], x).free_symbols & names for st in states for x in names):
+            return None
+        snap, final = getattr(b, "steady_env", None), getattr(b, "initial_env", {})
+        if snap is None or any(final.get(st) != snap.get(st) for st in states):
+            return None
     if n > MAX_STATES:
         b._unsup(f"SOLVE {blocks[0] if blocks else ''} STEADYSTATE sparse of a nonlinear scheme of {n} states "
                  f"(more than {MAX_STATES}: not lowered yet)", *where)
@@ -107,6 +122,9 @@ def steady_sparse(b, derived, derivatives, conserve, updates):
             F.append(x - o - sp.Float(SS_DT) * derivatives[st].xreplace(sub).xreplace(to_x))
     Fm = sp.Matrix(F)
     Jm = Fm.jacobian(X)
+    if linear:   # NEURON's matrix holds the derived values (rates, fluxes) constant
+        G = [sym(st) - (conserve[st] if st in conserve else sp.Float(SS_DT) * derivatives[st]) for st in states]
+        Jm = sp.Matrix(G).jacobian([sym(st) for st in states]).xreplace(sub).xreplace(to_x)
     system = [e for e in Jm] + [-e for e in Fm]
     dx = [LinSolve(sp.Integer(k), sp.Integer(n), *system) for k in range(n)]
 
@@ -116,6 +134,8 @@ def steady_sparse(b, derived, derivatives, conserve, updates):
         out.append(Assignment(_name(st, "0"), v))
     xp = [sym(_name(st, "0")) for st in states]
     op, mode = xp, sp.Integer(0)
+    if linear:   # nocmodl's _ss_sparse_thread(linflag = _linmat = 1): step 3 only, from the states
+        mode = sp.Integer(1)
     for k in range(1, STAGES + 1):
         # mode 0: one iteration "as linear" from xp (old = xp), then check_state
         d0 = [e.xreplace({**dict(zip(X, xp)), **dict(zip(O, xp))}) for e in dx]
@@ -153,3 +173,37 @@ def steady_sparse(b, derived, derivatives, conserve, updates):
         if bname in blocks:
             out += [a for a in assigns if a.variable.endswith("@stored")]
     return out
+
+
+def steady_linear(b, derived, derivatives, conserve):
+    """``SOLVE b STEADYSTATE`` other than sparse (and a sparse one
+    :func:`steady_sparse` leaves): when the states' equations (CONSERVE
+    replacing the equation of its state, as NEURON's sparse solver does)
+    are linear in the states, their exact root as on_start assignments;
+    None otherwise (the lowering solves it numerically)."""
+    states, _method = b.steady_state
+    if not states or len(states) > 8:
+        return None
+    sub = {}
+    for d in derived:
+        sub[sym(d.name)] = d.expr.xreplace(sub)
+    xs = [sym(s) for s in states]
+    eqs = []
+    for st in states:
+        if st in conserve:
+            eqs.append(sym(st) - conserve[st].xreplace(sub))
+        else:
+            eqs.append(derivatives[st].xreplace(sub))
+    try:
+        A, rhs = sp.linear_eq_to_matrix([sp.expand(e) for e in eqs], xs)
+    except (sp.polys.polyerrors.PolynomialError, ValueError, TypeError):
+        return None
+    if any(x in A.free_symbols or x in rhs.free_symbols for x in xs):
+        return None
+    try:
+        sol = A.LUsolve(rhs)
+    except (ValueError, ZeroDivisionError):   # NonInvertibleMatrixError is a ValueError
+        return None
+    if any(v.has(sp.zoo, sp.nan, sp.oo) for v in sol):
+        return None
+    return [Assignment(st, v) for st, v in zip(states, sol)]
