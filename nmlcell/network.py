@@ -63,11 +63,15 @@ class NetStim:
         return f"NetStim(start={self.start}, interval={self.interval}, number={self.number}, noise={self.noise})"
 
 
-def _netstim_mechanism(noisy: bool) -> Mechanism:
+def _netstim_mechanism(noisy: bool, late: bool = False) -> Mechanism:
     """NetStim's NET_RECEIVE self-events as the IR's OnCondition: the
     pending event time ``tnext`` is handled at the end of the step whose
     end time ``t`` has ``tnext <= t + dt/2`` (the start of NEURON's next
-    step), emitting a spike and scheduling the next."""
+    step), emitting a spike and scheduling the next. ``late``: at the end
+    of the step NEURON handles it at the start of (``tnext <= t - dt/2``),
+    so that an event at t = 0 (``start=0``) is not lost before the first
+    step; the network then shortens the NetStim's delays by dt and reports
+    its spikes dt earlier (:meth:`Network._late`)."""
     from .importers.nmodl_netcon import NEVER
 
     src = Source(origin="NetStim (netstim.mod's NET_RECEIVE, flags 3 and 1)")
@@ -95,10 +99,26 @@ def _netstim_mechanism(noisy: bool) -> Mechanism:
         inputs=inputs,
         on_start=(Assignment("ispike", sp.Integer(0)),
                   Assignment("tnext", sp.Piecewise((first, on), (NEVER, True)))),   # finite: the NaN/inf check
-        conditions=(Condition(sp.And(tnext <= t + half, ispike < number),
+        conditions=(Condition(sp.And(tnext <= (t - half if late else t + half), ispike < number),
                               (Assignment("ispike", ispike + 1), Assignment("tnext", tnext + invl)),
                               ("spike",), src),),
         exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE)}, source=src, units="neuron")
+
+
+def _last_step_spike(ns: NetStim, times: np.ndarray, T: float, dt: float) -> np.ndarray:
+    """The spikes of a late NetStim (``_netstim_mechanism(late=True)``)
+    with the one NEURON handles after the run's last step (its time within
+    dt/2 of the end), which the late rule leaves for a step after the
+    run: computed here as the NetStim's times (exact without noise; a
+    noisy NetStim's is not reported)."""
+    if ns.noise > 0 or not (ns.start >= 0 and ns.number > 0) or len(times) >= ns.number:
+        return times
+    te = max(ns.start + ns.interval - ns.interval * (1 - ns.noise), 0.0)
+    if len(times):
+        te += ns.interval * len(times)   # not summed: only whether one falls in the last half step
+    if T - 0.5 * dt < te <= T + 0.5 * dt and (len(times) == 0 or times[-1] < T - 0.5 * dt):
+        return np.append(times, np.rint(T / dt) * dt)
+    return times
 
 
 _SHARE = True  # False: compose every member on its own (tests compare the two IRs)
@@ -401,19 +421,32 @@ class Network:
                 gd, i_d = self._cable[nc.post][3][nc.syn]
             pairs, delays = links.setdefault((gs, gd, f"{nc.syn}#{k}"), ([], []))
             pairs.append((i_s, i_d))
+            early = float(dt) if self._late(nc.pre, dt) else 0.0   # a late NetStim's spike leaves a step late
             if isinstance(self._members[nc.post], PointProcess):
                 # an artificial cell takes the event a step early, at the step's end (nmodl_events)
                 if nc.delay < 0.5 * float(dt):
                     raise OptionError(f"a NetCon into the artificial cell '{nc.post}' needs a delay of at least "
                                       f"dt/2 ({0.5 * float(dt)} ms; got {nc.delay})", element="connect")
-                delays.append(nc.delay - float(dt))
+                delays.append(nc.delay - float(dt) - early)
             else:
-                delays.append(nc.delay)
+                delays.append(nc.delay - early)
         events = tuple(EventLink(gs, "spike", gd, port, tuple(pairs), tuple(delays))
                        for (gs, gd, port), (pairs, delays) in links.items())
         net = NetIR("network", tuple(groups), temperature=float(celsius) + 273.15, event_links=events,
                     cable=cable)
         return ModelIR(name="network", file="<nmlcell.Network>", network=net)
+
+    def _late(self, name: str, dt) -> bool:
+        """Whether NetStim ``name`` handles its events at the end of the
+        step NEURON handles them at the start of (its first one can then be
+        at t = 0): where every NetCon from it is long enough to be
+        shortened by dt (delay >= dt/2, into an artificial cell >= 3 dt/2)."""
+        obj = self._members.get(name)
+        if not isinstance(obj, NetStim):
+            return False
+        h = 0.5 * float(dt)
+        return all(nc.delay >= (3 * h if isinstance(self._members[nc.post], PointProcess) else h)
+                   for nc in self.netcons if nc.pre == name)
 
     def _member(self, name, obj, dt):
         """(mechanism, parameter values, emits spikes, units, kind) of one member."""
@@ -427,7 +460,7 @@ class Network:
             mech = _with_netcons(obj.mech, [nc.weight for nc in self.netcons if nc.post == name])
             return mech, {**vals, "dt_half": 0.5 * float(dt)}, True, {}, "artificial"
         if isinstance(obj, NetStim):
-            mech = _netstim_mechanism(obj.noise > 0)
+            mech = _netstim_mechanism(obj.noise > 0, self._late(name, dt))
             vals = {"start": obj.start, "interval": obj.interval, "number": obj.number, "noise": obj.noise,
                     "dt_half": 0.5 * float(dt)}
             return mech, vals, True, {}, "netstims"
@@ -549,4 +582,8 @@ class Network:
         res.set_units({f"{c}.{n}": self._unit(c, n) for c, n in self._record})
         back = {f"{gid}[{i}]": name for name, (gid, i) in self._where.items()}
         res.spikes = {back[k]: v for k, v in res.spikes.items() if k in back}
+        for k, v in res.spikes.items():   # a late NetStim's spikes leave at the end of their step
+            if self._late(k, dt):
+                v = (np.rint(np.asarray(v) / float(dt)) - 1) * float(dt)
+                res.spikes[k] = _last_step_spike(self._members[k], v, float(duration), float(dt))
         return res
