@@ -19,7 +19,8 @@ pytest.importorskip("neuron")
 
 DATA = Path(__file__).parent / "data" / "classic_syn"
 MECHS = {"AmpaNmdaMg": "ampanmda_mg.mod", "GabaBG": "gabab_gprot.mod", "TMShared": "tm_shared.mod",
-         "ProbANDet": "prob_an.mod", "ISynExp": "isyn_exp.mod", "AlphaSynT": "alphasyn.mod"}
+         "ProbANDet": "prob_an.mod", "ISynExp": "isyn_exp.mod", "AlphaSynT": "alphasyn.mod",
+         "CappedSyn": "capped_syn.mod"}
 
 
 def _mechs():
@@ -88,6 +89,12 @@ def case(name):
         ncs = [["s", "a", "ISynExp[0]", [-0.3], 1.0, 10.0], ["s", "a", "AlphaSynT[0]", [0.004], 2.01, 10.0],
                ["a", "b", "AlphaSynT[0]", [0.01], 1.5, 0.0], ["b", "a", "AlphaSynT[0]", [0.002], 3.3, 0.0]]
         rec = [["a", "v"], ["b", "v"], ["a", "ISynExp[0].i"], ["a", "AlphaSynT[0].g"]]
+    elif name == "capped":
+        syn = "CappedSyn[0]"
+        cells = {"a": _cell([["CappedSyn", {}]]), "b": _cell(iclamp=[2.0, 60.0, 0.3])}
+        stims = {"s": _stim(3.0, 1.7, 30)}
+        ncs = [["s", "a", syn, [0.0015], 1.0, 10.0], ["b", "a", syn, [0.002], 0.9, 0.0]]
+        rec = [["a", "v"], ["a", f"{syn}.g"], ["a", f"{syn}.n"]]
     elif name == "intfire1":
         cells = {"a": _cell([["ExpSyn", {"tau": 2.0}]])}
         stims = {"s": _stim(2.0, 1.3, 40), "s2": _stim(20.0, 2.9, 12)}
@@ -166,7 +173,8 @@ def test_intfire1_builtin():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ampanmda_mg", "gabab", "prob_an", "isyn_alpha", "netstim_grid", "branched_multi"])
+@pytest.mark.parametrize("name", ["ampanmda_mg", "gabab", "prob_an", "isyn_alpha", "capped", "netstim_grid",
+                                  "branched_multi"])
 def test_case(name):
     cfg, rn, sn, rm, sm = _run(name)
     d = _compare(cfg, rn, sn, rm, sm)
