@@ -251,28 +251,33 @@ def json_copy(x):
     return json.loads(json.dumps(x))
 
 
+def _isi_stats(trains, start):
+    isi = np.concatenate([np.diff(t) for t in trains])
+    first = np.array([t[0] for t in trains]) - start
+    return len(isi), isi.mean(), isi.std() / isi.mean(), first.mean()
+
+
 def test_noisy_netstim_statistics():
     """NetStim noise 0.5, interval 5 ms (ISI = 2.5 ms + an exponential of
     mean 2.5 ms: mean 5, CV 0.5; first spike start + an exponential of mean
     2.5 ms) over 40 NetStims x 1000 ms: nmlcell's mean ISI and CV within 5
-    standard errors of theory, as NEURON's (its own streams) are; the
-    trains differ from one another."""
-    net = nmlcell.Network()
-    c = nmlcell.Cell.soma()
-    c.insert("pas")
-    syn = c.add(nmlcell.PointProcess("ExpSyn"))
-    net.add(c, "a")
-    for k in range(40):
-        net.add(nmlcell.NetStim(start=10.0, interval=5.0, number=1e9, noise=0.5), f"s{k}")
-        net.connect(f"s{k}", "a", syn, weight=1e-5, delay=1.0)
-    sp = net.run(1000.0, dt=0.025, seed=3).spikes
-    trains = [np.asarray(sp[f"s{k}"]) for k in range(40)]
-    isi = np.concatenate([np.diff(t) for t in trains])
-    n = len(isi)
-    assert n > 7000
-    mean, cv = isi.mean(), isi.std() / isi.mean()
-    assert abs(mean - 5.0) < 5 * 2.5 / np.sqrt(n), mean
-    assert abs(cv - 0.5) < 5 * 0.71 / np.sqrt(n), cv   # the CV's standard error: sqrt(2)*2.5/5/sqrt(n)
-    first = np.array([t[0] for t in trains]) - 10.0
-    assert abs(first.mean() - 2.5) < 5 * 2.5 / np.sqrt(40), first.mean()
-    assert len({tuple(t[:5]) for t in trains}) == 40
+    standard errors of theory, and NEURON's (its own streams, the same
+    network) too; nmlcell's trains differ from one another."""
+    from nrn_cells import compile_mods
+
+    cfg = {"lib": compile_mods(DATA), "T": 1000.0, "dt": 0.025, "celsius": 6.3,
+           "cells": {"a": _cell([["ExpSyn", {"tau": 2.0}]], mech="pas")},
+           "stims": {f"s{k}": _stim(10.0, 5.0, 1e9, 0.5) for k in range(40)},
+           "netcons": [[f"s{k}", "a", "ExpSyn[0]", [1e-5], 1.0, 10.0] for k in range(40)],
+           "record": [["a", "v"]]}
+    _rn, sn = neuron_net(cfg)
+    _rm, sm, _res = nmlcell_net(cfg, seed=3)
+    for spikes in (sm, sn):
+        trains = [np.asarray(spikes[f"s{k}"]) for k in range(40)]
+        n, mean, cv, first = _isi_stats(trains, 10.0)
+        print(f"n {n} mean ISI {mean:.4f} CV {cv:.4f} first {first:.3f}")
+        assert n > 7000
+        assert abs(mean - 5.0) < 5 * 2.5 / np.sqrt(n), mean
+        assert abs(cv - 0.5) < 5 * 0.71 / np.sqrt(n), cv   # the CV's standard error: sqrt(2)*2.5/5/sqrt(n)
+        assert abs(first - 2.5) < 5 * 2.5 / np.sqrt(40), first
+    assert len({tuple(np.asarray(sm[f"s{k}"])[:5]) for k in range(40)}) == 40
