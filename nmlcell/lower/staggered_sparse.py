@@ -27,12 +27,19 @@ residuals (:func:`conserve_rows`). It matters beyond round-off: dx_ih's
 autocatalytic growth amplified the difference of an ODE row to 77 mV.
 States whose derivative is 0 (ASSIGNED values INITIAL sets) stay out.
 
-The iterations are at most ``SPARSE_ITERATIONS``, with NEURON's stopping
-test applied per instance as a mask (an instance that has converged keeps
-its iterate); after the first, each runs under ``lax.cond`` only while some
-instance has not converged. The same arithmetic as NEURON's loop while it
-converges within that count; ``jit``/``vmap``/``grad`` apply (the gradient
-is that of the iterations taken).
+NEURON's stopping test is applied per instance as a mask (an instance that
+has converged keeps its iterate). The first ``SPARSE_ITERATIONS`` are
+unrolled, each after the first under ``lax.cond`` (skipped once every
+instance has converged); if some instance has not converged after them,
+one more ``lax.cond`` runs the rest up to NEURON's limit,
+``NEURON_ITERATIONS``, as a ``lax.fori_loop`` (a scan: reverse-mode
+differentiable) of the same conditional iteration. A step still not
+converged then is one where NEURON stops the run (``EXCEED_ITERS``): its
+states become NaN, which the run reports (``SimulationError`` with the
+time and the first non-finite state, often ``v``; a host callback would keep XLA's persistent cache from
+storing the kernel: 3 s of compilation on every run). The same arithmetic
+as NEURON's loop whenever NEURON's converges; ``jit``/``vmap``/``grad``
+apply (the gradient is that of the iterations taken).
 """
 from __future__ import annotations
 
@@ -41,7 +48,8 @@ import sympy as sp
 from .print_memo import doprint
 from .printer import _Printer
 
-SPARSE_ITERATIONS = 4   # measured enough for every sparse scheme of the tests (see docs/nmodl-support.md)
+SPARSE_ITERATIONS = 4   # unrolled: enough for every sparse scheme of the tests (see docs/nmodl-support.md)
+NEURON_ITERATIONS = 21  # sparse_thread's limit: iteration j = 0 .. MAXSTEPS (20); the next one is EXCEED_ITERS
 CONVERGE = 1e-6         # NEURON's scopmath CONVERGE: sum |dx| over the scheme's states
 
 
@@ -158,7 +166,16 @@ def emit_sparse(lines, cur, states, exprs, dexprs, frozen, base, order, dnames, 
                      f"done_ | (jnp.sum(jnp.abs(dx_), -1) <= {CONVERGE!r}))")
         lines.append("    from jax import lax as _lax")
         lines.append(f"    Xv_, done_ = {fn}(Xv_, jnp.zeros(Xv_.shape[:-1], bool))")
-        for _ in range((iterations or SPARSE_ITERATIONS) - 1):
+        unrolled = min(iterations or SPARSE_ITERATIONS, NEURON_ITERATIONS)
+        for _ in range(unrolled - 1):
             lines.append(f"    Xv_, done_ = _lax.cond(jnp.all(done_), lambda a, b: (a, b), {fn}, Xv_, done_)")
+        if NEURON_ITERATIONS > unrolled:
+            more = f"_sparse_more{tag}"
+            lines.append(f"    def {more}(Xv_, done_):")
+            lines.append(f"        Xv_, done_ = _lax.fori_loop(0, {NEURON_ITERATIONS - unrolled}, lambda i_, c_: "
+                         f"_lax.cond(jnp.all(c_[1]), lambda a, b: (a, b), {fn}, *c_), (Xv_, done_))")
+            lines.append("        # NEURON stops the run here (EXCEED_ITERS): a NaN state, which the run reports")
+            lines.append("        return jnp.where(done_[..., None], Xv_, jnp.nan), done_")
+            lines.append(f"    Xv_, done_ = _lax.cond(jnp.all(done_), lambda a, b: (a, b), {more}, Xv_, done_)")
     for k, s in enumerate(states):
         lines.append(f"    {base[s]}_n = Xv_[..., {k}]")
