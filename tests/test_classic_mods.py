@@ -282,6 +282,8 @@ def _params():
             yield pytest.param(case, branched, id=cid, marks=marks)
 
 
+# the ignored PARAMETER defaults (dx_it, mig_kdr) are test_ignored_parameter_defaults_warn_as_nocmodl_does's subject
+@pytest.mark.filterwarnings("ignore::nmlcell.importers.nmodl_decl.NmodlIgnoredDefault")
 @pytest.mark.parametrize("case,branched", list(_params()))
 def test_classic_mechanism_matches_neuron(case, branched):
     got = compare(case, branched)

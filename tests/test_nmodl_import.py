@@ -636,6 +636,7 @@ def _corpus_mods(corpus):
     return sorted(corpus.rglob("*.mod"))
 
 
+@pytest.mark.filterwarnings("ignore::nmlcell.importers.nmodl_decl.NmodlIgnoredDefault")  # HH2.mod, as nocmodl warns
 def test_corpus_every_mod_imports_or_is_listed(corpus):
     imported, rejected = [], []
     for f in _corpus_mods(corpus):
