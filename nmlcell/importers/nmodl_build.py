@@ -439,7 +439,7 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
             for n in self.stored:
                 if n in env and env[n] != before.get(n):
                     later.append(Assignment(f"{n}@stored", env[n]))
-            for n in self.prev_reads:
+            for n in sorted(self.prev_reads):  # a set: sorted, so the IR does not depend on the hash seed
                 if n in env and env[n] != before.get(n):
                     later.append(Assignment(f"{n}@prev", env[n]))
             # a state set by INITIAL from other quantities needs no prior value

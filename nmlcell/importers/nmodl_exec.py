@@ -372,10 +372,10 @@ class Executor(DerivativeRules, Declarations):
         self.derivatives = self._fold_derivatives(d0, [c for c, _e, _f in results], dvals, s)
         # fold, innermost last: Piecewise((v1, c1), (v2, c2), ..., (velse, True))
         for key_src in ("env", "locals"):
-            names = set()
+            names = {}  # first-appearance order (a set's would follow the hash seed)
             for _c, ee, ff in results + [(True, e2, f2)]:
                 d = ee if key_src == "env" else ff.locals
-                names |= set(d)
+                names.update(dict.fromkeys(d))
             base = env if key_src == "env" else frame.locals
             for n in names:
                 vals = []
