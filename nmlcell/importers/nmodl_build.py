@@ -150,9 +150,6 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
         from .nmodl_events import simultaneous
 
         order = simultaneous(changed)
-        if order is None:
-            self._unsup("NET_RECEIVE assignments that read each other's values", pat)
-            return None
         return order, list(self.nr_watches), list(self.nr_events), self.nr_sends[sends:]
 
     def _read_outside_net_receive(self, n: str) -> bool:
