@@ -133,6 +133,10 @@ class NmlCell:
         f, line = rd.index.locate(cell_id)
         self.file, self.line = f, line
         self._lines = None
+        # the <cell> element's own line: OSB files often give the <neuroml>
+        # document the cell's id too, and the index finds that one first
+        if f:
+            self.line = self.line_of("cell", cell_id)
         self._read()
 
     def line_of(self, tag: str, ident) -> int | None:
@@ -166,7 +170,8 @@ class NmlCell:
 
             from .nml_morphology import _Lines, morphology_from_nml
 
-            self._lines = _Lines(Path(self.file))
+            if self._lines is None:
+                self._lines = _Lines(Path(self.file))
             morph = morphology_from_nml(cell.morphology, file=self.file, lines=self._lines, unbranched="segments")
         else:
             morph = read_nml_morphology(self.file, cell_id=self.id, unbranched="segments")
