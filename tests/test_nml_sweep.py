@@ -32,19 +32,24 @@ CA_INIT_REASON = (
     "only the recorded t=0 cai is the group's own; nmlcell starts each group at its species' value (LEMS)")
 
 # case: (v_tol mV, spike_tol ms, spikes at the soma); measured: every trace
-# within 5e-6 mV outside spikes, spike times within 1e-9 ms
+# within 5.4e-6 mV outside spikes, spike times within 1.1e-8 ms
 CASES = {
     "sw_gates": (1e-4, 1e-6, 1),
     "sw_q10": (1e-4, 1e-6, 1),
     "sw_custom": (1e-4, 1e-6, 1),
     "sw_ks": (1e-4, 1e-6, 0),
+    "sw_ks_q10": (1e-4, 1e-6, 2),
     "sw_ca_pool": (1e-4, 1e-6, 1),
     "sw_ca_ghk": (1e-4, 1e-6, 2),
     "sw_nonuniform": (1e-4, 1e-6, 2),
     "sw_groups": (1e-4, 1e-6, 2),
     "sw_clamps": (1e-4, 1e-6, 1),
 }
-XFAIL = {"sw_ca_init": CA_INIT_REASON}
+VHALF_REASON = (
+    "vHalfTransition in a gateKS: the export's KINETIC block leaves the transition out (its mod file computes "
+    "the rates but writes no reaction for them, and its CONSERVE sums only the other states), so the open "
+    "state never fills; nmlcell keeps LEMS's edge: 100 mV apart between spikes, the spike 0.87 ms apart")
+XFAIL = {"sw_ca_init": CA_INIT_REASON, "sw_ks_vhalf": VHALF_REASON}
 QUICK = {"sw_custom", "sw_ks"}
 
 
