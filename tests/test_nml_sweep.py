@@ -41,6 +41,7 @@ CASES = {
     "sw_ks_q10": (1e-4, 1e-6, 2),
     "sw_ca_pool": (1e-4, 1e-6, 1),
     "sw_ca_ghk": (1e-4, 1e-6, 2),
+    "sw_ca_tauinf": (1e-4, 1e-6, 1),
     "sw_nonuniform": (1e-4, 1e-6, 2),
     "sw_groups": (1e-4, 1e-6, 2),
     "sw_clamps": (1e-4, 1e-6, 1),
