@@ -71,8 +71,12 @@ def _netstim_mechanism(noisy: bool, late: bool = False) -> Mechanism:
     of the step NEURON handles it at the start of (``tnext <= t - dt/2``),
     so that an event at t = 0 (``start=0``) is not lost before the first
     step; the network then shortens the NetStim's delays by dt and reports
-    its spikes dt earlier (:meth:`Network._late`)."""
+    its spikes dt earlier (:meth:`Network._late`). ``spike_lag`` keeps the
+    spike's exact time less the step's (the step end's, or the late rule's
+    step start): a NET_RECEIVE reading ``t`` sees the exact event time
+    (:mod:`nmlcell.lower.events`)."""
     from .importers.nmodl_netcon import NEVER
+    from .lower.events import LAG
 
     src = Source(origin="NetStim (netstim.mod's NET_RECEIVE, flags 3 and 1)")
     start, interval, number, noise, half = (sym(n) for n in ("start", "interval", "number", "noise", "dt_half"))
@@ -94,15 +98,18 @@ def _netstim_mechanism(noisy: bool, late: bool = False) -> Mechanism:
                     Parameter("noise", 0.0, NONE, "", "fraction of the interval that is random"),
                     Parameter("dt_half", 0.0125, _MS, "ms", "half the run's dt (NEURON's delivery rule)")),
         states=(State("tnext", _MS, "time of the pending self-event", src),
-                State("ispike", NONE, "spikes so far", src)),
-        derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0)},
+                State("ispike", NONE, "spikes so far", src),
+                State(LAG, _MS, "the latest spike's time less its step's (ms)", src)),
+        derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0), LAG: sp.Integer(0)},
         inputs=inputs,
-        on_start=(Assignment("ispike", sp.Integer(0)),
+        on_start=(Assignment("ispike", sp.Integer(0)), Assignment(LAG, sp.Integer(0)),
                   Assignment("tnext", sp.Piecewise((first, on), (NEVER, True)))),   # finite: the NaN/inf check
         conditions=(Condition(sp.And(tnext <= (t - half if late else t + half), ispike < number),
-                              (Assignment("ispike", ispike + 1), Assignment("tnext", tnext + invl)),
+                              (Assignment(LAG, tnext - (t - 2 * half if late else t)),
+                               Assignment("ispike", ispike + 1), Assignment("tnext", tnext + invl)),
                               ("spike",), src),),
-        exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE)}, source=src, units="neuron")
+        exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE), LAG: (LAG, _MS)}, source=src,
+        units="neuron")
 
 
 def _last_step_spike(ns: NetStim, times: np.ndarray, T: float, dt: float) -> np.ndarray:
@@ -440,12 +447,15 @@ class Network:
         """Whether NetStim ``name`` handles its events at the end of the
         step NEURON handles them at the start of (its first one can then be
         at t = 0): where every NetCon from it is long enough to be
-        shortened by dt (delay >= dt/2, into an artificial cell >= 3 dt/2)."""
+        shortened by dt and still leave a step to deliver an event of a
+        time between steps one step early (lower/events.py:
+        ``round(delay/dt) - 1 >= 1``, delay > 3 dt/2; into an artificial
+        cell, which takes it a step early, > 5 dt/2)."""
         obj = self._members.get(name)
         if not isinstance(obj, NetStim):
             return False
-        h = 0.5 * float(dt)
-        return all(nc.delay >= (3 * h if isinstance(self._members[nc.post], PointProcess) else h)
+        dt = float(dt)
+        return all(round(nc.delay / dt) - (2 if isinstance(self._members[nc.post], PointProcess) else 1) >= 1
                    for nc in self.netcons if nc.pre == name)
 
     def _member(self, name, obj, dt):

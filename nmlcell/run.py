@@ -69,7 +69,15 @@ def make_step(lowered, integrator, dt, observe, plan=None):
         import jax
 
         t1 = t + dt if t1 is None else t1
-        if plan is not None:
+        lag = None
+        if plan is not None and plan.timed:   # (flags, exact spike lags): lower/events.py
+            from .lower.events import deliver
+
+            ev, lag = ev
+            inc = plan.incoming(ev, i, tables)
+            timed, lags = plan.timed_incoming(ev[0] if isinstance(ev, tuple) else ev, lag, i)
+            y = deliver(lowered, t, y, p, {**inc, **timed}, lags)
+        elif plan is not None:
             y = lowered.deliver(t, y, p, plan.incoming(ev, i, tables))
         y_start = y
         y, (spikes, y_mid) = advance(t, t1, y, p)
@@ -87,6 +95,8 @@ def make_step(lowered, integrator, dt, observe, plan=None):
             spk = jnp.zeros((0,), dtype=bool)
         if plan is not None:
             ev = plan.push(ev, i, spikes)
+            if lag is not None:
+                ev = (ev, plan.push_lags(lag, i, y))
         return y, rec, spk, ev
 
     return step
@@ -221,7 +231,7 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
     y0, rec0 = start if start is not None else _start(params)
     layout = lowered.spike_layout()
     _run = run_chunk
-    ev = plan.empty() if plan is not None else None
+    ev = plan.carry0() if plan is not None else None
 
     def run_chunk(y, i, bad):
         nonlocal ev
@@ -343,7 +353,7 @@ def make_simulator(lowered, integrator, *, duration, dt, record):
             return jax.lax.scan(body, carry, idx)
 
         n_emit = sum(sz for _g, sz in lowered.spike_layout())
-        carry0 = (y0, jnp.zeros((n_emit,), jnp.int32), plan.empty() if plan is not None else None)
+        carry0 = (y0, jnp.zeros((n_emit,), jnp.int32), plan.carry0() if plan is not None else None)
         # Checkpointed in chunks of about sqrt(n) steps: reverse mode keeps
         # the carries at chunk boundaries and recomputes one chunk at a time,
         # so its memory grows as sqrt(n), not n (the forward pass is unchanged).

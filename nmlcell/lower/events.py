@@ -18,6 +18,16 @@ advances) a connection delivers it when it is due:
   step ``s + 1`` when the source population comes after the target's in
   the network (a source before it reaches the synapse one step earlier in
   jLEMS, inside the same step; see docs/differences-from-neuron.md).
+
+A source whose spikes fall between steps (a NetStim: NEURON's event at
+its exact time) keeps the time of its latest spike less its step's in a
+state :data:`LAG`. The routes from such sources carry it in a float
+buffer next to the spike flags (:meth:`EventPlan.carry0`) and deliver
+each event as NEURON does: at the start of the first step whose start
+``t`` has ``te <= t + dt/2``, ``te`` the exact spike time plus the
+delay (one step before or after ``round(delay/dt)`` where both fall
+between steps), and a handler reading ``t`` (NET_RECEIVE) sees ``te``.
+Plans with no such route carry the flags alone (no extra cost).
 """
 from __future__ import annotations
 
@@ -35,12 +45,24 @@ class _Route:
     delay_si: np.ndarray  # (n_dst,) seconds
     cls: np.ndarray = None  # (n_dst,) index of the delay in EventPlan.classes, -1 for none
     forward: np.ndarray = None  # (n_dst,) delivered within the step the spike is emitted in (jLEMS)
+    lagged: np.ndarray = None   # (n_dst,) its source has exact spike times (timed routes)
+    off: np.ndarray = None      # (n_dst,) ms, delay - dt * steps (timed routes)
+    exact_t: bool = False       # its handler reads t (timed routes)
+
+
+LAG = "spike_lag"   # a source's state: its latest spike's exact time less the step's (ms)
+
+
+def _reads_t(mech, port) -> bool:
+    return any(x.name == "t" for h in mech.on_events if h.port == port
+               for a in h.assignments for x in a.expr.free_symbols)
 
 
 class EventPlan:
     """The buffer layout and the routes of a lowered model's event links."""
 
     LATENCY = 1  # steps between a spike's detection and its delivery with no delay
+    timed_routes: list = []  # indices of the routes from sources with exact spike times (LAG)
 
     def __init__(self, lowered, event_links, dt, lems_clock=False):
         self.lems_clock = lems_clock
@@ -91,6 +113,77 @@ class EventPlan:
             r.cls = np.array([self.classes.index(float(d)) if d > 0 else -1 for d in r.delay_si], np.int32)
         self.length = dmax + self.LATENCY + 3
         self.layout = [(gid, lowered.groups[gid].size) for gid in self.sources]
+        # the sources' exact spike times (state LAG), for the routes whose handler reads t
+        self.lag_cols = {}
+        for gid in self.sources:
+            names = list(lowered.groups[gid].kernel.state_names)
+            if LAG in names:
+                self.lag_cols[gid] = names.index(LAG)
+        lagged = np.zeros(max(self.width, 1), bool)
+        for gid, off in self.sources.items():
+            if gid in self.lag_cols:
+                lagged[off:off + lowered.groups[gid].size] = True
+        # routes with a source that has exact times: the step from its lag (timed_incoming)
+        self.timed_routes = [] if lems_clock else [
+            k for k, r in enumerate(self.routes) if lagged[np.maximum(r.slot_src, 0)][r.slot_src >= 0].any()]
+        for k in self.timed_routes:
+            r = self.routes[k]
+            r.lagged = lagged[np.maximum(r.slot_src, 0)] & (r.slot_src >= 0)
+            # the part of the delay the step rounds off; whether the handler sees the exact time
+            r.off = r.delay_si * 1e3 - self.dt * r.delay
+            g = lowered.groups[r.dst]
+            r.exact_t = g.mech.kind != "artificial_cell" and _reads_t(g.mech, r.port)
+
+    @property
+    def timed(self) -> bool:
+        return bool(self.timed_routes)
+
+    def carry0(self):
+        """The event state the loop carries: :meth:`empty`, and where some
+        route is timed, the float buffer of spike lags next to it."""
+        import jax.numpy as jnp
+
+        ev = self.empty()
+        return (ev, jnp.zeros((self.length, max(self.width, 1)))) if self.timed else ev
+
+    def timed_incoming(self, buf, lag, i):
+        """({(gid, port): (N,) bool}, {(gid, port): (N,) ms}) of the timed
+        routes' events due at the start of step ``i``, and what to add to
+        the step's ``t`` for a handler reading it (its exact time less the
+        delay's rounded-off part, which the handler adds: netcon_state)."""
+        import jax.numpy as jnp
+
+        out, lags = {}, {}
+        half = 0.5 * self.dt
+        for k in self.timed_routes:
+            r = self.routes[k]
+            col = jnp.asarray(np.maximum(r.slot_src, 0))
+            ok = jnp.asarray((r.slot_src >= 0) & ~r.forward)
+            got = jnp.zeros(r.slot_src.shape, bool)
+            tl = jnp.zeros(r.slot_src.shape)
+            for shift in (-1, 0, 1):   # the event of step s delivered `shift` steps off round(delay/dt)
+                s = i - r.delay - self.LATENCY - shift
+                row = jnp.mod(s, self.length)
+                lg = lag[row, col]
+                x = lg + jnp.asarray(r.off)
+                want = jnp.where(x <= -half, -1, jnp.where(x > half, 1, 0))
+                # none before its spike is known (delay under dt/2 past the source's step): one step late
+                want = jnp.where(jnp.asarray(r.lagged), jnp.maximum(want, jnp.asarray(-np.minimum(r.delay, 1))), 0)
+                hit = buf[row, col] & (s >= 0) & (want == shift)
+                got = got | hit
+                tl = jnp.where(hit, lg - shift * self.dt, tl)
+            out[(r.dst, r.port)] = got & ok
+            if r.exact_t:
+                lags[(r.dst, r.port)] = tl
+        return out, lags
+
+    def push_lags(self, lag, i, y):
+        """The lag buffer with step ``i``'s values of the sources' LAG states."""
+        import jax.numpy as jnp
+
+        row = jnp.concatenate([y[gid][self.lag_cols[gid]] if gid in self.lag_cols else jnp.zeros((n,))
+                               for gid, n in self.layout])
+        return lag.at[jnp.mod(i, self.length)].set(row)
 
     def empty(self, dtype=bool):
         import jax.numpy as jnp
@@ -135,7 +228,9 @@ class EventPlan:
         rows = None
         if tables is not None:
             rows = [jax.lax.dynamic_index_in_dim(t, i, axis=1, keepdims=False) for t in tables]
-        for r in self.routes:
+        for k, r in enumerate(self.routes):
+            if k in self.timed_routes:   # (timed_incoming)
+                continue
             col = jnp.asarray(np.maximum(r.slot_src, 0))
             ok = jnp.asarray((r.slot_src >= 0) & ~r.forward)
             if rows is None:
@@ -175,10 +270,12 @@ class EventPlan:
         return buf.at[jnp.mod(i, self.length)].set(row)
 
 
-def deliver(lowered, t, y, p, incoming):
+def deliver(lowered, t, y, p, incoming, lags=None):
     """Apply the OnEvent handlers of the events arriving now (``incoming``:
     (gid, port) -> (N,) bool): each handler's assignments in order, each
-    seeing the previous ones, on the instances that received an event."""
+    seeing the previous ones, on the instances that received an event.
+    ``lags``: (gid, port) -> (N,) ms added to the ``t`` the handler sees
+    (:meth:`EventPlan.lags_in`)."""
     import jax.numpy as jnp
 
     from .system import _set
@@ -199,8 +296,9 @@ def deliver(lowered, t, y, p, incoming):
         for h in g.event_reads & g.hoisted_derived:
             dv = {**dv, h: p[gid][g.kernel.hoisted_key(h)]}
         yg = y[gid]
+        te = t if not lags or (gid, port) not in lags else t + lags[(gid, port)]
         for col, fn in assigns:
-            (val,) = fn(t, yg, pg, u, dv)
+            (val,) = fn(te, yg, pg, u, dv)
             yg = _set(yg, col, jnp.where(got, val, yg[col]).astype(yg[col].dtype))
         y[gid] = yg
     return y
