@@ -45,8 +45,6 @@ class _Route:
     delay_si: np.ndarray  # (n_dst,) seconds
     cls: np.ndarray = None  # (n_dst,) index of the delay in EventPlan.classes, -1 for none
     forward: np.ndarray = None  # (n_dst,) delivered within the step the spike is emitted in (jLEMS)
-    lagged: np.ndarray = None   # (n_dst,) its source has exact spike times (timed routes)
-    off: np.ndarray = None      # (n_dst,) ms, delay - dt * steps (timed routes)
     exact_t: bool = False       # its handler reads t (timed routes)
 
 
@@ -126,11 +124,20 @@ class EventPlan:
         # routes with a source that has exact times: the step from its lag (timed_incoming)
         self.timed_routes = [] if lems_clock else [
             k for k, r in enumerate(self.routes) if lagged[np.maximum(r.slot_src, 0)][r.slot_src >= 0].any()]
-        for k in self.timed_routes:
-            r = self.routes[k]
-            r.lagged = lagged[np.maximum(r.slot_src, 0)] & (r.slot_src >= 0)
-            # the part of the delay the step rounds off; whether the handler sees the exact time
-            r.off = r.delay_si * 1e3 - self.dt * r.delay
+        # the timed routes' connections end to end (one gather per candidate step for all of them)
+        tr = [self.routes[k] for k in self.timed_routes]
+        self._cut = np.cumsum([0] + [len(r.slot_src) for r in tr])
+        if tr:
+            src = np.concatenate([r.slot_src for r in tr])
+            self._tcol = np.maximum(src, 0)
+            self._tok = (src >= 0) & ~np.concatenate([r.forward for r in tr])
+            self._tlagged = lagged[self._tcol] & (src >= 0)
+            self._tdelay = np.concatenate([r.delay for r in tr])
+            # the part of the delay the step rounds off
+            self._toff = np.concatenate([r.delay_si for r in tr]) * 1e3 - self.dt * self._tdelay
+            # an event is not delivered before its spike is known: at most one step early, none with no delay steps
+            self._tmin = -np.minimum(self._tdelay, 1)
+        for r in tr:   # whether the handler sees the exact time
             g = lowered.groups[r.dst]
             r.exact_t = g.mech.kind != "artificial_cell" and _reads_t(g.mech, r.port)
 
@@ -153,28 +160,28 @@ class EventPlan:
         delay's rounded-off part, which the handler adds: netcon_state)."""
         import jax.numpy as jnp
 
-        out, lags = {}, {}
         half = 0.5 * self.dt
-        for k in self.timed_routes:
-            r = self.routes[k]
-            col = jnp.asarray(np.maximum(r.slot_src, 0))
-            ok = jnp.asarray((r.slot_src >= 0) & ~r.forward)
-            got = jnp.zeros(r.slot_src.shape, bool)
-            tl = jnp.zeros(r.slot_src.shape)
-            for shift in (-1, 0, 1):   # the event of step s delivered `shift` steps off round(delay/dt)
-                s = i - r.delay - self.LATENCY - shift
-                row = jnp.mod(s, self.length)
-                lg = lag[row, col]
-                x = lg + jnp.asarray(r.off)
-                want = jnp.where(x <= -half, -1, jnp.where(x > half, 1, 0))
-                # none before its spike is known (delay under dt/2 past the source's step): one step late
-                want = jnp.where(jnp.asarray(r.lagged), jnp.maximum(want, jnp.asarray(-np.minimum(r.delay, 1))), 0)
-                hit = buf[row, col] & (s >= 0) & (want == shift)
-                got = got | hit
-                tl = jnp.where(hit, lg - shift * self.dt, tl)
-            out[(r.dst, r.port)] = got & ok
+        col = jnp.asarray(self._tcol)
+        off = jnp.asarray(self._toff)
+        got = jnp.zeros(self._tcol.shape, bool)
+        tl = jnp.zeros(self._tcol.shape)
+        for shift in (-1, 0, 1):   # the event of step s delivered `shift` steps off round(delay/dt)
+            s = i - jnp.asarray(self._tdelay) - self.LATENCY - shift
+            row = jnp.mod(s, self.length)
+            lg = lag[row, col]
+            x = lg + off
+            want = jnp.where(x <= -half, -1, jnp.where(x > half, 1, 0))
+            want = jnp.where(jnp.asarray(self._tlagged), jnp.maximum(want, jnp.asarray(self._tmin)), 0)
+            hit = buf[row, col] & (s >= 0) & (want == shift)
+            got = got | hit
+            tl = jnp.where(hit, lg - shift * self.dt, tl)
+        got = got & jnp.asarray(self._tok)
+        out, lags = {}, {}
+        for j, k in enumerate(self.timed_routes):
+            r, a, b = self.routes[k], self._cut[j], self._cut[j + 1]
+            out[(r.dst, r.port)] = got[a:b]
             if r.exact_t:
-                lags[(r.dst, r.port)] = tl
+                lags[(r.dst, r.port)] = tl[a:b]
         return out, lags
 
     def push_lags(self, lag, i, y):
