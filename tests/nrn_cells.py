@@ -84,6 +84,20 @@ h.Import3d_GUI(r, 0).instantiate(None)
 secs = list(h.allsec())
 '''
 
+# The cell of test_cable_cell/_solvers and test_nmodl_carried on ``secs``:
+# cm 1, Ra 100, nseg cfg["nseg"] (3 where cfg has none) on every section,
+# hh in the soma and axon, pas (1e-4 S/cm2, -65 mV) elsewhere
+HH_SOMA_AXON_PAS = r'''
+for s in secs:
+    s.nseg = cfg.get("nseg", 3); s.cm = 1.0; s.Ra = 100.0
+    if s.name().split("[")[0] in ("soma", "axon"):
+        s.insert("hh")
+    else:
+        s.insert("pas")
+        for seg in s:
+            seg.pas.g, seg.pas.e = 1e-4, -65.0
+'''
+
 # The end of a NEURON script on ``secs`` (the cell's sections, the soma first)
 # and ``cfg`` (amp, rec: [(section name, x)], T): NEURON's tables off, an
 # IClamp at the soma's middle (2 ms for 20 ms), v recorded at cfg["rec"],

@@ -7,23 +7,15 @@ import numpy as np
 import pytest
 
 import nmlcell
-from nrn_cells import ICLAMP_RECORD_RUN, IMPORT3D_HEAD, run_script
+from grad_check import grad_and_fd
+from nrn_cells import HH_SOMA_AXON_PAS, ICLAMP_RECORD_RUN, IMPORT3D_HEAD, run_script
 
 HERE = Path(__file__).parent
 SOMA3 = HERE / "data" / "morph" / "soma3.swc"
 CORPUS = HERE.resolve().parents[1] / "shared" / "corpus"
 HAY_ASC = CORPUS / "modeldb-139653-hay2011" / "morphologies" / "cell1.asc"
 
-_NEURON = IMPORT3D_HEAD + r'''
-for s in secs:
-    s.nseg = cfg["nseg"]; s.cm = 1.0; s.Ra = 100.0
-    if s.name().split("[")[0] in ("soma", "axon"):
-        s.insert("hh")
-    else:
-        s.insert("pas")
-        for seg in s:
-            seg.pas.g, seg.pas.e = 1e-4, -65.0
-''' + ICLAMP_RECORD_RUN
+_NEURON = IMPORT3D_HEAD + HH_SOMA_AXON_PAS + ICLAMP_RECORD_RUN
 
 
 def _neuron(morph, rec, amp, T, nseg):
@@ -111,23 +103,12 @@ def test_branched_cell_errors():
 def test_gradient_through_a_branched_cell(solver):
     """jax.grad through the tree solve (a passive cell; crank_nicolson's
     doubled step too) equals a central finite difference."""
-    import jax
-
     cell = nmlcell.Cell(SOMA3, nseg=1)
     cell.insert("pas", g=1e-4, e=-65.0)
     cell.add(nmlcell.IClamp(delay=0.0, dur=10.0, amp=0.05), at="soma[0](0.5)")
     cell.solver = solver
     sim = cell.simulator(duration=5.0, dt=0.05, record=["dend[0](0.5).v"])
-    p = cell.parameters()
-    gid = next(k for k in p if k != "__global__" and "g_pas" in p[k])
-
-    def loss(scale):
-        q = jax.tree.map(lambda a: a, p)
-        q[gid]["g_pas"] = p[gid]["g_pas"] * scale
-        return sim(q)["dend[0](0.5).v"].mean()
-
-    grad = float(jax.grad(loss)(1.0))
-    fd = float((loss(1.0 + 1e-5) - loss(1.0 - 1e-5)) / 2e-5)
+    grad, fd = grad_and_fd(sim, cell.parameters(), "g_pas", "dend[0](0.5).v")
     assert grad != 0.0 and abs(grad - fd) < 1e-4 * abs(fd)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import nmlcell
-from nrn_cells import IMPORT3D_HEAD, run_script
+from nrn_cells import HH_SOMA_AXON_PAS, IMPORT3D_HEAD, run_script
 
 HERE = Path(__file__).parent
 SOMA3 = HERE / "data" / "morph" / "soma3.swc"
@@ -19,15 +19,7 @@ DATA = HERE / "data" / "nml_mc"
 CORPUS = Path(os.environ.get("NMLCELL_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
 
-_NEURON = IMPORT3D_HEAD + r'''
-for s in secs:
-    s.nseg = 3; s.cm = 1.0; s.Ra = 100.0
-    if s.name().split("[")[0] in ("soma", "axon"):
-        s.insert("hh")
-    else:
-        s.insert("pas")
-        for seg in s:
-            seg.pas.g, seg.pas.e = 1e-4, -65.0
+_NEURON = IMPORT3D_HEAD + HH_SOMA_AXON_PAS + r'''
 h.usetable_hh = 0
 st = h.IClamp(secs[0](0.5)); st.delay, st.dur, st.amp = 2.0, cfg["dur"], cfg["amp"]
 recs = []

@@ -32,6 +32,8 @@ import pytest
 import nmlcell
 from nmlcell.errors import OptionError, UnsupportedError
 from nmlcell.importers.nmodl import load_mod_file
+from grad_check import grad_and_fd
+from nrn_cells import HH_SOMA_AXON_PAS
 
 FOLDER = Path(__file__).resolve().parent / "data" / "mod" / "regress" / "carried"
 SOMA3 = Path(__file__).resolve().parent / "data" / "morph" / "soma3.swc"
@@ -77,17 +79,9 @@ def test_carried_values_against_neuron():
         assert np.max(np.abs(ours[q] - ref[q])) < 1e-11 * max(1.0, np.ptp(ref[q])), q
 
 
-_BRANCHED = r'''
-h.nrn_load_dll(cfg["lib"])
+_BRANCHED = 'h.nrn_load_dll(cfg["lib"])\n' + HH_SOMA_AXON_PAS + '''
 for s in secs:
-    s.nseg = 3; s.cm = 1.0; s.Ra = 100.0
     s.insert("latch")
-    if s.name().split("[")[0] in ("soma", "axon"):
-        s.insert("hh")
-    else:
-        s.insert("pas")
-        for seg in s:
-            seg.pas.g, seg.pas.e = 1e-4, -65.0
 '''
 
 
@@ -152,24 +146,13 @@ def test_gradient_through_carried_values():
     """jax.grad through a branched cell with a jumped STATE (``jump``, its
     condition holding at rest) and a latch engaged (``latch``, vth -70 mV)
     equals a central finite difference (measured: 8.5e-11 relative)."""
-    import jax
-
     cell = nmlcell.Cell(SOMA3, nseg=1)
     cell.insert("pas", g=1e-4, e=-65.0)
     cell.insert(load_mod_file(FOLDER / "jump.mod"), vh=-66.0)
     cell.insert(load_mod_file(FOLDER / "latch.mod"), vth=-70.0)
     cell.add(nmlcell.IClamp(delay=0.0, dur=10.0, amp=0.05), at="soma[0](0.5)")
     sim = cell.simulator(duration=5.0, dt=0.05, record=["dend[0](0.5).v"])
-    p = cell.parameters()
-    gid = next(k for k in p if k != "__global__" and "g_jump" in p[k])
-
-    def loss(scale):
-        q = jax.tree.map(lambda a: a, p)
-        q[gid]["g_jump"] = p[gid]["g_jump"] * scale
-        return sim(q)["dend[0](0.5).v"].mean()
-
-    grad = float(jax.grad(loss)(1.0))
-    fd = float((loss(1.0 + 1e-5) - loss(1.0 - 1e-5)) / 2e-5)
+    grad, fd = grad_and_fd(sim, cell.parameters(), "g_jump", "dend[0](0.5).v")
     assert grad != 0.0 and abs(grad - fd) < 1e-6 * abs(fd)
 
 
