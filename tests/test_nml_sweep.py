@@ -99,3 +99,18 @@ def test_unsupported_cell_part_names_the_cell_line(tmp_path):
     line = next(k for k, ln in enumerate(cell.splitlines(), 1) if '<cell id="sw_groups">' in ln)
     assert f"several initMembPotential values of cell 'sw_groups' ({tmp_path / 'sw_groups.cell.nml'}:{line})" \
         in str(e.value)
+
+
+def test_a_kinetic_scheme_beyond_the_closed_form_is_refused(monkeypatch):
+    """An ionChannelKS scheme larger than the closed-form solve covers
+    (KS_MAX_STATES; lowered here to 2 so that sw_ks's 3-state scheme is
+    one) is listed as unsupported, not stepped differently from the
+    export's METHOD sparse."""
+    import nmlcell
+    from nmlcell.errors import UnsupportedError
+    from nmlcell.importers import nml_mechanisms
+
+    monkeypatch.setattr(nml_mechanisms, "KS_MAX_STATES", 2)
+    monkeypatch.setenv("NMLCELL_CACHE", "off")  # a cached import would not see the patched limit
+    with pytest.raises(UnsupportedError, match="a kinetic scheme of more than 2 states"):
+        nmlcell.load(_lems("sw_ks"))

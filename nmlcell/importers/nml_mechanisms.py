@@ -108,8 +108,11 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     kin = [tuple(n.replace("/", "_") for n in sch) for sch in ch.kinetic]
     # a channel whose every state is a kinetic scheme's occupancy (ionChannelKS):
     # the export's KINETIC block, METHOD sparse (see _kinetic_updates)
-    ks_only = bool(kin) and {n for sch in kin for n in sch} == {s.name.replace("/", "_") for s in ch.states} \
-        and all(len(sch) <= KS_MAX_STATES for sch in kin)
+    ks_all = bool(kin) and {n for sch in kin for n in sch} == {s.name.replace("/", "_") for s in ch.states}
+    ks_only = ks_all and all(len(sch) <= KS_MAX_STATES for sch in kin)
+    if ks_all and not ks_only:
+        unsupported.append(where(f"ion channel '{ch.name}': a kinetic scheme of more than {KS_MAX_STATES} states "
+                                 "(the export's METHOD sparse is solved in closed form up to that size)"))
     ch = _mod_defaults(_plain(ch, keep_lags=bool(ch.states) and not ks_only, lagged_out=lagged))
     subs = {}
     inputs = [Input("v", _V, "requirement")]
