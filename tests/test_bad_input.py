@@ -37,6 +37,25 @@ def test_missing_include(tmp_path, capsys):
     assert rc == 2 and "m.xml:3" in err and "nothere.nml" in err and "Include" in err
 
 
+def test_duplicate_top_level_id(tmp_path, capsys):
+    """A document defining one id twice (jNeuroML: "Duplicate id") is
+    refused with the second definition's line, not read with one of the
+    two kept silently."""
+    nml = HH_NML.read_text()
+    first = nml.index('<ionChannelHH id="kChan"')
+    nml = nml.replace('<cell id="hhcell">', '<ionChannelHH id="kChan" conductance="20pS" species="k"/>\n'
+                      '    <cell id="hhcell">', 1)
+    (tmp_path / "NML2_SingleCompHHCell.nml").write_text(nml)
+    f = tmp_path / "dup.xml"
+    f.write_text(EX5.read_text().replace('<Include file="../examples/NML2_SingleCompHHCell.nml"/>',
+                                         '<Include file="NML2_SingleCompHHCell.nml"/>'))
+    rc, out, err = _cli(["run", str(f)], capsys)
+    line = nml.count("\n", 0, nml.index('<ionChannelHH id="kChan" conductance="20pS"')) + 1
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"NML2_SingleCompHHCell.nml:{line}" in err and "duplicate id 'kChan'" in err
+    assert f"first at line {nml.count(chr(10), 0, first) + 1}" in err
+
+
 def test_unknown_component_type(tmp_path, capsys):
     src = EX5.read_text().replace('<Include file="../examples/NML2_SingleCompHHCell.nml"/>',
                                   f'<Include file="{HH_NML}"/>')

@@ -48,6 +48,16 @@ class SourceIndex:
             self.where.setdefault(m.group(2), (str(path), line, m.group(1)))
 
 
+def _duplicate(path: Path, cid: str, tag: str, first: str):
+    """Two top-level components of one document with one id: jNeuroML
+    stops ("Duplicate id"); pylems would keep one of them silently."""
+    text = path.read_text(errors="replace")
+    lines = [text.count("\n", 0, m.start()) + 1 for m in _ID.finditer(text) if m.group(2) == cid]
+    also = f" (the first at line {lines[0]}, <{first}>)" if len(lines) > 1 else ""
+    raise ModelImportError(f"duplicate id '{cid}'{also}: jNeuroML refuses a document that defines an id twice",
+                           file=str(path), line=lines[-1] if lines else None, element=tag)
+
+
 def check_tree(path: Path, search: list[Path], index: SourceIndex, core_dir: Path, seen=None):
     """Parse ``path`` and, recursively, its <Include>s. Raises
     ModelImportError (file:line) on malformed XML or a missing include."""
@@ -60,14 +70,23 @@ def check_tree(path: Path, search: list[Path], index: SourceIndex, core_dir: Pat
         raise ModelImportError("file not found", file=str(path))
     is_core = core_dir in path.parents
     try:
-        it = ET.iterparse(str(path), events=("start",))
-        includes = []
-        for _ev, el in it:
+        it = ET.iterparse(str(path), events=("start", "end"))
+        includes, depth, top = [], 0, {}
+        for ev, el in it:
+            if ev == "end":
+                depth -= 1
+                continue
+            depth += 1
             tag = el.tag.split("}")[-1]
             if tag == "Include" or tag == "include":
                 href = el.attrib.get("file") or el.attrib.get("href") or el.attrib.get("url")
                 if href:
                     includes.append(href)
+            cid = el.attrib.get("id") if depth == 2 else None
+            if cid is not None:
+                if cid in top:
+                    _duplicate(path, cid, tag, top[cid])
+                top[cid] = tag
     except ET.ParseError as e:
         line, col = e.position
         raise ModelImportError(f"malformed XML at column {col}: {str(e).split(':')[0]}",
