@@ -20,7 +20,7 @@ pytest.importorskip("neuron")
 DATA = Path(__file__).parent / "data" / "classic_syn"
 MECHS = {"AmpaNmdaMg": "ampanmda_mg.mod", "GabaBG": "gabab_gprot.mod", "TMShared": "tm_shared.mod",
          "ProbANDet": "prob_an.mod", "ISynExp": "isyn_exp.mod", "AlphaSynT": "alphasyn.mod",
-         "CappedSyn": "capped_syn.mod"}
+         "CappedSyn": "capped_syn.mod", "Pacer": "pacer.mod"}
 
 
 def _mechs():
@@ -344,3 +344,23 @@ def test_exact_event_time_grad_vmap():
     ws = jnp.array([0.01, 0.03])
     batched = jax.jit(jax.vmap(vsum))(ws)
     assert np.allclose(np.asarray(batched), [float(one(w)) for w in ws], rtol=1e-12, atol=0)
+
+
+@pytest.mark.slow
+def test_artificial_self_events_between_steps():
+    """An ARTIFICIAL_CELL's self-events between steps (pacer.mod: 2.0123 +
+    k*7.31 ms) through delays between steps into an ExpSyn and TMShared:
+    each event on NEURON's step for its exact time plus the delay, and
+    TMShared's t that time (nmlcell's spike times stay step times)."""
+    from nrn_cells import compile_mods
+
+    cfg = {"lib": compile_mods(DATA), "T": 80.0, "dt": 0.025, "celsius": 6.3,
+           "cells": {"b": _cell([["ExpSyn", {"tau": 2.0}], ["TMShared", {"tau_fac": 60.0}]])},
+           "artificial": {"f": ["Pacer", {"start": 2.0123, "invl": 7.31}]},
+           "netcons": [["f", "b", "ExpSyn[0]", [0.003], 1.0124, 10.0],
+                       ["f", "b", "TMShared[0]", [0.01], 2.9876, 10.0]],
+           "record": [["b", "v"], ["b", "TMShared[0].u"], ["b", "TMShared[0].R"]]}
+    rn, sn = neuron_net(cfg)
+    rm, sm, _res = nmlcell_net(cfg, _mechs())
+    d = _compare(cfg, rn, sn, rm, sm, tol=1e-9)
+    assert len(sn["f"]) == 11 and d["b.TMShared[0].u"] < 1e-11, d

@@ -14,7 +14,9 @@ turns them into ordinary IR:
   index (``y#@``, left alone by composition); :func:`specialise` then
   gives the handler of port ``<syn>#k`` its own (``<syn>.y#k``). An
   extra weight-vector entry carries the part of the NetCon's delay the
-  step rounds off, added to ``t``. Where the new values read each other
+  step rounds off, added to ``t`` (the ``t`` it is given already holds
+  the source's exact spike time where the source has one:
+  :mod:`nmlcell.lower.events`). Where the new values read each other
   in a cycle (tmgsyn's y and z), one of them is first computed into a
   scratch state ``<name>#new``;
 - a pending self-event is a Condition per NetCon, checked after each step
