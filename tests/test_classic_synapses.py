@@ -235,6 +235,9 @@ def test_netstim_between_steps_delivery_step():
     delays = [1.0124, 0.0124, 0.013, 0.0374, 0.0376, 0.9876, 2.9876]
     cfg["stims"] = {f"s{k}": _stim(3.0123 + 0.0031 * k, 6.0031 + 0.0007 * k, 10) for k in range(len(delays))}
     cfg["netcons"] = [[f"s{k}", "a", "ExpSyn[0]", [0.001 * (k + 1)], d, 10.0] for k, d in enumerate(delays)]
+    # events at t = 0 and 0.01 (NEURON handles them before the first step) through delays under 1.5 dt
+    cfg["stims"].update(z0=_stim(0.0, 5.0, 5), z1=_stim(0.01, 4.0, 5))
+    cfg["netcons"] += [["z0", "a", "ExpSyn[0]", [0.002], 0.03, 10.0], ["z1", "a", "ExpSyn[0]", [0.001], 0.02, 10.0]]
     rn, sn = neuron_net(cfg)
     rm, sm, _res = nmlcell_net(cfg, _mechs())
     d = _compare(cfg, rn, sn, rm, sm, tol=1e-9)
