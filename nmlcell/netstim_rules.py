@@ -1,0 +1,98 @@
+"""NetStim's rules for :mod:`nmlcell.network`: its self-events as IR
+(``_netstim_mechanism``) and the corrections to its reported spike times
+at the ends of a run (``_last_step_spike``, ``_first_step_spike``)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+import sympy as sp
+
+from .ir.expr import sym
+from .ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, Source, State
+from .ir.units import NONE, Dim
+
+if TYPE_CHECKING:
+    from .network import NetStim
+
+_MS = Dim(t=1)
+
+
+def _netstim_mechanism(noisy: bool, late: bool = False) -> Mechanism:
+    """NetStim's NET_RECEIVE self-events as the IR's OnCondition: the
+    pending event time ``tnext`` is handled at the end of the step whose
+    end time ``t`` has ``tnext <= t + dt/2`` (the start of NEURON's next
+    step), emitting a spike and scheduling the next. ``late``: at the end
+    of the step NEURON handles it at the start of (``tnext <= t - dt/2``),
+    so that an event at t = 0 (``start=0``) is not lost before the first
+    step; the network then shortens the NetStim's delays by dt and reports
+    its spikes dt earlier (:meth:`Network._late`). ``spike_lag`` keeps the
+    spike's exact time less the step's (the step end's, or the late rule's
+    step start): a NET_RECEIVE reading ``t`` sees the exact event time
+    (:mod:`nmlcell.lower.events`)."""
+    from .importers.nmodl_netcon import NEVER
+    from .lower.events import LAG
+
+    src = Source(origin="NetStim (netstim.mod's NET_RECEIVE, flags 3 and 1)")
+    start, interval, number, noise, half = (sym(n) for n in ("start", "interval", "number", "noise", "dt_half"))
+    t, tnext, ispike = sym("t"), sym("tnext"), sym("ispike")
+    if noisy:
+        u = sym("__random0")
+        invl = (1 - noise) * interval + noise * interval * (-sp.log(1 - u))
+    else:
+        invl = interval
+    first = start + invl - interval * (1 - noise)
+    first = sp.Piecewise((first, first > 0), (sp.Integer(0), True))  # not earlier than 0
+    on = sp.And(start >= 0, number > 0)
+    inputs = (Input("t", _MS, "time"),) + ((Input("__random0", NONE, "random"),) if noisy else ())
+    return Mechanism(
+        name="NetStim", kind="artificial_cell", component_type="NEURON NetStim",
+        parameters=(Parameter("start", 50.0, _MS, "ms", "time of the first spike"),
+                    Parameter("interval", 10.0, _MS, "ms", "mean time between spikes"),
+                    Parameter("number", 10.0, NONE, "", "number of spikes"),
+                    Parameter("noise", 0.0, NONE, "", "fraction of the interval that is random"),
+                    Parameter("dt_half", 0.0125, _MS, "ms", "half the run's dt (NEURON's delivery rule)")),
+        states=(State("tnext", _MS, "time of the pending self-event", src),
+                State("ispike", NONE, "spikes so far", src),
+                State(LAG, _MS, "the latest spike's time less its step's (ms)", src)),
+        derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0), LAG: sp.Integer(0)},
+        inputs=inputs,
+        on_start=(Assignment("ispike", sp.Integer(0)), Assignment(LAG, sp.Integer(0)),
+                  Assignment("tnext", sp.Piecewise((first, on), (NEVER, True)))),   # finite: the NaN/inf check
+        conditions=(Condition(sp.And(tnext <= (t - half if late else t + half), ispike < number),
+                              (Assignment(LAG, tnext - (t - 2 * half if late else t)),
+                               Assignment("ispike", ispike + 1), Assignment("tnext", tnext + invl)),
+                              ("spike",), src),),
+        exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE), LAG: (LAG, _MS)}, source=src,
+        units="neuron")
+
+
+def _last_step_spike(ns: NetStim, times: np.ndarray, T: float, dt: float) -> np.ndarray:
+    """The spikes of a late NetStim (``_netstim_mechanism(late=True)``)
+    with the one NEURON handles after the run's last step (its time within
+    dt/2 of the end), which the late rule leaves for a step after the
+    run: computed here as the NetStim's times (exact without noise; a
+    noisy NetStim's is not reported)."""
+    if ns.noise > 0 or not (ns.start >= 0 and ns.number > 0) or len(times) >= ns.number:
+        return times
+    te = max(ns.start + ns.interval - ns.interval * (1 - ns.noise), 0.0)
+    if len(times):
+        te += ns.interval * len(times)   # not summed: only whether one falls in the last half step
+    if T - 0.5 * dt < te <= T + 0.5 * dt and (len(times) == 0 or times[-1] < T - 0.5 * dt):
+        return np.append(times, np.rint(T / dt) * dt)
+    return times
+
+
+def _first_step_spike(ns: NetStim, times: np.ndarray, dt: float) -> np.ndarray:
+    """The spikes of a NetStim on the usual rule with the first one at
+    t = 0 where NEURON handles it there (its time within dt/2 of 0, before
+    the first step; the rule handles it at the end of the first step:
+    its events still arrive on time, lower/events.py). Exact without
+    noise; a noisy NetStim's is left at dt."""
+    if ns.noise > 0 or not (ns.start >= 0 and ns.number > 0) or not len(times):
+        return times
+    if ns.start <= 0.5 * dt and abs(times[0] - dt) < 1e-9 * dt:
+        times = times.copy()
+        times[0] = 0.0
+    return times
