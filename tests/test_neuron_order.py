@@ -3,7 +3,7 @@
 NEURON 9 runs, in each phase, the mechanisms that WRITE an ion
 concentration (nocmodl's ``nrn_writes_conc``) before the others, and among
 them the one registered last (the last file name of nrnivmodl's library)
-first (measured: see passes/compartment.neuron_order). The mechanisms of
+first (measured: see passes/neuron_order.neuron_order). The mechanisms of
 tests/data/mod/regress/conc_writers_first/ make both visible: ``kc_reader``
 reads in its state update the cai ``ca_pool`` has just advanced, and
 ``ob_cao`` (a writer registered after ``ca_pool``) reads the cai of the
@@ -99,7 +99,8 @@ def _neuron(branched, secondorder=0):
 
 
 def test_order_key_puts_concentration_writers_first_last_registered_first():
-    from nmlcell.passes.compartment import Inserted, neuron_order
+    from nmlcell.passes.compartment import Inserted
+    from nmlcell.passes.neuron_order import neuron_order
 
     from nmlcell.mechanisms import builtin
 

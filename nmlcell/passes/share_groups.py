@@ -75,7 +75,8 @@ class Compositions:
     def part(self, geo, items, *, v_init, phase=(), end=False, nodes=(), over=None, component="") -> Part:
         """The Part of compartments ``nodes`` (geometry ``geo`` and
         ``items`` as :func:`compose` takes them)."""
-        from .compartment import compose, neuron_order, param_values
+        from .compartment import compose, param_values
+        from .neuron_order import neuron_order
 
         items = sorted(items, key=neuron_order)
         key = self.key(items, phase, end)
