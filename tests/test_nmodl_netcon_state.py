@@ -221,3 +221,13 @@ def test_grad_through_per_netcon_handler(mod, name, var):
     assert float(g) > float(g0) > 0
     assert abs(float(d0) - float(g0) / 0.004) < 1e-9 * abs(float(d0))
     assert abs(float(d1) - (float(g) - float(g0)) / 0.002) < 1e-9 * abs(float(d1))
+
+
+def test_a_value_net_receive_changes_is_described_so():
+    """KinAMPA's ``active`` (INITIAL sets it, each NetCon's event changes
+    it) is not described as constant during the run; ``Rinf`` is."""
+    from nmlcell.importers.nmodl import load_mod_file
+
+    states = {s.name: s.description for s in load_mod_file(DATA / "kin_ampa_netcon.mod").states}
+    assert states["active"] == "assigned in INITIAL, changed by NET_RECEIVE"
+    assert states["Rinf"] == "assigned in INITIAL, constant during the run"

@@ -100,6 +100,7 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
         m = self._with_carried(m, carried)
         if events is not None:
             m = events.apply(m)
+            m = _changed_by_events(m)
         m = self._array_names(m)
         if m.solves and self.current_origins:
             from dataclasses import replace
@@ -512,7 +513,7 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
                                 f"{n[:-7]} as {by[0]} stored it (INITIAL's value before the first step), "
                                 f"read by BREAKPOINT" if n.endswith("@stored") else
                                 f"set by SOLVE {by[0]} once per step" if by else
-                                "assigned in INITIAL, constant during the run",
+                                _CONSTANT,
                                 self._src(rf"\b{re.escape(n)}\s*=", "INITIAL")))
             derivatives[n] = sp.Integer(0)
         # inputs actually used (or declared as ion reads)
@@ -565,4 +566,19 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
             range=tuple(self.range),
             threadsafe=self.threadsafe, updates=tuple(updates),
         )
+
+
+_CONSTANT = "assigned in INITIAL, constant during the run"
+
+
+def _changed_by_events(m):
+    """``m`` with the description of a value INITIAL sets and NET_RECEIVE
+    changes (the Destexhe synapse's ``synon``) saying so."""
+    from dataclasses import replace
+
+    hit = {a.variable.split("#")[0] for h in m.on_events for a in h.assignments}
+    if not any(st.description == _CONSTANT and st.name in hit for st in m.states):
+        return m
+    return replace(m, states=tuple(replace(st, description="assigned in INITIAL, changed by NET_RECEIVE")
+                                   if st.description == _CONSTANT and st.name in hit else st for st in m.states))
 
