@@ -102,7 +102,7 @@ for sec, x, var in cfg["record"]:
     vecs.append(vec)
 h.dt = cfg["dt"]
 h.celsius = cfg["celsius"]
-h.secondorder = 0
+h.secondorder = cfg.get("secondorder", 0)
 h.finitialize(cfg["v_init"])
 while h.t < cfg["T"] - 0.5 * h.dt:
     h.fadvance()

@@ -18,48 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nrn_cells import IMPORT3D_HEAD, compile_mods, run_script
+from nrn_cells import compile_mods, run_script
 
 HERE = Path(__file__).parent
 MODS = HERE / "data" / "mod" / "regress" / "conc_writers_first"
 SOMA3 = HERE / "data" / "morph" / "soma3.swc"
 INSERT = [["hh", {}], ["ca_pool", {}], ["hv_cach", {}], ["kc_reader", {}], ["ob_cao", {}]]
 RECORD = ["v", "cai", "cao", "eca", "n_kc_reader", "ik"]
-
-_NEURON = r'''
-import json, sys
-import numpy as np
-from neuron import h
-cfg = json.loads(sys.argv[1])
-h.nrn_load_dll(cfg["lib"])
-if cfg.get("morph"):
-''' + "\n".join("    " + ln for ln in IMPORT3D_HEAD.splitlines()[1:] if "cfg = json" not in ln) + r'''
-    for s in secs:
-        s.nseg, s.cm, s.Ra = 3, 1.0, 100.0
-else:
-    s = h.Section(name="soma")
-    s.L, s.diam, s.cm, s.Ra, s.nseg = 20.0, 20.0, 1.0, 100.0, 1
-    secs = [s]
-for name in cfg["insert"][::-1]:      # the order of insertion does not matter to NEURON
-    for s in secs:
-        s.insert(name)
-h.usetable_hh = 0
-st = h.IClamp(secs[0](0.5))
-st.delay, st.dur, st.amp = 2.0, 30.0, 0.3
-vecs = []
-for sec, q in cfg["record"]:
-    seg = [s for s in secs if s.name() == sec][0](0.5) if sec else secs[0](0.5)
-    vec = h.Vector()
-    vec.record(getattr(seg, "_ref_" + q))
-    vecs.append(vec)
-h.dt = 0.025
-h.celsius = 6.3
-h.secondorder = cfg["secondorder"]
-h.finitialize(-65.0)
-while h.t < 40.0 - 0.5 * h.dt:
-    h.fadvance()
-np.save(sys.argv[2], np.array([np.array(v) for v in vecs]))
-'''
 
 
 @lru_cache(maxsize=None)
@@ -91,11 +56,17 @@ def _nmlcell(branched, solver="staggered"):
 
 
 def _neuron(branched, secondorder=0):
-    cfg = dict(lib=compile_mods(MODS), insert=[n for n, _p in INSERT], record=_record(branched),
-               secondorder=secondorder)
+    """NEURON (test_classic_mods' runner) on the same cell; the mechanisms
+    inserted in reverse order (the order of insertion does not matter to NEURON)."""
+    import test_classic_mods as tc
+
+    cfg = dict(lib=compile_mods(MODS), insert=INSERT[::-1], nseg=3,
+               point=[["IClamp", {"delay": 2.0, "dur": 30.0, "amp": 0.3}]],
+               record=[[s, 0.5, q] for s, q in _record(branched)],
+               T=40.0, dt=0.025, celsius=6.3, v_init=-65.0, secondorder=secondorder)
     if branched:
         cfg["morph"] = str(SOMA3)
-    return run_script(_NEURON, cfg, "r.npy", np.load)
+    return run_script(tc._NEURON, cfg, "r.npy", np.load)
 
 
 def test_order_key_puts_concentration_writers_first_last_registered_first():
