@@ -212,12 +212,6 @@ def case_d(swc, neuron_one=None):
         jax.block_until_ready(f2(v2))
         t2 = time.perf_counter() - t0
         out.update(nmlcell_2dev_run_s=round(t2, 3), ratio_2dev_over_neuron=round(t2 / (100 * neuron_one), 3))
-    if native:  # the two reverse passes' gradients, relative to each array's largest entry
-        import numpy as np
-
-        ga, gb = (variants[n][0](gs)[1] for n in ("jax_reverse", "native"))
-        out["grad_max_rel_diff_native"] = float(max(np.max(np.abs(np.asarray(a) - np.asarray(b)))
-                                                    / np.max(np.abs(np.asarray(a))) for a, b in zip(ga, gb)))
     out["peak_rss_mb"] = peak_mb()
     print(json.dumps(out))
 
