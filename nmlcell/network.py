@@ -353,6 +353,7 @@ class Network:
                                 emits_spikes=pr["emits"]))
         links: dict[tuple, tuple[list, list]] = {}
         ports: dict[tuple[str, str], int] = {}
+        late = {n for n in {nc.pre for nc in self.netcons} if self._late(n, dt)}
         for nc in self.netcons:
             k = ports.get((nc.post, nc.syn), 0)
             ports[(nc.post, nc.syn)] = k + 1
@@ -361,7 +362,7 @@ class Network:
                 gd, i_d = self._cable[nc.post][3][nc.syn]
             pairs, delays = links.setdefault((gs, gd, f"{nc.syn}#{k}"), ([], []))
             pairs.append((i_s, i_d))
-            early = float(dt) if self._late(nc.pre, dt) else 0.0   # a late NetStim's spike leaves a step late
+            early = float(dt) if nc.pre in late else 0.0   # a late NetStim's spike leaves a step late
             if isinstance(self._members[nc.post], PointProcess):
                 # an artificial cell takes the event a step early, at the step's end (nmodl_events)
                 if nc.delay < 0.5 * float(dt):
