@@ -70,15 +70,14 @@ def make_step(lowered, integrator, dt, observe, plan=None):
 
         t1 = t + dt if t1 is None else t1
         lag = None
-        if plan is not None and plan.timed:   # (flags, exact spike lags): lower/events.py
-            from .lower.events import deliver
-
-            ev, lag = ev
-            inc = plan.incoming(ev, i, tables)
-            timed, lags = plan.timed_incoming(ev[0] if isinstance(ev, tuple) else ev, lag, i)
-            y = deliver(lowered, t, y, p, {**inc, **timed}, lags)
-        elif plan is not None:
-            y = lowered.deliver(t, y, p, plan.incoming(ev, i, tables))
+        if plan is not None:
+            if plan.timed:   # (flags, exact spike lags): lower/events.py
+                ev, lag = ev
+            inc, lags = plan.incoming(ev, i, tables), None
+            if lag is not None:
+                timed, lags = plan.timed_incoming(ev[0] if isinstance(ev, tuple) else ev, lag, i)
+                inc = {**inc, **timed}
+            y = lowered.deliver(t, y, p, inc, lags)
         y_start = y
         y, (spikes, y_mid) = advance(t, t1, y, p)
         if plan is not None and plan.has_forward:

@@ -282,7 +282,7 @@ def deliver(lowered, t, y, p, incoming, lags=None):
     (gid, port) -> (N,) bool): each handler's assignments in order, each
     seeing the previous ones, on the instances that received an event.
     ``lags``: (gid, port) -> (N,) ms added to the ``t`` the handler sees
-    (:meth:`EventPlan.lags_in`)."""
+    (:meth:`EventPlan.timed_incoming`)."""
     import jax.numpy as jnp
 
     from .system import _set

@@ -526,7 +526,8 @@ class LoweredModel(Addressing):
                 spikes[gid] = spk
         return y, spikes
 
-    def deliver(self, t, y, p, incoming):
+    def deliver(self, t, y, p, incoming, lags=None):
         """Apply the OnEvent handlers of the events arriving now:
-        ``incoming`` maps (gid, port) -> (N,) bool."""
-        return deliver(self, t, y, p, incoming)
+        ``incoming`` maps (gid, port) -> (N,) bool (``lags``: see
+        :func:`.events.deliver`)."""
+        return deliver(self, t, y, p, incoming, lags)
