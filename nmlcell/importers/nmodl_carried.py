@@ -21,7 +21,7 @@ import sympy as sp
 
 from ..ir.expr import sym
 from ..ir.mechanism import Assignment
-from .nmodl_expr import SPECIAL
+from .nmodl_expr import SPECIAL, inlined
 
 
 class CarriedValues:
@@ -80,9 +80,7 @@ class CarriedValues:
             return ()
         if not self.bp_in_state_phase:
             return (("BREAKPOINT", tuple(Assignment(c, sym(d)) for c, d in prev)),)
-        sub: dict = {}
-        for d in derived:
-            sub[sym(d.name)] = d.expr.xreplace(sub)
+        sub = inlined(derived)
         return (("BREAKPOINT", tuple(Assignment(c, sub[sym(d)]) for c, d in prev)),)
 
     def _finitialize_calls(self, carried, derived, on_start) -> tuple:
@@ -97,9 +95,7 @@ class CarriedValues:
         same value)."""
         if not carried or self.bp_in_state_phase:
             return ()
-        sub: dict = {}
-        for d in derived:
-            sub[sym(d.name)] = d.expr.xreplace(sub)
+        sub = inlined(derived)
         last = {a.variable: a.expr for a in on_start}
         init = {sym(c): last[c] for c, _d in carried if c in last and sym(c) not in last[c].free_symbols}
         v = sym("v")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from ..ir.expr import sym
 from ..ir.units import Dim
 
 # Variables NEURON provides to every mechanism: name -> (Dim, Input kind, unit)
@@ -64,6 +65,16 @@ def piecewise(*pieces):
 
 
 _LOGICAL = (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction, sp.logic.boolalg.BooleanAtom)
+
+
+def inlined(derived) -> dict:
+    """{symbol: expression} of each derived value (in order) with the
+    derived values before it substituted: in terms of states, parameters
+    and inputs."""
+    sub: dict = {}
+    for d in derived:
+        sub[sym(d.name)] = d.expr.xreplace(sub)
+    return sub
 
 
 def plain(e):

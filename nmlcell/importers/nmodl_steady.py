@@ -41,6 +41,7 @@ import sympy as sp
 
 from ..ir.expr import sym
 from ..ir.mechanism import Assignment
+from .nmodl_expr import inlined
 
 SS_DT = 1e9        # ms: NEURON's ss_dt
 CHECK = -1e-6      # check_state: a state below this is set to 0
@@ -108,9 +109,7 @@ def steady_sparse(b, derived, derivatives, conserve, updates, linear: bool = Fal
     # (the values before INITIAL replaced by their defaults)
     pre = {sym(k): v for k, v in b.initial_defaults.items()}
     x0 = [snap.get(st, sym(st)).xreplace(pre) for st in states]
-    sub = {}
-    for d in derived:
-        sub[sym(d.name)] = d.expr.xreplace(sub)
+    sub = inlined(derived)
     X = [sp.Symbol(f"x{k}@", real=True) for k in range(n)]
     O = [sp.Symbol(f"o{k}@", real=True) for k in range(n)]
     to_x = {sym(st): x for st, x in zip(states, X)}
@@ -184,9 +183,7 @@ def steady_linear(b, derived, derivatives, conserve):
     states, _method = b.steady_state
     if not states or len(states) > 8:
         return None
-    sub = {}
-    for d in derived:
-        sub[sym(d.name)] = d.expr.xreplace(sub)
+    sub = inlined(derived)
     xs = [sym(s) for s in states]
     eqs = []
     for st in states:
