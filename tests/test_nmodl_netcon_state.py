@@ -27,8 +27,14 @@ pytest.importorskip("neuron")
 DATA = Path(__file__).parent / "data"
 
 
-def _hh(syn):
-    return {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0, "insert": [["hh", {}]], "syns": [syn]}
+def _hh(syn=None, iclamp=None):
+    """An hh soma with the synapse ``syn`` or the IClamp ``iclamp``."""
+    c = {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0, "insert": [["hh", {}]]}
+    if syn:
+        c["syns"] = [syn]
+    if iclamp:
+        c["iclamp"] = iclamp
+    return c
 
 
 MODS = ["kin_ampa_netcon.mod", "tm_netcon.mod"]
@@ -79,8 +85,7 @@ def test_tsodyks_markram_three_netcons():
     syn = "TMNetCon[0]"
     cfg = {"T": 80.0, "dt": 0.025, "celsius": 6.3,
            "cells": {"a": _hh(["TMNetCon", {"tau": 3.0}]),
-                     "b": {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0, "insert": [["hh", {}]],
-                           "iclamp": [2.0, 60.0, 0.3]}},
+                     "b": _hh(iclamp=[2.0, 60.0, 0.3])},
            "stims": {"s1": {"start": 3.0, "interval": 7.0, "number": 8, "noise": 0},
                      "s2": {"start": 5.5, "interval": 11.5, "number": 5, "noise": 0}},
            "netcons": [["s1", "a", syn, [0.004], 1.0, 10.0], ["s2", "a", syn, [0.006], 0.513, 10.0],
@@ -102,8 +107,7 @@ def test_kinetic_ampa_self_events():
     syn = "KinAMPA[0]"
     cfg = {"T": 60.0, "dt": 0.025, "celsius": 6.3,
            "cells": {"a": _hh(["KinAMPA", {}]),
-                     "b": {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0, "insert": [["hh", {}]],
-                           "iclamp": [2.0, 40.0, 0.3]}},
+                     "b": _hh(iclamp=[2.0, 40.0, 0.3])},
            "stims": {"s1": {"start": 3.0, "interval": 0.6, "number": 6, "noise": 0},
                      "s2": {"start": 20.0, "interval": 4.5, "number": 6, "noise": 0}},
            "netcons": [["s1", "a", syn, [0.0004], 1.0, 10.0], ["s2", "a", syn, [0.0006], 0.5, 10.0],
