@@ -392,11 +392,22 @@ class Network:
         return all(round(nc.delay / dt) - (2 if isinstance(self._members[nc.post], PointProcess) else 1) >= 1
                    for nc in self.netcons if nc.pre == name)
 
+    def _with_netcons_into(self, name, it, dt):
+        """Inserted item ``it`` of cell ``name`` with the weights and delays
+        of the NetCons into it (per-NetCon state of NET_RECEIVE:
+        passes/netcon_state); ``it`` itself where none ends there."""
+        from .passes.netcon_state import expand_item
+
+        ncs = [nc for nc in self.netcons if nc.post == name and nc.syn == it.label]
+        if not ncs:
+            return it
+        return expand_item(it, tuple(nc.weight for nc in ncs), dt, tuple(nc.delay for nc in ncs))
+
     def _member(self, name, obj, dt):
         """(mechanism, parameter values, emits spikes, units, kind) of one member."""
         from .importers.nml_mechanisms import SPIKE_DETECTOR
         from .passes.compartment import Inserted, _declared_unit_value, compose, param_values
-        from .passes.netcon_state import expand_item, index_slots, specialise
+        from .passes.netcon_state import index_slots, specialise
 
         if isinstance(obj, PointProcess):  # an ARTIFICIAL_CELL from a .mod file
             pd = {p.name: p for p in obj.mech.parameters}
@@ -408,12 +419,7 @@ class Network:
             vals = {"start": obj.start, "interval": obj.interval, "number": obj.number, "noise": obj.noise,
                     "dt_half": 0.5 * float(dt)}
             return mech, vals, True, {}, "netstims"
-        items = []
-        for it in obj._inserted:
-            ncs = [nc for nc in self.netcons if nc.post == name and nc.syn == it.label]
-            ws = tuple(nc.weight for nc in ncs)
-            # per-NetCon state of NET_RECEIVE: passes/netcon_state
-            items.append(expand_item(it, ws, dt, tuple(nc.delay for nc in ncs)) if ws else it)
+        items = [self._with_netcons_into(name, it, dt) for it in obj._inserted]
         out = [nc for nc in self.netcons if nc.pre == name]
         if out and out[0].source is None:
             items.append(Inserted(_detector(), SPIKE_DETECTOR, {"threshold": out[0].threshold}))

@@ -27,21 +27,16 @@ def cable_groups(net, cells: dict, celsius: float, dt: float = 0.025):
     from .importers.nml_mechanisms import spike_detector
     from .ir.model import Cable
     from .passes.share_groups import Compositions, merge_parts
-    from .passes.netcon_state import expand_item, index_slots, specialise
+    from .passes.netcon_state import index_slots, specialise
 
     shared = Compositions()
     parts, parent, ri, area, placed = [], [], [], [], []
     for name, cell in cells.items():
         c = copy.copy(cell)
-        c._placed = list(cell._placed)
+        # NET_RECEIVE's per-NetCon state (passes/netcon_state)
+        c._placed = [(net._with_netcons_into(name, it, dt), at) for it, at in cell._placed]
         c._counts = dict(cell._counts)
         c._model = c._frozen = None
-        for k, (it, at) in enumerate(c._placed):
-            ncs = [nc for nc in net.netcons if nc.post == name and nc.syn == it.label]
-            if ncs:
-                # per-NetCon state of NET_RECEIVE: passes/netcon_state
-                c._placed[k] = (expand_item(it, tuple(nc.weight for nc in ncs), dt, tuple(nc.delay for nc in ncs)),
-                                at)
         out = [nc for nc in net.netcons if nc.pre == name]
         det_at = None
         if out:
