@@ -124,10 +124,12 @@ def case(name):
     return {"T": T, "dt": dt, "celsius": 6.3, "cells": cells, "stims": stims, "netcons": ncs, "record": rec}
 
 
-def _run(name):
+def _run(cfg):
+    """NEURON and nmlcell on ``cfg`` (a case's name or a configuration)
+    with the library of DATA: (cfg, rn, sn, rm, sm)."""
     from nrn_cells import compile_mods
 
-    cfg = {"lib": compile_mods(DATA), **case(name)}
+    cfg = {**(case(cfg) if isinstance(cfg, str) else cfg), "lib": compile_mods(DATA)}
     rn, sn = neuron_net(cfg)
     rm, sm, _res = nmlcell_net(cfg, _mechs())
     return cfg, rn, sn, rm, sm
@@ -194,11 +196,7 @@ def test_netstim_start_zero():
     cfg["stims"] = {"s1": _stim(0.0, 5.0, 3), "s2": _stim(0.0, 4.0, 25), "s3": _stim(3.0, 7.0, 20)}
     cfg["netcons"] = [["s1", "a", "ExpSyn[0]", [0.001], 0.3, 10.0], ["s2", "a", "ExpSyn[0]", [0.002], 0.7, 10.0],
                       ["s3", "a", "ExpSyn[0]", [0.0015], 0.0, 10.0]]
-    from nrn_cells import compile_mods
-
-    cfg["lib"] = compile_mods(DATA)
-    rn, sn = neuron_net(cfg)
-    rm, sm, _res = nmlcell_net(cfg, _mechs())
+    cfg, rn, sn, rm, sm = _run(cfg)
     d = _compare(cfg, rn, sn, rm, sm)
     assert sn["s1"][0] == 0.0 and sn["s2"][-1] == 80.0 and d["a.ExpSyn[0].g"] < 1e-15
 
@@ -209,12 +207,9 @@ def test_tm_shared_netstim_between_steps():
     exp(-(t - tsyn)/tau) with t the event's time, the NetStim's exact time
     plus the delay (carried in the event buffer next to the spike flag);
     with the step's time v was 0.035 mV and u 1.1e-4 off."""
-    from nrn_cells import compile_mods
-
-    cfg = {"lib": compile_mods(DATA), **case("tm_shared")}
+    cfg = case("tm_shared")
     cfg["stims"]["s"].update(start=3.0123, interval=6.0031)
-    rn, sn = neuron_net(cfg)
-    rm, sm, _res = nmlcell_net(cfg, _mechs())
+    cfg, rn, sn, rm, sm = _run(cfg)
     d = _compare(cfg, rn, sn, rm, sm, tol=1e-9)
     assert d["a.TMShared[0].u"] < 1e-11 and d["a.TMShared[0].R"] < 1e-11, d
     # NEURON's fixed step: a threshold crossing (cell b) is reported at the step's time, as nmlcell does
@@ -229,17 +224,14 @@ def test_netstim_between_steps_delivery_step():
     spike time + delay <= t + dt/2, one step before or after round(delay/dt)
     from the NetStim's step (was 0.25 mV off in v for delay 1.0124 ms);
     delays below, around and above dt/2 and 3 dt/2 (the late rule's bound)."""
-    from nrn_cells import compile_mods
-
-    cfg = {"lib": compile_mods(DATA), **case("netstim_grid")}
+    cfg = case("netstim_grid")
     delays = [1.0124, 0.0124, 0.013, 0.0374, 0.0376, 0.9876, 2.9876]
     cfg["stims"] = {f"s{k}": _stim(3.0123 + 0.0031 * k, 6.0031 + 0.0007 * k, 10) for k in range(len(delays))}
     cfg["netcons"] = [[f"s{k}", "a", "ExpSyn[0]", [0.001 * (k + 1)], d, 10.0] for k, d in enumerate(delays)]
     # events at t = 0 and 0.01 (NEURON handles them before the first step) through delays under 1.5 dt
     cfg["stims"].update(z0=_stim(0.0, 5.0, 5), z1=_stim(0.01, 4.0, 5))
     cfg["netcons"] += [["z0", "a", "ExpSyn[0]", [0.002], 0.03, 10.0], ["z1", "a", "ExpSyn[0]", [0.001], 0.02, 10.0]]
-    rn, sn = neuron_net(cfg)
-    rm, sm, _res = nmlcell_net(cfg, _mechs())
+    cfg, rn, sn, rm, sm = _run(cfg)
     d = _compare(cfg, rn, sn, rm, sm, tol=1e-9)
     assert d["a.ExpSyn[0].g"] < 1e-15, d
 
@@ -355,15 +347,12 @@ def test_artificial_self_events_between_steps():
     k*7.31 ms) through delays between steps into an ExpSyn and TMShared:
     each event on NEURON's step for its exact time plus the delay, and
     TMShared's t that time (nmlcell's spike times stay step times)."""
-    from nrn_cells import compile_mods
-
-    cfg = {"lib": compile_mods(DATA), "T": 80.0, "dt": 0.025, "celsius": 6.3,
+    cfg = {"T": 80.0, "dt": 0.025, "celsius": 6.3,
            "cells": {"b": _cell([["ExpSyn", {"tau": 2.0}], ["TMShared", {"tau_fac": 60.0}]])},
            "artificial": {"f": ["Pacer", {"start": 2.0123, "invl": 7.31}]},
            "netcons": [["f", "b", "ExpSyn[0]", [0.003], 1.0124, 10.0],
                        ["f", "b", "TMShared[0]", [0.01], 2.9876, 10.0]],
            "record": [["b", "v"], ["b", "TMShared[0].u"], ["b", "TMShared[0].R"]]}
-    rn, sn = neuron_net(cfg)
-    rm, sm, _res = nmlcell_net(cfg, _mechs())
+    cfg, rn, sn, rm, sm = _run(cfg)
     d = _compare(cfg, rn, sn, rm, sm, tol=1e-9)
     assert len(sn["f"]) == 11 and d["b.TMShared[0].u"] < 1e-11, d
