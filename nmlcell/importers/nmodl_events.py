@@ -246,19 +246,22 @@ class _Artificial:
         return (OnEvent("in", tuple(order), (), self.src),)
 
 
-def simultaneous(new: dict):
+def simultaneous(new: dict, allowed=None):
     """Assignments applied one after another that give the simultaneous
     result (each value in ``new`` in terms of the values before): a
     variable another assignment reads is assigned after it; where they
     read each other in a cycle (IntFire1's ``m`` and ``refractory``, each
     updated under a test of the other), one of the cycle's new values goes
     to a scratch variable ``<name>#new`` first and is copied at the end
-    (:func:`scratch_states` declares them)."""
+    (:func:`scratch_states` declares them). ``allowed``: the names that may
+    have one (None: any); None when no allowed one breaks a cycle."""
     order, todo, later = [], dict(new), []
     while todo:
         ready = [n for n in todo if not any(sym(n) in todo[m].free_symbols for m in todo if m != n)]
         if not ready:
-            pick = next(iter(todo))
+            pick = next((n for n in todo if allowed is None or n in allowed), None)
+            if pick is None:
+                return None
             order.append(Assignment(f"{pick}{SCRATCH}", todo.pop(pick)))
             later.append(pick)
             continue

@@ -38,6 +38,7 @@ import sympy as sp
 from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Condition, Input, Mechanism, OnEvent, Parameter, State
 from ..ir.units import NONE, Dim
+from ..importers.nmodl_events import SCRATCH, simultaneous
 
 _MEMO: dict = {}   # (id(mechanism), n) -> (mechanism, expanded)
 
@@ -116,30 +117,6 @@ def expand(m: Mechanism, n: int) -> Mechanism:
     return hit[1]
 
 
-def _ordered(new: dict, scratch: list, allowed=None) -> list | None:
-    """Simultaneous assignments (each in terms of the values before) as a
-    sequence: a variable another one reads is assigned after it; where
-    they read each other in a cycle, one of the cycle's new values goes
-    to a scratch state ``<name>#new`` first and is copied at the end
-    (its name appended to ``scratch``; ``allowed``: the names that may
-    have one, None for any). None when no allowed one breaks a cycle."""
-    order, todo, later = [], dict(new), []
-    while todo:
-        ready = [n for n in todo if not any(sym(n) in todo[o].free_symbols for o in todo if o != n)]
-        if not ready:
-            pick = next((n for n in todo if allowed is None or n in allowed), None)
-            if pick is None:
-                return None
-            order.append(Assignment(f"{pick}#new", todo.pop(pick)))
-            later.append(pick)
-            if f"{pick}#new" not in scratch:
-                scratch.append(f"{pick}#new")
-            continue
-        for n in ready:
-            order.append(Assignment(n, todo.pop(n)))
-    return order + [Assignment(x, sym(f"{x}#new")) for x in later]
-
-
 def _expand(m: Mechanism, n: int) -> Mechanism:
     names, hs, state, reads = _layout(m)
     src = hs["netcon:in"].source
@@ -158,10 +135,10 @@ def _expand(m: Mechanism, n: int) -> Mechanism:
     at = {sym("t"): sym("t") + _w(slot)}   # the event's time: the step's plus the rounded-off delay
     ph = {_w(j): sym(_arg_name(names, j, PLACE)) for j in state}
     new = {target(a.variable, PLACE): a.expr.xreplace(at).xreplace(ph) for a in hs["netcon:in"].assignments}
-    handler = OnEvent("in", tuple(_ordered(new, [])), (), src)
+    handler = OnEvent("in", tuple(simultaneous(new)), (), src)
     # scratch states for specialise's ordering (any value of a cycle may need one)
-    scratch += [f"{v}#new" for v in new if PLACE not in v]
-    scratch += [f"{v.replace('#' + PLACE, f'#{k}')}#new" for v in new if PLACE in v for k in range(n)]
+    scratch += [f"{v}{SCRATCH}" for v in new if PLACE not in v]
+    scratch += [f"{v.replace('#' + PLACE, f'#{k}')}{SCRATCH}" for v in new if PLACE in v for k in range(n)]
     # INITIAL, per NetCon, after the mechanism's own
     start = list(m.on_start)
     init = {a.variable: a.expr for a in hs["netcon:init"].assignments}
@@ -177,7 +154,9 @@ def _expand(m: Mechanism, n: int) -> Mechanism:
         for k in range(n):
             te = sym(_arg_name(names, len(names), k))
             ch = {target(a.variable, k): a.expr.xreplace(per(k)) for a in hs["netcon:self"].assignments}
-            conds.append(Condition(te <= sym("t") + sym("dt_half"), tuple(_ordered(ch, scratch)), (), src))
+            order = simultaneous(ch)
+            scratch += [a.variable for a in order if a.variable.endswith(SCRATCH) and a.variable not in scratch]
+            conds.append(Condition(te <= sym("t") + sym("dt_half"), tuple(order), (), src))
     states = list(m.states)
     derivs = dict(m.derivatives)
     exposures = dict(m.exposures)
@@ -248,8 +227,8 @@ def specialise(m: Mechanism, slots: frozenset) -> Mechanism:
         cur: dict = {}
         for a in h.assignments:   # sequential -> simultaneous (each in terms of the values before)
             cur[sym(own(a.variable))] = a.expr.xreplace(subs).xreplace(cur)
-        new = {x.name: e for x, e in cur.items() if not x.name.endswith("#new") and e != x}
-        order = _ordered(new, [], {x for x in new if f"{x}#new" in states})
+        new = {x.name: e for x, e in cur.items() if not x.name.endswith(SCRATCH) and e != x}
+        order = simultaneous(new, {x for x in new if f"{x}{SCRATCH}" in states})
         out.append(replace(h, assignments=tuple(order)) if order is not None else h)
     # a self-event's or INITIAL's copy of a NetCon's weight: the NetCon's own weight
     # parameter where its handler declared one (so jax.grad follows that path too)
