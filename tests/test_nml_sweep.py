@@ -70,8 +70,7 @@ def _params():
 def test_sweep_case_vs_neuron_export(case, tol):
     v_tol, spike_tol, n_soma = tol
     got = compare(_lems(case), v_tol=v_tol, spike_tol=spike_tol)
-    if n_soma is not None:
-        assert got["soma"][2] == n_soma
+    assert got["soma"][2] == n_soma
 
 
 @pytest.mark.slow
