@@ -357,17 +357,8 @@ class Declarations:
                      and is_return(b.statement_block.statements[-1]))
         anywhere = sum(1 for v in visitor.AstLookupVisitor().lookup(self.prog, ast.AstNodeType.VERBATIM)
                        if is_return(v))
-        found = set()
-        for path, lines in self.text.files:
-            for i, ln in enumerate(lines):
-                if re.search(r"\bVERBATIM\b", ln):
-                    body = []
-                    for j in range(i + 1, len(lines)):
-                        if re.search(r"\bENDVERBATIM\b", lines[j]):
-                            break
-                        body.append(lines[j])
-                    if re.sub(r"\s+", "", "".join(body)) == "return0;":
-                        found.add((path, i + 1))
+        found = {(path, ln) for path, ln, body in self._verbatim_bodies()
+                 if re.sub(r"\s+", "", body) == "return0;"}
         return found if at_end == anywhere == len(found) else set()
 
     def _neuron_block(self, b):
