@@ -38,7 +38,7 @@ from ..errors import SolverError
 from .flat_vmap import flat_under_vmap as _flat_under_vmap
 from .print_memo import doprint
 from .printer import _ident, _Printer
-from .staggered_sparse import emit_sparse
+from .staggered_sparse import emit_sparse, state_dependent
 
 IMPLICIT = ("derivimplicit", "sparse")
 
@@ -426,10 +426,7 @@ class StaggeredKernel:
         """Whether the derivatives of ``states`` are nonlinear in them
         (through derived values too): one Newton step is then not exact."""
         table = self._derivative_table(states, exprs, frozen)
-        sdep, names = set(), set(states)
-        for d in order:
-            if d not in frozen and {a.name for a in exprs[d].free_symbols} & (names | sdep):
-                sdep.add(d)
+        sdep, names = state_dependent(states, exprs, frozen, order), set(states)
         return any({a.name for a in self._total(dexprs[s], x, table).free_symbols} & (names | sdep)
                    for s in states for x in states)
 
@@ -492,10 +489,7 @@ class StaggeredKernel:
                 lines.append(f"    {base[s_]}_n = {base[s_]} + dx_[..., {k}]")
             return
         # backward Euler: affine in the states -> one Newton step is exact
-        sdep, names = set(), set(states)
-        for d in order:
-            if d not in frozen and {a.name for a in exprs[d].free_symbols} & (names | sdep):
-                sdep.add(d)
+        sdep, names = state_dependent(states, exprs, frozen, order), set(states)
         nonlinear = any({a.name for a in e.free_symbols} & (names | sdep) for r in J for e in r)
         diagonal = all(J[i][j] == 0 for i in range(n) for j in range(n) if i != j)
         if not nonlinear and diagonal:

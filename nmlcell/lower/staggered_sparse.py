@@ -53,6 +53,16 @@ NEURON_ITERATIONS = 21  # sparse_thread's limit: iteration j = 0 .. MAXSTEPS (20
 CONVERGE = 1e-6         # NEURON's scopmath CONVERGE: sum |dx| over the scheme's states
 
 
+def state_dependent(states, exprs, frozen, order) -> set[str]:
+    """The derived values (not ``frozen``) that depend on ``states``,
+    directly or through the derived values before them in ``order``."""
+    names, sdep = set(states), set()
+    for d in order:
+        if d not in frozen and {a.name for a in exprs[d].free_symbols} & (names | sdep):
+            sdep.add(d)
+    return sdep
+
+
 def neuron_jacobian(states, dexprs) -> list[list[sp.Expr]]:
     """d(derivative of s)/d(x) with every derived value held constant."""
     syms = [sp.Symbol(x, real=True) for x in states]
@@ -139,12 +149,7 @@ def emit_sparse(lines, cur, states, exprs, dexprs, frozen, base, order, dnames, 
         lines.append(f"    M_ = _stack_matrix(({', '.join(mat)},), x0_[0])")
         lines.append("    Xv_ = Xv_ + jnp.linalg.solve(M_, r_[..., None])[..., 0]")
     else:
-        names = set(states)
-        sdep: set[str] = set()
-        for d in order:
-            if d not in frozen and "@conserve" not in d and \
-                    {a.name for a in exprs[d].free_symbols} & (names | sdep):
-                sdep.add(d)
+        sdep = state_dependent(states, exprs, set(frozen) | {d for d in order if "@conserve" in d}, order)
         it = {s: f"{base[s]}_sp{tag}" for s in states}
         env = dict(cur, **it, **{d: f"{dnames[d]}_sp{tag}" for d in order if d in sdep})
         pe = _Printer(env)
