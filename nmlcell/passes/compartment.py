@@ -163,20 +163,18 @@ class _Composer:
                     uses_conc.add(use.ion)
                 for w in use.write:
                     kind = _ion_of(w, {use.ion})
-                    if kind and kind[0] in ("ci", "co"):
-                        if w in writes_conc:
-                            self.unsupported.append(f"{w} written by both {writes_conc[w]} and {it.label}")
-                        writes_conc[w] = it.label
-                        if w not in {x.name for x in m.states} | {d.name for d in m.derived}:
-                            self.unsupported.append(
-                                f"{it.label} writes {w} but the imported mechanism gives it no value "
-                                f"(an assignment such as '{w} = ...' inside a DERIVATIVE block is not "
-                                f"carried by the importer) ({m.source.file})")
-                    elif kind and kind[0] == "e":
-                        if w in writes_conc:
-                            self.unsupported.append(f"{w} written by both {writes_conc[w]} and {it.label}")
-                        writes_conc[w] = it.label
+                    if not kind or kind[0] not in ("ci", "co", "e"):
+                        continue
+                    if w in writes_conc:
+                        self.unsupported.append(f"{w} written by both {writes_conc[w]} and {it.label}")
+                    writes_conc[w] = it.label
+                    if kind[0] == "e":
                         self.unsupported += _reversal_write_refusals(m, w, ions)
+                    elif w not in {x.name for x in m.states} | {d.name for d in m.derived}:
+                        self.unsupported.append(
+                            f"{it.label} writes {w} but the imported mechanism gives it no value "
+                            f"(an assignment such as '{w} = ...' inside a DERIVATIVE block is not "
+                            f"carried by the importer) ({m.source.file})")
         if self.unsupported:
             raise UnsupportedError(self.unsupported)
 
