@@ -307,7 +307,7 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
         """Whether DERIVATIVE block ``bname`` reads ``n`` (which it assigns)
         in a derivative or in the value it assigns to ``n``: the read comes
         before the assignment, or goes through it."""
-        value = {s: v for _n, s, v, _b in self.versions}
+        value = {s.name: v for _n, s, v, _b in self.versions}
         es = [self.derivatives[st] for st in states if st in self.derivatives] + [val]
         seen: set = set()
         while es:
