@@ -62,3 +62,29 @@ DERIVATIVE pool {
 """)
     with pytest.raises(nmlcell.UnsupportedError, match=r"'cai' .*before it is assigned.*readcai.mod:12"):
         nmlcell.load_mod(f)
+
+
+def test_derivimplicit_read_through_an_intermediate_is_refused(tmp_path):
+    """The same read of ``cai`` before its assignment, through an ASSIGNED
+    the block computes from it first (``w = cai``), is refused too."""
+    import nmlcell
+
+    f = tmp_path / "viaw.mod"
+    f.write_text("""NEURON {
+    SUFFIX viaw
+    USEION ca READ ica WRITE cai
+    RANGE w
+}
+UNITS { (mM) = (milli/liter) (mA) = (milliamp) }
+STATE { ca (mM) }
+ASSIGNED { ica (mA/cm2) cai (mM) w (mM) }
+INITIAL { ca = 1e-4 cai = ca }
+BREAKPOINT { SOLVE pool METHOD derivimplicit }
+DERIVATIVE pool {
+    w = cai
+    ca' = -ica + (w - ca)/10
+    cai = ca
+}
+""")
+    with pytest.raises(nmlcell.UnsupportedError, match=r"'cai' .*before it is assigned.*viaw.mod:14"):
+        nmlcell.load_mod(f)
