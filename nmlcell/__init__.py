@@ -22,6 +22,7 @@ from .results import Results as Results  # noqa: E402
 from .cell import (Cell as Cell, IClamp as IClamp, PointProcess as PointProcess,  # noqa: E402
                    SEClamp as SEClamp, load_mod as load_mod)
 from .network import NetCon as NetCon, NetStim as NetStim, Network as Network  # noqa: E402
+from .vecstim import VecStim as VecStim  # noqa: E402
 from .importers.morphology import load_morphology as load_morphology  # noqa: E402
 
 __version__ = "0.1.0"

@@ -33,6 +33,7 @@ from .ir.mechanism import Mechanism, Parameter
 from .ir.units import NONE, Dim
 from .model_cache import shape as _shape  # members with equal shapes share a group
 from .netstim_rules import _first_step_spike, _last_step_spike, _netstim_mechanism
+from .vecstim import VecStim
 
 _MS = Dim(t=1)
 
@@ -183,9 +184,9 @@ class Network:
             unknown = set(obj.params) - {p.name for p in obj.mech.parameters}
             if unknown:
                 raise OptionError(f"{obj.mech.name} has no parameter {', '.join(sorted(unknown))}", element="add")
-        elif not isinstance(obj, (Cell, NetStim)):
-            raise OptionError(f"Network.add takes an nmlcell.Cell, an nmlcell.NetStim or an ARTIFICIAL_CELL "
-                              f"(nmlcell.PointProcess(mech, ...)), not {obj!r}", element="add")
+        elif not isinstance(obj, (Cell, NetStim, VecStim)):
+            raise OptionError(f"Network.add takes an nmlcell.Cell, an nmlcell.NetStim, an nmlcell.VecStim or an "
+                              f"ARTIFICIAL_CELL (nmlcell.PointProcess(mech, ...)), not {obj!r}", element="add")
         if any(o is obj for o in self._members.values()) and not isinstance(obj, PointProcess):
             raise OptionError(f"{obj!r} is already in the network", element="add")
         if name is None:
@@ -240,8 +241,8 @@ class Network:
         ``NetCon(sec(x)._ref_v, ...)``; one place per cell."""
         (p, pp), q = self._source(pre), self._name(post, "post")
         cell = self._members[q]
-        if isinstance(cell, NetStim):
-            raise OptionError(f"post '{q}' is a NetStim; NetCon events into it are not supported (an "
+        if isinstance(cell, (NetStim, VecStim)):
+            raise OptionError(f"post '{q}' is a {type(cell).__name__}; NetCon events into it are not supported (an "
                               f"ARTIFICIAL_CELL from a .mod file can take them)", element="connect")
         if isinstance(cell, PointProcess):   # an ARTIFICIAL_CELL: its NET_RECEIVE with flag 0
             if not cell.mech.on_events:
@@ -369,6 +370,12 @@ class Network:
                     raise OptionError(f"a NetCon into the artificial cell '{nc.post}' needs a delay of at least "
                                       f"dt/2 ({0.5 * float(dt)} ms; got {nc.delay})", element="connect")
                 delays.append(nc.delay - float(dt) - early)
+            elif self._takes_early(nc):   # a point process with self-events (nmodl_selfev): the same
+                if nc.delay < 0.5 * float(dt):
+                    raise OptionError(f"a NetCon into '{nc.post}' {nc.syn} (a point process with self-events) "
+                                      f"needs a delay of at least dt/2 ({0.5 * float(dt)} ms; got {nc.delay})",
+                                      element="connect")
+                delays.append(nc.delay - float(dt) - early)
             else:
                 delays.append(nc.delay - early)
         events = tuple(EventLink(gs, "spike", gd, port, tuple(pairs), tuple(delays))
@@ -386,11 +393,22 @@ class Network:
         ``round(delay/dt) - 1 >= 1``, delay > 3 dt/2; into an artificial
         cell, which takes it a step early, > 5 dt/2)."""
         obj = self._members.get(name)
-        if not isinstance(obj, NetStim):
+        if not isinstance(obj, (NetStim, VecStim)):
             return False
         dt = float(dt)
-        return all(round(nc.delay / dt) - (2 if isinstance(self._members[nc.post], PointProcess) else 1) >= 1
+        return all(round(nc.delay / dt) - (2 if isinstance(self._members[nc.post], PointProcess)
+                                           or self._takes_early(nc) else 1) >= 1
                    for nc in self.netcons if nc.pre == name)
+
+    def _takes_early(self, nc) -> bool:
+        """Whether ``nc`` ends at a point process whose NetCon events are
+        applied with its self-events at the end of the step before
+        (importers/nmodl_selfev.py: it takes them a step early)."""
+        from .importers.nmodl_selfev import NETEV_N
+
+        cell = self._members.get(nc.post)
+        return isinstance(cell, Cell) and any(
+            it.label == nc.syn and NETEV_N in it.mech.state_names for it in cell._inserted)
 
     def _with_netcons_into(self, name, it, dt):
         """Inserted item ``it`` of cell ``name`` with the weights and delays
@@ -419,6 +437,14 @@ class Network:
             vals = {"start": obj.start, "interval": obj.interval, "number": obj.number, "noise": obj.noise,
                     "dt_half": 0.5 * float(dt)}
             return mech, vals, True, {}, "netstims"
+        if isinstance(obj, VecStim):
+            from .vecstim import check_steps, vecstim_mechanism, vecstim_values
+
+            late = self._late(name, dt)
+            check_steps(name, obj, [(nc.delay, isinstance(self._members[nc.post], PointProcess))
+                                    for nc in self.netcons if nc.pre == name], float(dt), late)
+            k, vals = vecstim_values(obj, dt)
+            return vecstim_mechanism(k, late), vals, True, {}, "vecstims"
         items = [self._with_netcons_into(name, it, dt) for it in obj._inserted]
         out = [nc for nc in self.netcons if nc.pre == name]
         if out and out[0].source is None:
@@ -533,7 +559,11 @@ class Network:
         back = {f"{gid}[{i}]": name for name, (gid, i) in self._where.items()}
         res.spikes = {back[k]: v for k, v in res.spikes.items() if k in back}
         for k, v in res.spikes.items():   # a late NetStim's spikes leave at the end of their step
-            if self._late(k, dt):
+            if isinstance(self._members.get(k), VecStim):   # NEURON records their exact times
+                from .vecstim import reported_spikes
+
+                res.spikes[k] = reported_spikes(self._members[k], float(duration))
+            elif self._late(k, dt):
                 v = (np.rint(np.asarray(v) / float(dt)) - 1) * float(dt)
                 res.spikes[k] = _last_step_spike(self._members[k], v, float(duration), float(dt))
             elif isinstance(self._members.get(k), NetStim):
