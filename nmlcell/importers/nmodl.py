@@ -84,6 +84,7 @@ def load_mod_folder(folder, *, check: bool = True, reserved: Mapping[str, str | 
     file's unsupported constructs are listed in one error; ``reserved`` as
     in :func:`load_mod_file`."""
     from ..errors import UnsupportedError
+    from ..passes.compat import problems as compat_problems
 
     out: dict[str, Mechanism] = {}
     problems: list[str] = []
@@ -93,7 +94,7 @@ def load_mod_folder(folder, *, check: bool = True, reserved: Mapping[str, str | 
             raise ModelImportError(f"mechanism '{m.name}' defined twice (also in {out[m.name].source.file})",
                                    file=str(p))
         out[m.name] = m
-        problems += list(m.unsupported)
+        problems += compat_problems(m)
     if check and problems:
         raise UnsupportedError(problems, file=str(folder))
     return out

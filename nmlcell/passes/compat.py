@@ -13,8 +13,13 @@ from ..ir.mechanism import Mechanism
 
 
 def problems(mech: Mechanism) -> list[str]:
-    """The unsupported constructs of ``mech``, each with file:line."""
-    return list(mech.unsupported)
+    """The unsupported constructs of ``mech``, each with file:line (a
+    model's own VecStim first points to the built-in one)."""
+    items = list(mech.unsupported)
+    if items and mech.name == "VecStim" and mech.kind == "artificial_cell":
+        items.insert(0, "ARTIFICIAL_CELL VecStim: use nmlcell's built-in nmlcell.VecStim(times) instead "
+                        "(net.add(nmlcell.VecStim([...])); docs/user-guide.md)")
+    return items
 
 
 def check(mech: Mechanism) -> Mechanism:
