@@ -39,7 +39,9 @@ from .ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, So
 from .ir.units import NONE, Dim
 
 _MS = Dim(t=1)
-MAX_TIMES = 4096   # the lookup of the next time is a sum over the slots: its cost grows with them
+# the lookup of the next time is a sum over the slots: its cost grows with them (100 VecStims, 20 000
+# steps: 64 slots x1.11 a NetStim's run, 512 x4.4, 1024 x10 and 60 s to build; bench/bench_vecstim.py)
+MAX_TIMES = 1024
 
 
 class VecStim:
@@ -77,7 +79,7 @@ def _times(value) -> np.ndarray:
                           f"{a[k + 1]:g} ms (NEURON's VecStim drops or aborts on it: sort them)", element="VecStim")
     if len(a) > MAX_TIMES:
         raise OptionError(f"VecStim has {len(a)} times; at most {MAX_TIMES} per VecStim (split the train over "
-                          f"several VecStims)", element="VecStim")
+                          f"several VecStims, or run it in pieces)", element="VecStim")
     a.setflags(write=False)
     return a
 
