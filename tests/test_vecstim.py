@@ -181,6 +181,9 @@ def test_vecstim_spikes_and_rerun():
     (vn,) = _neuron(cfg2)
     assert np.abs(np.asarray(res2["a.v"]) - vn).max() < 1e-9
     assert res2.spikes["vs"].tolist() == [2.0, 3.0137, 7.77]
+    vs.times = [1.0, 2.0, 3.0, 4.0, 5.5]   # 8 slots: lowered again, as a network built with them
+    cfg3 = dict(cfg, stims={"vs": [1.0, 2.0, 3.0, 4.0, 5.5]})
+    assert np.array_equal(np.asarray(net.run(20.0, dt=0.025)["a.v"]), _nmlcell(cfg3)[0][0])
 
 
 @pytest.mark.slow
