@@ -81,10 +81,11 @@ def point_process_events(b):
         ev.netcon = per_netcon_handlers(b, assigns, args0, sends)
         if ev.netcon is None:
             return None
+    delayed, fired = [], []
     for d, f in init_sends:
-        if d != 0:
-            b._unsup("net_send with a delay (a self-event)", r"\bnet_send\s*\(")
-            return None
+        if d != 0:   # a delayed self-event from INITIAL: nmodl_selfev
+            delayed.append((d, f, sp.true))
+            continue
         arm = b._run_net_receive(float(f))
         if arm is None:
             return None
@@ -97,11 +98,25 @@ def point_process_events(b):
             fire = b._run_net_receive(g)
             if fire is None:
                 return None
-            a3, w3, e3, s3 = fire
-            if w3 or s3 or any(p is not sp.true for p in e3) or b.nr_args:
+            if b.nr_args:
                 b._unsup(f"WATCH or net_send in the branch of flag {g:g}", pat)
                 return None
-            ev.watches.append((plain(cond), a3, bool(e3)))
+            fired.append((g, cond, fire))
+    if delayed or any(fire[3] for _g, _c, fire in fired):
+        # self-events sent from a WATCH's branch or INITIAL (the integrate-and-fire idiom)
+        from .nmodl_selfev import build
+
+        if ev.netcon is not None:
+            b._unsup("per-NetCon state (or t read on a NetCon's event) with self-events from WATCH or "
+                     "self-event branches", pat)
+            return None
+        ev.selfev = build(b, delayed, [(cond, fire) for _g, cond, fire in fired], sends, assigns)
+        return ev if ev.selfev is not None else None
+    for g, cond, (a3, w3, e3, s3) in fired:
+        if w3 or s3 or any(p is not sp.true for p in e3):
+            b._unsup(f"WATCH or net_send in the branch of flag {g:g}", pat)
+            return None
+        ev.watches.append((plain(cond), a3, bool(e3)))
     return ev
 
 
@@ -301,6 +316,7 @@ class Events:
     def __init__(self, assigns, path, line):
         self.assigns, self.watches, self.src = assigns, [], Source(path, line, "NET_RECEIVE")
         self.netcon = None   # per-NetCon state: the template handlers of nmodl_netcon (replace ``in``'s)
+        self.selfev = None   # self-events from WATCH/self-event branches (nmodl_selfev.SelfEvents)
 
     def apply(self, m: Mechanism) -> Mechanism:
         from dataclasses import replace
@@ -335,5 +351,6 @@ class Events:
         exposures = dict(m.exposures)
         for s in states[len(m.states):]:
             exposures[s.name] = (s.name, s.dim)
-        return replace(m, on_events=on_events, conditions=tuple(m.conditions) + tuple(conds), states=tuple(states),
-                       derivatives=derivs, on_start=tuple(start), inputs=m.inputs + extra, exposures=exposures)
+        m = replace(m, on_events=on_events, conditions=tuple(m.conditions) + tuple(conds), states=tuple(states),
+                    derivatives=derivs, on_start=tuple(start), inputs=m.inputs + extra, exposures=exposures)
+        return m if self.selfev is None else self.selfev.apply(m)

@@ -77,6 +77,12 @@ def offset_slot(m: Mechanism) -> int:
     return len(_layout(m)[0]) + 2
 
 
+def _rounded_off(delays: tuple, k: int, dt: float) -> float:
+    """The part of NetCon ``k``'s delay that the step rounds off."""
+    d = float(delays[k]) if k < len(delays) else 0.0
+    return d - float(dt) * round(d / float(dt))
+
+
 def expand_item(it, weights: tuple, dt: float = 0.025, delays: tuple = ()):
     """Inserted ``it`` with NetCons ``weights`` (their weight vectors) and
     ``delays`` (ms): its mechanism expanded when it has per-NetCon state,
@@ -86,6 +92,9 @@ def expand_item(it, weights: tuple, dt: float = 0.025, delays: tuple = ()):
     per-NetCon parameters (initial values, weight copies) set from the
     weight vectors."""
     m = it.mech
+    if "netev_nb" in m.state_names:   # self-events (importers/nmodl_selfev): weight, rounded-off delay
+        return replace(it, netcons=tuple((float(w[0]) if len(w) else 0.0, _rounded_off(delays, k, dt))
+                                         for k, w in enumerate(weights)))
     if not has_netcon_state(m):
         return replace(it, netcons=weights)
     n = len(weights)

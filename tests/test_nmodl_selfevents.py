@@ -1,0 +1,174 @@
+"""Self-events in a POINT_PROCESS (importers/nmodl_selfev.py): integrate-
+and-fire neurons written as .mod point processes on a passive section,
+INITIAL's net_send(0, 4) arming a WATCH whose branch sets v, calls
+net_event and net_send(spikewidth, 2), whose branch sends
+net_send(trefrac - spikewidth, 3) under an IF. Against NEURON 9
+(tests/nrn_network.py: a subprocess, fixed step, secondorder 0, dt 0.025).
+
+The .mod files (tests/data/selfev/, written here): ``adex_pp.mod``
+(adaptive exponential, adaptation w, spike width 0.3123 ms, a clamp
+conductance during the refractory period, ``v = v + weight`` on a NetCon's
+event) and ``lif_pp.mod`` (refractory LIF, ``state_discontinuity``, spike
+width 0.0613 ms: self-events between steps).
+
+Spike times must be NEURON's (the same step); v within 1e-9 mV except
+at the samples where NEURON records the value before an event it applies
+at the start of the next step (nmlcell applies it at the end of the step:
+docs/differences-from-neuron.md), listed by ``_event_steps``."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nmlcell
+from nmlcell.errors import SimulationError, UnsupportedError
+from nrn_network import neuron_net, nmlcell_net
+
+pytest.importorskip("neuron")
+
+DATA = Path(__file__).parent / "data" / "selfev"
+DT = 0.025
+LIF = {"vthresh": -52.0, "spikewidth": 0.0613, "trefrac": 2.0}
+ADEX = {"spikewidth": 0.3123, "trefrac": 2.5}
+
+
+def _mechs():
+    return {**nmlcell.load_mod(DATA / "adex_pp.mod"), **nmlcell.load_mod(DATA / "lif_pp.mod")}
+
+
+def _lib():
+    from nrn_cells import compile_mods
+
+    return compile_mods(DATA, files=["adex_pp.mod", "lif_pp.mod", "delayed_init.mod"])
+
+
+def _steps(times):
+    """The step (sample index) NEURON handles events of these times at."""
+    return np.ceil(np.asarray(times) / DT - 0.5).astype(int)
+
+
+def _event_steps(spikes, pars, arrivals=()):
+    """Samples where NEURON records a value before an event: a spike's
+    (the WATCH's branch), the ends of its spike and refractory period,
+    and the arrivals of NetCon events (``arrivals``: their times)."""
+    s = np.asarray(spikes)
+    ks = [_steps(s), _steps(s + pars["spikewidth"]), _steps(s + pars["trefrac"]), _steps(arrivals)]
+    return np.unique(np.concatenate(ks))
+
+
+def _same_spikes(sn, sm, names):
+    for k in names:
+        ref = _steps(sn[k]) * DT
+        assert len(ref) == len(sm[k]) and len(ref) > 0, (k, sn[k], sm[k])
+        assert np.max(np.abs(ref - sm[k])) < 1e-3 * DT, (k, ref, sm[k])
+
+
+def _close(rn, rm, key, skip, tol):
+    d = np.abs(rn[key] - rm[key])
+    d[skip] = 0.0
+    assert d.max() < tol, (key, d.max(), int(np.argmax(d)))
+    return d.max()
+
+
+def test_lif_iclamp_netstim_to_expsyn():
+    """RefracLIF on a passive soma: an IClamp step drives it to fire; a
+    NetStim's events (weight 3 mV, delay 0.5123 ms: between steps) move v outside the
+    refractory period; its spikes reach an ExpSyn on a second passive
+    cell (delay 1.2 ms)."""
+    pas = ["pas", {"g": 3e-4, "e": -70.0}]
+    cfg = {"lib": _lib(), "T": 40.0, "dt": DT, "celsius": 6.3,
+           "cells": {"a": {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0, "insert": [pas],
+                           "iclamp": [5.0, 30.0, 0.3], "syns": [["RefracLIF", LIF]]},
+                     "c": {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0, "insert": [pas],
+                           "syns": [["ExpSyn", {"tau": 2.0, "e": 0.0}]]}},
+           "stims": {"s": {"start": 1.0, "interval": 3.7, "number": 10, "noise": 0}},
+           "netcons": [["s", "a", "RefracLIF[0]", [3.0], 0.5123, 0.0],
+                       ["a:RefracLIF[0]", "c", "ExpSyn[0]", [0.002], 1.2, 0.0]],
+           "record": [["a", "v"], ["a", "RefracLIF[0].g"], ["a", "RefracLIF[0].nspikes"], ["c", "v"],
+                      ["c", "ExpSyn[0].g"]]}
+    rn, sn = neuron_net(cfg)
+    rm, sm, _res = nmlcell_net(cfg, _mechs())
+    _same_spikes(sn, sm, ["a"])
+    assert len(sn["a"]) >= 8
+    arrivals = 1.0 + 3.7 * np.arange(10) + 0.5123
+    skip = _event_steps(sn["a"], LIF, arrivals)
+    _close(rn, rm, "a.v", skip, 1e-9)
+    _close(rn, rm, "a.RefracLIF[0].g", skip, 1e-9)
+    _close(rn, rm, "a.RefracLIF[0].nspikes", skip, 1e-12)
+    assert rm["a.RefracLIF[0].nspikes"][-1] == len(sn["a"])
+    _close(rn, rm, "c.v", [], 1e-9)
+    _close(rn, rm, "c.ExpSyn[0].g", [], 1e-12)
+
+
+@pytest.mark.slow
+def test_adex_and_lif_both_ways():
+    """AdExSE (a 100 um soma) and RefracLIF driven by IClamp steps, each
+    one's spikes moving the other's v (delays 1.0 and 1.3 ms), a NetStim
+    into the AdEx as well; the spike's v jump, the adaptation jump w += b
+    and the refractory clamp conductance."""
+    cfg = {"lib": _lib(), "T": 60.0, "dt": DT, "celsius": 6.3,
+           "cells": {"a": {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0,
+                           "insert": [["pas", {"g": 3e-4, "e": -70.0}]],
+                           "iclamp": [5.0, 50.0, 0.3], "syns": [["RefracLIF", LIF]]},
+                     "b": {"L": 100.0, "diam": 100.0, "cm": 1.0, "Ra": 100.0,
+                           "insert": [["pas", {"g": 1e-4, "e": -70.0}]],
+                           "iclamp": [5.0, 50.0, 2.0], "syns": [["AdExSE", ADEX]]}},
+           "stims": {"s": {"start": 2.0, "interval": 4.1, "number": 12, "noise": 0}},
+           "netcons": [["a:RefracLIF[0]", "b", "AdExSE[0]", [1.0], 1.0, 0.0],
+                       ["b:AdExSE[0]", "a", "RefracLIF[0]", [2.0], 1.3, 0.0],
+                       ["s", "b", "AdExSE[0]", [0.5], 0.7, 0.0]],
+           "record": [["a", "v"], ["a", "RefracLIF[0].g"], ["b", "v"], ["b", "AdExSE[0].w"],
+                      ["b", "AdExSE[0].grefrac"]]}
+    rn, sn = neuron_net(cfg)
+    rm, sm, _res = nmlcell_net(cfg, _mechs())
+    _same_spikes(sn, sm, ["a", "b"])
+    assert len(sn["a"]) >= 15 and len(sn["b"]) >= 6
+    skip_a = _event_steps(sn["a"], LIF, np.asarray(sn["b"]) + 1.3)
+    into_b = np.concatenate([np.asarray(sn["a"]) + 1.0, 2.0 + 4.1 * np.arange(12) + 0.7])
+    skip_b = _event_steps(sn["b"], ADEX, into_b)
+    _close(rn, rm, "a.v", skip_a, 1e-9)
+    _close(rn, rm, "b.v", skip_b, 1e-9)
+    _close(rn, rm, "b.AdExSE[0].w", skip_b, 1e-12)
+    _close(rn, rm, "b.AdExSE[0].grefrac", skip_b, 1e-9)
+
+
+def test_refused_rearming_watch():
+    """A WATCH executed in a self-event's branch (re-arming with another
+    condition) is refused at import with its file:line."""
+    with pytest.raises(UnsupportedError, match=r"WATCH in the branch of the self-event of flag 2 .re-arming. .rearm_watch\.mod:41."):
+        nmlcell.load_mod(DATA / "rearm_watch.mod")
+
+
+def test_overwritten_self_event_is_an_error():
+    """A spike width longer than the time to the next threshold crossing
+    (no clamp: gon = 0) would need two pending self-events of flag 2;
+    the run says so instead of dropping one."""
+    net = nmlcell.Network()
+    cell = nmlcell.Cell.soma(L=100.0, diam=100.0, cm=1.0, Ra=100.0, v_init=-65.0)
+    cell.insert("pas", g=1e-4, e=-70.0)
+    cell.add(nmlcell.IClamp(delay=1.0, dur=40.0, amp=3.0))
+    cell.add(nmlcell.PointProcess(_mechs()["AdExSE"], spikewidth=15.0, trefrac=20.0, gon=0.0, vpeak=-45.0))
+    net.add(cell, "a")
+    net.record("v", "a")
+    with pytest.raises(SimulationError, match=r"selfev_lost.*pending self-event of its flag"):
+        net.run(30.0, dt=DT)
+
+
+
+def test_initial_delayed_self_event():
+    """INITIAL's net_send(ton, 1) in a POINT_PROCESS without WATCH
+    (tests/data/selfev/delayed_init.mod; ton 5.0113 ms, between steps):
+    its branch adds gon to g and sends net_send(tdur, 2), which takes it
+    away; NetStim events (delay 1.0123 ms) add their weight to g."""
+    cfg = {"lib": _lib(), "T": 14.0, "dt": DT, "celsius": 6.3,
+           "cells": {"a": {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0,
+                           "insert": [["pas", {"g": 1e-4, "e": -65.0}]], "syns": [["DelayedOn", {}]]}},
+           "stims": {"s": {"start": 1.0, "interval": 2.5, "number": 4, "noise": 0}},
+           "netcons": [["s", "a", "DelayedOn[0]", [0.004], 1.0123, 0.0]],
+           "record": [["a", "v"], ["a", "DelayedOn[0].g"]]}
+    rn, _sn = neuron_net(cfg)
+    rm, _sm, _res = nmlcell_net(cfg, nmlcell.load_mod(DATA / "delayed_init.mod"))
+    skip = _steps([5.0113, 5.0113 + 3.3, *(1.0 + 2.5 * np.arange(4) + 1.0123)])
+    assert abs(rn["a.DelayedOn[0].g"][-1] - 0.016) < 1e-12
+    _close(rn, rm, "a.v", skip, 1e-9)
+    _close(rn, rm, "a.DelayedOn[0].g", skip, 1e-12)
