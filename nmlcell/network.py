@@ -370,6 +370,12 @@ class Network:
                     raise OptionError(f"a NetCon into the artificial cell '{nc.post}' needs a delay of at least "
                                       f"dt/2 ({0.5 * float(dt)} ms; got {nc.delay})", element="connect")
                 delays.append(nc.delay - float(dt) - early)
+            elif self._takes_early(nc):   # a point process with self-events (nmodl_selfev): the same
+                if nc.delay < 0.5 * float(dt):
+                    raise OptionError(f"a NetCon into '{nc.post}' {nc.syn} (a point process with self-events) "
+                                      f"needs a delay of at least dt/2 ({0.5 * float(dt)} ms; got {nc.delay})",
+                                      element="connect")
+                delays.append(nc.delay - float(dt) - early)
             else:
                 delays.append(nc.delay - early)
         events = tuple(EventLink(gs, "spike", gd, port, tuple(pairs), tuple(delays))
@@ -390,8 +396,19 @@ class Network:
         if not isinstance(obj, (NetStim, VecStim)):
             return False
         dt = float(dt)
-        return all(round(nc.delay / dt) - (2 if isinstance(self._members[nc.post], PointProcess) else 1) >= 1
+        return all(round(nc.delay / dt) - (2 if isinstance(self._members[nc.post], PointProcess)
+                                           or self._takes_early(nc) else 1) >= 1
                    for nc in self.netcons if nc.pre == name)
+
+    def _takes_early(self, nc) -> bool:
+        """Whether ``nc`` ends at a point process whose NetCon events are
+        applied with its self-events at the end of the step before
+        (importers/nmodl_selfev.py: it takes them a step early)."""
+        from .importers.nmodl_selfev import EARLY
+
+        cell = self._members.get(nc.post)
+        return isinstance(cell, Cell) and any(
+            it.label == nc.syn and EARLY in it.mech.state_names for it in cell._inserted)
 
     def _with_netcons_into(self, name, it, dt):
         """Inserted item ``it`` of cell ``name`` with the weights and delays
