@@ -176,6 +176,9 @@ class Model:
             params = {**params, "__global__": {**params["__global__"], "seed": np.asarray(float(int(seed)))}}
         out = simulate(lowered, integ, duration=duration, dt=dt, record=record, params=params,
                        dtype=precision, progress=progress)
+        from .importers.nmodl_selfev import check_final
+
+        check_final(lowered, out["final"])   # a point process's self-event not kept exactly
         spikes = {}
         off = 0
         for gid, n in out["layout"]:
