@@ -56,7 +56,9 @@ def test_assignments_reading_each_other():
 
 @pytest.mark.parametrize("name, what, line", [
     ("netcon_initial_range.mod", "NET_RECEIVE's INITIAL assigns 'tl'", 8),   # per-NetCon: test_nmodl_netcon_state
-    ("selfevent_pp.mod", "net_send with a delay", 5),
+    # selfevent_pp.mod (INITIAL's net_send(5, 1) in a POINT_PROCESS) imports since nmodl_selfev:
+    # (nmlcell runs it; NEURON's nocmodl refuses its g, a STATE without a derivative); such a
+    # self-event against NEURON: tests/test_nmodl_selfevents.py::test_initial_delayed_self_event
 ])
 def test_refused_with_line(name, what, line):
     with pytest.raises(UnsupportedError) as ei:
