@@ -154,6 +154,7 @@ class Cell:
         self._inserted = []
         self._counts: dict[str, int] = {}
         self._record: list[str] = []
+        self._rec_locs: set[str] = set()  # places recorded on a morphology (their end nodes are kept)
         self._solver = DEFAULT_SOLVER
         self._model = None
         self._frozen = None
@@ -298,11 +299,34 @@ class Cell:
         from .lower.discretize import discretize
 
         cm, Ra = self._cm_map(), self._Ra_map()
-        key = (id(self.morphology), id(self._nseg), repr(self._nseg), repr(cm), repr(Ra), self._d_lambda)
+        tips = self._tips()
+        key = (id(self.morphology), id(self._nseg), repr(self._nseg), repr(cm), repr(Ra), self._d_lambda, tips)
         if self._disc_cache is None or self._disc_cache[0] != key:
-            disc = discretize(self.morphology, nseg=self._nseg, Ra=Ra, cm=cm, d_lambda=self._d_lambda)
+            disc = discretize(self.morphology, nseg=self._nseg, Ra=Ra, cm=cm, d_lambda=self._d_lambda,
+                              tips=tips)
             self._disc_cache = (key, self.morphology, disc)
         return self._disc_cache[2]
+
+    def _tips(self) -> tuple:
+        """The zero-area end nodes that a point process or a recording sits
+        on, beyond those where a section attaches (a leaf's x = 1, the
+        root's x = 0): NEURON's nodes there, kept by the discretisation
+        only when something is placed or recorded there
+        (:func:`~nmlcell.lower.discretize.end_location`)."""
+        from .ir.morphology import _LOC
+        from .lower.discretize import end_location
+
+        morph = self.morphology
+        out = set()
+        locs = [at for it, at in self._placed if it.point] + list(self._rec_locs)
+        for at in locs:
+            m = _LOC.match(str(at))
+            if not m or m.group(2) is None or m.group(1) not in morph.names:
+                continue  # the middle of a section, or a name that locate() reports
+            e = end_location(morph, morph.index(m.group(1)), float(m.group(2)))
+            if e is not None:
+                out.add(e)
+        return tuple(sorted(out))
 
     def distance(self, at: str, origin: str | None = None) -> float:
         """Path distance (µm) between two locations, NEURON's
@@ -389,7 +413,19 @@ class Cell:
         key = name if self.morphology is None else f"{at or self._root_loc()}.{name}"
         if key not in self._record:
             self._record.append(key)
+        if self.morphology is not None:
+            self._note_recorded([key])
         return self
+
+    def _note_recorded(self, names) -> None:
+        """Remember the places of ``names`` (``"dend(1).v"``): a leaf's tip
+        among them keeps its zero-area node (NEURON records that node's
+        v there), from the next build on."""
+        for q in names:
+            loc, sep, _var = str(q).rpartition(".")
+            if sep and "(" in loc and loc not in self._rec_locs:
+                self._rec_locs.add(loc)
+                self._model = self._frozen = None
 
     # -- the model ---------------------------------------------------------------------------
     def _ir(self, celsius: float, phase=()):
@@ -462,7 +498,8 @@ class Cell:
         items += tuple((it.label, id(it.mech), _frozen(it.params), _frozen(w)) for it, w in self._placed)
         return (self.v_init, _frozen(vars(self.geometry)), id(self.morphology), items, _frozen(self._cm_set),
                 _frozen(self._Ra_set), _frozen(self._ion_set),
-                _frozen([tuple(vars(s).values()) for s in self._param_set]), repr(self._nseg), self._d_lambda)
+                _frozen([tuple(vars(s).values()) for s in self._param_set]), repr(self._nseg), self._d_lambda,
+                tuple(sorted(self._rec_locs)))
 
     @property
     def solver(self) -> str:
@@ -481,7 +518,9 @@ class Cell:
 
     def _quantities(self, record):
         if self.morphology is not None:
-            return list(record) if record is not None else (self._record or [f"{self._root_loc()}.v"])
+            names = list(record) if record is not None else (self._record or [f"{self._root_loc()}.v"])
+            self._note_recorded(names)
+            return names
         names = list(record) if record is not None else (self._record or ["v"])
         m = self._composed()
         for q in names:

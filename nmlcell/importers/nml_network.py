@@ -23,7 +23,8 @@ NEURON export builds them (:func:`nml_cell_network.build_network` calls these).
   pre cell at the cell's spikeThresh: the spike detector of
   :meth:`NmlCell.make_cell` (segment 0's section, ``(0.5)``), or on
   another compartment a detector placed there too (:func:`watch`; on a
-  zero-area end node a point process, :func:`watch_end`).
+  zero-area end node, a leaf's tip included, a point process,
+  :func:`watch_end`).
 - Events travel through :mod:`nmlcell.lower.events` (an ``EventLink`` per
   connection, the delay in ms; ``<connection>`` has delay 0).
 - Spike-source populations other than ``spikeArray`` and synaptic inputs
@@ -308,35 +309,33 @@ def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, so
         if nc_pre is not None:
             disc_pre = cells_pre[pre[1]].discretisation()
             loc = nc_pre.location(pseg, pfrac)
-            if disc_pre.locate(loc) != disc_pre.locate(nc_pre.spike_location()):
-                if disc_pre.compartments[disc_pre.locate(loc)].area == 0.0:
-                    watch_end(cells_pre[pre[1]], nc_pre, loc)
-                else:
-                    watch(cells_pre[pre[1]], nc_pre, loc)
+            if loc != nc_pre.spike_location() and at_end_node(cells_pre[pre[1]], loc):
+                watch_end(cells_pre[pre[1]], nc_pre, loc)  # the node is kept for the detector placed there
+                pre_at = loc
+            elif disc_pre.locate(loc) != disc_pre.locate(nc_pre.spike_location()):
+                watch(cells_pre[pre[1]], nc_pre, loc)
                 pre_at = loc
         label, at = place_synapse(cells_post[post[1]], nc_post, syn, seg, frac, weight, unsupported,
                                   f"projection '{pid}'")
-        if label is None:
-            return
         conns.append(Connection(pre, post, label, at, delay, pre_at))
         on = nc_post.__dict__.setdefault("nml_synapses", {})   # for recordings of synapses:<id>:<k>/g
         on.setdefault((post, seg, ch.parameters.get("synapse")), []).append((label, at, mech.name))
 
 
-def unkept_end(cell, at: str) -> bool:
-    """Whether ``at`` is NEURON's zero-area node at a section's end that the
-    discretisation does not keep (a leaf's x = 1, the root's x = 0 where
-    nothing attaches): a point process there would sit on the neighbouring
-    compartment instead, which NEURON separates from it by half a segment's
-    resistance."""
+def at_end_node(cell, at: str) -> bool:
+    """Whether ``at`` is one of NEURON's zero-area nodes at a section's end
+    (x = 1; x = 0 of the root, or of a section attached at such a node):
+    a point process placed there sits on that node, which the
+    discretisation keeps (a leaf's tip and the root's free end only while
+    something is placed or recorded there,
+    :func:`nmlcell.lower.discretize.end_location`)."""
+    from ..lower.discretize import end_location
+
     x = float(at.rsplit("(", 1)[1].rstrip(")")) if at.endswith(")") else 0.5
     if x not in (0.0, 1.0):
         return False
-    disc = cell.discretisation()
-    sec = disc.compartments[disc.locate(at)].section
-    if x == 0.0 and disc.morphology.sections[sec].parent is not None:
-        return False  # the parent's node (kept)
-    return disc.end_node(sec, x) is None
+    morph = cell.morphology
+    return end_location(morph, morph.index(at.rsplit("(", 1)[0]), x) is not None
 
 
 def watch_end(cell, nc, loc: str) -> None:
@@ -372,18 +371,14 @@ def watch(cell, nc, loc: str) -> None:
 def place_synapse(cell, nc, syn, seg: int, frac: float, weight: float, unsupported: list, what: str):
     """(label, place) of a new synapse point process ``syn`` ((Mechanism,
     parameters)) on ``cell`` (of NmlCell ``nc``) at segment ``seg``,
-    fraction ``frac``, with one NetCon of ``weight`` into it (on a kept
-    zero-area end node too: NEURON's node without membrane, its point
-    currents scaled by an area of 100 um2); (None, None) and a line in
-    ``unsupported`` at a leaf's tip (:func:`unkept_end`)."""
+    fraction ``frac``, with one NetCon of ``weight`` into it (on a
+    zero-area end node too, a leaf's tip included: NEURON's node without
+    membrane, its point currents scaled by an area of 100 um2).
+    ``unsupported`` and ``what`` are unused now (no place is refused)."""
     from ..cell import PointProcess
 
     mech, params = syn
     at = nc.location(seg, frac)
-    if unkept_end(cell, at):
-        unsupported.append(f"{what}: a synapse at {at}, a section's tip (NEURON's zero-area node there, which "
-                           f"nmlcell keeps only where a section attaches)")
-        return None, None
     label = cell.add(PointProcess(mech, **params), at=at)
     k = next(j for j, (it, _) in enumerate(cell._placed) if it.label == label)
     it, where = cell._placed[k]

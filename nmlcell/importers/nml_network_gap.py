@@ -49,7 +49,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import ModelImportError
 from ..ir.units import Dim
-from .nml_network import _CELL, _MOD, synapse_mechanism, unkept_end
+from .nml_network import _CELL, _MOD, synapse_mechanism
 
 _MOD["NmlGapJunction"] = """
 NEURON {
@@ -214,11 +214,7 @@ def add_coupling(rd, model, pops: dict, ch, unsupported: list, conns: list) -> N
                 raise rd.err(f"{el} '{cc.id}' of '{pid}': {side}Segment {seg}, {side}FractionAlong {frac:g} is "
                              f"not on cell '{nc.id}'", pid, el)
             at = nc.location(seg, frac)
-            if unkept_end(pops[key[0]][1][key[1]], at):
-                unsupported.append(f"{ch.type} '{pid}': a point process at {at}, a section's tip (NEURON's "
-                                   f"zero-area node there, which nmlcell keeps only where a section attaches)")
-                return
-            places.append((key, at))  # a kept zero-area end node too (NEURON's node without membrane)
+            places.append((key, at))  # a zero-area end node too, a leaf's tip included (no membrane)
         for (key, at), (peer, peer_at), comp in zip(places, places[::-1], comps):
             kind = _component(rd, model, comp, pid, el, unsupported, f"{ch.type} '{pid}'")
             if kind is None:

@@ -29,7 +29,7 @@ NEURON's rules, reproduced here (NEURON's documentation of ``area``, ``ri``,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 
@@ -164,7 +164,8 @@ def _per_section(value, morph: Morphology, what: str) -> list:
 def discretize(morph: Morphology, *, nseg: int | str | Mapping | Callable | None = None,
                Ra: float | Mapping | Callable = NEURON_RA,
                cm: float | Mapping | Callable = NEURON_CM,
-               d_lambda: float = 0.1, frequency: float = 100.0) -> Discretisation:
+               d_lambda: float = 0.1, frequency: float = 100.0,
+               tips: Collection[tuple[int, float]] = ()) -> Discretisation:
     """Cut ``morph`` into compartments with NEURON's area and ri.
 
     ``nseg``: None -> each section's own ``nseg`` (NeuroML's
@@ -174,6 +175,11 @@ def discretize(morph: Morphology, *, nseg: int | str | Mapping | Callable | None
     a mapping (section name, region or group -> int, with optional
     ``"default"``) or a callable(Section) -> int. ``Ra`` (Ω·cm) and ``cm``
     (µF/cm²) are a number, such a mapping or a callable.
+
+    The zero-area end nodes kept are those where a section attaches, and
+    those in ``tips``: ``(section index, x)`` with x = 1 (any section's 1
+    end) or ``(0, 0.0)`` (the root's 0 end), where something is placed or
+    recorded (:func:`end_location`); other pairs are ignored.
     """
     secs = morph.sections
     Ras = [float(v) for v in _per_section(Ra, morph, "Ra")]
@@ -195,7 +201,8 @@ def discretize(morph: Morphology, *, nseg: int | str | Mapping | Callable | None
     # which end nodes something attaches to (x = 0 of a non-root section is
     # the node that section itself attaches to)
     need_end1 = {s.parent for s in secs[1:] if s.parent_x == 1.0}
-    need_root0 = False
+    need_root0 = (0, 0.0) in set(tips)
+    need_end1 |= {int(i) for i, x in tips if x == 1.0 and 0 <= i < len(secs)}
     for s in secs[1:]:
         p, x = s.parent, s.parent_x
         while x == 0.0 and p != 0:
@@ -238,3 +245,20 @@ def discretize(morph: Morphology, *, nseg: int | str | Mapping | Callable | None
             comps.append(Compartment(i, ns[i], 1.0, 0.0, float(right[-1]), len(comps) - 1, cms[i], Ras[i]))
     return Discretisation(morphology=morph, nseg=tuple(ns), first=tuple(first),
                           compartments=tuple(comps), end_nodes=tuple(end_nodes), L=tuple(lengths))
+
+
+def end_location(morph: Morphology, section: int, x: float) -> tuple[int, float] | None:
+    """The zero-area end node that position ``x`` of ``section`` is, as
+    NEURON resolves it: ``(section, 1.0)`` for x = 1, ``(0, 0.0)`` for the
+    root's x = 0, for x = 0 of another section the node it attaches to
+    (its parent's 1 end, or, through sections attached at x = 0, the
+    root's 0 end); None where that is a segment's node (0 < x < 1)."""
+    secs = morph.sections
+    while True:
+        if x == 1.0:
+            return (section, 1.0)
+        if x != 0.0:
+            return None
+        if secs[section].parent is None:
+            return (section, 0.0)
+        section, x = secs[section].parent, secs[section].parent_x
