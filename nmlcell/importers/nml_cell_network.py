@@ -192,22 +192,11 @@ def _add_input(rd, model, nc: NmlCell, cell, comp_id, seg, frac, unsupported, IC
     if comp_id not in model.components:
         raise rd.err(f"input component '{comp_id}' is not defined")
     c = model.components[comp_id]
-    loc = nc.location(seg, frac)
-    disc = cell.discretisation()
-    if disc.compartments[disc.locate(loc)].area == 0.0:
-        unsupported.append(f"input '{comp_id}' at {loc}, a zero-area end node of the section")
-        return
+    loc = nc.location(seg, frac)  # a zero-area end node too (a leaf's tip: kept for the input placed there)
     if c.type != "pulseGenerator":  # the export's point process of its Dynamics (nml_cell_inputs)
         from .nml_cell_inputs import current_input
 
         m = current_input(rd, model, comp_id, unsupported, f"on cell '{nc.id}'")
-        if m is not None and any(i.name == "v" for i in m.inputs) and _at_tip(cell, loc):
-            # the export's clamp sits on NEURON's zero-area tip node, whose v is not the neighbour's
-            f, line = rd.index.locate(comp_id)
-            unsupported.append(f"input '{comp_id}' of type {c.type} ({f}:{line}) on cell '{nc.id}' at {loc}, a "
-                               f"section's tip: its current reads v of NEURON's zero-area node there, which "
-                               f"nmlcell does not keep (a current that does not read v is exact there)")
-            return
         if m is not None:  # an inputW's weight: the export's ``weight`` of the point process
             from ..cell import PointProcess
 
@@ -222,17 +211,6 @@ def _add_input(rd, model, nc: NmlCell, cell, comp_id, seg, frac, unsupported, IC
     dur = rd.quantity(P["duration"], "time", comp_id, "duration") * 1e3
     amp = rd.quantity(P["amplitude"], "current", comp_id, "amplitude") * 1e9
     cell.add(IClamp(delay=delay, dur=dur, amp=amp), at=loc)
-
-
-def _at_tip(cell, loc: str) -> bool:
-    """Whether ``loc`` is NEURON's zero-area node at a leaf's tip (or the
-    root's free end), which the discretisation does not keep: an input
-    there is placed on the neighbouring compartment. A current that does
-    not read v is exact there (the node has no membrane: all of it flows
-    into the neighbour); one that reads v (a voltage clamp) is not."""
-    from .nml_network import unkept_end
-
-    return unkept_end(cell, loc)
 
 
 def quantity_map(where: dict, quantities) -> tuple[dict, list[str]]:
