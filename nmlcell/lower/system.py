@@ -194,6 +194,10 @@ class LoweredModel(Addressing):
             if kern.hoisted_names:
                 glob = {i: jnp.broadcast_to(p[GLOBAL][i], (g.size,)) for i in kern.global_inputs}
                 out[gid] = kern.prepare(p[gid], glob, host=self._host)
+            if any(i.kind == "vecstim_next" for i in g.mech.inputs):   # its times stacked once per run
+                from ..vecstim import TABLE, time_table
+
+                out[gid] = {**out[gid], TABLE: time_table(jnp, g, out[gid])}
         return out
 
     # -- the initial state on the host ------------------------------------------
@@ -265,6 +269,10 @@ class LoweredModel(Addressing):
                 u[inp.name] = jnp.broadcast_to(t, (g.size,))
             elif inp.kind == "random":
                 u[inp.name] = uniform(p[GLOBAL]["seed"], gid, inp.name, t, g.size)
+            elif inp.kind == "vecstim_next":   # a gather the IR has no expression for (nmlcell/vecstim.py)
+                from ..vecstim import next_time
+
+                u[inp.name] = next_time(jnp, g, y[gid], p[gid])
             else:
                 u[inp.name] = jnp.zeros((g.size,), dtype=y[gid][0].dtype if y[gid] else jnp.float64)
         for l, table, valid in self._link_tables.get(gid, ()):
