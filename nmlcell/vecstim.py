@@ -39,9 +39,12 @@ from .ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, So
 from .ir.units import NONE, Dim
 
 _MS = Dim(t=1)
-# the lookup of the next time is a sum over the slots: its cost grows with them (100 VecStims, 20 000
-# steps: 64 slots x1.11 a NetStim's run, 512 x4.4, 1024 x10 and 60 s to build; bench/bench_vecstim.py)
-MAX_TIMES = 1024
+NEXT = "__vecstim_next"   # the input holding each VecStim's next time (lower/system.py gathers it)
+TABLE = "__vecstim_table"  # its times stacked, in the prepared parameters of its group
+# a VecStim's parameters grow with its slots, and its build and step with them (100 VecStims, 20 000
+# steps, bench/bench_vecstim.py: 64 slots x0.8-1.0 a NetStim's run, 1024 x1.7 and 5.9 s to build,
+# 4096 x5.5 and 33 s)
+MAX_TIMES = 4096
 
 
 class VecStim:
@@ -94,15 +97,15 @@ def slots(n: int) -> int:
 def vecstim_mechanism(k: int, late: bool) -> Mechanism:
     """A VecStim with ``k`` slots ``time0..time{k-1}`` (of which the first
     ``ntimes`` are used) on NetStim's delivery rule (``late``: see
-    :func:`nmlcell.netstim_rules._netstim_mechanism`). The next time is
-    picked by a sum over the slots (no array in the IR)."""
+    :func:`nmlcell.netstim_rules._netstim_mechanism`). The next time is the
+    input :data:`NEXT`, ``time[ispike + 1]`` gathered by the lowering
+    (:func:`next_time`; the IR has no arrays)."""
     from .importers.nmodl_netcon import NEVER
     from .lower.events import LAG
 
     src = Source(origin="VecStim (nmlcell.VecStim: NEURON's VecStim, net_send(etime - t, 1))")
     t, tnext, ispike, n, half = (sp.Symbol(x) for x in ("t", "tnext", "ispike", "ntimes", "dt_half"))
     times = [sp.Symbol(f"time{j}") for j in range(k)]
-    nxt = sp.Add(*[sp.Piecewise((times[j], sp.Eq(ispike, j - 1)), (sp.Integer(0), True)) for j in range(1, k)])
     params = tuple(Parameter(f"time{j}", float(NEVER), _MS, "ms", f"spike time {j}") for j in range(k)) + (
         Parameter("ntimes", 0.0, NONE, "", "number of spike times"),
         Parameter("dt_half", 0.0125, _MS, "ms", "half the run's dt (NEURON's delivery rule)"))
@@ -112,17 +115,39 @@ def vecstim_mechanism(k: int, late: bool) -> Mechanism:
                 State("ispike", NONE, "spikes so far", src),
                 State(LAG, _MS, "the latest spike's time less its step's (ms)", src)),
         derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0), LAG: sp.Integer(0)},
-        inputs=(Input("t", _MS, "time"),),
+        inputs=(Input("t", _MS, "time"), Input(NEXT, _MS, "vecstim_next")),
         on_start=(Assignment("ispike", sp.Integer(0)), Assignment(LAG, sp.Integer(0)),
                   Assignment("tnext", sp.Piecewise((times[0], n > 0), (NEVER, True)))),
         # LAG reads tnext and tnext reads ispike before either changes (the same in order or at once)
         conditions=(Condition(sp.And(tnext <= (t - half if late else t + half), ispike < n),
                               (Assignment(LAG, tnext - (t - 2 * half if late else t)),
-                               Assignment("tnext", nxt if k > 1 else sp.Float(float(NEVER))),
+                               Assignment("tnext", sp.Symbol(NEXT)),
                                Assignment("ispike", ispike + 1)),
                               ("spike",), src),),
         exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE), LAG: (LAG, _MS)}, source=src,
         units="neuron")
+
+
+def next_time(xp, g, yg, pg):
+    """The input :data:`NEXT` of lowered VecStim group ``g``: each
+    instance's ``time[ispike + 1]`` (``xp``: jax.numpy, or NumPy on the
+    host), read before a spike's assignments change ``ispike``."""
+    isp = yg[g.kernel.state_names.index("ispike")]
+    table = pg[TABLE] if TABLE in pg else time_table(xp, g, pg)
+    idx = xp.clip(isp, 0, table.shape[0] - 1).astype(xp.int32)
+    return xp.take_along_axis(table, idx[None, :], axis=0)[0]
+
+
+def time_table(xp, g, pg):
+    """(slots, N): ``time1..`` of lowered VecStim group ``g`` and a last row
+    of NEVER (the next time after the last), stacked once per run
+    (``LoweredModel.prepare`` keeps it in the group's parameters as
+    :data:`TABLE`)."""
+    from .importers.nmodl_netcon import NEVER
+
+    k = sum(1 for p in g.mech.parameters if p.name.startswith("time"))
+    rows = [xp.broadcast_to(pg[f"time{j}"], (g.size,)) for j in range(1, k)]
+    return xp.stack(rows + [xp.full((g.size,), float(NEVER))])
 
 
 def vecstim_values(vs: VecStim, dt: float) -> tuple[int, dict]:
