@@ -103,9 +103,11 @@ def test_lif_iclamp_netstim_to_expsyn():
 @pytest.mark.slow
 def test_adex_and_lif_both_ways():
     """AdExSE (a 100 um soma) and RefracLIF driven by IClamp steps, each
-    one's spikes moving the other's v (delays 1.0 and 1.3 ms), a NetStim
-    into the AdEx as well; the spike's v jump, the adaptation jump w += b
-    and the refractory clamp conductance."""
+    one's spikes moving the other's v (delays 1.0123 and 1.3377 ms), a
+    NetStim into the AdEx as well (0.7123 ms); the spike's v jump, the
+    adaptation jump w += b and the refractory clamp conductance. Delays
+    off the grid: an event time on a step boundary is a tie NEURON breaks
+    by the round-off of its running t (docs/differences-from-neuron.md)."""
     cfg = {"lib": _lib(), "T": 60.0, "dt": DT, "celsius": 6.3,
            "cells": {"a": {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0,
                            "insert": [["pas", {"g": 3e-4, "e": -70.0}]],
@@ -114,17 +116,17 @@ def test_adex_and_lif_both_ways():
                            "insert": [["pas", {"g": 1e-4, "e": -70.0}]],
                            "iclamp": [5.0, 50.0, 2.0], "syns": [["AdExSE", ADEX]]}},
            "stims": {"s": {"start": 2.0, "interval": 4.1, "number": 12, "noise": 0}},
-           "netcons": [["a:RefracLIF[0]", "b", "AdExSE[0]", [1.0], 1.0, 0.0],
-                       ["b:AdExSE[0]", "a", "RefracLIF[0]", [2.0], 1.3, 0.0],
-                       ["s", "b", "AdExSE[0]", [0.5], 0.7, 0.0]],
+           "netcons": [["a:RefracLIF[0]", "b", "AdExSE[0]", [1.0], 1.0123, 0.0],
+                       ["b:AdExSE[0]", "a", "RefracLIF[0]", [2.0], 1.3377, 0.0],
+                       ["s", "b", "AdExSE[0]", [0.5], 0.7123, 0.0]],
            "record": [["a", "v"], ["a", "RefracLIF[0].g"], ["b", "v"], ["b", "AdExSE[0].w"],
                       ["b", "AdExSE[0].grefrac"]]}
     rn, sn = neuron_net(cfg)
     rm, sm, _res = nmlcell_net(cfg, _mechs())
     _same_spikes(sn, sm, ["a", "b"])
     assert len(sn["a"]) >= 15 and len(sn["b"]) >= 6
-    skip_a = _event_steps(sn["a"], LIF, np.asarray(sn["b"]) + 1.3)
-    into_b = np.concatenate([np.asarray(sn["a"]) + 1.0, 2.0 + 4.1 * np.arange(12) + 0.7])
+    skip_a = _event_steps(sn["a"], LIF, np.asarray(sn["b"]) + 1.3377)
+    into_b = np.concatenate([np.asarray(sn["a"]) + 1.0123, 2.0 + 4.1 * np.arange(12) + 0.7123])
     skip_b = _event_steps(sn["b"], ADEX, into_b)
     _close(rn, rm, "a.v", skip_a, 1e-9)
     _close(rn, rm, "b.v", skip_b, 1e-9)
