@@ -14,6 +14,7 @@ from ..ir.expr import sym
 from ..ir.mechanism import (Assignment, Condition, Current, Derived, Input, IonUse, Mechanism, Parameter, Source,
                              State)
 from ..ir.units import NONE, Dim
+from .nml_kinetic import sparse_scheme
 
 _V = Dim(m=1, l=2, t=-3, i=-1)
 
@@ -103,16 +104,14 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     conductance the next step's current uses is ``fopen`` of the old states
     (``fopen_lag``: one step late; at the first step the value INITIAL left,
     ``fopen`` of all-zero states). A channel without states computes
-    ``fopen`` with its current (no lag)."""
+    ``fopen`` with its current (no lag). An ``ionChannelKS`` (every state
+    an occupancy of a kinetic scheme) is the export's KINETIC block with
+    ``METHOD sparse`` instead, of any size (:mod:`.nml_kinetic`)."""
     lagged: dict = {}
     kin = [tuple(n.replace("/", "_") for n in sch) for sch in ch.kinetic]
     # a channel whose every state is a kinetic scheme's occupancy (ionChannelKS):
-    # the export's KINETIC block, METHOD sparse (see _kinetic_updates)
-    ks_all = bool(kin) and {n for sch in kin for n in sch} == {s.name.replace("/", "_") for s in ch.states}
-    ks_only = ks_all and all(len(sch) <= KS_MAX_STATES for sch in kin)
-    if ks_all and not ks_only:
-        unsupported.append(where(f"ion channel '{ch.name}': a kinetic scheme of more than {KS_MAX_STATES} states "
-                                 "(the export's METHOD sparse is solved in closed form up to that size)"))
+    # the export's KINETIC block, METHOD sparse (see nml_kinetic.sparse_scheme)
+    ks_only = bool(kin) and {n for sch in kin for n in sch} == {s.name.replace("/", "_") for s in ch.states}
     ch = _mod_defaults(_plain(ch, keep_lags=bool(ch.states) and not ks_only, lagged_out=lagged))
     subs = {}
     inputs = [Input("v", _V, "requirement")]
@@ -165,8 +164,15 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     states = list(ch.states)
     derivatives: dict = {}
     updates: tuple = ()
+    conserve: tuple = ()
+    method = "none"
     on_start = [replace(a, expr=x(a.expr)) for a in ch.on_start]
-    if ch.states:
+    if ks_only:
+        derivatives, rows, conserve, on_start = sparse_scheme(
+            kin, {k: x(e) for k, e in ch.derivatives.items()}, on_start)
+        derived += rows
+        method = "sparse"
+    elif ch.states:
         full: dict = {}  # derived name -> expression in states, parameters and inputs
         for d in derived:
             full[sym(d.name)] = d.expr.xreplace(full)
@@ -180,12 +186,6 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
                     fixed[pw.args[1]] = sp.Float(pnames[pw.args[1].name].value)
         full = {k: v.xreplace(fixed) for k, v in full.items()}
         dt = sym("dt")
-        if ks_only:
-            assigns, on_start = _kinetic_updates(kin, {k: x(e).xreplace(full) for k, e in ch.derivatives.items()},
-                                                 on_start, dt)
-            updates = (("states", tuple(assigns)),)
-            derivatives = {s.name: sp.Integer(0) for s in states}
-            inputs.append(Input("dt", Dim(t=1), "global"))
     if ch.states and not ks_only:
         # a case dividing by zero (a time course of 0 when alpha + beta = 0) is
         # sympy's zoo: NEURON would compute inf there too
@@ -228,41 +228,11 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
         derivatives=derivatives, inputs=tuple(inputs), on_start=tuple(on_start), conditions=(),
         exposures={**ch.exposures, "gion": ("gion", NONE), "i": ("i", NONE), "fopen_lag": ("fopen_lag", NONE)},
         source=Source(origin=f"channelDensity {label} ({ch.source})"), units="neuron",
-        ions=tuple(ions), currents=currents, solves=(("states", "none"),) if ch.states else (),
-        updates=updates)
+        ions=tuple(ions), currents=currents, solves=(("states", method),) if ch.states else (),
+        updates=updates, conserve=conserve)
 
 
 _CONC_INPUTS = {"caConc": "cai", "caConcExt": "cao"}
-KS_MAX_STATES = 6  # a larger scheme keeps forward Euler (its closed-form solve grows too large)
-
-
-def _kinetic_updates(kin, dexprs: dict, on_start: list, dt) -> tuple[list, list]:
-    """The export's mod file for an ``ionChannelKS``: ``KINETIC`` with
-    ``METHOD sparse`` and ``INITIAL { SOLVE activation STEADYSTATE sparse }``.
-    Every reaction is of first order, so NEURON's sparse takes one Newton
-    step, which is backward Euler solved exactly: ``(I - dt A(v)) x_new =
-    x`` (rates at the state phase's new ``v``); its last call of the
-    block (after the solve) leaves ``fopen`` of the new occupancies, so the
-    conductance is not a step late as for HH gates. INITIAL's steady state
-    ``A(v_init) x = 0`` with the CONSERVE row (the occupancies sum to 1) in
-    place of the last state's. Both solved here in closed form (sympy's LU
-    on the scheme's matrix). Returns (update assignments, on_start)."""
-    assigns, steady = [], {}
-    for sch in kin:
-        xs = [sym(n) for n in sch]
-        rows = [dexprs.get(n, sp.Integer(0)) for n in sch]
-        A = sp.Matrix([[sp.diff(r, x_) for x_ in xs] for r in rows])
-        n = len(xs)
-        new = (sp.eye(n) - dt * A).LUsolve(sp.Matrix(xs))
-        assigns += [Assignment(name, new[k]) for k, name in enumerate(sch)]
-        B = A.copy()
-        B[n - 1, :] = sp.ones(1, n)
-        rhs = sp.zeros(n, 1)
-        rhs[n - 1] = 1
-        ss = B.LUsolve(rhs)
-        steady.update({name: ss[k] for k, name in enumerate(sch)})
-    on_start = [Assignment(a.variable, steady[a.variable]) if a.variable in steady else a for a in on_start]
-    return assigns, on_start
 
 
 def _efun(a):
