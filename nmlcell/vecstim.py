@@ -3,7 +3,7 @@
 whose usual ``vecstim.mod`` reads the Vector in C (VERBATIM) and is refused
 by the importer.
 
-    vs = net.add(nmlcell.VecStim([5.0, 12.3, 12.31, 40.0]), "vs")
+    vs = net.add(nmlcell.VecStim([5.0, 12.3, 12.35, 40.0]), "vs")
     net.connect(vs, cell, "ExpSyn[0]", weight=0.01, delay=1.0)
 
 NEURON's VecStim sends itself an event at each time (``net_send(etime - t,
@@ -13,15 +13,16 @@ first step whose start ``t`` has ``te + delay <= t + dt/2``, a NET_RECEIVE
 reading ``t`` seeing ``te + delay``. Here the spike times are per-instance
 parameters of an IR mechanism (:func:`vecstim_mechanism`) on NetStim's
 rule (:mod:`nmlcell.netstim_rules`): the pending time ``tnext`` is handled
-at the end of the step NEURON handles it at the start of, and the state
+at the end of the step NEURON handles it at the start of, the next one
+gathered from the stacked times (:func:`next_time`), and the state
 ``spike_lag`` carries the exact time to the event buffer
 (:mod:`nmlcell.lower.events`).
 
 Measured with NEURON 9.0 (pyNN's vecstim.mod compiled apart): a time
 below 0 aborts the run (``net_send td-t = -1``); a time before the one
-before it stops the VecStim with a warning (pyNN's copy; the copy in
-NEURON's examples aborts); equal times and times within one step are each
-delivered. Here: times below 0 and out-of-order times are refused; two
+before it stops pyNN's VecStim with a warning (a copy without that test
+would send a self-event into the past, as a time below 0 does: not
+measured); equal times and times within one step are each delivered. Here: times below 0 and out-of-order times are refused; two
 times NEURON delivers on one step through one NetCon (or that leave on one
 step) are refused with both named, as the event buffer carries one event
 per source per step.
@@ -79,7 +80,7 @@ def _times(value) -> np.ndarray:
     if len(bad):
         k = int(bad[0])
         raise OptionError(f"VecStim times must be in increasing order: {a[k]:g} ms (index {k}) is followed by "
-                          f"{a[k + 1]:g} ms (NEURON's VecStim drops or aborts on it: sort them)", element="VecStim")
+                          f"{a[k + 1]:g} ms (pyNN's VecStim drops the rest from there: sort them)", element="VecStim")
     if len(a) > MAX_TIMES:
         raise OptionError(f"VecStim has {len(a)} times; at most {MAX_TIMES} per VecStim (split the train over "
                           f"several VecStims, or run it in pieces)", element="VecStim")
