@@ -354,3 +354,21 @@ def check_final(lowered, final):
                 code = int(round(float(a[bad[0]])))
                 raise SimulationError(f"{gid}[{int(bad[0])}]: {n}: {MESSAGES.get(code, 'self-event lost')}; "
                                       f"the run does not reproduce NEURON's event queue there")
+
+
+def refuse_on_cable(mech, label: str) -> None:
+    """Self-events of a point process on a cell of several compartments
+    are not lowered yet (measured: a NetCon's ``v = v + weight`` there
+    left v 0.08 mV off NEURON's the step after): UnsupportedError with
+    the NET_RECEIVE's file:line."""
+    from pathlib import Path
+
+    from ..errors import UnsupportedError
+
+    if TLAST not in mech.state_names:
+        return
+    src = next((c.source for c in mech.conditions if c.source is not None), None)
+    where = f"{Path(src.file).name}:{src.line}: " if src is not None and src.file else ""
+    raise UnsupportedError([f"{where}{label} ({mech.name}): self-events of a point process (WATCH, net_send) "
+                            f"on a cell of more than one compartment are not lowered yet; place it on a "
+                            f"one-compartment cell"])
