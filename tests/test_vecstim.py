@@ -133,7 +133,7 @@ def test_vecstim_synapses_on_neuron_steps(mech, params):
 def test_vecstim_tm_reads_exact_t():
     """TMShared's NET_RECEIVE relaxes u and R over t - tsyn: the exact
     event times (off the grid, through off-grid delays) reach it."""
-    lib = compile_mods(DATA / "classic_syn", ["tm_shared.mod"])
+    lib = compile_mods(DATA / "classic_syn")   # the folder, as test_classic_synapses (one cached build)
     mechs = nmlcell.load_mod(DATA / "classic_syn" / "tm_shared.mod")
     cfg = {"lib": lib, "T": 40.0, "dt": 0.025, "syns": [["TMShared", {"tau_fac": 60.0}]],
            "stims": {"p": [0.0, 1.003, 2.5117, 4.02, 9.9, 10.2, 25.0], "q": [0.3, 3.333, 7.777]},
