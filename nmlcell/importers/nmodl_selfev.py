@@ -187,8 +187,9 @@ class SelfEvents:
         lost = sym(LOST)
         conds = []
         # due at or before the previous Conditions' dt/2: late (INITIAL's net_send with a small delay)
-        late = sp.Or(*[sym(slot(f)) <= tl + sp.Float(0.999) * half for f in self.flags])
-        conds.append(Condition(late, (Assignment(LOST, _at_least(lost, LATE)),), (), self.src))
+        if self.delayed:   # (later steps: a slot left due is caught at the end of the previous one)
+            late = sp.Or(*[sym(slot(f)) <= tl + sp.Float(0.999) * half for f in self.flags])
+            conds.append(Condition(late, (Assignment(LOST, _at_least(lost, LATE)),), (), self.src))
         conds += self._passes(t)
         states = []
         if self.netcon:   # NetCon events of te <= t, delivered by NEURON at the end of the step
@@ -198,8 +199,8 @@ class SelfEvents:
             conds.append(self._netcon_cond("a"))
         conds += self._passes(t + half)
         left = sp.Or(*[sym(slot(f)) <= t + half for f in self.flags])
-        conds.append(Condition(left, (Assignment(LOST, _at_least(lost, TOO_MANY)),), (), self.src))
-        conds.append(Condition(sp.true, (Assignment(TLAST, t),), (), self.src))
+        conds.append(Condition(sp.true, (Assignment(LOST, sp.Piecewise((_at_least(lost, TOO_MANY), left), (lost, True))),
+                                         Assignment(TLAST, t)), (), self.src))
 
         ms = Dim(t=1)
         start = [Assignment(w.name, sp.Integer(0)) for w in states]
