@@ -441,7 +441,8 @@ class Network:
             from .vecstim import check_steps, vecstim_mechanism, vecstim_values
 
             late = self._late(name, dt)
-            check_steps(name, obj, [(nc.delay, isinstance(self._members[nc.post], PointProcess))
+            check_steps(name, obj, [(nc.delay, isinstance(self._members[nc.post], PointProcess)
+                                     or self._takes_early(nc))
                                     for nc in self.netcons if nc.pre == name], float(dt), late)
             k, vals = vecstim_values(obj, dt)
             return vecstim_mechanism(k, late), vals, True, {}, "vecstims"
