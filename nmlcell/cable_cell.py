@@ -126,6 +126,67 @@ def assignment_node(disc, spec: str) -> int:
     return disc.first[i] + min(int(x * n), n - 1)
 
 
+def free_ends(morph, places) -> tuple:
+    """The zero-area end nodes ``(section, x)`` that ``places``
+    (``"dend[3](1)"``...) fall on (:func:`~nmlcell.lower.discretize.end_location`),
+    sorted: what :func:`~nmlcell.lower.discretize.discretize` keeps as
+    ``tips``. A section's middle or an unknown name is skipped (locating
+    it reports the name)."""
+    from .ir.morphology import _LOC
+    from .lower.discretize import end_location
+
+    out = set()
+    for at in places:
+        m = _LOC.match(str(at))
+        if not m or m.group(2) is None:
+            continue
+        try:
+            x = float(m.group(2))
+            i = morph.index(m.group(1)) if x in (0.0, 1.0) else None
+        except (ValueError, KeyError):
+            continue
+        e = end_location(morph, i, x) if i is not None else None
+        if e is not None:
+            out.add(e)
+    return tuple(sorted(out))
+
+
+def cell_free_ends(cell) -> tuple:
+    """:func:`free_ends` of a Cell's point processes and recorded places.
+    ``cell._placed`` only grows (an entry replaced keeps its place), so
+    only the entries added since the last call are read (a NeuroML
+    network adds one synapse per connection and asks for the
+    discretisation in between)."""
+    morph, placed = cell.morphology, cell._placed
+    memo = cell.__dict__.get("_tip_memo")
+    if memo is None or memo[0] is not morph or memo[1] is not placed:
+        memo = (morph, placed, 0, frozenset())
+    if memo[2] < len(placed):
+        ends = free_ends(morph, [at for it, at in placed[memo[2]:] if it.point])
+        memo = (morph, placed, len(placed), memo[3] | set(ends))
+    cell._tip_memo = memo
+    return tuple(sorted(memo[3] | set(free_ends(morph, cell._rec_locs))))
+
+
+def end_places(names) -> set[str]:
+    """The places at a section's end (x = 0 or 1) among recorded names
+    ``"dend[3](1).v"``."""
+    from .ir.morphology import _LOC
+
+    out = set()
+    for q in names:
+        loc, sep, _var = str(q).rpartition(".")
+        m = _LOC.match(loc) if sep else None
+        if m is None or m.group(2) is None:
+            continue
+        try:
+            if float(m.group(2)) in (0.0, 1.0):
+                out.add(loc)
+        except ValueError:
+            continue
+    return out
+
+
 def delete_sections(morph, secs) -> "Morphology":  # noqa: F821
     """A new Morphology without the sections ``secs`` (indices), as NEURON's
     ``delete_section``; the others keep their names and order, and groups

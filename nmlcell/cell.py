@@ -308,25 +308,12 @@ class Cell:
         return self._disc_cache[2]
 
     def _tips(self) -> tuple:
-        """The zero-area end nodes that a point process or a recording sits
-        on, beyond those where a section attaches (a leaf's x = 1, the
-        root's x = 0): NEURON's nodes there, kept by the discretisation
-        only when something is placed or recorded there
-        (:func:`~nmlcell.lower.discretize.end_location`)."""
-        from .ir.morphology import _LOC
-        from .lower.discretize import end_location
+        """The free section ends (a leaf's x = 1, the root's x = 0) that a
+        point process or a recording sits on: their zero-area nodes are
+        kept (:func:`~nmlcell.cable_cell.cell_free_ends`)."""
+        from .cable_cell import cell_free_ends
 
-        morph = self.morphology
-        out = set()
-        locs = [at for it, at in self._placed if it.point] + list(self._rec_locs)
-        for at in locs:
-            m = _LOC.match(str(at))
-            if not m or m.group(2) is None or m.group(1) not in morph.names:
-                continue  # the middle of a section, or a name that locate() reports
-            e = end_location(morph, morph.index(m.group(1)), float(m.group(2)))
-            if e is not None:
-                out.add(e)
-        return tuple(sorted(out))
+        return cell_free_ends(self)
 
     def distance(self, at: str, origin: str | None = None) -> float:
         """Path distance (µm) between two locations, NEURON's
@@ -418,14 +405,15 @@ class Cell:
         return self
 
     def _note_recorded(self, names) -> None:
-        """Remember the places of ``names`` (``"dend(1).v"``): a leaf's tip
-        among them keeps its zero-area node (NEURON records that node's
-        v there), from the next build on."""
-        for q in names:
-            loc, sep, _var = str(q).rpartition(".")
-            if sep and "(" in loc and loc not in self._rec_locs:
-                self._rec_locs.add(loc)
-                self._model = self._frozen = None
+        """Remember the places of ``names`` (``"dend(1).v"``) at a section's
+        end: a free end among them keeps its zero-area node (NEURON records
+        that node's v there), from the next build on."""
+        from .cable_cell import end_places
+
+        new = end_places(names) - self._rec_locs
+        if new:
+            self._rec_locs |= new
+            self._model = self._frozen = None
 
     # -- the model ---------------------------------------------------------------------------
     def _ir(self, celsius: float, phase=()):

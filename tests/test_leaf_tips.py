@@ -232,3 +232,28 @@ def test_nml_synapse_and_pulse_at_a_leaf_tip_vs_neuron_export(tmp_path):
     lems.write_text(text)
     got = compare(lems, v_tol=1e-5, spike_tol=1e-8)
     assert {k: n for k, (_dv, _ds, n) in got.items()} == {"soma": 5, "dend1": 5, "dend3": 5, "soma1": 5, "dend13": 5}
+
+
+@pytest.mark.slow
+def test_nml_gap_junctions_at_leaf_tips_vs_neuron_export(tmp_path):
+    """tests/data/mc_gap's gap junctions alone (its continuous projections
+    removed), both ends at leaf tips: pyramidal 0's basal2(1) to pyramidal
+    1's basal2(1), pyramidal 0's soma to the basket dendrite's tip (weight
+    2.5). Measured against the export: v within 5.1e-6 mV (the .dat
+    files' precision), the 10 spikes within 9.4e-9 ms."""
+    import re
+
+    from test_nml_multicomp import acnet2_network, compare
+
+    def edit(t):
+        for old, new in (('preSegment="2" preFractionAlong="0.7" postCell="../pyr/1/pyr_4_sym" postSegment="7" '
+                          'postFractionAlong="0.3"', 'preSegment="8" preFractionAlong="1.0" postCell="../pyr/1/pyr_4_sym" '
+                          'postSegment="8" postFractionAlong="1.0"'),
+                         ('postCell="../bsk/0/bask" postSegment="1" postFractionAlong="0.5" synapse="gj"',
+                          'postCell="../bsk/0/bask" postSegment="1" postFractionAlong="1.0" synapse="gj"')):
+            assert old in t, old
+            t = t.replace(old, new)
+        return re.sub(r"<continuousProjection.*?</continuousProjection>\n", "", t, flags=re.S)
+
+    got = compare(acnet2_network(tmp_path, "mc_gap", edit), v_tol=1e-5, spike_tol=1e-7)
+    assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == [5, 0, 5]
