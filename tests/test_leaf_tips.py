@@ -202,7 +202,8 @@ TIP_NET = {
             <connection id="0" preCellId="../src[0]" postCellId="../pop[0]" postSegmentId="3" postFractionAlong="1"/>
         </projection>
         <projection id="fromTip" presynapticPopulation="pop" postsynapticPopulation="pop" synapse="syn">
-            <connectionWD id="0" preCellId="../pop[0]" preSegmentId="3" preFractionAlong="1" postCellId="../pop[1]" postSegmentId="3" postFractionAlong="1" weight="6" delay="2ms"/>
+            <connectionWD id="0" preCellId="../pop[0]" preSegmentId="3" preFractionAlong="1"
+                postCellId="../pop[1]" postSegmentId="3" postFractionAlong="1" weight="6" delay="2ms"/>
         </projection>''',
     '<OutputColumn id="dend3" quantity="pop/0/hh_two_sec/3/v"/>':
     '''<OutputColumn id="dend3" quantity="pop/0/hh_two_sec/3/v"/>
@@ -247,8 +248,9 @@ def test_nml_gap_junctions_at_leaf_tips_vs_neuron_export(tmp_path):
 
     def edit(t):
         for old, new in (('preSegment="2" preFractionAlong="0.7" postCell="../pyr/1/pyr_4_sym" postSegment="7" '
-                          'postFractionAlong="0.3"', 'preSegment="8" preFractionAlong="1.0" postCell="../pyr/1/pyr_4_sym" '
-                          'postSegment="8" postFractionAlong="1.0"'),
+                          'postFractionAlong="0.3"',
+                          'preSegment="8" preFractionAlong="1.0" postCell="../pyr/1/pyr_4_sym" postSegment="8" '
+                          'postFractionAlong="1.0"'),
                          ('postCell="../bsk/0/bask" postSegment="1" postFractionAlong="0.5" synapse="gj"',
                           'postCell="../bsk/0/bask" postSegment="1" postFractionAlong="1.0" synapse="gj"')):
             assert old in t, old
