@@ -259,3 +259,17 @@ def test_nml_gap_junctions_at_leaf_tips_vs_neuron_export(tmp_path):
 
     got = compare(acnet2_network(tmp_path, "mc_gap", edit), v_tol=1e-5, spike_tol=1e-7)
     assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == [5, 0, 5]
+
+
+@pytest.mark.slow
+def test_nml_input_on_an_attaching_end_node_vs_neuron_export(tmp_path):
+    """An input on a zero-area node where a section attaches (listed as
+    unsupported before): mc_stim's voltageClamp at segment 0's
+    fractionAlong 1 (soma(1), where the dendrite attaches). Measured
+    against the export: v within 5.0e-6 mV, the 3 spikes within 6.3e-10
+    ms."""
+    from test_nml_multicomp import compare
+    from test_nml_tip_inputs import VC_MID, _variant
+
+    got = compare(_variant(tmp_path, VC_MID, 0, 1), v_tol=1e-5, spike_tol=1e-8)
+    assert got["soma"][2] == 3
