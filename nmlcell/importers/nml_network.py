@@ -15,9 +15,10 @@ NEURON export builds them (:func:`nml_cell_network.build_network` calls these).
   step before, with no ``di/dv``. The point processes below state that in
   NMODL (METHOD euler; the SOLVEd PROCEDURE ``stale`` runs in the state
   phase, before an euler mechanism's states advance);
-  Parameters as the export prints them (Java floats, the waveform factor
-  too). ``blockingPlasticSynapse`` with one ``voltageConcDepBlockMechanism``
-  and no plasticity mechanism: ``g`` times ``1 / (1 + [Mg]/scalingConc *
+  Parameters as NEURON holds them: the export prints Java floats (the
+  waveform factor too), nocmodl compiles them with ``%g``.
+  ``blockingPlasticSynapse`` with one ``voltageConcDepBlockMechanism`` and
+  no plasticity mechanism: ``g`` times ``1 / (1 + [Mg]/scalingConc *
   exp(-v / scalingVolt))`` with the same ``v``.
 - The NetCon watches ``v`` at ``preSegmentId``/``preFractionAlong`` of the
   pre cell at the cell's spikeThresh: the spike detector of
@@ -261,7 +262,8 @@ def synapse_of(rd, model, syn_id: str, owner: str, owner_id: str, element: str, 
         except KeyError as e:
             raise rd.err(f"synapse '{syn_id}': its voltageConcDepBlockMechanism has no {e.args[0]}", syn_id,
                          c.type) from None
-    return synapse_mechanism(_SYNAPSES[c.type]), params
+    from .nml_mechanisms import nocmodl_default  # the mod's PARAMETER defaults, %g (waveformFactor 1.43506)
+    return synapse_mechanism(_SYNAPSES[c.type]), {k: nocmodl_default(v) for k, v in params.items()}
 
 
 def add_projection(rd, model, pops: dict, ch, unsupported: list, conns: list, sources=None) -> None:
