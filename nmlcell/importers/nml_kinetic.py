@@ -2,23 +2,28 @@
 export writes it: a ``KINETIC`` block solved with ``METHOD sparse``, its
 occupancies starting at ``SOLVE ... STEADYSTATE sparse``.
 
-The channel keeps the IR the NMODL importer gives a KINETIC block: each
-occupancy's derivative ``sum(rate * occupancy)`` (the rates as the
-channel's derived values of ``v``), ``solves = (("states", "sparse"),)``
-and a CONSERVE row. The staggered lowering then steps it as NEURON's
-sparse does (:mod:`nmlcell.lower.staggered_sparse`): every reaction is of
-first order, so sparse takes one Newton step, which is backward Euler
-solved exactly, ``(I - dt A(v)) x_new = x`` (``A`` the scheme's matrix,
-its rates at the state phase's new ``v``), one batched dense solve per
-compartment (``jnp.linalg.solve``) whatever the number of states. The
-other cable solvers apply their own scheme to the same derivatives
-(``backward_euler``: the same equations; ``exp_euler``: exponential
-Rosenbrock-Euler).
+The channel gets the IR the NMODL importer gives a KINETIC block: each
+occupancy's derivative ``sum(rate * occupancy)`` (the rates stay the
+channel's derived values of ``v``) and ``solves = (("states",
+"sparse"),)``, without a CONSERVE row (below). The staggered lowering
+steps it as NEURON's sparse does (:mod:`nmlcell.lower.staggered_sparse`):
+every reaction is of first order, so sparse takes one Newton step, which
+is backward Euler solved exactly, ``(I - dt A(v)) x_new = x`` (``A`` the
+scheme's matrix, its rates at the state phase's new ``v``), solved
+numerically per compartment by Gaussian elimination written out over the
+matrix's nonzero entries (``emit_elimination``), whatever the number of
+states. The other cable solvers apply their own scheme to the same
+derivatives (``backward_euler``: the same equations, by an LU solve;
+``crank_nicolson``: sparse's step; ``exp_euler``: exponential
+Rosenbrock-Euler on ``A``).
 
-The CONSERVE row: the export writes ``CONSERVE`` over all occupancies
-(summing to 1); NEURON replaces the equation of the last state the
-statement names by the sum. Here the scheme's last state's (the export
-names them in an order of its own; the two differ by round-off).
+The CONSERVE statement: the export writes ``CONSERVE`` over all
+occupancies (summing to 1), and NEURON's step replaces one state's equation
+by the sum. The step here keeps every state's own equation: the columns of
+``A`` sum to 0, so backward Euler conserves the sum already, up to
+round-off (measured on sw_ks and sw_ks10: 5e-6 mV from the export, its
+print precision, as with the sum row); the sum row (a dense row in the
+elimination) made sw_ks's steady run 1.4x slower.
 
 Initial occupancies: the root of ``A(v_init) x = 0`` with the CONSERVE row
 in place of the last state's equation, solved numerically when the kernel
@@ -31,8 +36,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..ir.expr import sym
-from ..ir.mechanism import Assignment, Derived, Source
-from ..ir.units import NONE
+from ..ir.mechanism import Assignment
 from .nmodl_steady import LinSolve
 
 
@@ -43,26 +47,20 @@ def scheme_matrix(sch, dexprs: dict) -> list[list[sp.Expr]]:
     return [[sp.diff(dexprs.get(n, sp.Integer(0)), x_) for x_ in xs] for n in sch]
 
 
-def sparse_scheme(kin, dexprs: dict, on_start: list) -> tuple[dict, list, tuple, list]:
+def sparse_scheme(kin, dexprs: dict, on_start: list) -> tuple[dict, list]:
     """The IR of the export's KINETIC block for the schemes ``kin`` (a
     tuple of occupancy names per scheme; ``dexprs`` their derivatives).
-    Returns (derivatives, derived ``<last>@conserve`` rows for the sparse
-    step, ``Mechanism.conserve``, ``on_start`` with the steady state in
-    place of the occupancies' initial values)."""
-    src = Source(origin="ionChannelKS (the export's KINETIC block)")
-    derivatives, rows, conserve, steady = {}, [], [], {}
+    Returns (derivatives, ``on_start`` with the steady state in place of
+    the occupancies' initial values)."""
+    derivatives, steady = {}, {}
     for sch in kin:
-        xs = [sym(n) for n in sch]
-        n = len(xs)
+        n = len(sch)
         for name in sch:
             derivatives[name] = dexprs.get(name, sp.Integer(0))
-        last = sch[-1]
-        rows.append(Derived(f"{last}@conserve", sp.Integer(1) - sp.Add(*xs), NONE, src))
-        conserve.append((last, sp.Integer(1) - sp.Add(*xs[:-1])))
         A = scheme_matrix(sch, dexprs)
         B = [list(r) for r in A[:-1]] + [[sp.Integer(1)] * n]
         rhs = [sp.Integer(0)] * (n - 1) + [sp.Integer(1)]
         flat = [e for r in B for e in r] + rhs
         steady.update({name: LinSolve(sp.Integer(k), sp.Integer(n), *flat) for k, name in enumerate(sch)})
     on_start = [Assignment(a.variable, steady[a.variable]) if a.variable in steady else a for a in on_start]
-    return derivatives, rows, tuple(conserve), on_start
+    return derivatives, on_start

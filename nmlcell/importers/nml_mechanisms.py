@@ -164,13 +164,10 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     states = list(ch.states)
     derivatives: dict = {}
     updates: tuple = ()
-    conserve: tuple = ()
     method = "none"
     on_start = [replace(a, expr=x(a.expr)) for a in ch.on_start]
     if ks_only:
-        derivatives, rows, conserve, on_start = sparse_scheme(
-            kin, {k: x(e) for k, e in ch.derivatives.items()}, on_start)
-        derived += rows
+        derivatives, on_start = sparse_scheme(kin, {k: x(e) for k, e in ch.derivatives.items()}, on_start)
         method = "sparse"
     elif ch.states:
         full: dict = {}  # derived name -> expression in states, parameters and inputs
@@ -229,7 +226,7 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
         exposures={**ch.exposures, "gion": ("gion", NONE), "i": ("i", NONE), "fopen_lag": ("fopen_lag", NONE)},
         source=Source(origin=f"channelDensity {label} ({ch.source})"), units="neuron",
         ions=tuple(ions), currents=currents, solves=(("states", method),) if ch.states else (),
-        updates=updates, conserve=conserve)
+        updates=updates)
 
 
 _CONC_INPUTS = {"caConc": "cai", "caConcExt": "cao"}
