@@ -10,8 +10,8 @@ the export's point process, generated from the flattened sympy
 expressions:
 
 - parameters, and the derived values that read only parameters
-  (``peakTime``, ``waveformFactor``), as the export prints them (Java
-  floats);
+  (``peakTime``, ``waveformFactor``), as NEURON holds them (the export
+  prints Java floats, nocmodl compiles them with ``%g``);
 - the export's DERIVATIVE reads each rate from a PROCEDURE (``X' =
   rate_X``): ``cnexp`` sees a constant and steps forward Euler; the same
   PROCEDURE sets the current ``i = -(LEMS i)`` in the state phase only,
@@ -107,10 +107,11 @@ def lems_synapse(rd, model, syn_id: str, unsupported: list, what: str, continuou
 
 
 def params_of(values, const, names) -> dict:
-    """The mod file's PARAMETERs as the export prints them (Java floats)."""
-    from .nml_cell import java_float
+    """The mod file's PARAMETERs as NEURON holds them: the export prints
+    Java floats, nocmodl compiles PARAMETER defaults with ``%g``."""
+    from .nml_mechanisms import nocmodl_default
 
-    return {names[p]: java_float(v) for p, v in {**values, **const}.items()}
+    return {names[p]: nocmodl_default(v) for p, v in {**values, **const}.items()}
 
 
 def _flatten(rd, model, syn_id):
