@@ -160,7 +160,8 @@ def spike_array(rd, model, comp_id: str, netstim: bool = False):
     """The ``spikeArray`` ``comp_id`` as the export runs it (a point process
     on a dummy section: ``WATCH (t > time)`` for each spike in turn,
     ``net_event(t)``): an artificial cell emitting a spike at the end of
-    the first step whose end time is past each time. None for another
+    the first step whose end time is past each time, on NEURON's running
+    ``t`` for a time on the grid (:mod:`.nrn_clock`). None for another
     type. ``netstim``: the spikes of a ``timedSynapticInput`` as the
     export's NetStims give them (the end of the first step past ``time -
     dt/2``; :mod:`.nml_network_inputs`)."""
@@ -180,6 +181,10 @@ def spike_array(rd, model, comp_id: str, netstim: bool = False):
             times.append(rd.quantity(k.parameters.get("time", "0ms"), "time", comp_id, "time") * 1e3)
     if any(b < a for a, b in zip(times, times[1:])):
         raise rd.err(f"{kind} '{comp_id}': its spike times are not in increasing order", comp_id, kind)
+    if not netstim:  # a time on the step grid fires on NEURON's step (its running t, nrn_clock)
+        from .nrn_clock import simulation_step, watch_thresholds
+
+        times = watch_thresholds(times, *simulation_step(rd, model))
     src = Source(origin=f"{kind} '{comp_id}' (" + ("the export's NetStims)" if netstim else
                                                   "the export's WATCH (t > time))"))
     t, k = sym("t"), sym("nspike")
