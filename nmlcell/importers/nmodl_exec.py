@@ -23,9 +23,10 @@ from .nmodl_expr import (BINOP, EVENTS, IGNORED_CALLS, MATH, RANDOM, SPECIAL, Fr
 from .nmodl_parse import nmodl, node_name, text_pattern
 from .nmodl_table import placeholder
 from .nmodl_units import factor_value
+from .nmodl_verbatim import VerbatimRules
 
 
-class Executor(DerivativeRules, Declarations):
+class Executor(VerbatimRules, DerivativeRules, Declarations):
     """Runs blocks symbolically; fills ``self.versions`` (step values in
     order), ``self.derivatives``, ``self.conserve``, ``self.steady_blocks``
     and ``self.unsupported``."""
@@ -163,16 +164,18 @@ class Executor(DerivativeRules, Declarations):
             if t == "Conserve":
                 self._conserve(s, env, frame)
         elif t == "Verbatim":
-            pass   # listed once per file
+            self._verbatim_stmt(s)   # listed once per file; an error branch is recorded (nmodl_verbatim)
         elif t == "ProtectStatement":
             self._stmt_expr_assign(s.expression, env, frame, depth)
         elif t == "WatchStatement":
             if self.phase != "netreceive":
                 raise Unsupported("WATCH outside NET_RECEIVE", r"\bWATCH\b")
-            if self.nr_branching:
+            guard = sp.And(*self.nr_path) if self.nr_branching else sp.true
+            if {x.name for x in guard.free_symbols} - {str(n) for n in self.constant_names()}:
                 raise Unsupported("WATCH under a condition on run-time values", r"\bWATCH\b")
-            for w in s.statements:
-                self.nr_watches.append((as_bool(self._expr(w.expression, env, frame)), float(w.value.eval())))
+            for w in s.statements:   # under conditions on parameters: armed where they hold (constant)
+                c = as_bool(self._expr(w.expression, env, frame))
+                self.nr_watches.append((c if guard is sp.true else sp.And(guard, c), float(w.value.eval())))
         elif t == "LagStatement":
             raise Unsupported("LAG statement", r"\bLAG\b")
         elif t == "Compartment" or t == "LonDiffuse":
