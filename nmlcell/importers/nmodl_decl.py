@@ -305,7 +305,9 @@ class Declarations:
                       "LonDiffuse": "LONGITUDINAL_DIFFUSION", "KineticBlock": "KINETIC",
                       "CvodeBlock": "CVODE"}[t]
                 self._unsup(f"{kw} block", rf"\b{kw}\b")
-        self.noop_verbatims = self._procedure_return_verbatims() | self._include_verbatims()
+        from .nmodl_verbatim import verbatim_noops   # output-only, uncalled hoc-argument PROCEDUREs, errors
+
+        self.noop_verbatims = self._procedure_return_verbatims() | self._include_verbatims() | verbatim_noops(self)
         for f, ln in self.text.all(r"\bVERBATIM\b"):
             if (f, ln) not in self.noop_verbatims:
                 self.unsupported.append(f"VERBATIM (C code) ({os.path.basename(f)}:{ln})")
@@ -485,7 +487,9 @@ class Declarations:
                 continue
             if n in assigned_step or n in self.state_decl:
                 continue
-            if n in assigned_init or n in assigned_update:
+            # a RANGE PARAMETER an event sets (izhi2007bS's b): a state, constant between events
+            by_event = n in self.range and self.net_receive is not None and n in self._assigned(self.net_receive, set())
+            if n in assigned_init or n in assigned_update or by_event:
                 self.frozen.append(n)
                 p0 = f"{n}0" if f"{n}0" not in declared else f"{n}__0"
                 self.frozen_param[n] = p0
