@@ -90,10 +90,13 @@ def point_process_events(b):
         if arm is None:
             return None
         a2, w2, e2, s2 = arm
-        if a2 or e2 or s2 or not w2 or b.nr_args:
+        # NEURON delivers it in finitialize: its assignments (izhi2007b's v = vr) end INITIAL
+        start = all(a.variable == "v" or a.variable in b.state_decl for a in a2)
+        if (a2 and not start) or e2 or s2 or not w2 or b.nr_args:
             b._unsup(f"INITIAL's net_send(0, {f}) to a NET_RECEIVE branch that does more than WATCH",
                      r"\bnet_send\s*\(")
             return None
+        ev.start += list(a2)
         for cond, g in w2:
             fire = b._run_net_receive(g)
             if fire is None:
@@ -112,11 +115,16 @@ def point_process_events(b):
             return None
         ev.selfev = build(b, delayed, [(cond, fire) for _g, cond, fire in fired], sends, assigns)
         return ev if ev.selfev is not None else None
+    const = {str(n) for n in b.constant_names()}
     for g, cond, (a3, w3, e3, s3) in fired:
-        if w3 or s3 or any(p is not sp.true for p in e3):
+        pe = sp.Or(*e3) if e3 else sp.false   # net_event under conditions on parameters: per instance
+        if w3 or s3 or {x.name for x in pe.free_symbols} - const:
             b._unsup(f"WATCH or net_send in the branch of flag {g:g}", pat)
             return None
-        ev.watches.append((plain(cond), a3, bool(e3)))
+        if pe is sp.true or pe is sp.false:
+            ev.watches.append((plain(cond), a3, pe is sp.true))
+        else:
+            ev.watches += [(plain(sp.And(cond, pe)), a3, True), (plain(sp.And(cond, sp.Not(pe))), a3, False)]
     return ev
 
 
@@ -316,6 +324,7 @@ class Events:
     def __init__(self, assigns, path, line):
         self.assigns, self.watches, self.src = assigns, [], Source(path, line, "NET_RECEIVE")
         self.netcon = None   # per-NetCon state: the template handlers of nmodl_netcon (replace ``in``'s)
+        self.start = []      # assignments of INITIAL's zero-delay self-event (after INITIAL)
         self.selfev = None   # self-events from WATCH/self-event branches (nmodl_selfev.SelfEvents)
 
     def apply(self, m: Mechanism) -> Mechanism:
@@ -327,18 +336,34 @@ class Events:
         on_events = (OnEvent("in", tuple(self.assigns), (), self.src),) if self.assigns else ()
         if self.netcon is not None:
             on_events = self.netcon
-        states, conds, derivs, start = list(m.states), [], dict(m.derivatives), list(m.on_start)
+        states, conds, derivs, start = list(m.states), [], dict(m.derivatives), list(m.on_start) + self.start
+        fires = []
         for k, (cond, assigns, spike) in enumerate(self.watches):
             w = f"watch{k}"
             states.append(State(w, _NONE, "1 while the WATCH condition holds (NEURON's WatchCondition flag)",
                                 self.src))
             derivs[w] = sp.Integer(0)
-            start.append(Assignment(w, sp.Integer(0)))
+            # NEURON arms a WATCH with its condition's value: one already true does not fire
+            start.append(Assignment(w, sp.Piecewise((sp.Integer(1), cond), (sp.Integer(0), True))
+                                    if self.start else sp.Integer(0)))
             ws = sym(w)
-            conds.append(Condition(sp.And(cond, ws < sp.Float(0.5)), tuple(assigns) + (Assignment(w, sp.Integer(1)),),
-                                   ("spike",) if spike else (), self.src))
+            if len(self.watches) > 1:   # NEURON checks every WATCH before it delivers their events
+                fw = f"watchfire{k}"
+                states.append(State(fw, _NONE, "1 when the WATCH turned true, its event not delivered yet",
+                                    self.src))
+                derivs[fw] = sp.Integer(0)
+                start.append(Assignment(fw, sp.Integer(0)))
+                conds.append(Condition(sp.And(cond, ws < sp.Float(0.5)),
+                                       (Assignment(w, sp.Integer(1)), Assignment(fw, sp.Integer(1))), (), self.src))
+                fires.append(Condition(sym(fw) > sp.Float(0.5), tuple(assigns) + (Assignment(fw, sp.Integer(0)),),
+                                       ("spike",) if spike else (), self.src))
+            else:
+                conds.append(Condition(sp.And(cond, ws < sp.Float(0.5)),
+                                       tuple(assigns) + (Assignment(w, sp.Integer(1)),),
+                                       ("spike",) if spike else (), self.src))
             conds.append(Condition(sp.And(sp.Not(cond), ws > sp.Float(0.5)), (Assignment(w, sp.Integer(0)),), (),
                                    self.src))
+        conds += fires
         written = [a for h in on_events for a in h.assignments] + [a for c in conds for a in c.assignments]
         for st in scratch_states(written, {x.name for x in states}, self.src):
             states.append(st)
