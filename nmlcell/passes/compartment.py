@@ -218,6 +218,7 @@ class _Composer:
         dens, pp, electrode = [], [], []
         for it in sorted(self.items, key=neuron_order):
             self._add(it, ions, writes_conc, contrib, dens, pp, electrode)
+        self.on_start += getattr(self, "v_start", [])
 
         for ion, terms in contrib.items():
             self._derive("i" + ion, sp.Add(*terms) if terms else sp.Integer(0), "mA/cm2", origin=f"{ion}_ion")
@@ -266,11 +267,16 @@ class _Composer:
         it = _held(it)
         ion_names = set(ions)
         ren: dict[sp.Symbol, sp.Symbol] = {}
+        values = {}
         for p in m.parameters:
             new = self._local(it, p.name)
             ren[sym(p.name)] = sym(new)
             value = _declared_unit_value(p, it.params[p.name]) if p.name in it.params else p.value
+            values[p.name] = value
             self._param(new, value, p.unit, p.dim, p.description, origin=m.name)
+        from ..importers.nmodl_verbatim import check_parameters
+
+        check_parameters(m, f"{self.name}/{it.label}", values)   # a hoc_execerror branch its parameters take
         for s in m.states:
             kind = _ion_of(s.name, ion_names)
             if kind and kind[0] in ("ci", "co", "e") and writes_conc.get(s.name) == it.label:
@@ -342,10 +348,18 @@ class _Composer:
         for s, e in m.derivatives.items():
             self.derivs[ren[sym(s)].name] = rx(e)
             self.methods[ren[sym(s)].name] = (method, it.label)
+        late = False
         for a in m.on_start:
             # INITIAL values that read dt (CaT's mexp) are recomputed by the first
             # update before anything reads them: at initialisation dt is 0
             expr = rx(a.expr).xreplace({sym("dt"): sp.Integer(0)})
+            # INITIAL's zero-delay self-event setting v (izhi2007b's v = vr), and what follows
+            # it: after every mechanism's INITIAL (NEURON delivers it at the end of finitialize)
+            late = late or a.variable == "v"
+            if late:
+                self.v_start = getattr(self, "v_start", []) + [Assignment(ren.get(sym(a.variable), sym(a.variable)).name,
+                                                                          expr)]
+                continue
             self.on_start.append(Assignment(ren[sym(a.variable)].name, expr))
         for _proc, assigns in m.updates:
             upd = tuple(Assignment(ren[sym(a.variable)].name, rx(a.expr)) for a in assigns)
