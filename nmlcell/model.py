@@ -179,6 +179,9 @@ class Model:
         from .importers.nmodl_selfev import check_final
 
         check_final(lowered, out["final"])   # a point process's self-event not kept exactly
+        from .importers.nmodl_verbatim import check_final as check_errors
+
+        check_errors(lowered, out["final"])   # a hoc_execerror branch taken during the run
         spikes = {}
         off = 0
         for gid, n in out["layout"]:
