@@ -101,6 +101,7 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
         if events is not None:
             m = events.apply(m)
             m = _changed_by_events(m)
+        m = _with_errors(self, m)
         m = self._array_names(m)
         if m.solves and self.current_origins:
             from dataclasses import replace
@@ -122,6 +123,10 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
         locals_ = {a: sp.Symbol(f"__w{k}", real=True) for k, a in enumerate(args)}
         locals_["flag"] = flag if isinstance(flag, sp.Basic) else (sp.Float(flag) if flag else sp.Integer(0))
         env0 = self.base_env()
+        # a value BREAKPOINT carries from call to call (x@prev): NET_RECEIVE reads and sets
+        # what NEURON's storage holds between steps, the last BREAKPOINT call's value
+        carried = {x for x in self.prev_reads if x not in self.prev_refused and f"{x}@prev" in self.frozen}
+        env0.update({x: sym(f"{x}@prev") for x in carried})
         env = dict(env0)
         self.phase, self.block = "netreceive", ("NET_RECEIVE", pat)
         self.nr_watches, self.nr_events, sends = [], [], len(self.nr_sends)
@@ -138,9 +143,11 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
                                 rf"\b{re.escape(a)}\s*=", 0, pat)
                     return None
                 self.nr_args[k] = plain(as_num(frame.locals[a]))
-        changed = {n: plain(v) for n, v in env.items() if n in env0 and v != env0[n]}
+        changed = {(f"{n}@prev" if n in carried else n): plain(v) for n, v in env.items()
+                   if n in env0 and v != env0[n]}
         for n in list(changed):
-            if n in self.state_decl or n == "v" or (n in self.frozen and n not in self.solve_writes and "@" not in n):
+            if n in self.state_decl or n == "v" or (n in self.frozen and n not in self.solve_writes and "@" not in n) \
+                    or (n.endswith("@prev") and n[:-5] in carried):
                 continue   # a STATE, or a value INITIAL sets (a state, constant between events)
             if n in self.zero_params and not self._read_outside_net_receive(n):
                 del changed[n]   # an ASSIGNED only NET_RECEIVE reads, after assigning it: a temporary
@@ -419,7 +426,7 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
                 self.inputs.setdefault(init_name, Input(init_name, ION_DIMS["c"], "global"))
                 on_start.append(Assignment(n, sym(init_name)))
                 continue
-            p0 = self.frozen_param.get(n)
+            p0 = self.frozen_param.get(n) or self._carried_param(n)
             on_start.append(Assignment(n, sym(p0) if p0 else sp.Integer(0)))
         self.steady_state = ()
         self.initial_defaults = {a.variable: a.expr for a in on_start}   # values before INITIAL
@@ -460,6 +467,20 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
             self.steady_state = (states, method)
         return tuple(on_start)
 
+    def _carried_param(self, n: str) -> str | None:
+        """For ``x@prev`` of a PARAMETER that BREAKPOINT assigns (izhi2007b's
+        ``b``): the parameter holding its value before the first call
+        (``x0``, or ``x__0`` where ``x0`` is taken), else None."""
+        x = n[:-5] if n.endswith("@prev") else None
+        if x is None or x not in self.params or x in SPECIAL or x in self.inputs:
+            return None
+        if not hasattr(self, "carried_param"):
+            self.carried_param = {}
+        if x not in self.carried_param:
+            taken = set(self.params) | set(self.state_decl) | set(self.assigned_decl)
+            self.carried_param[x] = f"{x}0" if f"{x}0" not in taken else f"{x}__0"
+        return self.carried_param[x]
+
     def _dim_of(self, n):
         unit = self.assigned_decl.get(n) or self.state_decl.get(n)
         got = parse_unit(unit) if unit else None
@@ -481,7 +502,7 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
             params.append(Parameter(n, val * f, dim, uname, desc, constant=const,
                                     source=self._src(rf"\b{re.escape(n)}\s*=", "PARAMETER" if not const
                                                      else "CONSTANT")))
-        for n, p0 in self.frozen_param.items():
+        for n, p0 in list(self.frozen_param.items()) + list(getattr(self, "carried_param", {}).items()):
             val, unit, const = self.params[n]
             got = parse_unit(unit)
             params.append(Parameter(p0, val, got[1] if got else NONE, unit or "",
@@ -581,4 +602,22 @@ def _changed_by_events(m):
         return m
     return replace(m, states=tuple(replace(st, description="assigned in INITIAL, changed by NET_RECEIVE")
                                    if st.description == _CONSTANT and st.name in hit else st for st in m.states))
+
+
+def _with_errors(b, m):
+    """``m`` with the state ``execerror`` of its hoc_execerror branches
+    (:func:`~nmlcell.importers.nmodl_verbatim.error_parts`), if any."""
+    from dataclasses import replace
+
+    from .nmodl_verbatim import error_parts
+
+    parts = error_parts(b)
+    if parts is None:
+        return m if len(b.unsupported) == len(m.unsupported) else replace(m, unsupported=tuple(b.unsupported))
+    start, conds, st = parts
+    exposures = dict(m.exposures)
+    exposures[st.name] = (st.name, st.dim)
+    return replace(m, states=m.states + (st,), derivatives=dict(m.derivatives, **{st.name: sp.Integer(0)}),
+                   on_start=m.on_start + start, conditions=tuple(m.conditions) + conds, exposures=exposures,
+                   unsupported=tuple(dict.fromkeys(tuple(m.unsupported) + tuple(b.unsupported))))
 
