@@ -30,9 +30,10 @@ def _netstim_mechanism(noisy: bool, late: bool = False) -> Mechanism:
     its spikes dt earlier (:meth:`Network._late`). ``spike_lag`` keeps the
     spike's exact time less the step's (the step end's, or the late rule's
     step start): a NET_RECEIVE reading ``t`` sees the exact event time
-    (:mod:`nmlcell.lower.events`)."""
+    (:mod:`nmlcell.lower.events`); ``spike_t`` the time itself (the
+    event buffer's: NEURON's event time is its sum with the delay)."""
     from .importers.nmodl_netcon import NEVER
-    from .lower.events import LAG
+    from .lower.events import LAG, SPIKE_T
 
     src = Source(origin="NetStim (netstim.mod's NET_RECEIVE, flags 3 and 1)")
     start, interval, number, noise, half = (sym(n) for n in ("start", "interval", "number", "noise", "dt_half"))
@@ -55,16 +56,20 @@ def _netstim_mechanism(noisy: bool, late: bool = False) -> Mechanism:
                     Parameter("dt_half", 0.0125, _MS, "ms", "half the run's dt (NEURON's delivery rule)")),
         states=(State("tnext", _MS, "time of the pending self-event", src),
                 State("ispike", NONE, "spikes so far", src),
-                State(LAG, _MS, "the latest spike's time less its step's (ms)", src)),
-        derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0), LAG: sp.Integer(0)},
+                State(LAG, _MS, "the latest spike's time less its step's (ms)", src),
+                State(SPIKE_T, _MS, "the latest spike's time (ms)", src)),
+        derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0), LAG: sp.Integer(0),
+                                 SPIKE_T: sp.Integer(0)},
         inputs=inputs,
         on_start=(Assignment("ispike", sp.Integer(0)), Assignment(LAG, sp.Integer(0)),
+                  Assignment(SPIKE_T, sp.Integer(0)),
                   Assignment("tnext", sp.Piecewise((first, on), (NEVER, True)))),   # finite: the NaN/inf check
         conditions=(Condition(sp.And(tnext <= (t - half if late else t + half), ispike < number),
-                              (Assignment(LAG, tnext - (t - 2 * half if late else t)),
+                              (Assignment(LAG, tnext - (t - 2 * half if late else t)), Assignment(SPIKE_T, tnext),
                                Assignment("ispike", ispike + 1), Assignment("tnext", tnext + invl)),
                               ("spike",), src),),
-        exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE), LAG: (LAG, _MS)}, source=src,
+        exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE), LAG: (LAG, _MS),
+                   SPIKE_T: (SPIKE_T, _MS)}, source=src,
         units="neuron")
 
 

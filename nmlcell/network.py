@@ -101,6 +101,27 @@ def _with_netcons(m: Mechanism, weights: list) -> Mechanism:
     return replace(m, parameters=tuple(params), on_events=tuple(handlers))
 
 
+def _net_receive_ignores_netcons(m: Mechanism) -> bool:
+    """Whether point process ``m`` has a NET_RECEIVE (its WATCHes and
+    self-events as Conditions) with nothing to do for a NetCon's event
+    (flag 0): every branch ``flag == k``, k >= 1 (pyNN's adexp.mod).
+    NEURON accepts a NetCon into it and the event changes nothing; the
+    importer refuses a flag-0 branch it cannot lower, so no OnEvent here
+    means none."""
+    return not m.on_events and any(c.source is not None and c.source.origin == "NET_RECEIVE"
+                                   for c in m.conditions)
+
+
+def _drop_columns(res, qs) -> None:
+    """Results ``res`` without the recorded quantities ``qs`` (recorded
+    for the network's own use)."""
+    keep = [k for k, q in enumerate(res.quantities) if q not in set(qs)]
+    res._raw = np.asarray(res._raw)[:, keep]
+    res._dims = [res._dims[k] for k in keep]
+    res._q = [res._q[k] for k in keep]
+    res._index = {q: k for k, q in enumerate(res._q)}
+
+
 def _weights(weight) -> tuple:
     w = weight if isinstance(weight, (tuple, list, np.ndarray)) else (weight,)
     return tuple(float(x) for x in np.ravel(np.asarray(w, dtype=float)))
@@ -256,7 +277,7 @@ class Network:
                 pps = [i.label for i in items if i.point]
                 raise OptionError(f"'{q}' has no point process '{syn}' (it has: {', '.join(pps) or 'none'})",
                                   element="connect")
-            if not it.mech.on_events:
+            if not it.mech.on_events and not _net_receive_ignores_netcons(it.mech):
                 raise OptionError(f"{syn} ({it.mech.name}) has no NET_RECEIVE block: it cannot receive events",
                                   element="connect")
         d = _delay(delay)
@@ -312,7 +333,8 @@ class Network:
         NetCon count per synapse, spike source) share one group, their
         differing values as per-instance parameters; ``self._where`` maps
         each member to (group, index)."""
-        from .ir.model import EventLink, Group, ModelIR, Network as NetIR
+        from .ir.model import Group, ModelIR, Network as NetIR
+        from .lower.events import NetConLink
 
         from .network_cable import cable_groups
 
@@ -361,8 +383,10 @@ class Network:
             (gs, i_s), (gd, i_d) = self._where[nc.pre], self._where[nc.post]
             if nc.post in self._cable:
                 gd, i_d = self._cable[nc.post][3][nc.syn]
-            pairs, delays = links.setdefault((gs, gd, f"{nc.syn}#{k}"), ([], []))
+            pairs, delays, given, ahead = links.setdefault((gs, gd, f"{nc.syn}#{k}"), ([], [], [], []))
             pairs.append((i_s, i_d))
+            given.append(nc.delay)   # NEURON's event time: the spike's plus this (lower/events.py)
+            ahead.append(int(isinstance(self._members[nc.post], PointProcess) or self._takes_early(nc)))
             early = float(dt) if nc.pre in late else 0.0   # a late NetStim's spike leaves a step late
             if isinstance(self._members[nc.post], PointProcess):
                 # an artificial cell takes the event a step early, at the step's end (nmodl_events)
@@ -378,8 +402,8 @@ class Network:
                 delays.append(nc.delay - float(dt) - early)
             else:
                 delays.append(nc.delay - early)
-        events = tuple(EventLink(gs, "spike", gd, port, tuple(pairs), tuple(delays))
-                       for (gs, gd, port), (pairs, delays) in links.items())
+        events = tuple(NetConLink(gs, "spike", gd, port, tuple(pairs), tuple(delays), tuple(given), tuple(ahead))
+                       for (gs, gd, port), (pairs, delays, given, ahead) in links.items())
         net = NetIR("network", tuple(groups), temperature=float(celsius) + 273.15, event_links=events,
                     cable=cable)
         return ModelIR(name="network", file="<nmlcell.Network>", network=net)
@@ -551,10 +575,20 @@ class Network:
         recorded variable and ``res.spikes[name]``: the spike times (ms) of
         every cell with an outgoing NetCon and of every artificial cell
         (the time of the step end where it was detected, NEURON's
-        ``NetCon.record`` for a cell)."""
+        ``NetCon.record`` for a cell; an ARTIFICIAL_CELL's exact
+        ``net_event`` time, as NEURON records it)."""
+        from .lower.events import SPIKE_T
+
         model = self.model(celsius, dt)
         names, inner = self._inner(model)
-        res = model.run(duration=duration, dt=dt, record=inner, progress=progress, seed=seed)
+        # an artificial cell's exact spike times (net_event's t): its SPIKE_T state at its spike samples
+        exact = {n: f"{gid}[{i}]/{SPIKE_T}" for n, (gid, i) in self._where.items()
+                 if isinstance(self._members[n], PointProcess) and SPIKE_T in model.lowered.groups[gid].mech.exposures}
+        extra = [q for q in exact.values() if q not in inner]
+        res = model.run(duration=duration, dt=dt, record=inner + extra, progress=progress, seed=seed)
+        times = {n: np.asarray(res[q]) for n, q in exact.items()}
+        if extra:
+            _drop_columns(res, extra)
         res.rename(dict(zip(inner, names)))
         res.set_units({f"{c}.{n}": self._unit(c, n) for c, n in self._record})
         back = {f"{gid}[{i}]": name for name, (gid, i) in self._where.items()}
@@ -569,4 +603,6 @@ class Network:
                 res.spikes[k] = _last_step_spike(self._members[k], v, float(duration), float(dt))
             elif isinstance(self._members.get(k), NetStim):
                 res.spikes[k] = _first_step_spike(self._members[k], np.asarray(v), float(dt))
+            elif k in times:   # the step's sample holds the time of the spike it emitted
+                res.spikes[k] = times[k][np.rint(np.asarray(v) / float(dt)).astype(int)]
         return res

@@ -71,11 +71,14 @@ def make_step(lowered, integrator, dt, observe, plan=None):
         t1 = t + dt if t1 is None else t1
         lag = None
         if plan is not None:
-            if plan.timed:   # (flags, exact spike lags): lower/events.py
-                ev, lag = ev
+            if plan.timed:   # (flags, (exact spike times, NEURON's clock)): lower/events.py
+                ev, (lag, clock) = ev
+                # one value of the step end's time for the sources' LAG and push_times (a
+                # barrier: XLA would otherwise recompute t + dt in each fusion, fused or not)
+                t1 = jax.lax.optimization_barrier(t1)
             inc, lags = plan.incoming(ev, i, tables), None
             if lag is not None:
-                timed, lags = plan.timed_incoming(ev[0] if isinstance(ev, tuple) else ev, lag, i)
+                timed, lags = plan.timed_incoming(ev[0] if isinstance(ev, tuple) else ev, lag, clock, i)
                 inc = {**inc, **timed}
             y = lowered.deliver(t, y, p, inc, lags)
         y_start = y
@@ -95,7 +98,7 @@ def make_step(lowered, integrator, dt, observe, plan=None):
         if plan is not None:
             ev = plan.push(ev, i, spikes)
             if lag is not None:
-                ev = (ev, plan.push_lags(lag, i, y))
+                ev = (ev, (plan.push_times(lag, i, y, t1), plan.clock_next(clock)))
         return y, rec, spk, ev
 
     return step

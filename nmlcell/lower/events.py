@@ -20,20 +20,27 @@ advances) a connection delivers it when it is due:
   jLEMS, inside the same step; see docs/differences-from-neuron.md).
 
 A source whose spikes fall between steps (a NetStim: NEURON's event at
-its exact time) keeps the time of its latest spike less its step's in a
-state :data:`LAG`. The routes from such sources carry it in a float
-buffer next to the spike flags (:meth:`EventPlan.carry0`) and deliver
-each event as NEURON does: at the start of the first step whose start
-``t`` has ``te <= t + dt/2``, ``te`` the exact spike time plus the
-delay (one step before or after ``round(delay/dt)`` where both fall
-between steps), and a handler reading ``t`` (NET_RECEIVE) sees ``te``.
-Plans with no such route carry the flags alone (no extra cost).
+its exact time) keeps the time of its latest spike less its step's end
+in a state :data:`LAG` (or the time itself, :data:`SPIKE_T`). The routes
+from such sources carry the exact spike time in a float buffer next to
+the spike flags (:meth:`EventPlan.carry0`) and deliver each event as
+NEURON does, with NEURON's own arithmetic: ``te = spike time + the
+NetCon's delay`` (one float64 addition, as ``PreSyn::send``) at the start
+of the first step whose ``tm = T + dt/2`` reaches it, ``T`` NEURON's
+running ``t`` (two additions of ``dt/2`` a step, carried in the loop),
+so that ties (``te`` on a half step) fall as in NEURON; every quantity
+in the test is a sum of stored values, never a product, so XLA's fused
+multiply-adds cannot round it differently in ``run()``, ``jit`` or
+``vmap``. A handler reading ``t`` (NET_RECEIVE) sees ``te``. Plans with
+no such route carry the flags alone (no extra cost).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..ir.model import EventLink
 
 
 @dataclass
@@ -46,9 +53,23 @@ class _Route:
     cls: np.ndarray = None  # (n_dst,) index of the delay in EventPlan.classes, -1 for none
     forward: np.ndarray = None  # (n_dst,) delivered within the step the spike is emitted in (jLEMS)
     exact_t: bool = False       # its handler reads t (timed routes)
+    netcon_delay: np.ndarray = None  # (n_dst,) the NetCon's delay as given (ms): NEURON's te = spike time + this
+    ahead: np.ndarray = None    # (n_dst,) 1 where the target takes its events a step early
 
 
 LAG = "spike_lag"   # a source's state: its latest spike's exact time less the step's (ms)
+SPIKE_T = "spike_t"  # a source's state: its latest spike's exact time (ms), where LAG is not relative to t
+
+
+@dataclass(frozen=True)
+class NetConLink(EventLink):
+    """An :class:`EventLink` of :class:`nmlcell.Network`, which may shorten
+    a NetCon's delay (a late NetStim, a target that takes its events a
+    step early): each pair's NetCon delay as given (``netcon_delays``,
+    ms) and whether its target takes its events a step early (``ahead``),
+    so that the exact event time is NEURON's ``spike time + delay``."""
+    netcon_delays: tuple = ()
+    ahead: tuple = ()
 
 
 def _reads_t(mech, port) -> bool:
@@ -89,10 +110,15 @@ class EventPlan:
             key = (el.dst, el.dst_port)
             if key not in routes:
                 routes[key] = _Route(el.dst, el.dst_port, np.full(n, -1, np.int32), np.zeros(n, np.int32),
-                                     np.zeros(n), forward=np.zeros(n, bool))
+                                     np.zeros(n), forward=np.zeros(n, bool), netcon_delay=np.zeros(n),
+                                     ahead=np.zeros(n, np.int32))
             r = routes[key]
             off = self.sources[el.src]
-            for (a, b), d in zip(el.pairs, el.delays):
+            given = getattr(el, "netcon_delays", ()) or el.delays
+            ahead = getattr(el, "ahead", ()) or (0,) * len(el.pairs)
+            for (a, b), d, dg, ah in zip(el.pairs, el.delays, given, ahead):
+                r.netcon_delay[b] = float(dg)
+                r.ahead[b] = int(ah)
                 if r.slot_src[b] >= 0:
                     raise ValueError(f"synapse {el.dst}[{b}] has two event sources")
                 steps = int(round(float(d) / float(dt)))
@@ -112,11 +138,13 @@ class EventPlan:
         self.length = dmax + self.LATENCY + 3
         self.layout = [(gid, lowered.groups[gid].size) for gid in self.sources]
         # the sources' exact spike times (state LAG), for the routes whose handler reads t
-        self.lag_cols = {}
+        self.lag_cols = {}   # gid -> (column, whether it holds the time itself: SPIKE_T)
         for gid in self.sources:
             names = list(lowered.groups[gid].kernel.state_names)
-            if LAG in names:
-                self.lag_cols[gid] = names.index(LAG)
+            if SPIKE_T in names:
+                self.lag_cols[gid] = (names.index(SPIKE_T), True)
+            elif LAG in names:
+                self.lag_cols[gid] = (names.index(LAG), False)
         lagged = np.zeros(max(self.width, 1), bool)
         for gid, off in self.sources.items():
             if gid in self.lag_cols:
@@ -137,9 +165,21 @@ class EventPlan:
             self._toff = np.concatenate([r.delay_si for r in tr]) * 1e3 - self.dt * self._tdelay
             # an event is not delivered before its spike is known: at most one step early, none with no delay steps
             self._tmin = -np.minimum(self._tdelay, 1)
+            self._tgiven = np.concatenate([r.netcon_delay for r in tr])   # NEURON's te = spike time + this
+            self._tahead = np.concatenate([r.ahead for r in tr]).astype(bool)
         for r in tr:   # whether the handler sees the exact time
             g = lowered.groups[r.dst]
-            r.exact_t = g.mech.kind != "artificial_cell" and _reads_t(g.mech, r.port)
+            r.exact_t = _reads_t(g.mech, r.port)
+        if tr:
+            # what the handler adds to t itself: the rounded-off part of the delay (netcon_state's
+            # extra weight entry), none in an artificial cell (nmodl_events: its t is the step's end,
+            # t + dt, where it takes the event a step early)
+            art = np.concatenate([np.full(len(r.slot_src), self._art(lowered, r)) for r in tr])
+            self._tsub = np.where(art, 0.0, self._toff)
+
+    @staticmethod
+    def _art(lowered, r) -> bool:
+        return lowered.groups[r.dst].mech.kind == "artificial_cell"
 
     @property
     def timed(self) -> bool:
@@ -147,34 +187,65 @@ class EventPlan:
 
     def carry0(self):
         """The event state the loop carries: :meth:`empty`, and where some
-        route is timed, the float buffer of spike lags next to it."""
+        route is timed, the float buffer of exact spike times next to it
+        and NEURON's clock (its running ``t`` at the start of the previous
+        and of the current step: :meth:`timed_incoming`)."""
         import jax.numpy as jnp
 
         ev = self.empty()
-        return (ev, jnp.zeros((self.length, max(self.width, 1)))) if self.timed else ev
+        if not self.timed:
+            return ev
+        return ev, (jnp.zeros((self.length, max(self.width, 1))), jnp.array([-jnp.inf, 0.0]))
 
-    def timed_incoming(self, buf, lag, i):
+    def _half(self):
+        """dt/2 behind a barrier: XLA folds ``(t + h) + h`` into ``t + dt``
+        otherwise (reassociated: 194 of 200 steps of the sum differed)."""
+        import jax
+        import jax.numpy as jnp
+
+        return jax.lax.optimization_barrier(jnp.asarray(0.5 * self.dt))
+
+    def clock_next(self, clock):
+        """NEURON's clock one step on: ``t += dt/2`` twice (fadvance)."""
+        import jax.numpy as jnp
+
+        h = self._half()
+        return jnp.stack([clock[1], (clock[1] + h) + h])
+
+    def timed_incoming(self, buf, times, clock, i):
         """({(gid, port): (N,) bool}, {(gid, port): (N,) ms}) of the timed
         routes' events due at the start of step ``i``, and what to add to
         the step's ``t`` for a handler reading it (its exact time less the
-        delay's rounded-off part, which the handler adds: netcon_state)."""
+        delay's rounded-off part, which the handler adds: netcon_state).
+        ``times``: the exact spike times by step slot; ``clock``: NEURON's
+        ``t`` at the start of steps ``i - 1`` and ``i``. An event of time
+        ``te`` is NEURON's at the first step whose ``t + dt/2`` reaches it,
+        handled at that step's start (a step earlier where the target takes
+        it ahead)."""
         import jax.numpy as jnp
 
-        half = 0.5 * self.dt
+        h = self._half()
+        t_prev, t_now = clock[0], clock[1]
+        t_next = (t_now + h) + h
+        ahead = jnp.asarray(self._tahead)
+        lo = jnp.where(ahead, t_now + h, t_prev + h)   # NEURON's bound of the step before
+        hi = jnp.where(ahead, t_next + h, t_now + h)   # and of the step handled now
         col = jnp.asarray(self._tcol)
-        off = jnp.asarray(self._toff)
+        given = jnp.asarray(self._tgiven)
+        tmin = jnp.asarray(self._tmin)
+        lagged = jnp.asarray(self._tlagged)
+        t_i = i.astype(times.dtype) * self.dt if hasattr(i, "astype") else float(i) * self.dt
         got = jnp.zeros(self._tcol.shape, bool)
         tl = jnp.zeros(self._tcol.shape)
         for shift in (-1, 0, 1):   # the event of step s delivered `shift` steps off round(delay/dt)
             s = i - jnp.asarray(self._tdelay) - self.LATENCY - shift
             row = jnp.mod(s, self.length)
-            lg = lag[row, col]
-            x = lg + off
-            want = jnp.where(x <= -half, -1, jnp.where(x > half, 1, 0))
-            want = jnp.where(jnp.asarray(self._tlagged), jnp.maximum(want, jnp.asarray(self._tmin)), 0)
-            hit = buf[row, col] & (s >= 0) & (want == shift)
+            te = times[row, col] + given   # NEURON's PreSyn::send: spike time + delay
+            due = (te <= hi) & ((te > lo) | (shift == tmin)) & (shift >= tmin)   # not before its spike is known
+            due = jnp.where(lagged, due, shift == 0)
+            hit = buf[row, col] & (s >= 0) & due
             got = got | hit
-            tl = jnp.where(hit, lg - shift * self.dt, tl)
+            tl = jnp.where(hit & lagged, te - jnp.where(ahead, self.dt, 0.0) - t_i - jnp.asarray(self._tsub), tl)
         got = got & jnp.asarray(self._tok)
         out, lags = {}, {}
         for j, k in enumerate(self.timed_routes):
@@ -184,13 +255,21 @@ class EventPlan:
                 lags[(r.dst, r.port)] = tl[a:b]
         return out, lags
 
-    def push_lags(self, lag, i, y):
-        """The lag buffer with step ``i``'s values of the sources' LAG states."""
+    def push_times(self, times, i, y, t1):
+        """The spike-time buffer with step ``i``'s exact spike times: a
+        source's SPIKE_T, or ``t1 + LAG`` (``t1`` the step end's time the
+        source's LAG was taken from, the same value: the sum is then
+        exact, the spike time itself)."""
         import jax.numpy as jnp
 
-        row = jnp.concatenate([y[gid][self.lag_cols[gid]] if gid in self.lag_cols else jnp.zeros((n,))
-                               for gid, n in self.layout])
-        return lag.at[jnp.mod(i, self.length)].set(row)
+        def col(gid, n):
+            if gid not in self.lag_cols:
+                return jnp.zeros((n,))
+            c, absolute = self.lag_cols[gid]
+            return y[gid][c] if absolute else t1 + y[gid][c]
+
+        row = jnp.concatenate([col(gid, n) for gid, n in self.layout])
+        return times.at[jnp.mod(i, self.length)].set(row)
 
     def empty(self, dtype=bool):
         import jax.numpy as jnp
@@ -304,6 +383,8 @@ def deliver(lowered, t, y, p, incoming, lags=None):
             dv = {**dv, h: p[gid][g.kernel.hoisted_key(h)]}
         yg = y[gid]
         te = t if not lags or (gid, port) not in lags else t + lags[(gid, port)]
+        if te is not t and any(i.kind == "time" for i in g.mech.inputs):   # t as an input (an artificial cell)
+            u = {**u, **{i.name: te for i in g.mech.inputs if i.kind == "time"}}
         for col, fn in assigns:
             (val,) = fn(te, yg, pg, u, dv)
             yg = _set(yg, col, jnp.where(got, val, yg[col]).astype(yg[col].dtype))
