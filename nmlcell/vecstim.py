@@ -102,7 +102,7 @@ def vecstim_mechanism(k: int, late: bool) -> Mechanism:
     input :data:`NEXT`, ``time[ispike + 1]`` gathered by the lowering
     (:func:`next_time`; the IR has no arrays)."""
     from .importers.nmodl_netcon import NEVER
-    from .lower.events import LAG
+    from .lower.events import LAG, SPIKE_T
 
     src = Source(origin="VecStim (nmlcell.VecStim: NEURON's VecStim, net_send(etime - t, 1))")
     t, tnext, ispike, n, half = (sp.Symbol(x) for x in ("t", "tnext", "ispike", "ntimes", "dt_half"))
@@ -114,18 +114,23 @@ def vecstim_mechanism(k: int, late: bool) -> Mechanism:
         name="VecStim", kind="artificial_cell", component_type="NEURON VecStim", parameters=params,
         states=(State("tnext", _MS, "time of the pending self-event", src),
                 State("ispike", NONE, "spikes so far", src),
-                State(LAG, _MS, "the latest spike's time less its step's (ms)", src)),
-        derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0), LAG: sp.Integer(0)},
+                State(LAG, _MS, "the latest spike's time less its step's (ms)", src),
+                State(SPIKE_T, _MS, "the latest spike's time (ms)", src)),
+        derived=(), derivatives={"tnext": sp.Integer(0), "ispike": sp.Integer(0), LAG: sp.Integer(0),
+                                 SPIKE_T: sp.Integer(0)},
         inputs=(Input("t", _MS, "time"), Input(NEXT, _MS, "vecstim_next")),
         on_start=(Assignment("ispike", sp.Integer(0)), Assignment(LAG, sp.Integer(0)),
+                  Assignment(SPIKE_T, sp.Integer(0)),
                   Assignment("tnext", sp.Piecewise((times[0], n > 0), (NEVER, True)))),
         # LAG reads tnext and tnext reads ispike before either changes (the same in order or at once)
         conditions=(Condition(sp.And(tnext <= (t - half if late else t + half), ispike < n),
                               (Assignment(LAG, tnext - (t - 2 * half if late else t)),
+                               Assignment(SPIKE_T, tnext),
                                Assignment("tnext", sp.Symbol(NEXT)),
                                Assignment("ispike", ispike + 1)),
                               ("spike",), src),),
-        exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE), LAG: (LAG, _MS)}, source=src,
+        exposures={"tnext": ("tnext", _MS), "ispike": ("ispike", NONE), LAG: (LAG, _MS),
+                   SPIKE_T: (SPIKE_T, _MS)}, source=src,
         units="neuron")
 
 
