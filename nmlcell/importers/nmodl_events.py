@@ -28,6 +28,7 @@ from .nmodl_expr import SPECIAL, plain
 from .nmodl_netcon import NEVER
 
 LAG = "spike_lag"   # = lower.events.LAG (a source's exact spike time less its step's)
+SPIKE_T = "spike_t"  # = lower.events.SPIKE_T (a source's exact spike time: net_event's t)
 
 PAT = r"(?i)^\s*NET_RECEIVE\b"
 REPEAT = 3  # zero-delay self-events handled within one step
@@ -212,8 +213,9 @@ class _Artificial:
         new["selfev_t"] = sp.Piecewise(*next_t, (NEVER, True))
         new["selfev_flag"] = sp.Piecewise(*next_f, (sp.Float(0.0), True))
         new["spiked"] = sp.Piecewise((sp.Integer(1), sp.Or(spk > sp.Float(0.5), *spiked)), (sp.Integer(0), True))
-        if spiked:   # the spike's exact time less the step's (lower/events.py)
+        if spiked:   # the spike's exact time less the step's, and itself (lower/events.py)
             new[LAG] = sp.Piecewise((te - t, sp.Or(*spiked)), (sym(LAG), True))
+            new[SPIKE_T] = sp.Piecewise((te, sp.Or(*spiked)), (sym(SPIKE_T), True))
         order = simultaneous(new)
         due = te <= t + sym("dt_half")
         conds = tuple(Condition(due, tuple(order), (), self.src) for _ in range(REPEAT))
@@ -221,12 +223,13 @@ class _Artificial:
         (d0, f0, p0), = self.init or [(NEVER, 0.0, sp.true)]
         start = (Assignment("selfev_t", sp.Piecewise((d0.xreplace({t: sp.Integer(0)}), p0), (NEVER, True))),
                  Assignment("selfev_flag", sp.Float(float(f0))), Assignment("spiked", sp.Integer(0)),
-                 Assignment(LAG, sp.Integer(0)))
+                 Assignment(LAG, sp.Integer(0)), Assignment(SPIKE_T, sp.Integer(0)))
         ms = Dim(t=1)
         states = (State("selfev_t", ms, "time of the pending self-event (net_send)", self.src),
                   State("selfev_flag", NONE, "its flag", self.src),
                   State("spiked", NONE, "1 when NET_RECEIVE called net_event this step", self.src),
-                  State(LAG, ms, "the latest spike's time less its step's end (ms)", self.src))
+                  State(LAG, ms, "the latest spike's time less its step's end (ms)", self.src),
+                  State(SPIKE_T, ms, "the latest spike's time (ms): net_event's t", self.src))
         external = self._external()
         states += tuple(scratch_states(list(order) + [a for h in external for a in h.assignments],
                                        {x.name for x in m.states}, self.src))
@@ -263,8 +266,11 @@ class _Artificial:
         if events:
             new["spiked"] = sp.Piecewise((sp.Integer(1), sp.Or(spk > sp.Float(0.5), *[p.xreplace(at) for p in events])),
                                          (sp.Integer(0), True))
-            # a spike on a NetCon's event: at the step's time (the event's own exact time is not carried)
-            new[LAG] = sp.Piecewise((sp.Integer(0), sp.Or(*[p.xreplace(at) for p in events])), (sym(LAG), True))
+            # a spike on a NetCon's event: at the event's time (t + dt: the event's exact time where the
+            # network hands it over, lower/events.py; the step's end from a cell's threshold crossing)
+            fired = sp.Or(*[p.xreplace(at) for p in events])
+            new[LAG] = sp.Piecewise((sp.Integer(0), fired), (sym(LAG), True))
+            new[SPIKE_T] = sp.Piecewise((at[t], fired), (sym(SPIKE_T), True))
         order = simultaneous(new)
         return (OnEvent("in", tuple(order), (), self.src),)
 
