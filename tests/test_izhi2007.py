@@ -104,6 +104,18 @@ def test_izhi2007b_celltypes_against_neuron(mech, celltype):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mech", ["Izhi2007b", "Izhi2007bS"])
+def test_izhi2007b_iin_against_neuron(mech):
+    """RS driven by the point process's own Iin (70 pA, as the file's
+    header example), no IClamp."""
+    cfg = _cell_cfg(mech, 1, 200.0)
+    del cfg["cells"]["a"]["iclamp"]
+    cfg["cells"]["a"]["syns"][0][1]["Iin"] = 70.0
+    spikes, _dv = _compare(cfg, mech)
+    assert len(spikes) == 2   # at 99.975 and 195.725 ms
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mech", ["Izhi2007b", "Izhi2007bS"])
 def test_izhi2007b_fs_against_neuron(mech):
     """FS (celltype 5, derivtype switched by WATCH (v > d) 3 / (v < d) 4).
     Its cubic u(v) term at a spike's overshoot amplifies round-off (1e-13 mV
