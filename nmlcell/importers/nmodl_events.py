@@ -350,8 +350,8 @@ class Events:
                                 self.src))
             derivs[w] = sp.Integer(0)
             # NEURON arms a WATCH with its condition's value: one already true does not fire
-            start.append(Assignment(w, sp.Piecewise((sp.Integer(1), cond), (sp.Integer(0), True))
-                                    if self.start else sp.Integer(0)))
+            # (measured: WATCH (v > -70) armed at v_init -65 never fires, at -75 fires once)
+            start.append(Assignment(w, sp.Piecewise((sp.Integer(1), cond), (sp.Integer(0), True))))
             ws = sym(w)
             if len(self.watches) > 1:   # NEURON checks every WATCH before it delivers their events
                 fw = f"watchfire{k}"
