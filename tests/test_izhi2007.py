@@ -253,3 +253,48 @@ json.dump({"ok": ok, "t": h.t, "s": p.s}, open(sys.argv[2], "w"))
                             lambda f: json.loads(f.read_text())) for mode in (1.0, 2.0, 3.0)}
     assert got[1.0]["ok"] and not got[2.0]["ok"] and not got[3.0]["ok"], got
     assert 46.0 < got[2.0]["t"] < 46.1, got[2.0]
+
+
+def _armed_runs():
+    """Armed (tests/data/watch_armed) on a passive soma (e = -65 mV) from
+    v_init -65 (the WATCH's condition v > -70 true when armed) and -75."""
+    mech = nmlcell.load_mod(DATA / "watch_armed" / "armed.mod")
+    out = {}
+    for vi in (-65.0, -75.0):
+        cell = nmlcell.Cell.soma(L=10.0, diam=10.0, cm=1.0, Ra=100.0, v_init=vi)
+        cell.insert("pas", g=1e-3, e=-65.0)
+        cell.add(nmlcell.PointProcess(mech["Armed"]))
+        out[vi] = float(np.asarray(cell.run(10.0, dt=DT, record=["Armed[0].n"])["Armed[0].n"])[-1])
+    return out
+
+
+def test_watch_armed_true_does_not_fire():
+    """NEURON arms a WATCH with its condition's value (measured with NEURON
+    9: n = 0 from v_init -65, 1 from -75; test_watch_armed_against_neuron)."""
+    assert _armed_runs() == {-65.0: 0.0, -75.0: 1.0}
+
+
+@pytest.mark.slow
+def test_watch_armed_against_neuron():
+    from nrn_cells import compile_mods, run_script
+
+    lib = compile_mods(DATA / "watch_armed")
+    runner = r'''
+import json, sys
+from neuron import h
+cfg = json.loads(sys.argv[1])
+h.nrn_load_dll(cfg["lib"])
+s = h.Section(); s.L = s.diam = 10; s.insert("pas"); s.g_pas = 1e-3; s.e_pas = -65
+w = h.Armed(s(0.5)); h.dt = 0.025
+out = {}
+for vi in (-65, -75):
+    h.finitialize(vi)
+    while h.t < 10 - 0.5 * h.dt:
+        h.fadvance()
+    out[vi] = w.n
+json.dump(out, open(sys.argv[2], "w"))
+'''
+    import json
+
+    got = run_script(runner, {"lib": lib}, "out.json", lambda f: json.loads(f.read_text()))
+    assert {float(k): v for k, v in got.items()} == _armed_runs() == {-65.0: 0.0, -75.0: 1.0}
