@@ -14,6 +14,11 @@ that lies within round-off of the grid by 1e-6 dt, to the side that makes
 as a Java float (``12.345679`` for 12.3456789 ms), NEURON reads that
 literal as a double.
 
+A NetStim (the export's timedSynapticInput, one per spike) is delivered
+at the start of the step from ``t`` when its event time is at most
+``t + dt/2`` on that clock: a time within round-off of a half-step point
+is moved likewise (:func:`netstim_thresholds`).
+
 ``stdrun``'s ``setdt`` turns ``dt`` into ``(1/steps_per_ms) / n`` (the
 export sets ``steps_per_ms = 1/dt``): :func:`neuron_dt`.
 """
@@ -30,6 +35,13 @@ def neuron_dt(dt: float) -> float:
     n = int(big / dt) or 1
     new = big / n
     return dt if new == dt else new
+
+
+def neuron_times(dt: float, n: int) -> np.ndarray:
+    """NEURON's ``t`` at the end of steps 0..n (two half-step additions
+    each; ``np.add.accumulate`` adds in order, as NEURON does)."""
+    half = np.full(2 * n, 0.5 * neuron_dt(dt))
+    return np.concatenate(([0.0], np.add.accumulate(half)[1::2]))
 
 
 def neuron_steps(times, dt: float, chunk: int = 1 << 18) -> list[int]:
@@ -70,6 +82,50 @@ def watch_thresholds(times, dt: float | None, until: float | None = None) -> lis
             moved[x] = float(k_nrn - 1) * dt + 1e-6 * dt
         elif k_ours > k_nrn:  # NEURON's t is past x a step before k * dt is
             moved[x] = float(k_nrn) * dt - 1e-6 * dt
+    return [moved.get(x, x) for x in times]
+
+
+def netstim_steps(times, dt: float, chunk: int = 1 << 18) -> list[int]:
+    """For each start time (ms, increasing) of a NetStim with ``number=1``
+    (the export's timedSynapticInput): the step ``k`` whose end ``t_k``
+    sees its event delivered (NEURON delivers, at the start of a step from
+    ``t``, the events up to ``t + dt/2``). The event's time is
+    ``(start + interval) - interval`` (netstim.mod's INITIAL, noise 0,
+    interval 10 ms), compared with NEURON's running ``t``."""
+    half = 0.5 * neuron_dt(dt)
+    out, k0, grid = [], 0, np.array([half])  # grid: t_k + dt/2 for k = k0, k0+1, ...
+    t_last = 0.0
+    for x in times:
+        e = (x + 10.0) - 10.0
+        while not e <= grid[-1]:
+            k0 += len(grid) - 1
+            seq = np.add.accumulate(np.concatenate(([t_last], np.full(2 * chunk, half))))[::2]
+            t_last = float(seq[-1])
+            grid = np.concatenate(([grid[-1]], seq[1:] + half))
+        out.append(k0 + int(np.searchsorted(grid, e, side="left")))
+    return out
+
+
+def netstim_thresholds(times, dt: float | None, until: float | None = None) -> list[float]:
+    """Spike times (ms) for nmlcell's NetStim rule (emit at the end of the
+    first step whose end is past ``time - dt/2``) that fire on the export's
+    step: a time within 1e-6 dt of a half-step point (where round-off
+    decides) is moved 1e-6 dt to the side NEURON's clock takes
+    (:func:`netstim_steps`). The times as the export writes them (Java
+    floats)."""
+    from .nml_cell import java_float
+
+    times = [java_float(x) if math.isfinite(x) and x != 0 else float(x) for x in times]
+    if dt is None or not dt > 0:
+        return times
+    limit = until + 2 * dt if until is not None and until >= 0 else math.inf
+    near = [x for x in times if 0 <= x <= limit and abs(x / dt - math.floor(x / dt) - 0.5) < 1e-6]
+    if not near:
+        return times
+    moved = {}
+    for x, k in zip(near, netstim_steps(near, dt)):  # x near (j + 1/2) dt: NEURON's k is j or j + 1
+        j = math.floor(x / dt)
+        moved[x] = (j + 0.5) * dt + (-1e-6 if k <= j else 1e-6) * dt
     return [moved.get(x, x) for x in times]
 
 
