@@ -181,10 +181,10 @@ def spike_array(rd, model, comp_id: str, netstim: bool = False):
             times.append(rd.quantity(k.parameters.get("time", "0ms"), "time", comp_id, "time") * 1e3)
     if any(b < a for a, b in zip(times, times[1:])):
         raise rd.err(f"{kind} '{comp_id}': its spike times are not in increasing order", comp_id, kind)
-    if not netstim:  # a time on the step grid fires on NEURON's step (its running t, nrn_clock)
-        from .nrn_clock import simulation_step, watch_thresholds
+    # a time where round-off decides fires on NEURON's step (its running t, nrn_clock)
+    from .nrn_clock import netstim_thresholds, simulation_step, watch_thresholds
 
-        times = watch_thresholds(times, *simulation_step(rd, model))
+    times = (netstim_thresholds if netstim else watch_thresholds)(times, *simulation_step(rd, model))
     src = Source(origin=f"{kind} '{comp_id}' (" + ("the export's NetStims)" if netstim else
                                                   "the export's WATCH (t > time))"))
     t, k = sym("t"), sym("nspike")
