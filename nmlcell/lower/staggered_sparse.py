@@ -132,8 +132,8 @@ def _system_entries(pe, env, states, dexprs, J, cons, base) -> tuple[list[str], 
 
 def emit_elimination(lines, M, r, tag) -> list[str] | None:
     """Append code solving ``M x = r`` by Gaussian elimination in the
-    states' order, without pivoting (as NEURON's scopmath sparse eliminates:
-    no exchange of rows by size), written out entry by entry: per instance,
+    states' order, without pivoting (the diagonal of ``I/dt - J`` dominates
+    for first-order reactions), written out entry by entry: per instance,
     element-wise arithmetic only (no batched LAPACK call, which costs more
     than a small scheme's arithmetic on every step), and no work on
     structurally zero entries (a chain's matrix is tridiagonal: O(n)).
