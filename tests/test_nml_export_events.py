@@ -170,3 +170,29 @@ def test_acnet2_synapse_networks_at_print_precision(tmp_path, name, spikes):
     ms)."""
     got = compare(acnet2_network(tmp_path, name), v_tol=1e-5, spike_tol=1e-6)
     assert [got[k][2] for k in ("pyr0/v", "pyr1/v", "bsk/v")] == spikes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("frac", ["1", "0.5"])
+def test_exp_two_synapse_at_a_leaf_tip_vs_neuron_export(tmp_path, frac):
+    """test_leaf_tips' network (a spikeArray's synapse at mc_stim's
+    dendrite tip, a second cell driven from that tip) with an
+    expTwoSynapse instead of its expOneSynapse, its connections at the tip
+    (fractionAlong 1) and at 0.5. Measured against the export: v within
+    5.0e-6 mV in both cells, the 10 spikes within 8.2e-10 ms, at the tip
+    and at 0.5; 8e-4 mV in both places with the printed waveformFactor."""
+    from test_leaf_tips import MC_STIM, TIP_NET
+
+    text = (MC_STIM / "LEMS_mc_stim.xml").read_text()
+    for old, new in TIP_NET.items():
+        text = text.replace(old, new)
+    one = '<expOneSynapse id="syn" tauDecay="5ms" gbase="4nS" erev="0mV"/>'
+    assert one in text
+    text = text.replace(one, '<expTwoSynapse id="syn" tauRise="0.5ms" tauDecay="5ms" gbase="4nS" erev="0mV"/>')
+    text = text.replace('postSegmentId="3" postFractionAlong="1"', f'postSegmentId="3" postFractionAlong="{frac}"')
+    (tmp_path / CELL.name).write_text(CELL.read_text())
+    lems = tmp_path / "LEMS_mc_tips.xml"
+    lems.write_text(text)
+    got = compare(lems, v_tol=1e-5, spike_tol=1e-8)
+    assert {k: n for k, (_dv, _ds, n) in got.items()} == {"soma": 5, "dend1": 5, "dend3": 5, "soma1": 5,
+                                                         "dend13": 5}
