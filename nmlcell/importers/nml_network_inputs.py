@@ -27,7 +27,8 @@ calls these; the synapses and NetCons are :mod:`.nml_network`'s).
   within dt/2 of its time (NEURON delivers the events up to ``t + dt/2``),
   one step before a spikeArray's ``WATCH (t > time)``: here an artificial
   cell emitting at the end of the first step whose end is past
-  ``time - dt/2``.
+  ``time - dt/2`` (a time on a half-step point moved to the side NEURON's
+  running ``t`` takes: :func:`.nrn_clock.netstim_thresholds`).
 """
 from __future__ import annotations
 

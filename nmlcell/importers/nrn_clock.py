@@ -1,9 +1,9 @@
 """NEURON's fixed-step clock, for spike times that fall on the step grid.
 
-NEURON advances ``t`` in two halves per step (``t += dt/2`` before the
-matrix solve, ``t += dt/2`` after it; measured with NEURON 9's ``h.run()``
-at dt 0.01 and 0.025 ms: every recorded ``t`` equal, bit for bit, to that
-accumulation and not to ``t += dt``). The sum drifts from ``k * dt`` by up
+NEURON advances ``t`` by two additions of ``dt/2`` per step (measured
+with NEURON 9's ``h.run()`` at dt 0.01, 0.025 and 0.1/3 ms: every
+recorded ``t`` equal, bit for bit, to that accumulation, and not to
+``t += dt``; tests/test_nml_export_events.py). The sum drifts from ``k * dt`` by up
 to about 1e-11 ms in 6000 steps, above or below: at dt 0.01 ms the step
 ending at 12 ms has ``t = 12.000000000000476``, at dt 0.025 ms it has
 ``11.999999999999853``. A ``WATCH (t > 12)`` (the export's spikeArray) so
