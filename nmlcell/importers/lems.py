@@ -54,6 +54,7 @@ class _Reader:
             if str(f.parent) != str(self.path.parent):
                 m.add_include_directory(str(f.parent))
         m.add_include_directory(str(self.core))
+        _includes_next_to_files(m)
         buf = io.StringIO()
         try:
             with contextlib.redirect_stdout(buf):
@@ -545,3 +546,25 @@ def _count_segments(fc) -> int:
 
 def _emits(m) -> bool:
     return any("spike" in c.events for c in m.conditions)
+
+
+def _includes_next_to_files(m) -> None:
+    """Make pylems resolve a relative ``<Include file=...>`` in the model's
+    folders (the including files' and the core types') before the current
+    directory: pylems tries the bare path first, so a file of the same name
+    where Python runs was read instead of the model's own (as xmlcheck,
+    jNeuroML and libNeuroML resolve it, next to the including file)."""
+    import os
+
+    orig = m.include_file
+
+    def include_file(path, include_dirs=()):
+        if not os.path.isabs(path):
+            for d in (include_dirs or m.include_dirs):
+                cand = os.path.normpath(os.path.join(d, path))
+                if os.access(cand, os.F_OK):
+                    return orig(cand, include_dirs)
+        return orig(path, include_dirs)
+
+    m.include_file = include_file
+
