@@ -188,3 +188,37 @@ def test_refused_on_a_branched_cell(tmp_path):
     cell.add(nmlcell.PointProcess(_mechs()["RefracLIF"]), "dend[0](0.5)")
     with pytest.raises(UnsupportedError, match=r"lif_pp\.mod:48: RefracLIF\[0\].*more than one compartment"):
         cell.run(5.0, dt=DT)
+
+
+def test_watch_armed_true_does_not_fire():
+    """INITIAL's net_send(0, 4) arms RefracLIF's WATCH (v > -52) with its
+    condition's value, as NEURON does: from v_init -50 (true when armed,
+    v rising to e_pas -40 and staying above) it never fires; from -54 it
+    fires on each crossing (3 in 10 ms). Against NEURON 9 (same counts)."""
+    from nrn_cells import run_script
+
+    runner = r'''
+import json, sys
+from neuron import h
+cfg = json.loads(sys.argv[1])
+h.nrn_load_dll(cfg["lib"])
+s = h.Section(); s.L = s.diam = 20; s.insert("pas"); s.g_pas = 3e-4; s.e_pas = -40
+w = h.RefracLIF(s(0.5)); w.vthresh = -52; h.dt = 0.025
+out = {}
+for vi in (-50, -54):
+    h.finitialize(vi)
+    while h.t < 10 - 0.5 * h.dt:
+        h.fadvance()
+    out[vi] = w.nspikes
+json.dump(out, open(sys.argv[2], "w"))
+'''
+    import json
+
+    got = run_script(runner, {"lib": _lib()}, "out.json", lambda f: json.loads(f.read_text()))
+    mine = {}
+    for vi in (-50.0, -54.0):
+        cell = nmlcell.Cell.soma(L=20.0, diam=20.0, cm=1.0, Ra=100.0, v_init=vi)
+        cell.insert("pas", g=3e-4, e=-40.0)
+        cell.add(nmlcell.PointProcess(_mechs()["RefracLIF"], vthresh=-52.0))
+        mine[vi] = float(np.asarray(cell.run(10.0, dt=DT, record=["RefracLIF[0].nspikes"])["RefracLIF[0].nspikes"])[-1])
+    assert {float(k): v for k, v in got.items()} == mine == {-50.0: 0.0, -54.0: 3.0}

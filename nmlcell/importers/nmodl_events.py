@@ -322,6 +322,13 @@ def scratch_states(assigns, have, src) -> list:
     return out
 
 
+def arm_watch(w: str, cond) -> Assignment:
+    """The INITIAL value of a WATCH's state ``w``: NEURON arms a WATCH with
+    its condition's value, so one already true does not fire (measured:
+    WATCH (v > -70) armed at v_init -65 never fires, at -75 fires once)."""
+    return Assignment(w, sp.Piecewise((sp.Integer(1), cond), (sp.Integer(0), True)))
+
+
 class Events:
     """What NET_RECEIVE adds to a point process: the handler of a
     NetCon's event and the armed WATCHes (condition, assignments, whether
@@ -349,9 +356,7 @@ class Events:
             states.append(State(w, _NONE, "1 while the WATCH condition holds (NEURON's WatchCondition flag)",
                                 self.src))
             derivs[w] = sp.Integer(0)
-            # NEURON arms a WATCH with its condition's value: one already true does not fire
-            # (measured: WATCH (v > -70) armed at v_init -65 never fires, at -75 fires once)
-            start.append(Assignment(w, sp.Piecewise((sp.Integer(1), cond), (sp.Integer(0), True))))
+            start.append(arm_watch(w, cond))
             ws = sym(w)
             if len(self.watches) > 1:   # NEURON checks every WATCH before it delivers their events
                 fw = f"watchfire{k}"

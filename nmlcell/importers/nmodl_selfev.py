@@ -182,6 +182,8 @@ class SelfEvents:
     def apply(self, m: Mechanism) -> Mechanism:
         from dataclasses import replace
 
+        from .nmodl_events import arm_watch
+
         t, tl = sym("t"), sym(TLAST)
         half = (t - tl) / 2
         lost = sym(LOST)
@@ -203,7 +205,7 @@ class SelfEvents:
                                          Assignment(TLAST, t)), (), self.src))
 
         ms = Dim(t=1)
-        start = [Assignment(w.name, sp.Integer(0)) for w in states]
+        start = [arm_watch(f"watch{k}", cond) for k, (cond, *_r) in enumerate(self.watches)]
         for f in self.flags:
             d0 = [(d.xreplace({t: sp.Integer(0)}), p) for d, g, p in self.delayed if float(g) == f]
             start.append(Assignment(slot(f), sp.Piecewise(*d0, (NEVER, True)) if d0 else NEVER))
