@@ -218,10 +218,11 @@ def test_nml_synapse_and_pulse_at_a_leaf_tip_vs_neuron_export(tmp_path):
     (postFractionAlong 1 on the terminal segment) and a second cell driven
     by a NetCon reading that tip's v, its synapse at its own dendrite's
     tip: the point processes on NEURON's zero-area node there, against
-    jNeuroML's NEURON export (an expOneSynapse: an expTwoSynapse differs
-    from the export by 8e-4 mV here, as much with its connections at
-    fractionAlong 0.5). Measured: v within 5.0e-6 mV (the .dat files'
-    precision) in both cells, their 5 spikes each within 6.5e-10 ms."""
+    jNeuroML's NEURON export (an expOneSynapse; an expTwoSynapse there, or
+    at fractionAlong 0.5, is within 5.0e-6 mV too since its parameters are
+    nocmodl's ``%g``: test_nml_export_events). Measured: v within 5.0e-6 mV
+    (the .dat files' precision) in both cells, their 5 spikes each within
+    6.5e-10 ms."""
     from test_nml_multicomp import compare
 
     text = (MC_STIM / "LEMS_mc_stim.xml").read_text()
