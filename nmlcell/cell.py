@@ -81,6 +81,12 @@ class PointProcess:
         key = self._aliases.get(name, name)
         if key in params:
             return params[key]
+        try:
+            held = self._held().get(key)
+        except (OptionError, ModelImportError):   # not a mechanism: said where it is used
+            held = None
+        if held in params:
+            return params[held]
         raise AttributeError(f"{self!r}: no value of {name!r} was set (the mechanism's default applies)")
 
     def __setattr__(self, name, value):
@@ -88,10 +94,21 @@ class PointProcess:
             object.__setattr__(self, name, value)
             return
         key = self._aliases.get(name, name)
+        held = self._held()
+        if key in held:   # NEURON's name of a reassigned PARAMETER (izhi2007b's b): its parameter b0
+            self.params.pop(key, None)   # given under that name at construction
+            key = held[key]
         m = Cell._mech(self.mech)
         if key not in {p.name for p in m.parameters}:
             raise OptionError(f"{m.name} has no parameter {name!r}", element=m.name)
         self.params[key] = value
+
+    def _held(self) -> dict:
+        """NEURON's name -> the parameter holding its set value, for the
+        PARAMETERs that a block reassigns (compose maps them the same way)."""
+        from .passes.compartment import held_parameters
+
+        return held_parameters(Cell._mech(self.mech))
 
     def __repr__(self):
         name = self.mech if isinstance(self.mech, str) else self.mech.name

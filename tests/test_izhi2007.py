@@ -298,3 +298,27 @@ json.dump(out, open(sys.argv[2], "w"))
 
     got = run_script(runner, {"lib": lib}, "out.json", lambda f: json.loads(f.read_text()))
     assert {float(k): v for k, v in got.items()} == _armed_runs() == {-65.0: 0.0, -75.0: 1.0}
+
+
+def test_b_under_neurons_name():
+    """izhi2007b's b (BREAKPOINT reassigns it) is set through its parameter
+    b0; NEURON's name b works as well: PointProcess(izh, b=...) and
+    ``izh.b = ...`` (as NEURON's ``izh.b = ...`` before the run)."""
+    mech = _mechs("Izhi2007b")["Izhi2007b"]
+    p = dict(TYPES[1], C=1.0, celltype=1.0)
+    del p["b"]
+
+    def v_of(**b):
+        cell = nmlcell.Cell.soma(L=10.0, diam=10.0, cm=31.831, Ra=100.0)
+        izh = nmlcell.PointProcess(mech, **p, **b)
+        cell.add(izh)
+        cell.add(nmlcell.IClamp(delay=5.0, dur=50.0, amp=0.1))
+        return izh, cell, np.asarray(cell.run(60.0, dt=DT)["v"])
+
+    _izh, _c, ref = v_of(b0=-2.0)
+    izh, cell, v = v_of(b=-2.0)
+    assert np.array_equal(v, ref) and izh.b == -2.0
+    izh.b = 5.0   # stored as b0, read back under either name
+    assert izh.b == izh.b0 == 5.0 and "b" not in izh.params
+    other = v_of(b0=5.0)[2]
+    assert np.array_equal(np.asarray(cell.run(60.0, dt=DT)["v"]), other) and not np.array_equal(other, ref)

@@ -472,13 +472,21 @@ def _memo(fn, m):
     return hit[1]
 
 
+def held_parameters(m) -> dict[str, str]:
+    """NEURON's name -> the parameter holding its set value, for each
+    PARAMETER of ``m`` that a block reassigns (Exp2Syn's tau1 -> tau10,
+    izhi2007b's b -> b0): the importer describes that parameter as "the
+    value of PARAMETER <name> ..."."""
+    lead = "the value of PARAMETER "
+    return {p.description[len(lead):].split()[0]: p.name for p in m.parameters if p.description.startswith(lead)}
+
+
 def _held(it: Inserted) -> Inserted:
     """``it`` with a PARAMETER that INITIAL reassigns (Exp2Syn's tau1) set
     through the parameter holding its set value; a name the mechanism
     lacks is an error (for :func:`param_values` as for :func:`compose`)."""
     m = it.mech
-    held = {p.description[13:-len(" before INITIAL reassigns it")].removeprefix("PARAMETER "): p.name
-            for p in m.parameters if p.description.startswith("the value of PARAMETER ")}
+    held = held_parameters(m)
     if any(k in held for k in it.params):
         it = replace(it, params={held.get(k, k): v for k, v in it.params.items()})
     unknown = set(it.params) - {p.name for p in m.parameters}
