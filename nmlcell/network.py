@@ -386,19 +386,14 @@ class Network:
             pairs, delays, given, ahead = links.setdefault((gs, gd, f"{nc.syn}#{k}"), ([], [], [], []))
             pairs.append((i_s, i_d))
             given.append(nc.delay)   # NEURON's event time: the spike's plus this (lower/events.py)
-            ahead.append(int(isinstance(self._members[nc.post], PointProcess) or self._takes_early(nc)))
             early = float(dt) if nc.pre in late else 0.0   # a late NetStim's spike leaves a step late
-            if isinstance(self._members[nc.post], PointProcess):
-                # an artificial cell takes the event a step early, at the step's end (nmodl_events)
+            ahead.append(int(self._ahead(nc)))
+            if ahead[-1]:   # the target takes the event a step early, at the step's end
                 if nc.delay < 0.5 * float(dt):
-                    raise OptionError(f"a NetCon into the artificial cell '{nc.post}' needs a delay of at least "
-                                      f"dt/2 ({0.5 * float(dt)} ms; got {nc.delay})", element="connect")
-                delays.append(nc.delay - float(dt) - early)
-            elif self._takes_early(nc):   # a point process with self-events (nmodl_selfev): the same
-                if nc.delay < 0.5 * float(dt):
-                    raise OptionError(f"a NetCon into '{nc.post}' {nc.syn} (a point process with self-events) "
-                                      f"needs a delay of at least dt/2 ({0.5 * float(dt)} ms; got {nc.delay})",
-                                      element="connect")
+                    what = (f"the artificial cell '{nc.post}'" if isinstance(self._members[nc.post], PointProcess)
+                            else f"'{nc.post}' {nc.syn} (a point process with self-events)")
+                    raise OptionError(f"a NetCon into {what} needs a delay of at least dt/2 ({0.5 * float(dt)} ms; "
+                                      f"got {nc.delay})", element="connect")
                 delays.append(nc.delay - float(dt) - early)
             else:
                 delays.append(nc.delay - early)
@@ -420,17 +415,19 @@ class Network:
         if not isinstance(obj, (NetStim, VecStim)):
             return False
         dt = float(dt)
-        return all(round(nc.delay / dt) - (2 if isinstance(self._members[nc.post], PointProcess)
-                                           or self._takes_early(nc) else 1) >= 1
+        return all(round(nc.delay / dt) - (2 if self._ahead(nc) else 1) >= 1
                    for nc in self.netcons if nc.pre == name)
 
-    def _takes_early(self, nc) -> bool:
-        """Whether ``nc`` ends at a point process whose NetCon events are
-        applied with its self-events at the end of the step before
-        (importers/nmodl_selfev.py: it takes them a step early)."""
+    def _ahead(self, nc) -> bool:
+        """Whether ``nc``'s target takes its events a step early, at the
+        end of the step before: an artificial cell (nmodl_events), or a
+        point process whose NetCon events are applied with its self-events
+        (importers/nmodl_selfev.py)."""
         from .importers.nmodl_selfev import EARLY
 
         cell = self._members.get(nc.post)
+        if isinstance(cell, PointProcess):
+            return True
         return isinstance(cell, Cell) and any(
             it.label == nc.syn and EARLY in it.mech.state_names for it in cell._inserted)
 
@@ -465,9 +462,8 @@ class Network:
             from .vecstim import check_steps, vecstim_mechanism, vecstim_values
 
             late = self._late(name, dt)
-            check_steps(name, obj, [(nc.delay, isinstance(self._members[nc.post], PointProcess)
-                                     or self._takes_early(nc))
-                                    for nc in self.netcons if nc.pre == name], float(dt), late)
+            check_steps(name, obj, [(nc.delay, self._ahead(nc)) for nc in self.netcons if nc.pre == name],
+                        float(dt), late)
             k, vals = vecstim_values(obj, dt)
             return vecstim_mechanism(k, late), vals, True, {}, "vecstims"
         items = [self._with_netcons_into(name, it, dt) for it in obj._inserted]
