@@ -165,6 +165,7 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
     derivatives: dict = {}
     updates: tuple = ()
     method = "none"
+    g = fopen
     on_start = [replace(a, expr=x(a.expr)) for a in ch.on_start]
     if ks_only:
         derivatives, on_start = sparse_scheme(kin, {k: x(e) for k, e in ch.derivatives.items()}, on_start)
@@ -183,7 +184,6 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
                     fixed[pw.args[1]] = sp.Float(pnames[pw.args[1].name].value)
         full = {k: v.xreplace(fixed) for k, v in full.items()}
         dt = sym("dt")
-    if ch.states and not ks_only:
         # a case dividing by zero (a time course of 0 when alpha + beta = 0) is
         # sympy's zoo: NEURON would compute inf there too
         assigns = [Assignment(s.name, (sym(s.name) + dt * x(ch.derivatives.get(s.name, sp.Integer(0)))
@@ -202,8 +202,6 @@ def density_mechanism(ch: Mechanism, label: str, ion: str | None, unsupported: l
         on_start.append(Assignment("fopen_lag", lag_f.xreplace({sym(s.name): sp.Integer(0) for s in ch.states})))
         inputs.append(Input("dt", Dim(t=1), "global"))
         g = sym("fopen_lag")
-    else:
-        g = fopen
     g = g * sym("permeability" if ghk else "gmax")
     derived.append(Derived("gion", g, NONE, src))
     if ghk or ghk2:

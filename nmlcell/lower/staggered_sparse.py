@@ -106,7 +106,12 @@ def conserve_rows(states, exprs, order) -> dict[int, tuple[sp.Expr, list[tuple[s
 def _system(pe, env, states, dexprs, J, cons, base) -> tuple[list[str], list[str]]:
     """NEURON's right-hand side and matrix rows at the iterate ``env``."""
     rhs, entries = _system_entries(pe, env, states, dexprs, J, cons, base)
-    return rhs, ["(" + ", ".join("0" if e is None else e for e in row) + ",)" for row in entries]
+    return rhs, _rows_code(entries)
+
+
+def _rows_code(entries) -> list[str]:
+    """Each row of matrix entries (None: structurally 0) as a tuple's code."""
+    return ["(" + ", ".join("0" if e is None else e for e in row) + ",)" for row in entries]
 
 
 def _system_entries(pe, env, states, dexprs, J, cons, base) -> tuple[list[str], list[list[str | None]]]:
@@ -213,7 +218,7 @@ def emit_sparse(lines, cur, states, exprs, dexprs, frozen, base, order, dnames, 
     lines.append(f"    x0_ = ({xs},)")
     lines.append("    Xv_ = jnp.stack(jnp.broadcast_arrays(*x0_), -1)")
     if linear:   # a structurally zero pivot: LU with partial pivoting
-        mat = ["(" + ", ".join("0" if e is None else e for e in row) + ",)" for row in ent]
+        mat = _rows_code(ent)
         lines.append(f"    r_ = jnp.stack(jnp.broadcast_arrays({', '.join(rhs)}, *x0_), -1)[..., :{n}]")
         lines.append(f"    M_ = _stack_matrix(({', '.join(mat)},), x0_[0])")
         lines.append("    Xv_ = Xv_ + jnp.linalg.solve(M_, r_[..., None])[..., 0]")
