@@ -24,11 +24,9 @@ import sympy as sp
 from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Condition, Input, Mechanism, Parameter, Source, State
 from ..ir.units import NONE, Dim
+from ..lower.events import LAG, SPIKE_T
 from .nmodl_expr import SPECIAL, plain
 from .nmodl_netcon import NEVER
-
-LAG = "spike_lag"   # = lower.events.LAG (a source's exact spike time less its step's)
-SPIKE_T = "spike_t"  # = lower.events.SPIKE_T (a source's exact spike time: net_event's t)
 
 PAT = r"(?i)^\s*NET_RECEIVE\b"
 REPEAT = 3  # zero-delay self-events handled within one step

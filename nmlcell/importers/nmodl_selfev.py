@@ -34,13 +34,13 @@ import sympy as sp
 from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Condition, Mechanism, Source, State
 from ..ir.units import NONE, Dim
+from ..lower.events import LAG
 from .nmodl_expr import SPECIAL, plain
 from .nmodl_netcon import NEVER
 
 PAT = r"(?i)^\s*NET_RECEIVE\b"
 LOST = "selfev_lost"
 TLAST = "selfev_tlast"
-LAG = "spike_lag"   # = lower.events.LAG
 # codes of selfev_lost (the largest one seen is kept)
 OVERWRITE, TOO_MANY, LATE, TWO_NETCONS = 1, 2, 3, 4
 NETEV_N, NETEV_W = "netev_n", "netev_w"   # + "b"/"a" (before/after the step's end)
@@ -126,16 +126,13 @@ class SelfEvents:
 
     def _watch_conds(self, states, t):
         """The Conditions of the WATCHes (``states``: a list to receive
-        their ``watch<k>`` states, or None when already declared)."""
+        their ``watch<k>`` states)."""
         conds = []
         for k, (cond, assigns, events, sends) in enumerate(self.watches):
             w = f"watch{k}"
-            if states is not None:
-                states.append(State(w, NONE, "1 while the WATCH condition holds (NEURON's WatchCondition flag)",
-                                    self.src))
-            new = self._effect(assigns, events, sends, t)
-            if self.lag and events:
-                new[LAG] = sp.Integer(0)
+            states.append(State(w, NONE, "1 while the WATCH condition holds (NEURON's WatchCondition flag)",
+                                self.src))
+            new = self._effect(assigns, events, sends, t)   # (a spike's LAG: t - t, 0)
             new[w] = sp.Integer(1)
             ws = sym(w)
             conds.append(Condition(sp.And(cond, ws < sp.Float(0.5)), self._ordered(new),

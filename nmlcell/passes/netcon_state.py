@@ -39,6 +39,7 @@ from ..ir.expr import sym
 from ..ir.mechanism import Assignment, Condition, Input, Mechanism, OnEvent, Parameter, State
 from ..ir.units import NONE, Dim
 from ..importers.nmodl_events import SCRATCH, simultaneous
+from ..importers.nmodl_selfev import EARLY
 
 _MEMO: dict = {}   # (id(mechanism), n) -> (mechanism, expanded)
 
@@ -92,7 +93,7 @@ def expand_item(it, weights: tuple, dt: float = 0.025, delays: tuple = ()):
     per-NetCon parameters (initial values, weight copies) set from the
     weight vectors."""
     m = it.mech
-    if "netev_nb" in m.state_names:   # self-events (importers/nmodl_selfev): weight, rounded-off delay
+    if EARLY in m.state_names:   # self-events (importers/nmodl_selfev): weight, rounded-off delay
         return replace(it, netcons=tuple((float(w[0]) if len(w) else 0.0, _rounded_off(delays, k, dt))
                                          for k, w in enumerate(weights)))
     if not has_netcon_state(m):
