@@ -32,6 +32,8 @@ import zlib
 
 import sympy as sp
 
+from .nmodl_parse import nmodl, node_name
+
 __all__ = ["NmodlVerbatimIgnored", "verbatim_noops", "VerbatimRules", "error_parts", "check_final", "STATE"]
 
 STATE = "execerror"
@@ -102,7 +104,7 @@ def verbatim_noops(imp) -> set:
     output (the block is dropped, warned), and error branches (recorded in
     ``imp.error_sites``: normalized body -> (file, line, message)). A
     VERBATIM reading hoc arguments elsewhere is recorded as unsupported."""
-    ast, visitor = _nmodl().ast, _nmodl().visitor
+    ast, visitor = nmodl().ast, nmodl().visitor
     imp.error_sites = {}
     lv = visitor.AstLookupVisitor()
     # the file's text loses what follows ':' (an NMODL comment); the AST keeps the C text
@@ -121,7 +123,7 @@ def verbatim_noops(imp) -> set:
                  if s.get_node_type_name() not in ("LineComment", "BlockComment")]
         if stmts and all(s.get_node_type_name() == "Verbatim" for s in stmts):
             only_verbatim[name] = {norm(s.statement.eval()) for s in stmts}
-    called = {node_name_(c) for c in lv.lookup(imp.prog, ast.AstNodeType.FUNCTION_CALL)}
+    called = {node_name(c) for c in lv.lookup(imp.prog, ast.AstNodeType.FUNCTION_CALL)}
     out = set()
     for f, ln, body in bodies:
         k = kinds[(f, ln)]
@@ -157,18 +159,6 @@ def verbatim_noops(imp) -> set:
             imp.procedures.pop(name, None)
             imp.functions.pop(name, None)
     return out
-
-
-def node_name_(c) -> str:
-    from .nmodl_parse import node_name
-
-    return node_name(c)
-
-
-def _nmodl():
-    from .nmodl_parse import nmodl
-
-    return nmodl()
 
 
 class VerbatimRules:

@@ -115,6 +115,7 @@ class _Composer:
         self.derived: dict[str, Derived] = {}
         self.derivs: dict[str, sp.Expr] = {}
         self.on_start: list[Assignment] = []
+        self.v_start: list[Assignment] = []  # INITIAL's setting of v and what follows: after every INITIAL
         self.exposures: dict = {}
         self.units: dict[str, str] = {}
         self.unsupported: list[str] = []
@@ -218,7 +219,7 @@ class _Composer:
         dens, pp, electrode = [], [], []
         for it in sorted(self.items, key=neuron_order):
             self._add(it, ions, writes_conc, contrib, dens, pp, electrode)
-        self.on_start += getattr(self, "v_start", [])
+        self.on_start += self.v_start
 
         for ion, terms in contrib.items():
             self._derive("i" + ion, sp.Add(*terms) if terms else sp.Integer(0), "mA/cm2", origin=f"{ion}_ion")
@@ -357,8 +358,7 @@ class _Composer:
             # it: after every mechanism's INITIAL (NEURON delivers it at the end of finitialize)
             late = late or a.variable == "v"
             if late:
-                self.v_start = getattr(self, "v_start", []) + [Assignment(ren.get(sym(a.variable), sym(a.variable)).name,
-                                                                          expr)]
+                self.v_start.append(Assignment(ren.get(sym(a.variable), sym(a.variable)).name, expr))
                 continue
             self.on_start.append(Assignment(ren[sym(a.variable)].name, expr))
         for _proc, assigns in m.updates:
