@@ -59,18 +59,27 @@ def neuron_steps(times, dt: float, chunk: int = 1 << 18) -> list[int]:
     return out
 
 
+def _as_written(times, dt: float | None, until: float | None) -> tuple[list[float], float | None]:
+    """The times as the export writes them (Java floats), and the last
+    time (ms) a threshold is moved at (``until`` plus two steps, or no
+    limit); None for a ``dt`` that moves nothing."""
+    from .nml_cell import java_float
+
+    times = [java_float(x) if math.isfinite(x) and x != 0 else float(x) for x in times]
+    if dt is None or not dt > 0:
+        return times, None
+    return times, until + 2 * dt if until is not None and until >= 0 else math.inf
+
+
 def watch_thresholds(times, dt: float | None, until: float | None = None) -> list[float]:
     """Spike times (ms) for ``t > time`` on nmlcell's clock (``k * dt``)
     that hold first at the end of the step where NEURON's running ``t``
     passes ``time`` as the export writes it (``WATCH (t > time)``, the time
     a Java float: 1000.00001 ms is ``1000.0``). ``dt`` None: the times as
     written, not moved; times past ``until`` (ms) are not moved either."""
-    from .nml_cell import java_float
-
-    times = [java_float(x) if math.isfinite(x) and x != 0 else float(x) for x in times]
-    if dt is None or not dt > 0:
+    times, limit = _as_written(times, dt, until)
+    if limit is None:
         return times
-    limit = until + 2 * dt if until is not None and until >= 0 else math.inf
     near = [x for x in times if 0 <= x <= limit and math.isfinite(x)]
     if not near or sorted(near) != near:
         return times
@@ -113,12 +122,9 @@ def netstim_thresholds(times, dt: float | None, until: float | None = None) -> l
     decides) is moved 1e-6 dt to the side NEURON's clock takes
     (:func:`netstim_steps`). The times as the export writes them (Java
     floats)."""
-    from .nml_cell import java_float
-
-    times = [java_float(x) if math.isfinite(x) and x != 0 else float(x) for x in times]
-    if dt is None or not dt > 0:
+    times, limit = _as_written(times, dt, until)
+    if limit is None:
         return times
-    limit = until + 2 * dt if until is not None and until >= 0 else math.inf
     near = [x for x in times if 0 <= x <= limit and abs(x / dt - math.floor(x / dt) - 0.5) < 1e-6]
     if not near:
         return times
