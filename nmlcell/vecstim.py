@@ -15,7 +15,7 @@ parameters of an IR mechanism (:func:`vecstim_mechanism`) on NetStim's
 rule (:mod:`nmlcell.netstim_rules`): the pending time ``tnext`` is handled
 at the end of the step NEURON handles it at the start of, the next one
 gathered from the stacked times (:func:`next_time`), and the state
-``spike_lag`` carries the exact time to the event buffer
+``spike_t`` carries the exact time to the event buffer
 (:mod:`nmlcell.lower.events`).
 
 Measured with NEURON 9.0 (pyNN's vecstim.mod compiled apart): a time
