@@ -336,13 +336,9 @@ def at_end_node(cell, at: str) -> bool:
     discretisation keeps (a leaf's tip and the root's free end only while
     something is placed or recorded there,
     :func:`nmlcell.lower.discretize.end_location`)."""
-    from ..lower.discretize import end_location
+    from ..cable_cell import free_ends
 
-    x = float(at.rsplit("(", 1)[1].rstrip(")")) if at.endswith(")") else 0.5
-    if x not in (0.0, 1.0):
-        return False
-    morph = cell.morphology
-    return end_location(morph, morph.index(at.rsplit("(", 1)[0]), x) is not None
+    return bool(free_ends(cell.morphology, [at]))
 
 
 def watch_end(cell, nc, loc: str) -> None:
