@@ -567,4 +567,3 @@ def _includes_next_to_files(m) -> None:
         return orig(path, include_dirs)
 
     m.include_file = include_file
-
