@@ -152,6 +152,9 @@ def _compose(rd, model, cid):
                           "ASSIGNED { v (mV) i (nA) }",
                           "BREAKPOINT {", *body, "}", ""])
 
+    # the parameters are the mod's PARAMETER defaults, as in the export's sine.mod
+    # (its hoc sets only an inputW's weight, in full): load_mod_file holds them to
+    # nocmodl's 6 digits
     got = text(mod)
     if _MOD.get(mod, got) != got:  # another model's input of this id, in this process
         import hashlib

@@ -149,14 +149,17 @@ def _component(rd, model, comp_id, pid, element, unsupported, what):
 
         return lems_synapse(rd, model, comp_id, unsupported, what, continuous=True)
     name, needs = _KINDS[c.type]
-    from .nml_cell import java_float
+    # the export writes these as the component's mod PARAMETER defaults (gj.mod's
+    # ``conductance = 0.005123457 (uS)``, a Java float), which nocmodl holds to 6
+    # digits (0.00512346); a W connection's weight is a hoc assignment, in full
+    from .nml_mechanisms import nocmodl_default
 
     params = {}
     for k in needs:
         if k not in c.parameters:
             raise rd.err(f"{c.type} '{comp_id}' has no {k}", comp_id, c.type)
         dim, f = _DIMS[k]
-        params[k] = java_float(rd.quantity(c.parameters[k], dim, comp_id, k) * f)
+        params[k] = nocmodl_default(rd.quantity(c.parameters[k], dim, comp_id, k) * f)
     return (synapse_mechanism(name) if name else None), params
 
 

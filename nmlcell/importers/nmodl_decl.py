@@ -25,6 +25,19 @@ from .nmodl_parse import node_name, nmodl, parse_mod_file
 from .nmodl_units import factor_value, to_customary
 
 
+def nocmodl_g(x: float) -> float:
+    """A PARAMETER default as NEURON 9 holds it: nocmodl writes it into the
+    generated C with ``%g``, 6 significant digits (``vhalf = -45.6789012``
+    is held as ``-45.6789``). Measured on nocmodl's .cpp and in a live run:
+    RANGE and GLOBAL PARAMETERs (units, limits, point processes, ``x0``
+    alike) are rounded; CONSTANTs, UNITS factors and numbers in statements
+    are copied in full. A value the user sets is not rounded."""
+    x = float(x)
+    if x != x or x in (0.0, float("inf"), float("-inf")):
+        return x
+    return float(f"{x:g}")
+
+
 class NmodlIgnoredDefault(UserWarning):
     """A PARAMETER value NEURON ignores (an ion variable's, ``celsius``):
     NEURON's nocmodl warns, and so does the importer."""
@@ -227,7 +240,8 @@ class Declarations:
                 for s in b.statements:
                     if s.get_node_type_name() != "ParamAssign":
                         continue
-                    val = float(s.value.eval()) if s.value is not None else 0.0
+                    # nocmodl's %g: 6 significant digits (CONSTANTs below stay in full)
+                    val = nocmodl_g(s.value.eval()) if s.value is not None else 0.0
                     unit = s.unit.name.eval() if s.unit is not None else None
                     self.params[node_name(s)] = (val, unit, False)
             elif t == "ConstantBlock":
