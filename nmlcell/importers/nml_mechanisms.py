@@ -70,9 +70,11 @@ def nocmodl_default(x: float) -> float:
     0.025 ms over 1.5 s before this."""
     import numpy as np
 
+    from .nmodl_decl import nocmodl_g
+
     if not np.isfinite(x) or x == 0.0:
         return float(x)
-    return float(f"{float(str(np.float32(x))):g}")
+    return nocmodl_g(float(str(np.float32(x))))
 
 
 def _mod_defaults(m: Mechanism) -> Mechanism:
