@@ -15,6 +15,7 @@ from ..ir.mechanism import Assignment, Current, Derived, Input, Mechanism, Param
 from ..ir.units import NONE
 from .nmodl_carried import CarriedValues
 from .nmodl_exec import Executor
+from .nmodl_initial import InitialValues
 from .nmodl_expr import ION_DIMS, SPECIAL, Frame, as_num, plain
 from .nmodl_linear import LinearBlocks
 from .nmodl_parse import nmodl, node_name
@@ -27,7 +28,7 @@ from .nmodl_units import parse_unit, to_customary
 NEWTON_ITERATIONS = 8
 
 
-class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
+class MechanismBuilder(InitialValues, CarriedValues, LinearBlocks, Executor):
     """Imports one ``.mod`` file: ``MechanismBuilder(path).build()``."""
 
     # -- the whole mechanism -----------------------------------------------------
@@ -400,87 +401,6 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
                                    Source(f or self.path, ln, origin)))
         return tuple(derived), rename
 
-    def _initial(self, env0):
-        env = dict(env0)
-        on_start = []
-        # NEURON before INITIAL: a state takes its <state>0 value (0 unless
-        # declared), an ion concentration state the ion's value
-        for st in self.state_decl:
-            if st in self.ion_writes or st in self.ion_reads:
-                ion = self.ion_writes.get(st) or self.ion_reads.get(st)
-                init_name = f"{st}0_{ion}_ion"
-                self.inputs.setdefault(init_name, Input(init_name, ION_DIMS["c"], "global"))
-                val = sym(init_name)
-            elif f"{st}0" in self.params:
-                val = sp.Float(self.params[f"{st}0"][0])
-            else:
-                val = sp.Integer(0)
-            on_start.append(Assignment(st, val))
-        for n in self.frozen:
-            if n in self.solve_writes and n not in self.ion_writes:   # a NONSPECIFIC_CURRENT: 0
-                on_start.append(Assignment(n, sp.Integer(0)))
-                continue
-            if n in self.solve_writes:   # the ion's value before INITIAL
-                ion = self.ion_writes[n]
-                init_name = f"{n}0_{ion}_ion"
-                self.inputs.setdefault(init_name, Input(init_name, ION_DIMS["c"], "global"))
-                on_start.append(Assignment(n, sym(init_name)))
-                continue
-            p0 = self.frozen_param.get(n) or self._carried_param(n)
-            on_start.append(Assignment(n, sym(p0) if p0 else sp.Integer(0)))
-        self.steady_state = ()
-        self.initial_defaults = {a.variable: a.expr for a in on_start}   # values before INITIAL
-        if self.initial is not None:
-            before = dict(env)
-            self.run_block(self.initial, env, "initial")
-            self.initial_env = env
-            later = []
-            for n in list(self.state_decl) + self.frozen:
-                if n in env and env[n] != before.get(n):
-                    later.append(Assignment(n, env[n]))
-            for n in self.last_reads:
-                if n in env and env[n] != before.get(n):
-                    later.append(Assignment(f"{n}@last", env[n]))
-            for n in self.stored:
-                if n in env and env[n] != before.get(n):
-                    later.append(Assignment(f"{n}@stored", env[n]))
-            for n in sorted(self.prev_reads):  # a set: sorted, so the IR does not depend on the hash seed
-                if n in env and env[n] != before.get(n):
-                    later.append(Assignment(f"{n}@prev", env[n]))
-            # a state set by INITIAL from other quantities needs no prior value
-            needed = set()
-            for a in later:
-                needed |= {x.name for x in a.expr.free_symbols}
-            assigned = {a.variable for a in later}
-            on_start = [a for a in on_start if a.variable not in assigned or a.variable in needed] + later
-        for bname, method in self.steady_blocks:
-            blk = self.derivative_blocks.get(bname)
-            if blk is None:
-                self._unsup(f"SOLVE {bname} STEADYSTATE of a block that is not DERIVATIVE or KINETIC",
-                            rf"\bSOLVE\s+{bname}\b")
-                continue
-            ast, visitor = nmodl().ast, nmodl().visitor
-
-            in_block = {d.expression.lhs.name.get_node_name()
-                        for d in visitor.AstLookupVisitor().lookup(blk, ast.AstNodeType.DIFF_EQ_EXPRESSION)}
-            states = tuple(s for s in self.state_decl if s in in_block and s in self.derivatives)
-            self.steady_state = (states, method)
-        return tuple(on_start)
-
-    def _carried_param(self, n: str) -> str | None:
-        """For ``x@prev`` of a PARAMETER that BREAKPOINT assigns (izhi2007b's
-        ``b``): the parameter holding its value before the first call
-        (``x0``, or ``x__0`` where ``x0`` is taken), else None."""
-        x = n[:-5] if n.endswith("@prev") else None
-        if x is None or x not in self.params or x in SPECIAL or x in self.inputs:
-            return None
-        if not hasattr(self, "carried_param"):
-            self.carried_param = {}
-        if x not in self.carried_param:
-            taken = set(self.params) | set(self.state_decl) | set(self.assigned_decl)
-            self.carried_param[x] = f"{x}0" if f"{x}0" not in taken else f"{x}__0"
-        return self.carried_param[x]
-
     def _dim_of(self, n):
         unit = self.assigned_decl.get(n) or self.state_decl.get(n)
         got = parse_unit(unit) if unit else None
@@ -506,7 +426,7 @@ class MechanismBuilder(CarriedValues, LinearBlocks, Executor):
             val, unit, const = self.params[n]
             got = parse_unit(unit)
             params.append(Parameter(p0, val, got[1] if got else NONE, unit or "",
-                                    f"the value of PARAMETER {n} before INITIAL reassigns it",
+                                    f"the value of PARAMETER {n} before a block reassigns it",
                                     source=self._src(rf"\b{re.escape(n)}\s*=", "PARAMETER")))
         for n in self.zero_params:
             unit = self.assigned_decl.get(n)

@@ -215,6 +215,7 @@ class Declarations:
         self.units: dict[str, sp.Expr] = {}      # UNITS factors (FARADAY...)
         self.params: dict[str, tuple] = {}       # name -> (value, unit, limits, constant)
         self.state_decl: dict[str, str | None] = {}
+        self.state_start: dict[str, float] = {}   # STATE n START x: nocmodl's n0 (rounded %g)
         self.assigned_decl: dict[str, str | None] = {}
         self.functions: dict[str, object] = {}
         self.procedures: dict[str, object] = {}
@@ -257,6 +258,11 @@ class Declarations:
                         continue
                     n = node_name(d)
                     unit = d.unit.name.eval() if d.unit is not None else None
+                    if t == "StateBlock" and getattr(d, "start", None) is not None:
+                        if d.length is not None:
+                            self._unsup(f"START value of the array STATE '{n}'", rf"\b{n}\b[^\n]*\bSTART\b")
+                        else:
+                            self.state_start[n] = nocmodl_g(d.start.eval())
                     if d.length is not None:
                         # a constant size: one scalar variable per element, n[k]
                         try:
@@ -430,8 +436,19 @@ class Declarations:
         self.units[n] = sp.Float(val)
 
     # -- which variable is what -------------------------------------------
+    def start_param_name(self, x: str) -> str:
+        """The parameter holding ``x``'s value before a block reassigns it:
+        ``x0``, or ``x__0`` where ``x0`` is a declared name (the frozen
+        PARAMETERs of INITIAL and events, BREAKPOINT's carried ones)."""
+        taken = set(self.params) | set(self.state_decl) | set(self.assigned_decl)
+        return f"{x}0" if f"{x}0" not in taken else f"{x}__0"
+
     def classify(self):
-        declared = set(self.params) | set(self.state_decl) | set(self.assigned_decl)
+        # a START value with a PARAMETER <state>0 as well: nocmodl's n0 is
+        # the START value (measured: a0 = 0.25 with a START 0.6 holds 0.6)
+        for st, x in self.state_start.items():
+            if f"{st}0" in self.params and not self.params[f"{st}0"][2]:
+                self.params[f"{st}0"] = (x,) + tuple(self.params[f"{st}0"][1:])
         self.inputs: dict[str, Input] = {}
         for name in self.ion_reads:
             if name in self.state_decl:
@@ -505,8 +522,7 @@ class Declarations:
             by_event = n in self.range and self.net_receive is not None and n in self._assigned(self.net_receive, set())
             if n in assigned_init or n in assigned_update or by_event:
                 self.frozen.append(n)
-                p0 = f"{n}0" if f"{n}0" not in declared else f"{n}__0"
-                self.frozen_param[n] = p0
+                self.frozen_param[n] = self.start_param_name(n)
                 continue
             self.param_names.append(n)
         for n in self.assigned_decl:
