@@ -19,8 +19,8 @@ from .model import Model as Model, load as load  # noqa: E402
 from .quad.registry import (all_integrators as all_integrators, get_integrator as get_integrator,  # noqa: E402
                             register_integrator as register_integrator, unregister as unregister)
 from .results import Results as Results  # noqa: E402
-from .cell import (Cell as Cell, IClamp as IClamp, PointProcess as PointProcess,  # noqa: E402
-                   SEClamp as SEClamp, load_mod as load_mod)
+from .cell import Cell as Cell, load_mod as load_mod  # noqa: E402
+from .point_process import IClamp as IClamp, PointProcess as PointProcess, SEClamp as SEClamp  # noqa: E402
 from .network import NetCon as NetCon, NetStim as NetStim, Network as Network  # noqa: E402
 from .vecstim import VecStim as VecStim  # noqa: E402
 from .importers.morphology import load_morphology as load_morphology  # noqa: E402
