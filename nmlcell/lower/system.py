@@ -272,7 +272,7 @@ class LoweredModel(Addressing):
             elif inp.kind == "vecstim_next":   # a gather the IR has no expression for (nmlcell/vecstim.py)
                 from ..vecstim import next_time
 
-                u[inp.name] = next_time(jnp, g, y[gid], p[gid])
+                u[inp.name] = next_time(jnp, g, y[gid], p[gid], t, inp.name)
             else:
                 u[inp.name] = jnp.zeros((g.size,), dtype=y[gid][0].dtype if y[gid] else jnp.float64)
         for l, table, valid in self._link_tables.get(gid, ()):
