@@ -1,6 +1,7 @@
 """NetStim's rules for :mod:`nmlcell.network`: its self-events as IR
-(``_netstim_mechanism``) and the corrections to its reported spike times
-at the ends of a run (``_last_step_spike``, ``_first_step_spike``)."""
+(``_netstim_mechanism``) and the spike a late NetStim leaves for after the
+run's end (``_last_step_spike``); its reported times are its exact
+``spike_t`` (Network.run)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -74,30 +75,18 @@ def _netstim_mechanism(noisy: bool, late: bool = False) -> Mechanism:
 
 
 def _last_step_spike(ns: NetStim, times: np.ndarray, T: float, dt: float) -> np.ndarray:
-    """The spikes of a late NetStim (``_netstim_mechanism(late=True)``)
-    with the one NEURON handles after the run's last step (its time within
-    dt/2 of the end), which the late rule leaves for a step after the
-    run: computed here as the NetStim's times (exact without noise; a
-    noisy NetStim's is not reported)."""
+    """The spikes of a late NetStim (``_netstim_mechanism(late=True)``,
+    its exact times ``times``) with the one NEURON handles after the run's
+    last step (its time within dt/2 of the end), which the late rule
+    leaves for a step after the run: its exact time computed here as the
+    NetStim does, the latest spike's time plus ``interval`` (or the first
+    time); not for a noisy NetStim (its next draw is not made)."""
     if ns.noise > 0 or not (ns.start >= 0 and ns.number > 0) or len(times) >= ns.number:
         return times
-    te = max(ns.start + ns.interval - ns.interval * (1 - ns.noise), 0.0)
     if len(times):
-        te += ns.interval * len(times)   # not summed: only whether one falls in the last half step
+        te = float(times[-1]) + ns.interval   # NetStim: net_send(invl) at the event's own time
+    else:
+        te = max(ns.start + ns.interval - ns.interval * (1 - ns.noise), 0.0)
     if T - 0.5 * dt < te <= T + 0.5 * dt and (len(times) == 0 or times[-1] < T - 0.5 * dt):
-        return np.append(times, np.rint(T / dt) * dt)
-    return times
-
-
-def _first_step_spike(ns: NetStim, times: np.ndarray, dt: float) -> np.ndarray:
-    """The spikes of a NetStim on the usual rule with the first one at
-    t = 0 where NEURON handles it there (its time within dt/2 of 0, before
-    the first step; the rule handles it at the end of the first step:
-    its events still arrive on time, lower/events.py). Exact without
-    noise; a noisy NetStim's is left at dt."""
-    if ns.noise > 0 or not (ns.start >= 0 and ns.number > 0) or not len(times):
-        return times
-    if ns.start <= 0.5 * dt and abs(times[0] - dt) < 1e-9 * dt:
-        times = times.copy()
-        times[0] = 0.0
+        return np.append(times, te)
     return times

@@ -32,7 +32,7 @@ from .ir.mechanism import Mechanism
 from .ir.units import Dim
 from .model_cache import shape as _shape  # members with equal shapes share a group
 from .network_members import member
-from .netstim_rules import _first_step_spike, _last_step_spike
+from .netstim_rules import _last_step_spike
 from .vecstim import VecStim
 
 _MS = Dim(t=1)
@@ -481,15 +481,17 @@ class Network:
         recorded variable and ``res.spikes[name]``: the spike times (ms) of
         every cell with an outgoing NetCon and of every artificial cell
         (the time of the step end where it was detected, NEURON's
-        ``NetCon.record`` for a cell; an ARTIFICIAL_CELL's exact
-        ``net_event`` time, as NEURON records it)."""
+        ``NetCon.record`` for a cell; an ARTIFICIAL_CELL's, a NetStim's
+        and a VecStim's exact ``net_event`` time, as NEURON records it)."""
         from .lower.events import SPIKE_T
 
         model = self.model(celsius, dt)
         names, inner = self._inner(model)
-        # an artificial cell's exact spike times (net_event's t): its SPIKE_T state at its spike samples
+        # an artificial cell's or NetStim's exact spike times (net_event's t): its SPIKE_T state at its
+        # spike samples
         exact = {n: f"{gid}[{i}]/{SPIKE_T}" for n, (gid, i) in self._where.items()
-                 if isinstance(self._members[n], PointProcess) and SPIKE_T in model.lowered.groups[gid].mech.exposures}
+                 if isinstance(self._members[n], (PointProcess, NetStim))
+                 and SPIKE_T in model.lowered.groups[gid].mech.exposures}
         extra = [q for q in exact.values() if q not in inner]
         res = model.run(duration=duration, dt=dt, record=inner + extra, progress=progress, seed=seed)
         times = {n: np.asarray(res[q]) for n, q in exact.items()}
@@ -499,16 +501,13 @@ class Network:
         res.set_units({f"{c}.{n}": self._unit(c, n) for c, n in self._record})
         back = {f"{gid}[{i}]": name for name, (gid, i) in self._where.items()}
         res.spikes = {back[k]: v for k, v in res.spikes.items() if k in back}
-        for k, v in res.spikes.items():   # a late NetStim's spikes leave at the end of their step
-            if isinstance(self._members.get(k), VecStim):   # NEURON records their exact times
+        for k, v in res.spikes.items():   # NEURON records the exact times
+            if isinstance(self._members.get(k), VecStim):
                 from .vecstim import reported_spikes
 
                 res.spikes[k] = reported_spikes(self._members[k], float(duration))
-            elif self._late(k, dt):
-                v = (np.rint(np.asarray(v) / float(dt)) - 1) * float(dt)
-                res.spikes[k] = _last_step_spike(self._members[k], v, float(duration), float(dt))
-            elif isinstance(self._members.get(k), NetStim):
-                res.spikes[k] = _first_step_spike(self._members[k], np.asarray(v), float(dt))
             elif k in times:   # the step's sample holds the time of the spike it emitted
                 res.spikes[k] = times[k][np.rint(np.asarray(v) / float(dt)).astype(int)]
+                if self._late(k, dt):   # and the one a late NetStim leaves for after the run
+                    res.spikes[k] = _last_step_spike(self._members[k], res.spikes[k], float(duration), float(dt))
         return res

@@ -50,6 +50,21 @@ def _with_netcons(m: Mechanism, weights: list) -> Mechanism:
     return replace(m, parameters=tuple(params), on_events=tuple(handlers))
 
 
+def _handler(net, nc) -> tuple[bool, bool]:
+    """(additive, reads t) of the NET_RECEIVE NetCon ``nc`` reaches
+    (lower/events.py: additive): whether k events on one step may be
+    delivered as k times one."""
+    from .lower.events import additive
+
+    cell = net._members[nc.post]
+    if isinstance(cell, PointProcess):
+        mech = cell.mech
+    else:
+        mech = next(i for i in list(cell._inserted) + [i for i, _w in cell._placed] if i.label == nc.syn).mech
+    reads_t = any(x.name == "t" for h in mech.on_events for a in h.assignments for x in a.expr.free_symbols)
+    return additive(mech), reads_t
+
+
 def member(net, name, obj, dt):
     """(mechanism, parameter values, emits spikes, units, kind) of member
     ``name`` (``obj``) of Network ``net``."""
@@ -72,10 +87,10 @@ def member(net, name, obj, dt):
         from .vecstim import check_steps, vecstim_mechanism, vecstim_values
 
         late = net._late(name, dt)
-        check_steps(name, obj, [(nc.delay, net._ahead(nc)) for nc in net.netcons if nc.pre == name],
-                    float(dt), late)
+        counted = check_steps(name, obj, [(nc.delay, net._ahead(nc), *_handler(net, nc))
+                                          for nc in net.netcons if nc.pre == name], float(dt), late)
         k, vals = vecstim_values(obj, dt)
-        return vecstim_mechanism(k, late), vals, True, {}, "vecstims"
+        return vecstim_mechanism(k, late, counted), vals, True, {}, "vecstims"
     items = [net._with_netcons_into(name, it, dt) for it in obj._inserted]
     out = [nc for nc in net.netcons if nc.pre == name]
     if out and out[0].source is None:

@@ -71,14 +71,16 @@ def make_step(lowered, integrator, dt, observe, plan=None):
         t1 = t + dt if t1 is None else t1
         lag = None
         if plan is not None:
-            if plan.timed:   # (flags, (exact spike times, NEURON's clock)): lower/events.py
-                ev, (lag, clock) = ev
+            if plan.timed:   # (flags, (exact spike times, NEURON's clock, *extra)): lower/events.py
+                ev, (lag, clock, *extra) = ev
                 # one value of the step end's time for the sources' LAG and push_times (a
                 # barrier: XLA would otherwise recompute t + dt in each fusion, fused or not)
                 t1 = jax.lax.optimization_barrier(t1)
             inc, lags = plan.incoming(ev, i, tables), None
             if lag is not None:
-                timed, lags = plan.timed_incoming(ev[0] if isinstance(ev, tuple) else ev, lag, clock, i)
+                got = plan.timed_incoming(ev[0] if isinstance(ev, tuple) else ev, lag, clock, i, extra)
+                timed, lags = got[:2]
+                extra = got[2] if len(got) > 2 else extra
                 inc = {**inc, **timed}
             y = lowered.deliver(t, y, p, inc, lags)
         y_start = y
@@ -98,7 +100,7 @@ def make_step(lowered, integrator, dt, observe, plan=None):
         if plan is not None:
             ev = plan.push(ev, i, spikes)
             if lag is not None:
-                ev = (ev, (plan.push_times(lag, i, y, t1), plan.clock_next(clock)))
+                ev = (ev, (plan.push_times(lag, i, y, t1), plan.clock_next(clock)) + plan.push_extra(extra, i, y))
         return y, rec, spk, ev
 
     return step
@@ -267,6 +269,8 @@ def simulate(lowered, integrator, *, duration, dt, record, params, dtype="float6
         t_prev = now
     if bar is not None:
         bar.close()
+    if plan is not None and plan.timed:   # several events into a non-additive handler, or late (lower/events.py)
+        plan.check(ev, dt, n)
     wall = time.perf_counter() - t_start
     records = np.concatenate(recs, axis=0)
     spk = np.concatenate(spikes, axis=0) if spikes else np.zeros((0, 0), bool)

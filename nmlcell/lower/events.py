@@ -33,6 +33,17 @@ in the test is a sum of stored values, never a product, so XLA's fused
 multiply-adds cannot round it differently in ``run()``, ``jit`` or
 ``vmap``. A handler reading ``t`` (NET_RECEIVE) sees ``te``. Plans with
 no such route carry the flags alone (no extra cost).
+
+A source that may emit several spikes on one step (a VecStim with times
+that close: state :data:`SPIKE_N`, its spikes on its latest spiking step)
+makes the plan *counted*: a third buffer carries each step's count (1 for
+the other sources) and a timed route delivers the sum of the counts due
+at a step (those of one step of the source, and of two steps that arrive
+on one). :func:`deliver` applies ``k`` events to an additive handler
+(:func:`additive`: each assignment ``x = x + delta``, ``delta`` reading no
+assigned variable nor ``t``) as ``x + k * delta`` (NEURON: ``k``
+deliveries, equal to 1e-16 relative); other handlers are refused where
+that can happen (nmlcell/vecstim.py: check_steps).
 """
 from __future__ import annotations
 
@@ -59,6 +70,7 @@ class _Route:
 
 LAG = "spike_lag"   # a source's state: its latest spike's exact time less the step's (ms)
 SPIKE_T = "spike_t"  # a source's state: its latest spike's exact time (ms), where LAG is not relative to t
+SPIKE_N = "spike_n"  # a source's state: its spikes on its latest spiking step (several on one step)
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,29 @@ class NetConLink(EventLink):
     so that the exact event time is NEURON's ``spike time + delay``."""
     netcon_delays: tuple = ()
     ahead: tuple = ()
+
+
+def additive(mech, port=None) -> bool:
+    """Whether ``k`` events at once on ``port`` (every port: None) of
+    ``mech`` are ``k`` times one: every assignment ``x = x + delta`` with
+    ``delta`` reading no variable the handler assigns, nor ``t`` (so the
+    deliveries in a row add ``k * delta``). ExpSyn's ``g = g + w`` and
+    Exp2Syn's ``A = A + w*factor`` are; a TM synapse (reads ``t`` and its
+    own state) and per-NetCon state are not."""
+    import sympy as sp
+
+    for h in mech.on_events:
+        if port is not None and h.port != port:
+            continue
+        assigned = {a.variable for a in h.assignments} | {"t"}
+        if getattr(h, "events", ()):
+            return False
+        for a in h.assignments:
+            me = next((x for x in a.expr.free_symbols if x.name == a.variable), sp.Symbol(a.variable))
+            delta = sp.expand(a.expr - me)
+            if any(x.name in assigned for x in delta.free_symbols):
+                return False
+    return True
 
 
 def _reads_t(mech, port) -> bool:
@@ -145,6 +180,9 @@ class EventPlan:
                 self.lag_cols[gid] = (names.index(SPIKE_T), True)
             elif LAG in names:
                 self.lag_cols[gid] = (names.index(LAG), False)
+        # the sources that may emit several spikes on one step: their count state
+        self.count_cols = {gid: list(lowered.groups[gid].kernel.state_names).index(SPIKE_N)
+                           for gid in self.sources if SPIKE_N in lowered.groups[gid].kernel.state_names}
         lagged = np.zeros(max(self.width, 1), bool)
         for gid, off in self.sources.items():
             if gid in self.lag_cols:
@@ -170,6 +208,21 @@ class EventPlan:
         for r in tr:   # whether the handler sees the exact time
             g = lowered.groups[r.dst]
             r.exact_t = _reads_t(g.mech, r.port)
+        # counts: only where a source may emit several on one step, or a noisy NetStim two within one
+        # step (it emits the second a step late, from its own slot: summed with the first where they
+        # arrive together); else the plan is as before
+        noisy = np.zeros(max(self.width, 1), bool)
+        for gid, off in self.sources.items():
+            m = lowered.groups[gid].mech
+            if m.name == "NetStim" and any(i.kind == "random" for i in m.inputs):
+                noisy[off:off + lowered.groups[gid].size] = True
+        self.counted = bool(self.count_cols) and bool(tr)
+        self.summed = bool(tr) and (self.counted or bool(noisy.any()))
+        if self.summed:
+            self._tnoisy = noisy[self._tcol] & self._tlagged
+            # k events at once are k times one (lower/events.py: additive), else a SimulationError
+            self._tadd = np.concatenate([np.full(len(r.slot_src), additive(lowered.groups[r.dst].mech, r.port)
+                                                 and not r.exact_t) for r in tr])
         if tr:
             # what the handler adds to t itself: the rounded-off part of the delay (netcon_state's
             # extra weight entry), none in an artificial cell (nmodl_events: its t is the step's end,
@@ -195,7 +248,48 @@ class EventPlan:
         ev = self.empty()
         if not self.timed:
             return ev
-        return ev, (jnp.zeros((self.length, max(self.width, 1))), jnp.array([-jnp.inf, 0.0]))
+        base = (jnp.zeros((self.length, max(self.width, 1))), jnp.array([-jnp.inf, 0.0]))
+        return ev, base + self.extra0()
+
+    def extra0(self):
+        """What a summed plan carries past the times and the clock: the
+        spikes' counts by step slot (a counted plan) and the first step
+        that delivered several events at once into a handler that is not
+        additive, and the first that delivered a noisy NetStim's event a
+        step late (-1: none): :meth:`check`."""
+        import jax.numpy as jnp
+
+        if not self.summed:
+            return ()
+        cnt = (jnp.zeros((self.length, max(self.width, 1))),) if self.counted else ()
+        return cnt + (jnp.array([-1, -1], jnp.int32),)
+
+    def push_extra(self, extra, i, y):
+        """``extra`` (:meth:`extra0`) with step ``i``'s counts."""
+        if not self.counted:
+            return tuple(extra)
+        return (self.push_counts(extra[0], i, y),) + tuple(extra[1:])
+
+    def check(self, ev, dt, n):
+        """Raise a SimulationError where the carried ``ev`` recorded
+        several events at once into a handler that is not additive, or a
+        noisy NetStim's event delivered a step late."""
+        from ..errors import SimulationError
+
+        if not self.summed:
+            return
+        err = np.where(np.asarray(ev[1][-1]) <= n, np.asarray(ev[1][-1]), -1)   # (steps past n: discarded)
+        if err[0] >= 0:
+            raise SimulationError(f"at t = {err[0] * float(dt):g} ms several events reach one synapse on one step "
+                                  f"whose NET_RECEIVE is not additive or reads t (NEURON delivers each with its "
+                                  f"own time; nmlcell one event per step into it): a noisy NetStim with two "
+                                  f"spikes within one step of dt = {float(dt):g} ms; use a smaller dt or a "
+                                  f"smaller noise")
+        if err[1] >= 0:
+            raise SimulationError(f"at t = {err[1] * float(dt):g} ms a noisy NetStim's event arrives a step late "
+                                  f"(two of its spikes within one step of dt = {float(dt):g} ms through a NetCon "
+                                  f"of delay below dt/2, or three within two steps): use a smaller dt or "
+                                  f"longer delays")
 
     def _half(self):
         """dt/2 behind a barrier: XLA folds ``(t + h) + h`` into ``t + dt``
@@ -212,7 +306,7 @@ class EventPlan:
         h = self._half()
         return jnp.stack([clock[1], (clock[1] + h) + h])
 
-    def timed_incoming(self, buf, times, clock, i):
+    def timed_incoming(self, buf, times, clock, i, extra=()):
         """({(gid, port): (N,) bool}, {(gid, port): (N,) ms}) of the timed
         routes' events due at the start of step ``i``, and what to add to
         the step's ``t`` for a handler reading it (its exact time less the
@@ -221,7 +315,9 @@ class EventPlan:
         ``t`` at the start of steps ``i - 1`` and ``i``. An event of time
         ``te`` is NEURON's at the first step whose ``t + dt/2`` reaches it,
         handled at that step's start (a step earlier where the target takes
-        it ahead)."""
+        it ahead). ``extra`` (a summed plan, :meth:`extra0`): the events are
+        then (N,) float counts, summed over the steps due, and ``extra`` is
+        returned updated as a third value."""
         import jax.numpy as jnp
 
         h = self._half()
@@ -236,6 +332,9 @@ class EventPlan:
         lagged = jnp.asarray(self._tlagged)
         t_i = i.astype(times.dtype) * self.dt if hasattr(i, "astype") else float(i) * self.dt
         got = jnp.zeros(self._tcol.shape, bool)
+        counts = extra[0] if self.counted else None
+        num = jnp.zeros(self._tcol.shape) if self.summed else None
+        late = jnp.asarray(False)
         tl = jnp.zeros(self._tcol.shape)
         for shift in (-1, 0, 1):   # the event of step s delivered `shift` steps off round(delay/dt)
             s = i - jnp.asarray(self._tdelay) - self.LATENCY - shift
@@ -245,14 +344,26 @@ class EventPlan:
             due = jnp.where(lagged, due, shift == 0)
             hit = buf[row, col] & (s >= 0) & due
             got = got | hit
+            if num is not None:
+                num = num + jnp.where(hit, 1.0 if counts is None else counts[row, col], 0.0)
+                if shift == -1 or shift == 0:   # due before its window (tmin: -1 or 0): a step late
+                    late = late | jnp.any(hit & jnp.asarray(self._tnoisy & (self._tmin == shift)) & (te <= lo))
             tl = jnp.where(hit & lagged, te - jnp.where(ahead, self.dt, 0.0) - t_i - jnp.asarray(self._tsub), tl)
         got = got & jnp.asarray(self._tok)
+        if num is not None:
+            got = jnp.where(got, num, 0.0)
+            bad = jnp.any((got > 1) & ~jnp.asarray(self._tadd))
+            err = extra[-1]
+            err = jnp.where((err < 0) & jnp.stack([bad, late]), i, err)
+            extra = tuple(extra[:-1]) + (err,)
         out, lags = {}, {}
         for j, k in enumerate(self.timed_routes):
             r, a, b = self.routes[k], self._cut[j], self._cut[j + 1]
             out[(r.dst, r.port)] = got[a:b]
             if r.exact_t:
                 lags[(r.dst, r.port)] = tl[a:b]
+        if self.summed:
+            return out, lags, extra
         return out, lags
 
     def push_times(self, times, i, y, t1):
@@ -270,6 +381,15 @@ class EventPlan:
 
         row = jnp.concatenate([col(gid, n) for gid, n in self.layout])
         return times.at[jnp.mod(i, self.length)].set(row)
+
+    def push_counts(self, counts, i, y):
+        """The count buffer with step ``i``'s counts (a source's
+        :data:`SPIKE_N`, 1 for the others; read only where it spiked)."""
+        import jax.numpy as jnp
+
+        row = jnp.concatenate([y[gid][self.count_cols[gid]] if gid in self.count_cols else jnp.ones((n,))
+                               for gid, n in self.layout])
+        return counts.at[jnp.mod(i, self.length)].set(row)
 
     def empty(self, dtype=bool):
         import jax.numpy as jnp
@@ -376,6 +496,9 @@ def deliver(lowered, t, y, p, incoming, lags=None):
         if isinstance(got, tuple):  # a merged synapse group (passes/merge_synapses): (received, summed weight)
             got, w = got
             pg = {**pg, "weight": w}
+        k = None
+        if jnp.issubdtype(got.dtype, jnp.floating):   # counts (a counted plan): k events as k times one
+            k, got = got, got > 0
         memo = {}
         u = lowered._group_inputs(t, y, p, gid, memo)
         dv = lowered._derived(t, y, p, gid, memo, g.event_reads)
@@ -387,6 +510,8 @@ def deliver(lowered, t, y, p, incoming, lags=None):
             u = {**u, **{i.name: te for i in g.mech.inputs if i.kind == "time"}}
         for col, fn in assigns:
             (val,) = fn(te, yg, pg, u, dv)
+            if k is not None:   # additive (checked at build where k can exceed 1): x + k * delta
+                val = jnp.where(k > 1, yg[col] + k * (val - yg[col]), val)
             yg = _set(yg, col, jnp.where(got, val, yg[col]).astype(yg[col].dtype))
         y[gid] = yg
     return y
