@@ -161,7 +161,7 @@ def next_time(xp, g, yg, pg, t=None, name=NEXT):
     last = table.shape[0] - 1
 
     def at(j):   # time[ispike + j], j >= 1
-        idx = xp.clip(isp + (j - 1), 0, last).astype(xp.int32)
+        idx = xp.clip(isp if j == 1 else isp + (j - 1), 0, last).astype(xp.int32)
         return xp.take_along_axis(table, idx[None, :], axis=0)[0]
 
     kinds = {i.name for i in g.mech.inputs}

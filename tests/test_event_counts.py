@@ -86,16 +86,18 @@ def test_unchanged_without_counts():
     assert not plan.counted and not plan.summed and len(plan.carry0()[1]) == 2
 
 
-def _noisy(T, delay, seed=3):
+def _noisy(T, delay, seed=3, syn=None):
     net = nmlcell.Network()
     c = nmlcell.Cell.soma(L=20.0, diam=20.0, cm=1.0, Ra=100.0, v_init=-65.0)
     c.insert("hh")
-    c.add(nmlcell.PointProcess("ExpSyn", tau=2.0, e=0.0))
+    c.add(syn or nmlcell.PointProcess("ExpSyn", tau=2.0, e=0.0))
     net.add(c, "a")
     ns = net.add(nmlcell.NetStim(start=1.0, interval=0.5, number=1e9, noise=1.0), "s")
-    net.connect(ns, c, "ExpSyn[0]", weight=0.0005, delay=delay)
+    label = f"{syn.mech.name if syn else 'ExpSyn'}[0]"
+    net.connect(ns, c, label, weight=0.0005, delay=delay)
     net.record("v", c)
-    net.record("ExpSyn[0].g", c)
+    if syn is None:
+        net.record("ExpSyn[0].g", c)
     return net.run(T, dt=0.025, seed=seed)
 
 
@@ -119,6 +121,10 @@ def test_noisy_netstim_two_in_one_step():
     assert _noisy_vs_neuron(100.0) >= 1
     with pytest.raises(nmlcell.SimulationError, match="arrives a step late"):
         _noisy(100.0, 0.0)
+    tm = nmlcell.load_mod(DATA / "classic_syn" / "tm_shared.mod")["TMShared"]
+    with pytest.raises(nmlcell.SimulationError, match="several events reach one synapse on one step whose "
+                                                      "NET_RECEIVE is not additive or reads t"):
+        _noisy(100.0, 1.0, syn=nmlcell.PointProcess(tm))
 
 
 @pytest.mark.slow

@@ -354,7 +354,7 @@ class EventPlan:
             got = jnp.where(got, num, 0.0)
             bad = jnp.any((got > 1) & ~jnp.asarray(self._tadd))
             err = extra[-1]
-            err = jnp.where((err < 0) & jnp.stack([bad, late]), i, err)
+            err = jnp.where((err < 0) & jnp.stack([bad, late]), jnp.asarray(i).astype(err.dtype), err)
             extra = tuple(extra[:-1]) + (err,)
         out, lags = {}, {}
         for j, k in enumerate(self.timed_routes):
