@@ -21,16 +21,18 @@ from test_vecstim import _neuron, _nmlcell  # noqa: E402
 DATA = Path(__file__).parent / "data"
 
 # two, three and two equal times on one step (dt 0.025: steps end at k * 0.025 + 0.0125)
-TIMES = {"two": [1.0, 1.001, 5.0, 5.0, 9.99, 10.005], "three": [2.0, 2.0, 2.01, 7.0126, 7.02, 7.03]}
+TIMES = {"two": [1.0, 1.001, 5.0, 5.0, 9.99, 10.005], "three": [2.0, 2.0, 2.01, 7.0126, 7.02, 7.03],
+         "z": [1.0, 1.001, 5.0, 5.0, 5.01, 9.99, 10.005], "s": [2.0, 2.0, 2.01, 7.0126, 7.02, 7.03]}
 
 
 @pytest.mark.parametrize("mech,params", [("ExpSyn", {"tau": 2.0, "e": 0.0}),
                                          ("Exp2Syn", {"tau1": 0.5, "tau2": 3.0, "e": 0.0})])
 def test_vecstim_times_on_one_step(mech, params):
-    """2 and 3 times on one step, through a delay on the grid and one off
-    it (0.7: each step's times still arrive on one step)."""
+    """2 and 3 times on one step, through delays on the grid (1.0, 0.7:
+    the late rule; 0, 0.025: the usual one, Network._late)."""
     cfg = {"T": 20.0, "dt": 0.025, "syns": [[mech, params]], "stims": TIMES,
-           "netcons": [["two", 0, 0.004, 1.0], ["three", 0, 0.003, 0.7]], "record": [[None, "v"], [0, "g"]]}
+           "netcons": [["two", 0, 0.004, 1.0], ["three", 0, 0.003, 0.7], ["z", 0, 0.002, 0.0],
+                       ["s", 0, 0.002, 0.025]], "record": [[None, "v"], [0, "g"]]}
     keep = {}
     (vm, gm), res = _nmlcell(cfg, keep=keep)
     vn, gn = _neuron(cfg)
