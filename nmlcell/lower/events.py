@@ -334,7 +334,7 @@ class EventPlan:
         got = jnp.zeros(self._tcol.shape, bool)
         counts = extra[0] if self.counted else None
         num = jnp.zeros(self._tcol.shape) if self.summed else None
-        late = jnp.asarray(False)
+        late = jnp.zeros(self._tcol.shape, bool)
         tl = jnp.zeros(self._tcol.shape)
         for shift in (-1, 0, 1):   # the event of step s delivered `shift` steps off round(delay/dt)
             s = i - jnp.asarray(self._tdelay) - self.LATENCY - shift
@@ -347,14 +347,14 @@ class EventPlan:
             if num is not None:
                 num = num + jnp.where(hit, 1.0 if counts is None else counts[row, col], 0.0)
                 if shift == -1 or shift == 0:   # due before its window (tmin: -1 or 0): a step late
-                    late = late | jnp.any(hit & jnp.asarray(self._tnoisy & (self._tmin == shift)) & (te <= lo))
+                    late = late | (hit & jnp.asarray(self._tnoisy & (self._tmin == shift)) & (te <= lo))
             tl = jnp.where(hit & lagged, te - jnp.where(ahead, self.dt, 0.0) - t_i - jnp.asarray(self._tsub), tl)
         got = got & jnp.asarray(self._tok)
         if num is not None:
             got = jnp.where(got, num, 0.0)
-            bad = jnp.any((got > 1) & ~jnp.asarray(self._tadd))
+            bad = (got > 1) & ~jnp.asarray(self._tadd)
             err = extra[-1]
-            err = jnp.where((err < 0) & jnp.stack([bad, late]), jnp.asarray(i).astype(err.dtype), err)
+            err = jnp.where((err < 0) & jnp.any(jnp.stack([bad, late]), axis=1), jnp.asarray(i).astype(err.dtype), err)
             extra = tuple(extra[:-1]) + (err,)
         out, lags = {}, {}
         for j, k in enumerate(self.timed_routes):
