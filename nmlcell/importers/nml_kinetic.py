@@ -35,31 +35,18 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir.expr import sym
 from ..ir.mechanism import Assignment
+from ..lower.staggered_sparse import neuron_jacobian
 from .nmodl_steady import LinSolve
 
 
 def scheme_matrix(sch, dexprs: dict) -> list[list[sp.Expr]]:
     """``A[i][j] = d(occupancy_i)'/d(occupancy_j)``: the rates (derived
-    values, held as symbols) that move occupancy ``j`` into ``i``. Read
-    term by term off each derivative (a sum of ``rate * occupancy``; sympy's
-    ``diff`` of every entry took 2.9 s on sw_ks10's 10 states); a row with
-    another kind of term is differentiated."""
-    xs = [sym(n) for n in sch]
-    idx = {x_: j for j, x_ in enumerate(xs)}
-    A = []
-    for n in sch:
-        e = dexprs.get(n, sp.Integer(0))
-        row: list = [sp.Integer(0)] * len(xs)
-        for term in sp.Add.make_args(e):
-            c, x_ = term.as_independent(*xs, as_Add=False)
-            if x_ not in idx:
-                row = [sp.diff(e, y) for y in xs]
-                break
-            row[idx[x_]] += c
-        A.append(row)
-    return A
+    values, held as symbols) that move occupancy ``j`` into ``i``, read
+    term by term off each derivative as NEURON's sparse matrix is
+    (:func:`~nmlcell.lower.staggered_sparse.neuron_jacobian`; sympy's
+    ``diff`` of every entry took 2.9 s on sw_ks10's 10 states)."""
+    return neuron_jacobian(list(sch), dexprs)
 
 
 def sparse_scheme(kin, dexprs: dict, on_start: list) -> tuple[dict, list]:
