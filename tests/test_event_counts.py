@@ -44,6 +44,21 @@ def test_vecstim_times_on_one_step(mech, params):
     assert res.spikes["three"].tolist() == TIMES["three"]
 
 
+def test_half_step_same_rule():
+    """0.0375 + 1.0 lies on a half step where NEURON's running clock puts
+    it a step later than ``(te + d) / dt`` does: with 0.0385 (the next
+    emitting step) it arrives on one step. check_steps decides with
+    lower/events.py's rule (the clock), so the VecStim is counted; with
+    the product rule it was not, and one event was lost (v 59.5 mV, g
+    9.9e-3 uS off NEURON)."""
+    cfg = {"T": 6.0, "dt": 0.025, "syns": [["ExpSyn", {"tau": 2.0, "e": 0.0}]],
+           "stims": {"p": [0.0375, 0.0385, 2.0625, 2.0635]}, "netcons": [["p", 0, 0.01, 1.0]],
+           "record": [[None, "v"], [0, "g"]]}
+    (vm, gm), _res = _nmlcell(cfg)
+    vn, gn = _neuron(cfg)
+    assert np.abs(vn - vm).max() < 1e-9 and np.abs(gn - gm).max() < 1e-12
+
+
 def _net(times, syn="ExpSyn", delay=1.0, mechs=None, **params):
     net = nmlcell.Network()
     c = nmlcell.Cell.soma(L=20.0, diam=20.0)
