@@ -101,6 +101,12 @@ def test_unchanged_without_counts():
 
     plan = event_plan(m.lowered, 0.025)
     assert not plan.counted and not plan.summed and len(plan.carry0()[1]) == 2
+    net._members["vs"].times = [1.0, 1.0, 2.0]   # between runs: lowered again, counted (and back)
+    m2 = net.model(dt=0.025)
+    assert "spike_n" in m2.lowered.groups[net.where("vs")[0]].kernel.state_names
+    assert event_plan(m2.lowered, 0.025).counted
+    net._members["vs"].times = [1.0, 2.0, 3.0]
+    assert net.model(dt=0.025).lowered is m.lowered
 
 
 def _noisy(T, delay, seed=3, syn=None):
