@@ -637,6 +637,7 @@ def _corpus_mods(corpus):
 
 
 @pytest.mark.filterwarnings("ignore::nmlcell.importers.nmodl_decl.NmodlIgnoredDefault")  # HH2.mod, as nocmodl warns
+@pytest.mark.filterwarnings("ignore::nmlcell.importers.nmodl_verbatim.NmodlVerbatimIgnored")  # izhi2007a (test_izhi2007)
 def test_corpus_every_mod_imports_or_is_listed(corpus):
     imported, rejected = [], []
     for f in _corpus_mods(corpus):

@@ -70,8 +70,8 @@ _ERROR = re.compile(r'hoc_execerror\s*\((.*)\)', re.S)
 
 
 def kind(body: str) -> tuple[str, str] | None:
-    """("error", message), ("hocargs", ""), ("output", "") or None (C code
-    that does something else)."""
+    """("error", message), ("include", ""), ("hocargs", ""), ("output", "")
+    or None (C code that does something else)."""
     st = _statements(body)
     if len(st) == 1:
         m = _ERROR.fullmatch(st[0])
@@ -80,6 +80,8 @@ def kind(body: str) -> tuple[str, str] | None:
             return "error", " ".join(msgs) or m.group(1).strip()
     if not st:
         return None
+    if all(_INCLUDE.fullmatch(s) for s in st):
+        return "include", ""   # headers only: nothing runs (a habit of many ModelDB files), no warning
     hoc = False
     for s in st:
         if _INCLUDE.fullmatch(s) or _DECL.fullmatch(s):
@@ -131,6 +133,9 @@ def verbatim_noops(imp) -> set:
             continue
         where = f"{os.path.basename(f)}:{ln}"
         owner = next((n for n, bs in only_verbatim.items() if norm(body) in bs), None)
+        if k[0] == "include":
+            out.add((f, ln))
+            continue
         if k[0] == "error":
             imp.error_sites[norm(body)] = (f, ln, k[1])
             out.add((f, ln))
