@@ -5,8 +5,9 @@ may set it), else the ``START`` value of ``STATE { n START x }`` (rounded to
 6 digits by nocmodl's %g), else 0. A START value on a state that also has
 a PARAMETER ``a0`` makes ``a0``'s default the START value.
 
-tests/data/nmodl_start: ``startst`` (n and z with START, n read by
-INITIAL for s; w with a RANGE PARAMETER w0 = 0.123456789; q with neither) and
+tests/data/nmodl_start: ``startst`` (n, z and r with START; INITIAL halves
+r, read at its START value, and sets s from n and r; w with a RANGE
+PARAMETER w0 = 0.123456789; q with neither) and
 ``startpn`` (START 0.6 and a PARAMETER a0 = 0.25), on a passive soma
 against NEURON 9 (a subprocess; skips without NEURON)."""
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
 
 from nrn_cells import compile_mods, run_script
 
@@ -24,7 +26,8 @@ from nmlcell.importers.nmodl import load_mod_file
 DATA = Path(__file__).parent / "data" / "nmodl_start"
 
 # the values before (and after) INITIAL that NEURON 9 holds (read back live)
-NEURON_START = {"n": 0.333333, "w": 0.123457, "z": 0.765432, "q": 0.0, "s": 0.333333 / 2, "a": 0.6}
+NEURON_START = {"n": 0.333333, "w": 0.123457, "z": 0.765432, "q": 0.0, "s": 0.333333 / 2 + 0.444444 / 2,
+                "r": 0.444444 / 2, "a": 0.6}
 
 _RUNNER = r'''
 import json, sys
@@ -43,7 +46,7 @@ v = h.Vector(); v.record(s(0.5)._ref_v)
 h.dt = 0.025; h.celsius = 6.3; h.secondorder = 0
 h.finitialize(-65.0)
 m = s(0.5).startst
-got = [m.n, m.w, m.z, m.q, m.s, s(0.5).startpn.a, h.a0_startpn]
+got = [m.n, m.w, m.z, m.q, m.s, m.r, s(0.5).startpn.a, h.a0_startpn]
 while h.t < 20.0 - 0.0125:
     h.fadvance()
 np.save(sys.argv[2], np.array([got + [0.0] * (len(v) - len(got)), np.array(v)]))
@@ -72,7 +75,9 @@ def test_start_values_in_the_ir():
     seq = [(a.variable, a.expr) for a in m["startst"].on_start]
     st = dict(seq)
     assert float(st["n"]) == 0.333333 and str(st["w"]) == "w0" and float(st["q"]) == 0.0
-    assert float(st["z"]) == 0.765432 and str(st["s"]) == "n/2"
+    assert float(st["z"]) == 0.765432 and float(st["r"]) == 0.222222
+    # INITIAL's s = n / 2 + r: n at its START value, r at INITIAL's new value
+    assert sp.simplify(st["s"] - (sp.Symbol("n", real=True) / 2 + sp.Float(0.222222))) == 0
     assert {p.name: p.value for p in m["startst"].parameters}["w0"] == 0.123457
     pn = m["startpn"]
     assert {p.name: p.value for p in pn.parameters}["a0"] == 0.6
@@ -88,9 +93,9 @@ def test_start_values_vs_neuron(w0):
     read) is off by more than 1e-3 mV."""
     lib = compile_mods(DATA)
     out = run_script(_RUNNER, {"lib": lib, "w0": w0}, "rec.npy", np.load)
-    held, v_nrn = out[0][:7], out[1]
+    held, v_nrn = out[0][:8], out[1]
     want = dict(NEURON_START, **({"w": w0} if w0 is not None else {}))
-    assert np.allclose(held, [want[k] for k in ("n", "w", "z", "q", "s", "a")] + [0.6], rtol=0, atol=1e-15), held
+    assert np.allclose(held, [want[k] for k in ("n", "w", "z", "q", "s", "r", "a")] + [0.6], rtol=0, atol=1e-15), held
     mechs = _mechs()
     v = _nmlcell_v(mechs, **({"w0": w0} if w0 is not None else {}))
     err = float(np.max(np.abs(v - v_nrn)))

@@ -1,6 +1,7 @@
 : Test mechanism for nmlcell (written for its test suite): states whose
 : value before INITIAL is a START value (n, z) or a PARAMETER <state>0 (w),
-: one with neither (q: 0); INITIAL sets s from n's START value.
+: one with neither (q: 0); INITIAL halves r (read at its START value) and
+: sets s from n's START value and r's new value.
 NEURON {
     SUFFIX startst
     NONSPECIFIC_CURRENT i
@@ -33,15 +34,17 @@ STATE {
     z START 0.7654321
     q
     s
+    r START 0.4444444
 }
 
 INITIAL {
-    s = n / 2
+    r = r / 2
+    s = n / 2 + r
 }
 
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    i = (gn * n + gw * (w + z + q + s)) * (v - en)
+    i = (gn * n + gw * (w + z + q + s + r)) * (v - en)
 }
 
 DERIVATIVE states {
@@ -50,4 +53,5 @@ DERIVATIVE states {
     z' = -z / tw
     q' = (0.2 - q) / tn
     s' = -s / tn
+    r' = -r / tw
 }
