@@ -79,7 +79,9 @@ def member(net, name, obj, dt):
         mech = _with_netcons(obj.mech, [nc.weight for nc in net.netcons if nc.post == name])
         return mech, {**vals, "dt_half": 0.5 * float(dt)}, True, {}, "artificial"
     if isinstance(obj, nw.NetStim):
-        mech = _netstim_mechanism(obj.noise > 0, net._late(name, dt))
+        # an interval up to dt can put two spikes on one step: the noisy form (noise 0 draws nothing
+        # into its intervals), whose events the buffer sums and checks (lower/events.py)
+        mech = _netstim_mechanism(obj.noise > 0 or obj.interval <= float(dt), net._late(name, dt))
         vals = {"start": obj.start, "interval": obj.interval, "number": obj.number, "noise": obj.noise,
                 "dt_half": 0.5 * float(dt)}
         return mech, vals, True, {}, "netstims"

@@ -150,6 +150,27 @@ def test_noisy_netstim_two_in_one_step():
         _noisy(100.0, 1.0, syn=nmlcell.PointProcess(tm))
 
 
+def test_netstim_interval_below_dt():
+    """A NetStim without noise whose interval (0.015 ms) is below dt puts
+    two spikes on one step: it takes the noisy form (summed, checked),
+    v and its spikes as NEURON's; with one more spike per step (0.01 ms)
+    the run stops (before: an event lost, g 0.0078 of NEURON's ~0.0098)."""
+    syn = [["ExpSyn", {"tau": 2.0, "e": 0.0}]]
+    cfg = {"T": 5.0, "dt": 0.025, "celsius": 6.3,
+           "cells": {"a": {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0, "insert": [["hh", {}]], "syns": syn}},
+           "stims": {"s": {"start": 1.0, "interval": 0.015, "number": 4}},
+           "netcons": [["s", "a", "ExpSyn[0]", [0.002], 1.0, 10.0]], "record": [["a", "v"], ["a", "ExpSyn[0].g"]]}
+    rn, sn = neuron_net(cfg)
+    rm, sm, _res = nmlcell_net(cfg)
+    assert np.abs(rn["a.v"] - rm["a.v"]).max() < 1e-9
+    assert np.abs(rn["a.ExpSyn[0].g"] - rm["a.ExpSyn[0].g"]).max() < 1e-12
+    assert len(sm["s"]) == 4 and np.abs(np.asarray(sm["s"]) - sn["s"]).max() < 1e-12
+    cfg["stims"]["s"]["interval"] = 0.01
+    cfg["stims"]["s"]["number"] = 5
+    with pytest.raises(nmlcell.SimulationError, match="arrives a step late"):
+        nmlcell_net(cfg)
+
+
 @pytest.mark.slow
 def test_noisy_netstim_long_run():
     """The same over 1 s (tens of pairs)."""

@@ -214,7 +214,7 @@ class EventPlan:
         noisy = np.zeros(max(self.width, 1), bool)
         for gid, off in self.sources.items():
             m = lowered.groups[gid].mech
-            if m.name == "NetStim" and any(i.kind == "random" for i in m.inputs):
+            if m.name == "NetStim" and any(i.kind == "random" for i in m.inputs):   # (or interval <= dt)
                 noisy[off:off + lowered.groups[gid].size] = True
         self.counted = bool(self.count_cols) and bool(tr)
         self.summed = bool(tr) and (self.counted or bool(noisy.any()))
@@ -282,14 +282,14 @@ class EventPlan:
         if err[0] >= 0:
             raise SimulationError(f"at t = {err[0] * float(dt):g} ms several events reach one synapse on one step "
                                   f"whose NET_RECEIVE is not additive or reads t (NEURON delivers each with its "
-                                  f"own time; nmlcell one event per step into it): a noisy NetStim with two "
+                                  f"own time; nmlcell one event per step into it): a NetStim with two "
                                   f"spikes within one step of dt = {float(dt):g} ms; use a smaller dt or a "
                                   f"smaller noise")
         if err[1] >= 0:
-            raise SimulationError(f"at t = {err[1] * float(dt):g} ms a noisy NetStim's event arrives a step late "
-                                  f"(two of its spikes within one step of dt = {float(dt):g} ms through a NetCon "
-                                  f"of delay below dt/2, or three within two steps): use a smaller dt or "
-                                  f"longer delays")
+            raise SimulationError(f"at t = {err[1] * float(dt):g} ms a NetStim's event (noisy, or an interval up "
+                                  f"to dt) arrives a step late (two of its spikes within one step of dt = "
+                                  f"{float(dt):g} ms through a NetCon of delay below dt/2, or three within two "
+                                  f"steps): use a smaller dt or longer delays")
 
     def _half(self):
         """dt/2 behind a barrier: XLA folds ``(t + h) + h`` into ``t + dt``
