@@ -89,6 +89,7 @@ def _dx_ih(T=30.0):
     return tc, dict(tc._config("dx_ih", False), T=T)
 
 
+@pytest.mark.filterwarnings("ignore::nmlcell.importers.nmodl_decl.NmodlIgnoredDefault")  # dx_it.mod's celsius/cai/cao, as nocmodl warns
 def test_sparse_matches_neuron():
     """dx_ih (Destexhe's Ih with its autocatalytic p1, two CONSERVEs) for
     30 ms against NEURON 9: within 1e-6 mV and 1e-8 of each state's range
