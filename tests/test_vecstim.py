@@ -190,31 +190,13 @@ def test_vecstim_spikes_and_rerun():
 def test_vecstim_grad_vmap_weights():
     """jax.grad through a VecStim NetCon's weight equals a central
     difference, jax.vmap over weights the separate runs."""
-    import jax
-    import jax.numpy as jnp
-
     cfg = {"T": 12.0, "dt": 0.025, "syns": [["ExpSyn", {"tau": 2.0, "e": 0.0}]],
            "stims": {"vs": [2.0, 3.0137, 7.77]}, "netcons": [["vs", 0, 0.003, 1.0]], "record": [[None, "v"]]}
     keep = {}
     _nmlcell(cfg, keep=keep)
-    net = keep["net"]
-    sim = net.simulator(duration=12.0, dt=0.025)
-    p = net.parameters(dt=0.025)
-    gid, i = net.where("a")
-    key = "ExpSyn[0]#0.w0"
+    from grad_check import weight_grad_and_vmap
 
-    def peak(w):
-        q = jax.tree.map(lambda a: a, p)
-        q[gid] = {**q[gid], key: q[gid][key].at[i].set(w)}
-        return sim(q)["a.v"].mean()
-
-    one = jax.jit(peak)
-    g = jax.jit(jax.grad(peak))(0.003)
-    fd = (one(0.003 + 1e-6) - one(0.003 - 1e-6)) / 2e-6
-    assert abs(g - fd) < 1e-4 * abs(fd) and fd > 0
-    ws = jnp.array([0.001, 0.003, 0.006])
-    batch = jax.jit(jax.vmap(peak))(ws)
-    assert np.allclose(batch, [one(w) for w in ws], rtol=0, atol=1e-11)
+    weight_grad_and_vmap(keep["net"], "a", "ExpSyn[0]#0.w0", 12.0, 0.003, [0.001, 0.003, 0.006])
 
 
 def _two(times, delay=1.0, dt=0.025):
