@@ -71,13 +71,14 @@ class InitialValues:
             for n in sorted(self.prev_reads):  # a set: sorted, so the IR does not depend on the hash seed
                 if n in env and env[n] != before.get(n):
                     later.append(Assignment(f"{n}@prev", env[n]))
-            # INITIAL's values are in terms of the values before it; a state
-            # INITIAL reassigns is read at its start value (z = z / 2 with
-            # z START 0.7: 0.35), not at whatever the state holds when the
-            # assignment runs (its new value, or its start rerun by the
-            # lowering's second pass over on_start)
-            starts = {a.variable: a.expr for a in on_start if a.variable in self.state_decl and
-                      a.variable not in self.ion_writes and a.variable not in self.ion_reads}
+            # INITIAL's values are in terms of the values before it, so a
+            # variable INITIAL reassigns is read at its value before INITIAL
+            # (z = z / 2 with z START 0.7: 0.35; cai = cai * 2: twice the
+            # ion's cai0; w = cai then cai = cainf: w from cai0; gx = gx + g
+            # on an ASSIGNED: 0 + g), never at whatever its column holds when
+            # the assignment runs (the assignments below go in declaration
+            # order, not INITIAL's, and the lowering reruns them)
+            starts = {a.variable: a.expr for a in on_start}
             again = {sym(a.variable): starts[a.variable] for a in later if a.variable in starts}
             later = [Assignment(a.variable, a.expr.xreplace(again)) if a.expr.free_symbols & set(again) else a
                      for a in later]

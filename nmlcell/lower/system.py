@@ -48,6 +48,23 @@ def param_arrays(g, names) -> dict:
                 else np.full(g.size, value[n], dtype=np.float64)) for n in names}
 
 
+def _start_plan(assignments, sidx: dict) -> list:
+    """[(column, expr, run again in the second pass)] of OnStart assignments:
+    one runs again unless it reads its own target (x = x + 1 once), or a
+    later assignment to its column does not run again (a rerun would leave
+    the column at the earlier value: ``cai = cai0`` rerun after INITIAL's
+    ``cai = cai * 2``)."""
+    plan = []
+    final = set()   # columns whose last writer so far (from the end) is not rerun
+    for a in reversed(tuple(assignments)):
+        col = sidx[a.variable]
+        again = a.variable not in {x.name for x in a.expr.free_symbols} and col not in final
+        if not again:
+            final.add(col)
+        plan.append((col, a.expr, again))
+    return plan[::-1]
+
+
 def _assignment_plan(kern, sidx: dict, handler, kind: str, k: int) -> list:
     """[(state column, generated fn)] for the assignments of an OnCondition
     or OnEvent ``handler`` (the ``k``-th of its ``kind``), in order."""
@@ -110,9 +127,7 @@ class LoweredModel(Addressing):
             kern = kernels[key]
             params0 = param_arrays(g, [p.name for p in g.mechanism.parameters if p.name not in kern.static])
             sidx = {s: k for k, s in enumerate(kern.state_names)}
-            # re-run in a second pass unless it reads its own target
-            on_start = [(sidx[a.variable], a.expr, a.variable not in {x.name for x in a.expr.free_symbols})
-                        for a in g.mechanism.on_start]
+            on_start = _start_plan(g.mechanism.on_start, sidx)
             cond_plan = []
             # jNeuroML's first rows of a Regime cell are its exposures one step
             # old (the flattener's ``x@1``, importers/lems_regimes.py)
