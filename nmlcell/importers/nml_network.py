@@ -184,6 +184,9 @@ def spike_array(rd, model, comp_id: str, netstim: bool = False):
     # a time where round-off decides fires on NEURON's step (its running t, nrn_clock)
     from .nrn_clock import netstim_thresholds, simulation_step, watch_thresholds
 
+    raw = times
+    if not netstim:
+        _one_step_watches(rd, model, comp_id, times)
     times = (netstim_thresholds if netstim else watch_thresholds)(times, *simulation_step(rd, model))
     src = Source(origin=f"{kind} '{comp_id}' (" + ("the export's NetStims)" if netstim else
                                                   "the export's WATCH (t > time))"))
@@ -193,8 +196,22 @@ def spike_array(rd, model, comp_id: str, netstim: bool = False):
     states = (State("nspike", NONE, "spikes emitted so far", src),)
     conds = [Condition(sp.StrictGreaterThan(t, nxt), (Assignment("nspike", k + 1),), ("spike",), src)]
     if netstim:  # dt is t minus the end of the step before (tlast: set after every step)
-        states += (State("tlast", Dim(t=1), "the time at the end of the step before", src),)
-        conds = [Condition(sp.StrictGreaterThan(t, nxt - (t - sym("tlast")) / 2), (Assignment("nspike", k + 1),),
+        from ..lower.events import SPIKE_N, SPIKE_T
+        from .nrn_clock import netstim_times
+
+        half = (t - sym("tlast")) / 2
+        # the spikes due by the end of this step, all emitted together (a counted source: SPIKE_N, the
+        # event buffer's count; lower/events.py), with the first one's NetStim event time (SPIKE_T, no
+        # later than the step's end, so that NEURON's rule on the timed route delivers it next step)
+        cnt = sp.Add(*[sp.Piecewise((1, sp.And(k < j + 0.5, sp.StrictGreaterThan(t, x - half))), (0, True))
+                       for j, x in enumerate(times)]) if times else sp.Integer(0)
+        first = sp.Piecewise(*[(sp.Piecewise((sp.Float(e), sp.Float(e) < t), (t, True)), k < j + 0.5)
+                               for j, e in enumerate(netstim_times(raw))], (t, True)) if times else t
+        states += (State("tlast", Dim(t=1), "the time at the end of the step before", src),
+                   State(SPIKE_T, Dim(t=1), "the first NetStim event time of the latest spiking step", src),
+                   State(SPIKE_N, NONE, "spikes on the latest spiking step", src))
+        conds = [Condition(sp.StrictGreaterThan(t, nxt - half),
+                           (Assignment(SPIKE_T, first), Assignment(SPIKE_N, cnt), Assignment("nspike", k + cnt)),
                            ("spike",), src),
                  Condition(sp.StrictGreaterThan(t, sp.Float(-1e300)), (Assignment("tlast", t),), (), src)]
     return Mechanism(
@@ -202,7 +219,31 @@ def spike_array(rd, model, comp_id: str, netstim: bool = False):
         states=states, derived=(), derivatives={s.name: sp.Integer(0) for s in states},
         inputs=(Input("t", Dim(t=1), "time"),),
         on_start=tuple(Assignment(s.name, sp.Integer(0)) for s in states), conditions=tuple(conds),
-        exposures={"nspike": ("nspike", NONE)}, source=src, units="neuron")
+        exposures={s.name: (s.name, s.dim) for s in states}, source=src, units="neuron")
+
+
+def _one_step_watches(rd, model, comp_id: str, times) -> None:
+    """Refuse a spikeArray with two spikes on one step of the run (NEURON's
+    running ``t`` passes both in one step). The export's point process arms
+    the next spike's ``WATCH (t > time)`` when the one before fires, and
+    NEURON's WATCH fires when its condition turns true: one armed already
+    true never fires, so the export drops that spike and every later one
+    (measured, NEURON 9, dt 0.01: 12.001, 12.004, 12.008 and 15 ms give one
+    ``net_event``, at 12.01 ms)."""
+    from .nrn_clock import _as_written, neuron_steps, simulation_step
+
+    dt, until = simulation_step(rd, model)
+    written, limit = _as_written(times, dt, until)
+    if limit is None:
+        return
+    near = [x for x in written if 0 <= x <= limit and math.isfinite(x)]
+    steps = neuron_steps(near, dt) if near else []
+    for j in range(1, len(steps)):
+        if steps[j] == steps[j - 1]:
+            raise rd.err(f"spikeArray '{comp_id}': spikes at {near[j - 1]:g} and {near[j]:g} ms fall in one step of "
+                         f"dt = {dt:g} ms; jNeuroML's NEURON export arms the second's WATCH (t > time) after its "
+                         f"time has passed and drops it and every later spike: space them at least one step apart "
+                         f"or use a smaller step", comp_id, "spikeArray")
 
 
 def _cell(rd, text, proj, pops, what):

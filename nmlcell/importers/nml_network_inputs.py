@@ -29,6 +29,10 @@ calls these; the synapses and NetCons are :mod:`.nml_network`'s).
   cell emitting at the end of the first step whose end is past
   ``time - dt/2`` (a time on a half-step point moved to the side NEURON's
   running ``t`` takes: :func:`.nrn_clock.netstim_thresholds`).
+  The spikes due on one step leave together, their number in ``spike_n``
+  (a counted source, :mod:`nmlcell.lower.events`: an additive synapse
+  takes k events as ``x + k*w``); into a synapse that is not additive
+  that is refused at load (:func:`_check_counted`).
 """
 from __future__ import annotations
 
@@ -114,6 +118,34 @@ def timed_source(rd, model, comp_id: str):
     return spike_array(rd, model, comp_id, netstim=True)
 
 
+def _check_counted(rd, model, comp: str, mech) -> None:
+    """Refuse a timedSynapticInput with several spikes delivered on one step
+    of the run (NEURON: each its own NET_RECEIVE call) into a synapse whose
+    handler is not additive or reads ``t``: nmlcell hands them over as one
+    count (``x + k * delta``, :func:`nmlcell.lower.events.additive`)."""
+    from ..lower.events import _reads_t, additive
+    from .nrn_clock import _as_written, netstim_steps, simulation_step
+
+    ports = {h.port for h in mech.on_events}
+    if all(additive(mech, p) and not _reads_t(mech, p) for p in ports):
+        return
+    dt, until = simulation_step(rd, model)
+    c = model.components[comp]
+    times = [rd.quantity(k.parameters.get("time", "0ms"), "time", comp, "time") * 1e3
+             for k in c.children if k.type == "spike"]
+    _w, limit = _as_written(times, dt, until)
+    if limit is None or sorted(times) != times:
+        return
+    near = [x for x in _w if 0 <= x <= limit]   # netstim_steps: the NetStim's (start + 10) - 10
+    steps = netstim_steps(near, dt) if near else []
+    for j in range(1, len(steps)):
+        if steps[j] == steps[j - 1]:
+            raise rd.err(f"timedSynapticInput '{comp}': spikes at {near[j - 1]:g} and {near[j]:g} ms reach synapse "
+                         f"'{c.parameters.get('synapse')}' on one step of dt = {dt:g} ms and its event handler is not "
+                         f"additive (x = x + w) or reads t: NEURON runs it once per spike, nmlcell once per step; "
+                         f"space them at least one step apart or use a smaller step", comp, "timedSynapticInput")
+
+
 def add_synaptic_input(rd, model, flat, ch, inp, pops: dict, unsupported: list, conns: list,
                        sources: dict) -> bool:
     """Input ``inp`` of inputList ``ch``, when its component is a synaptic
@@ -149,6 +181,8 @@ def add_synaptic_input(rd, model, flat, ch, inp, pops: dict, unsupported: list, 
     syn = synapse_of(rd, model, syn_id, f"{c.type} '{comp}'", comp, c.type, unsupported)
     if syn is None:
         return True
+    if c.type == "timedSynapticInput":
+        _check_counted(rd, model, comp, syn[0])
     if lid in sources:
         src, n = sources[lid]
     else:

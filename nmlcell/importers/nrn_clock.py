@@ -115,6 +115,15 @@ def netstim_steps(times, dt: float, chunk: int = 1 << 18) -> list[int]:
     return out
 
 
+def netstim_times(times) -> list[float]:
+    """The event times (ms) of the export's NetStims started at ``times``
+    (``number=1``): each time as the export writes it (a Java float), then
+    ``(start + interval) - interval`` with the default interval of 10 ms
+    (netstim.mod's INITIAL, noise 0): the ``t`` NEURON's NET_RECEIVE sees."""
+    written, _ = _as_written(times, None, None)
+    return [(x + 10.0) - 10.0 for x in written]
+
+
 def netstim_thresholds(times, dt: float | None, until: float | None = None) -> list[float]:
     """Spike times (ms) for nmlcell's NetStim rule (emit at the end of the
     first step whose end is past ``time - dt/2``) that fire on the export's
