@@ -392,8 +392,10 @@ class Network:
         cell = self._members.get(nc.post)
         if isinstance(cell, PointProcess):
             return True
+        # (a branched cell keeps its point processes in _placed)
         return isinstance(cell, Cell) and any(
-            it.label == nc.syn and EARLY in it.mech.state_names for it in cell._inserted)
+            it.label == nc.syn and EARLY in it.mech.state_names
+            for it in list(cell._inserted) + [i for i, _w in cell._placed])
 
     def _with_netcons_into(self, name, it, dt):
         """Inserted item ``it`` of cell ``name`` with the weights and delays
