@@ -373,8 +373,11 @@ class Cell:
     def _phase(self, record) -> tuple:
         """The recorded names that the staggered solver records as NEURON
         does, from the step's current phase (ion currents, values assigned
-        in BREAKPOINT): each gets a column of the step's value."""
-        if self._solver != "staggered" or not record:
+        in BREAKPOINT): each gets a column of the step's value; on a
+        morphology also ``crank_nicolson`` (NEURON's ``secondorder = 2``:
+        the ion currents as ``second_order_cur`` leaves them)."""
+        cable_cn = self._solver == "crank_nicolson" and self.morphology is not None
+        if (self._solver != "staggered" and not cable_cn) or not record:
             return ()
         if self.morphology is not None:
             # 'dend[3](0.5).ina' -> 'ina': each composition adds a column for
