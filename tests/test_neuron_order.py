@@ -96,10 +96,6 @@ def test_concentration_writers_run_first_as_in_neuron(branched, solver):
     assert ours.shape == ref.shape
     nq = len(RECORD)
     for k, (_s, q) in enumerate(_record(branched)):
-        if q in ("eca", "ik") and solver == "crank_nicolson":
-            # current-phase values recorded differently under secondorder = 2 (eca 1.8 mV,
-            # ik 3 % of its range apart; v, cai, cao, n within 5e-14 of their range)
-            continue
         d = float(np.max(np.abs(ours[k] - ref[k])))
         if q == "v":
             assert d < 1e-8, (k, q, d)
