@@ -356,19 +356,25 @@ def check_final(lowered, final):
                                       f"the run does not reproduce NEURON's event queue there")
 
 
-def refuse_on_cable(mech, label: str) -> None:
-    """Self-events of a point process on a cell of several compartments
-    are not lowered yet (measured: a NetCon's ``v = v + weight`` there
-    left v 0.08 mV off NEURON's the step after): UnsupportedError with
-    the NET_RECEIVE's file:line."""
+def cn_cable_refusal(system):
+    """Why ``crank_nicolson`` (NEURON's ``secondorder = 2``) cannot advance
+    a cable whose point processes have self-events, or None: measured
+    against NEURON 9 (RefracLIF at soma(0.5) of a 3-compartment soma with
+    a dendrite), the reset at the end of the spike width (``v = vreset``,
+    the clamp conductance) was 67.5 mV off at the sample after it and the
+    spike count 671 instead of NEURON's 20 in 40 ms. The other cable
+    steps take v from the same Hines solve as ``staggered`` (measured for
+    ``backward_euler``: the same traces as NEURON's secondorder = 0 on that
+    cell, 3.4e-12 mV outside the event samples)."""
     from pathlib import Path
 
-    from ..errors import UnsupportedError
-
-    if TLAST not in mech.state_names:
-        return
-    src = next((c.source for c in mech.conditions if c.source is not None), None)
-    where = f"{Path(src.file).name}:{src.line}: " if src is not None and src.file else ""
-    raise UnsupportedError([f"{where}{label} ({mech.name}): self-events of a point process (WATCH, net_send) "
-                            f"on a cell of more than one compartment are not lowered yet; place it on a "
-                            f"one-compartment cell"])
+    for gid, g in (getattr(system, "groups", None) or {}).items():
+        mech = g.mech
+        if not any(n.split(".")[-1] == TLAST for n in mech.state_names):
+            continue
+        src = next((c.source for c in mech.conditions if c.source is not None and c.source.file), None)
+        where = f"{Path(src.file).name}:{src.line}: " if src is not None else ""
+        return (f"{where}group '{gid}': a point process's self-events (WATCH, net_send) on a cell of more "
+                f"than one compartment are not applied by crank_nicolson as "
+                f"NEURON's secondorder = 2 applies them; use staggered (NEURON's default) or backward_euler")
+    return None
