@@ -41,12 +41,18 @@ def _variant(variant, second_order=False):
     return step
 
 
+def _cn_applies(system):
+    from ..importers.nmodl_selfev import cn_cable_refusal
+
+    return _needs_compartment(system) or cn_cable_refusal(system)
+
+
 def _staggered(system, t, y, dt, p):
     return system.staggered_step(t, y, dt, p)
 
 
 register_cable_step("staggered", _staggered, _needs_compartment)
-register_cable_step("crank_nicolson", _variant("cn", second_order=True), _needs_compartment)
+register_cable_step("crank_nicolson", _variant("cn", second_order=True), _cn_applies)
 register_cable_step("backward_euler", _variant("implicit"), _needs_compartment)
 register_cable_step("exp_euler", _variant("exponential"), _needs_compartment)
 register_cable_step("ind_exp_euler", _variant("independent"), _needs_compartment)
