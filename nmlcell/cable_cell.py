@@ -317,10 +317,6 @@ def cable_parts(cell, phase, shared, *, labels: dict | None = None, component: s
     dist = path_distances(disc)
     dens = [it for it in cell._placed if not it[0].point]
     pps = [it for it in cell._placed if it[0].point]
-    from .importers.nmodl_selfev import refuse_on_cable
-
-    for it, _at in pps:   # self-events of a point process: one-compartment cells only (not lowered here yet)
-        refuse_on_cable(it.mech, it.label)
     where_secs = [sections_of(morph, w) for _it, w in dens]
     varying = [_varying_values(disc, dist, it, secs) for (it, _w), secs in zip(dens, where_secs)]
     # cell.set's values of the mechanisms' parameters, in call order over the inserts'

@@ -30,6 +30,7 @@ DATA = Path(__file__).parent / "data" / "selfev"
 DT = 0.025
 LIF = {"vthresh": -52.0, "spikewidth": 0.0613, "trefrac": 2.0}
 ADEX = {"spikewidth": 0.3123, "trefrac": 2.5}
+ADEX_B = 0.08   # adex_pp.mod's b (nA): w's jump at a spike
 
 
 def _mechs():
@@ -176,20 +177,6 @@ def test_initial_delayed_self_event():
     _close(rn, rm, "a.DelayedOn[0].g", skip, 1e-12)
 
 
-def test_refused_on_a_branched_cell(tmp_path):
-    """On a cell of several compartments the self-events are not lowered
-    yet (a NetCon's v jump there was 0.08 mV off NEURON's a step later):
-    refused with the NET_RECEIVE's file:line."""
-    swc = tmp_path / "two.swc"
-    swc.write_text("1 3 0 0 0 10 -1\n2 3 20 0 0 10 1\n")
-    cell = nmlcell.Cell(swc, nseg=3, cm=1.0, Ra=100.0)
-    cell.create("dend[1]", L=150.0, diam=2.0, at="dend[0](1.0)", region="dend")
-    cell.insert("pas", g=3e-4, e=-70.0)
-    cell.add(nmlcell.PointProcess(_mechs()["RefracLIF"]), "dend[0](0.5)")
-    with pytest.raises(UnsupportedError, match=r"lif_pp\.mod:48: RefracLIF\[0\].*more than one compartment"):
-        cell.run(5.0, dt=DT)
-
-
 def test_watch_armed_true_does_not_fire():
     """INITIAL's net_send(0, 4) arms RefracLIF's WATCH (v > -52) with its
     condition's value, as NEURON does: from v_init -50 (true when armed,
@@ -222,3 +209,138 @@ json.dump(out, open(sys.argv[2], "w"))
         cell.add(nmlcell.PointProcess(_mechs()["RefracLIF"], vthresh=-52.0))
         mine[vi] = float(np.asarray(cell.run(10.0, dt=DT, record=["RefracLIF[0].nspikes"])["RefracLIF[0].nspikes"])[-1])
     assert {float(k): v for k, v in got.items()} == mine == {-50.0: 0.0, -54.0: 3.0}
+
+
+def _branched_cfg(syn, pars, iclamp, w, T, counter, soma=20.0):
+    """A branched hh/pas cell (dend[0]: an hh soma, ``soma`` um long and
+    wide, nseg 3; two pas
+    dendrites from its end, one with a child) with ``syn`` at
+    dend[0](0.5), an IClamp there and a NetStim's events into it (weight
+    ``w`` mV, delay 0.5123 ms: between steps). ``counter``: a state of
+    ``syn`` that jumps at each spike (its trace gives the spike steps)."""
+    secs = [["dend[0]", None, 0, soma, soma], ["dend[1]", "dend[0]", 1.0, 150.0, 2.0],
+            ["dend[2]", "dend[0]", 1.0, 100.0, 1.5], ["dend[3]", "dend[1]", 1.0, 80.0, 1.0]]
+    pas = {"g": 3e-4, "e": -70.0}
+    return {"lib": _lib(), "T": T, "dt": DT, "celsius": 6.3,
+            "cells": {"a": {"sections": secs, "nseg": 3, "cm": 1.0, "Ra": 100.0,
+                            "insert": [["hh", {}, ["dend[0]"]], ["pas", pas, ["dend[1]", "dend[2]", "dend[3]"]]],
+                            "iclamp": [*iclamp, "dend[0](0.5)"], "syns": [[syn, pars, "dend[0](0.5)"]]}},
+            "stims": {"s": {"start": 1.0, "interval": 3.7, "number": 10, "noise": 0}},
+            "netcons": [["s", "a", f"{syn}[0]", [w], 0.5123, 0.0]],
+            "record": [["a", "v", "dend[0](0.5)"], ["a", "v", "dend[0](0.1667)"], ["a", "v", "dend[1](0.5)"],
+                       ["a", "v", "dend[3](0.8333)"], ["a", f"{syn}[0].{counter}"]]}
+
+
+def _branched_check(cfg, syn, pars, counter, jump, n_min):
+    """Spikes (the samples before those where NEURON's ``counter`` jumps
+    by about ``jump``: the spike's step) and v against NEURON 9; returns the
+    largest differences."""
+    rn, _sn = neuron_net(cfg)
+    rm, _sm, _res = nmlcell_net(cfg, _mechs())
+    key = f"a.{syn}[0].{counter}"
+    # NEURON runs the WATCH's branch at the start of the step after the
+    # spike's (its counter shows it a sample later), nmlcell at its end
+    up = np.nonzero(np.diff(rn[key]) > 0.5 * jump)[0]
+    mine = np.nonzero(np.diff(np.asarray(rm[key])) > 0.5 * jump)[0] + 1
+    assert len(up) >= n_min and np.array_equal(up, mine), (up, mine)
+    spikes = up * DT
+    arrivals = 1.0 + 3.7 * np.arange(10) + 0.5123
+    skip = _event_steps(spikes, pars, arrivals)
+    out = {key: _close(rn, rm, key, skip, 1e-9 * max(1.0, jump)),
+           "a.dend[0](0.5).v": _close(rn, rm, "a.dend[0](0.5).v", skip, 1e-9)}
+    for k in ("a.dend[0](0.1667).v", "a.dend[1](0.5).v", "a.dend[3](0.8333).v"):   # other nodes: every sample
+        out[k] = _close(rn, rm, k, [], 1e-9)
+    return out
+
+
+def test_lif_on_a_branched_hh_cell():
+    """RefracLIF at soma(0.5) of a branched hh/pas cell (IClamp and
+    NetStim input): spikes on NEURON's steps (its spike count's trace);
+    v at its node within 1e-9 mV of NEURON 9 outside the event samples,
+    at the other nodes at every sample (the jump enters the Hines solve
+    of the step NEURON's does)."""
+    cfg = _branched_cfg("RefracLIF", LIF, [5.0, 30.0, 0.3], 3.0, 40.0, "nspikes")
+    _branched_check(cfg, "RefracLIF", LIF, "nspikes", 1.0, 5)
+
+
+@pytest.mark.slow
+def test_adex_on_a_branched_hh_cell():
+    """AdExSE (v = v + weight on a NetCon's event, w += b at a spike, a
+    refractory clamp) at soma(0.5) of the branched hh/pas cell, its soma
+    100 um (on a 20 um one the exponential current's linearised step
+    overshoots to -205 mV in NEURON and nmlcell alike, and that step
+    multiplies a 1e-10 mV difference by 1e4)."""
+    cfg = _branched_cfg("AdExSE", ADEX, [5.0, 50.0, 7.0], 2.0, 60.0, "w", soma=100.0)
+    _branched_check(cfg, "AdExSE", ADEX, "w", ADEX_B, 5)
+
+
+_CABLE_RUNNER = r'''
+import json, sys
+from neuron import h
+cfg = json.loads(sys.argv[1])
+h.nrn_load_dll(cfg["lib"])
+h.secondorder = 0
+s = h.Section(name="s"); s.L = s.diam = 20; s.nseg = 3
+d = h.Section(name="d"); d.L = 150; d.diam = 2; d.nseg = 3; d.connect(s(1), 0)
+for sec in (s, d):
+    sec.cm = 1; sec.Ra = 100
+    sec.insert("pas"); sec.g_pas = 3e-4; sec.e_pas = -70
+st = h.IClamp(s(0.5)); st.delay = 5; st.dur = 30; st.amp = 0.3
+w = h.RefracLIF(s(0.5)); w.vthresh = -52
+vs = [h.Vector().record(x) for x in (s(0.5)._ref_v, s(1/6.)._ref_v, d(0.5)._ref_v, w._ref_nspikes)]
+h.dt = 0.025; h.finitialize(-65)
+while h.t < 40 - 0.5 * h.dt:
+    h.fadvance()
+json.dump([list(v) for v in vs], open(sys.argv[2], "w"))
+'''
+_CABLE_REC = ["dend[0](0.5).v", "dend[0](0.1667).v", "dend[1](0.5).v", "RefracLIF[0].nspikes"]
+
+
+def _lif_cable_cell(tmp_path, solver):
+    """A 3-compartment pas soma (20 um) with a 150 um dendrite, an IClamp
+    and RefracLIF at soma(0.5) (the cell of ``_CABLE_RUNNER``)."""
+    swc = tmp_path / "soma.swc"
+    swc.write_text("1 3 0 0 0 10 -1\n2 3 20 0 0 10 1\n")
+    cell = nmlcell.Cell(swc, nseg=3, cm=1.0, Ra=100.0, v_init=-65.0)
+    cell.create("dend[1]", L=150.0, diam=2.0, at="dend[0](1.0)", region="dend")
+    cell.insert("pas", g=3e-4, e=-70.0)
+    cell.add(nmlcell.IClamp(delay=5.0, dur=30.0, amp=0.3), "dend[0](0.5)")
+    cell.add(nmlcell.PointProcess(_mechs()["RefracLIF"], vthresh=-52.0), "dend[0](0.5)")
+    cell.solver = solver
+    return cell
+
+
+@pytest.mark.parametrize("solver", ["staggered", "backward_euler"])
+def test_lif_on_a_cable_cell_run(tmp_path, solver):
+    """Cell.run of RefracLIF on a soma of 3 compartments with a dendrite
+    (no network), staggered and backward_euler against NEURON 9's fixed
+    step (secondorder 0; the cell has no states for the two to treat
+    differently): 10 spikes on NEURON's steps, v within 1e-9 mV outside
+    the event samples at the point process's node, at every sample at
+    the others."""
+    import json
+
+    from nrn_cells import run_script
+
+    got = run_script(_CABLE_RUNNER, {"lib": _lib()}, "out.json", lambda f: json.loads(f.read_text()))
+    res = _lif_cable_cell(tmp_path, solver).run(40.0, dt=DT, record=_CABLE_REC)
+    rn = {k: np.asarray(x) for k, x in zip(_CABLE_REC, got)}
+    rm = {k: np.asarray(res[k]) for k in _CABLE_REC}
+    key = "RefracLIF[0].nspikes"
+    up = np.nonzero(np.diff(rn[key]) > 0.5)[0]   # NEURON's counter shows a spike a sample later
+    assert len(up) == 10 and np.array_equal(up, np.nonzero(np.diff(rm[key]) > 0.5)[0] + 1)
+    skip = _event_steps(up * DT, LIF)
+    _close(rn, rm, key, skip, 1e-12)
+    _close(rn, rm, "dend[0](0.5).v", skip, 1e-9)
+    _close(rn, rm, "dend[0](0.1667).v", [], 1e-9)
+    _close(rn, rm, "dend[1](0.5).v", [], 1e-9)
+
+
+def test_crank_nicolson_refused_on_a_cable(tmp_path):
+    """crank_nicolson does not apply the self-events' v jumps on a cable
+    as NEURON's secondorder = 2 does (measured: 67.5 mV off after the
+    first spike's reset): refused with the NET_RECEIVE's file:line."""
+    from nmlcell.errors import SolverError
+
+    with pytest.raises(SolverError, match=r"crank_nicolson.*lif_pp\.mod:48: .*self-events"):
+        _lif_cable_cell(tmp_path, "crank_nicolson").run(5.0, dt=DT)
