@@ -201,7 +201,8 @@ class Network:
         if isinstance(pre, tuple) and len(pre) == 2 and isinstance(pre[1], str):
             name = self._name(pre[0], "pre")
             cell = self._members[name]
-            it = next((i for i in getattr(cell, "_inserted", ()) if i.label == pre[1]), None)
+            items = list(getattr(cell, "_inserted", ())) + [i for i, _ in getattr(cell, "_placed", ())]
+            it = next((i for i in items if i.label == pre[1]), None)
             if it is None or not any("spike" in c.events for c in it.mech.conditions):
                 raise OptionError(f"pre {pre[1]!r} on '{name}' is not a point process that calls net_event",
                                   element="connect")

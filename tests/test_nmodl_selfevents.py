@@ -231,7 +231,7 @@ def _branched_cfg(syn, pars, iclamp, w, T, counter, soma=20.0):
                        ["a", "v", "dend[3](0.8333)"], ["a", f"{syn}[0].{counter}"]]}
 
 
-def _branched_check(cfg, syn, pars, counter, jump, n_min):
+def _branched_check(cfg, syn, pars, counter, jump, n_min, also=()):
     """Spikes (the samples before those where NEURON's ``counter`` jumps
     by about ``jump``: the spike's step) and v against NEURON 9; returns the
     largest differences."""
@@ -248,7 +248,7 @@ def _branched_check(cfg, syn, pars, counter, jump, n_min):
     skip = _event_steps(spikes, pars, arrivals)
     out = {key: _close(rn, rm, key, skip, 1e-9 * max(1.0, jump)),
            "a.dend[0](0.5).v": _close(rn, rm, "a.dend[0](0.5).v", skip, 1e-9)}
-    for k in ("a.dend[0](0.1667).v", "a.dend[1](0.5).v", "a.dend[3](0.8333).v"):   # other nodes: every sample
+    for k in ("a.dend[0](0.1667).v", "a.dend[1](0.5).v", "a.dend[3](0.8333).v", *also):   # other nodes: every sample
         out[k] = _close(rn, rm, k, [], 1e-9)
     return out
 
@@ -260,7 +260,12 @@ def test_lif_on_a_branched_hh_cell():
     at the other nodes at every sample (the jump enters the Hines solve
     of the step NEURON's does)."""
     cfg = _branched_cfg("RefracLIF", LIF, [5.0, 30.0, 0.3], 3.0, 40.0, "nspikes")
-    _branched_check(cfg, "RefracLIF", LIF, "nspikes", 1.0, 5)
+    # its spikes (net_event) reach a second cell's ExpSyn: a point process on a branched cell as a NetCon source
+    cfg["cells"]["c"] = {"L": 20.0, "diam": 20.0, "cm": 1.0, "Ra": 100.0, "insert": [["pas", {"g": 3e-4, "e": -70.0}]],
+                         "syns": [["ExpSyn", {"tau": 2.0, "e": 0.0}]]}
+    cfg["netcons"].append(["a:RefracLIF[0]", "c", "ExpSyn[0]", [0.002], 1.2, 0.0])
+    cfg["record"].append(["c", "v"])
+    _branched_check(cfg, "RefracLIF", LIF, "nspikes", 1.0, 5, also=["c.v"])
 
 
 @pytest.mark.slow
