@@ -230,20 +230,15 @@ def _one_step_watches(rd, model, comp_id: str, times) -> None:
     true never fires, so the export drops that spike and every later one
     (measured, NEURON 9, dt 0.01: 12.001, 12.004, 12.008 and 15 ms give one
     ``net_event``, at 12.01 ms)."""
-    from .nrn_clock import _as_written, neuron_steps, simulation_step
+    from .nrn_clock import first_shared_step, neuron_steps, simulation_step
 
     dt, until = simulation_step(rd, model)
-    written, limit = _as_written(times, dt, until)
-    if limit is None:
-        return
-    near = [x for x in written if 0 <= x <= limit and math.isfinite(x)]
-    steps = neuron_steps(near, dt) if near else []
-    for j in range(1, len(steps)):
-        if steps[j] == steps[j - 1]:
-            raise rd.err(f"spikeArray '{comp_id}': spikes at {near[j - 1]:g} and {near[j]:g} ms fall in one step of "
-                         f"dt = {dt:g} ms; jNeuroML's NEURON export arms the second's WATCH (t > time) after its "
-                         f"time has passed and drops it and every later spike: space them at least one step apart "
-                         f"or use a smaller step", comp_id, "spikeArray")
+    pair = first_shared_step(times, dt, until, neuron_steps)
+    if pair is not None:
+        raise rd.err(f"spikeArray '{comp_id}': spikes at {pair[0]:g} and {pair[1]:g} ms fall in one step of "
+                     f"dt = {dt:g} ms; jNeuroML's NEURON export arms the second's WATCH (t > time) after its "
+                     f"time has passed and drops it and every later spike: space them at least one step apart "
+                     f"or use a smaller step", comp_id, "spikeArray")
 
 
 def _cell(rd, text, proj, pops, what):

@@ -124,7 +124,7 @@ def _check_counted(rd, model, comp: str, mech) -> None:
     handler is not additive or reads ``t``: nmlcell hands them over as one
     count (``x + k * delta``, :func:`nmlcell.lower.events.additive`)."""
     from ..lower.events import _reads_t, additive
-    from .nrn_clock import _as_written, netstim_steps, simulation_step
+    from .nrn_clock import first_shared_step, netstim_steps, simulation_step
 
     ports = {h.port for h in mech.on_events}
     if all(additive(mech, p) and not _reads_t(mech, p) for p in ports):
@@ -133,17 +133,14 @@ def _check_counted(rd, model, comp: str, mech) -> None:
     c = model.components[comp]
     times = [rd.quantity(k.parameters.get("time", "0ms"), "time", comp, "time") * 1e3
              for k in c.children if k.type == "spike"]
-    _w, limit = _as_written(times, dt, until)
-    if limit is None or sorted(times) != times:
+    if sorted(times) != times:
         return
-    near = [x for x in _w if 0 <= x <= limit]   # netstim_steps: the NetStim's (start + 10) - 10
-    steps = netstim_steps(near, dt) if near else []
-    for j in range(1, len(steps)):
-        if steps[j] == steps[j - 1]:
-            raise rd.err(f"timedSynapticInput '{comp}': spikes at {near[j - 1]:g} and {near[j]:g} ms reach synapse "
-                         f"'{c.parameters.get('synapse')}' on one step of dt = {dt:g} ms and its event handler is not "
-                         f"additive (x = x + w) or reads t: NEURON runs it once per spike, nmlcell once per step; "
-                         f"space them at least one step apart or use a smaller step", comp, "timedSynapticInput")
+    pair = first_shared_step(times, dt, until, netstim_steps)   # the NetStim's (start + 10) - 10
+    if pair is not None:
+        raise rd.err(f"timedSynapticInput '{comp}': spikes at {pair[0]:g} and {pair[1]:g} ms reach synapse "
+                     f"'{c.parameters.get('synapse')}' on one step of dt = {dt:g} ms and its event handler is not "
+                     f"additive (x = x + w) or reads t: NEURON runs it once per spike, nmlcell once per step; "
+                     f"space them at least one step apart or use a smaller step", comp, "timedSynapticInput")
 
 
 def add_synaptic_input(rd, model, flat, ch, inp, pops: dict, unsupported: list, conns: list,

@@ -160,3 +160,18 @@ def simulation_step(rd, model) -> tuple[float | None, float | None]:
         except Exception:  # noqa: BLE001 - the <Simulation> reader reports a bad value with its line
             got.append(None)
     return got[0], got[1]
+
+
+def first_shared_step(times, dt: float, until, steps) -> tuple[float, float] | None:
+    """The first two of ``times`` (ms, as the export writes them, up to its
+    limit: :func:`_as_written`) that ``steps`` (:func:`neuron_steps` for
+    a spikeArray's WATCH, :func:`netstim_steps` for a timedSynapticInput's
+    NetStims) puts on one step of ``dt``; None where there are none or
+    ``dt`` moves nothing."""
+    written, limit = _as_written(times, dt, until)
+    if limit is None:
+        return None
+    near = [x for x in written if 0 <= x <= limit and math.isfinite(x)]
+    k = steps(near, dt) if near else []
+    return next(((near[j - 1], near[j]) for j in range(1, len(k)) if k[j] == k[j - 1]), None)
+
