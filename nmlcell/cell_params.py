@@ -218,7 +218,7 @@ def apply_param_sets(cell, disc, dist, dens, where_secs, varying) -> None:
     :func:`nmlcell.cable_cell._varying_values`), updated in place: every
     parameter a set touches becomes an array over the nodes."""
     from .cable_cell import assignment_node, sections_of
-    from .passes.compartment import _declared_unit_value
+    from .passes.compartment_params import _declared_unit_value
 
     sets = cell._param_set
     if not sets:

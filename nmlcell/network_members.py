@@ -40,7 +40,7 @@ def _no_spikes(m: Mechanism) -> Mechanism:
 def _with_netcons(m: Mechanism, weights: list) -> Mechanism:
     """An artificial cell's NetCon handler once per NetCon (port ``in#k``),
     its weight vector as parameters ``in#k.w<j>``."""
-    from .passes.compartment import netcon_handlers
+    from .passes.compartment_params import netcon_handlers
 
     if not m.on_events:
         return m
@@ -70,7 +70,8 @@ def member(net, name, obj, dt):
     ``name`` (``obj``) of Network ``net``."""
     from . import network as nw   # (NetStim, _SHARE: network imports this module)
     from .importers.nml_mechanisms import SPIKE_DETECTOR
-    from .passes.compartment import Inserted, _declared_unit_value, compose, param_values
+    from .passes.compartment import Inserted, compose
+    from .passes.compartment_params import _declared_unit_value, param_values
     from .passes.netcon_state import index_slots, specialise
 
     if isinstance(obj, PointProcess):  # an ARTIFICIAL_CELL from a .mod file

@@ -72,7 +72,7 @@ class PointProcess:
     def _held(self) -> dict:
         """NEURON's name -> the parameter holding its set value, for the
         PARAMETERs that a block reassigns (compose maps them the same way)."""
-        from .passes.compartment import held_parameters
+        from .passes.compartment_params import held_parameters
 
         return held_parameters(_mech(self.mech))
 

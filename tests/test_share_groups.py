@@ -12,7 +12,8 @@ import pytest
 from test_nml_multicomp import CORPUS, compare
 
 import nmlcell
-from nmlcell.passes.compartment import Geometry, Inserted, compose, param_values
+from nmlcell.passes.compartment import Geometry, Inserted, compose
+from nmlcell.passes.compartment_params import param_values
 
 ACNET2 = CORPUS / "acnet2/neuroConstruct/generatedNeuroML2"
 

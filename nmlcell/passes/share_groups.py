@@ -9,7 +9,7 @@ ones count as one), their labels, the number of NetCons onto each point
 process, the recorded current-phase columns. Parts with the same key are
 composed once (:func:`~nmlcell.passes.compartment.compose`); the values
 of the others (geometry, v_init, the inserts' parameters, NetCon weights)
-come from :func:`~nmlcell.passes.compartment.param_values` and become
+come from :func:`~nmlcell.passes.compartment_params.param_values` and become
 per-instance values of one group (:func:`merge_parts`). Parameters that
 the lowering inlines (gate exponents, LEMS constants) must be equal within
 a group: parts that differ there stay in groups of their own.
@@ -75,7 +75,8 @@ class Compositions:
     def part(self, geo, items, *, v_init, phase=(), end=False, nodes=(), over=None, component="") -> Part:
         """The Part of compartments ``nodes`` (geometry ``geo`` and
         ``items`` as :func:`compose` takes them)."""
-        from .compartment import compose, param_values
+        from .compartment import compose
+        from .compartment_params import param_values
         from .neuron_order import neuron_order
 
         items = sorted(items, key=neuron_order)
