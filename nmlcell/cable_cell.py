@@ -28,10 +28,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import OptionError
+
+if TYPE_CHECKING:
+    from .ir.morphology import Morphology
 
 
 def _section_L(disc, i: int) -> float:
@@ -310,7 +314,8 @@ def cable_parts(cell, phase, shared, *, labels: dict | None = None, component: s
     compartment), so that compartments carrying the same synapses share a
     composition (NeuroML networks: a synapse per connection)."""
     from .cell_params import apply_param_sets
-    from .passes.compartment import Geometry, Inserted, _declared_unit_value
+    from .passes.compartment import Geometry, Inserted
+    from .passes.compartment_params import _declared_unit_value
 
     disc = cell.discretisation()
     morph = disc.morphology
@@ -413,7 +418,7 @@ def _varying_values(disc, dist, it, secs) -> dict[str, np.ndarray]:
                 arr[k] = float(val)
             unset = np.isnan(arr)
             if unset.any():  # the declared default, in the file's unit (as the values given)
-                from .passes.compartment import _declared_unit_value
+                from .passes.compartment_params import _declared_unit_value
 
                 arr[unset] = p.value / _declared_unit_value(p, 1.0)
             out[name] = arr
