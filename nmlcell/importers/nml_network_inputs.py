@@ -122,12 +122,11 @@ def _check_counted(rd, model, comp: str, mech) -> None:
     """Refuse a timedSynapticInput with several spikes delivered on one step
     of the run (NEURON: each its own NET_RECEIVE call) into a synapse whose
     handler is not additive or reads ``t``: nmlcell hands them over as one
-    count (``x + k * delta``, :func:`nmlcell.lower.events.additive`)."""
-    from ..lower.events import _reads_t, additive
+    count (``x + k * delta``, :func:`nmlcell.lower.events.takes_counts`)."""
+    from ..lower.events import takes_counts
     from .nrn_clock import first_shared_step, netstim_steps, simulation_step
 
-    ports = {h.port for h in mech.on_events}
-    if all(additive(mech, p) and not _reads_t(mech, p) for p in ports):
+    if takes_counts(mech):
         return
     dt, until = simulation_step(rd, model)
     c = model.components[comp]

@@ -107,9 +107,17 @@ def additive(mech, port=None) -> bool:
     return True
 
 
-def _reads_t(mech, port) -> bool:
-    return any(x.name == "t" for h in mech.on_events if h.port == port
+def _reads_t(mech, port=None) -> bool:
+    """Whether the handler on ``port`` (every port: None) reads ``t``."""
+    return any(x.name == "t" for h in mech.on_events if port is None or h.port == port
                for a in h.assignments for x in a.expr.free_symbols)
+
+
+def takes_counts(mech, port=None) -> bool:
+    """Whether ``k`` events at once on ``port`` (every port: None) may be
+    delivered as one count (:func:`deliver`: ``x + k * delta``): the
+    handler is :func:`additive` and does not read ``t``."""
+    return additive(mech, port) and not _reads_t(mech, port)
 
 
 class EventPlan:
@@ -220,9 +228,9 @@ class EventPlan:
         self.summed = bool(tr) and (self.counted or bool(noisy.any()))
         if self.summed:
             self._tnoisy = noisy[self._tcol] & self._tlagged
-            # k events at once are k times one (lower/events.py: additive), else a SimulationError
-            self._tadd = np.concatenate([np.full(len(r.slot_src), additive(lowered.groups[r.dst].mech, r.port)
-                                                 and not r.exact_t) for r in tr])
+            # k events at once are k times one (takes_counts), else a SimulationError
+            self._tadd = np.concatenate([np.full(len(r.slot_src), takes_counts(lowered.groups[r.dst].mech, r.port))
+                                         for r in tr])
         if tr:
             # what the handler adds to t itself: the rounded-off part of the delay (netcon_state's
             # extra weight entry), none in an artificial cell (nmodl_events: its t is the step's end,
