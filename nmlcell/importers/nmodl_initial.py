@@ -58,19 +58,12 @@ class InitialValues:
             before = dict(env)
             self.run_block(self.initial, env, "initial")
             self.initial_env = env
-            later = []
-            for n in list(self.state_decl) + self.frozen:
-                if n in env and env[n] != before.get(n):
-                    later.append(Assignment(n, env[n]))
-            for n in self.last_reads:
-                if n in env and env[n] != before.get(n):
-                    later.append(Assignment(f"{n}@last", env[n]))
-            for n in self.stored:
-                if n in env and env[n] != before.get(n):
-                    later.append(Assignment(f"{n}@stored", env[n]))
-            for n in sorted(self.prev_reads):  # a set: sorted, so the IR does not depend on the hash seed
-                if n in env and env[n] != before.get(n):
-                    later.append(Assignment(f"{n}@prev", env[n]))
+            # what INITIAL changed: states and frozen parameters, and the copies read a step later
+            # (prev_reads: a set, sorted so that the IR does not depend on the hash seed)
+            later = [Assignment(n + suffix, env[n])
+                     for names, suffix in ((list(self.state_decl) + self.frozen, ""), (self.last_reads, "@last"),
+                                           (self.stored, "@stored"), (sorted(self.prev_reads), "@prev"))
+                     for n in names if n in env and env[n] != before.get(n)]
             # INITIAL's values are in terms of the values before it, so a
             # variable INITIAL reassigns is read at its value before INITIAL
             # (z = z / 2 with z START 0.7: 0.35; cai = cai * 2: twice the
