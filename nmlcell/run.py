@@ -78,9 +78,7 @@ def make_step(lowered, integrator, dt, observe, plan=None):
                 t1 = jax.lax.optimization_barrier(t1)
             inc, lags = plan.incoming(ev, i, tables), None
             if lag is not None:
-                got = plan.timed_incoming(ev[0] if isinstance(ev, tuple) else ev, lag, clock, i, extra)
-                timed, lags = got[:2]
-                extra = got[2] if len(got) > 2 else extra
+                timed, lags, extra = plan.timed_incoming(ev[0] if isinstance(ev, tuple) else ev, lag, clock, i, extra)
                 inc = {**inc, **timed}
             y = lowered.deliver(t, y, p, inc, lags)
         y_start = y

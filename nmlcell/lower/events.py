@@ -324,8 +324,8 @@ class EventPlan:
         ``te`` is NEURON's at the first step whose ``t + dt/2`` reaches it,
         handled at that step's start (a step earlier where the target takes
         it ahead). ``extra`` (a summed plan, :meth:`extra0`): the events are
-        then (N,) float counts, summed over the steps due, and ``extra`` is
-        returned updated as a third value."""
+        then (N,) float counts, summed over the steps due); ``extra`` is
+        returned as a third value (updated in a summed plan)."""
         import jax.numpy as jnp
 
         h = self._half()
@@ -370,9 +370,7 @@ class EventPlan:
             out[(r.dst, r.port)] = got[a:b]
             if r.exact_t:
                 lags[(r.dst, r.port)] = tl[a:b]
-        if self.summed:
-            return out, lags, extra
-        return out, lags
+        return out, lags, extra
 
     def push_times(self, times, i, y, t1):
         """The spike-time buffer with step ``i``'s exact spike times: a
