@@ -247,9 +247,8 @@ def check_steps(name: str, vs: VecStim, netcons, dt: float, late: bool) -> bool:
                           element="VecStim")
     counted = bool(per.max() > 1)
     T = None
-    for nc in netcons:
-        d, ahead = float(nc[0]), bool(nc[1])
-        add, reads_t = (bool(nc[2]), bool(nc[3])) if len(nc) > 2 else (True, False)
+    for d, ahead, add, reads_t in netcons:
+        d = float(d)
         ev = te + d   # NEURON's PreSyn::send
         if T is None or T[-1] < ev.max() + dt:
             T = _neuron_clock(int(np.ceil((te.max() + max(d, 0.0)) / dt)) + 8, dt)
