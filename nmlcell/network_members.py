@@ -54,15 +54,14 @@ def _handler(net, nc) -> tuple[bool, bool]:
     """(additive, reads t) of the NET_RECEIVE NetCon ``nc`` reaches
     (lower/events.py: additive): whether k events on one step may be
     delivered as k times one."""
-    from .lower.events import additive
+    from .lower.events import additive, reads_t
 
     cell = net._members[nc.post]
     if isinstance(cell, PointProcess):
         mech = cell.mech
     else:
         mech = next(i for i in list(cell._inserted) + [i for i, _w in cell._placed] if i.label == nc.syn).mech
-    reads_t = any(x.name == "t" for h in mech.on_events for a in h.assignments for x in a.expr.free_symbols)
-    return additive(mech), reads_t
+    return additive(mech), reads_t(mech)
 
 
 def member(net, name, obj, dt):

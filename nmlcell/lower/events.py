@@ -107,7 +107,7 @@ def additive(mech, port=None) -> bool:
     return True
 
 
-def _reads_t(mech, port=None) -> bool:
+def reads_t(mech, port=None) -> bool:
     """Whether the handler on ``port`` (every port: None) reads ``t``."""
     return any(x.name == "t" for h in mech.on_events if port is None or h.port == port
                for a in h.assignments for x in a.expr.free_symbols)
@@ -117,7 +117,7 @@ def takes_counts(mech, port=None) -> bool:
     """Whether ``k`` events at once on ``port`` (every port: None) may be
     delivered as one count (:func:`deliver`: ``x + k * delta``): the
     handler is :func:`additive` and does not read ``t``."""
-    return additive(mech, port) and not _reads_t(mech, port)
+    return additive(mech, port) and not reads_t(mech, port)
 
 
 class EventPlan:
@@ -215,7 +215,7 @@ class EventPlan:
             self._tahead = np.concatenate([r.ahead for r in tr]).astype(bool)
         for r in tr:   # whether the handler sees the exact time
             g = lowered.groups[r.dst]
-            r.exact_t = _reads_t(g.mech, r.port)
+            r.exact_t = reads_t(g.mech, r.port)
         # counts: only where a source may emit several on one step, or a noisy NetStim two within one
         # step (it emits the second a step late, from its own slot: summed with the first where they
         # arrive together); else the plan is as before
